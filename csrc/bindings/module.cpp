@@ -1,0 +1,15 @@
+// kcore._core: registration only; each family binds itself in register_<family>.cpp.
+#include <pybind11/pybind11.h>
+
+namespace py = pybind11;
+
+namespace kcore_py {
+void register_runtime(py::module_& m);
+void register_reduce(py::module_& m);
+}  // namespace kcore_py
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "kcore native kernels (internal; use kcore.backend)";
+  kcore_py::register_runtime(m);
+  kcore_py::register_reduce(m);
+}

@@ -1,0 +1,37 @@
+// Threads, CPU level and build facts.
+#include <pybind11/pybind11.h>
+
+#include "kcore/dispatch.hpp"
+#include "kcore/threading.hpp"
+
+namespace py = pybind11;
+
+namespace kcore_py {
+
+void register_runtime(py::module_& m) {
+  m.def("set_num_threads", [](int n) {
+    if (n < 1) throw py::value_error("set_num_threads: n must be a positive integer, got " + std::to_string(n));
+    kcore::set_num_threads(n);
+  }, py::arg("n"));
+  m.def("get_num_threads", &kcore::get_num_threads);
+  m.def("select_cpu_level", [](const std::string& cap) { kcore::select_level(cap); }, py::arg("cap"),
+        "Choose the best kernel level the CPU supports, capped at `cap` ('' for no cap).");
+  m.def("cpu_level", [] { return std::string(kcore::kernels().level); });
+  m.def("supported_cpu_levels", &kcore::supported_levels);
+  m.def("build_info", [] {
+    py::dict d;
+    d["version"] = KCORE_VERSION;
+    d["compiler"] = KCORE_CXX_COMPILER;
+    d["build_flags"] = KCORE_BUILD_FLAGS;
+    d["openmp"] = kcore::have_openmp();
+    d["openmp_runtime"] = kcore::openmp_runtime();
+#if KCORE_HAVE_X86_LEVELS
+    d["compiled_levels"] = "baseline,avx2,avx512";
+#else
+    d["compiled_levels"] = "baseline";
+#endif
+    return d;
+  });
+}
+
+}  // namespace kcore_py

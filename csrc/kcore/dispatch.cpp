@@ -1,0 +1,58 @@
+#include "kcore/dispatch.hpp"
+
+#include <stdexcept>
+
+namespace kcore {
+namespace {
+
+const KernelTable* g_table = &baseline::kernel_table();
+
+bool cpu_has_avx2() {
+#if KCORE_HAVE_X86_LEVELS
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+         __builtin_cpu_supports("f16c");
+#else
+  return false;
+#endif
+}
+
+bool cpu_has_avx512() {
+#if KCORE_HAVE_X86_LEVELS
+  __builtin_cpu_init();
+  return cpu_has_avx2() && __builtin_cpu_supports("avx512f") &&
+         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+         __builtin_cpu_supports("avx512dq");
+#else
+  return false;
+#endif
+}
+
+}  // namespace
+
+void select_level(const std::string& cap) {
+  int max_level;
+  if (cap.empty() || cap == "avx512") max_level = 2;
+  else if (cap == "avx2") max_level = 1;
+  else if (cap == "baseline") max_level = 0;
+  else throw std::invalid_argument("KCORE_CPU_LEVEL must be one of baseline, avx2, avx512; got '" + cap + "'");
+  const KernelTable* t = &baseline::kernel_table();
+#if KCORE_HAVE_X86_LEVELS
+  if (max_level >= 1 && cpu_has_avx2()) t = &avx2::kernel_table();
+  if (max_level >= 2 && cpu_has_avx512()) t = &avx512::kernel_table();
+#else
+  (void)max_level;
+#endif
+  g_table = t;
+}
+
+const KernelTable& kernels() { return *g_table; }
+
+std::string supported_levels() {
+  std::string s = "baseline";
+  if (cpu_has_avx2()) s += ",avx2";
+  if (cpu_has_avx512()) s += ",avx512";
+  return s;
+}
+
+}  // namespace kcore

@@ -1,0 +1,32 @@
+// Run-time choice of the instruction-set level the kernels were compiled for.
+#pragma once
+#include <string>
+
+#include "kcore/reduce_plan.hpp"
+
+namespace kcore {
+
+// One entry per kernel family; each ISA level provides a table.
+struct KernelTable {
+  const char* level;
+  void (*reduce)(const ReducePlan&);
+};
+
+#define KCORE_DECLARE_LEVEL(ns) \
+  namespace ns {                \
+  const KernelTable& kernel_table(); \
+  }
+KCORE_DECLARE_LEVEL(baseline)
+#if KCORE_HAVE_X86_LEVELS
+KCORE_DECLARE_LEVEL(avx2)
+KCORE_DECLARE_LEVEL(avx512)
+#endif
+#undef KCORE_DECLARE_LEVEL
+
+// Picks the best level the CPU supports, capped by `cap` ("", "baseline", "avx2", "avx512").
+// Throws std::invalid_argument for an unknown cap.
+void select_level(const std::string& cap);
+const KernelTable& kernels();
+std::string supported_levels();  // levels this CPU can run, comma-separated
+
+}  // namespace kcore

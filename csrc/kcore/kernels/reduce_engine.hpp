@@ -1,0 +1,207 @@
+// The one reduction engine: every reduction runs through reduce_run with an op from
+// reduce_ops.hpp. See reduce_plan.hpp for the two loop shapes.
+//
+// Determinism: a horizontal output is always the fixed-order tree combination of its leaves,
+// whether the leaves were computed by one thread or many; a vertical block is always folded by
+// one thread in row order. So results are bitwise identical for every thread count.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+
+#include "kcore/kernels/parallel.hpp"
+#include "kcore/kernels/reduce_ops.hpp"
+#include "kcore/reduce_plan.hpp"
+
+namespace kcore {
+namespace KCORE_ISA {
+
+// Byte offsets of the element with row-major `linear` index over dims[0, nd).
+inline void offsets_of(std::int64_t linear, const LoopDim* dims, int nd, std::int64_t& in_off,
+                       std::int64_t& out_off) {
+  in_off = 0;
+  out_off = 0;
+  for (int k = nd - 1; k >= 0; --k) {
+    const std::int64_t i = linear % dims[k].size;
+    linear /= dims[k].size;
+    in_off += i * dims[k].in_stride;
+    out_off += i * dims[k].out_stride;
+  }
+}
+
+// Order-preserving pairwise combination: s[i] absorbs s[i + w] for doubling w.
+template <class Op>
+typename Op::state tree_combine(const Op& op, typename Op::state* s, std::int64_t n) {
+  for (std::int64_t w = 1; w < n; w *= 2)
+    for (std::int64_t i = 0; i + w < n; i += 2 * w) op.combine(s[i], s[i + w]);
+  return s[0];
+}
+
+template <class T, class Op>
+void reduce_horizontal(const Op& op, const ReducePlan& p) {
+  using state = typename Op::state;
+  using out_t = typename Op::out_t;
+  const LoopDim& leaf_dim = p.red[p.n_red - 1];
+  const std::int64_t n0 = leaf_dim.size;
+  const std::int64_t s0 = leaf_dim.in_stride;
+  const std::int64_t chunks = (n0 + kLeaf - 1) / kLeaf;
+  std::int64_t nseg = 1;
+  for (int k = 0; k + 1 < p.n_red; ++k) nseg *= p.red[k].size;
+  const std::int64_t nleaves = nseg * chunks;
+
+  auto leaf_state = [&](const char* base, std::int64_t leaf) -> state {
+    const std::int64_t seg = leaf / chunks;
+    const std::int64_t c = leaf % chunks;
+    std::int64_t seg_off = 0, unused = 0;
+    offsets_of(seg, p.red, p.n_red - 1, seg_off, unused);
+    const char* ptr = base + seg_off + c * kLeaf * s0;
+    const std::int64_t len = std::min(kLeaf, n0 - c * kLeaf);
+    const std::int64_t index_base = seg * n0 + c * kLeaf;
+    if (s0 == static_cast<std::int64_t>(sizeof(T)))
+      return op.leaf(reinterpret_cast<const T*>(ptr), len, index_base);
+    alignas(64) T buf[kLeaf];  // strided run: gather it first
+    for (std::int64_t i = 0; i < len; ++i) std::memcpy(&buf[i], ptr + i * s0, sizeof(T));
+    return op.leaf(buf, len, index_base);
+  };
+
+  auto reduce_output = [&](const char* base, bool threaded) -> state {
+    if (nleaves == 1) return leaf_state(base, 0);
+    constexpr std::int64_t kInline = 64;
+    state inline_states[kInline];
+    std::unique_ptr<state[]> heap_states;
+    state* states = inline_states;
+    if (nleaves > kInline) {
+      heap_states.reset(new state[static_cast<std::size_t>(nleaves)]);
+      states = heap_states.get();
+    }
+    auto fill = [&](std::int64_t b, std::int64_t e) {
+      for (std::int64_t l = b; l < e; ++l) states[l] = leaf_state(base, l);
+    };
+    if (threaded) parallel_for(0, nleaves, std::max<std::int64_t>(1, kGrain / kLeaf), fill);
+    else fill(0, nleaves);
+    return tree_combine(op, states, nleaves);
+  };
+
+  auto write = [&](std::int64_t out_off, const state& s) {
+    const out_t v = op.project(s, p.count);
+    std::memcpy(p.out + out_off, &v, sizeof v);
+  };
+
+  // Few outputs: split each output's leaves across threads. Many: split the outputs.
+  if (p.noutputs < 2 * static_cast<std::int64_t>(get_num_threads()) && nleaves > 1) {
+    for (std::int64_t o = 0; o < p.noutputs; ++o) {
+      std::int64_t in_off, out_off;
+      offsets_of(o, p.outer, p.n_outer, in_off, out_off);
+      write(out_off, reduce_output(p.in + in_off, true));
+    }
+    return;
+  }
+  const std::int64_t grain = std::max<std::int64_t>(1, kGrain / std::max<std::int64_t>(p.count, 1));
+  parallel_for(0, p.noutputs, grain, [&](std::int64_t b, std::int64_t e) {
+    for (std::int64_t o = b; o < e; ++o) {
+      std::int64_t in_off, out_off;
+      offsets_of(o, p.outer, p.n_outer, in_off, out_off);
+      write(out_off, reduce_output(p.in + in_off, false));
+    }
+  });
+}
+
+template <class T, class Op>
+void reduce_vertical(const Op& op, const ReducePlan& p) {
+  using state = typename Op::state;
+  using out_t = typename Op::out_t;
+  const LoopDim& row_dim = p.red[p.n_red - 1];
+  const std::int64_t nr = row_dim.size;
+  const std::int64_t srow = row_dim.in_stride;
+  std::int64_t nseg = 1;
+  for (int k = 0; k + 1 < p.n_red; ++k) nseg *= p.red[k].size;
+  const std::int64_t m = p.col.size;
+  const std::int64_t scol = p.col.in_stride;
+  const bool contiguous_cols = scol == static_cast<std::int64_t>(sizeof(T));
+  const std::int64_t nblocks = (m + kColBlock - 1) / kColBlock;
+  std::int64_t nouter = 1;
+  for (int k = 0; k < p.n_outer; ++k) nouter *= p.outer[k].size;
+  const std::int64_t block_work = p.count * std::min(m, kColBlock);
+  const std::int64_t grain = std::max<std::int64_t>(1, kGrain / std::max<std::int64_t>(block_work, 1));
+
+  parallel_for(0, nouter * nblocks, grain, [&](std::int64_t b, std::int64_t e) {
+    std::unique_ptr<T[]> gathered;
+    if (!contiguous_cols) gathered.reset(new T[kRowChunk * kColBlock]);
+    state st[kColBlock];
+    for (std::int64_t t = b; t < e; ++t) {
+      const std::int64_t o = t / nblocks;
+      const std::int64_t j0 = (t % nblocks) * kColBlock;
+      const std::int64_t w = std::min(kColBlock, m - j0);
+      std::int64_t in_off, out_off;
+      offsets_of(o, p.outer, p.n_outer, in_off, out_off);
+      for (std::int64_t j = 0; j < w; ++j) st[j] = op.identity();
+      for (std::int64_t seg = 0; seg < nseg; ++seg) {
+        std::int64_t seg_off, unused;
+        offsets_of(seg, p.red, p.n_red - 1, seg_off, unused);
+        for (std::int64_t r0 = 0; r0 < nr; r0 += kRowChunk) {
+          const std::int64_t rows = std::min(kRowChunk, nr - r0);
+          const char* ptr = p.in + in_off + seg_off + r0 * srow + j0 * scol;
+          const std::int64_t index_base = seg * nr + r0;
+          if (contiguous_cols) {
+            op.col_rows(st, ptr, srow, rows, w, index_base);
+            continue;
+          }
+          T* g = gathered.get();
+          for (std::int64_t r = 0; r < rows; ++r)
+            for (std::int64_t j = 0; j < w; ++j)
+              std::memcpy(&g[r * w + j], ptr + r * srow + j * scol, sizeof(T));
+          op.col_rows(st, reinterpret_cast<const char*>(g), w * static_cast<std::int64_t>(sizeof(T)),
+                      rows, w, index_base);
+        }
+      }
+      for (std::int64_t j = 0; j < w; ++j) {
+        const out_t v = op.project(st[j], p.count);
+        std::memcpy(p.out + out_off + (j0 + j) * p.col.out_stride, &v, sizeof v);
+      }
+    }
+  });
+}
+
+template <class T, class Op>
+void reduce_run(const Op& op, const ReducePlan& p) {
+  using out_t = typename Op::out_t;
+  if (p.noutputs == 0) return;
+  if (p.count == 0) {  // empty reduced axes: the identity, projected
+    const out_t v = op.project(op.identity(), 0);
+    for (std::int64_t o = 0; o < p.noutputs; ++o) std::memcpy(p.out + o * sizeof(out_t), &v, sizeof v);
+    return;
+  }
+  if (p.vertical) reduce_vertical<T>(op, p);
+  else reduce_horizontal<T>(op, p);
+}
+
+template <class T>
+void reduce_typed(const ReducePlan& p) {
+  switch (p.kind) {
+    case ReduceKind::sum: return reduce_run<T>(SumOp<T, Fold::add, false>{}, p);
+    case ReduceKind::mean: return reduce_run<T>(SumOp<T, Fold::add, true>{}, p);
+    case ReduceKind::prod: return reduce_run<T>(SumOp<T, Fold::mul, false>{}, p);
+    case ReduceKind::max: return reduce_run<T>(MinMaxOp<T, true>{}, p);
+    case ReduceKind::min: return reduce_run<T>(MinMaxOp<T, false>{}, p);
+    case ReduceKind::argmax: return reduce_run<T>(ArgOp<T, true>{}, p);
+    case ReduceKind::argmin: return reduce_run<T>(ArgOp<T, false>{}, p);
+    case ReduceKind::var: return reduce_run<T>(VarOp<T, false>{}, p);
+    case ReduceKind::std_: return reduce_run<T>(VarOp<T, true>{}, p);
+    case ReduceKind::any: return reduce_run<T>(AnyAllOp<T, true>{}, p);
+    case ReduceKind::all: return reduce_run<T>(AnyAllOp<T, false>{}, p);
+  }
+}
+
+inline void reduce(const ReducePlan& p) {
+  switch (p.in_dtype) {
+    case DType::f16: return reduce_typed<half>(p);
+    case DType::f32: return reduce_typed<float>(p);
+    case DType::f64: return reduce_typed<double>(p);
+    default: throw std::invalid_argument("reduce: unsupported input dtype");
+  }
+}
+
+}  // namespace KCORE_ISA
+}  // namespace kcore

@@ -1,0 +1,3 @@
+from kcore import show_config
+
+show_config()
