@@ -14,6 +14,8 @@ void register_runtime(py::module_& m) {
     kcore::set_num_threads(n);
   }, py::arg("n"));
   m.def("get_num_threads", &kcore::get_num_threads);
+  m.def("effective_num_threads", [] { return kcore::threads_for(std::int64_t(1) << 40, 1); },
+        "Threads a large kernel would use from this calling thread (after threadpoolctl limits).");
   m.def("select_cpu_level", [](const std::string& cap) { kcore::select_level(cap); }, py::arg("cap"),
         "Choose the best kernel level the CPU supports, capped at `cap` ('' for no cap).");
   m.def("cpu_level", [] { return std::string(kcore::kernels().level); });

@@ -1,0 +1,65 @@
+"""Every compiled ISA level gives the same bits (the accumulation order is fixed across levels)
+and the cap in KCORE_CPU_LEVEL is honoured."""
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from kcore._runtime import _core
+
+SCRIPT = textwrap.dedent("""
+    import sys, numpy as np, kcore
+    from kcore import backend as K
+    from kcore._runtime import _core
+    rng = np.random.default_rng(7)
+    out = {"level": np.array(_core.cpu_level())}
+    for dt in (np.float16, np.float32, np.float64):
+        x = (rng.standard_normal((300, 517)) + 3).astype(dt)
+        x[5, 7] = np.nan
+        for view_name, v in (("c", x), ("t", x.T), ("s", x[::2, ::-3])):
+            for op in ("sum", "mean", "prod", "max", "min", "var", "std", "any", "all"):
+                for ax in (None, 0, 1):
+                    out[f"{dt.__name__}-{view_name}-{op}-{ax}"] = np.asarray(getattr(K, op)(v, axis=ax))
+            for op in ("argmax", "argmin"):
+                for ax in (0, 1):
+                    out[f"{dt.__name__}-{view_name}-{op}-{ax}"] = np.asarray(getattr(K, op)(v, axis=ax))
+    np.savez(sys.argv[1], **out)
+""")
+
+
+def _levels():
+    return _core.supported_cpu_levels().split(",")
+
+
+def test_every_level_gives_identical_bits(tmp_path):
+    results = {}
+    for level in _levels():
+        path = tmp_path / f"{level}.npz"
+        env = dict(os.environ, KCORE_CPU_LEVEL=level)
+        r = subprocess.run([sys.executable, "-c", SCRIPT, str(path)], env=env, capture_output=True,
+                           text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+        results[level] = dict(np.load(path))
+        assert str(results[level].pop("level")) == level
+    base = results["baseline"]
+    for level, res in results.items():
+        for key, value in res.items():
+            assert value.tobytes() == base[key].tobytes(), (level, key)
+
+
+def test_invalid_level_is_a_clear_error():
+    env = dict(os.environ, KCORE_CPU_LEVEL="sse9")
+    r = subprocess.run([sys.executable, "-c", "import kcore"], env=env, capture_output=True, text=True)
+    assert r.returncode != 0
+    assert "KCORE_CPU_LEVEL must be one of baseline, avx2, avx512; got 'sse9'" in r.stderr
+
+
+@pytest.mark.skipif("avx2" not in _core.supported_cpu_levels(), reason="CPU without AVX2")
+def test_level_cap_is_reported():
+    env = dict(os.environ, KCORE_CPU_LEVEL="avx2")
+    r = subprocess.run([sys.executable, "-m", "kcore"], env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "cpu level in use:  avx2 (capped by KCORE_CPU_LEVEL=avx2)" in r.stdout

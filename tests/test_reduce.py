@@ -1,0 +1,244 @@
+"""Reductions against the float64 oracle: values, dtypes, shapes, NaN/empty rules, errors."""
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kcore import backend as K
+from reference import argreduce_exact, assert_rounded_close, eps, norm_axes, reduce_exact
+from strategies import DTYPES, axis_args, views
+
+VALUE_OPS = ["sum", "prod", "mean", "max", "min", "var", "std"]
+# Accumulation error allowed relative to sum(|x|), per input dtype (the result's own rounding
+# is allowed separately): float16 accumulates in float32, float32 and float64 in float64.
+ACC_REL = {np.float16: 2.0**-18, np.float32: 2.0**-40, np.float64: 2.0**-40}
+
+
+def _spread(name, x, axis, keepdims):
+    x64 = np.abs(x.astype(np.float64))
+    ax = norm_axes(axis, x.ndim)
+    with np.errstate(all="ignore"):
+        if name == "sum":
+            return np.sum(x64, axis=ax, keepdims=keepdims)
+        if name == "mean":
+            return np.mean(x64, axis=ax, keepdims=keepdims) if x.size else 0.0
+        if name in ("var", "std"):
+            m = np.max(x64, axis=ax, keepdims=keepdims, initial=0.0)
+            return m * m if name == "var" else m
+        return 0.0
+
+
+@given(data=st.data(), dtype=DTYPES, name=st.sampled_from(VALUE_OPS), keepdims=st.booleans())
+def test_value_reductions_match_oracle(data, dtype, name, keepdims):
+    x = data.draw(views(dtype, max_side=5 if name == "prod" else 6))
+    axis = data.draw(axis_args(x.ndim))
+    got = getattr(K, name)(x, axis=axis, keepdims=keepdims)
+    exact = reduce_exact(name, x, axis, keepdims)
+    assert np.asarray(got).dtype == dtype
+    assert np.shape(got) == np.shape(exact)
+    if name in ("max", "min"):
+        np.testing.assert_array_equal(got, exact.astype(dtype))
+    elif name == "prod":
+        with np.errstate(all="ignore"):
+            rel = np.abs(np.asarray(got, np.float64) - exact)
+            ok = (rel <= 8 * eps(dtype) * np.abs(exact) + np.finfo(dtype).smallest_subnormal) | (
+                np.asarray(got, np.float64) == exact) | (np.isnan(got) & np.isnan(exact))
+            ok |= np.abs(exact) > np.finfo(dtype).max  # overflow: compared by class below
+        assert ok.all()
+    else:
+        acc = ACC_REL[dtype] * (8 if name in ("var", "std") else 1)
+        assert_rounded_close(got, exact, dtype, _spread(name, x, axis, keepdims), acc)
+
+
+@given(data=st.data(), dtype=DTYPES, name=st.sampled_from(["any", "all"]), keepdims=st.booleans())
+def test_any_all(data, dtype, name, keepdims):
+    x = data.draw(views(dtype))
+    axis = data.draw(axis_args(x.ndim))
+    got = getattr(K, name)(x, axis=axis, keepdims=keepdims)
+    exact = reduce_exact(name, x, axis, keepdims)
+    assert np.asarray(got).dtype == np.bool_
+    np.testing.assert_array_equal(got, exact)
+
+
+@given(data=st.data(), dtype=DTYPES, name=st.sampled_from(["argmax", "argmin"]))
+def test_arg_reductions(data, dtype, name):
+    x = data.draw(views(dtype, min_dims=1, allow_special=True))
+    if 0 in x.shape:
+        return
+    axis = data.draw(st.integers(-x.ndim, x.ndim - 1))
+    got = getattr(K, name)(x, axis=axis)
+    assert np.asarray(got).dtype == np.int64
+    np.testing.assert_array_equal(got, argreduce_exact(name, x, axis))
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1000,), (3, 5000), (5000, 3), (64, 33, 70), (2, 3, 4, 5, 6)])
+def test_larger_shapes_every_axis(dtype, shape, rng):
+    x = (rng.standard_normal(shape) * 3 + 1).astype(dtype)
+    axes = [None, *range(-len(shape), len(shape))]
+    if len(shape) >= 3:
+        axes += [(0, 2), (-1, 0)]
+    for view in (x, x.T, x[..., ::-1]):
+        for axis in axes:
+            for name in VALUE_OPS:
+                got = getattr(K, name)(view, axis=axis)
+                exact = reduce_exact(name, view, axis)
+                if name in ("max", "min"):
+                    np.testing.assert_array_equal(got, exact.astype(dtype))
+                elif name == "prod":
+                    continue  # products of thousands of normals over/underflow; covered above
+                else:
+                    assert_rounded_close(got, exact, dtype, _spread(name, view, axis, False),
+                                         ACC_REL[dtype] * 8)
+            if axis is not None and not isinstance(axis, tuple):
+                for name in ("argmax", "argmin"):
+                    np.testing.assert_array_equal(getattr(K, name)(view, axis=axis),
+                                                  argreduce_exact(name, view, axis))
+
+
+def test_float16_sums_accumulate_in_float32():
+    x = np.full(10000, 0.1, np.float16)
+    assert K.sum(x) == np.float16(0.1 * 10000)
+    assert K.sum(x.reshape(100, 100), axis=0)[0] == np.float16(0.1 * 100)  # NumPy: 10.08
+    assert K.mean(x.reshape(100, 100).T, axis=1)[0] == np.float16(0.1)
+    assert np.isinf(K.sum(np.full(4, 60000, np.float16)))  # overflow rounds to inf once
+
+
+@pytest.mark.parametrize("axis", [None, 0])
+def test_float32_sum_at_least_as_accurate_as_pairwise(axis, rng):
+    x = rng.uniform(0, 1, (1 << 20, 1) if axis == 0 else 1 << 20).astype(np.float32)
+    exact = np.sum(x.astype(np.float64), axis=axis)
+    ours = np.abs(K.sum(x, axis=axis).astype(np.float64) - exact)
+    numpy_pairwise = np.abs(np.sum(x.reshape(-1)).astype(np.float64) - exact)
+    assert np.all(ours <= numpy_pairwise + 0.5 * np.spacing(np.float32(exact)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_var_with_a_large_mean(dtype):
+    x = (np.array([4, 7, 13, 16], np.float64) + 1e9 if dtype == np.float64 else
+         np.array([4, 7, 13, 16], np.float64) + 1e4).astype(dtype)
+    assert K.var(x) == pytest.approx(22.5, rel=1e-6)
+    assert K.std(np.tile(x, (3, 1)), axis=1)[2] == pytest.approx(np.sqrt(22.5), rel=1e-6)
+    assert K.var(np.tile(x, (3, 1)).T, axis=0)[1] == pytest.approx(22.5, rel=1e-6)
+
+
+def test_nan_rules():
+    x = np.array([[1.0, np.nan, 3.0], [np.nan, np.nan, np.nan], [-np.inf, np.nan, -np.inf]], np.float32)
+    for name in ("sum", "prod", "mean", "max", "min", "var", "std"):
+        assert np.isnan(getattr(K, name)(x, axis=1)).all(), name
+    np.testing.assert_array_equal(K.argmax(x, axis=1), [2, 0, 0])
+    np.testing.assert_array_equal(K.argmin(x, axis=1), [0, 0, 0])
+    np.testing.assert_array_equal(K.argmax(x.T, axis=0), [2, 0, 0])
+    assert K.any(np.array([0.0, np.nan])) and not K.all(np.array([0.0, np.nan]))
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_empty_axis_gives_identity(dtype):
+    x = np.zeros((2, 0), dtype)
+    assert K.sum(x, axis=1).tolist() == [0, 0]
+    assert K.prod(x, axis=1).tolist() == [1, 1]
+    assert K.max(x, axis=1).tolist() == [-np.inf] * 2
+    assert K.min(x, axis=1).tolist() == [np.inf] * 2
+    assert np.isnan(K.mean(x, axis=1)).all() and np.isnan(K.var(x)) and np.isnan(K.std(x))
+    assert K.sum(x, axis=0).shape == (0,)
+    assert K.sum(x, axis=1, keepdims=True).shape == (2, 1)
+    assert not K.any(x) and K.all(x)
+    with pytest.raises(ValueError, match="argmax: cannot take the argmax of an empty axis"):
+        K.argmax(x, axis=1)
+
+
+def test_scalars_lists_and_zero_d():
+    assert K.sum(3.0) == 3.0 and np.asarray(K.sum(3.0)).dtype == np.float32
+    assert K.sum([[1.0, 2.0], [3.0, 4.0]], axis=0).tolist() == [4.0, 6.0]
+    assert isinstance(K.sum(np.ones(3)), np.generic)
+    assert K.max(np.float64(2.5), axis=()) == 2.5
+    assert K.argmax([1, 5, 2]) == 1
+
+
+def test_keepdims_and_axis_forms():
+    x = np.arange(24, dtype=np.float64).reshape(2, 3, 4)
+    assert K.sum(x, axis=[0, -1], keepdims=True).shape == (1, 3, 1)
+    assert K.sum(x, axis=(2, 0)).tolist() == np.sum(x, axis=(2, 0)).tolist()
+    assert K.sum(x, axis=np.int64(1)).shape == (2, 4)
+    assert K.sum(x, axis=(), keepdims=False).shape == (2, 3, 4)
+    assert K.mean(x, axis=None, keepdims=True).shape == (1, 1, 1)
+
+
+@pytest.mark.parametrize("dtype,expected", [(np.int32, np.int32), (np.int64, np.int64), (np.uint8, np.uint8)])
+def test_integer_inputs_keep_dtype(dtype, expected):
+    x = np.array([[1, 2, 3], [4, 5, 7]], dtype)
+    assert K.sum(x).dtype == expected and K.sum(x) == 22
+    assert K.max(x, axis=1).tolist() == [3, 7] and K.max(x).dtype == expected
+    assert K.mean(x, axis=1).tolist() == [2, 5]  # truncating, as TensorFlow
+    assert K.prod(x, axis=0).tolist() == [4, 10, 21]
+    assert K.var(x).dtype == np.float32
+    assert K.argmax(x, axis=1).tolist() == [2, 2]
+
+
+def test_integer_mean_truncates_toward_zero():
+    assert K.mean(np.array([-3, -4], np.int32)) == -3
+
+
+def test_bool_inputs():
+    b = np.array([[True, False], [True, True]])
+    assert K.any(b, axis=1).tolist() == [True, True]
+    assert K.all(b, axis=1).tolist() == [False, True]
+    assert K.mean(b).dtype == np.float32 and K.mean(b) == 0.75
+    assert K.max(b).dtype == np.bool_
+
+
+def test_byteswapped_input():
+    x = np.arange(10, dtype=">f4")
+    assert K.sum(x) == 45.0
+    assert K.argmax(x) == 9
+
+
+@pytest.mark.parametrize("bad", [np.array([1 + 2j]), np.array(["a"]), np.array([None], dtype=object),
+                                 np.array([1.0], dtype=np.longdouble)])
+def test_unsupported_dtypes_raise_type_error(bad):
+    with pytest.raises(TypeError, match=r"sum: unsupported dtype .*accepted dtypes: float16"):
+        K.sum(bad)
+
+
+def test_bad_inputs():
+    with pytest.raises(TypeError, match="sum: expected an array"):
+        K.sum("abc")
+    with pytest.raises(TypeError, match="sum: expected an array"):
+        K.sum(None)
+    with pytest.raises(TypeError, match="cannot make an array"):
+        K.sum([[1.0], [1.0, 2.0]])
+
+
+def test_bad_axes():
+    x = np.ones((2, 3), np.float32)
+    with pytest.raises(ValueError, match=r"sum: axis 2 is out of bounds for an array of rank 2 \(valid: -2 to 1\)"):
+        K.sum(x, axis=2)
+    with pytest.raises(ValueError, match="mean: axis -3 is out of bounds"):
+        K.mean(x, axis=(0, -3))
+    with pytest.raises(ValueError, match=r"max: repeated axis in \[1, -1\]"):
+        K.max(x, axis=[1, -1])
+    with pytest.raises(TypeError, match="var: axis must be an int"):
+        K.var(x, axis=1.5)
+    with pytest.raises(TypeError, match="axis must be an int"):
+        K.sum(x, axis=True)
+    with pytest.raises(TypeError, match="argmax: axis must be a single int"):
+        K.argmax(x, axis=(0, 1))
+    with pytest.raises(ValueError, match="argmin: needs an array of rank >= 1"):
+        K.argmin(np.float32(1))
+    with pytest.raises(ValueError, match="axis 0 is out of bounds for a rank-0 array"):
+        K.sum(np.float32(1), axis=0)
+
+
+def test_argmax_default_axis_is_last_and_none_means_zero():
+    x = np.array([[1.0, 9.0, 3.0], [7.0, 2.0, 8.0]])
+    assert K.argmax(x).tolist() == [1, 2]
+    assert K.argmax(x, axis=None).tolist() == [1, 0, 1]
+    assert K.argmin(x, axis=0).tolist() == [0, 1, 0]
+
+
+def test_ties_go_to_first_index():
+    x = np.zeros((3, 5000), np.float32)
+    x[:, [10, 4000]] = 1
+    assert K.argmax(x, axis=1).tolist() == [10, 10, 10]
+    assert K.argmax(x.T.copy(), axis=0).tolist() == [10, 10, 10]
+    assert K.argmin(-x[:, ::-1], axis=1).tolist() == [999, 999, 999]
