@@ -46,19 +46,23 @@ py::array reduce(int kind_code, const py::array& x, const py::object& axes) {
     if (n != 1) throw py::value_error(std::string(fn) + ": exactly one axis is reduced");
   }
 
+  // dtype objects are cached: building one from a string costs more than a small reduction.
+  static const py::dtype int64_dtype = py::dtype::of<std::int64_t>();
+  static const py::dtype bool_dtype = py::dtype::of<bool>();
   py::dtype out_dtype = x.dtype();
   kcore::DType out_kind = in.dtype;
   if (kind == ReduceKind::argmax || kind == ReduceKind::argmin) {
-    out_dtype = py::dtype("int64");
+    out_dtype = int64_dtype;
     out_kind = kcore::DType::i64;
   } else if (kind == ReduceKind::any || kind == ReduceKind::all) {
-    out_dtype = py::dtype("bool");
+    out_dtype = bool_dtype;
     out_kind = kcore::DType::b8;
   }
   std::vector<py::ssize_t> shape;
+  shape.reserve(static_cast<std::size_t>(in.ndim));
   for (int i = 0; i < in.ndim; ++i)
     if (!reduce_axis[i]) shape.push_back(in.shape[i]);
-  py::array out(out_dtype, shape);
+  py::array out(out_dtype, std::move(shape), std::vector<py::ssize_t>{});
 
   const kcore::ReducePlan plan = kcore::make_reduce_plan(in, reduce_axis, static_cast<char*>(out.mutable_data()), out_kind, kind);
   {

@@ -13,8 +13,9 @@ struct ArrayRef {
   char* data = nullptr;
   DType dtype = DType::f32;
   int ndim = 0;
-  std::int64_t shape[kMaxDims] = {};
-  std::int64_t strides[kMaxDims] = {};
+  // Only the first ndim entries are meaningful (left uninitialised: this is on every call path).
+  std::int64_t shape[kMaxDims];
+  std::int64_t strides[kMaxDims];
 };
 
 }  // namespace kcore

@@ -26,9 +26,10 @@ ReducePlan make_reduce_plan(const ArrayRef& in, const bool* reduce_axis, char* o
   p.out_dtype = out_dtype;
 
   // Output strides of the C-contiguous result over the kept axes, in original axis order.
-  std::int64_t out_strides[kMaxDims] = {};
+  std::int64_t out_strides[kMaxDims];
   std::int64_t step = itemsize(out_dtype);
   for (int i = in.ndim - 1; i >= 0; --i) {
+    out_strides[i] = 0;
     if (reduce_axis[i]) continue;
     out_strides[i] = step;
     step *= in.shape[i];

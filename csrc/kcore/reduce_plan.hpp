@@ -31,9 +31,9 @@ struct ReducePlan {
   std::int64_t noutputs = 1;
   bool vertical = false;
   int n_outer = 0;            // kept dims other than the column dim, outermost first
-  LoopDim outer[kMaxDims] = {};
+  LoopDim outer[kMaxDims];  // first n_outer meaningful
   int n_red = 0;              // reduced dims, outermost first; the last is the leaf/row dim
-  LoopDim red[kMaxDims] = {};
+  LoopDim red[kMaxDims];    // first n_red meaningful
   LoopDim col = {1, 0, 0};    // vertical only
 };
 

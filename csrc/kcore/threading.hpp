@@ -4,8 +4,11 @@
 
 namespace kcore {
 
-// Work items below which a loop never starts threads (PyTorch's GRAIN_SIZE).
-constexpr std::int64_t kGrain = 32768;
+// Elements of work each extra thread must get. PyTorch uses 32K, but it spins its workers; we
+// use libgomp's passive wait policy (spinning workers stall 20-30x when other processes keep the
+// cores busy), and waking a sleeping core costs ~60 us here, so a thread must have ~100+ us of
+// work to pay for itself.
+constexpr std::int64_t kGrain = std::int64_t(1) << 19;
 
 void set_num_threads(int n);  // n >= 1; process-wide, unlike omp_set_num_threads
 int get_num_threads();

@@ -66,6 +66,8 @@ def axes(axis, ndim: int, fn: str) -> tuple[int, ...] | None:
     if axis is None:
         return None
     if type(axis) is int:
+        if -ndim <= axis < ndim:  # fast path: this runs on every call
+            return (axis + ndim if axis < 0 else axis,)
         return (_axis_int(axis, ndim, fn),)
     if isinstance(axis, (list, tuple)):
         out = tuple(_axis_int(a, ndim, fn) for a in axis)
@@ -76,6 +78,8 @@ def axes(axis, ndim: int, fn: str) -> tuple[int, ...] | None:
 
 
 def single_axis(axis, ndim: int, fn: str) -> int:
+    if type(axis) is int and -ndim <= axis < ndim:  # fast path
+        return axis + ndim if axis < 0 else axis
     if isinstance(axis, (list, tuple)):
         raise TypeError(f"{fn}: axis must be a single int, got {axis!r}")
     return _axis_int(axis, ndim, fn)

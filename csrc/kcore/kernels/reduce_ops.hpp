@@ -66,12 +66,10 @@ template <class A, Fold F, class W>
 inline A fold_contig(const W* q, std::int64_t n, A unit) {
   vec<A> acc[kBlockVecs];
   for (auto& a : acc) a = splat<A>(unit);
-  std::int64_t i = fold_blocks<A>(acc, q, n, [](vec<A>& a, vec<A> x, std::int64_t) {
-    a = F == Fold::add ? a + x : a * x;
+  std::int64_t i = fold_blocks<A>(q, n, [&acc](int k, vec<A> x, std::int64_t) {
+    acc[k] = F == Fold::add ? acc[k] + x : acc[k] * x;
   });
-  A lanes[kBlockLanes<A>];
-  spill(acc, lanes);
-  A s = tree_lanes(lanes, fold1<A, F>);
+  A s = tree_block<A>(acc, [](auto a, auto b) { return F == Fold::add ? a + b : a * b; });
   for (; i < n; ++i) s = fold1<A, F>(s, static_cast<A>(q[i]));
   return s;
 }
@@ -124,14 +122,23 @@ struct MinMaxOp {
   state identity() const { return kUnit; }
   state leaf(const T* p, std::int64_t n, std::int64_t) const {
     return with_widened(p, n, [](const W* q, std::int64_t m) {
+      // The extreme ignoring NaN (one compare+blend, i.e. a max/min instruction) and, apart,
+      // whether any NaN was seen: cheaper than making NaN sticky in the extreme itself.
+      using I = int_of<W>;
       vec<W> acc[kBlockVecs];
-      for (auto& a : acc) a = splat<W>(kUnit);
-      std::int64_t i = fold_blocks<W>(acc, q, m, [](vec<W>& a, vec<W> x, std::int64_t) {
-        a = ((Max ? x > a : x < a) | (x != x)) ? x : a;
+      vec<I> nan[kBlockVecs];
+      for (int k = 0; k < kBlockVecs; ++k) {
+        acc[k] = splat<W>(kUnit);
+        nan[k] = splat<I>(I(0));
+      }
+      std::int64_t i = fold_blocks<W>(q, m, [&](int k, vec<W> x, std::int64_t) {
+        acc[k] = (Max ? x > acc[k] : x < acc[k]) ? x : acc[k];
+        nan[k] |= x != x;
       });
-      W lanes[kBlockLanes<W>];
-      spill(acc, lanes);
-      W s = tree_lanes(lanes, pick);
+      vec<I> any_nan = nan[0];
+      for (int k = 1; k < kBlockVecs; ++k) any_nan |= nan[k];
+      if (any_lane(any_nan)) return std::numeric_limits<W>::quiet_NaN();
+      W s = tree_block<W>(acc, [](auto a, auto b) { return (Max ? b > a : b < a) ? b : a; });
       for (; i < m; ++i) s = pick(s, q[i]);
       return s;
     });
@@ -164,40 +171,33 @@ struct ArgOp {
 
   state identity() const { return {std::numeric_limits<W>::quiet_NaN(), -1}; }
   state leaf(const T* p, std::int64_t n, std::int64_t index_base) const {
-    state s = with_widened(p, n, [](const W* q, std::int64_t m) {
+    state s = with_widened(p, n, [](const W* q, std::int64_t m) -> state {
+      // Two vectorised passes over a cache-resident leaf: the extreme over non-NaN values (NaN
+      // never wins a strict comparison), then the first index holding it.
+      constexpr W kInit = Max ? -std::numeric_limits<W>::infinity() : std::numeric_limits<W>::infinity();
+      vec<W> acc[kBlockVecs];
+      for (auto& a : acc) a = splat<W>(kInit);
+      std::int64_t i = fold_blocks<W>(q, m, [&acc](int k, vec<W> x, std::int64_t) {
+        acc[k] = (Max ? x > acc[k] : x < acc[k]) ? x : acc[k];
+      });
+      W best = tree_block<W>(acc, [](auto a, auto b) { return (Max ? b > a : b < a) ? b : a; });
+      for (; i < m; ++i) best = beats(q[i], best) ? q[i] : best;
+      // best == kInit also finds a first +-inf; nothing equal means the leaf is all NaN.
       constexpr int L = kLanes<W>;
-      constexpr int B = kBlockLanes<W>;
-      vec<I> iota;
-      for (int l = 0; l < L; ++l) iota[l] = static_cast<I>(l);
-      vec<W> val[kBlockVecs];
-      vec<I> idx[kBlockVecs];
-      for (int k = 0; k < kBlockVecs; ++k) {
-        val[k] = splat<W>(std::numeric_limits<W>::quiet_NaN());
-        idx[k] = splat<I>(I(-1));
-      }
-      std::int64_t i = 0;
-      for (; i + B <= m; i += B) {
-#pragma GCC unroll 16
+      const vec<W> target = splat<W>(best);
+      std::int64_t j = 0;
+      for (; j + kBlockLanes<W> <= m; j += kBlockLanes<W>) {
+        vec<I> hit = load(q + j) == target;
+        for (int k = 1; k < kBlockVecs; ++k) hit |= load(q + j + k * L) == target;
+        if (!any_lane(hit)) continue;
         for (int k = 0; k < kBlockVecs; ++k) {
-          const vec<W> x = load(q + i + k * L);
-          const auto take = (Max ? x > val[k] : x < val[k]) | ((idx[k] < 0) & (x == x));
-          val[k] = take ? x : val[k];
-          idx[k] = take ? splat<I>(static_cast<I>(i + k * L)) + iota : idx[k];
+          const int lane = first_set_lane<I>(load(q + j + k * L) == target);
+          if (lane >= 0) return {best, j + k * L + lane};
         }
       }
-      W lv[B];
-      I li[B];
-      std::memcpy(lv, val, sizeof lv);
-      std::memcpy(li, idx, sizeof li);
-      state best{std::numeric_limits<W>::quiet_NaN(), -1};
-      for (int j = 0; j < B; ++j) {
-        if (li[j] < 0) continue;
-        if (best.idx < 0 || beats(lv[j], best.val) || (lv[j] == best.val && li[j] < best.idx))
-          best = {lv[j], static_cast<std::int64_t>(li[j])};
-      }
-      for (; i < m; ++i)
-        if (q[i] == q[i] && (best.idx < 0 || beats(q[i], best.val))) best = {q[i], i};
-      return best;
+      for (; j < m; ++j)
+        if (q[j] == best) return {best, j};
+      return {best, -1};
     });
     if (s.idx >= 0) s.idx += index_base;
     return s;
@@ -258,13 +258,11 @@ struct VarOp {
       vec<double> acc[kBlockVecs];
       for (auto& a : acc) a = splat<double>(0.0);
       const vec<double> mv = splat<double>(mean);
-      std::int64_t i = fold_blocks<double>(acc, q, m, [mv](vec<double>& a, vec<double> x, std::int64_t) {
+      std::int64_t i = fold_blocks<double>(q, m, [&acc, mv](int k, vec<double> x, std::int64_t) {
         const vec<double> d = x - mv;
-        a += d * d;
+        acc[k] += d * d;
       });
-      double lanes[kBlockLanes<double>];
-      spill(acc, lanes);
-      double m2 = tree_lanes(lanes, fold1<double, Fold::add>);
+      double m2 = tree_block<double>(acc, [](auto a, auto b) { return a + b; });
       for (; i < m; ++i) {
         const double d = static_cast<double>(q[i]) - mean;
         m2 += d * d;
@@ -334,10 +332,16 @@ struct AnyAllOp {
   void col_rows(state* st, const char* rows, std::int64_t row_stride, std::int64_t nrows,
                 std::int64_t w, std::int64_t) const {
     RowWidener<T> widen;
+    I acc[kColBlock];  // same width as W, so the compare-and-merge vectorises
+    for (std::int64_t j = 0; j < w; ++j) acc[j] = st[j] ? I(-1) : I(0);
     for (std::int64_t r = 0; r < nrows; ++r) {
       const W* x = widen(rows + r * row_stride, w);
-      for (std::int64_t j = 0; j < w; ++j) st[j] = Any ? (st[j] || x[j] != 0) : (st[j] && x[j] != 0);
+      for (std::int64_t j = 0; j < w; ++j) {
+        const I truthy = x[j] != 0 ? I(-1) : I(0);
+        acc[j] = Any ? (acc[j] | truthy) : (acc[j] & truthy);
+      }
     }
+    for (std::int64_t j = 0; j < w; ++j) st[j] = acc[j] != 0;
   }
 };
 

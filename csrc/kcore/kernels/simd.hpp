@@ -9,6 +9,12 @@
 #include <cstring>
 #include <type_traits>
 
+#if defined(__AVX__) || defined(__AVX512F__)
+#include <immintrin.h>
+#elif defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "kcore/kernels/isa.hpp"
 
 namespace kcore {
@@ -50,6 +56,21 @@ template <class A, class W>
 inline vec<A> load_as(const W* p) {
   if constexpr (std::is_same_v<A, W>) {
     return load(p);
+#if defined(__AVX512F__)
+  } else if constexpr (std::is_same_v<A, double> && std::is_same_v<W, float> && kVecBytes == 64) {
+    // GCC splits the generic conversion into two halves; one vcvtps2pd does it.
+    const __m512d v = _mm512_cvtps_pd(_mm256_loadu_ps(p));
+    vec<A> r;
+    std::memcpy(&r, &v, sizeof r);
+    return r;
+#endif
+#if defined(__AVX__)
+  } else if constexpr (std::is_same_v<A, double> && std::is_same_v<W, float> && kVecBytes == 32) {
+    const __m256d v = _mm256_cvtps_pd(_mm_loadu_ps(p));
+    vec<A> r;
+    std::memcpy(&r, &v, sizeof r);
+    return r;
+#endif
   } else {
     typedef W narrow __attribute__((vector_size(kLanes<A> * sizeof(W))));
     narrow x;
@@ -58,29 +79,102 @@ inline vec<A> load_as(const W* p) {
   }
 }
 
-// Runs `step(acc[k], x, offset)` over whole blocks of p[0, n); returns how many were consumed.
+// Calls step(k, x, offset) for each native vector x of the whole blocks of p[0, n), where k is
+// the vector's slot in the block (which accumulator it feeds); returns how many were consumed.
 template <class A, class W, class Step>
-inline std::int64_t fold_blocks(vec<A>* acc, const W* p, std::int64_t n, Step step) {
+inline std::int64_t fold_blocks(const W* p, std::int64_t n, Step step) {
   constexpr int L = kLanes<A>;
   constexpr int B = kBlockLanes<A>;
   std::int64_t i = 0;
   for (; i + B <= n; i += B) {
 #pragma GCC unroll 16
-    for (int k = 0; k < kBlockVecs; ++k) step(acc[k], load_as<A>(p + i + k * L), i + k * L);
+    for (int k = 0; k < kBlockVecs; ++k) step(k, load_as<A>(p + i + k * L), i + k * L);
   }
   return i;
 }
 
-// Flattens a block of accumulators into its logical lanes.
-template <class A>
-inline void spill(const vec<A>* acc, A* lanes) {
-  std::memcpy(lanes, acc, kBlockBytes);
+// True if any lane of a comparison mask is set (a single test instruction where there is one).
+template <class Mask>
+inline bool any_lane(Mask m) {
+  static_assert(sizeof(Mask) == kVecBytes, "expects one native vector");
+#if defined(__AVX512F__)
+  if constexpr (kVecBytes == 64) {
+    __m512i v;
+    std::memcpy(&v, &m, sizeof v);
+    return _mm512_test_epi64_mask(v, v) != 0;
+  }
+#endif
+#if defined(__AVX__)
+  if constexpr (kVecBytes == 32) {
+    __m256i v;
+    std::memcpy(&v, &m, sizeof v);
+    return !_mm256_testz_si256(v, v);
+  }
+#endif
+#if defined(__SSE2__)
+  if constexpr (kVecBytes == 16) {
+    __m128i v;
+    std::memcpy(&v, &m, sizeof v);
+    return _mm_movemask_epi8(v) != 0;
+  }
+#endif
+  std::uint64_t w[kVecBytes / 8];
+  std::memcpy(w, &m, sizeof w);
+  std::uint64_t r = 0;
+  for (std::uint64_t v : w) r |= v;
+  return r != 0;
 }
 
-// Pairwise combination of the logical lanes, in a fixed order.
-template <class A, class F>
-inline A tree_lanes(A* lanes, F f) {
-  for (int w = kBlockLanes<A> / 2; w >= 1; w /= 2)
+// Index of the first set lane of a comparison mask whose lanes are sizeof(I) wide, or -1.
+template <class I, class Mask>
+inline int first_set_lane(Mask m) {
+  static_assert(sizeof(Mask) == kVecBytes, "expects one native vector");
+  unsigned bits = 0;
+#if defined(__AVX512F__)
+  if constexpr (kVecBytes == 64) {
+    __m512i v;
+    std::memcpy(&v, &m, sizeof v);
+    bits = sizeof(I) == 4 ? static_cast<unsigned>(_mm512_movepi32_mask(v))
+                          : static_cast<unsigned>(_mm512_movepi64_mask(v));
+    return bits ? __builtin_ctz(bits) : -1;
+  }
+#endif
+#if defined(__AVX__)
+  if constexpr (kVecBytes == 32) {
+    __m256i v;
+    std::memcpy(&v, &m, sizeof v);
+    bits = static_cast<unsigned>(sizeof(I) == 4 ? _mm256_movemask_ps(_mm256_castsi256_ps(v))
+                                                : _mm256_movemask_pd(_mm256_castsi256_pd(v)));
+    return bits ? __builtin_ctz(bits) : -1;
+  }
+#endif
+#if defined(__SSE2__)
+  if constexpr (kVecBytes == 16) {
+    __m128i v;
+    std::memcpy(&v, &m, sizeof v);
+    bits = static_cast<unsigned>(sizeof(I) == 4 ? _mm_movemask_ps(_mm_castsi128_ps(v))
+                                                : _mm_movemask_pd(_mm_castsi128_pd(v)));
+    return bits ? __builtin_ctz(bits) : -1;
+  }
+#endif
+  I lanes[kVecBytes / sizeof(I)];
+  std::memcpy(lanes, &m, sizeof lanes);
+  for (int l = 0; l < static_cast<int>(kVecBytes / sizeof(I)); ++l)
+    if (lanes[l]) return l;
+  return -1;
+}
+
+// Pairwise combination of a block of accumulators in a fixed order: logical lane j absorbs lane
+// j + w for w = B/2, B/4, ..., 1. Steps with w >= the native lane count pair whole vectors, so
+// they run as vector ops; the same pairs are formed on every level, so the bits agree.
+template <class A, class V, class F>
+inline A tree_block(V* acc, F f) {
+  constexpr int L = kLanes<A>;
+  for (int w = kBlockVecs / 2; w >= 1; w /= 2)
+    for (int k = 0; k < w; ++k) acc[k] = f(acc[k], acc[k + w]);
+  A lanes[L];
+  std::memcpy(lanes, &acc[0], sizeof lanes);
+  for (int w = L / 2; w >= 1; w /= 2)
     for (int j = 0; j < w; ++j) lanes[j] = f(lanes[j], lanes[j + w]);
   return lanes[0];
 }
