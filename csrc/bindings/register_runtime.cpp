@@ -1,4 +1,5 @@
 // Threads, CPU level and build facts.
+#include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
 #include "kcore/dispatch.hpp"
@@ -20,6 +21,24 @@ void register_runtime(py::module_& m) {
         "Choose the best kernel level the CPU supports, capped at `cap` ('' for no cap).");
   m.def("cpu_level", [] { return std::string(kcore::kernels().level); });
   m.def("supported_cpu_levels", &kcore::supported_levels);
+  m.def("stream_read", [](const py::array& a) {
+    if (!(a.flags() & py::array::c_style) || a.itemsize() != 8)
+      throw py::type_error("stream_read: expects a C-contiguous array of 8-byte elements");
+    const auto* p = static_cast<const std::uint64_t*>(a.data());
+    const auto n = static_cast<std::int64_t>(a.size());
+    py::gil_scoped_release release;
+    return kcore::kernels().stream_read(p, n);
+  }, "Bandwidth probe: XOR of all 64-bit words, read with the kernels' threads.");
+  m.def("stream_copy", [](py::array& dst, const py::array& src) {
+    if (!(dst.flags() & py::array::c_style) || !(src.flags() & py::array::c_style) ||
+        dst.nbytes() != src.nbytes() || !dst.writeable())
+      throw py::type_error("stream_copy: expects two C-contiguous arrays of equal size, dst writeable");
+    auto* d = static_cast<char*>(dst.mutable_data());
+    const auto* s = static_cast<const char*>(src.data());
+    const auto n = static_cast<std::int64_t>(src.nbytes());
+    py::gil_scoped_release release;
+    kcore::kernels().stream_copy(d, s, n);
+  }, "Bandwidth probe: copy src into dst with the kernels' threads.");
   m.def("build_info", [] {
     py::dict d;
     d["version"] = KCORE_VERSION;

@@ -1,5 +1,6 @@
 // Run-time choice of the instruction-set level the kernels were compiled for.
 #pragma once
+#include <cstdint>
 #include <string>
 
 #include "kcore/reduce_plan.hpp"
@@ -10,6 +11,8 @@ namespace kcore {
 struct KernelTable {
   const char* level;
   void (*reduce)(const ReducePlan&);
+  std::uint64_t (*stream_read)(const std::uint64_t*, std::int64_t);
+  void (*stream_copy)(char*, const char*, std::int64_t);
 };
 
 #define KCORE_DECLARE_LEVEL(ns) \

@@ -1,13 +1,14 @@
 // The translation unit compiled once per ISA level (CMakeLists.txt): it instantiates every
 // kernel family inside kcore::KCORE_ISA and exports them as that level's table.
 #include "kcore/dispatch.hpp"
+#include "kcore/kernels/probe.hpp"
 #include "kcore/kernels/reduce_engine.hpp"
 
 namespace kcore {
 namespace KCORE_ISA {
 
 const KernelTable& kernel_table() {
-  static const KernelTable table{KCORE_ISA_NAME, &reduce};
+  static const KernelTable table{KCORE_ISA_NAME, &reduce, &stream_read, &stream_copy};
   return table;
 }
 

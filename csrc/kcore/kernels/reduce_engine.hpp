@@ -69,7 +69,7 @@ void reduce_horizontal(const Op& op, const ReducePlan& p) {
   auto reduce_output = [&](const char* base, bool threaded) -> state {
     if (nleaves == 1) return leaf_state(base, 0);
     constexpr std::int64_t kInline = 64;
-    state inline_states[kInline];
+    state inline_states[kInline]{};
     std::unique_ptr<state[]> heap_states;
     state* states = inline_states;
     if (nleaves > kInline) {

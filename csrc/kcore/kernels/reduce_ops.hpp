@@ -172,32 +172,39 @@ struct ArgOp {
   state identity() const { return {std::numeric_limits<W>::quiet_NaN(), -1}; }
   state leaf(const T* p, std::int64_t n, std::int64_t index_base) const {
     state s = with_widened(p, n, [](const W* q, std::int64_t m) -> state {
-      // Two vectorised passes over a cache-resident leaf: the extreme over non-NaN values (NaN
-      // never wins a strict comparison), then the first index holding it.
+      // Pass 1 finds the extreme over non-NaN values (NaN never wins a strict comparison) chunk
+      // by chunk, remembering the first chunk that reached it; pass 2 finds the first index
+      // holding it inside that chunk only.
+      constexpr std::int64_t kChunk = 8 * kBlockLanes<W>;  // 2 KiB: pass 2 re-reads at most this much
       constexpr W kInit = Max ? -std::numeric_limits<W>::infinity() : std::numeric_limits<W>::infinity();
-      vec<W> acc[kBlockVecs];
-      for (auto& a : acc) a = splat<W>(kInit);
-      std::int64_t i = fold_blocks<W>(q, m, [&acc](int k, vec<W> x, std::int64_t) {
-        acc[k] = (Max ? x > acc[k] : x < acc[k]) ? x : acc[k];
-      });
-      W best = tree_block<W>(acc, [](auto a, auto b) { return (Max ? b > a : b < a) ? b : a; });
-      for (; i < m; ++i) best = beats(q[i], best) ? q[i] : best;
-      // best == kInit also finds a first +-inf; nothing equal means the leaf is all NaN.
-      constexpr int L = kLanes<W>;
-      const vec<W> target = splat<W>(best);
-      std::int64_t j = 0;
-      for (; j + kBlockLanes<W> <= m; j += kBlockLanes<W>) {
-        vec<I> hit = load(q + j) == target;
-        for (int k = 1; k < kBlockVecs; ++k) hit |= load(q + j + k * L) == target;
-        if (!any_lane(hit)) continue;
-        for (int k = 0; k < kBlockVecs; ++k) {
-          const int lane = first_set_lane<I>(load(q + j + k * L) == target);
-          if (lane >= 0) return {best, j + k * L + lane};
+      W best = kInit;
+      std::int64_t best_chunk = -1;
+      for (std::int64_t c0 = 0; c0 < m; c0 += kChunk) {
+        const std::int64_t len = std::min(kChunk, m - c0);
+        vec<W> acc[kBlockVecs];
+        for (auto& a : acc) a = splat<W>(kInit);
+        const std::int64_t done = fold_blocks<W>(q + c0, len, [&acc](int k, vec<W> x, std::int64_t) {
+          acc[k] = (Max ? x > acc[k] : x < acc[k]) ? x : acc[k];
+        });
+        if (done > 0) {
+          vec<W> v = acc[0];
+          for (int k = 1; k < kBlockVecs; ++k) v = (Max ? acc[k] > v : acc[k] < v) ? acc[k] : v;
+          if (any_lane(Max ? v > splat<W>(best) : v < splat<W>(best))) {  // rare after a while
+            best = tree_block<W>(acc, [](auto a, auto b) { return (Max ? b > a : b < a) ? b : a; });
+            best_chunk = c0;
+          }
+        }
+        for (std::int64_t i = c0 + done; i < c0 + len; ++i) {
+          if (beats(q[i], best)) {
+            best = q[i];
+            best_chunk = c0;
+          }
         }
       }
-      for (; j < m; ++j)
-        if (q[j] == best) return {best, j};
-      return {best, -1};
+      // No value beat the initial +-inf: search the whole leaf for it (or find only NaN).
+      const std::int64_t from = best_chunk < 0 ? 0 : best_chunk;
+      const std::int64_t to = best_chunk < 0 ? m : std::min(m, best_chunk + kChunk);
+      return state{best, find_first_equal(q, from, to, best)};
     });
     if (s.idx >= 0) s.idx += index_base;
     return s;

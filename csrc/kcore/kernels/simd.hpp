@@ -164,6 +164,45 @@ inline int first_set_lane(Mask m) {
   return -1;
 }
 
+// Index of the first q[j] == value in [begin, end), or -1. Compare masks stay in mask registers
+// (the generic vector form round-trips them through a vector register).
+template <class W>
+inline std::int64_t find_first_equal(const W* q, std::int64_t begin, std::int64_t end, W value) {
+  std::int64_t j = begin;
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<W, float>) {
+    const __m512 t = _mm512_set1_ps(value);
+    for (; j + 16 <= end; j += 16) {
+      const unsigned m = _mm512_cmp_ps_mask(_mm512_loadu_ps(q + j), t, _CMP_EQ_OQ);
+      if (m) return j + __builtin_ctz(m);
+    }
+  } else if constexpr (std::is_same_v<W, double>) {
+    const __m512d t = _mm512_set1_pd(value);
+    for (; j + 8 <= end; j += 8) {
+      const unsigned m = _mm512_cmp_pd_mask(_mm512_loadu_pd(q + j), t, _CMP_EQ_OQ);
+      if (m) return j + __builtin_ctz(m);
+    }
+  }
+#elif defined(__AVX__)
+  if constexpr (std::is_same_v<W, float>) {
+    const __m256 t = _mm256_set1_ps(value);
+    for (; j + 8 <= end; j += 8) {
+      const int m = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(q + j), t, _CMP_EQ_OQ));
+      if (m) return j + __builtin_ctz(static_cast<unsigned>(m));
+    }
+  } else if constexpr (std::is_same_v<W, double>) {
+    const __m256d t = _mm256_set1_pd(value);
+    for (; j + 4 <= end; j += 4) {
+      const int m = _mm256_movemask_pd(_mm256_cmp_pd(_mm256_loadu_pd(q + j), t, _CMP_EQ_OQ));
+      if (m) return j + __builtin_ctz(static_cast<unsigned>(m));
+    }
+  }
+#endif
+  for (; j < end; ++j)
+    if (q[j] == value) return j;
+  return -1;
+}
+
 // Pairwise combination of a block of accumulators in a fixed order: logical lane j absorbs lane
 // j + w for w = B/2, B/4, ..., 1. Steps with w >= the native lane count pair whole vectors, so
 // they run as vector ops; the same pairs are formed on every level, so the bits agree.
