@@ -6,10 +6,12 @@ namespace py = pybind11;
 namespace kcore_py {
 void register_runtime(py::module_& m);
 void register_reduce(py::module_& m);
+void register_copy(py::module_& m);
 }  // namespace kcore_py
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "kcore native kernels (internal; use kcore.backend)";
   kcore_py::register_runtime(m);
   kcore_py::register_reduce(m);
+  kcore_py::register_copy(m);
 }

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <string>
 
+#include "kcore/copy_plan.hpp"
 #include "kcore/reduce_plan.hpp"
 
 namespace kcore {
@@ -11,6 +12,7 @@ namespace kcore {
 struct KernelTable {
   const char* level;
   void (*reduce)(const ReducePlan&);
+  void (*copy)(const CopyPlan&);
   std::uint64_t (*stream_read)(const std::uint64_t*, std::int64_t);
   void (*stream_copy)(char*, const char*, std::int64_t);
 };

@@ -105,3 +105,9 @@ def argmax(x, axis=-1):
 def argmin(x, axis=-1):
     """Index of the first minimum along an axis (NaN skipped; int64)."""
     return R.arg_reduce(R.ARGMIN, x, axis)
+
+
+# ---------------------------------------------------------------------------------------------
+# Layout and casts (one native strided-copy engine)
+
+from kcore._layout import cast, cast_to_floatx, permute_dimensions, transpose  # noqa: E402

@@ -81,6 +81,16 @@ inline half double_to_half(double d) {
   return half{static_cast<std::uint16_t>(sign | (x >> 42))};
 }
 
+// NumPy keeps a NaN's payload bits (and its signalling state) when it changes width; hardware
+// converters quiet signalling NaNs. These are the exact bit-level versions.
+inline double half_to_double(half h) {
+  if ((h.bits & 0x7c00u) == 0x7c00u) {  // Inf/NaN: move the payload, keep the sign
+    const std::uint64_t sign = static_cast<std::uint64_t>(h.bits & 0x8000u) << 48;
+    return bit_cast<double>(sign | 0x7ff0000000000000ull | (static_cast<std::uint64_t>(h.bits & 0x3ffu) << 42));
+  }
+  return static_cast<double>(half_to_float(h));
+}
+
 // Bulk widening used by every float16 kernel: float16 is read, arithmetic is float32 or wider.
 inline void widen_half(const half* src, float* dst, std::int64_t n) {
   std::int64_t i = 0;

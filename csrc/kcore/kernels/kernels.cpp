@@ -1,6 +1,7 @@
 // The translation unit compiled once per ISA level (CMakeLists.txt): it instantiates every
 // kernel family inside kcore::KCORE_ISA and exports them as that level's table.
 #include "kcore/dispatch.hpp"
+#include "kcore/kernels/copy_engine.hpp"
 #include "kcore/kernels/probe.hpp"
 #include "kcore/kernels/reduce_engine.hpp"
 
@@ -8,7 +9,7 @@ namespace kcore {
 namespace KCORE_ISA {
 
 const KernelTable& kernel_table() {
-  static const KernelTable table{KCORE_ISA_NAME, &reduce, &stream_read, &stream_copy};
+  static const KernelTable table{KCORE_ISA_NAME, &reduce, &copy, &stream_read, &stream_copy};
   return table;
 }
 

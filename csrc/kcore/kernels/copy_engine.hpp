@@ -1,0 +1,277 @@
+// The strided copy engine: transpose, permute_dimensions, cast and make-contiguous all run here.
+// Three loop shapes (see copy_plan.hpp): contiguous source runs, cache-blocked 2-D tiles for real
+// transposes, and a generic strided walk.
+#pragma once
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <stdexcept>
+#include <type_traits>
+
+#include "kcore/copy_plan.hpp"
+#include "kcore/kernels/convert.hpp"
+#include "kcore/kernels/parallel.hpp"
+#include "kcore/kernels/simd.hpp"
+
+namespace kcore {
+namespace KCORE_ISA {
+
+// One element, exactly as NumPy's astype converts it.
+template <class D, class S>
+inline D convert_one(S x) {
+  if constexpr (std::is_same_v<S, D>) {
+    return x;
+  } else if constexpr (std::is_same_v<S, half>) {
+    if constexpr (std::is_same_v<D, float>) return half_to_float(x);
+    else return half_to_double(x);
+  } else if constexpr (std::is_same_v<D, half>) {
+    if constexpr (std::is_same_v<S, float>) return float_to_half(x);
+    else return double_to_half(x);
+  } else {
+    return static_cast<D>(x);
+  }
+}
+
+namespace detail {
+typedef std::uint16_t u16x16 __attribute__((vector_size(32)));
+
+// True if any of 16 halves is a NaN (hardware quiets signalling NaNs; NumPy does not).
+inline bool any_half_nan(const half* s) {
+  u16x16 h;
+  std::memcpy(&h, s, sizeof h);
+  const u16x16 nan = (h & 0x7fffu) > 0x7c00u;
+  std::uint64_t w[4];
+  std::memcpy(w, &nan, sizeof w);
+  return (w[0] | w[1] | w[2] | w[3]) != 0;
+}
+}  // namespace detail
+
+// Contiguous run: s[0, n) -> d[0, n).
+template <class S, class D>
+inline void convert_run(const S* s, D* d, std::int64_t n) {
+  std::int64_t i = 0;
+  if constexpr (std::is_same_v<S, D>) {
+    std::memcpy(d, s, static_cast<std::size_t>(n) * sizeof(S));
+    return;
+  } else if constexpr (std::is_same_v<S, half>) {
+#if defined(__AVX512F__) || defined(__F16C__)
+    alignas(64) float buf[16];
+    for (; i + 16 <= n; i += 16) {
+      if (detail::any_half_nan(s + i)) {
+        for (int l = 0; l < 16; ++l) d[i + l] = convert_one<D>(s[i + l]);
+        continue;
+      }
+#if defined(__AVX512F__)
+      const __m512 f = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + i)));
+      if constexpr (std::is_same_v<D, float>) {
+        _mm512_storeu_ps(d + i, f);
+      } else {
+        _mm512_storeu_pd(d + i, _mm512_cvtps_pd(_mm512_castps512_ps256(f)));
+        _mm512_storeu_pd(d + i + 8, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(f), 1))));
+      }
+#else
+      for (int h = 0; h < 16; h += 8) {
+        const __m256 f = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i + h)));
+        if constexpr (std::is_same_v<D, float>) {
+          _mm256_storeu_ps(d + i + h, f);
+        } else {
+          _mm256_storeu_pd(d + i + h, _mm256_cvtps_pd(_mm256_castps256_ps128(f)));
+          _mm256_storeu_pd(d + i + h + 4, _mm256_cvtps_pd(_mm256_extractf128_ps(f, 1)));
+        }
+      }
+#endif
+    }
+    (void)buf;
+#endif
+  } else if constexpr (std::is_same_v<D, half>) {
+    // float32 -> float16 rounds to nearest even in hardware. float64 -> float16 goes through
+    // float32 rounded to odd (truncate, then set the last bit if inexact): with 13 spare bits the
+    // second rounding is then exact, so there is no double rounding. Blocks holding a NaN take
+    // the software path, which keeps NaN payloads as NumPy does (hardware quiets them).
+#if defined(__AVX512F__)
+    for (; i + 16 <= n; i += 16) {
+      __m512 f;
+      if constexpr (std::is_same_v<S, float>) {
+        f = _mm512_loadu_ps(s + i);
+        if (_mm512_cmp_ps_mask(f, f, _CMP_UNORD_Q)) {
+          for (int l = 0; l < 16; ++l) d[i + l] = convert_one<half>(s[i + l]);
+          continue;
+        }
+      } else {
+        const __m512d lo = _mm512_loadu_pd(s + i), hi = _mm512_loadu_pd(s + i + 8);
+        if (_mm512_cmp_pd_mask(lo, lo, _CMP_UNORD_Q) | _mm512_cmp_pd_mask(hi, hi, _CMP_UNORD_Q)) {
+          for (int l = 0; l < 16; ++l) d[i + l] = convert_one<half>(s[i + l]);
+          continue;
+        }
+        const auto to_odd = [](__m512d x) {
+          const __m256 t = _mm512_cvt_roundpd_ps(x, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+          const __mmask8 inexact = _mm512_cmp_pd_mask(_mm512_cvtps_pd(t), x, _CMP_NEQ_UQ);
+          return _mm256_mask_or_epi32(_mm256_castps_si256(t), inexact, _mm256_castps_si256(t), _mm256_set1_epi32(1));
+        };
+        f = _mm512_castsi512_ps(_mm512_inserti64x4(_mm512_castsi256_si512(to_odd(lo)), to_odd(hi), 1));
+      }
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(d + i), _mm512_cvtps_ph(f, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    }
+#elif defined(__F16C__)
+    for (; i + 8 <= n; i += 8) {
+      __m256 f;
+      if constexpr (std::is_same_v<S, float>) {
+        f = _mm256_loadu_ps(s + i);
+        if (_mm256_movemask_ps(_mm256_cmp_ps(f, f, _CMP_UNORD_Q))) {
+          for (int l = 0; l < 8; ++l) d[i + l] = convert_one<half>(s[i + l]);
+          continue;
+        }
+      } else {
+        const __m256d lo = _mm256_loadu_pd(s + i), hi = _mm256_loadu_pd(s + i + 4);
+        if (_mm256_movemask_pd(_mm256_or_pd(_mm256_cmp_pd(lo, lo, _CMP_UNORD_Q), _mm256_cmp_pd(hi, hi, _CMP_UNORD_Q)))) {
+          for (int l = 0; l < 8; ++l) d[i + l] = convert_one<half>(s[i + l]);
+          continue;
+        }
+        // Round to nearest, step one ulp towards zero where that went away from zero, then set
+        // the last bit where inexact: the float rounded to odd.
+        const __m256d sign = _mm256_set1_pd(-0.0);
+        const auto to_odd = [sign](__m256d x) {
+          const __m128 r = _mm256_cvtpd_ps(x);
+          const __m256d back = _mm256_cvtps_pd(r);
+          const __m256d away = _mm256_cmp_pd(_mm256_andnot_pd(sign, back), _mm256_andnot_pd(sign, x), _CMP_GT_OQ);
+          const __m256d inexact = _mm256_cmp_pd(back, x, _CMP_NEQ_UQ);
+          __m128i bits = _mm_castps_si128(r);
+          bits = _mm_add_epi32(bits, _mm256_cvtpd_epi32(_mm256_and_pd(away, _mm256_set1_pd(-1.0))));
+          return _mm_or_si128(bits, _mm_and_si128(_mm256_cvtpd_epi32(_mm256_and_pd(inexact, _mm256_set1_pd(1.0))), _mm_set1_epi32(1)));
+        };
+        f = _mm256_castsi256_ps(_mm256_set_m128i(to_odd(hi), to_odd(lo)));
+      }
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(d + i), _mm256_cvtps_ph(f, _MM_FROUND_TO_NEAREST_INT));
+    }
+#endif
+  } else {
+    // float32 <-> float64: the vector conversion is what the C cast (and NumPy) does.
+    constexpr int L = kLanes<double>;
+    typedef S sv __attribute__((vector_size(L * sizeof(S))));
+    typedef D dv __attribute__((vector_size(L * sizeof(D))));
+    for (; i + L <= n; i += L) {
+      sv x;
+      std::memcpy(&x, s + i, sizeof x);
+      const dv y = __builtin_convertvector(x, dv);
+      std::memcpy(d + i, &y, sizeof y);
+    }
+  }
+  for (; i < n; ++i) d[i] = convert_one<D>(s[i]);
+}
+
+template <class S, class D>
+inline void convert_strided(const char* s, std::int64_t stride, D* d, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) {
+    S x;
+    std::memcpy(&x, s + i * stride, sizeof x);
+    d[i] = convert_one<D>(x);
+  }
+}
+
+// Byte offsets of row-major index `linear` over the first nd dims of the plan.
+inline void copy_offsets(const CopyPlan& p, int nd, std::int64_t linear, std::int64_t& so, std::int64_t& dof,
+                         int skip = -1) {
+  so = 0;
+  dof = 0;
+  for (int k = nd - 1; k >= 0; --k) {
+    if (k == skip) continue;
+    const std::int64_t i = linear % p.shape[k];
+    linear /= p.shape[k];
+    so += i * p.src_strides[k];
+    dof += i * p.dst_strides[k];
+  }
+}
+
+template <class S, class D>
+void copy_typed(const CopyPlan& p) {
+  if (p.size == 0) return;
+  const int nd = p.ndim;
+  const std::int64_t inner = p.shape[nd - 1];
+  const std::int64_t s_inner = p.src_strides[nd - 1];
+
+  if (p.src_inner < 0) {
+    // Contiguous (or generic strided) source runs along the dst-inner dim.
+    const std::int64_t lines = p.size / inner;
+    const bool contiguous = s_inner == static_cast<std::int64_t>(sizeof(S));
+    parallel_for(0, lines, std::max<std::int64_t>(1, kGrain / inner), [&](std::int64_t b, std::int64_t e) {
+      for (std::int64_t l = b; l < e; ++l) {
+        std::int64_t so, dof;
+        copy_offsets(p, nd - 1, l, so, dof);
+        D* d = reinterpret_cast<D*>(p.dst + dof);
+        if (contiguous) convert_run(reinterpret_cast<const S*>(p.src + so), d, inner);
+        else convert_strided<S>(p.src + so, s_inner, d, inner);
+      }
+    });
+    return;
+  }
+
+  // A real transpose: dim t is contiguous in the source, the last dim in the destination.
+  // Copy square tiles that fit in L1, reading source columns and writing destination rows.
+  constexpr std::int64_t kTile = 64;
+  const int t = p.src_inner;
+  const std::int64_t nt = p.shape[t];
+  const std::int64_t ss_t = p.src_strides[t], ds_t = p.dst_strides[t];
+  const std::int64_t tiles_t = (nt + kTile - 1) / kTile, tiles_j = (inner + kTile - 1) / kTile;
+  const std::int64_t outer = p.size / (nt * inner);
+  const std::int64_t tasks = outer * tiles_t * tiles_j;
+  parallel_for(0, tasks, std::max<std::int64_t>(1, kGrain / (kTile * kTile)), [&](std::int64_t b, std::int64_t e) {
+    alignas(64) D tile[kTile * kTile];
+    for (std::int64_t task = b; task < e; ++task) {
+      const std::int64_t o = task / (tiles_t * tiles_j);
+      const std::int64_t rest = task % (tiles_t * tiles_j);
+      const std::int64_t i0 = (rest / tiles_j) * kTile, j0 = (rest % tiles_j) * kTile;
+      const std::int64_t ni = std::min(kTile, nt - i0), nj = std::min(kTile, inner - j0);
+      std::int64_t so, dof;
+      // Offsets of the outer index over every dim except t and the last.
+      {
+        std::int64_t linear = o;
+        so = 0;
+        dof = 0;
+        for (int k = nd - 2; k >= 0; --k) {
+          if (k == t) continue;
+          const std::int64_t i = linear % p.shape[k];
+          linear /= p.shape[k];
+          so += i * p.src_strides[k];
+          dof += i * p.dst_strides[k];
+        }
+      }
+      const char* src = p.src + so + i0 * ss_t + j0 * s_inner;
+      // Read each source column (contiguous along t) into a tile row, converted...
+      for (std::int64_t j = 0; j < nj; ++j) {
+        if (ss_t == static_cast<std::int64_t>(sizeof(S)))
+          convert_run(reinterpret_cast<const S*>(src + j * s_inner), tile + j * kTile, ni);
+        else
+          convert_strided<S>(src + j * s_inner, ss_t, tile + j * kTile, ni);
+      }
+      // ...then write destination rows (contiguous along the last dim) from tile columns.
+      char* dst = p.dst + dof + i0 * ds_t + j0 * static_cast<std::int64_t>(sizeof(D));
+      for (std::int64_t i = 0; i < ni; ++i) {
+        D* row = reinterpret_cast<D*>(dst + i * ds_t);
+        for (std::int64_t j = 0; j < nj; ++j) row[j] = tile[j * kTile + i];
+      }
+    }
+  });
+}
+
+template <class S>
+void copy_from(const CopyPlan& p) {
+  switch (p.dst_dtype) {
+    case DType::f16: return copy_typed<S, half>(p);
+    case DType::f32: return copy_typed<S, float>(p);
+    case DType::f64: return copy_typed<S, double>(p);
+    default: throw std::invalid_argument("copy: unsupported destination dtype");
+  }
+}
+
+inline void copy(const CopyPlan& p) {
+  switch (p.src_dtype) {
+    case DType::f16: return copy_from<half>(p);
+    case DType::f32: return copy_from<float>(p);
+    case DType::f64: return copy_from<double>(p);
+    default: throw std::invalid_argument("copy: unsupported source dtype");
+  }
+}
+
+}  // namespace KCORE_ISA
+}  // namespace kcore
