@@ -9,11 +9,18 @@ import kcore
 from kcore import bench as B
 
 
+FULL = bool(os.environ.get("KCORE_BENCH_FULL"))
+SHAPES = tuple(B.SHAPES) if FULL else B.QUICK_SHAPES
+THREADS = sorted({1, kcore.get_num_threads()})
+
+
 def reduction_cases():
-    full = bool(os.environ.get("KCORE_BENCH_FULL"))
-    threads = sorted({1, kcore.get_num_threads()})
-    return B.reduction_cases(B.REDUCE_OPS if full else B.QUICK_OPS, B.DTYPES,
-                             tuple(B.SHAPES) if full else B.QUICK_SHAPES, threads)
+    return B.reduction_cases(B.REDUCE_OPS if FULL else B.QUICK_OPS, B.DTYPES, SHAPES, THREADS)
+
+
+def layout_cases():
+    return (B.scan_cases(B.SCAN_OPS, B.DTYPES, SHAPES, THREADS) + B.transpose_cases(B.DTYPES, SHAPES, THREADS)
+            + B.cast_cases(B.CAST_PAIRS, SHAPES, THREADS))
 
 
 @pytest.fixture

@@ -7,6 +7,8 @@ namespace kcore_py {
 void register_runtime(py::module_& m);
 void register_reduce(py::module_& m);
 void register_copy(py::module_& m);
+void register_scan(py::module_& m);
+void register_gemm(py::module_& m);
 }  // namespace kcore_py
 
 PYBIND11_MODULE(_core, m) {
@@ -14,4 +16,6 @@ PYBIND11_MODULE(_core, m) {
   kcore_py::register_runtime(m);
   kcore_py::register_reduce(m);
   kcore_py::register_copy(m);
+  kcore_py::register_scan(m);
+  kcore_py::register_gemm(m);
 }

@@ -1,9 +1,11 @@
-// copy(x, dtype): a new C-contiguous array holding x (any layout) converted to dtype. Serves
-// transpose/permute_dimensions (x is a permuted view) and casts between float types.
+// copy(x, dtype, keep_layout): a new array holding x (any layout) converted to dtype. Serves
+// transpose/permute_dimensions (x is a permuted view, result C-contiguous) and casts between
+// float types (result in x's memory order, as NumPy's astype).
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
 #include "bindings/array_view.hpp"
+#include "bindings/layout.hpp"
 #include "kcore/copy_plan.hpp"
 #include "kcore/dispatch.hpp"
 
@@ -12,11 +14,12 @@ namespace py = pybind11;
 namespace kcore_py {
 namespace {
 
-py::array copy(const py::array& x, const py::dtype& dtype) {
+py::array copy(const py::array& x, const py::dtype& dtype, bool keep_layout) {
   const kcore::ArrayRef in = to_ref(x, "copy");
-  py::array out(dtype, std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()), std::vector<py::ssize_t>{});
+  py::array out = keep_layout ? empty_like_k(x, dtype) : empty_c(x, dtype);
   const kcore::DType dst = native_float_dtype(out, "copy");
-  const kcore::CopyPlan plan = kcore::make_copy_plan(in, static_cast<char*>(out.mutable_data()), dst);
+  const auto strides = byte_strides(out);
+  const kcore::CopyPlan plan = kcore::make_copy_plan(in, static_cast<char*>(out.mutable_data()), strides.data(), dst);
   {
     py::gil_scoped_release release;
     kcore::kernels().copy(plan);
@@ -27,9 +30,9 @@ py::array copy(const py::array& x, const py::dtype& dtype) {
 }  // namespace
 
 void register_copy(py::module_& m) {
-  m.def("copy", &copy, py::arg("x"), py::arg("dtype"),
-        "A new C-contiguous array with x's values (any layout) converted to dtype "
-        "(float16/32/64 both ways, as NumPy's astype).");
+  m.def("copy", &copy, py::arg("x"), py::arg("dtype"), py::arg("keep_layout"),
+        "A new array with x's values (any layout) converted to dtype (float16/32/64 both ways, "
+        "as NumPy's astype): C-contiguous, or in x's memory order with keep_layout.");
 }
 
 }  // namespace kcore_py

@@ -13,7 +13,7 @@ struct CopyPlan {
   const char* src = nullptr;
   char* dst = nullptr;
   std::int64_t size = 0;  // elements
-  int ndim = 0;           // after dropping size-1 dims and coalescing, in dst (C) order
+  int ndim = 0;           // after dropping size-1 dims and coalescing, in destination memory order
   std::int64_t shape[kMaxDims];
   std::int64_t src_strides[kMaxDims];
   std::int64_t dst_strides[kMaxDims];
@@ -22,7 +22,8 @@ struct CopyPlan {
   int src_inner = -1;
 };
 
-// `dst` is a C-contiguous array with src's shape and dtype `dst_dtype`.
-CopyPlan make_copy_plan(const ArrayRef& src, char* dst, DType dst_dtype);
+// `dst` has src's shape, dtype `dst_dtype` and byte strides `dst_strides` (any layout whose
+// innermost dim is contiguous).
+CopyPlan make_copy_plan(const ArrayRef& src, char* dst, const std::int64_t* dst_strides, DType dst_dtype);
 
 }  // namespace kcore

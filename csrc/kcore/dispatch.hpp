@@ -4,7 +4,9 @@
 #include <string>
 
 #include "kcore/copy_plan.hpp"
+#include "kcore/gemm_plan.hpp"
 #include "kcore/reduce_plan.hpp"
+#include "kcore/scan_plan.hpp"
 
 namespace kcore {
 
@@ -13,6 +15,8 @@ struct KernelTable {
   const char* level;
   void (*reduce)(const ReducePlan&);
   void (*copy)(const CopyPlan&);
+  void (*scan)(const ScanPlan&);
+  void (*gemm)(const GemmPlan&);
   std::uint64_t (*stream_read)(const std::uint64_t*, std::int64_t);
   void (*stream_copy)(char*, const char*, std::int64_t);
 };

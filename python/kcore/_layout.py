@@ -34,19 +34,19 @@ def permute_dimensions(x, pattern):
 def _materialise(view: np.ndarray, fn: str) -> np.ndarray:
     """A new C-contiguous array with the view's values (Keras's transpose materialises)."""
     if view.dtype.char in V.NATIVE_CHARS:
-        return _core.copy(view, view.dtype)
+        return _core.copy(view, view.dtype, False)
     V.check_numeric(view, fn)
     return np.ascontiguousarray(view)
 
 
 def cast(x, dtype):
-    """x converted to dtype: float16/32/64 natively (round to nearest even, NaN payloads, -0.0,
+    """x converted to dtype, in x's memory order (as NumPy's astype): float16/32/64 natively (round to nearest even, NaN payloads, -0.0,
     subnormals and overflow exactly as NumPy's astype); integer and bool types through NumPy
     (float to int truncates toward zero)."""
     a = V.as_array(x, "cast")
     target = _dtype_arg(dtype, "cast")
     if a.dtype.char in V.NATIVE_CHARS and target.char in V.NATIVE_CHARS:
-        return _core.copy(a, target)
+        return _core.copy(a, target, True)
     if a.dtype.kind not in "fiub":
         raise TypeError(f"cast: unsupported input dtype {a.dtype}; accepted: {V.NUMERIC_NAMES}")
     with np.errstate(invalid="ignore", over="ignore"):

@@ -111,3 +111,26 @@ def argmin(x, axis=-1):
 # Layout and casts (one native strided-copy engine)
 
 from kcore._layout import cast, cast_to_floatx, permute_dimensions, transpose  # noqa: E402
+
+
+# ---------------------------------------------------------------------------------------------
+# Scans
+
+from kcore import _scan  # noqa: E402
+
+
+def cumsum(x, axis=0):
+    """Cumulative sum along an axis (default 0, as Keras). dtype preserved; float16 accumulates in
+    float32 and float32 in float64, each output rounded once."""
+    return _scan.scan(0, x, axis)
+
+
+def cumprod(x, axis=0):
+    """Cumulative product along an axis (default 0, as Keras); dtype preserved."""
+    return _scan.scan(1, x, axis)
+
+
+# ---------------------------------------------------------------------------------------------
+# Linear algebra (native batched GEMM)
+
+from kcore._linalg import batch_dot, dot  # noqa: E402

@@ -30,6 +30,10 @@ REDUCE_OPS = ("sum", "prod", "mean", "max", "min", "var", "std", "any", "all", "
 SHAPES = {"1e3": (1000,), "512x512": (512, 512), "2048x2048": (2048, 2048),
           "4096x4096": (4096, 4096), "64x256x256": (64, 256, 256)}
 LARGE = ("512x512", "2048x2048", "4096x4096", "64x256x256")  # "512x512 and up"
+SCAN_OPS = ("cumsum", "cumprod")
+CAST_PAIRS = tuple(f"{a}->{b}" for a in DTYPES for b in DTYPES if a != b)
+PERMUTE_PATTERNS = ((0, 2, 1), (2, 1, 0), (1, 0, 2))
+FAMILIES = ("reduce", "scan", "transpose", "cast")
 QUICK_OPS = ("sum", "mean", "max", "var", "argmax")
 QUICK_SHAPES = ("1e3", "512x512", "2048x2048")
 
@@ -50,7 +54,16 @@ class Case:
 
     @property
     def name(self):
+        if self.family == "transpose":
+            pattern = "T" if self.axis is None else "".join(map(str, self.axis))
+            return f"{self.op}{pattern}-{self.dtype}-{self.shape_name}-{self.order}-t{self.threads}"
+        if self.family == "cast":
+            return f"cast-{self.dtype}-{self.shape_name}-{self.order}-t{self.threads}"
         return f"{self.op}-{self.dtype}-{self.shape_name}-axis{self.axis}-{self.order}-t{self.threads}"
+
+    @property
+    def src_dtype(self):
+        return self.dtype.split("->")[0]
 
 
 def reduce_axes(shape_name):
@@ -76,6 +89,32 @@ def reduction_cases(ops, dtypes, shapes, thread_counts, orders=("C", "T")):
     return cases
 
 
+def scan_cases(ops, dtypes, shapes, thread_counts, orders=("C", "T")):
+    return [Case("scan", op, dtype, shape_name, axis, order, t)
+            for t in thread_counts for shape_name in shapes for dtype in dtypes for op in ops
+            for axis in (0, -1) for order in orders
+            if not (len(SHAPES[shape_name]) == 1 and (axis == -1 or order == "T"))]
+
+
+def transpose_cases(dtypes, shapes, thread_counts):
+    cases = []
+    for t in thread_counts:
+        for shape_name in shapes:
+            nd = len(SHAPES[shape_name])
+            for dtype in dtypes:
+                if nd == 2:
+                    cases.append(Case("transpose", "transpose", dtype, shape_name, None, "C", t))
+                elif nd == 3:
+                    cases += [Case("transpose", "permute", dtype, shape_name, p, "C", t) for p in PERMUTE_PATTERNS]
+    return cases
+
+
+def cast_cases(pairs, shapes, thread_counts, orders=("C", "T")):
+    return [Case("cast", "cast", pair, shape_name, None, order, t)
+            for t in thread_counts for shape_name in shapes for pair in pairs for order in orders
+            if not (len(SHAPES[shape_name]) == 1 and order == "T")]
+
+
 _INPUTS: dict = {}
 
 
@@ -92,6 +131,50 @@ def make_input(dtype: str, shape, order: str = "C") -> np.ndarray:
 def reduction_fns(case: Case, x: np.ndarray):
     kfn, nfn, axis = getattr(K, case.op), getattr(np, case.op), case.axis
     return (lambda: kfn(x, axis=axis)), (lambda: nfn(x, axis=axis))
+
+
+def case_fns(case: Case, x: np.ndarray):
+    """(kcore callable, NumPy callable) computing the same thing."""
+    if case.family in ("reduce", "scan"):
+        return reduction_fns(case, x)
+    if case.family == "transpose":
+        if case.axis is None:
+            return (lambda: K.transpose(x)), (lambda: np.ascontiguousarray(x.T))
+        pattern = case.axis
+        return (lambda: K.permute_dimensions(x, pattern)), (lambda: np.ascontiguousarray(np.transpose(x, pattern)))
+    dst = case.dtype.split("->")[1]
+    return (lambda: K.cast(x, dst)), (lambda: x.astype(dst))
+
+
+def check_case(case: Case, x: np.ndarray, got) -> None:
+    if case.family == "reduce":
+        return check_reduction(case, x, got)
+    if case.family == "scan":
+        ref = getattr(np, case.op)(x.astype(np.float64), axis=case.axis)
+        with np.errstate(all="ignore"):
+            ref = ref.astype(case.dtype).astype(np.float64)
+            rtol = {"float16": 4e-3, "float32": 1e-5, "float64": 1e-10}[case.dtype]
+            scale = np.cumsum(np.abs(x.astype(np.float64)), axis=case.axis) if case.op == "cumsum" else np.abs(ref)
+            ok = np.all((np.abs(np.asarray(got, np.float64) - ref) <= rtol * scale + rtol) | (np.isnan(ref) & np.isnan(got))
+                        | (np.isinf(ref) & (np.asarray(got, np.float64) == ref)))
+        if not ok:
+            raise AssertionError(f"{case.name}: result differs from the float64 reference")
+        return
+    _, nfn = case_fns(case, x)
+    with np.errstate(all="ignore"):
+        expected = nfn()
+    if not np.array_equal(got.view(f"u{got.itemsize}"), expected.view(f"u{expected.itemsize}")):
+        raise AssertionError(f"{case.name}: result differs from NumPy's")
+
+
+def bytes_moved(case: Case, x: np.ndarray) -> tuple[int, bool]:
+    """(bytes read + written by an ideal kernel, whether it is a read+write case)."""
+    if case.family == "reduce":
+        return x.nbytes, False
+    if case.family == "cast":
+        dst = np.dtype(case.dtype.split("->")[1])
+        return x.nbytes + x.size * dst.itemsize, True
+    return 2 * x.nbytes, True
 
 
 def check_reduction(case: Case, x: np.ndarray, got) -> None:
@@ -176,7 +259,7 @@ class Result:
     t_numpy: float
     speedup: float
     gbps: float
-    bw_fraction: float
+    bw_fraction: float  # of the read bandwidth (reductions) or the copy bandwidth (the rest)
 
 
 def run_cases(cases, rounds, min_time, bandwidth, progress=None):
@@ -185,12 +268,13 @@ def run_cases(cases, rounds, min_time, bandwidth, progress=None):
     try:
         for i, case in enumerate(cases):
             kcore.set_num_threads(case.threads)
-            x = make_input(case.dtype, case.shape, case.order)
-            kfn, nfn = reduction_fns(case, x)
-            check_reduction(case, x, kfn())
+            x = make_input(case.src_dtype, case.shape, case.order)
+            kfn, nfn = case_fns(case, x)
+            check_case(case, x, kfn())
             tk, tn, ratio = side_by_side(kfn, nfn, rounds, min_time)
-            gbps = x.nbytes / tk / 1e9
-            results.append(Result(case, tk, tn, ratio, gbps, gbps / bandwidth[case.threads][0]))
+            moved, read_write = bytes_moved(case, x)
+            gbps = moved / tk / 1e9
+            results.append(Result(case, tk, tn, ratio, gbps, gbps / bandwidth[case.threads][1 if read_write else 0]))
             if progress:
                 progress(i + 1, len(cases), results[-1])
     finally:
@@ -208,8 +292,50 @@ def is_large_contiguous(c: Case) -> bool:
             and c.dtype in ("float32", "float64") and c.axis in (None, -1, 0))
 
 
+def is_large(c: Case) -> bool:
+    return c.shape_name in ("2048x2048", "4096x4096", "64x256x256")
+
+
 def targets(results):
-    """The issue's targets: (description, measured, target, passed)."""
+    """The issues' targets: (description, measured, target, passed)."""
+    out = []
+    if not results:
+        return out
+    red = [r for r in results if r.case.family == "reduce"]
+    rest = [r for r in results if r.case.family != "reduce"]
+    out += _reduction_targets(red)
+    out += _layout_targets(rest)
+    if rest:
+        g = geomean(r.speedup for r in results)
+        out.append(("geometric mean over everything run", f"{g:.2f}x", "(info)", True))
+    return out
+
+
+def _worst(rs, desc, target, key=lambda r: r.speedup, fmt=lambda r: f"{r.speedup:.2f}x"):
+    if not rs:
+        return []
+    w = min(rs, key=key)
+    return [(desc, f"{fmt(w)} ({w.case.name})", f">= {target}", key(w) >= target)]
+
+
+def _layout_targets(rs):
+    out = []
+    out += _worst(rs, "scans, transposes, casts: every case (worst)", 1.0)
+    out += _worst([r for r in rs if r.case.family == "scan" and r.case.axis == 0 and r.case.order == "C"
+                   and r.case.shape_name == "2048x2048" and r.case.dtype == "float32"],
+                  "cumsum/cumprod axis 0, 2048x2048 float32 (worst)", 10)
+    out += _worst([r for r in rs if r.case.op == "transpose" and r.case.shape_name == "4096x4096"
+                   and r.case.dtype == "float32"], "transpose 4096x4096 float32", 4)
+    big = [r for r in rs if r.case.family == "cast" and np.prod(r.case.shape) >= 1 << 20]
+    out += _worst([r for r in big if r.case.dtype == "float32->float16"], "cast float32->float16, >= 1M elements (worst)", 5)
+    out += _worst([r for r in big if r.case.dtype == "float16->float32"], "cast float16->float32, >= 1M elements (worst)", 3)
+    large = [r for r in rs if r.case.shape_name == "4096x4096" and r.case.order == "C"]
+    out += _worst(large, "large scans/casts/transposes, share of copy bandwidth (worst)", 0.70,
+                  key=lambda r: r.bw_fraction, fmt=lambda r: f"{100 * r.bw_fraction:.0f}%")
+    return out
+
+
+def _reduction_targets(results):
     out = []
     if not results:
         return out
@@ -232,12 +358,13 @@ def targets(results):
         out.append(("large contiguous sum/max/min/mean, share of read bandwidth (worst)",
                     f"{100 * w.bw_fraction:.0f}% ({w.case.name})", ">= 85%", w.bw_fraction >= 0.85))
     g = geomean(r.speedup for r in results)
-    out.append(("geometric mean over the matrix", f"{g:.2f}x", ">= 4x", g >= 4))
+    out.append(("reductions: geometric mean over the matrix", f"{g:.2f}x", ">= 4x", g >= 4))
     return out
 
 
 def format_table(results) -> str:
-    lines = [f"{'case':<48} {'kcore':>10} {'numpy':>10} {'speedup':>8} {'GB/s':>7} {'%bw':>5}"]
+    lines = [f"{'case':<48} {'kcore':>10} {'numpy':>10} {'speedup':>8} {'GB/s':>7} {'%bw':>5}",
+             "(%bw: of the measured read bandwidth for reductions, of the copy bandwidth otherwise)"]
     for r in results:
         lines.append(f"{r.case.name:<48} {r.t_kcore * 1e6:>8.1f}us {r.t_numpy * 1e6:>8.1f}us "
                      f"{r.speedup:>7.2f}x {r.gbps:>7.1f} {100 * r.bw_fraction:>4.0f}%")
@@ -272,6 +399,7 @@ def _parse_list(text, allowed, what):
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m kcore.bench", description=__doc__.splitlines()[0])
     p.add_argument("--full", action="store_true", help="the whole matrix (every op, shape, axis, order, 1 and all threads)")
+    p.add_argument("--families", default=None, help=f"comma-separated: {', '.join(FAMILIES)} (default: all)")
     p.add_argument("--ops", help="comma-separated ops")
     p.add_argument("--dtypes", help="comma-separated dtypes")
     p.add_argument("--shapes", help=f"comma-separated shapes: {', '.join(SHAPES)}")
@@ -282,7 +410,8 @@ def main(argv=None) -> int:
     p.add_argument("--json", help="also write the results to this file")
     args = p.parse_args(argv)
 
-    ops = _parse_list(args.ops, REDUCE_OPS, "ops") if args.ops else (REDUCE_OPS if args.full else QUICK_OPS)
+    families = _parse_list(args.families, FAMILIES, "families") if args.families else FAMILIES
+    ops = _parse_list(args.ops, REDUCE_OPS + SCAN_OPS, "ops") if args.ops else None
     dtypes = _parse_list(args.dtypes, DTYPES, "dtypes") if args.dtypes else DTYPES
     shapes = _parse_list(args.shapes, tuple(SHAPES), "shapes") if args.shapes else (
         tuple(SHAPES) if args.full else QUICK_SHAPES)
@@ -294,7 +423,18 @@ def main(argv=None) -> int:
     print(f"kcore {kcore.__version__} (cpu level {_core.cpu_level()}, {all_threads} threads) vs "
           f"NumPy {np.__version__} on {platform.machine()}, Python {platform.python_version()}", flush=True)
     bandwidth = {t: measure_bandwidth(t) for t in thread_counts}
-    cases = reduction_cases(ops, dtypes, shapes, thread_counts, orders)
+    cases = []
+    if "reduce" in families:
+        red_ops = [o for o in ops if o in REDUCE_OPS] if ops else (REDUCE_OPS if args.full else QUICK_OPS)
+        cases += reduction_cases(red_ops, dtypes, shapes, thread_counts, orders)
+    if "scan" in families:
+        scan_ops = [o for o in ops if o in SCAN_OPS] if ops else (SCAN_OPS if args.full else ("cumsum",))
+        cases += scan_cases(scan_ops, dtypes, shapes, thread_counts, orders)
+    if "transpose" in families:
+        cases += transpose_cases(dtypes, shapes, thread_counts)
+    if "cast" in families:
+        pairs = [p for p in CAST_PAIRS if p.split("->")[0] in dtypes and p.split("->")[1] in dtypes]
+        cases += cast_cases(pairs, shapes, thread_counts, orders)
     print(f"{len(cases)} cases, {args.rounds} interleaved rounds each", flush=True)
 
     def progress(i, n, r):

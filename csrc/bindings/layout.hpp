@@ -1,0 +1,41 @@
+// Allocating results in a chosen layout.
+#pragma once
+#include <pybind11/numpy.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <numeric>
+#include <vector>
+
+namespace kcore_py {
+
+namespace py = pybind11;
+
+// An uninitialised array with x's shape whose memory order follows x's (NumPy's order='K'):
+// elementwise results of a transposed input are then written contiguously, as NumPy does.
+// Strides are positive; ties keep C order.
+inline py::array empty_like_k(const py::array& x, const py::dtype& dtype) {
+  const auto nd = static_cast<std::size_t>(x.ndim());
+  std::vector<py::ssize_t> shape(x.shape(), x.shape() + nd), strides(nd);
+  std::vector<std::size_t> order(nd);
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    return std::llabs(x.strides(static_cast<py::ssize_t>(a))) > std::llabs(x.strides(static_cast<py::ssize_t>(b)));
+  });
+  py::ssize_t step = dtype.itemsize();
+  for (std::size_t k = nd; k-- > 0;) {
+    strides[order[k]] = step;
+    step *= shape[order[k]];
+  }
+  return py::array(dtype, std::move(shape), std::move(strides));
+}
+
+inline py::array empty_c(const py::array& x, const py::dtype& dtype) {
+  return py::array(dtype, std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()), std::vector<py::ssize_t>{});
+}
+
+inline std::vector<std::int64_t> byte_strides(const py::array& a) {
+  return std::vector<std::int64_t>(a.strides(), a.strides() + a.ndim());
+}
+
+}  // namespace kcore_py

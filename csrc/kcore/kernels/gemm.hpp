@@ -1,0 +1,242 @@
+// Batched GEMM. Operands are packed into cache-sized panels (which also handles any strides and
+// the float16 -> float32 widening), then an MR x NR register-blocked micro-kernel with fused
+// multiply-adds computes each tile. float16 accumulates in float32 over the whole K and is
+// rounded once. Threads split (batch, row block) pairs; each C element is computed by one
+// thread in a fixed order, so results do not depend on the thread count.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+
+#include "kcore/gemm_plan.hpp"
+#include "kcore/kernels/convert.hpp"
+#include "kcore/kernels/copy_engine.hpp"
+#include "kcore/kernels/parallel.hpp"
+#include "kcore/kernels/simd.hpp"
+
+namespace kcore {
+namespace KCORE_ISA {
+
+template <class A>
+inline vec<A> fmadd(vec<A> a, vec<A> b, vec<A> c) {
+#if defined(__AVX512F__)
+  if constexpr (kVecBytes == 64) {
+    if constexpr (std::is_same_v<A, float>) {
+      __m512 r = _mm512_fmadd_ps(reinterpret_cast<__m512&>(a), reinterpret_cast<__m512&>(b), reinterpret_cast<__m512&>(c));
+      return reinterpret_cast<vec<A>&>(r);
+    } else {
+      __m512d r = _mm512_fmadd_pd(reinterpret_cast<__m512d&>(a), reinterpret_cast<__m512d&>(b), reinterpret_cast<__m512d&>(c));
+      return reinterpret_cast<vec<A>&>(r);
+    }
+  }
+#endif
+#if defined(__FMA__)
+  if constexpr (kVecBytes == 32) {
+    if constexpr (std::is_same_v<A, float>) {
+      __m256 r = _mm256_fmadd_ps(reinterpret_cast<__m256&>(a), reinterpret_cast<__m256&>(b), reinterpret_cast<__m256&>(c));
+      return reinterpret_cast<vec<A>&>(r);
+    } else {
+      __m256d r = _mm256_fmadd_pd(reinterpret_cast<__m256d&>(a), reinterpret_cast<__m256d&>(b), reinterpret_cast<__m256d&>(c));
+      return reinterpret_cast<vec<A>&>(r);
+    }
+  }
+#endif
+  return a * b + c;
+}
+
+template <class T>
+struct GemmTraits {
+  using A = widen_t<T>;  // float16 computes in float32
+  static constexpr int L = kLanes<A>;
+  static constexpr int NRV = 2;  // vectors per micro-tile row
+  static constexpr int NR = NRV * L;
+  static constexpr int MR = kVecBytes == 16 ? 4 : 6;
+  static constexpr std::int64_t KC = 256;
+  static constexpr std::int64_t MC = MR * 16;
+  static constexpr std::int64_t NC = NR * 64;
+};
+
+// Packs rows [m0, m0+mc) x cols [k0, k0+kc) of A into MR-row panels: panel[p][k][r].
+template <class T, class A, int MR>
+void pack_a(const GemmPlan& g, const char* a, std::int64_t m0, std::int64_t mc, std::int64_t k0, std::int64_t kc, A* out) {
+  for (std::int64_t p = 0; p < mc; p += MR) {
+    const std::int64_t rows = std::min<std::int64_t>(MR, mc - p);
+    for (std::int64_t k = 0; k < kc; ++k) {
+      for (std::int64_t r = 0; r < rows; ++r) {
+        T x;
+        std::memcpy(&x, a + (m0 + p + r) * g.a_m + (k0 + k) * g.a_k, sizeof x);
+        out[k * MR + r] = convert_one<A>(x);
+      }
+      for (std::int64_t r = rows; r < MR; ++r) out[k * MR + r] = A(0);
+    }
+    out += kc * MR;
+  }
+}
+
+// Packs rows [k0, k0+kc) x cols [n0, n0+nc) of B into NR-column panels: panel[p][k][c].
+template <class T, class A, int NR>
+void pack_b(const GemmPlan& g, const char* b, std::int64_t k0, std::int64_t kc, std::int64_t n0, std::int64_t nc, A* out) {
+  const bool unit = g.b_n == static_cast<std::int64_t>(sizeof(T));
+  for (std::int64_t p = 0; p < nc; p += NR) {
+    const std::int64_t cols = std::min<std::int64_t>(NR, nc - p);
+    for (std::int64_t k = 0; k < kc; ++k) {
+      const char* row = b + (k0 + k) * g.b_k + (n0 + p) * g.b_n;
+      A* dst = out + k * NR;
+      if (unit) {
+        convert_run(reinterpret_cast<const T*>(row), dst, cols);
+      } else {
+        for (std::int64_t c = 0; c < cols; ++c) {
+          T x;
+          std::memcpy(&x, row + c * g.b_n, sizeof x);
+          dst[c] = convert_one<A>(x);
+        }
+      }
+      for (std::int64_t c = cols; c < NR; ++c) dst[c] = A(0);
+    }
+    out += kc * NR;
+  }
+}
+
+// acc (MR x NR) += Apanel (kc x MR) . Bpanel (kc x NR)
+template <class A, int MR, int NRV>
+inline void micro_kernel(const A* ap, const A* bp, std::int64_t kc, vec<A> (&acc)[MR][NRV]) {
+  constexpr int L = kLanes<A>;
+  for (std::int64_t k = 0; k < kc; ++k) {
+    vec<A> b[NRV];
+    for (int v = 0; v < NRV; ++v) b[v] = load(bp + k * NRV * L + v * L);
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      const vec<A> a = splat<A>(ap[k * MR + r]);
+      for (int v = 0; v < NRV; ++v) acc[r][v] = fmadd<A>(a, b[v], acc[r][v]);
+    }
+  }
+}
+
+template <class T>
+void gemm_typed(const GemmPlan& g) {
+  using Tr = GemmTraits<T>;
+  using A = typename Tr::A;
+  constexpr int MR = Tr::MR, NR = Tr::NR, NRV = Tr::NRV, L = Tr::L;
+  const std::int64_t M = g.M, N = g.N, K = g.K;
+  if (M == 0 || N == 0 || g.batch == 0) return;
+  const std::int64_t mblocks = (M + Tr::MC - 1) / Tr::MC;
+  const std::int64_t tasks = g.batch * mblocks;
+  const std::int64_t work = M * N * std::max<std::int64_t>(K, 1);
+  const std::int64_t grain = std::max<std::int64_t>(1, 16 * kGrain / std::max<std::int64_t>(work / mblocks, 1));
+  parallel_for(0, tasks, grain, [&](std::int64_t tb, std::int64_t te) {
+    const std::int64_t kc_max = std::min<std::int64_t>(Tr::KC, std::max<std::int64_t>(K, 1));
+    const std::int64_t nc_max = std::min<std::int64_t>(Tr::NC, N);
+    std::unique_ptr<A[]> apack(new A[static_cast<std::size_t>(((Tr::MC + MR - 1) / MR) * MR * kc_max)]);
+    std::unique_ptr<A[]> bpack(new A[static_cast<std::size_t>(((nc_max + NR - 1) / NR) * NR * kc_max)]);
+    // float16 results accumulate over all of K in float32 and are rounded once at the end.
+    std::unique_ptr<A[]> wide;
+    if constexpr (std::is_same_v<T, half>) wide.reset(new A[static_cast<std::size_t>(Tr::MC * N)]);
+    for (std::int64_t t = tb; t < te; ++t) {
+      const std::int64_t bi = t / mblocks;
+      const std::int64_t m0 = (t % mblocks) * Tr::MC;
+      const std::int64_t mc = std::min(Tr::MC, M - m0);
+      const char* a = g.a + bi * g.a_b;
+      const char* b = g.b + bi * g.b_b;
+      T* c = reinterpret_cast<T*>(g.c) + (bi * M + m0) * N;
+      A* cw;  // where this block's rows accumulate (row stride N)
+      if constexpr (std::is_same_v<T, half>) cw = wide.get();
+      else cw = c;
+      for (std::int64_t i = 0; i < mc * N; ++i) cw[i] = A(0);
+      for (std::int64_t k0 = 0; k0 < K; k0 += Tr::KC) {
+        const std::int64_t kc = std::min(Tr::KC, K - k0);
+        pack_a<T, A, MR>(g, a, m0, mc, k0, kc, apack.get());
+        for (std::int64_t n0 = 0; n0 < N; n0 += Tr::NC) {
+          const std::int64_t nc = std::min(Tr::NC, N - n0);
+          pack_b<T, A, NR>(g, b, k0, kc, n0, nc, bpack.get());
+          for (std::int64_t jp = 0; jp < nc; jp += NR) {
+            const std::int64_t cols = std::min<std::int64_t>(NR, nc - jp);
+            const A* bp = bpack.get() + (jp / NR) * kc * NR;
+            for (std::int64_t ip = 0; ip < mc; ip += MR) {
+              const std::int64_t rows = std::min<std::int64_t>(MR, mc - ip);
+              vec<A> acc[MR][NRV];
+              for (auto& row : acc)
+                for (auto& v : row) v = splat<A>(A(0));
+              micro_kernel<A, MR, NRV>(apack.get() + (ip / MR) * kc * MR, bp, kc, acc);
+              A tile[MR][NR];
+              std::memcpy(tile, acc, sizeof tile);
+              for (std::int64_t r = 0; r < rows; ++r) {
+                A* crow = cw + (ip + r) * N + n0 + jp;
+                for (std::int64_t j = 0; j < cols; ++j) crow[j] += tile[r][j];
+              }
+            }
+          }
+        }
+      }
+      if constexpr (std::is_same_v<T, half>) convert_run(cw, c, mc * N);
+      (void)L;
+    }
+  });
+}
+
+// Tiny products (the common preprocessing case: many (1..32) x (1..32) matrices): no packing,
+// no tiles. B is widened once per item; each C row accumulates a[m,k] * B[k,:] over k.
+constexpr std::int64_t kSmallWork = 32 * 32 * 32;
+
+template <class T>
+void gemm_small(const GemmPlan& g) {
+  using A = widen_t<T>;
+  const std::int64_t M = g.M, N = g.N, K = g.K;
+  const std::int64_t per_item = std::max<std::int64_t>(M * N * K, 1);
+  // The grain counts multiply-adds: ~16 per element of work elsewhere.
+  parallel_for(0, g.batch, std::max<std::int64_t>(1, 16 * kGrain / per_item), [&](std::int64_t b0, std::int64_t b1) {
+    std::unique_ptr<A[]> bw(new A[static_cast<std::size_t>(std::max<std::int64_t>(K * N, 1))]);
+    std::unique_ptr<A[]> acc(new A[static_cast<std::size_t>(std::max<std::int64_t>(N, 1))]);
+    for (std::int64_t bi = b0; bi < b1; ++bi) {
+      const char* a = g.a + bi * g.a_b;
+      const char* b = g.b + bi * g.b_b;
+      for (std::int64_t k = 0; k < K; ++k) {
+        const char* row = b + k * g.b_k;
+        if (g.b_n == static_cast<std::int64_t>(sizeof(T))) {
+          convert_run(reinterpret_cast<const T*>(row), bw.get() + k * N, N);
+        } else {
+          for (std::int64_t n = 0; n < N; ++n) {
+            T x;
+            std::memcpy(&x, row + n * g.b_n, sizeof x);
+            bw[k * N + n] = convert_one<A>(x);
+          }
+        }
+      }
+      T* c = reinterpret_cast<T*>(g.c) + bi * M * N;
+      for (std::int64_t m = 0; m < M; ++m) {
+        A* acc_row = acc.get();
+        for (std::int64_t n = 0; n < N; ++n) acc_row[n] = A(0);
+        for (std::int64_t k = 0; k < K; ++k) {
+          T x;
+          std::memcpy(&x, a + m * g.a_m + k * g.a_k, sizeof x);
+          const A av = convert_one<A>(x);
+          const A* brow = bw.get() + k * N;
+          for (std::int64_t n = 0; n < N; ++n) acc_row[n] += av * brow[n];
+        }
+        if constexpr (std::is_same_v<T, half>) convert_run(acc_row, c + m * N, N);
+        else std::memcpy(c + m * N, acc_row, static_cast<std::size_t>(N) * sizeof(T));
+      }
+    }
+  });
+}
+
+inline void gemm(const GemmPlan& g) {
+  if (g.M * g.N * g.K <= kSmallWork) {
+    switch (g.dtype) {
+      case DType::f16: return gemm_small<half>(g);
+      case DType::f32: return gemm_small<float>(g);
+      case DType::f64: return gemm_small<double>(g);
+      default: throw std::invalid_argument("gemm: unsupported dtype");
+    }
+  }
+  switch (g.dtype) {
+    case DType::f16: return gemm_typed<half>(g);
+    case DType::f32: return gemm_typed<float>(g);
+    case DType::f64: return gemm_typed<double>(g);
+    default: throw std::invalid_argument("gemm: unsupported dtype");
+  }
+}
+
+}  // namespace KCORE_ISA
+}  // namespace kcore

@@ -1,0 +1,133 @@
+"""transpose, permute_dimensions and cast: exact against NumPy, any layout."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kcore import backend as K
+from kcore._runtime import _core
+from strategies import DTYPES, views
+
+FLOATS = ["float16", "float32", "float64"]
+
+
+@given(data=st.data(), dtype=DTYPES)
+def test_transpose_and_permute_are_exact(data, dtype):
+    x = data.draw(views(dtype, allow_special=True))
+    got = K.transpose(x)
+    np.testing.assert_array_equal(got, x.T)
+    assert got.flags.c_contiguous and got.dtype == dtype
+    perm = data.draw(st.permutations(range(x.ndim)))
+    got = K.permute_dimensions(x, perm)
+    np.testing.assert_array_equal(got, np.transpose(x, perm))
+    assert got.flags.c_contiguous
+
+
+@given(data=st.data(), src=DTYPES, dst=st.sampled_from(FLOATS))
+def test_cast_matches_astype_bitwise(data, src, dst):
+    x = data.draw(views(src, allow_special=True))
+    got = K.cast(x, dst)
+    with np.errstate(all="ignore"):
+        expected = x.astype(dst)
+    assert got.dtype == np.dtype(dst) and got.shape == x.shape
+    assert got.tobytes(order="A") == np.ascontiguousarray(expected).tobytes() or \
+        np.array_equal(got.view(f"u{got.itemsize}"), expected.view(f"u{expected.itemsize}"))
+
+
+ALL_HALVES_SCRIPT = r"""
+import numpy as np, warnings
+warnings.simplefilter("ignore")
+from kcore import backend as K
+from kcore._runtime import _core
+h = np.arange(65536, dtype=np.uint16).view(np.float16)
+u = {"float16": np.uint16, "float32": np.uint32, "float64": np.uint64}
+ok = True
+for wide in ("float32", "float64"):
+    exp = h.astype(wide)
+    ok &= np.array_equal(K.cast(h, wide).view(u[wide]), exp.view(u[wide]))
+    ok &= np.array_equal(K.cast(exp, "float16").view(np.uint16), exp.astype(np.float16).view(np.uint16))
+    # halfway points and neighbours between consecutive halves: the rounding cases
+    mid = (exp[:-1].astype(np.float64) + exp[1:].astype(np.float64)) / 2
+    for v in (mid, np.nextafter(mid, np.inf), np.nextafter(mid, -np.inf)):
+        v = v.astype(wide)
+        ok &= np.array_equal(K.cast(v, "float16").view(np.uint16), v.astype(np.float16).view(np.uint16))
+rng = np.random.default_rng(5)
+bits32 = rng.integers(0, 2**32, 1 << 18, dtype=np.uint64).astype(np.uint32).view(np.float32)
+bits64 = rng.integers(0, 2**64 - 1, 1 << 18, dtype=np.uint64).view(np.float64)
+for a in (bits32, bits64):
+    for dst in ("float16", "float32", "float64"):
+        ok &= np.array_equal(K.cast(a, dst).view(u[dst]), a.astype(dst).view(u[dst]))
+print(_core.cpu_level(), ok)
+"""
+
+
+@pytest.mark.parametrize("level", _core.supported_cpu_levels().split(","))
+def test_casts_are_exact_for_every_half_on_every_level(level):
+    env = dict(os.environ, KCORE_CPU_LEVEL=level)
+    r = subprocess.run([sys.executable, "-c", ALL_HALVES_SCRIPT], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split()[-2:] == [level, "True"]
+
+
+def test_cast_special_values():
+    x = np.array([np.nan, np.inf, -np.inf, -0.0, 65504, 65520, 1e-8, 6e-8, -1e30], np.float64)
+    with np.errstate(over="ignore"):
+        expected = x.astype(np.float16)
+    np.testing.assert_array_equal(K.cast(x, "float16").view(np.uint16), expected.view(np.uint16))
+    assert np.signbit(K.cast(np.array([-0.0], np.float32), "float16")[0])
+
+
+def test_cast_keeps_memory_order_like_astype():
+    x = np.ones((30, 40), np.float32).T
+    got = K.cast(x, "float16")
+    assert got.flags.f_contiguous == x.astype(np.float16).flags.f_contiguous
+
+
+def test_cast_integer_and_bool_targets():
+    x = np.array([-1.7, 0.0, 2.9, 3.5], np.float32)
+    assert K.cast(x, "int32").tolist() == [-1, 0, 2, 3] and K.cast(x, "int32").dtype == np.int32
+    assert K.cast(x, "bool").tolist() == [True, False, True, True]
+    assert K.cast(np.array([1, 2], np.int64), "float16").dtype == np.float16
+    assert K.cast(np.array([True, False]), "float32").tolist() == [1.0, 0.0]
+    assert K.cast([1.5, 2.5], np.float64).dtype == np.float64
+
+
+def test_cast_to_floatx():
+    assert K.cast_to_floatx([1, 2]).dtype == np.dtype(K.floatx())
+    assert K.cast_to_floatx(np.array([1.5], np.float64)).dtype == np.dtype(K.floatx())
+
+
+def test_layout_errors():
+    x = np.ones((2, 3, 4), np.float32)
+    with pytest.raises(ValueError, match=r"permute_dimensions: pattern \(0, 1\) is not a permutation of the 3 axes"):
+        K.permute_dimensions(x, (0, 1))
+    with pytest.raises(ValueError, match="is not a permutation"):
+        K.permute_dimensions(x, (0, 1, 1))
+    with pytest.raises(TypeError, match="permute_dimensions: pattern must be a tuple or list of ints"):
+        K.permute_dimensions(x, 3)
+    with pytest.raises(TypeError, match="cast: unknown dtype 'float8'"):
+        K.cast(x, "float8")
+    with pytest.raises(TypeError, match="cast: unsupported input dtype"):
+        K.cast(np.array(["a"]), "float32")
+
+
+def test_transpose_of_small_ranks():
+    assert K.transpose(np.float32(3)) == 3
+    np.testing.assert_array_equal(K.transpose(np.arange(4.0)), np.arange(4.0))
+    assert K.transpose(np.zeros((0, 3), np.float16)).shape == (3, 0)
+    np.testing.assert_array_equal(K.transpose(np.arange(6).reshape(2, 3)), np.arange(6).reshape(2, 3).T)
+
+
+@pytest.mark.parametrize("shape,perm", [((2048, 2048), (1, 0)), ((64, 256, 256), (2, 1, 0)), ((64, 256, 256), (1, 0, 2))])
+def test_large_permutes_thread_invariant(shape, perm, threads):
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    results = []
+    for n in (1, 2, 3):
+        threads.set_num_threads(n)
+        results.append(K.permute_dimensions(x, perm))
+    for r in results:
+        np.testing.assert_array_equal(r, np.transpose(x, perm))

@@ -1,0 +1,93 @@
+"""cumsum and cumprod against the float64 oracle."""
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kcore import backend as K
+from reference import assert_rounded_close, eps
+from strategies import DTYPES, views
+
+ACC_REL = {np.float16: 2.0**-18, np.float32: 2.0**-40, np.float64: 2.0**-40}
+
+
+@given(data=st.data(), dtype=DTYPES)
+def test_cumsum_matches_oracle(data, dtype):
+    x = data.draw(views(dtype, min_dims=1))
+    axis = data.draw(st.integers(-x.ndim, x.ndim - 1))
+    got = K.cumsum(x, axis=axis)
+    assert got.dtype == dtype and got.shape == x.shape
+    exact = np.cumsum(x.astype(np.float64), axis=axis)
+    spread = np.cumsum(np.abs(x.astype(np.float64)), axis=axis)
+    assert_rounded_close(got, exact, dtype, spread, ACC_REL[dtype] * 64)
+
+
+@given(data=st.data(), dtype=DTYPES)
+def test_cumprod_matches_oracle(data, dtype):
+    x = data.draw(views(dtype, min_dims=1, max_side=5))
+    axis = data.draw(st.integers(-x.ndim, x.ndim - 1))
+    got = np.asarray(K.cumprod(x, axis=axis), np.float64)
+    with np.errstate(all="ignore"):
+        exact = np.cumprod(x.astype(np.float64), axis=axis)
+        ok = (got == exact) | (np.isnan(got) & np.isnan(exact)) | \
+            (np.abs(got - exact) <= 8 * eps(dtype) * np.abs(exact) + np.finfo(dtype).smallest_subnormal) | \
+            (np.abs(exact) > np.finfo(dtype).max)
+    assert ok.all()
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(10000,), (3, 9000), (9000, 3), (64, 33, 70)])
+def test_scans_long_axes_every_layout(dtype, shape, rng):
+    x = (rng.standard_normal(shape) * 0.1 + 1).astype(dtype)
+    for view in (x, x.T, x[..., ::-1], x[::2]):
+        for axis in range(view.ndim):
+            got = K.cumsum(view, axis)
+            exact = np.cumsum(view.astype(np.float64), axis=axis)
+            spread = np.cumsum(np.abs(view.astype(np.float64)), axis=axis)
+            assert_rounded_close(got, exact, dtype, spread, ACC_REL[dtype] * 64)
+
+
+def test_float16_cumsum_accumulates_in_float32():
+    x = np.full(5000, 0.1, np.float16)
+    got = K.cumsum(x)
+    assert got[-1] == np.float16(np.float64(np.float16(0.1)) * 5000)  # NumPy saturates at 256
+    assert K.cumsum(x.reshape(50, 100), axis=0)[-1, 0] == np.float16(np.float64(np.float16(0.1)) * 50)
+
+
+def test_default_axis_is_zero_and_dtype_kept():
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    np.testing.assert_array_equal(K.cumsum(x), [[0, 1, 2], [3, 5, 7]])
+    np.testing.assert_array_equal(K.cumprod(x, axis=1), [[0, 0, 0], [3, 12, 60]])
+    assert K.cumsum(np.array([1, 2, 3], np.int32)).dtype == np.int32
+    np.testing.assert_array_equal(K.cumprod(np.array([[1, 2], [3, 4]], np.int64), axis=-1), [[1, 2], [3, 12]])
+
+
+def test_nan_and_empty():
+    x = np.array([1.0, np.nan, 2.0], np.float32)
+    got = K.cumsum(x)
+    assert got[0] == 1 and np.isnan(got[1:]).all()
+    assert K.cumsum(np.zeros((0, 3), np.float32), axis=0).shape == (0, 3)
+    assert K.cumprod(np.zeros((2, 0), np.float64), axis=1).shape == (2, 0)
+
+
+def test_scan_errors():
+    with pytest.raises(ValueError, match="cumsum: needs an array of rank >= 1"):
+        K.cumsum(np.float32(1))
+    with pytest.raises(ValueError, match="cumprod: axis 2 is out of bounds"):
+        K.cumprod(np.ones((2, 2)), axis=2)
+    with pytest.raises(ValueError, match="cumsum: axis must be an int"):
+        K.cumsum(np.ones(3), axis=None)
+    with pytest.raises(TypeError, match="cumsum: axis must be a single int"):
+        K.cumsum(np.ones((2, 2)), axis=(0, 1))
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_scans_thread_invariant(dtype, threads, rng):
+    x = rng.standard_normal((3, 300000)).astype(dtype)
+    y = rng.standard_normal((1024, 1024)).astype(dtype)
+    out = {}
+    for n in (1, 2, 3):
+        threads.set_num_threads(n)
+        out[n] = [K.cumsum(x, 1).tobytes(), K.cumsum(y, 0).tobytes(), K.cumprod(y.T, 0).tobytes(),
+                  K.cumsum(x[0]).tobytes()]
+    assert out[1] == out[2] == out[3]
