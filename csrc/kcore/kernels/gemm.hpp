@@ -61,8 +61,19 @@ struct GemmTraits {
 // Packs rows [m0, m0+mc) x cols [k0, k0+kc) of A into MR-row panels: panel[p][k][r].
 template <class T, class A, int MR>
 void pack_a(const GemmPlan& g, const char* a, std::int64_t m0, std::int64_t mc, std::int64_t k0, std::int64_t kc, A* out) {
+  alignas(64) A row[GemmTraits<T>::KC];
   for (std::int64_t p = 0; p < mc; p += MR) {
     const std::int64_t rows = std::min<std::int64_t>(MR, mc - p);
+    if (g.a_k == static_cast<std::int64_t>(sizeof(T))) {  // rows contiguous along k
+      for (std::int64_t r = 0; r < rows; ++r) {
+        convert_run(reinterpret_cast<const T*>(a + (m0 + p + r) * g.a_m + k0 * g.a_k), row, kc);
+        for (std::int64_t k = 0; k < kc; ++k) out[k * MR + r] = row[k];
+      }
+      for (std::int64_t r = rows; r < MR; ++r)
+        for (std::int64_t k = 0; k < kc; ++k) out[k * MR + r] = A(0);
+      out += kc * MR;
+      continue;
+    }
     for (std::int64_t k = 0; k < kc; ++k) {
       for (std::int64_t r = 0; r < rows; ++r) {
         T x;
@@ -99,19 +110,29 @@ void pack_b(const GemmPlan& g, const char* b, std::int64_t k0, std::int64_t kc, 
   }
 }
 
-// acc (MR x NR) += Apanel (kc x MR) . Bpanel (kc x NR)
+// out (MR x NR) = Apanel (kc x MR) . Bpanel (kc x NR). The accumulators are locals whose address
+// is never taken, so they live in registers for the whole k loop.
 template <class A, int MR, int NRV>
-inline void micro_kernel(const A* ap, const A* bp, std::int64_t kc, vec<A> (&acc)[MR][NRV]) {
+inline void micro_kernel(const A* ap, const A* bp, std::int64_t kc, vec<A> (&out)[MR][NRV]) {
   constexpr int L = kLanes<A>;
+  vec<A> c[MR][NRV];
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < NRV; ++v) c[r][v] = splat<A>(A(0));
   for (std::int64_t k = 0; k < kc; ++k) {
     vec<A> b[NRV];
+#pragma GCC unroll 4
     for (int v = 0; v < NRV; ++v) b[v] = load(bp + k * NRV * L + v * L);
 #pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) {
       const vec<A> a = splat<A>(ap[k * MR + r]);
-      for (int v = 0; v < NRV; ++v) acc[r][v] = fmadd<A>(a, b[v], acc[r][v]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NRV; ++v) c[r][v] = fmadd<A>(a, b[v], c[r][v]);
     }
   }
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < NRV; ++v) out[r][v] = c[r][v];
 }
 
 template <class T>
@@ -121,10 +142,15 @@ void gemm_typed(const GemmPlan& g) {
   constexpr int MR = Tr::MR, NR = Tr::NR, NRV = Tr::NRV, L = Tr::L;
   const std::int64_t M = g.M, N = g.N, K = g.K;
   if (M == 0 || N == 0 || g.batch == 0) return;
+  // A task is (batch item, a group of row blocks): it packs each B panel once and reuses it for
+  // all its rows. Items are split into groups only when there are too few to keep threads busy.
   const std::int64_t mblocks = (M + Tr::MC - 1) / Tr::MC;
-  const std::int64_t tasks = g.batch * mblocks;
-  const std::int64_t work = M * N * std::max<std::int64_t>(K, 1);
-  const std::int64_t grain = std::max<std::int64_t>(1, 16 * kGrain / std::max<std::int64_t>(work / mblocks, 1));
+  const std::int64_t want = 4 * static_cast<std::int64_t>(get_num_threads());
+  const std::int64_t groups = g.batch >= want ? 1 : std::min(mblocks, (want + g.batch - 1) / g.batch);
+  const std::int64_t rows_per_group = ((mblocks + groups - 1) / groups) * Tr::MC;
+  const std::int64_t tasks = g.batch * groups;
+  const std::int64_t macs = M * N * std::max<std::int64_t>(K, 1);
+  const std::int64_t grain = std::max<std::int64_t>(1, 16 * kGrain * groups / std::max<std::int64_t>(macs, 1));
   parallel_for(0, tasks, grain, [&](std::int64_t tb, std::int64_t te) {
     const std::int64_t kc_max = std::min<std::int64_t>(Tr::KC, std::max<std::int64_t>(K, 1));
     const std::int64_t nc_max = std::min<std::int64_t>(Tr::NC, N);
@@ -132,45 +158,54 @@ void gemm_typed(const GemmPlan& g) {
     std::unique_ptr<A[]> bpack(new A[static_cast<std::size_t>(((nc_max + NR - 1) / NR) * NR * kc_max)]);
     // float16 results accumulate over all of K in float32 and are rounded once at the end.
     std::unique_ptr<A[]> wide;
-    if constexpr (std::is_same_v<T, half>) wide.reset(new A[static_cast<std::size_t>(Tr::MC * N)]);
+    if constexpr (std::is_same_v<T, half>) wide.reset(new A[static_cast<std::size_t>(rows_per_group * N)]);
     for (std::int64_t t = tb; t < te; ++t) {
-      const std::int64_t bi = t / mblocks;
-      const std::int64_t m0 = (t % mblocks) * Tr::MC;
-      const std::int64_t mc = std::min(Tr::MC, M - m0);
+      const std::int64_t bi = t / groups;
+      const std::int64_t r0 = (t % groups) * rows_per_group;
+      const std::int64_t r1 = std::min(M, r0 + rows_per_group);
+      if (r0 >= r1) continue;
       const char* a = g.a + bi * g.a_b;
       const char* b = g.b + bi * g.b_b;
-      T* c = reinterpret_cast<T*>(g.c) + (bi * M + m0) * N;
-      A* cw;  // where this block's rows accumulate (row stride N)
+      T* c = reinterpret_cast<T*>(g.c) + (bi * M + r0) * N;
+      A* cw;  // where this task's rows accumulate (row stride N)
       if constexpr (std::is_same_v<T, half>) cw = wide.get();
       else cw = c;
-      for (std::int64_t i = 0; i < mc * N; ++i) cw[i] = A(0);
+      std::fill(cw, cw + (r1 - r0) * N, A(0));
       for (std::int64_t k0 = 0; k0 < K; k0 += Tr::KC) {
         const std::int64_t kc = std::min(Tr::KC, K - k0);
-        pack_a<T, A, MR>(g, a, m0, mc, k0, kc, apack.get());
         for (std::int64_t n0 = 0; n0 < N; n0 += Tr::NC) {
           const std::int64_t nc = std::min(Tr::NC, N - n0);
           pack_b<T, A, NR>(g, b, k0, kc, n0, nc, bpack.get());
-          for (std::int64_t jp = 0; jp < nc; jp += NR) {
-            const std::int64_t cols = std::min<std::int64_t>(NR, nc - jp);
-            const A* bp = bpack.get() + (jp / NR) * kc * NR;
-            for (std::int64_t ip = 0; ip < mc; ip += MR) {
-              const std::int64_t rows = std::min<std::int64_t>(MR, mc - ip);
-              vec<A> acc[MR][NRV];
-              for (auto& row : acc)
-                for (auto& v : row) v = splat<A>(A(0));
-              micro_kernel<A, MR, NRV>(apack.get() + (ip / MR) * kc * MR, bp, kc, acc);
-              A tile[MR][NR];
-              std::memcpy(tile, acc, sizeof tile);
-              for (std::int64_t r = 0; r < rows; ++r) {
-                A* crow = cw + (ip + r) * N + n0 + jp;
-                for (std::int64_t j = 0; j < cols; ++j) crow[j] += tile[r][j];
+          for (std::int64_t m0 = r0; m0 < r1; m0 += Tr::MC) {
+            const std::int64_t mc = std::min(Tr::MC, r1 - m0);
+            pack_a<T, A, MR>(g, a, m0, mc, k0, kc, apack.get());
+            for (std::int64_t jp = 0; jp < nc; jp += NR) {
+              const std::int64_t cols = std::min<std::int64_t>(NR, nc - jp);
+              const A* bp = bpack.get() + (jp / NR) * kc * NR;
+              for (std::int64_t ip = 0; ip < mc; ip += MR) {
+                const std::int64_t rows = std::min<std::int64_t>(MR, mc - ip);
+                vec<A> acc[MR][NRV];
+                micro_kernel<A, MR, NRV>(apack.get() + (ip / MR) * kc * MR, bp, kc, acc);
+                A* c0 = cw + (m0 - r0 + ip) * N + n0 + jp;
+                if (cols == NR) {
+                  for (std::int64_t r = 0; r < rows; ++r)
+                    for (int v = 0; v < NRV; ++v) {
+                      vec<A> cv = load(c0 + r * N + v * L);
+                      cv += acc[r][v];
+                      std::memcpy(c0 + r * N + v * L, &cv, sizeof cv);
+                    }
+                } else {
+                  A tile[MR][NR];
+                  std::memcpy(tile, acc, sizeof tile);
+                  for (std::int64_t r = 0; r < rows; ++r)
+                    for (std::int64_t j = 0; j < cols; ++j) c0[r * N + j] += tile[r][j];
+                }
               }
             }
           }
         }
       }
-      if constexpr (std::is_same_v<T, half>) convert_run(cw, c, mc * N);
-      (void)L;
+      if constexpr (std::is_same_v<T, half>) convert_run(cw, c, (r1 - r0) * N);
     }
   });
 }

@@ -46,9 +46,37 @@ inline vec<T> load(const T* p) {
   return v;
 }
 
+// A broadcast, as one instruction. (Not `vec<T>{} + x`: without fast-math that is a real addition
+// that also turns -0.0 into +0.0; and GCC turns a lane-by-lane fill into masked inserts.)
 template <class T>
 inline vec<T> splat(T x) {
-  return vec<T>{} + x;
+  vec<T> v;
+#if defined(__AVX512F__)
+  if constexpr (kVecBytes == 64) {
+    if constexpr (std::is_same_v<T, float>) { const __m512 r = _mm512_set1_ps(x); std::memcpy(&v, &r, sizeof v); return v; }
+    if constexpr (std::is_same_v<T, double>) { const __m512d r = _mm512_set1_pd(x); std::memcpy(&v, &r, sizeof v); return v; }
+    if constexpr (sizeof(T) == 4) { const __m512i r = _mm512_set1_epi32(static_cast<int>(x)); std::memcpy(&v, &r, sizeof v); return v; }
+    if constexpr (sizeof(T) == 8) { const __m512i r = _mm512_set1_epi64(static_cast<long long>(x)); std::memcpy(&v, &r, sizeof v); return v; }
+  }
+#endif
+#if defined(__AVX__)
+  if constexpr (kVecBytes == 32) {
+    if constexpr (std::is_same_v<T, float>) { const __m256 r = _mm256_set1_ps(x); std::memcpy(&v, &r, sizeof v); return v; }
+    if constexpr (std::is_same_v<T, double>) { const __m256d r = _mm256_set1_pd(x); std::memcpy(&v, &r, sizeof v); return v; }
+    if constexpr (sizeof(T) == 4) { const __m256i r = _mm256_set1_epi32(static_cast<int>(x)); std::memcpy(&v, &r, sizeof v); return v; }
+    if constexpr (sizeof(T) == 8) { const __m256i r = _mm256_set1_epi64x(static_cast<long long>(x)); std::memcpy(&v, &r, sizeof v); return v; }
+  }
+#endif
+#if defined(__SSE2__)
+  if constexpr (kVecBytes == 16) {
+    if constexpr (std::is_same_v<T, float>) { const __m128 r = _mm_set1_ps(x); std::memcpy(&v, &r, sizeof v); return v; }
+    if constexpr (std::is_same_v<T, double>) { const __m128d r = _mm_set1_pd(x); std::memcpy(&v, &r, sizeof v); return v; }
+    if constexpr (sizeof(T) == 4) { const __m128i r = _mm_set1_epi32(static_cast<int>(x)); std::memcpy(&v, &r, sizeof v); return v; }
+    if constexpr (sizeof(T) == 8) { const __m128i r = _mm_set1_epi64x(static_cast<long long>(x)); std::memcpy(&v, &r, sizeof v); return v; }
+  }
+#endif
+  for (int l = 0; l < kLanes<T>; ++l) v[l] = x;
+  return v;
 }
 
 // Loads kLanes<A> elements of W and widens them to A (float -> double).
