@@ -178,3 +178,49 @@ def test_show_config_names_sources(tmp_path):
     assert "cpu level in use:" in out and "openmp runtime:" in out
     r2 = _import(tmp_path, {"KERAS_HOME": str(home), "KCORE_NUM_THREADS": "1"}, "import runpy; runpy.run_module('kcore', run_name='__main__')")
     assert r2.stdout == out
+
+
+# --- backend selection -------------------------------------------------------------------------
+
+def test_numpy_backend_is_selected_and_works(tmp_path):
+    code = ("import numpy as np; from kcore import backend as K; import kcore.numpy_backend as KN; "
+            "print(K.backend(), K.sum is KN.sum, float(K.sum(np.full(100, 0.5, np.float16))))")
+    r = _import(tmp_path, {"KERAS_HOME": str(tmp_path / "kh"), "KCORE_BACKEND": "numpy"}, code)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split()[-3:] == ["numpy", "True", "50.0"]
+
+
+def test_keras_backend_env_and_file(tmp_path):
+    home = tmp_path / "kh"
+    home.mkdir()
+    (home / "keras.json").write_text('{"backend": "numpy"}')
+    code = "from kcore import backend as K; print(K.backend())"
+    assert _import(tmp_path, {"KERAS_HOME": str(home)}, code).stdout.split()[-1] == "numpy"
+    assert _import(tmp_path, {"KERAS_HOME": str(home), "KERAS_BACKEND": "kcore"}, code).stdout.split()[-1] == "kcore"
+    assert _import(tmp_path, {"KERAS_HOME": str(home), "KERAS_BACKEND": ""}, code).stdout.split()[-1] == "numpy"
+    assert _import(tmp_path, {"KERAS_HOME": str(home), "KERAS_BACKEND": "tensorflow"}, code).stdout.split()[-1] == "kcore"
+
+
+def test_external_backend(tmp_path):
+    mod = tmp_path / "mybackend.py"
+    mod.write_text("def placeholder(*a, **k): return 'p'\ndef variable(*a, **k): return 'v'\n"
+                   "def function(*a, **k): return 'f'\ndef extra(): return 42\ndef floatx(): return 'mine'\n")
+    code = "from kcore import backend as K; print(K.backend(), K.extra(), K.placeholder(), K.floatx())"
+    env = {"KERAS_HOME": str(tmp_path / "kh"), "KCORE_BACKEND": "mybackend", "PYTHONPATH": str(tmp_path)}
+    r = _import(tmp_path, env, code)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split()[-4:] == ["mybackend", "42", "p", "float32"]  # common config stays kcore's
+
+
+def test_external_backend_missing_entries_are_all_listed(tmp_path):
+    (tmp_path / "halfbackend.py").write_text("def variable(*a, **k): pass\n")
+    env = {"KERAS_HOME": str(tmp_path / "kh"), "KERAS_BACKEND": "halfbackend", "PYTHONPATH": str(tmp_path)}
+    r = _import(tmp_path, env, "import kcore")
+    assert r.returncode != 0
+    assert "Missing required entries: placeholder, function" in r.stderr
+
+
+def test_unimportable_backend(tmp_path):
+    env = {"KERAS_HOME": str(tmp_path / "kh"), "KERAS_BACKEND": "no_such_backend_module"}
+    r = _import(tmp_path, env, "import kcore")
+    assert r.returncode != 0 and "Unable to import backend : no_such_backend_module" in r.stderr

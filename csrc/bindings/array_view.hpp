@@ -32,6 +32,20 @@ inline kcore::DType native_float_dtype(const py::array& a, const char* fn) {
                        "arrays in native byte order, got dtype " + std::string(py::str(dt)));
 }
 
+// An exact ndarray (no subclass) of native-order float16/32/64: what the fast paths accept.
+inline bool is_plain_float_array(py::handle x) {
+  const auto& api = py::detail::npy_api::get();
+  if (Py_TYPE(x.ptr()) != api.PyArray_Type_) return false;
+  const auto* descr = py::detail::array_descriptor_proxy(py::detail::array_proxy(x.ptr())->descr);
+  const char bo = descr->byteorder;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+  const bool native = bo == '=' || bo == '|' || bo == '>';
+#else
+  const bool native = bo == '=' || bo == '|' || bo == '<';
+#endif
+  return descr->kind == 'f' && native && (descr->type_num == 23 || descr->type_num == 11 || descr->type_num == 12);
+}
+
 inline kcore::ArrayRef to_ref(const py::array& a, const char* fn) {
   kcore::ArrayRef r;
   r.dtype = native_float_dtype(a, fn);

@@ -27,9 +27,26 @@ py::array copy(const py::array& x, const py::dtype& dtype, bool keep_layout) {
   return out;
 }
 
+// cast fast path: plain float array to one of the float type names. None otherwise.
+py::object cast_fast(py::handle x, py::handle dtype_name) {
+  static const py::dtype f16("float16"), f32("float32"), f64("float64");
+  if (!is_plain_float_array(x) || !PyUnicode_CheckExact(dtype_name.ptr())) return py::none();
+  PyObject* name = dtype_name.ptr();
+  const py::dtype* dt = PyUnicode_CompareWithASCIIString(name, "float32") == 0   ? &f32
+                        : PyUnicode_CompareWithASCIIString(name, "float16") == 0 ? &f16
+                        : PyUnicode_CompareWithASCIIString(name, "float64") == 0 ? &f64
+                                                                                 : nullptr;
+  if (dt == nullptr) return py::none();
+  const auto arr = py::reinterpret_borrow<py::array>(x);
+  // A C-contiguous input keeps C order: skip the layout sort.
+  return copy(arr, *dt, !(arr.flags() & py::array::c_style));
+}
+
 }  // namespace
 
 void register_copy(py::module_& m) {
+  m.def("cast_fast", &cast_fast, py::arg("x"), py::arg("dtype"),
+        "Fast path of cast for plain float arrays and float type names; None otherwise.");
   m.def("copy", &copy, py::arg("x"), py::arg("dtype"), py::arg("keep_layout"),
         "A new array with x's values (any layout) converted to dtype (float16/32/64 both ways, "
         "as NumPy's astype): C-contiguous, or in x's memory order with keep_layout.");

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from kcore import _validate as V
-from kcore._runtime import _core
+from kcore._kernels import NATIVE
 
 
 def _operands(x, y, fn):
@@ -23,7 +23,7 @@ def _operands(x, y, fn):
     return a, b
 
 
-def _flatten_view(v: np.ndarray, lead: int, trail: int) -> np.ndarray:
+def _flatten_view(v: np.ndarray, lead: int, trail: int, kern) -> np.ndarray:
     """v (rank lead + free + trail) as rank lead + 1 + trail, the free dims flattened into one,
     as a strided view when the free dims allow it, else after a native packing copy."""
     shape, strides = v.shape, v.strides
@@ -37,18 +37,18 @@ def _flatten_view(v: np.ndarray, lead: int, trail: int) -> np.ndarray:
         return np.lib.stride_tricks.as_strided(
             v, shape[:lead] + (n,) + shape[v.ndim - trail:],
             strides[:lead] + (stride,) + strides[v.ndim - trail:], writeable=False)
-    packed = _core.copy(v, v.dtype, False) if v.dtype.char in V.NATIVE_CHARS else np.ascontiguousarray(v)
+    packed = kern.copy(v, v.dtype, False) if v.dtype.char in V.NATIVE_CHARS else np.ascontiguousarray(v)
     return packed.reshape(shape[:lead] + (n,) + shape[v.ndim - trail:])
 
 
-def _matmul(a3: np.ndarray, b3: np.ndarray) -> np.ndarray:
+def _matmul(a3: np.ndarray, b3: np.ndarray, kern) -> np.ndarray:
     if a3.dtype.char in V.NATIVE_CHARS:
-        return _core.matmul(a3, b3)
+        return kern.matmul(a3, b3)
     # Integer operands: exact integer arithmetic, dtype kept (as TensorFlow's matmul).
     return np.matmul(a3, b3).astype(a3.dtype, copy=False)
 
 
-def dot(x, y):
+def dot(x, y, kern=NATIVE):
     """Keras's dot: rank > 2 contracts x's last axis with y's second-to-last (Theano/NumPy
     behaviour): (2, 3).(4, 3, 5) -> (2, 4, 5). Rank-1 operands behave as in NumPy's dot."""
     a, b = _operands(x, y, "dot")
@@ -60,18 +60,18 @@ def dot(x, y):
                          f"{'the only' if b.ndim == 1 else 'the second-to-last'} axis of shape {b.shape} "
                          f"({a.shape[-1]} != {k_b})")
     out_shape = a.shape[:-1] + (b.shape[:-2] + b.shape[-1:] if b.ndim >= 2 else ())
-    a3 = _flatten_view(a[None] if a.ndim > 1 else a[None, None], 1, 1)
+    a3 = _flatten_view(a[None] if a.ndim > 1 else a[None, None], 1, 1, kern)
     if b.ndim == 1:
         b3 = b[None, :, None]
     else:
         bv = np.moveaxis(b, -2, 0)  # (K, ..., N): the free dims follow K
-        b3 = _flatten_view(bv[None], 2, 0)
-    out = _matmul(a3, b3)
+        b3 = _flatten_view(bv[None], 2, 0, kern)
+    out = _matmul(a3, b3, kern)
     out = out.reshape(out_shape)
     return out if out.ndim else out[()]
 
 
-def batch_dot(x, y, axes=None):
+def batch_dot(x, y, axes=None, kern=NATIVE):
     """Keras 2.3 / tf_keras batch_dot: per-sample tensordot of x[i] and y[i] over axes
     (a0, a1); rank-2 by rank-2 gives (batch, 1)."""
     a, b = _operands(x, y, "batch_dot")
@@ -90,9 +90,9 @@ def batch_dot(x, y, axes=None):
     y_free = [i for i in range(1, b.ndim) if i != a1]
     av = a.transpose([0] + x_free + [a0])
     bv = b.transpose([0, a1] + y_free)
-    a3 = _flatten_view(av, 1, 1)
-    b3 = _flatten_view(bv, 2, 0)
-    out = _matmul(a3, b3)
+    a3 = _flatten_view(av, 1, 1, kern)
+    b3 = _flatten_view(bv, 2, 0, kern)
+    out = _matmul(a3, b3, kern)
     out_shape = (a.shape[0],) + tuple(a.shape[i] for i in x_free) + tuple(b.shape[i] for i in y_free)
     out = out.reshape(out_shape)
     if out.ndim == 1:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from kcore import _validate as V
-from kcore._runtime import _core
+from kcore._kernels import NATIVE
 
 SUM, PROD, MEAN, MAX, MIN, ARGMAX, ARGMIN, VAR, STD, ANY, ALL = range(11)
 _NAMES = ("sum", "prod", "mean", "max", "min", "argmax", "argmin", "var", "std", "any", "all")
@@ -21,21 +21,21 @@ def _keepdims_shape(shape, ax):
     return tuple(1 if i in ax else n for i, n in enumerate(shape))
 
 
-def reduce(kind: int, x, axis, keepdims: bool):
+def reduce(kind: int, x, axis, keepdims: bool, kern=NATIVE):
     fn = _NAMES[kind]
     a = V.as_array(x, fn)
     ax = V.axes(axis, a.ndim, fn)
     if a.dtype.char in V.NATIVE_CHARS:
-        out = _core.reduce(kind, a, ax)
+        out = kern.reduce(kind, a, ax)
     else:
         V.check_numeric(a, fn)
-        out = np.asarray(_reduce_numpy(kind, a, ax))
+        out = np.asarray(_reduce_numpy(kind, a, ax, kern))
     if keepdims:
         out = out.reshape(_keepdims_shape(a.shape, ax))
     return out if out.ndim else out[()]
 
 
-def _reduce_numpy(kind, a, ax):
+def _reduce_numpy(kind, a, ax, kern):
     if a.dtype == np.bool_:
         if kind == MAX:
             return np.any(a, axis=ax)
@@ -43,7 +43,7 @@ def _reduce_numpy(kind, a, ax):
             return np.all(a, axis=ax)
         if kind in (SUM, PROD, MEAN, VAR, STD):
             a = a.astype(V.floatx())
-            return _core.reduce(kind, a, ax)
+            return kern.reduce(kind, a, ax)
     if kind == ANY:
         return np.any(a, axis=ax)
     if kind == ALL:
@@ -67,11 +67,11 @@ def _reduce_numpy(kind, a, ax):
         q = np.abs(total) // count * np.sign(total) if a.dtype.kind == "i" else total // count
         return q.astype(a.dtype)  # integer mean truncates toward zero, as TensorFlow's
     if kind in (VAR, STD):
-        return _core.reduce(kind, a.astype(np.float64), ax).astype(V.floatx())
+        return kern.reduce(kind, a.astype(np.float64), ax).astype(V.floatx())
     raise AssertionError(kind)
 
 
-def arg_reduce(kind: int, x, axis):
+def arg_reduce(kind: int, x, axis, kern=NATIVE):
     fn = _NAMES[kind]
     a = V.as_array(x, fn)
     if a.ndim == 0:
@@ -81,7 +81,7 @@ def arg_reduce(kind: int, x, axis):
     if a.shape[ax] == 0:
         raise ValueError(f"{fn}: cannot take the {fn} of an empty axis (axis {ax} of shape {a.shape})")
     if a.dtype.char in V.NATIVE_CHARS:
-        out = _core.reduce(kind, a, (ax,))
+        out = kern.reduce(kind, a, (ax,))
     else:
         V.check_numeric(a, fn)
         out = np.asarray((np.argmax if kind == ARGMAX else np.argmin)(a, axis=ax)).astype(np.int64)

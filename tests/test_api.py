@@ -1,0 +1,270 @@
+"""The Keras 2 backend API: each function against the `numpy` backend (a second implementation)
+and hand-computed Keras examples."""
+import numpy as np
+import pytest
+
+import kcore.numpy_backend as KN
+from kcore import backend as K
+
+rng = np.random.default_rng(3)
+X = (rng.random((4, 2)) - 0.5).astype(np.float32)
+X3 = (rng.random((4, 2, 3)) - 0.5).astype(np.float32)
+X4 = (rng.random((4, 5, 3, 10)) - 0.5).astype(np.float32)
+
+
+def same(a, b, exact=False):
+    a, b = np.asarray(a), np.asarray(b)
+    assert a.shape == b.shape and a.dtype == b.dtype, (a.shape, b.shape, a.dtype, b.dtype)
+    if exact or a.dtype.kind not in "f":
+        np.testing.assert_array_equal(a, b)
+    else:
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+
+
+UNARY = ["square", "abs", "sqrt", "exp", "log", "round", "sign", "sin", "cos", "softplus", "softsign",
+         "sigmoid", "hard_sigmoid", "tanh", "flatten", "batch_flatten", "transpose", "zeros_like", "ones_like",
+         "identity", "cumsum", "cumprod", "l2_normalize", "elu"]
+
+
+@pytest.mark.parametrize("name", UNARY)
+def test_unary_matches_numpy_backend(name):
+    for x in (X, X3):
+        same(getattr(K, name)(x), getattr(KN, name)(x))
+
+
+REDUCTIONS = ["max", "min", "sum", "prod", "mean", "var", "std", "any", "all"]
+
+
+@pytest.mark.parametrize("name", REDUCTIONS)
+def test_reductions_match_numpy_backend(name):
+    for x, kw in ((X, {}), (X, {"axis": 1, "keepdims": True}), (X3, {"axis": [1, -1]}), (X3, {"axis": 0})):
+        same(getattr(K, name)(x, **kw), getattr(KN, name)(x, **kw))
+
+
+@pytest.mark.parametrize("name", ["argmax", "argmin"])
+def test_arg_reductions_match_numpy_backend(name):
+    for kw in ({}, {"axis": 1}, {"axis": 0}):
+        same(getattr(K, name)(X, **kw), getattr(KN, name)(X, **kw), exact=True)
+
+
+@pytest.mark.parametrize("name", ["equal", "not_equal", "greater", "greater_equal", "less", "less_equal",
+                                  "maximum", "minimum"])
+def test_binary_matches_numpy_backend(name):
+    y = np.roll(X, 1)
+    same(getattr(K, name)(X, y), getattr(KN, name)(X, y))
+    assert getattr(K, name)(X, 0.1).shape == X.shape
+
+
+def test_keras_doc_examples():
+    assert K.int_shape(K.batch_dot(K.placeholder((32, 20, 1)), K.placeholder((32, 30, 20)), axes=[1, 2])) == (32, 1, 30)
+    np.testing.assert_array_equal(K.batch_dot(np.array([[1, 2], [3, 4]], np.float32),
+                                              np.array([[5, 6], [7, 8]], np.float32), axes=1), [[17], [53]])
+    np.testing.assert_array_equal(K.eval(K.eye((2, 3))), [[1, 0, 0], [0, 1, 0]])
+    K.reset_uids()
+    assert K.get_uid("dense") == 1 and K.get_uid("dense") == 2 and K.get_uid("conv") == 1
+    K.reset_uids()
+    assert K.get_uid("dense") == 1
+    assert K.dtype(K.placeholder(shape=(2, 4, 5), dtype="float64")) == "float64"
+    assert K.int_shape(K.placeholder(shape=(2, 4, 5))) == (2, 4, 5)
+    assert K.int_shape(K.variable(np.zeros((2, 2)))) == (2, 2)
+    assert K.ndim(K.placeholder(shape=(2, 4, 5))) == 3
+    assert K.count_params(K.zeros((2, 3))) == 6
+    assert K.eval(K.zeros((2, 3))).tolist() == [[0] * 3] * 2
+    np.testing.assert_array_equal(K.eval(K.variable(np.array([[1, 2], [3, 4]]))), [[1, 2], [3, 4]])
+
+
+def test_variables():
+    v = K.variable(np.array([[1, 2], [3, 4]]), name="w")
+    assert v.name == "w" and v.dtype == "float32" and v.shape == (2, 2)  # floatx even for ints
+    assert K.variable(1, dtype="float64").dtype == "float64"
+    for d in ("float16", "float32", "float64", "int16", "bool"):
+        assert K.dtype(K.variable(1, dtype=d)) == d
+    with pytest.raises(TypeError, match="variable: unsupported dtype 'complex64'"):
+        K.variable(1, dtype="complex64")
+    np.testing.assert_array_equal(np.asarray(v), [[1, 2], [3, 4]])
+    np.testing.assert_array_equal(v + 1, [[2, 3], [4, 5]])
+    np.testing.assert_array_equal(2 * v, [[2, 4], [6, 8]])
+    K.update(v, np.ones((2, 2)))
+    np.testing.assert_array_equal(K.eval(v), np.ones((2, 2)))
+    K.update_add(v, np.full((2, 2), 2.0))
+    K.update_sub(v, np.full((2, 2), 0.5))
+    np.testing.assert_array_equal(K.get_value(v), np.full((2, 2), 2.5))
+    K.set_value(v, np.zeros((2, 2)))
+    assert K.batch_get_value([v])[0].sum() == 0
+    K.batch_set_value([(v, np.full((2, 2), 7.0))])
+    assert K.eval(v)[0, 0] == 7
+    with pytest.raises(ValueError, match="set_value: shape"):
+        K.set_value(v, np.zeros(3))
+    m = K.variable(np.array([1.0, 2.0]))
+    K.moving_average_update(m, np.array([3.0, 4.0]), 0.9)
+    np.testing.assert_allclose(K.eval(m), [1.2, 2.2], rtol=1e-6)
+    ro = np.asarray(v)
+    with pytest.raises(ValueError):
+        ro[0, 0] = 1  # the view handed out is read-only: the variable owns its data
+
+
+def test_creation_functions():
+    assert K.ones((2, 3)).dtype == K.floatx() and K.zeros((3,), dtype="int32").dtype == "int32"
+    assert K.zeros((0, 2)).shape == (0, 2)
+    assert K.eye(3).shape == (3, 3)
+    assert K.zeros_like(np.ones(3, np.int32)).dtype == np.int32
+    assert K.ones_like(np.ones(3, np.float16), dtype="float64").dtype == np.float64
+    assert K.random_uniform_variable((2, 3), 0, 1).shape == (2, 3)
+    assert K.random_normal_variable((2, 3), 0, 1, seed=1).shape == (2, 3)
+    u = K.random_uniform((1000,), -1, 1, seed=0)
+    assert u.dtype == np.float32 and u.min() >= -1 and u.max() < 1
+    t = K.truncated_normal((10000,), mean=1.0, stddev=2.0, seed=0)
+    assert np.all(np.abs(t - 1.0) <= 4.0)
+    assert K.random_normal((3, 4), seed=2).shape == (3, 4)
+    c = K.constant(2.0, shape=(2, 2))
+    assert c.dtype == np.float32 and c.tolist() == [[2, 2], [2, 2]]
+
+
+def test_shape_ops():
+    assert K.reshape(X, (8, 1)).shape == (8, 1)
+    assert K.permute_dimensions(X3, (2, 0, 1)).shape == (3, 4, 2)
+    assert K.expand_dims(np.ones((4, 3))).shape == (4, 3, 1)
+    assert K.expand_dims(np.ones((4, 3, 2)), 1).shape == (4, 1, 3, 2)
+    assert K.squeeze(np.ones((4, 3, 1)), 2).shape == (4, 3)
+    with pytest.raises(ValueError, match="squeeze: cannot squeeze axis 1"):
+        K.squeeze(np.ones((4, 3)), 1)
+    assert K.concatenate([np.ones((5, 2)), np.ones((7, 2))], axis=0).shape == (12, 2)
+    assert K.concatenate([np.ones((5, 4, 6, 3)), np.ones((5, 4, 6, 2))]).shape == (5, 4, 6, 5)
+    assert K.stack([np.ones((2, 3)), np.ones((2, 3))], axis=1).shape == (2, 2, 3)
+    assert K.tile(np.ones((3, 4)), 2).shape == (3, 8)
+    assert K.tile(np.ones((3, 4)), (2, 1)).shape == (6, 4)
+    assert K.tile(np.ones((3, 4, 5)), (1, 2)).shape == (3, 4, 10)
+    with pytest.raises(ValueError, match="tile: n"):
+        K.tile(np.ones(3), (1, 2))
+    assert K.repeat(np.ones((2, 3)), 4).shape == (2, 4, 3)
+    assert K.repeat_elements(np.arange(3.0), 2, 0).tolist() == [0, 0, 1, 1, 2, 2]
+    assert K.temporal_padding(np.ones((4, 3, 3))).shape == (4, 5, 3)
+    assert K.temporal_padding(np.ones((2, 3, 4)), (1, 2)).shape == (2, 6, 4)
+    assert K.spatial_2d_padding(np.ones((1, 2, 2, 3))).shape == (1, 4, 4, 3)
+    assert K.spatial_2d_padding(np.ones((1, 3, 2, 2)), data_format="channels_first").shape == (1, 3, 4, 4)
+    assert K.reverse(np.arange(6.0).reshape(2, 3), 1).tolist() == [[2, 1, 0], [5, 4, 3]]
+    assert K.slice(np.arange(12).reshape(3, 4), (1, 1), (2, -1)).tolist() == [[5, 6, 7], [9, 10, 11]]
+    ref = np.arange(60.0).reshape(10, 2, 3)
+    np.testing.assert_array_equal(K.gather(ref, np.array([1, 3, 7, 9])), ref[[1, 3, 7, 9]])
+    with pytest.raises(ValueError, match="gather: indices must be in"):
+        K.gather(ref, np.array([10]))
+    np.testing.assert_array_equal(K.batch_gather(np.arange(6).reshape(2, 3), np.array([[2, 0], [1, 1]])),
+                                  [[2, 0], [4, 4]])
+
+
+def test_arange():
+    for args, kw, expected in [((-20,), {}, []), ((0,), {}, []), ((1,), {}, [0]), ((10,), {}, list(range(10))),
+                               ((0, 5, 1), {}, [0, 1, 2, 3, 4]), ((-5, 5, 2), {}, [-5, -3, -1, 1, 3]),
+                               ((0, 1, 2), {}, [0])]:
+        assert K.arange(*args, **kw).tolist() == expected
+    for d in ("int32", "int64", "float32", "float64"):
+        assert K.dtype(K.arange(0, 3, dtype=d)) == d
+    assert K.arange(1.5).dtype == np.float32
+    assert len(K.arange(K.constant(1))) == 1 and len(K.arange(K.constant(-1))) == 0
+
+
+def test_one_hot():
+    idx = rng.integers(0, 20, (30, 10)).astype(np.int32)
+    oh = K.one_hot(idx, 20)
+    assert oh.shape == (30, 10, 20) and oh.dtype == np.float32
+    np.testing.assert_array_equal(oh.argmax(-1), idx)
+    assert K.one_hot(np.array([-1, 5]), 3).tolist() == [[0, 0, 0], [0, 0, 0]]
+
+
+def test_elementwise_rules():
+    assert K.sqrt(np.array([-4.0, 4.0])).tolist() == [0.0, 2.0]  # Keras clips negatives
+    assert K.round(np.array([0.5, 1.5, 2.5])).tolist() == [0, 2, 2]
+    assert K.clip(np.array([-2.0, 0.5, 3.0]), 0.0, 1.0).tolist() == [0.0, 0.5, 1.0]
+    assert K.clip(np.array([5.0]), 2.0, 1.0).tolist() == [2.0]
+    assert K.pow(np.array([2.0], np.float32), 3).dtype == np.float32
+    assert K.switch(np.array(True), np.ones(2), np.zeros(2)).tolist() == [1, 1]
+    assert K.switch(np.array([True, False]), np.ones(2), np.zeros(2)).tolist() == [1, 0]
+    assert K.maximum(np.array([1, 5]), 3).tolist() == [3, 5]
+
+
+RELU_CASES = [(0.0, None, 0.0), (0.1, None, 0.0), (0.0, 6.0, 0.0), (0.1, 6.0, 0.0), (0.0, None, 0.5),
+              (0.1, None, 0.5), (0.0, 6.0, 0.5), (0.1, 6.0, 0.5), (0.0, 0.3, 0.0), (0.2, 0.3, 0.25), (0.5, None, -0.5)]
+
+
+@pytest.mark.parametrize("alpha,max_value,threshold", RELU_CASES)
+def test_relu(alpha, max_value, threshold):
+    x = np.linspace(-2, 8, 41).astype(np.float32).reshape(-1, 1)
+    expected = np.where(x > threshold, x, 0.0)
+    if max_value is not None:
+        expected = np.minimum(expected, max_value)
+    expected = expected - alpha * np.maximum(threshold - x, 0)
+    np.testing.assert_allclose(K.relu(x, alpha, max_value, threshold), expected, rtol=1e-6, atol=1e-6)
+
+
+def test_activations():
+    np.testing.assert_allclose(K.elu(np.array([-1.0, 2.0]), 0.5), [0.5 * (np.exp(-1) - 1), 2.0], rtol=1e-6)
+    s = K.softmax(X4, axis=2)
+    np.testing.assert_allclose(np.sum(s, axis=2), 1, rtol=1e-5)
+    np.testing.assert_allclose(K.softmax(X3, 1), KN.softmax(X3, 1), rtol=1e-6)
+    with pytest.raises(ValueError, match="softmax: cannot apply softmax to a tensor of rank 1"):
+        K.softmax(np.ones(3))
+    np.testing.assert_allclose(K.sigmoid(np.array([0.0, 1000.0, -1000.0])), [0.5, 1.0, 0.0])
+    assert K.hard_sigmoid(np.array([-10.0, 0.0, 10.0])).tolist() == [0.0, 0.5, 1.0]
+
+
+def test_losses():
+    t = np.array([[1, 0], [0, 1], [1, 0], [0, 1]], np.float32)
+    p = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]], np.float32)
+    np.testing.assert_allclose(K.categorical_crossentropy(t, p), -np.log([0.9, 0.8, 0.6, 0.7]), rtol=1e-5)
+    logits = np.log(p)
+    np.testing.assert_allclose(K.categorical_crossentropy(t, logits, from_logits=True),
+                               -np.log([0.9, 0.8, 0.6, 0.7]), rtol=1e-5)
+    np.testing.assert_allclose(K.sparse_categorical_crossentropy(np.array([0, 1, 0, 1]), p),
+                               -np.log([0.9, 0.8, 0.6, 0.7]), rtol=1e-5)
+    np.testing.assert_allclose(K.binary_crossentropy(np.array([1.0, 0.0]), np.array([0.9, 0.2])),
+                               [-np.log(0.9), -np.log(0.8)], rtol=1e-4)
+    np.testing.assert_allclose(K.l2_normalize(np.array([[3.0, 4.0]]), axis=1), [[0.6, 0.8]])
+    np.testing.assert_array_equal(K.bias_add(np.zeros((2, 3)), np.array([1.0, 2.0, 3.0])), [[1, 2, 3]] * 2)
+    assert K.bias_add(np.zeros((2, 3, 4, 4)), np.ones(3), data_format="channels_first").sum() == 96
+
+
+def test_state_functions():
+    K.set_learning_phase(1)
+    assert K.learning_phase() == 1
+    with pytest.raises(ValueError, match="Expected learning phase to be 0 or 1."):
+        K.set_learning_phase(2)
+    K.clear_session()
+    assert K.learning_phase() == 0
+    K.manual_variable_initialization(True)
+    K.manual_variable_initialization(False)
+    assert K.symbolic(len) is len and K.eager(len) is len
+    assert K.image_dim_ordering() in ("tf", "th")
+    old = K.image_data_format()
+    K.set_image_dim_ordering("th")
+    assert K.image_data_format() == "channels_first"
+    K.set_image_data_format(old)
+    assert K.normalize_data_format(None) == old and K.normalize_data_format("Channels_Last") == "channels_last"
+    with pytest.raises(ValueError):
+        K.normalize_data_format("nhwc")
+    with pytest.raises(ValueError):
+        K.set_image_dim_ordering("xx")
+
+
+def test_predicates():
+    v, p = K.variable(1.0), K.placeholder((2,))
+    assert K.is_variable(v) and not K.is_variable(p)
+    assert K.is_placeholder(p) and not K.is_placeholder(v)
+    assert K.is_tensor(v) and K.is_tensor(p) and not K.is_tensor(np.ones(2))
+    assert K.is_keras_tensor(v) is False and K.is_keras_tensor(p) is False
+    with pytest.raises(ValueError, match="Expected a symbolic tensor instance"):
+        K.is_keras_tensor(np.ones(2))
+    assert K.is_sparse(K.placeholder((2, 2), sparse=True)) and not K.is_sparse(np.ones(2))
+    x = np.ones(3)
+    assert K.to_dense(x) is x
+
+
+def test_scipy_sparse_inputs():
+    sp = pytest.importorskip("scipy.sparse")
+    m = sp.csr_matrix(np.eye(3))
+    assert K.is_sparse(m)
+    np.testing.assert_array_equal(K.to_dense(m), np.eye(3))
+
+
+def test_size_and_shape():
+    assert K.shape(np.ones((2, 3))).tolist() == [2, 3] and K.shape(np.ones((2, 3))).dtype == np.int32
+    assert K.size(np.ones((2, 3))) == 6

@@ -1,0 +1,96 @@
+"""Placeholders, static shape inference and K.function."""
+import numpy as np
+import pytest
+
+from kcore import backend as K
+
+BATCH_DOT_SHAPES = [((None, 3, 4, 5), (None, 2, 3, 4), (2, 3)), ((None, 3, 4, 5), (None, 2, 4), 2),
+                    ((None, 3, 4), (None, 2, 3, 4), (2, 3)), ((None, 4, 3), (None, 3, 5), (2, 1)),
+                    ((None, 4), (None, 3, 4), (1, 2)), ((None, 4), (None, 4), None)]
+
+
+@pytest.mark.parametrize("xs,ys,axes", BATCH_DOT_SHAPES)
+def test_batch_dot_static_shapes_match_numpy(xs, ys, axes):
+    x, y = K.placeholder(shape=xs), K.placeholder(shape=ys)
+    sym = K.int_shape(K.batch_dot(x, y, axes=axes))
+    xv = np.ones((7,) + xs[1:], np.float32)
+    yv = np.ones((7,) + ys[1:], np.float32)
+    eager = K.batch_dot(xv, yv, axes=axes).shape
+    assert sym[0] is None and sym[1:] == eager[1:]
+    # ndim-only placeholders infer nothing but None (or 1 for the rank-2 case)
+    xn, yn = K.placeholder(ndim=len(xs)), K.placeholder(ndim=len(ys))
+    assert all(d in (None, 1) for d in K.int_shape(K.batch_dot(xn, yn, axes=axes)))
+
+
+def test_function_evaluates_with_native_kernels_and_casts_inputs():
+    x = K.placeholder(shape=(None, 3), dtype="float16")
+    out = K.sum(x * 2, axis=1)
+    assert K.int_shape(out) == (None,) and K.dtype(out) == "float16"
+    f = K.function([x], [out, K.argmax(x)])
+    s, a = f([np.array([[1, 2, 3], [6, 5, 4]], np.float64)])
+    assert s.dtype == np.float16 and s.tolist() == [12, 30] and a.tolist() == [2, 0]
+
+
+def test_function_updates_run_after_outputs():
+    v = K.variable(np.array([1.0, 2.0]))
+    x = K.placeholder(shape=(2,))
+    f = K.function([x], [x + v], updates=[K.update(v, v + x)])
+    out = f([np.array([10.0, 10.0])])
+    np.testing.assert_array_equal(out[0], [11, 12])  # the old value
+    np.testing.assert_array_equal(K.eval(v), [11, 12])
+    g = K.function([x], [v * 1], updates=[(v, x)])
+    np.testing.assert_array_equal(g([np.zeros(2)])[0], [11, 12])
+    np.testing.assert_array_equal(K.eval(v), [0, 0])
+    h = K.function([x], [x], updates=[K.update_add(v, x), K.update_sub(v, x * 0.5)])
+    h([np.array([2.0, 4.0])])
+    np.testing.assert_array_equal(K.eval(v), [1, 2])
+
+
+def test_variables_are_read_when_evaluated():
+    v = K.variable(np.array(2.0))
+    x = K.placeholder(shape=())
+    f = K.function([x], [x * v])
+    assert f([np.array(3.0)])[0] == 6
+    K.set_value(v, np.array(5.0))
+    assert f([np.array(3.0)])[0] == 15
+
+
+def test_eval_of_placeholder_dependent_tensor_is_a_clear_error():
+    x = K.placeholder(shape=(2,), name="inp")
+    with pytest.raises(ValueError, match="depends on placeholder\\(s\\) inp; use K.function"):
+        K.eval(K.square(x))
+    with pytest.raises(TypeError, match="is symbolic"):
+        np.asarray(x)
+
+
+def test_function_input_errors():
+    x = K.placeholder(shape=(None, 2))
+    f = K.function([x], [K.sum(x)])
+    with pytest.raises(ValueError, match="placeholder '.*' has shape \\(None, 2\\), fed a value of shape \\(3,\\)"):
+        f([np.ones(3)])
+    with pytest.raises(ValueError, match="expected 1 input value"):
+        f([np.ones((1, 2)), np.ones((1, 2))])
+    y = K.placeholder(shape=(2,))
+    with pytest.raises(ValueError, match="not in inputs"):
+        K.function([x], [K.sum(y)])
+
+
+def test_static_shapes_of_common_ops():
+    x = K.placeholder(shape=(None, 4, 5))
+    assert K.int_shape(K.mean(x, axis=1)) == (None, 5)
+    assert K.int_shape(K.permute_dimensions(x, (2, 0, 1))) == (5, None, 4)
+    assert K.int_shape(K.concatenate([x, x], axis=0)) == (None, 4, 5)
+    assert K.int_shape(K.expand_dims(x, 1)) == (None, 1, 4, 5)
+    assert K.int_shape(K.batch_flatten(x)) == (None, 20)
+    assert K.int_shape(K.dot(x, K.placeholder(shape=(5, 3)))) == (None, 4, 3)
+    assert K.int_shape(K.cast(x, "float16")) == (None, 4, 5) and K.dtype(K.cast(x, "float16")) == "float16"
+    assert K.dtype(K.argmax(x)) == "int64" and K.int_shape(K.argmax(x)) == (None, 4)
+    assert K.int_shape(K.one_hot(K.placeholder(shape=(None,), dtype="int32"), 7)) == (None, 7)
+    assert K.int_shape(x[:, 1]) == (None, 5)
+    assert K.int_shape(K.placeholder()) is None and K.ndim(K.placeholder(ndim=2)) == 2
+
+
+def test_single_output_and_tuple_inputs():
+    x = K.placeholder(shape=(2,))
+    f = K.function((x,), K.square(x))
+    np.testing.assert_array_equal(f([np.array([2.0, 3.0])]), [4, 9])
