@@ -4,9 +4,13 @@
 #include <pybind11/pybind11.h>
 
 #include <string>
+#include <vector>
+
+#include <pybind11/stl.h>
 
 #include "bindings/array_view.hpp"
 #include "kcore/dispatch.hpp"
+#include "kcore/copy_plan.hpp"
 #include "kcore/gemm_plan.hpp"
 
 namespace py = pybind11;
@@ -45,9 +49,108 @@ py::array matmul(const py::array& a, const py::array& b) {
   return out;
 }
 
+// One operand of a contraction seen as (batch, rows, k) by strides: its free axes flattened into
+// one stride when they allow it, else packed (free axes then k, C order) by the copy engine.
+struct Operand {
+  const char* data;
+  std::int64_t batch_stride, free_size, free_stride, k_stride;
+  py::array keep;  // owns packed data
+};
+
+Operand view_operand(const py::array& x, bool batched, const std::vector<int>& free, int k, kcore::DType dt) {
+  const std::int64_t item = kcore::itemsize(dt);
+  Operand op{static_cast<const char*>(x.data()), batched ? static_cast<std::int64_t>(x.strides(0)) : 0, 1, item,
+             static_cast<std::int64_t>(x.strides(k)), py::array()};
+  // Coalesce the free axes (in order), ignoring size-1 ones.
+  std::int64_t stride = 0;
+  bool ok = true, first = true;
+  for (int a : free) {
+    const std::int64_t n = x.shape(a), s = x.strides(a);
+    op.free_size *= n;
+    if (n == 1) continue;
+    if (!first && stride != s * n) ok = false;
+    stride = s;
+    first = false;
+  }
+  if (ok) {
+    op.free_stride = first ? item : stride;
+    return op;
+  }
+  // Pack: (batch?, free..., k) as a C-contiguous copy.
+  kcore::ArrayRef src = to_ref(x, "contract");
+  std::vector<int> order;
+  if (batched) order.push_back(0);
+  order.insert(order.end(), free.begin(), free.end());
+  order.push_back(k);
+  kcore::ArrayRef perm;
+  perm.data = src.data;
+  perm.dtype = src.dtype;
+  perm.ndim = static_cast<int>(order.size());
+  std::vector<py::ssize_t> shape;
+  for (int i = 0; i < perm.ndim; ++i) {
+    perm.shape[i] = src.shape[order[static_cast<std::size_t>(i)]];
+    perm.strides[i] = src.strides[order[static_cast<std::size_t>(i)]];
+    shape.push_back(perm.shape[i]);
+  }
+  py::array packed(x.dtype(), shape, std::vector<py::ssize_t>{});
+  std::vector<std::int64_t> dst_strides(packed.strides(), packed.strides() + packed.ndim());
+  const kcore::CopyPlan plan = kcore::make_copy_plan(perm, static_cast<char*>(packed.mutable_data()), dst_strides.data(), dt);
+  {
+    py::gil_scoped_release release;
+    kcore::kernels().copy(plan);
+  }
+  op.data = static_cast<const char*>(packed.data());
+  op.batch_stride = batched ? static_cast<std::int64_t>(packed.strides(0)) : 0;
+  op.free_stride = static_cast<std::int64_t>(packed.strides(packed.ndim() - 1)) * x.shape(k);
+  op.k_stride = item;
+  op.keep = packed;
+  return op;
+}
+
+// contract(x, y, x_free, x_k, y_free, y_k, batched): the tensordot of x and y over x_k and y_k
+// (per sample over axis 0 when batched), result shape (batch?,) + x free dims + y free dims.
+py::array contract(const py::array& x, const py::array& y, const std::vector<int>& x_free, int x_k,
+                   const std::vector<int>& y_free, int y_k, bool batched) {
+  const kcore::DType dt = native_float_dtype(x, "contract");
+  if (native_float_dtype(y, "contract") != dt)
+    throw py::type_error("contract: both operands must have the same dtype");
+  if (x.shape(x_k) != y.shape(y_k)) throw py::value_error("contract: contracted sizes differ");
+  if (batched && x.shape(0) != y.shape(0)) throw py::value_error("contract: batch sizes differ");
+  const Operand a = view_operand(x, batched, x_free, x_k, dt);
+  const Operand b = view_operand(y, batched, y_free, y_k, dt);
+  std::vector<py::ssize_t> shape;
+  if (batched) shape.push_back(x.shape(0));
+  for (int i : x_free) shape.push_back(x.shape(i));
+  for (int i : y_free) shape.push_back(y.shape(i));
+  py::array out(x.dtype(), shape, std::vector<py::ssize_t>{});
+  kcore::GemmPlan g;
+  g.dtype = dt;
+  g.batch = batched ? x.shape(0) : 1;
+  g.M = a.free_size;
+  g.K = x.shape(x_k);
+  g.N = b.free_size;
+  g.a = a.data;
+  g.a_b = a.batch_stride;
+  g.a_m = a.free_stride;
+  g.a_k = a.k_stride;
+  g.b = b.data;
+  g.b_b = b.batch_stride;
+  g.b_k = b.k_stride;
+  g.b_n = b.free_stride;
+  g.c = static_cast<char*>(out.mutable_data());
+  {
+    py::gil_scoped_release release;
+    kcore::kernels().gemm(g);
+  }
+  return out;
+}
+
 }  // namespace
 
 void register_gemm(py::module_& m) {
+  m.def("contract", &contract, py::arg("x"), py::arg("y"), py::arg("x_free"), py::arg("x_k"), py::arg("y_free"),
+        py::arg("y_k"), py::arg("batched"),
+        "Tensordot of x and y over one axis each (per sample when batched), by strides.");
   m.def("matmul", &matmul, py::arg("a"), py::arg("b"),
         "Batched product of a (batch, M, K) and b (batch, K, N) float arrays of one dtype, any strides.");
 }

@@ -22,6 +22,7 @@ class Native:
         self.scan = _core.scan
         self.copy = _core.copy
         self.matmul = _core.matmul
+        self.contract = _core.contract
 
 
 class NumpyReference:
@@ -81,6 +82,21 @@ class NumpyReference:
     def copy(a, dtype, keep_layout):
         with np.errstate(all="ignore"):
             return a.astype(dtype, order="K" if keep_layout else "C", copy=True)
+
+    @staticmethod
+    def contract(x, y, x_free, x_k, y_free, y_k, batched):
+        acc = np.float32 if x.dtype == np.float16 else x.dtype
+        xa, ya = x.astype(acc, copy=False), y.astype(acc, copy=False)
+        if batched:
+            xp = np.transpose(xa, [0] + list(x_free) + [x_k])
+            yp = np.transpose(ya, [0, y_k] + list(y_free))
+            b = x.shape[0]
+            out = np.matmul(xp.reshape(b, -1, x.shape[x_k]), yp.reshape(b, y.shape[y_k], -1))
+            shape = (b,) + tuple(x.shape[i] for i in x_free) + tuple(y.shape[i] for i in y_free)
+        else:
+            out = np.tensordot(xa, ya, (x_k, y_k))
+            shape = tuple(x.shape[i] for i in x_free) + tuple(y.shape[i] for i in y_free)
+        return np.asarray(out).reshape(shape).astype(x.dtype, copy=False)
 
     @staticmethod
     def matmul(a3, b3):

@@ -13,6 +13,9 @@ from kcore._kernels import NATIVE
 
 
 def _operands(x, y, fn):
+    if type(x) is np.ndarray and type(y) is np.ndarray and x.dtype is y.dtype and x.dtype.isnative:
+        if x.dtype.kind in "fiub" and x.dtype.char != "g":  # the common case, checked cheaply
+            return x, y
     a = V.as_array(x, fn)
     b = V.as_array(y, fn)
     for t in (a, b):
@@ -54,11 +57,16 @@ def dot(x, y, kern=NATIVE):
     a, b = _operands(x, y, "dot")
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"dot: operands must have rank >= 1, got shapes {a.shape} and {b.shape}")
-    k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
+    y_k = 0 if b.ndim == 1 else b.ndim - 2
+    k_b = b.shape[y_k]
     if a.shape[-1] != k_b:
         raise ValueError(f"dot: cannot contract the last axis of shape {a.shape} with "
                          f"{'the only' if b.ndim == 1 else 'the second-to-last'} axis of shape {b.shape} "
                          f"({a.shape[-1]} != {k_b})")
+    if a.dtype.char in V.NATIVE_CHARS:
+        y_free = list(range(y_k)) + list(range(y_k + 1, b.ndim))
+        out = kern.contract(a, b, list(range(a.ndim - 1)), a.ndim - 1, y_free, y_k, False)
+        return out if out.ndim else out[()]
     out_shape = a.shape[:-1] + (b.shape[:-2] + b.shape[-1:] if b.ndim >= 2 else ())
     a3 = _flatten_view(a[None] if a.ndim > 1 else a[None, None], 1, 1, kern)
     if b.ndim == 1:
@@ -88,6 +96,9 @@ def batch_dot(x, y, axes=None, kern=NATIVE):
                          f"with axes={list(axes)}; x.shape[{a0}] != y.shape[{a1}] ({a.shape[a0]} != {b.shape[a1]})")
     x_free = [i for i in range(1, a.ndim) if i != a0]
     y_free = [i for i in range(1, b.ndim) if i != a1]
+    if a.dtype.char in V.NATIVE_CHARS:
+        out = kern.contract(a, b, x_free, a0, y_free, a1, True)
+        return out.reshape(-1, 1) if out.ndim == 1 else out
     av = a.transpose([0] + x_free + [a0])
     bv = b.transpose([0, a1] + y_free)
     a3 = _flatten_view(av, 1, 1, kern)
@@ -102,6 +113,11 @@ def batch_dot(x, y, axes=None, kern=NATIVE):
 
 def batch_dot_axes(axes, x_ndim, y_ndim, x_shape, y_shape):
     """Normalised (a0, a1) as Keras 2.3 computes them; raises Keras's errors."""
+    if type(axes) in (list, tuple) and len(axes) == 2 and type(axes[0]) is int and type(axes[1]) is int:
+        a0 = axes[0] + x_ndim if axes[0] < 0 else axes[0]  # the common form, checked cheaply
+        a1 = axes[1] + y_ndim if axes[1] < 0 else axes[1]
+        if 0 < a0 < x_ndim and 0 < a1 < y_ndim:
+            return a0, a1
     if isinstance(axes, (int, np.integer)) and not isinstance(axes, bool):
         axes = (int(axes), int(axes))
     elif axes is None:

@@ -33,7 +33,10 @@ LARGE = ("512x512", "2048x2048", "4096x4096", "64x256x256")  # "512x512 and up"
 SCAN_OPS = ("cumsum", "cumprod")
 CAST_PAIRS = tuple(f"{a}->{b}" for a in DTYPES for b in DTYPES if a != b)
 PERMUTE_PATTERNS = ((0, 2, 1), (2, 1, 0), (1, 0, 2))
-FAMILIES = ("reduce", "scan", "transpose", "cast")
+FAMILIES = ("reduce", "scan", "transpose", "cast", "dot")
+# (batch, M, K, N) for batch_dot with axes [2, 1] against np.matmul; dot shapes against np.dot.
+BATCH_DOT_SHAPES = ((32, 1, 20, 30), (256, 16, 16, 16), (64, 128, 64, 128), (8, 512, 512, 512))
+DOT_SHAPES = (((2, 3), (3, 4)), ((4096, 64), (64, 64)), ((512, 512), (512, 512)))
 QUICK_OPS = ("sum", "mean", "max", "var", "argmax")
 QUICK_SHAPES = ("1e3", "512x512", "2048x2048")
 
@@ -50,10 +53,12 @@ class Case:
 
     @property
     def shape(self):
-        return SHAPES[self.shape_name]
+        return SHAPES.get(self.shape_name, ())
 
     @property
     def name(self):
+        if self.family == "dot":
+            return f"{self.op}-{self.dtype}-{self.shape_name}-t{self.threads}"
         if self.family == "transpose":
             pattern = "T" if self.axis is None else "".join(map(str, self.axis))
             return f"{self.op}{pattern}-{self.dtype}-{self.shape_name}-{self.order}-t{self.threads}"
@@ -113,6 +118,52 @@ def cast_cases(pairs, shapes, thread_counts, orders=("C", "T")):
     return [Case("cast", "cast", pair, shape_name, None, order, t)
             for t in thread_counts for shape_name in shapes for pair in pairs for order in orders
             if not (len(SHAPES[shape_name]) == 1 and order == "T")]
+
+
+def dot_cases(dtypes, thread_counts):
+    cases = []
+    for t in thread_counts:
+        for dtype in dtypes:
+            for b, m, k, n in BATCH_DOT_SHAPES:
+                cases.append(Case("dot", "batch_dot", dtype, f"{b}x{m}x{k}x{n}", (2, 1), "C", t))
+            cases.append(Case("dot", "batch_dot_keras_doc", dtype, "32x20x1.32x30x20", (1, 2), "C", t))
+            for xs, ys in DOT_SHAPES:
+                cases.append(Case("dot", "dot", dtype, f"{'x'.join(map(str, xs))}.{'x'.join(map(str, ys))}", None, "C", t))
+    return cases
+
+
+def dot_inputs(case: Case):
+    rng = np.random.default_rng(11)
+    if case.op == "batch_dot":
+        b, m, k, n = map(int, case.shape_name.split("x"))
+        return (rng.standard_normal((b, m, k), np.float32).astype(case.dtype),
+                rng.standard_normal((b, k, n), np.float32).astype(case.dtype))
+    if case.op == "batch_dot_keras_doc":
+        return (rng.standard_normal((32, 20, 1), np.float32).astype(case.dtype),
+                rng.standard_normal((32, 30, 20), np.float32).astype(case.dtype))
+    xs, ys = (tuple(map(int, part.split("x"))) for part in case.shape_name.split("."))
+    return (rng.standard_normal(xs, np.float32).astype(case.dtype), rng.standard_normal(ys, np.float32).astype(case.dtype))
+
+
+def dot_fns(case: Case, x, y):
+    if case.op == "batch_dot":
+        return (lambda: K.batch_dot(x, y, axes=[2, 1])), (lambda: np.matmul(x, y))
+    if case.op == "batch_dot_keras_doc":
+        return (lambda: K.batch_dot(x, y, axes=[1, 2])), (lambda: np.einsum("bki,bjk->bij", x, y))
+    return (lambda: K.dot(x, y)), (lambda: np.dot(x, y))
+
+
+def check_dot(case: Case, x, y, got) -> None:
+    x64, y64 = x.astype(np.float64), y.astype(np.float64)
+    if case.op == "batch_dot":
+        ref, bound = np.matmul(x64, y64), np.matmul(np.abs(x64), np.abs(y64))
+    elif case.op == "batch_dot_keras_doc":
+        ref, bound = np.einsum("bki,bjk->bij", x64, y64), np.einsum("bki,bjk->bij", np.abs(x64), np.abs(y64))
+    else:
+        ref, bound = np.dot(x64, y64), np.dot(np.abs(x64), np.abs(y64))
+    tol = {"float16": 2e-3, "float32": 2e-6, "float64": 1e-13}[case.dtype]
+    if got.shape != ref.shape or not np.all(np.abs(got.astype(np.float64) - ref) <= tol * bound + 1e-30):
+        raise AssertionError(f"{case.name}: result differs from the float64 reference")
 
 
 _INPUTS: dict = {}
@@ -268,6 +319,15 @@ def run_cases(cases, rounds, min_time, bandwidth, progress=None):
     try:
         for i, case in enumerate(cases):
             kcore.set_num_threads(case.threads)
+            if case.family == "dot":
+                x, y = dot_inputs(case)
+                kfn, nfn = dot_fns(case, x, y)
+                check_dot(case, x, y, kfn())
+                tk, tn, ratio = side_by_side(kfn, nfn, rounds, min_time)
+                results.append(Result(case, tk, tn, ratio, (x.nbytes + y.nbytes) / tk / 1e9, 0.0))
+                if progress:
+                    progress(i + 1, len(cases), results[-1])
+                continue
             x = make_input(case.src_dtype, case.shape, case.order)
             kfn, nfn = case_fns(case, x)
             check_case(case, x, kfn())
@@ -302,9 +362,11 @@ def targets(results):
     if not results:
         return out
     red = [r for r in results if r.case.family == "reduce"]
-    rest = [r for r in results if r.case.family != "reduce"]
+    rest = [r for r in results if r.case.family not in ("reduce", "dot")]
+    dots = [r for r in results if r.case.family == "dot"]
     out += _reduction_targets(red)
     out += _layout_targets(rest)
+    out += _dot_targets(dots)
     if rest:
         g = geomean(r.speedup for r in results)
         out.append(("geometric mean over everything run", f"{g:.2f}x", "(info)", True))
@@ -316,6 +378,25 @@ def _worst(rs, desc, target, key=lambda r: r.speedup, fmt=lambda r: f"{r.speedup
         return []
     w = min(rs, key=key)
     return [(desc, f"{fmt(w)} ({w.case.name})", f">= {target}", key(w) >= target)]
+
+
+def _macs(c: Case) -> int:
+    if c.op == "batch_dot":
+        return int(np.prod([int(v) for v in c.shape_name.split("x")][1:]))
+    if c.op == "batch_dot_keras_doc":
+        return 1 * 20 * 30
+    xs, ys = (tuple(map(int, part.split("x"))) for part in c.shape_name.split("."))
+    return int(np.prod(xs) * ys[-1])
+
+
+def _dot_targets(rs):
+    out = []
+    out += _worst(rs, "dot/batch_dot: every case (worst)", 1.0)
+    out += _worst([r for r in rs if r.case.dtype == "float16" and _macs(r.case) >= 4096],
+                  "dot/batch_dot float16 with M*K*N >= 4096 (worst)", 20)
+    out += _worst([r for r in rs if r.case.dtype == "float32" and r.case.op.startswith("batch_dot")
+                   and r.case.shape_name != "8x512x512x512"], "batch_dot float32 small/medium (worst)", 1.5)
+    return out
 
 
 def _layout_targets(rs):
@@ -435,6 +516,8 @@ def main(argv=None) -> int:
     if "cast" in families:
         pairs = [p for p in CAST_PAIRS if p.split("->")[0] in dtypes and p.split("->")[1] in dtypes]
         cases += cast_cases(pairs, shapes, thread_counts, orders)
+    if "dot" in families:
+        cases += dot_cases(dtypes, thread_counts)
     print(f"{len(cases)} cases, {args.rounds} interleaved rounds each", flush=True)
 
     def progress(i, n, r):

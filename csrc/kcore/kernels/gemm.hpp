@@ -210,47 +210,170 @@ void gemm_typed(const GemmPlan& g) {
   });
 }
 
-// Tiny products (the common preprocessing case: many (1..32) x (1..32) matrices): no packing,
-// no tiles. B is widened once per item; each C row accumulates a[m,k] * B[k,:] over k.
+// R rows of C at a time, NB vectors of columns each: R * NB register accumulators.
+template <class T, int NB, int R>
+inline void small_rows(const GemmPlan& g, const char* a, const widen_t<T>* bw, std::int64_t ldb, std::int64_t m0, T* c) {
+  using A = widen_t<T>;
+  constexpr int L = kLanes<A>;
+  const std::int64_t N = g.N, K = g.K;
+  vec<A> acc[R][NB];
+  for (int r = 0; r < R; ++r)
+    for (int j = 0; j < NB; ++j) acc[r][j] = splat<A>(A(0));
+  for (std::int64_t k = 0; k < K; ++k) {
+    vec<A> b[NB];
+    for (int j = 0; j < NB; ++j) b[j] = load(bw + k * ldb + j * L);
+    for (int r = 0; r < R; ++r) {
+      T x;
+      std::memcpy(&x, a + (m0 + r) * g.a_m + k * g.a_k, sizeof x);
+      const vec<A> av = splat<A>(convert_one<A>(x));
+      for (int j = 0; j < NB; ++j) acc[r][j] = fmadd<A>(av, b[j], acc[r][j]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    if constexpr (!std::is_same_v<T, half>) {
+      if (N == NB * L) {  // whole vectors: fixed-size stores, no library call
+        for (int j = 0; j < NB; ++j) std::memcpy(c + (m0 + r) * N + j * L, &acc[r][j], sizeof(vec<A>));
+        continue;
+      }
+    }
+    alignas(64) A row[NB * L];
+    std::memcpy(row, acc[r], sizeof row);
+    if constexpr (std::is_same_v<T, half>) convert_run(row, c + (m0 + r) * N, N);
+    else std::memcpy(c + (m0 + r) * N, row, static_cast<std::size_t>(N) * sizeof(T));
+  }
+}
+
+// One item with N <= NB * L: B widened into zero-padded rows of NB vectors.
+template <class T, int NB>
+inline void small_item(const GemmPlan& g, const char* a, const char* b, T* c, widen_t<T>* bw) {
+  using A = widen_t<T>;
+  constexpr int L = kLanes<A>;
+  constexpr int R = NB >= 8 ? 1 : 8 / NB;  // enough independent accumulators to hide FMA latency
+  const std::int64_t N = g.N, K = g.K, M = g.M;
+  if constexpr (!std::is_same_v<T, half>) {
+    // B's rows are already whole vectors: read them in place.
+    if (g.b_n == static_cast<std::int64_t>(sizeof(T)) && N == NB * L && g.b_k % static_cast<std::int64_t>(sizeof(T)) == 0) {
+      const A* bp = reinterpret_cast<const A*>(b);
+      const std::int64_t ldb = g.b_k / static_cast<std::int64_t>(sizeof(T));
+      std::int64_t m = 0;
+      for (; m + R <= M; m += R) small_rows<T, NB, R>(g, a, bp, ldb, m, c);
+      for (; m < M; ++m) small_rows<T, NB, 1>(g, a, bp, ldb, m, c);
+      return;
+    }
+  }
+  for (std::int64_t k = 0; k < K; ++k) {
+    A* dst = bw + k * NB * L;
+    const char* row = b + k * g.b_k;
+    if (g.b_n == static_cast<std::int64_t>(sizeof(T))) {
+      convert_run(reinterpret_cast<const T*>(row), dst, N);
+    } else {
+      for (std::int64_t n = 0; n < N; ++n) {
+        T x;
+        std::memcpy(&x, row + n * g.b_n, sizeof x);
+        dst[n] = convert_one<A>(x);
+      }
+    }
+    for (std::int64_t n = N; n < NB * L; ++n) dst[n] = A(0);
+  }
+  std::int64_t m = 0;
+  for (; m + R <= M; m += R) small_rows<T, NB, R>(g, a, bw, NB * L, m, c);
+  for (; m < M; ++m) small_rows<T, NB, 1>(g, a, bw, NB * L, m, c);
+}
+
+// Tiny products (the common preprocessing case: many (1..32) x (1..32) matrices): no packing of
+// A, no tiles; parallel over the batch only when there is enough work.
 constexpr std::int64_t kSmallWork = 32 * 32 * 32;
+
+// Inner-product form for B contiguous along K but strided along N (e.g. Keras's batch_dot docs
+// layout): each C element is a dot product of two contiguous K-runs.
+template <class T>
+void small_inner_item(const GemmPlan& g, const char* a, const char* b, T* c, widen_t<T>* abuf, widen_t<T>* bbuf) {
+  using A = widen_t<T>;
+  constexpr int L = kLanes<A>;
+  const std::int64_t K = g.K;
+  for (std::int64_t m = 0; m < g.M; ++m) {
+    const A* ar;
+    if (!std::is_same_v<T, half> && g.a_k == static_cast<std::int64_t>(sizeof(T))) {
+      ar = reinterpret_cast<const A*>(a + m * g.a_m);
+    } else {
+      for (std::int64_t k = 0; k < K; ++k) {
+        T x;
+        std::memcpy(&x, a + m * g.a_m + k * g.a_k, sizeof x);
+        abuf[k] = convert_one<A>(x);
+      }
+      ar = abuf;
+    }
+    for (std::int64_t n = 0; n < g.N; ++n) {
+      const A* br;
+      if constexpr (std::is_same_v<T, half>) {
+        widen_half(reinterpret_cast<const half*>(b + n * g.b_n), bbuf, K);
+        br = bbuf;
+      } else {
+        br = reinterpret_cast<const A*>(b + n * g.b_n);
+      }
+      vec<A> acc = splat<A>(A(0));
+      std::int64_t k = 0;
+      for (; k + L <= K; k += L) acc = fmadd<A>(load(ar + k), load(br + k), acc);
+      A lanes[L];
+      std::memcpy(lanes, &acc, sizeof lanes);
+      A sum = 0;
+      for (int l = 0; l < L; ++l) sum += lanes[l];
+      for (; k < K; ++k) sum += ar[k] * br[k];
+      if constexpr (std::is_same_v<T, half>) c[m * g.N + n] = narrow<half>(sum);
+      else c[m * g.N + n] = sum;
+    }
+  }
+}
 
 template <class T>
 void gemm_small(const GemmPlan& g) {
   using A = widen_t<T>;
-  const std::int64_t M = g.M, N = g.N, K = g.K;
-  const std::int64_t per_item = std::max<std::int64_t>(M * N * K, 1);
+  constexpr int L = kLanes<A>;
+  const std::int64_t nb = (g.N + L - 1) / L;
+  const std::int64_t item = sizeof(T);
+  if (g.b_k == item && g.b_n != item && g.K >= L) {
+    const std::int64_t per_item = std::max<std::int64_t>(g.M * g.N * g.K, 1);
+    parallel_for(0, g.batch, std::max<std::int64_t>(1, 16 * kGrain / per_item), [&](std::int64_t b0, std::int64_t b1) {
+      std::unique_ptr<A[]> abuf(new A[static_cast<std::size_t>(g.K)]), bbuf(new A[static_cast<std::size_t>(g.K)]);
+      for (std::int64_t bi = b0; bi < b1; ++bi)
+        small_inner_item<T>(g, g.a + bi * g.a_b, g.b + bi * g.b_b, reinterpret_cast<T*>(g.c) + bi * g.M * g.N,
+                            abuf.get(), bbuf.get());
+    });
+    return;
+  }
+  const std::int64_t per_item = std::max<std::int64_t>(g.M * g.N * g.K, 1);
   // The grain counts multiply-adds: ~16 per element of work elsewhere.
   parallel_for(0, g.batch, std::max<std::int64_t>(1, 16 * kGrain / per_item), [&](std::int64_t b0, std::int64_t b1) {
-    std::unique_ptr<A[]> bw(new A[static_cast<std::size_t>(std::max<std::int64_t>(K * N, 1))]);
-    std::unique_ptr<A[]> acc(new A[static_cast<std::size_t>(std::max<std::int64_t>(N, 1))]);
+    std::unique_ptr<A[]> bw(new A[static_cast<std::size_t>(std::max<std::int64_t>(g.K * std::max<std::int64_t>(nb, 1) * L, 1))]);
     for (std::int64_t bi = b0; bi < b1; ++bi) {
       const char* a = g.a + bi * g.a_b;
       const char* b = g.b + bi * g.b_b;
-      for (std::int64_t k = 0; k < K; ++k) {
-        const char* row = b + k * g.b_k;
-        if (g.b_n == static_cast<std::int64_t>(sizeof(T))) {
-          convert_run(reinterpret_cast<const T*>(row), bw.get() + k * N, N);
-        } else {
-          for (std::int64_t n = 0; n < N; ++n) {
-            T x;
-            std::memcpy(&x, row + n * g.b_n, sizeof x);
-            bw[k * N + n] = convert_one<A>(x);
+      T* c = reinterpret_cast<T*>(g.c) + bi * g.M * g.N;
+      switch (nb) {
+        case 1: small_item<T, 1>(g, a, b, c, bw.get()); break;
+        case 2: small_item<T, 2>(g, a, b, c, bw.get()); break;
+        case 3: small_item<T, 3>(g, a, b, c, bw.get()); break;
+        case 4: small_item<T, 4>(g, a, b, c, bw.get()); break;
+        default: {
+          // Wide and short: accumulate C rows in memory, a column block at a time.
+          std::unique_ptr<A[]> acc(new A[static_cast<std::size_t>(g.N)]);
+          for (std::int64_t m = 0; m < g.M; ++m) {
+            std::fill(acc.get(), acc.get() + g.N, A(0));
+            for (std::int64_t k = 0; k < g.K; ++k) {
+              T x;
+              std::memcpy(&x, a + m * g.a_m + k * g.a_k, sizeof x);
+              const A av = convert_one<A>(x);
+              const char* row = b + k * g.b_k;
+              for (std::int64_t n = 0; n < g.N; ++n) {
+                T y;
+                std::memcpy(&y, row + n * g.b_n, sizeof y);
+                acc[n] += av * convert_one<A>(y);
+              }
+            }
+            if constexpr (std::is_same_v<T, half>) convert_run(acc.get(), c + m * g.N, g.N);
+            else std::memcpy(c + m * g.N, acc.get(), static_cast<std::size_t>(g.N) * sizeof(T));
           }
         }
-      }
-      T* c = reinterpret_cast<T*>(g.c) + bi * M * N;
-      for (std::int64_t m = 0; m < M; ++m) {
-        A* acc_row = acc.get();
-        for (std::int64_t n = 0; n < N; ++n) acc_row[n] = A(0);
-        for (std::int64_t k = 0; k < K; ++k) {
-          T x;
-          std::memcpy(&x, a + m * g.a_m + k * g.a_k, sizeof x);
-          const A av = convert_one<A>(x);
-          const A* brow = bw.get() + k * N;
-          for (std::int64_t n = 0; n < N; ++n) acc_row[n] += av * brow[n];
-        }
-        if constexpr (std::is_same_v<T, half>) convert_run(acc_row, c + m * N, N);
-        else std::memcpy(c + m * N, acc_row, static_cast<std::size_t>(N) * sizeof(T));
       }
     }
   });
