@@ -20,46 +20,12 @@ _PROBES = (7, 11)  # stand-ins for unknown dims; two runs tell static dims from 
 _names = itertools.count(1)
 
 
-class Tensor:
-    """A symbolic tensor: the output of an op applied to at least one placeholder."""
+class Operators:
+    """Python operators for tensor-like objects (Tensor, Variable): they route through the active
+    backend's ops, so they are eager on concrete values and symbolic on placeholders."""
 
-    __array_priority__ = 1000  # so that ndarray <op> Tensor defers to Tensor's operators
-    _is_placeholder = False
+    __slots__ = ()
 
-    def __init__(self, shape, dtype, fn=None, args=(), kwargs=None, name=None):
-        self._shape = None if shape is None else tuple(shape)
-        self.dtype = dtype
-        self.fn = fn
-        self.args = args
-        self.kwargs = kwargs or {}
-        self.name = name or f"{getattr(fn, '__name__', 'tensor')}_{next(_names)}"
-
-    @property
-    def shape(self):
-        return self._shape
-
-    @property
-    def ndim(self):
-        return None if self._shape is None else len(self._shape)
-
-    def __repr__(self):
-        return f"<kcore.Tensor '{self.name}' shape={self._shape} dtype={self.dtype}>"
-
-    def __array__(self, dtype=None, copy=None):
-        raise TypeError(f"{self.name} is symbolic: it depends on a placeholder; evaluate it with "
-                        f"K.function([...], [...]) and feed the placeholder's value")
-
-    def __bool__(self):
-        raise TypeError("a symbolic tensor has no truth value; use K.switch for conditions")
-
-    def __len__(self):
-        if self._shape is None or not self._shape or self._shape[0] is None:
-            raise TypeError(f"len() of symbolic tensor {self.name} with unknown first dim")
-        return self._shape[0]
-
-    __hash__ = object.__hash__
-
-    # Operators route through the active backend's ops (defined in kcore._api).
     def _binary(self, other, name, reverse=False):
         from kcore import backend as K
 
@@ -98,6 +64,45 @@ class Tensor:
 
         return K._getitem(self, key)
 
+    __hash__ = object.__hash__
+
+
+class Tensor(Operators):
+    """A symbolic tensor: the output of an op applied to at least one placeholder."""
+
+    __array_priority__ = 1000  # so that ndarray <op> Tensor defers to Tensor's operators
+    _is_placeholder = False
+
+    def __init__(self, shape, dtype, fn=None, args=(), kwargs=None, name=None):
+        self._shape = None if shape is None else tuple(shape)
+        self.dtype = dtype
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs or {}
+        self.name = name or f"{getattr(fn, '__name__', 'tensor')}_{next(_names)}"
+
+    @property
+    def shape(self):
+        return self._shape
+
+    @property
+    def ndim(self):
+        return None if self._shape is None else len(self._shape)
+
+    def __repr__(self):
+        return f"<kcore.Tensor '{self.name}' shape={self._shape} dtype={self.dtype}>"
+
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError(f"{self.name} is symbolic: it depends on a placeholder; evaluate it with "
+                        f"K.function([...], [...]) and feed the placeholder's value")
+
+    def __bool__(self):
+        raise TypeError("a symbolic tensor has no truth value; use K.switch for conditions")
+
+    def __len__(self):
+        if self._shape is None or not self._shape or self._shape[0] is None:
+            raise TypeError(f"len() of symbolic tensor {self.name} with unknown first dim")
+        return self._shape[0]
 
 class Placeholder(Tensor):
     _is_placeholder = True

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from kcore._graph import Operators
 
-class Variable:
+
+class Variable(Operators):
     """A Keras backend variable. `np.asarray(v)` gives a read-only view of its current value;
     K.update/K.set_value/... change it in place. Arithmetic operators go through the backend's
     ops, so they are eager with arrays and symbolic with placeholders."""
@@ -69,42 +71,3 @@ class Variable:
     def __int__(self):
         return int(self._value)
 
-    def __getitem__(self, key):
-        from kcore import backend as K
-
-        return K._getitem(self, key)
-
-    def _binary(self, other, name, reverse=False):
-        from kcore import backend as K
-
-        f = getattr(K, "_" + name)
-        return f(other, self) if reverse else f(self, other)
-
-    def __add__(self, o): return self._binary(o, "add")
-    def __radd__(self, o): return self._binary(o, "add", True)
-    def __sub__(self, o): return self._binary(o, "subtract")
-    def __rsub__(self, o): return self._binary(o, "subtract", True)
-    def __mul__(self, o): return self._binary(o, "multiply")
-    def __rmul__(self, o): return self._binary(o, "multiply", True)
-    def __truediv__(self, o): return self._binary(o, "divide")
-    def __rtruediv__(self, o): return self._binary(o, "divide", True)
-    def __pow__(self, o): return self._binary(o, "power")
-    def __rpow__(self, o): return self._binary(o, "power", True)
-    def __matmul__(self, o): return self._binary(o, "matmul")
-    def __rmatmul__(self, o): return self._binary(o, "matmul", True)
-    def __lt__(self, o): return self._binary(o, "less")
-    def __le__(self, o): return self._binary(o, "less_equal")
-    def __gt__(self, o): return self._binary(o, "greater")
-    def __ge__(self, o): return self._binary(o, "greater_equal")
-
-    def __neg__(self):
-        from kcore import backend as K
-
-        return K._negative(self)
-
-    def __abs__(self):
-        from kcore import backend as K
-
-        return K.abs(self)
-
-    __hash__ = object.__hash__

@@ -169,7 +169,7 @@ inline void convert_strided(const char* s, std::int64_t stride, D* d, std::int64
   }
 }
 
-// Byte offsets of row-major index `linear` over the first nd dims of the plan.
+// Byte offsets of row-major index `linear` over the first nd dims of the plan, leaving out `skip`.
 inline void copy_offsets(const CopyPlan& p, int nd, std::int64_t linear, std::int64_t& so, std::int64_t& dof,
                          int skip = -1) {
   so = 0;
@@ -223,19 +223,7 @@ void copy_typed(const CopyPlan& p) {
       const std::int64_t i0 = (rest / tiles_j) * kTile, j0 = (rest % tiles_j) * kTile;
       const std::int64_t ni = std::min(kTile, nt - i0), nj = std::min(kTile, inner - j0);
       std::int64_t so, dof;
-      // Offsets of the outer index over every dim except t and the last.
-      {
-        std::int64_t linear = o;
-        so = 0;
-        dof = 0;
-        for (int k = nd - 2; k >= 0; --k) {
-          if (k == t) continue;
-          const std::int64_t i = linear % p.shape[k];
-          linear /= p.shape[k];
-          so += i * p.src_strides[k];
-          dof += i * p.dst_strides[k];
-        }
-      }
+      copy_offsets(p, nd - 1, o, so, dof, t);  // every dim except t and the last
       const char* src = p.src + so + i0 * ss_t + j0 * s_inner;
       // Read each source column (contiguous along t) into a tile row, converted...
       for (std::int64_t j = 0; j < nj; ++j) {

@@ -120,20 +120,22 @@ void reduce_vertical(const Op& op, const ReducePlan& p) {
   const std::int64_t m = p.col.size;
   const std::int64_t scol = p.col.in_stride;
   const bool contiguous_cols = scol == static_cast<std::int64_t>(sizeof(T));
-  const std::int64_t nblocks = (m + kColBlock - 1) / kColBlock;
+  constexpr std::int64_t kCols = Op::kCols;
+  static_assert(kCols <= kColBlock, "an op's vertical block must fit the shared buffers");
+  const std::int64_t nblocks = (m + kCols - 1) / kCols;
   std::int64_t nouter = 1;
   for (int k = 0; k < p.n_outer; ++k) nouter *= p.outer[k].size;
-  const std::int64_t block_work = p.count * std::min(m, kColBlock);
+  const std::int64_t block_work = p.count * std::min(m, kCols);
   const std::int64_t grain = std::max<std::int64_t>(1, kGrain / std::max<std::int64_t>(block_work, 1));
 
   parallel_for(0, nouter * nblocks, grain, [&](std::int64_t b, std::int64_t e) {
     std::unique_ptr<T[]> gathered;
-    if (!contiguous_cols) gathered.reset(new T[kRowChunk * kColBlock]);
-    state st[kColBlock];
+    if (!contiguous_cols) gathered.reset(new T[kRowChunk * kCols]);
+    state st[kCols];
     for (std::int64_t t = b; t < e; ++t) {
       const std::int64_t o = t / nblocks;
-      const std::int64_t j0 = (t % nblocks) * kColBlock;
-      const std::int64_t w = std::min(kColBlock, m - j0);
+      const std::int64_t j0 = (t % nblocks) * kCols;
+      const std::int64_t w = std::min(kCols, m - j0);
       std::int64_t in_off, out_off;
       offsets_of(o, p.outer, p.n_outer, in_off, out_off);
       for (std::int64_t j = 0; j < w; ++j) st[j] = op.identity();

@@ -18,9 +18,11 @@
 namespace kcore {
 namespace KCORE_ISA {
 
-constexpr std::int64_t kLeaf = 2048;     // elements in one horizontal leaf
-constexpr std::int64_t kColBlock = 256;  // columns in one vertical block
-constexpr std::int64_t kRowChunk = 128;  // rows folded into a temporary before merging
+constexpr std::int64_t kLeaf = 2048;      // elements in one horizontal leaf
+constexpr std::int64_t kColBlock = 1024;  // most columns one vertical block holds
+constexpr std::int64_t kRowChunk = 128;   // rows folded into a temporary before merging
+// Each op's vertical block width (Op::kCols <= kColBlock): wide, so every row segment read is
+// long and prefetch-friendly, while the op's per-column state and temporaries stay in L1.
 
 // Sum/prod accumulators: float16 in float32 (blocked), float32 in float64, float64 in float64.
 template <class T> struct sum_acc { using type = double; };
@@ -81,6 +83,7 @@ struct SumOp {
   using W = widen_t<T>;
   using state = A;
   using out_t = T;
+  static constexpr std::int64_t kCols = 1024;
   // -0.0 is the additive identity that keeps the sign of an all -0.0 sum.
   static constexpr A kUnit = F == Fold::add ? A(-0.0) : A(1);
 
@@ -99,7 +102,7 @@ struct SumOp {
   void col_rows(state* st, const char* rows, std::int64_t row_stride, std::int64_t nrows,
                 std::int64_t w, std::int64_t) const {
     RowWidener<T> widen;
-    A tmp[kColBlock];
+    A tmp[kCols];
     for (std::int64_t j = 0; j < w; ++j) tmp[j] = kUnit;
     for (std::int64_t r = 0; r < nrows; ++r) {
       const W* x = widen(rows + r * row_stride, w);
@@ -115,6 +118,7 @@ struct MinMaxOp {
   using W = widen_t<T>;
   using state = W;
   using out_t = T;
+  static constexpr std::int64_t kCols = 1024;
   static constexpr W kUnit = Max ? -std::numeric_limits<W>::infinity() : std::numeric_limits<W>::infinity();
 
   static W pick(W m, W x) { return ((Max ? x > m : x < m) || x != x) ? x : m; }
@@ -166,6 +170,7 @@ struct ArgOp {
     std::int64_t idx;
   };
   using out_t = std::int64_t;
+  static constexpr std::int64_t kCols = 512;
 
   static bool beats(W x, W best) { return Max ? x > best : x < best; }
 
@@ -216,8 +221,8 @@ struct ArgOp {
   void col_rows(state* st, const char* rows, std::int64_t row_stride, std::int64_t nrows,
                 std::int64_t w, std::int64_t index_base) const {
     RowWidener<T> widen;
-    W val[kColBlock];
-    std::int64_t idx[kColBlock];
+    W val[kCols];
+    std::int64_t idx[kCols];
     for (std::int64_t j = 0; j < w; ++j) {
       val[j] = st[j].val;
       idx[j] = st[j].idx;
@@ -244,6 +249,7 @@ struct VarOp {
     double n, mean, m2;
   };
   using out_t = T;
+  static constexpr std::int64_t kCols = 256;
 
   static void merge(state& a, double nb, double mean_b, double m2_b) {
     if (nb == 0) return;
@@ -285,7 +291,7 @@ struct VarOp {
   void col_rows(state* st, const char* rows, std::int64_t row_stride, std::int64_t nrows,
                 std::int64_t w, std::int64_t) const {
     RowWidener<T> widen;
-    double mean[kColBlock], m2[kColBlock];
+    double mean[kCols], m2[kCols];
     for (std::int64_t j = 0; j < w; ++j) mean[j] = m2[j] = 0;
     for (std::int64_t r = 0; r < nrows; ++r) {
       const W* x = widen(rows + r * row_stride, w);
@@ -305,46 +311,71 @@ struct VarOp {
 };
 
 // any and all: truthiness is x != 0 (NaN is true), as NumPy's and TensorFlow's bool cast.
+// float16 is tested on its bits (anything but +-0 is true): no widening, 2x the lanes.
+template <class T>
+struct truth_of {
+  using elem = widen_t<T>;  // what the lanes compare
+  using mask = int_of<elem>;
+  static const elem* view(const T* p, std::int64_t n, elem* buf) {
+    (void)n;
+    (void)buf;
+    return p;
+  }
+  template <class V>
+  static auto truthy(V x) { return x != 0; }
+};
+template <>
+struct truth_of<half> {
+  using elem = std::uint16_t;
+  using mask = std::int16_t;
+  static const elem* view(const half* p, std::int64_t, elem*) { return reinterpret_cast<const elem*>(p); }
+  template <class V>
+  static auto truthy(V x) { return (x & elem(0x7fff)) != 0; }
+};
+
 template <class T, bool Any>
 struct AnyAllOp {
-  using W = widen_t<T>;
-  using I = int_of<W>;
+  using Tr = truth_of<T>;
+  using E = typename Tr::elem;
+  using I = typename Tr::mask;
   using state = bool;
   using out_t = std::uint8_t;
+  static constexpr std::int64_t kCols = 1024;
 
   state identity() const { return !Any; }
-  state leaf(const T* p, std::int64_t n, std::int64_t) const {
-    return with_widened(p, n, [](const W* q, std::int64_t m) {
-      vec<I> acc[kBlockVecs];
-      for (auto& a : acc) a = splat<I>(Any ? I(0) : I(-1));
-      std::int64_t i = 0;
-      constexpr int L = kLanes<W>;
-      for (; i + kBlockLanes<W> <= m; i += kBlockLanes<W>) {
+  state leaf(const T* p, std::int64_t m, std::int64_t) const {
+    const E* q = Tr::view(p, m, nullptr);
+    vec<I> acc[kBlockVecs];
+    for (auto& a : acc) a = splat<I>(Any ? I(0) : I(-1));
+    std::int64_t i = 0;
+    constexpr int L = kLanes<E>;
+    for (; i + kBlockLanes<E> <= m; i += kBlockLanes<E>) {
 #pragma GCC unroll 16
-        for (int k = 0; k < kBlockVecs; ++k) {
-          const vec<W> x = load(q + i + k * L);
-          acc[k] = Any ? (acc[k] | (x != 0)) : (acc[k] & (x != 0));
-        }
+      for (int k = 0; k < kBlockVecs; ++k) {
+        const vec<E> x = load(q + i + k * L);
+        const vec<I> t = (vec<I>)Tr::truthy(x);
+        acc[k] = Any ? (acc[k] | t) : (acc[k] & t);
       }
-      I lanes[kBlockLanes<W>];
-      std::memcpy(lanes, acc, sizeof lanes);
-      bool s = !Any;
-      for (I v : lanes) s = Any ? (s || v != 0) : (s && v != 0);
-      for (; i < m; ++i) s = Any ? (s || q[i] != 0) : (s && q[i] != 0);
-      return s;
-    });
+    }
+    vec<I> v = acc[0];
+    for (int k = 1; k < kBlockVecs; ++k) v = Any ? (v | acc[k]) : (v & acc[k]);
+    bool s = Any ? any_lane(v) : !any_lane(~v);
+    for (; i < m; ++i) {
+      const bool t = Tr::truthy(q[i]);
+      s = Any ? (s || t) : (s && t);
+    }
+    return s;
   }
   void combine(state& a, const state& b) const { a = Any ? (a || b) : (a && b); }
   out_t project(const state& s, std::int64_t) const { return s ? 1 : 0; }
   void col_rows(state* st, const char* rows, std::int64_t row_stride, std::int64_t nrows,
                 std::int64_t w, std::int64_t) const {
-    RowWidener<T> widen;
-    I acc[kColBlock];  // same width as W, so the compare-and-merge vectorises
+    I acc[kCols];  // same width as the compared elements, so the compare-and-merge vectorises
     for (std::int64_t j = 0; j < w; ++j) acc[j] = st[j] ? I(-1) : I(0);
     for (std::int64_t r = 0; r < nrows; ++r) {
-      const W* x = widen(rows + r * row_stride, w);
+      const E* x = Tr::view(reinterpret_cast<const T*>(rows + r * row_stride), w, nullptr);
       for (std::int64_t j = 0; j < w; ++j) {
-        const I truthy = x[j] != 0 ? I(-1) : I(0);
+        const I truthy = Tr::truthy(x[j]) ? I(-1) : I(0);
         acc[j] = Any ? (acc[j] | truthy) : (acc[j] & truthy);
       }
     }
