@@ -145,9 +145,73 @@ py::array contract(const py::array& x, const py::array& y, const std::vector<int
   return out;
 }
 
+py::object scalar_if_0d(py::array out) {
+  if (out.ndim() == 0) return py::reinterpret_steal<py::object>(PyObject_GetItem(out.ptr(), py::tuple().ptr()));
+  return std::move(out);
+}
+
+bool same_plain_floats(py::handle x, py::handle y) {
+  if (!is_plain_float_array(x) || !is_plain_float_array(y)) return false;
+  const auto& api = py::detail::npy_api::get();
+  (void)api;
+  return py::detail::array_descriptor_proxy(py::detail::array_proxy(x.ptr())->descr)->type_num ==
+         py::detail::array_descriptor_proxy(py::detail::array_proxy(y.ptr())->descr)->type_num;
+}
+
+// K.dot's common case in one call; None when the Python layer must validate or route.
+py::object dot_fast(py::handle xh, py::handle yh) {
+  if (!same_plain_floats(xh, yh)) return py::none();
+  const auto x = py::reinterpret_borrow<py::array>(xh), y = py::reinterpret_borrow<py::array>(yh);
+  const int xn = static_cast<int>(x.ndim()), yn = static_cast<int>(y.ndim());
+  if (xn == 0 || yn == 0) return py::none();
+  const int y_k = yn == 1 ? 0 : yn - 2;
+  if (x.shape(xn - 1) != y.shape(y_k)) return py::none();
+  std::vector<int> x_free, y_free;
+  for (int i = 0; i < xn - 1; ++i) x_free.push_back(i);
+  for (int i = 0; i < yn; ++i)
+    if (i != y_k) y_free.push_back(i);
+  return scalar_if_0d(contract(x, y, x_free, xn - 1, y_free, y_k, false));
+}
+
+// K.batch_dot's common case (Keras 2.3 axes rules); None when Python must validate or explain.
+py::object batch_dot_fast(py::handle xh, py::handle yh, py::handle axes) {
+  if (!same_plain_floats(xh, yh)) return py::none();
+  const auto x = py::reinterpret_borrow<py::array>(xh), y = py::reinterpret_borrow<py::array>(yh);
+  const int xn = static_cast<int>(x.ndim()), yn = static_cast<int>(y.ndim());
+  if (xn < 2 || yn < 2 || x.shape(0) != y.shape(0)) return py::none();
+  long a0, a1;
+  if (axes.is_none()) {
+    a0 = xn - 1;
+    a1 = yn == 2 ? yn - 1 : yn - 2;
+  } else if (PyLong_CheckExact(axes.ptr())) {
+    a0 = a1 = PyLong_AsLong(axes.ptr());
+  } else if ((PyList_CheckExact(axes.ptr()) || PyTuple_CheckExact(axes.ptr())) && py::len(axes) == 2) {
+    const py::sequence seq = py::reinterpret_borrow<py::sequence>(axes);
+    if (!PyLong_CheckExact(seq[0].ptr()) || !PyLong_CheckExact(seq[1].ptr())) return py::none();
+    a0 = PyLong_AsLong(seq[0].ptr());
+    a1 = PyLong_AsLong(seq[1].ptr());
+  } else {
+    return py::none();
+  }
+  if (a0 < 0) a0 += xn;
+  if (a1 < 0) a1 += yn;
+  if (a0 <= 0 || a0 >= xn || a1 <= 0 || a1 >= yn || x.shape(a0) != y.shape(a1)) return py::none();
+  std::vector<int> x_free, y_free;
+  for (int i = 1; i < xn; ++i)
+    if (i != a0) x_free.push_back(i);
+  for (int i = 1; i < yn; ++i)
+    if (i != a1) y_free.push_back(i);
+  py::array out = contract(x, y, x_free, static_cast<int>(a0), y_free, static_cast<int>(a1), true);
+  if (out.ndim() == 1) out = out.reshape({out.shape(0), py::ssize_t{1}});  // rank-2 . rank-2: (batch, 1)
+  return std::move(out);
+}
+
 }  // namespace
 
 void register_gemm(py::module_& m) {
+  m.def("dot_fast", &dot_fast, py::arg("x"), py::arg("y"), "K.dot for plain float arrays; None otherwise.");
+  m.def("batch_dot_fast", &batch_dot_fast, py::arg("x"), py::arg("y"), py::arg("axes"),
+        "K.batch_dot for plain float arrays; None otherwise.");
   m.def("contract", &contract, py::arg("x"), py::arg("y"), py::arg("x_free"), py::arg("x_k"), py::arg("y_free"),
         py::arg("y_k"), py::arg("batched"),
         "Tensordot of x and y over one axis each (per sample when batched), by strides.");

@@ -629,13 +629,15 @@ def cast(x, dtype):
 @op
 def dot(x, y):
     """Keras dot: rank > 2 contracts x's last axis with y's second-to-last."""
-    return LA.dot(x, y, _K)
+    r = _K.dot_fast(x, y)
+    return LA.dot(x, y, _K) if r is None else r
 
 
 @op
 def batch_dot(x, y, axes=None):
     """Keras 2.3 batch_dot (per-sample tensordot; rank-2 by rank-2 gives (batch, 1))."""
-    return LA.batch_dot(x, y, axes, _K)
+    r = _K.batch_dot_fast(x, y, axes)
+    return LA.batch_dot(x, y, axes, _K) if r is None else r
 
 
 # ---------------------------------------------------------------------------------------------
