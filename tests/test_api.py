@@ -268,3 +268,26 @@ def test_scipy_sparse_inputs():
 def test_size_and_shape():
     assert K.shape(np.ones((2, 3))).tolist() == [2, 3] and K.shape(np.ones((2, 3))).dtype == np.int32
     assert K.size(np.ones((2, 3))) == 6
+
+
+@pytest.mark.parametrize("name,ref", [
+    ("abs", np.abs), ("exp", np.exp), ("log", lambda v: np.log(np.abs(v) + 1)), ("sign", np.sign), ("sin", np.sin),
+    ("cos", np.cos), ("tanh", np.tanh), ("square", np.square), ("identity", lambda v: v),
+    ("softplus", lambda v: np.log1p(np.exp(v))), ("softsign", lambda v: v / (1 + np.abs(v))),
+    ("flatten", lambda v: v.reshape(-1)), ("sigmoid", lambda v: 1 / (1 + np.exp(-v))),
+])
+def test_elementwise_against_formulas(name, ref):
+    x = X3.astype(np.float64)
+    arg = np.abs(x) + 1 if name == "log" else x
+    got = getattr(K, name)(arg)
+    np.testing.assert_allclose(got, ref(x), rtol=1e-12, atol=1e-12)
+    assert got.dtype == np.float64 and getattr(K, name)(X3).dtype == np.float32
+
+
+def test_comparisons_against_formulas():
+    y = np.roll(X, 1)
+    for name, f in (("equal", np.equal), ("not_equal", np.not_equal), ("greater", np.greater),
+                    ("greater_equal", np.greater_equal), ("less", np.less), ("less_equal", np.less_equal),
+                    ("maximum", np.maximum), ("minimum", np.minimum)):
+        np.testing.assert_array_equal(getattr(K, name)(X, y), f(X, y))
+    assert K.equal(X, X).dtype == np.bool_
