@@ -486,7 +486,7 @@ def main(argv=None) -> int:
     p.add_argument("--shapes", help=f"comma-separated shapes: {', '.join(SHAPES)}")
     p.add_argument("--threads", help="comma-separated thread counts, or 'all' (default: 1,all with --full, else all)")
     p.add_argument("--orders", default="C,T", help="C, T (transposed view) or both")
-    p.add_argument("--rounds", type=int, default=7)
+    p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--min-time", type=float, default=0.01, help="seconds per timed batch")
     p.add_argument("--json", help="also write the results to this file")
     args = p.parse_args(argv)

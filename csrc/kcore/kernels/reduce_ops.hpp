@@ -18,7 +18,7 @@
 namespace kcore {
 namespace KCORE_ISA {
 
-constexpr std::int64_t kLeaf = 2048;      // elements in one horizontal leaf
+constexpr std::int64_t kLeaf = 8192;      // elements in one horizontal leaf
 constexpr std::int64_t kColBlock = 1024;  // most columns one vertical block holds
 constexpr std::int64_t kRowChunk = 128;   // rows folded into a temporary before merging
 // Each op's vertical block width (Op::kCols <= kColBlock): wide, so every row segment read is
