@@ -291,3 +291,14 @@ def test_comparisons_against_formulas():
                     ("maximum", np.maximum), ("minimum", np.minimum)):
         np.testing.assert_array_equal(getattr(K, name)(X, y), f(X, y))
     assert K.equal(X, X).dtype == np.bool_
+
+
+def test_bad_inputs_name_the_function():
+    with pytest.raises(ValueError, match="sum: axis 100000000000000000000 is out of bounds"):
+        K.sum(np.ones(3), axis=10**20)
+    with pytest.raises(ValueError, match="out of range"):
+        K.batch_dot(np.ones((2, 3)), np.ones((2, 3)), axes=10**20)
+    with pytest.raises(TypeError, match="variable: cannot make a float32 variable from the str given"):
+        K.variable("abc")
+    with pytest.raises(ValueError, match=r"reshape: cannot reshape an array of shape \(6,\) \(6 elements\) into \(4, -1\)"):
+        K.reshape(np.ones(6), (4, -1))

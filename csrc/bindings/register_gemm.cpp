@@ -184,12 +184,16 @@ py::object batch_dot_fast(py::handle xh, py::handle yh, py::handle axes) {
     a0 = xn - 1;
     a1 = yn == 2 ? yn - 1 : yn - 2;
   } else if (PyLong_CheckExact(axes.ptr())) {
-    a0 = a1 = PyLong_AsLong(axes.ptr());
+    int overflow = 0;
+    a0 = a1 = PyLong_AsLongAndOverflow(axes.ptr(), &overflow);
+    if (overflow) return py::none();
   } else if ((PyList_CheckExact(axes.ptr()) || PyTuple_CheckExact(axes.ptr())) && py::len(axes) == 2) {
     const py::sequence seq = py::reinterpret_borrow<py::sequence>(axes);
     if (!PyLong_CheckExact(seq[0].ptr()) || !PyLong_CheckExact(seq[1].ptr())) return py::none();
-    a0 = PyLong_AsLong(seq[0].ptr());
-    a1 = PyLong_AsLong(seq[1].ptr());
+    int o0 = 0, o1 = 0;
+    a0 = PyLong_AsLongAndOverflow(seq[0].ptr(), &o0);
+    a1 = PyLong_AsLongAndOverflow(seq[1].ptr(), &o1);
+    if (o0 || o1) return py::none();
   } else {
     return py::none();
   }

@@ -93,7 +93,9 @@ py::object reduce_fast(int kind_code, py::handle x, py::handle axis, bool keepdi
   bool reduce_axis[kcore::kMaxDims] = {};
   auto mark = [&](py::handle h) {
     if (!PyLong_CheckExact(h.ptr())) return false;
-    long a = PyLong_AsLong(h.ptr());
+    int overflow = 0;
+    long a = PyLong_AsLongAndOverflow(h.ptr(), &overflow);
+    if (overflow) return false;  // out of range: Python reports it
     if (a < 0) a += nd;
     if (a < 0 || a >= nd || reduce_axis[a]) return false;
     reduce_axis[a] = true;

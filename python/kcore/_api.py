@@ -169,14 +169,20 @@ def variable(value, dtype=None, name=None, constraint=None):
         raise TypeError("variable: the initial value must be concrete, got a symbolic tensor")
     if _is_sparse_matrix(value):
         value = value.toarray()
-    arr = np.array(np.asarray(value), dtype=dt, copy=True)
+    try:
+        arr = np.array(np.asarray(value), dtype=dt, copy=True)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"variable: cannot make a {dt} variable from the {type(value).__name__} given ({e})") from None
     return Variable(arr, name or f"variable_{get_uid('variable')}", constraint)
 
 
 def constant(value, dtype=None, shape=None, name=None):
     """A NumPy array of value (broadcast to shape when given)."""
     dt = _dtype_name(dtype, "constant")
-    arr = np.asarray(value, dtype=dt)
+    try:
+        arr = np.asarray(value, dtype=dt)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"constant: cannot make a {dt} constant from the {type(value).__name__} given ({e})") from None
     if shape is not None:
         shape = tuple(shape)
         if arr.size == 1:
@@ -843,7 +849,16 @@ def stack(x, axis=0):
 
 @op
 def reshape(x, shape):
-    return np.reshape(np.asarray(x), tuple(int(d) for d in np.asarray(shape).reshape(-1)))
+    a = np.asarray(x)
+    try:
+        target = tuple(int(d) for d in np.asarray(shape).reshape(-1))
+    except (TypeError, ValueError):
+        raise TypeError(f"reshape: shape must be a sequence of ints, got {shape!r}") from None
+    try:
+        return np.reshape(a, target)
+    except ValueError:
+        raise ValueError(f"reshape: cannot reshape an array of shape {a.shape} ({a.size} elements) into "
+                         f"{target}") from None
 
 
 @op
