@@ -58,6 +58,11 @@ struct RowWidener {
 
 enum class Fold { add, mul };
 
+// Products of float16 values accumulate in float64: in float32 long products drift into the
+// subnormal range, where every multiply is ~100x slower. Sums keep float32 (sum_acc_t).
+template <class T, Fold F>
+using fold_acc_t = std::conditional_t<F == Fold::mul && std::is_same_v<T, half>, double, sum_acc_t<T>>;
+
 template <class A, Fold F>
 inline A fold1(A a, A b) {
   return F == Fold::add ? a + b : a * b;
@@ -79,7 +84,7 @@ inline A fold_contig(const W* q, std::int64_t n, A unit) {
 // sum, prod and mean.
 template <class T, Fold F, bool Mean>
 struct SumOp {
-  using A = sum_acc_t<T>;
+  using A = fold_acc_t<T, F>;
   using W = widen_t<T>;
   using state = A;
   using out_t = T;

@@ -25,7 +25,7 @@ constexpr std::int64_t kScanCols = 1024;  // columns per vertical block
 
 template <class T, Fold F>
 struct Scanner {
-  using A = sum_acc_t<T>;
+  using A = fold_acc_t<T, F>;
   using W = widen_t<T>;
   static constexpr A kUnit = F == Fold::add ? A(0) : A(1);
 
@@ -64,7 +64,7 @@ struct Scanner {
     alignas(64) T tmp[kSegment];
     T* out = contiguous ? d : tmp;
     if constexpr (std::is_same_v<T, half>) {
-      alignas(64) float wide[kSegment];
+      alignas(64) A wide[kSegment];  // converted to float16 once, from the accumulator type
       for (std::int64_t i = 0; i < len; ++i) wide[i] = acc = fold1<A, F>(acc, static_cast<A>(x[i]));
       convert_run(wide, out, len);
     } else {
@@ -94,7 +94,7 @@ void segment4(const char* const* s, std::int64_t stride, std::int64_t len, const
   A a0 = start[0], a1 = start[1], a2 = start[2], a3 = start[3];
   const bool contiguous = dstride == static_cast<std::int64_t>(sizeof(T));
   if constexpr (std::is_same_v<T, half>) {
-    alignas(64) float wide[4][kSegment];
+    alignas(64) A wide[4][kSegment];
     for (std::int64_t i = 0; i < len; ++i) {
       wide[0][i] = a0 = fold1<A, F>(a0, static_cast<A>(x[0][i]));
       wide[1][i] = a1 = fold1<A, F>(a1, static_cast<A>(x[1][i]));
@@ -215,7 +215,7 @@ void scan_tiles(const ScanPlan& p) {
     alignas(64) A acc[kScanCols];
     alignas(64) W buf[kScanCols];
     alignas(64) T out[kScanCols];
-    alignas(64) float out16[std::is_same_v<T, half> ? kScanCols : 1];
+    alignas(64) A out16[std::is_same_v<T, half> ? kScanCols : 1];
     for (std::int64_t t = b; t < e; ++t) {
       const std::int64_t o = t / nblocks, j0 = (t % nblocks) * width;
       const std::int64_t w = std::min(width, R - j0);
