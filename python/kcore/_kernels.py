@@ -1,6 +1,7 @@
 """Kernel providers behind the API: NATIVE (kcore's C++ kernels) and NUMPY (a pure NumPy
 reference with the same semantics, used by the `numpy` backend and as a second implementation
-in tests). Each provides reduce, scan, copy and matmul on float16/32/64 arrays."""
+in tests). Each provides reduce, scan, copy and contract on float16/32/64 arrays, plus fast
+paths that return None when the general Python route must handle a call."""
 from __future__ import annotations
 
 import warnings
@@ -21,7 +22,6 @@ class Native:
         self.cast_fast = _core.cast_fast
         self.scan = _core.scan
         self.copy = _core.copy
-        self.matmul = _core.matmul
         self.contract = _core.contract
         self.dot_fast = _core.dot_fast
         self.batch_dot_fast = _core.batch_dot_fast
@@ -107,12 +107,6 @@ class NumpyReference:
             out = np.tensordot(xa, ya, (x_k, y_k))
             shape = tuple(x.shape[i] for i in x_free) + tuple(y.shape[i] for i in y_free)
         return np.asarray(out).reshape(shape).astype(x.dtype, copy=False)
-
-    @staticmethod
-    def matmul(a3, b3):
-        if a3.dtype == np.float16:
-            return np.matmul(a3.astype(np.float32), b3.astype(np.float32)).astype(np.float16)
-        return np.matmul(a3, b3)
 
 
 NATIVE = Native()

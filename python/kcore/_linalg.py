@@ -1,8 +1,8 @@
 """dot and batch_dot with Keras 2.3 / tf_keras semantics on the native batched GEMM.
 
-Both map their operands onto (batch, M, K) @ (batch, K, N) views by strides: contracted axes
-are moved by transposing views, never by copying, unless a view's free dims cannot be described
-by one stride, in which case the native copy engine packs it first.
+Float operands go to the native contraction (`contract`), which describes them as
+(batch, M, K) @ (batch, K, N) by strides, packing with the copy engine only when free axes cannot
+be flattened into one stride. Integer operands use exact NumPy integer matmul.
 """
 from __future__ import annotations
 
@@ -26,28 +26,16 @@ def _operands(x, y, fn):
     return a, b
 
 
-def _flatten_view(v: np.ndarray, lead: int, trail: int, kern) -> np.ndarray:
-    """v (rank lead + free + trail) as rank lead + 1 + trail, the free dims flattened into one,
-    as a strided view when the free dims allow it, else after a native packing copy."""
-    shape, strides = v.shape, v.strides
-    free_shape = shape[lead:v.ndim - trail]
-    free_strides = strides[lead:v.ndim - trail]
-    n = int(np.prod(free_shape)) if free_shape else 1
-    dims = [(s, st) for s, st in zip(free_shape, free_strides) if s != 1]
-    ok = all(dims[i][1] == dims[i + 1][1] * dims[i + 1][0] for i in range(len(dims) - 1))
-    if ok:
-        stride = dims[-1][1] if dims else v.itemsize
-        return np.lib.stride_tricks.as_strided(
-            v, shape[:lead] + (n,) + shape[v.ndim - trail:],
-            strides[:lead] + (stride,) + strides[v.ndim - trail:], writeable=False)
-    packed = kern.copy(v, v.dtype, False) if v.dtype.char in V.NATIVE_CHARS else np.ascontiguousarray(v)
-    return packed.reshape(shape[:lead] + (n,) + shape[v.ndim - trail:])
+def _as_3d(v: np.ndarray, lead: int, trail: int) -> np.ndarray:
+    """v (rank lead + free + trail) as rank lead + 1 + trail with the free dims flattened
+    (integer operands only: float operands go to the native contraction by strides)."""
+    shape = v.shape
+    n = int(np.prod(shape[lead:v.ndim - trail])) if v.ndim - trail > lead else 1
+    return np.ascontiguousarray(v).reshape(shape[:lead] + (n,) + shape[v.ndim - trail:])
 
 
-def _matmul(a3: np.ndarray, b3: np.ndarray, kern) -> np.ndarray:
-    if a3.dtype.char in V.NATIVE_CHARS:
-        return kern.matmul(a3, b3)
-    # Integer operands: exact integer arithmetic, dtype kept (as TensorFlow's matmul).
+def _int_matmul(a3: np.ndarray, b3: np.ndarray) -> np.ndarray:
+    # Exact integer arithmetic with the dtype kept, as TensorFlow's matmul.
     return np.matmul(a3, b3).astype(a3.dtype, copy=False)
 
 
@@ -68,13 +56,13 @@ def dot(x, y, kern=NATIVE):
         out = kern.contract(a, b, list(range(a.ndim - 1)), a.ndim - 1, y_free, y_k, False)
         return out if out.ndim else out[()]
     out_shape = a.shape[:-1] + (b.shape[:-2] + b.shape[-1:] if b.ndim >= 2 else ())
-    a3 = _flatten_view(a[None] if a.ndim > 1 else a[None, None], 1, 1, kern)
+    a3 = _as_3d(a[None] if a.ndim > 1 else a[None, None], 1, 1)
     if b.ndim == 1:
         b3 = b[None, :, None]
     else:
         bv = np.moveaxis(b, -2, 0)  # (K, ..., N): the free dims follow K
-        b3 = _flatten_view(bv[None], 2, 0, kern)
-    out = _matmul(a3, b3, kern)
+        b3 = _as_3d(bv[None], 2, 0)
+    out = _int_matmul(a3, b3)
     out = out.reshape(out_shape)
     return out if out.ndim else out[()]
 
@@ -101,9 +89,9 @@ def batch_dot(x, y, axes=None, kern=NATIVE):
         return out.reshape(-1, 1) if out.ndim == 1 else out
     av = a.transpose([0] + x_free + [a0])
     bv = b.transpose([0, a1] + y_free)
-    a3 = _flatten_view(av, 1, 1, kern)
-    b3 = _flatten_view(bv, 2, 0, kern)
-    out = _matmul(a3, b3, kern)
+    a3 = _as_3d(av, 1, 1)
+    b3 = _as_3d(bv, 2, 0)
+    out = _int_matmul(a3, b3)
     out_shape = (a.shape[0],) + tuple(a.shape[i] for i in x_free) + tuple(b.shape[i] for i in y_free)
     out = out.reshape(out_shape)
     if out.ndim == 1:
