@@ -99,6 +99,16 @@ void reduce_horizontal(const Op& op, const ReducePlan& p) {
     return;
   }
   const std::int64_t grain = std::max<std::int64_t>(1, kGrain / std::max<std::int64_t>(p.count, 1));
+  if (nleaves == 1 && s0 == static_cast<std::int64_t>(sizeof(T)) && p.n_outer <= 1) {
+    // Many short contiguous rows (e.g. axis=-1 of a matrix): no index arithmetic per row.
+    const std::int64_t is = p.n_outer ? p.outer[0].in_stride : 0;
+    const std::int64_t os = p.n_outer ? p.outer[0].out_stride : 0;
+    parallel_for(0, p.noutputs, grain, [&](std::int64_t b, std::int64_t e) {
+      for (std::int64_t o = b; o < e; ++o)
+        write(o * os, op.leaf(reinterpret_cast<const T*>(p.in + o * is), n0, 0));
+    });
+    return;
+  }
   parallel_for(0, p.noutputs, grain, [&](std::int64_t b, std::int64_t e) {
     for (std::int64_t o = b; o < e; ++o) {
       std::int64_t in_off, out_off;
