@@ -3,6 +3,8 @@
 #pragma once
 #include <cstdint>
 #include <cstring>
+#include <stdexcept>
+#include <string>
 
 #if defined(__F16C__) || defined(__AVX512F__)
 #include <immintrin.h>
@@ -102,6 +104,19 @@ inline void widen_half(const half* src, float* dst, std::int64_t n) {
     _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))));
 #endif
   for (; i < n; ++i) dst[i] = half_to_float(src[i]);
+}
+
+// The one dtype switch of the kernels: f(T{}) with T the C++ type of a float16/32/64 dtype;
+// anything else is an error naming the op.
+template <class F>
+inline decltype(auto) visit_float(DType dt, const char* op, F&& f) {
+  switch (dt) {
+    case DType::f16: return f(half{});
+    case DType::f32: return f(float{});
+    case DType::f64: return f(double{});
+    default: break;
+  }
+  throw std::invalid_argument(std::string(op) + ": unsupported dtype (float16, float32, float64 only)");
 }
 
 // The arithmetic type of an element type: float16 computes in float32.

@@ -242,23 +242,10 @@ void copy_typed(const CopyPlan& p) {
   });
 }
 
-template <class S>
-void copy_from(const CopyPlan& p) {
-  switch (p.dst_dtype) {
-    case DType::f16: return copy_typed<S, half>(p);
-    case DType::f32: return copy_typed<S, float>(p);
-    case DType::f64: return copy_typed<S, double>(p);
-    default: throw std::invalid_argument("copy: unsupported destination dtype");
-  }
-}
-
 inline void copy(const CopyPlan& p) {
-  switch (p.src_dtype) {
-    case DType::f16: return copy_from<half>(p);
-    case DType::f32: return copy_from<float>(p);
-    case DType::f64: return copy_from<double>(p);
-    default: throw std::invalid_argument("copy: unsupported source dtype");
-  }
+  visit_float(p.src_dtype, "copy", [&](auto s) {
+    visit_float(p.dst_dtype, "copy", [&](auto d) { copy_typed<decltype(s), decltype(d)>(p); });
+  });
 }
 
 }  // namespace KCORE_ISA

@@ -380,20 +380,11 @@ void gemm_small(const GemmPlan& g) {
 }
 
 inline void gemm(const GemmPlan& g) {
-  if (g.M * g.N * g.K <= kSmallWork) {
-    switch (g.dtype) {
-      case DType::f16: return gemm_small<half>(g);
-      case DType::f32: return gemm_small<float>(g);
-      case DType::f64: return gemm_small<double>(g);
-      default: throw std::invalid_argument("gemm: unsupported dtype");
-    }
-  }
-  switch (g.dtype) {
-    case DType::f16: return gemm_typed<half>(g);
-    case DType::f32: return gemm_typed<float>(g);
-    case DType::f64: return gemm_typed<double>(g);
-    default: throw std::invalid_argument("gemm: unsupported dtype");
-  }
+  visit_float(g.dtype, "gemm", [&](auto t) {
+    using T = decltype(t);
+    if (g.M * g.N * g.K <= kSmallWork) gemm_small<T>(g);
+    else gemm_typed<T>(g);
+  });
 }
 
 }  // namespace KCORE_ISA

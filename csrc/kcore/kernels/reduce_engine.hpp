@@ -207,12 +207,7 @@ void reduce_typed(const ReducePlan& p) {
 }
 
 inline void reduce(const ReducePlan& p) {
-  switch (p.in_dtype) {
-    case DType::f16: return reduce_typed<half>(p);
-    case DType::f32: return reduce_typed<float>(p);
-    case DType::f64: return reduce_typed<double>(p);
-    default: throw std::invalid_argument("reduce: unsupported input dtype");
-  }
+  visit_float(p.in_dtype, "reduce", [&](auto t) { reduce_typed<decltype(t)>(p); });
 }
 
 }  // namespace KCORE_ISA

@@ -250,13 +250,11 @@ void scan_typed(const ScanPlan& p) {
 }
 
 inline void scan(const ScanPlan& p) {
-  const bool sum = p.kind == ScanKind::sum;
-  switch (p.dtype) {
-    case DType::f16: return sum ? scan_typed<half, Fold::add>(p) : scan_typed<half, Fold::mul>(p);
-    case DType::f32: return sum ? scan_typed<float, Fold::add>(p) : scan_typed<float, Fold::mul>(p);
-    case DType::f64: return sum ? scan_typed<double, Fold::add>(p) : scan_typed<double, Fold::mul>(p);
-    default: throw std::invalid_argument("scan: unsupported dtype");
-  }
+  visit_float(p.dtype, "scan", [&](auto t) {
+    using T = decltype(t);
+    if (p.kind == ScanKind::sum) scan_typed<T, Fold::add>(p);
+    else scan_typed<T, Fold::mul>(p);
+  });
 }
 
 }  // namespace KCORE_ISA
