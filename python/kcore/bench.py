@@ -17,6 +17,7 @@ import platform
 import statistics
 import sys
 import time
+import warnings
 from typing import Callable
 
 import numpy as np
@@ -314,6 +315,14 @@ class Result:
 
 
 def run_cases(cases, rounds, min_time, bandwidth, progress=None):
+    # NumPy's float16 reductions overflow and warn on this data; the warnings are NumPy's, not
+    # results, and would only clutter the table.
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return _run_cases(cases, rounds, min_time, bandwidth, progress)
+
+
+def _run_cases(cases, rounds, min_time, bandwidth, progress=None):
     results = []
     default_threads = kcore.get_num_threads()
     try:
