@@ -19,7 +19,7 @@ namespace kcore {
 namespace KCORE_ISA {
 
 constexpr std::int64_t kLeaf = 8192;      // elements in one horizontal leaf
-constexpr std::int64_t kColBlock = 1024;  // most columns one vertical block holds
+constexpr std::int64_t kColBlock = 2048;  // most columns one vertical block holds
 constexpr std::int64_t kRowChunk = 128;   // rows folded into a temporary before merging
 // Each op's vertical block width (Op::kCols <= kColBlock): wide, so every row segment read is
 // long and prefetch-friendly, while the op's per-column state and temporaries stay in L1.
@@ -88,7 +88,8 @@ struct SumOp {
   using W = widen_t<T>;
   using state = A;
   using out_t = T;
-  static constexpr std::int64_t kCols = 1024;
+  // float16 rows are half as many bytes: twice the columns keeps each row segment 4 KB.
+  static constexpr std::int64_t kCols = std::is_same_v<T, half> ? 2048 : 1024;
   // -0.0 is the additive identity that keeps the sign of an all -0.0 sum.
   static constexpr A kUnit = F == Fold::add ? A(-0.0) : A(1);
 
