@@ -210,18 +210,22 @@ void gemm_typed(const GemmPlan& g) {
   });
 }
 
-// R rows of C at a time, NB vectors of columns each: R * NB register accumulators.
+// R rows of C at a time, NB vectors of columns each: R * NB register accumulators. B rows are
+// read at bw + k * ldb; the last vector holds N - (NB - 1) * L columns (masked in and out).
 template <class T, int NB, int R>
 inline void small_rows(const GemmPlan& g, const char* a, const widen_t<T>* bw, std::int64_t ldb, std::int64_t m0, T* c) {
   using A = widen_t<T>;
   constexpr int L = kLanes<A>;
   const std::int64_t N = g.N, K = g.K;
+  const int tail = static_cast<int>(N - (NB - 1) * L);  // 1..L
   vec<A> acc[R][NB];
   for (int r = 0; r < R; ++r)
     for (int j = 0; j < NB; ++j) acc[r][j] = splat<A>(A(0));
   for (std::int64_t k = 0; k < K; ++k) {
     vec<A> b[NB];
-    for (int j = 0; j < NB; ++j) b[j] = load(bw + k * ldb + j * L);
+    const A* brow = bw + k * ldb;
+    for (int j = 0; j < NB - 1; ++j) b[j] = load(brow + j * L);
+    b[NB - 1] = tail == L ? load(brow + (NB - 1) * L) : load_partial(brow + (NB - 1) * L, tail);
     for (int r = 0; r < R; ++r) {
       T x;
       std::memcpy(&x, a + (m0 + r) * g.a_m + k * g.a_k, sizeof x);
@@ -231,15 +235,15 @@ inline void small_rows(const GemmPlan& g, const char* a, const widen_t<T>* bw, s
   }
   for (int r = 0; r < R; ++r) {
     if constexpr (!std::is_same_v<T, half>) {
-      if (N == NB * L) {  // whole vectors: fixed-size stores, no library call
-        for (int j = 0; j < NB; ++j) std::memcpy(c + (m0 + r) * N + j * L, &acc[r][j], sizeof(vec<A>));
-        continue;
-      }
+      T* crow = c + (m0 + r) * N;
+      for (int j = 0; j < NB - 1; ++j) std::memcpy(crow + j * L, &acc[r][j], sizeof(vec<A>));
+      if (tail == L) std::memcpy(crow + (NB - 1) * L, &acc[r][NB - 1], sizeof(vec<A>));
+      else store_partial(crow + (NB - 1) * L, acc[r][NB - 1], tail);
+    } else {
+      alignas(64) A row[NB * L];
+      std::memcpy(row, acc[r], sizeof row);
+      convert_run(row, c + (m0 + r) * N, N);
     }
-    alignas(64) A row[NB * L];
-    std::memcpy(row, acc[r], sizeof row);
-    if constexpr (std::is_same_v<T, half>) convert_run(row, c + (m0 + r) * N, N);
-    else std::memcpy(c + (m0 + r) * N, row, static_cast<std::size_t>(N) * sizeof(T));
   }
 }
 
@@ -251,8 +255,9 @@ inline void small_item(const GemmPlan& g, const char* a, const char* b, T* c, wi
   constexpr int R = NB >= 8 ? 1 : 8 / NB;  // enough independent accumulators to hide FMA latency
   const std::int64_t N = g.N, K = g.K, M = g.M;
   if constexpr (!std::is_same_v<T, half>) {
-    // B's rows are already whole vectors: read them in place.
-    if (g.b_n == static_cast<std::int64_t>(sizeof(T)) && N == NB * L && g.b_k % static_cast<std::int64_t>(sizeof(T)) == 0) {
+    // B's rows are contiguous: read them in place (the last vector masked where the level can).
+    if (g.b_n == static_cast<std::int64_t>(sizeof(T)) && (N == NB * L || kHasMaskedIo<T>) &&
+        g.b_k % static_cast<std::int64_t>(sizeof(T)) == 0) {
       const A* bp = reinterpret_cast<const A*>(b);
       const std::int64_t ldb = g.b_k / static_cast<std::int64_t>(sizeof(T));
       std::int64_t m = 0;

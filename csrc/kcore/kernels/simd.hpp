@@ -192,6 +192,73 @@ inline int first_set_lane(Mask m) {
   return -1;
 }
 
+// The first n (< kLanes) elements of p, the other lanes zero; and the matching partial store.
+// True when the level has masked loads/stores for T (otherwise callers copy through a buffer).
+template <class T>
+constexpr bool kHasMaskedIo =
+#if defined(__AVX512F__)
+    kVecBytes == 64 && (std::is_same_v<T, float> || std::is_same_v<T, double>);
+#elif defined(__AVX2__)
+    kVecBytes == 32 && (std::is_same_v<T, float> || std::is_same_v<T, double>);
+#else
+    false;
+#endif
+
+template <class T>
+inline vec<T> load_partial(const T* p, int n) {
+  vec<T> v;
+#if defined(__AVX512F__)
+  if constexpr (kVecBytes == 64 && std::is_same_v<T, float>) {
+    const __m512 r = _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1), p);
+    std::memcpy(&v, &r, sizeof v);
+    return v;
+  } else if constexpr (kVecBytes == 64 && std::is_same_v<T, double>) {
+    const __m512d r = _mm512_maskz_loadu_pd(static_cast<__mmask8>((1u << n) - 1), p);
+    std::memcpy(&v, &r, sizeof v);
+    return v;
+  }
+#elif defined(__AVX2__)
+  if constexpr (kVecBytes == 32 && (std::is_same_v<T, float> || std::is_same_v<T, double>)) {
+    alignas(32) std::int64_t m64[4];
+    alignas(32) std::int32_t m32[8];
+    if constexpr (std::is_same_v<T, float>) {
+      for (int l = 0; l < 8; ++l) m32[l] = l < n ? -1 : 0;
+      const __m256 r = _mm256_maskload_ps(p, _mm256_load_si256(reinterpret_cast<const __m256i*>(m32)));
+      std::memcpy(&v, &r, sizeof v);
+    } else {
+      for (int l = 0; l < 4; ++l) m64[l] = l < n ? -1 : 0;
+      const __m256d r = _mm256_maskload_pd(p, _mm256_load_si256(reinterpret_cast<const __m256i*>(m64)));
+      std::memcpy(&v, &r, sizeof v);
+    }
+    return v;
+  }
+#endif
+  T tmp[kLanes<T>] = {};
+  std::memcpy(tmp, p, static_cast<std::size_t>(n) * sizeof(T));
+  std::memcpy(&v, tmp, sizeof v);
+  return v;
+}
+
+template <class T>
+inline void store_partial(T* p, vec<T> v, int n) {
+#if defined(__AVX512F__)
+  if constexpr (kVecBytes == 64 && std::is_same_v<T, float>) {
+    __m512 r;
+    std::memcpy(&r, &v, sizeof r);
+    _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1), r);
+    return;
+  } else if constexpr (kVecBytes == 64 && std::is_same_v<T, double>) {
+    __m512d r;
+    std::memcpy(&r, &v, sizeof r);
+    _mm512_mask_storeu_pd(p, static_cast<__mmask8>((1u << n) - 1), r);
+    return;
+  }
+#endif
+  T tmp[kLanes<T>];
+  std::memcpy(tmp, &v, sizeof tmp);
+  std::memcpy(p, tmp, static_cast<std::size_t>(n) * sizeof(T));
+}
+
 // Index of the first q[j] == value in [begin, end), or -1. Compare masks stay in mask registers
 // (the generic vector form round-trips them through a vector register).
 template <class W>
