@@ -302,3 +302,24 @@ def test_bad_inputs_name_the_function():
         K.variable("abc")
     with pytest.raises(ValueError, match=r"reshape: cannot reshape an array of shape \(6,\) \(6 elements\) into \(4, -1\)"):
         K.reshape(np.ones(6), (4, -1))
+
+
+def test_more_backend_functions(capsys):
+    x = np.array([[1.0, 2.0, 3.0], [1000.0, 1000.0, -np.inf]], np.float32)
+    expected = [np.log(np.sum(np.exp([1.0, 2.0, 3.0]))), 1000 + np.log(2)]
+    np.testing.assert_allclose(K.logsumexp(x, axis=1), expected, rtol=1e-6)
+    assert K.logsumexp(x, axis=1, keepdims=True).shape == (2, 1) and K.logsumexp(X).shape == ()
+    np.testing.assert_array_equal(K.stop_gradient(X), X)
+    np.testing.assert_array_equal(K.print_tensor(X, "value:"), X)
+    assert "value:" in capsys.readouterr().out
+    K.set_learning_phase(1)
+    assert K.in_train_phase(1, 2) == 1 and K.in_test_phase(1, 2) == 2
+    K.set_learning_phase(0)
+    assert K.in_train_phase(lambda: 1, lambda: 2) == 2 and K.in_train_phase(1, 2, training=True) == 1
+    d = K.dropout(np.ones((1000,), np.float32), 0.5, seed=0)
+    assert set(np.unique(d).tolist()) <= {0.0, 2.0} and 350 < (d == 0).sum() < 650
+    with pytest.raises(ValueError, match="dropout: level"):
+        K.dropout(np.ones(3), 1.5)
+    assert K.get_variable_shape(K.variable(np.ones((2, 3)))) == (2, 3)
+    p = K.placeholder(shape=(None, 3))
+    assert K.int_shape(K.logsumexp(p, axis=1)) == (None,)

@@ -1144,3 +1144,61 @@ def bias_add(x, bias, data_format=None):
             return a + b.reshape((1, b.shape[0]) + (1,) * (a.ndim - 2))
         return a + np.moveaxis(b, -1, 0)[None]
     return a + b
+
+
+# ---------------------------------------------------------------------------------------------
+# More of the Keras 2 backend
+
+
+@op
+def logsumexp(x, axis=None, keepdims=False):
+    """log(sum(exp(x))) computed stably (the max is subtracted first)."""
+    a = _float_arr(x, "logsumexp")
+    ax = V.axes(axis, a.ndim, "logsumexp")
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        m = np.max(a, axis=ax, keepdims=True) if a.size else np.zeros((1,) * a.ndim, a.dtype)
+        m = np.where(np.isfinite(m), m, 0).astype(a.dtype)
+        out = np.log(np.sum(np.exp(a - m), axis=ax, keepdims=True)) + m
+    return (out if keepdims else np.squeeze(out, axis=ax if ax is not None else tuple(range(a.ndim)))).astype(a.dtype)
+
+
+@op
+def stop_gradient(variables):
+    """Identity here: kcore has no gradients; kept so Keras code runs unchanged."""
+    if isinstance(variables, (list, tuple)):
+        return [np.asarray(v) for v in variables]
+    return np.asarray(variables)
+
+
+@op
+def print_tensor(x, message=""):
+    """Prints message and x's value, returns x (as Keras's print_tensor)."""
+    a = np.asarray(x)
+    print(message, a)
+    return a
+
+
+def in_train_phase(x, alt, training=None):
+    """x in the training phase (learning_phase() == 1 or training truthy), else alt; callables are
+    called."""
+    training = learning_phase() if training is None else training
+    chosen = x if bool(training) else alt
+    return chosen() if callable(chosen) else chosen
+
+
+def in_test_phase(x, alt, training=None):
+    return in_train_phase(alt, x, training=training)
+
+
+def dropout(x, level, noise_shape=None, seed=None):
+    """Zeros a fraction `level` of x and scales the rest by 1 / (1 - level)."""
+    a = _float_arr(x, "dropout")
+    if not 0 <= level < 1:
+        raise ValueError(f"dropout: level must be in [0, 1), got {level!r}")
+    shape = a.shape if noise_shape is None else tuple(noise_shape)
+    keep = _rng(seed).uniform(size=shape) >= level
+    return (a * keep / a.dtype.type(1 - level)).astype(a.dtype)
+
+
+def get_variable_shape(x):
+    return int_shape(x)
