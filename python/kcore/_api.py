@@ -524,81 +524,81 @@ def random_binomial(shape, p=0.0, dtype=None, seed=None):
 # Native kernel families
 
 
+def _reduce(kind, x, axis, keepdims):
+    """The C++ fast path for the common call; the validating Python route otherwise."""
+    r = _K.reduce_fast(kind, x, axis, keepdims)
+    return R.reduce(kind, x, axis, keepdims, _K) if r is None else r
+
+
+def _arg_reduce(kind, x, axis):
+    r = _K.reduce_fast(kind, x, axis, False)
+    return R.arg_reduce(kind, x, axis, _K) if r is None else r
+
+
 @op
 def sum(x, axis=None, keepdims=False):  # noqa: A001 - Keras's name
     """Sum alongside an axis (float16 accumulates in float32, float32 in float64)."""
-    r = _K.reduce_fast(R.SUM, x, axis, keepdims)
-    return R.reduce(R.SUM, x, axis, keepdims, _K) if r is None else r
+    return _reduce(R.SUM, x, axis, keepdims)
 
 
 @op
 def prod(x, axis=None, keepdims=False):
     """Product alongside an axis."""
-    r = _K.reduce_fast(R.PROD, x, axis, keepdims)
-    return R.reduce(R.PROD, x, axis, keepdims, _K) if r is None else r
+    return _reduce(R.PROD, x, axis, keepdims)
 
 
 @op
 def mean(x, axis=None, keepdims=False):
     """Mean alongside an axis (integers: truncating, as TensorFlow)."""
-    r = _K.reduce_fast(R.MEAN, x, axis, keepdims)
-    return R.reduce(R.MEAN, x, axis, keepdims, _K) if r is None else r
+    return _reduce(R.MEAN, x, axis, keepdims)
 
 
 @op
 def max(x, axis=None, keepdims=False):  # noqa: A001
     """Maximum; NaN propagates; an empty axis gives -inf."""
-    r = _K.reduce_fast(R.MAX, x, axis, keepdims)
-    return R.reduce(R.MAX, x, axis, keepdims, _K) if r is None else r
+    return _reduce(R.MAX, x, axis, keepdims)
 
 
 @op
 def min(x, axis=None, keepdims=False):  # noqa: A001
     """Minimum; NaN propagates; an empty axis gives +inf."""
-    r = _K.reduce_fast(R.MIN, x, axis, keepdims)
-    return R.reduce(R.MIN, x, axis, keepdims, _K) if r is None else r
+    return _reduce(R.MIN, x, axis, keepdims)
 
 
 @op
 def var(x, axis=None, keepdims=False):
     """Population variance (ddof=0), accumulated in float64 without cancellation."""
-    r = _K.reduce_fast(R.VAR, x, axis, keepdims)
-    return R.reduce(R.VAR, x, axis, keepdims, _K) if r is None else r
+    return _reduce(R.VAR, x, axis, keepdims)
 
 
 @op
 def std(x, axis=None, keepdims=False):
     """Population standard deviation (ddof=0)."""
-    r = _K.reduce_fast(R.STD, x, axis, keepdims)
-    return R.reduce(R.STD, x, axis, keepdims, _K) if r is None else r
+    return _reduce(R.STD, x, axis, keepdims)
 
 
 @op
 def any(x, axis=None, keepdims=False):  # noqa: A001
     """Logical OR reduction; returns bool."""
-    r = _K.reduce_fast(R.ANY, x, axis, keepdims)
-    return R.reduce(R.ANY, x, axis, keepdims, _K) if r is None else r
+    return _reduce(R.ANY, x, axis, keepdims)
 
 
 @op
 def all(x, axis=None, keepdims=False):  # noqa: A001
     """Logical AND reduction; returns bool."""
-    r = _K.reduce_fast(R.ALL, x, axis, keepdims)
-    return R.reduce(R.ALL, x, axis, keepdims, _K) if r is None else r
+    return _reduce(R.ALL, x, axis, keepdims)
 
 
 @op
 def argmax(x, axis=-1):
     """Index of the first maximum (NaN skipped; int64)."""
-    r = _K.reduce_fast(R.ARGMAX, x, axis, False)
-    return R.arg_reduce(R.ARGMAX, x, axis, _K) if r is None else r
+    return _arg_reduce(R.ARGMAX, x, axis)
 
 
 @op
 def argmin(x, axis=-1):
     """Index of the first minimum (NaN skipped; int64)."""
-    r = _K.reduce_fast(R.ARGMIN, x, axis, False)
-    return R.arg_reduce(R.ARGMIN, x, axis, _K) if r is None else r
+    return _arg_reduce(R.ARGMIN, x, axis)
 
 
 @op
