@@ -34,6 +34,17 @@ inline py::array empty_c(const py::array& x, const py::dtype& dtype) {
   return py::array(dtype, std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()), std::vector<py::ssize_t>{});
 }
 
+// A new C-contiguous array of `like`'s dtype: straight through NumPy's C API (no shape vectors
+// or dtype object round trip), for the small-call fast paths.
+inline py::array empty_c_shape(const py::array& like, int ndim, const py::ssize_t* shape) {
+  const auto& api = py::detail::npy_api::get();
+  PyObject* descr = py::detail::array_proxy(like.ptr())->descr;
+  Py_INCREF(descr);  // stolen by NewFromDescr
+  PyObject* out = api.PyArray_NewFromDescr_(api.PyArray_Type_, descr, ndim, shape, nullptr, nullptr, 0, nullptr);
+  if (out == nullptr) throw py::error_already_set();
+  return py::reinterpret_steal<py::array>(out);
+}
+
 inline std::vector<std::int64_t> byte_strides(const py::array& a) {
   return std::vector<std::int64_t>(a.strides(), a.strides() + a.ndim());
 }

@@ -9,6 +9,7 @@
 #include <pybind11/stl.h>
 
 #include "bindings/array_view.hpp"
+#include "bindings/layout.hpp"
 #include "kcore/dispatch.hpp"
 #include "kcore/copy_plan.hpp"
 #include "kcore/gemm_plan.hpp"
@@ -57,7 +58,16 @@ struct Operand {
   py::array keep;  // owns packed data
 };
 
-Operand view_operand(const py::array& x, bool batched, const std::vector<int>& free, int k, kcore::DType dt) {
+// Axis lists for the fast paths, without heap allocation (NumPy arrays have at most 64 dims).
+struct Axes {
+  int n = 0;
+  int v[64];
+  void push(int a) { v[n++] = a; }
+  const int* begin() const { return v; }
+  const int* end() const { return v + n; }
+};
+
+Operand view_operand(const py::array& x, bool batched, const Axes& free, int k, kcore::DType dt) {
   const std::int64_t item = kcore::itemsize(dt);
   Operand op{static_cast<const char*>(x.data()), batched ? static_cast<std::int64_t>(x.strides(0)) : 0, 1, item,
              static_cast<std::int64_t>(x.strides(k)), py::array()};
@@ -109,8 +119,8 @@ Operand view_operand(const py::array& x, bool batched, const std::vector<int>& f
 
 // contract(x, y, x_free, x_k, y_free, y_k, batched): the tensordot of x and y over x_k and y_k
 // (per sample over axis 0 when batched), result shape (batch?,) + x free dims + y free dims.
-py::array contract(const py::array& x, const py::array& y, const std::vector<int>& x_free, int x_k,
-                   const std::vector<int>& y_free, int y_k, bool batched) {
+py::array contract_axes(const py::array& x, const py::array& y, const Axes& x_free, int x_k, const Axes& y_free, int y_k,
+                        bool batched) {
   const kcore::DType dt = native_float_dtype(x, "contract");
   if (native_float_dtype(y, "contract") != dt)
     throw py::type_error("contract: both operands must have the same dtype");
@@ -118,11 +128,12 @@ py::array contract(const py::array& x, const py::array& y, const std::vector<int
   if (batched && x.shape(0) != y.shape(0)) throw py::value_error("contract: batch sizes differ");
   const Operand a = view_operand(x, batched, x_free, x_k, dt);
   const Operand b = view_operand(y, batched, y_free, y_k, dt);
-  std::vector<py::ssize_t> shape;
-  if (batched) shape.push_back(x.shape(0));
-  for (int i : x_free) shape.push_back(x.shape(i));
-  for (int i : y_free) shape.push_back(y.shape(i));
-  py::array out(x.dtype(), shape, std::vector<py::ssize_t>{});
+  py::ssize_t shape[64];
+  int nd = 0;
+  if (batched) shape[nd++] = x.shape(0);
+  for (int i : x_free) shape[nd++] = x.shape(i);
+  for (int i : y_free) shape[nd++] = y.shape(i);
+  py::array out = empty_c_shape(x, nd, shape);
   kcore::GemmPlan g;
   g.dtype = dt;
   g.batch = batched ? x.shape(0) : 1;
@@ -143,6 +154,22 @@ py::array contract(const py::array& x, const py::array& y, const std::vector<int
     kcore::kernels().gemm(g);
   }
   return out;
+}
+
+Axes checked_axes(const std::vector<int>& axes, const py::array& x, const char* what) {
+  if (axes.size() > 64) throw py::value_error(std::string("contract: too many ") + what + " axes");
+  Axes r;
+  for (int a : axes) {
+    if (a < 0 || a >= x.ndim()) throw py::value_error(std::string("contract: ") + what + " axis out of range");
+    r.push(a);
+  }
+  return r;
+}
+
+py::array contract(const py::array& x, const py::array& y, const std::vector<int>& x_free, int x_k,
+                   const std::vector<int>& y_free, int y_k, bool batched) {
+  if (x_k < 0 || x_k >= x.ndim() || y_k < 0 || y_k >= y.ndim()) throw py::value_error("contract: axis out of range");
+  return contract_axes(x, y, checked_axes(x_free, x, "x"), x_k, checked_axes(y_free, y, "y"), y_k, batched);
 }
 
 py::object scalar_if_0d(py::array out) {
@@ -166,11 +193,11 @@ py::object dot_fast(py::handle xh, py::handle yh) {
   if (xn == 0 || yn == 0) return py::none();
   const int y_k = yn == 1 ? 0 : yn - 2;
   if (x.shape(xn - 1) != y.shape(y_k)) return py::none();
-  std::vector<int> x_free, y_free;
-  for (int i = 0; i < xn - 1; ++i) x_free.push_back(i);
+  Axes x_free, y_free;
+  for (int i = 0; i < xn - 1; ++i) x_free.push(i);
   for (int i = 0; i < yn; ++i)
-    if (i != y_k) y_free.push_back(i);
-  return scalar_if_0d(contract(x, y, x_free, xn - 1, y_free, y_k, false));
+    if (i != y_k) y_free.push(i);
+  return scalar_if_0d(contract_axes(x, y, x_free, xn - 1, y_free, y_k, false));
 }
 
 // K.batch_dot's common case (Keras 2.3 axes rules); None when Python must validate or explain.
@@ -200,12 +227,12 @@ py::object batch_dot_fast(py::handle xh, py::handle yh, py::handle axes) {
   if (a0 < 0) a0 += xn;
   if (a1 < 0) a1 += yn;
   if (a0 <= 0 || a0 >= xn || a1 <= 0 || a1 >= yn || x.shape(a0) != y.shape(a1)) return py::none();
-  std::vector<int> x_free, y_free;
+  Axes x_free, y_free;
   for (int i = 1; i < xn; ++i)
-    if (i != a0) x_free.push_back(i);
+    if (i != a0) x_free.push(i);
   for (int i = 1; i < yn; ++i)
-    if (i != a1) y_free.push_back(i);
-  py::array out = contract(x, y, x_free, static_cast<int>(a0), y_free, static_cast<int>(a1), true);
+    if (i != a1) y_free.push(i);
+  py::array out = contract_axes(x, y, x_free, static_cast<int>(a0), y_free, static_cast<int>(a1), true);
   if (out.ndim() == 1) out = out.reshape({out.shape(0), py::ssize_t{1}});  // rank-2 . rank-2: (batch, 1)
   return std::move(out);
 }

@@ -7,6 +7,7 @@ wrapped by `op` (kcore._graph), so each serves eager arrays and symbolic placeho
 from __future__ import annotations
 
 import builtins
+import functools
 import numbers
 
 import numpy as np
@@ -530,72 +531,76 @@ def _reduce(kind, x, axis, keepdims):
     return R.reduce(kind, x, axis, keepdims, _K) if r is None else r
 
 
+def _arg_reduce_fast(kind, x, axis):
+    return _K.reduce_fast(kind, x, axis, False)
+
+
 def _arg_reduce(kind, x, axis):
     r = _K.reduce_fast(kind, x, axis, False)
     return R.arg_reduce(kind, x, axis, _K) if r is None else r
 
 
-@op
+@op(fast=functools.partial(_K.reduce_fast, R.SUM))
 def sum(x, axis=None, keepdims=False):  # noqa: A001 - Keras's name
     """Sum alongside an axis (float16 accumulates in float32, float32 in float64)."""
     return _reduce(R.SUM, x, axis, keepdims)
 
 
-@op
+@op(fast=functools.partial(_K.reduce_fast, R.PROD))
 def prod(x, axis=None, keepdims=False):
     """Product alongside an axis."""
     return _reduce(R.PROD, x, axis, keepdims)
 
 
-@op
+@op(fast=functools.partial(_K.reduce_fast, R.MEAN))
 def mean(x, axis=None, keepdims=False):
     """Mean alongside an axis (integers: truncating, as TensorFlow)."""
     return _reduce(R.MEAN, x, axis, keepdims)
 
 
-@op
+@op(fast=functools.partial(_K.reduce_fast, R.MAX))
 def max(x, axis=None, keepdims=False):  # noqa: A001
     """Maximum; NaN propagates; an empty axis gives -inf."""
     return _reduce(R.MAX, x, axis, keepdims)
 
 
-@op
+@op(fast=functools.partial(_K.reduce_fast, R.MIN))
 def min(x, axis=None, keepdims=False):  # noqa: A001
     """Minimum; NaN propagates; an empty axis gives +inf."""
     return _reduce(R.MIN, x, axis, keepdims)
 
 
-@op
+@op(fast=functools.partial(_K.reduce_fast, R.VAR))
 def var(x, axis=None, keepdims=False):
     """Population variance (ddof=0), accumulated in float64 without cancellation."""
     return _reduce(R.VAR, x, axis, keepdims)
 
 
-@op
+@op(fast=functools.partial(_K.reduce_fast, R.STD))
 def std(x, axis=None, keepdims=False):
     """Population standard deviation (ddof=0)."""
     return _reduce(R.STD, x, axis, keepdims)
 
 
-@op
+@op(fast=functools.partial(_K.reduce_fast, R.ANY))
 def any(x, axis=None, keepdims=False):  # noqa: A001
     """Logical OR reduction; returns bool."""
     return _reduce(R.ANY, x, axis, keepdims)
 
 
-@op
+@op(fast=functools.partial(_K.reduce_fast, R.ALL))
 def all(x, axis=None, keepdims=False):  # noqa: A001
     """Logical AND reduction; returns bool."""
     return _reduce(R.ALL, x, axis, keepdims)
 
 
-@op
+@op(fast=functools.partial(_arg_reduce_fast, R.ARGMAX))
 def argmax(x, axis=-1):
     """Index of the first maximum (NaN skipped; int64)."""
     return _arg_reduce(R.ARGMAX, x, axis)
 
 
-@op
+@op(fast=functools.partial(_arg_reduce_fast, R.ARGMIN))
 def argmin(x, axis=-1):
     """Index of the first minimum (NaN skipped; int64)."""
     return _arg_reduce(R.ARGMIN, x, axis)
@@ -625,21 +630,21 @@ def permute_dimensions(x, pattern):
     return L.permute_dimensions(x, pattern, _K)
 
 
-@op
+@op(fast=_K.cast_fast)
 def cast(x, dtype):
     """x converted to dtype (float16/32/64 natively; integer/bool targets as NumPy)."""
     r = _K.cast_fast(x, dtype)
     return L.cast(x, dtype, _K) if r is None else r
 
 
-@op
+@op(fast=_K.dot_fast)
 def dot(x, y):
     """Keras dot: rank > 2 contracts x's last axis with y's second-to-last."""
     r = _K.dot_fast(x, y)
     return LA.dot(x, y, _K) if r is None else r
 
 
-@op
+@op(fast=_K.batch_dot_fast)
 def batch_dot(x, y, axes=None):
     """Keras 2.3 batch_dot (per-sample tensordot; rank-2 by rank-2 gives (batch, 1))."""
     r = _K.batch_dot_fast(x, y, axes)

@@ -115,39 +115,47 @@ class Placeholder(Tensor):
         return f"<kcore.Placeholder '{self.name}' shape={self._shape} dtype={self.dtype}>"
 
 
-def _contains_symbolic(obj) -> bool:
-    if isinstance(obj, Tensor):
-        return True
-    if type(obj) in (list, tuple):
-        return any(_contains_symbolic(o) for o in obj)
-    return False
-
-
 _PLAIN = frozenset({np.ndarray, int, float, bool, str, type(None), np.float16, np.float32, np.float64,
                     np.int32, np.int64})
 
 
-def _symbolic_arg(a) -> bool:
-    return isinstance(a, Tensor) or (type(a) in (list, tuple) and _contains_symbolic(a))
+def _contains_symbolic(obj) -> bool:
+    if isinstance(obj, Tensor):
+        return True
+    if type(obj) in (list, tuple):
+        # A plain loop with a type check first: axes lists are on the eager hot path.
+        for o in obj:
+            if type(o) not in _PLAIN and _contains_symbolic(o):
+                return True
+    return False
 
 
-def op(fn):
+def op(fn=None, *, fast=None):
     """Makes an eager function serve both modes (see the module docstring).
 
     The wrapper is generated with fn's exact signature, so the eager path pays one extra call
-    and a type lookup per argument, not *args/**kwargs packing."""
+    and a type lookup per argument, not *args/**kwargs packing. `fast`, when given, takes the
+    same arguments and returns None to decline: a native entry point tried before anything
+    else, so the common call (plain float arrays) costs one Python frame. It must decline
+    anything symbolic; fn must still handle every call on its own (it is the graph's eager
+    function)."""
+    if fn is None:
+        return functools.partial(op, fast=fast)
     params = list(inspect.signature(fn).parameters.values())
     if any(p.kind not in (p.POSITIONAL_OR_KEYWORD,) for p in params):
+        if fast is not None:
+            raise TypeError(f"op: a fast path needs plain positional parameters ({fn.__name__})")
+
         @functools.wraps(fn)
         def generic(*args, **kwargs):
-            if any(_symbolic_arg(a) for a in args) or any(_symbolic_arg(a) for a in kwargs.values()):
+            if any(_contains_symbolic(a) for a in args) or any(_contains_symbolic(a) for a in kwargs.values()):
                 return make_node(fn, args, kwargs)
             return fn(*args, **kwargs)
 
         generic.eager = fn
         return generic
     names = [p.name for p in params]
-    env = {"_fn": fn, "_PLAIN": _PLAIN, "_sym": _symbolic_arg, "_node": make_node}
+    env = {"_fn": fn, "_fast": fast, "_PLAIN": _PLAIN, "_sym": _contains_symbolic, "_node": make_node}
     sig = []
     for p in params:
         if p.default is p.empty:
@@ -157,7 +165,11 @@ def op(fn):
             sig.append(f"{p.name}=_d_{p.name}")
     check = " or ".join(f"(type({n}) not in _PLAIN and _sym({n}))" for n in names) or "False"
     call = ", ".join(names)
+    first = (f"    r = _fast({call})\n"
+             f"    if r is not None:\n"
+             f"        return r\n") if fast is not None else ""
     src = (f"def {fn.__name__}({', '.join(sig)}):\n"
+           f"{first}"
            f"    if {check}:\n"
            f"        return _node(_fn, ({call}{',' if len(names) == 1 else ''}), {{}})\n"
            f"    return _fn({call})\n")
