@@ -1,4 +1,6 @@
 """dot and batch_dot: Keras 2.3 / tf_keras semantics, against float64 tensordot references."""
+import os
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -128,3 +130,103 @@ def test_gemm_thread_invariant(threads, rng):
         threads.set_num_threads(n)
         out.append(K.batch_dot(x, y, axes=(2, 1)).tobytes())
     assert out[0] == out[1] == out[2]
+
+
+# --- large float32/float64 products: the external BLAS route and the native packed kernel ----
+
+@pytest.fixture(params=["blas", "native"])
+def gemm_route(request):
+    """Runs a test on both routes for large products (when OpenBLAS is loaded)."""
+    from kcore._runtime import _core
+
+    if request.param == "blas" and _core.blas_path() is None:
+        pytest.skip("no BLAS loaded")
+    _core.set_blas_enabled(request.param == "blas")
+    yield request.param
+    _core.set_blas_enabled(True)
+
+
+def _aligned_copy_off_by_one(a):
+    """The same values in an array whose data pointer is not aligned to the itemsize."""
+    buf = np.empty(a.nbytes + 1, np.uint8)
+    out = np.frombuffer(buf.data, dtype=a.dtype, count=a.size, offset=1).reshape(a.shape)
+    out[...] = a
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layout", ["C", "A^T", "B^T", "both^T", "strided", "reversed", "unaligned", "broadcast"])
+def test_large_products_every_layout(gemm_route, dtype, layout, rng):
+    b, m, k, n = 3, 70, 90, 80  # above the small-product threshold
+    x = rng.standard_normal((b, m, k)).astype(dtype)
+    y = rng.standard_normal((b, k, n)).astype(dtype)
+    if layout in ("A^T", "both^T"):
+        x = np.ascontiguousarray(x.transpose(0, 2, 1)).transpose(0, 2, 1)
+    if layout in ("B^T", "both^T"):
+        y = np.ascontiguousarray(y.transpose(0, 2, 1)).transpose(0, 2, 1)
+    if layout == "strided":
+        x = np.repeat(x, 2, axis=2)[:, :, ::2]
+        y = np.repeat(y, 3, axis=1)[:, ::3, :]
+    if layout == "reversed":
+        x, y = x[:, ::-1, ::-1], y[:, ::-1, :]
+    if layout == "unaligned":
+        x, y = _aligned_copy_off_by_one(x), _aligned_copy_off_by_one(y)
+    if layout == "broadcast":
+        y = np.broadcast_to(y[:1], y.shape)
+    got = K.batch_dot(x, y, axes=(2, 1))
+    ref, bound = _ref_batch_dot(x, y, 2, 1)
+    _check(got, ref, dtype, bound)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m,k,n", [(1, 300, 200), (300, 200, 1), (400, 1, 300), (1, 40000, 1), (600, 33, 17)])
+def test_large_products_thin_shapes(gemm_route, dtype, m, k, n, rng):
+    x = rng.standard_normal((m, k)).astype(dtype)
+    y = rng.standard_normal((k, n)).astype(dtype)
+    got = K.dot(x, y)
+    x64, y64 = x.astype(np.float64), y.astype(np.float64)
+    _check(got, x64 @ y64, dtype, np.abs(x64) @ np.abs(y64))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_large_products_thread_invariant(gemm_route, threads, dtype, rng):
+    # K beyond OpenBLAS's K-block and M over several row blocks.
+    x = rng.standard_normal((2, 700, 1500)).astype(dtype)
+    y = rng.standard_normal((2, 1500, 90)).astype(dtype)
+    out = []
+    for n in (1, 2, 3, 4):
+        threads.set_num_threads(n)
+        out.append(K.batch_dot(x, y, axes=(2, 1)).tobytes())
+    assert out[0] == out[1] == out[2] == out[3]
+
+
+def test_blas_routes_agree(rng):
+    from kcore._runtime import _core
+
+    if _core.blas_path() is None:
+        pytest.skip("no BLAS loaded")
+    x = rng.standard_normal((300, 200)).astype(np.float32)
+    y = rng.standard_normal((200, 100)).astype(np.float32)
+    with_blas = K.dot(x, y)
+    _core.set_blas_enabled(False)
+    try:
+        assert _core.blas_path() is None
+        native = K.dot(x, y)
+    finally:
+        _core.set_blas_enabled(True)
+    np.testing.assert_allclose(with_blas, native, rtol=1e-5, atol=1e-4)
+
+
+def test_blas_environment_switch():
+    import subprocess
+    import sys
+
+    code = "import kcore, kcore._runtime as r; print(r._core.blas_path()); kcore.show_config()"
+    env = dict(os.environ, KCORE_BLAS="0")
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0] == "None"
+    assert "blas:              off (KCORE_BLAS=0)" in r.stdout
+    env["KCORE_BLAS"] = "yes"
+    r = subprocess.run([sys.executable, "-c", "import kcore"], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "KCORE_BLAS must be 0 or 1; got 'yes'" in r.stderr

@@ -126,3 +126,30 @@ def test_python_threads_can_call_concurrently(rng):
     for t in ts:
         t.join()
     assert not errors
+
+
+def test_calling_thread_affinity_is_left_alone(threads, rng):
+    # Workers are kept off the caller's CPU by narrowing *their* affinity, never the caller's.
+    if not hasattr(os, "sched_getaffinity"):
+        pytest.skip("no affinity API")
+    before = os.sched_getaffinity(0)
+    threads.set_num_threads(2)
+    x = rng.standard_normal((2048, 1024)).astype(np.float32)
+    for _ in range(5):
+        K.sum(x, axis=0)
+    assert os.sched_getaffinity(0) == before
+
+
+@pytest.mark.parametrize("pin", ["0", "1"])
+def test_worker_pinning_switch_gives_the_same_bits(pin):
+    code = """
+        import numpy as np, kcore
+        from kcore import backend as K
+        x = np.random.default_rng(3).standard_normal((2048, 1024)).astype(np.float32)
+        print(K.sum(x, axis=0).tobytes().hex()[:64], float(K.sum(x)))
+    """
+    r = _run(code, {"KCORE_PIN_WORKERS": pin, "KCORE_NUM_THREADS": "2"})
+    assert r.returncode == 0, r.stderr
+    ref = _run(code, {"KCORE_NUM_THREADS": "1"})
+    assert ref.returncode == 0, ref.stderr
+    assert r.stdout == ref.stdout

@@ -2,6 +2,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include "kcore/blas.hpp"
 #include "kcore/dispatch.hpp"
 #include "kcore/threading.hpp"
 
@@ -39,6 +40,19 @@ void register_runtime(py::module_& m) {
     py::gil_scoped_release release;
     kcore::kernels().stream_copy(d, s, n);
   }, "Bandwidth probe: copy src into dst with the kernels' threads.");
+  m.def("load_blas", [](const std::string& path, const std::string& prefix) {
+    try {
+      kcore::load_blas(path, prefix);
+    } catch (const std::runtime_error& e) {
+      throw py::value_error(e.what());
+    }
+  }, py::arg("path"), py::arg("prefix"),
+        "Open an OpenBLAS library for large float32/float64 products (kept single-threaded).");
+  m.def("set_blas_enabled", &kcore::set_blas_enabled, py::arg("enabled"),
+        "Route large float32/float64 products to the loaded BLAS (True) or the native kernel.");
+  m.def("blas_path", [] {
+    return kcore::blas() != nullptr ? py::object(py::str(kcore::blas_path())) : py::object(py::none());
+  }, "Path of the BLAS in use, or None.");
   m.def("build_info", [] {
     py::dict d;
     d["version"] = KCORE_VERSION;

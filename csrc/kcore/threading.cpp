@@ -4,6 +4,16 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#if defined(__linux__)
+#include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#define KCORE_PIN_WORKERS 1
+#endif
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -31,7 +41,63 @@ struct Init {
 };
 const Init g_init;
 
+#ifdef KCORE_PIN_WORKERS
+bool pinning_wanted() {
+  for (const char* v : {"OMP_PROC_BIND", "OMP_PLACES", "GOMP_CPU_AFFINITY"})
+    if (const char* x = std::getenv(v); x != nullptr && *x != '\0') return false;
+  const char* own = std::getenv("KCORE_PIN_WORKERS");
+  return own == nullptr || std::strcmp(own, "0") != 0;
+}
+#endif
+
 }  // namespace
+
+struct WorkerPins {
+  std::atomic<int> avoided_cpu{-1};  // the CPU the workers were last kept off
+  std::vector<long> worker_tids;  // by thread number; 0 = unknown
+};
+
+WorkerPins* before_region(int nthreads) {
+#ifdef KCORE_PIN_WORKERS
+  static const bool wanted = pinning_wanted();
+  if (!wanted || g_forked_child.load(std::memory_order_relaxed)) return nullptr;
+  thread_local WorkerPins pins;
+  if (pins.worker_tids.size() < static_cast<std::size_t>(nthreads))
+    pins.worker_tids.resize(static_cast<std::size_t>(nthreads), 0);
+  const int cpu = sched_getcpu();
+  if (cpu >= 0 && cpu != pins.avoided_cpu.load(std::memory_order_relaxed)) {
+    cpu_set_t allowed;
+    // The process's CPUs: those of its main thread (tid == pid), which taskset and
+    // os.sched_setaffinity(0, ...) change.
+    if (sched_getaffinity(getpid(), sizeof allowed, &allowed) == 0 && CPU_ISSET(cpu, &allowed) &&
+        CPU_COUNT(&allowed) > 1) {
+      CPU_CLR(cpu, &allowed);
+      for (std::size_t t = 1; t < pins.worker_tids.size(); ++t)
+        if (pins.worker_tids[t] != 0) sched_setaffinity(static_cast<pid_t>(pins.worker_tids[t]), sizeof allowed, &allowed);
+      pins.avoided_cpu.store(cpu, std::memory_order_relaxed);
+    }
+  }
+  return &pins;
+#else
+  (void)nthreads;
+  return nullptr;
+#endif
+}
+
+void worker_started(WorkerPins* pins, int thread_num) {
+#ifdef KCORE_PIN_WORKERS
+  if (pins == nullptr || thread_num <= 0 || static_cast<std::size_t>(thread_num) >= pins->worker_tids.size()) return;
+  thread_local const long tid = syscall(SYS_gettid);
+  if (pins->worker_tids[static_cast<std::size_t>(thread_num)] != tid) {
+    // A worker seen for the first time: it runs unpinned until the caller next moves CPU.
+    pins->worker_tids[static_cast<std::size_t>(thread_num)] = tid;
+    pins->avoided_cpu.store(-1, std::memory_order_relaxed);
+  }
+#else
+  (void)pins;
+  (void)thread_num;
+#endif
+}
 
 void set_num_threads(int n) {
   n = std::max(1, n);

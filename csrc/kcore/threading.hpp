@@ -4,10 +4,10 @@
 
 namespace kcore {
 
-// Elements of work each extra thread must get. PyTorch uses 32K, but it spins its workers; we
-// use libgomp's passive wait policy (spinning workers stall 20-30x when other processes keep the
-// cores busy), and waking a sleeping core costs ~60 us here, so a thread must have ~100+ us of
-// work to pay for itself.
+// Elements of work each extra thread must get. PyTorch uses 32K, but it spins its workers for
+// long; kcore's spin only briefly (see _runtime.py: long spins stall 20-30x when other processes
+// keep the cores busy), and waking a sleeping core costs ~60 us here, so a thread must have
+// ~100+ us of work to pay for itself.
 constexpr std::int64_t kGrain = std::int64_t(1) << 19;
 
 void set_num_threads(int n);  // n >= 1; process-wide, unlike omp_set_num_threads
@@ -17,6 +17,16 @@ int get_num_threads();
 // on the calling thread, nesting, and a forked child (which must stay serial: libgomp's pool
 // does not survive fork).
 int threads_for(std::int64_t work, std::int64_t grain);
+
+// Keeps a calling thread's OpenMP workers off the CPU the calling thread runs on. The
+// scheduler may wake a passive worker on the caller's own CPU (seen on 2-vCPU VMs after the
+// process sleeps: the worker then waits for the caller and the region runs serially, call after
+// call). The caller records its workers' thread ids and, when it finds itself on a new CPU,
+// narrows their affinity to the process's CPUs minus that one, before waking them. Off when the
+// user binds threads (OMP_PROC_BIND, OMP_PLACES, GOMP_CPU_AFFINITY) or sets KCORE_PIN_WORKERS=0.
+struct WorkerPins;
+WorkerPins* before_region(int nthreads);              // the caller, just before the region
+void worker_started(WorkerPins* pins, int thread_num);  // each thread, first thing in the region
 
 bool have_openmp();
 const char* openmp_runtime();

@@ -1,29 +1,38 @@
 """Loads the native core with the environment it needs, and owns the thread/CPU-level settings."""
 from __future__ import annotations
 
+import glob
+import importlib.util
 import os
 import warnings
 
 _LEVELS = ("baseline", "avx2", "avx512")
 
 
+# libgomp's spin before a waiting thread sleeps (iterations of a pause loop, ~100 us here).
+# The default (300,000, ~10+ ms) lets idle workers stall a kernel 20-30x when other processes
+# keep every core busy; never spinning (a passive policy) makes every parallel region pay ~70 us
+# to wake a sleeping core, which doubles mid-sized kernels on VMs. A short spin covers
+# back-to-back calls and burns at most ~100 us per region.
+SPINCOUNT = "2000"
+
+
 def _load_core():
-    # libgomp reads its wait policy once, when it is loaded. Spinning workers stall 20-30x when
-    # other processes keep every core busy, so ask for a passive policy unless the user chose one,
-    # and put the environment back afterwards so children and other libraries see the user's own.
-    saved = {k: os.environ.get(k) for k in ("OMP_WAIT_POLICY",)}
-    if saved["OMP_WAIT_POLICY"] is None:
-        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    # libgomp reads its wait settings once, when it is loaded; ask for the short spin unless the
+    # user chose a policy, and put the environment back afterwards so children and other
+    # libraries see the user's own.
+    user_chose = any(os.environ.get(k) for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT"))
+    if not user_chose:
+        os.environ["GOMP_SPINCOUNT"] = SPINCOUNT
     try:
         from kcore import _core
     finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-    return _core
+        if not user_chose:
+            os.environ.pop("GOMP_SPINCOUNT", None)
+    return _core, user_chose
 
 
-_core = _load_core()
+_core, _user_wait_policy = _load_core()
 
 
 def _threads_from_env() -> tuple[int, str]:
@@ -58,6 +67,42 @@ _threads_source = "default"
 _n, _threads_source = _threads_from_env()
 _core.set_num_threads(_n)
 _level_cap = _select_level()
+
+
+def _load_blas() -> str:
+    """Opens OpenBLAS from the scipy-openblas32 wheel for large float32/float64 products (unless
+    KCORE_BLAS=0); returns what show_config reports. The package is located, not imported (its
+    import pulls in ctypes and platform). OPENBLAS_NUM_THREADS=1 while it loads keeps it from
+    starting its own thread pool: kcore threads the calls itself."""
+    choice = os.environ.get("KCORE_BLAS", "").strip()
+    if choice not in ("", "0", "1"):
+        raise ValueError(f"KCORE_BLAS must be 0 or 1; got {choice!r}")
+    if choice == "0":
+        return "off (KCORE_BLAS=0): native kernel for every product"
+    spec = importlib.util.find_spec("scipy_openblas32")
+    libs = []
+    if spec is not None and spec.submodule_search_locations:
+        libdir = os.path.join(list(spec.submodule_search_locations)[0], "lib")
+        libs = sorted(glob.glob(os.path.join(libdir, "libscipy_openblas*.so*"))
+                      + glob.glob(os.path.join(libdir, "libscipy_openblas*.dylib")))
+    if not libs:
+        return "none found (scipy-openblas32 is not installed): native kernel for every product"
+    saved = os.environ.get("OPENBLAS_NUM_THREADS")
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"
+    try:
+        _core.load_blas(libs[0], "scipy_")
+    except ValueError as e:
+        warnings.warn(f"kcore: not using OpenBLAS: {e}", RuntimeWarning, stacklevel=2)
+        return f"failed to load ({e}): native kernel for every product"
+    finally:
+        if saved is None:
+            os.environ.pop("OPENBLAS_NUM_THREADS", None)
+        else:
+            os.environ["OPENBLAS_NUM_THREADS"] = saved
+    return f"{libs[0]} (float32/float64 products over 32^3 multiply-adds)"
+
+
+_blas_report = _load_blas()
 
 
 def version() -> str:
@@ -95,7 +140,11 @@ def config_report() -> str:
         + (f" (capped by KCORE_CPU_LEVEL={_level_cap})" if _level_cap else ""),
         f"  openmp runtime:    {info['openmp_runtime']}",
         f"  threads:           {get_num_threads()} ({_threads_source})",
-        f"  wait policy:       {os.environ.get('OMP_WAIT_POLICY', 'PASSIVE (set by kcore)')}",
+        "  wait policy:       " + (
+            f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '')!r} "
+            f"GOMP_SPINCOUNT={os.environ.get('GOMP_SPINCOUNT', '')!r} (yours)" if _user_wait_policy
+            else f"spin {SPINCOUNT} pauses, then sleep (GOMP_SPINCOUNT, set by kcore)"),
+        f"  blas:              {_blas_report}",
     ]
     lines += _config.report_lines()
     return "\n".join(lines)

@@ -274,12 +274,22 @@ def _timed(fn: Callable, n: int) -> float:
     return (time.perf_counter() - t0) / n
 
 
-def side_by_side(kfn: Callable, nfn: Callable, rounds: int, min_time: float):
-    """Median kcore time, median numpy time, median of per-round ratios (numpy/kcore)."""
+# NumPy's OpenBLAS keeps its worker threads spinning for ~100 ms after every call (measured:
+# ~100 ms of CPU time burnt during a sleep after one np.dot), which takes a core from whatever
+# runs next. kcore's workers sleep at once. So for the BLAS-backed cases each kcore batch starts
+# after NumPy's workers have settled, and both libraries are timed on otherwise idle cores.
+BLAS_SETTLE_S = 0.15
+
+
+def side_by_side(kfn: Callable, nfn: Callable, rounds: int, min_time: float, settle: float = 0.0):
+    """Median kcore time, median numpy time, median of per-round ratios (numpy/kcore).
+    `settle`: seconds to wait before each kcore batch (see BLAS_SETTLE_S)."""
     kfn(), nfn()
     nk, nn = _calibrate(kfn, min_time), _calibrate(nfn, min_time)
     tk, tn, ratios = [], [], []
     for _ in range(rounds):
+        if settle:
+            time.sleep(settle)
         a = _timed(kfn, nk)
         b = _timed(nfn, nn)
         tk.append(a)
@@ -332,7 +342,7 @@ def _run_cases(cases, rounds, min_time, bandwidth, progress=None):
                 x, y = dot_inputs(case)
                 kfn, nfn = dot_fns(case, x, y)
                 check_dot(case, x, y, kfn())
-                tk, tn, ratio = side_by_side(kfn, nfn, rounds, min_time)
+                tk, tn, ratio = side_by_side(kfn, nfn, rounds, min_time, settle=BLAS_SETTLE_S)
                 results.append(Result(case, tk, tn, ratio, (x.nbytes + y.nbytes) / tk / 1e9, 0.0))
                 if progress:
                     progress(i + 1, len(cases), results[-1])

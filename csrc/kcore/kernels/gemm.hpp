@@ -7,9 +7,11 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <stdexcept>
 
+#include "kcore/blas.hpp"
 #include "kcore/gemm_plan.hpp"
 #include "kcore/kernels/convert.hpp"
 #include "kcore/kernels/copy_engine.hpp"
@@ -210,41 +212,93 @@ void gemm_typed(const GemmPlan& g) {
   });
 }
 
+// Stores R rows of NB-vector accumulators to C (row stride N; the last vector holds `tail`).
+template <class T, int NB, int R>
+inline void store_rows(const vec<widen_t<T>> (&acc)[R][NB], T* c, std::int64_t N, int tail) {
+  using A = widen_t<T>;
+  constexpr int L = kLanes<A>;
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) {
+    if constexpr (!std::is_same_v<T, half>) {
+      T* crow = c + r * N;
+#pragma GCC unroll 4
+      for (int j = 0; j < NB - 1; ++j) store(crow + j * L, acc[r][j]);
+      if (tail == L) store(crow + (NB - 1) * L, acc[r][NB - 1]);
+      else store_partial(crow + (NB - 1) * L, acc[r][NB - 1], tail);
+    } else {
+      alignas(64) A row[NB * L];
+#pragma GCC unroll 4
+      for (int j = 0; j < NB; ++j) store(row + j * L, acc[r][j]);
+      convert_run(row, c + r * N, N);
+    }
+  }
+}
+
+// Register accumulators the small kernels may use: 32 vector registers with AVX-512, 16 below.
+constexpr int kAccRegs = kVecBytes == 64 ? 24 : 10;
+// Independent FMA chains needed to cover FMA latency on two ports.
+constexpr int kMinChains = 8;
+
 // R rows of C at a time, NB vectors of columns each: R * NB register accumulators. B rows are
 // read at bw + k * ldb; the last vector holds N - (NB - 1) * L columns (masked in and out).
+// With few rows, K is split into S interleaved chains (k = s mod S) summed at the end, so the
+// FMAs do not wait on each other.
 template <class T, int NB, int R>
 inline void small_rows(const GemmPlan& g, const char* a, const widen_t<T>* bw, std::int64_t ldb, std::int64_t m0, T* c) {
   using A = widen_t<T>;
   constexpr int L = kLanes<A>;
+  constexpr int S = R * NB >= kMinChains ? 1 : (2 * R * NB >= kMinChains ? 2 : 4);
   const std::int64_t N = g.N, K = g.K;
   const int tail = static_cast<int>(N - (NB - 1) * L);  // 1..L
-  vec<A> acc[R][NB];
-  for (int r = 0; r < R; ++r)
-    for (int j = 0; j < NB; ++j) acc[r][j] = splat<A>(A(0));
-  for (std::int64_t k = 0; k < K; ++k) {
+  // The accumulators' address is never taken (stores go through by-value helpers), so they
+  // stay in registers for the whole k loop.
+  vec<A> acc[S][R][NB];
+#pragma GCC unroll 4
+  for (int s = 0; s < S; ++s)
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+      for (int j = 0; j < NB; ++j) acc[s][r][j] = splat<A>(A(0));
+  const char* arow = a + m0 * g.a_m;
+  const A* brow = bw;
+  auto step = [&](vec<A>(&ac)[R][NB]) {
     vec<A> b[NB];
-    const A* brow = bw + k * ldb;
+#pragma GCC unroll 4
     for (int j = 0; j < NB - 1; ++j) b[j] = load(brow + j * L);
     b[NB - 1] = tail == L ? load(brow + (NB - 1) * L) : load_partial(brow + (NB - 1) * L, tail);
+#pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
       T x;
-      std::memcpy(&x, a + (m0 + r) * g.a_m + k * g.a_k, sizeof x);
+      std::memcpy(&x, arow + r * g.a_m, sizeof x);
       const vec<A> av = splat<A>(convert_one<A>(x));
-      for (int j = 0; j < NB; ++j) acc[r][j] = fmadd<A>(av, b[j], acc[r][j]);
+#pragma GCC unroll 4
+      for (int j = 0; j < NB; ++j) ac[r][j] = fmadd<A>(av, b[j], ac[r][j]);
     }
+    arow += g.a_k;
+    brow += ldb;
+  };
+  std::int64_t k = 0;
+  for (; k + S <= K; k += S)
+#pragma GCC unroll 4
+    for (int s = 0; s < S; ++s) step(acc[s]);
+  for (; k < K; ++k) step(acc[0]);
+  if constexpr (S > 1) {
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+      for (int j = 0; j < NB; ++j) {
+        if constexpr (S == 4) acc[0][r][j] = (acc[0][r][j] + acc[1][r][j]) + (acc[2][r][j] + acc[3][r][j]);
+        else acc[0][r][j] = acc[0][r][j] + acc[1][r][j];
+      }
   }
-  for (int r = 0; r < R; ++r) {
-    if constexpr (!std::is_same_v<T, half>) {
-      T* crow = c + (m0 + r) * N;
-      for (int j = 0; j < NB - 1; ++j) std::memcpy(crow + j * L, &acc[r][j], sizeof(vec<A>));
-      if (tail == L) std::memcpy(crow + (NB - 1) * L, &acc[r][NB - 1], sizeof(vec<A>));
-      else store_partial(crow + (NB - 1) * L, acc[r][NB - 1], tail);
-    } else {
-      alignas(64) A row[NB * L];
-      std::memcpy(row, acc[r], sizeof row);
-      convert_run(row, c + (m0 + r) * N, N);
-    }
-  }
+  store_rows<T, NB, R>(acc[0], c + m0 * N, N, tail);
+}
+
+// Rows [m, M) of one item, R rows at a time, then R/2, ..., 1 for the rest.
+template <class T, int NB, int R>
+inline void small_row_chunks(const GemmPlan& g, const char* a, const widen_t<T>* bw, std::int64_t ldb, std::int64_t m, T* c) {
+  for (; m + R <= g.M; m += R) small_rows<T, NB, R>(g, a, bw, ldb, m, c);
+  if constexpr (R > 1) small_row_chunks<T, NB, R / 2>(g, a, bw, ldb, m, c);
 }
 
 // One item with N <= NB * L: B widened into zero-padded rows of NB vectors.
@@ -252,17 +306,15 @@ template <class T, int NB>
 inline void small_item(const GemmPlan& g, const char* a, const char* b, T* c, widen_t<T>* bw) {
   using A = widen_t<T>;
   constexpr int L = kLanes<A>;
-  constexpr int R = NB >= 8 ? 1 : 8 / NB;  // enough independent accumulators to hide FMA latency
-  const std::int64_t N = g.N, K = g.K, M = g.M;
+  constexpr int R = kAccRegs / NB >= 16 ? 16 : (kAccRegs / NB >= 8 ? 8 : (kAccRegs / NB >= 4 ? 4 : 2));
+  const std::int64_t N = g.N, K = g.K;
   if constexpr (!std::is_same_v<T, half>) {
     // B's rows are contiguous: read them in place (the last vector masked where the level can).
     if (g.b_n == static_cast<std::int64_t>(sizeof(T)) && (N == NB * L || kHasMaskedIo<T>) &&
         g.b_k % static_cast<std::int64_t>(sizeof(T)) == 0) {
       const A* bp = reinterpret_cast<const A*>(b);
       const std::int64_t ldb = g.b_k / static_cast<std::int64_t>(sizeof(T));
-      std::int64_t m = 0;
-      for (; m + R <= M; m += R) small_rows<T, NB, R>(g, a, bp, ldb, m, c);
-      for (; m < M; ++m) small_rows<T, NB, 1>(g, a, bp, ldb, m, c);
+      small_row_chunks<T, NB, R>(g, a, bp, ldb, 0, c);
       return;
     }
   }
@@ -280,22 +332,69 @@ inline void small_item(const GemmPlan& g, const char* a, const char* b, T* c, wi
     }
     for (std::int64_t n = N; n < NB * L; ++n) dst[n] = A(0);
   }
-  std::int64_t m = 0;
-  for (; m + R <= M; m += R) small_rows<T, NB, R>(g, a, bw, NB * L, m, c);
-  for (; m < M; ++m) small_rows<T, NB, 1>(g, a, bw, NB * L, m, c);
+  small_row_chunks<T, NB, R>(g, a, bw, NB * L, 0, c);
 }
 
 // Tiny products (the common preprocessing case: many (1..32) x (1..32) matrices): no packing of
 // A, no tiles; parallel over the batch only when there is enough work.
 constexpr std::int64_t kSmallWork = 32 * 32 * 32;
 
+// Pairwise sum of a vector's lanes: lane j absorbs lane j + w for w = L/2, ..., 1, as
+// whole-half vector adds (a lane-by-lane version round-trips through memory).
+template <class A, int Bytes>
+inline A lane_sum_bytes(typename vec_type<A, Bytes>::type v) {
+  if constexpr (Bytes == static_cast<int>(sizeof(A))) {
+    return v[0];
+  } else {
+    typename vec_type<A, Bytes / 2>::type lo, hi;
+    std::memcpy(&lo, &v, sizeof lo);
+    std::memcpy(&hi, reinterpret_cast<const char*>(&v) + sizeof lo, sizeof hi);
+    return lane_sum_bytes<A, Bytes / 2>(lo + hi);
+  }
+}
+
+template <class A>
+inline A lane_sum(vec<A> v) {
+  return lane_sum_bytes<A, kVecBytes>(v);
+}
+
+// out[j] = sum_k a[k] * b[j][k] for J contiguous K-runs of B at once (J independent FMA chains).
+template <class A, int J>
+inline void dot_rows(const A* a, const A* const (&b)[J], std::int64_t K, A (&out)[J]) {
+  constexpr int L = kLanes<A>;
+  vec<A> acc[J];
+#pragma GCC unroll 4
+  for (int j = 0; j < J; ++j) acc[j] = splat<A>(A(0));
+  std::int64_t k = 0;
+  for (; k + L <= K; k += L) {
+    const vec<A> av = load(a + k);
+#pragma GCC unroll 4
+    for (int j = 0; j < J; ++j) acc[j] = fmadd<A>(av, load(b[j] + k), acc[j]);
+  }
+  if (k < K) {  // the tail, zero-filled
+    const int n = static_cast<int>(K - k);
+    const vec<A> av = load_partial(a + k, n);
+#pragma GCC unroll 4
+    for (int j = 0; j < J; ++j) acc[j] = fmadd<A>(av, load_partial(b[j] + k, n), acc[j]);
+  }
+#pragma GCC unroll 4
+  for (int j = 0; j < J; ++j) out[j] = lane_sum<A>(acc[j]);
+}
+
 // Inner-product form for B contiguous along K but strided along N (e.g. Keras's batch_dot docs
-// layout): each C element is a dot product of two contiguous K-runs.
+// layout): each C element is a dot product of two contiguous K-runs, four columns at a time.
 template <class T>
 void small_inner_item(const GemmPlan& g, const char* a, const char* b, T* c, widen_t<T>* abuf, widen_t<T>* bbuf) {
   using A = widen_t<T>;
-  constexpr int L = kLanes<A>;
-  const std::int64_t K = g.K;
+  constexpr int J = 4;
+  const std::int64_t K = g.K, N = g.N;
+  // float16 columns are widened once per item into bbuf (N runs of K).
+  if constexpr (std::is_same_v<T, half>)
+    for (std::int64_t n = 0; n < N; ++n) widen_half(reinterpret_cast<const half*>(b + n * g.b_n), bbuf + n * K, K);
+  auto column = [&](std::int64_t n) -> const A* {
+    if constexpr (std::is_same_v<T, half>) return bbuf + n * K;
+    else return reinterpret_cast<const A*>(b + n * g.b_n);
+  };
   for (std::int64_t m = 0; m < g.M; ++m) {
     const A* ar;
     if (!std::is_same_v<T, half> && g.a_k == static_cast<std::int64_t>(sizeof(T))) {
@@ -308,24 +407,19 @@ void small_inner_item(const GemmPlan& g, const char* a, const char* b, T* c, wid
       }
       ar = abuf;
     }
-    for (std::int64_t n = 0; n < g.N; ++n) {
-      const A* br;
-      if constexpr (std::is_same_v<T, half>) {
-        widen_half(reinterpret_cast<const half*>(b + n * g.b_n), bbuf, K);
-        br = bbuf;
-      } else {
-        br = reinterpret_cast<const A*>(b + n * g.b_n);
-      }
-      vec<A> acc = splat<A>(A(0));
-      std::int64_t k = 0;
-      for (; k + L <= K; k += L) acc = fmadd<A>(load(ar + k), load(br + k), acc);
-      A lanes[L];
-      std::memcpy(lanes, &acc, sizeof lanes);
-      A sum = 0;
-      for (int l = 0; l < L; ++l) sum += lanes[l];
-      for (; k < K; ++k) sum += ar[k] * br[k];
-      if constexpr (std::is_same_v<T, half>) c[m * g.N + n] = narrow<half>(sum);
-      else c[m * g.N + n] = sum;
+    T* crow = c + m * N;
+    std::int64_t n = 0;
+    for (; n + J <= N; n += J) {
+      const A* const cols[J] = {column(n), column(n + 1), column(n + 2), column(n + 3)};
+      A out[J];
+      dot_rows<A, J>(ar, cols, K, out);
+      for (int j = 0; j < J; ++j) crow[n + j] = narrow<T>(out[j]);
+    }
+    for (; n < N; ++n) {
+      const A* const cols[1] = {column(n)};
+      A out[1];
+      dot_rows<A, 1>(ar, cols, K, out);
+      crow[n] = narrow<T>(out[0]);
     }
   }
 }
@@ -339,7 +433,8 @@ void gemm_small(const GemmPlan& g) {
   if (g.b_k == item && g.b_n != item && g.K >= L) {
     const std::int64_t per_item = std::max<std::int64_t>(g.M * g.N * g.K, 1);
     parallel_for(0, g.batch, std::max<std::int64_t>(1, 16 * kGrain / per_item), [&](std::int64_t b0, std::int64_t b1) {
-      std::unique_ptr<A[]> abuf(new A[static_cast<std::size_t>(g.K)]), bbuf(new A[static_cast<std::size_t>(g.K)]);
+      std::unique_ptr<A[]> abuf(new A[static_cast<std::size_t>(g.K)]);
+      std::unique_ptr<A[]> bbuf(new A[static_cast<std::size_t>(std::is_same_v<T, half> ? g.K * g.N : 1)]);
       for (std::int64_t bi = b0; bi < b1; ++bi)
         small_inner_item<T>(g, g.a + bi * g.a_b, g.b + bi * g.b_b, reinterpret_cast<T*>(g.c) + bi * g.M * g.N,
                             abuf.get(), bbuf.get());
@@ -349,16 +444,20 @@ void gemm_small(const GemmPlan& g) {
   const std::int64_t per_item = std::max<std::int64_t>(g.M * g.N * g.K, 1);
   // The grain counts multiply-adds: ~16 per element of work elsewhere.
   parallel_for(0, g.batch, std::max<std::int64_t>(1, 16 * kGrain / per_item), [&](std::int64_t b0, std::int64_t b1) {
-    std::unique_ptr<A[]> bw(new A[static_cast<std::size_t>(std::max<std::int64_t>(g.K * std::max<std::int64_t>(nb, 1) * L, 1))]);
+    // B widened/padded rows, on the stack unless K is long (tiny calls are dominated by overheads).
+    const std::int64_t need = std::max<std::int64_t>(g.K * std::max<std::int64_t>(nb, 1) * L, 1);
+    alignas(64) A stack_rows[4096];
+    std::unique_ptr<A[]> heap_rows(need > 4096 ? new A[static_cast<std::size_t>(need)] : nullptr);
+    A* const bw = heap_rows ? heap_rows.get() : stack_rows;
     for (std::int64_t bi = b0; bi < b1; ++bi) {
       const char* a = g.a + bi * g.a_b;
       const char* b = g.b + bi * g.b_b;
       T* c = reinterpret_cast<T*>(g.c) + bi * g.M * g.N;
       switch (nb) {
-        case 1: small_item<T, 1>(g, a, b, c, bw.get()); break;
-        case 2: small_item<T, 2>(g, a, b, c, bw.get()); break;
-        case 3: small_item<T, 3>(g, a, b, c, bw.get()); break;
-        case 4: small_item<T, 4>(g, a, b, c, bw.get()); break;
+        case 1: small_item<T, 1>(g, a, b, c, bw); break;
+        case 2: small_item<T, 2>(g, a, b, c, bw); break;
+        case 3: small_item<T, 3>(g, a, b, c, bw); break;
+        case 4: small_item<T, 4>(g, a, b, c, bw); break;
         default: {
           // Wide and short: accumulate C rows in memory, a column block at a time.
           std::unique_ptr<A[]> acc(new A[static_cast<std::size_t>(g.N)]);
@@ -384,11 +483,79 @@ void gemm_small(const GemmPlan& g) {
   });
 }
 
+// Row-major BLAS view of a rows x cols operand with byte strides: NoTrans when its columns are
+// contiguous, Trans when its rows are. False when neither (the native kernel packs those) or a
+// size does not fit the library's 32-bit integers.
+template <class T>
+bool blas_operand(std::int64_t rows, std::int64_t cols, std::int64_t row_stride, std::int64_t col_stride, int& trans,
+                  int& ld) {
+  constexpr std::int64_t item = sizeof(T), kMax = std::numeric_limits<int>::max();
+  if (rows > kMax || cols > kMax) return false;
+  auto leading = [&](std::int64_t stride, std::int64_t at_least) {
+    if (stride <= 0 || stride % item != 0 || stride / item < at_least || stride / item > kMax) return false;
+    ld = static_cast<int>(stride / item);
+    return true;
+  };
+  if (cols == 1 || col_stride == item) {
+    trans = kCblasNoTrans;
+    if (rows > 1) return leading(row_stride, std::max<std::int64_t>(cols, 1));
+    ld = static_cast<int>(std::max<std::int64_t>(cols, 1));
+    return true;
+  }
+  if (rows == 1 || row_stride == item) {
+    trans = kCblasTrans;
+    return leading(col_stride, std::max<std::int64_t>(rows, 1));
+  }
+  return false;
+}
+
+// Large float32/float64 products on the external BLAS (see kcore/blas.hpp), when one is loaded
+// and the operands have a BLAS layout. Each call is single-threaded; kcore runs a fixed set of
+// (item, row block) tasks whose blocks depend on the shape only, so results do not depend on
+// the thread count. Blocks stay large: every call repacks B, and costs ~5 us on its own.
+constexpr std::int64_t kBlasMinRows = 128, kBlasMaxBlocks = 16;
+
+template <class T>
+bool gemm_blas(const GemmPlan& g) {
+  const Blas* blas = kcore::blas();
+  if (blas == nullptr) return false;
+  constexpr std::int64_t item = sizeof(T);
+  int trans_a = 0, trans_b = 0, lda = 0, ldb = 0;
+  if (!blas_operand<T>(g.M, g.K, g.a_m, g.a_k, trans_a, lda) || !blas_operand<T>(g.K, g.N, g.b_k, g.b_n, trans_b, ldb))
+    return false;
+  const auto misaligned = [](const char* p, std::int64_t batch_stride) {
+    return reinterpret_cast<std::uintptr_t>(p) % alignof(T) != 0 || batch_stride % item != 0;
+  };
+  if (misaligned(g.a, g.a_b) || misaligned(g.b, g.b_b)) return false;
+  const std::int64_t M = g.M, N = g.N, K = g.K;
+  const std::int64_t want = std::max((M + kBlasMaxBlocks - 1) / kBlasMaxBlocks, kBlasMinRows);
+  const std::int64_t rows_per_block = std::min(M, (want + 15) / 16 * 16);
+  const std::int64_t blocks = (M + rows_per_block - 1) / rows_per_block;
+  // Work in kGrain's units (elements touched): ~16 multiply-adds each.
+  const std::int64_t block_work = std::max<std::int64_t>(rows_per_block * N * K / 16, 1);
+  parallel_tasks(g.batch * blocks, block_work, [&](std::int64_t t) {
+    const std::int64_t bi = t / blocks, r0 = (t % blocks) * rows_per_block;
+    const int rows = static_cast<int>(std::min(rows_per_block, M - r0));
+    const T* a = reinterpret_cast<const T*>(g.a + bi * g.a_b + (M > 1 ? r0 * g.a_m : 0));
+    const T* b = reinterpret_cast<const T*>(g.b + bi * g.b_b);
+    T* c = reinterpret_cast<T*>(g.c) + (bi * M + r0) * N;
+    if constexpr (std::is_same_v<T, float>)
+      blas->sgemm(kCblasRowMajor, trans_a, trans_b, rows, static_cast<int>(N), static_cast<int>(K), 1.0f, a, lda, b,
+                  ldb, 0.0f, c, static_cast<int>(N));
+    else
+      blas->dgemm(kCblasRowMajor, trans_a, trans_b, rows, static_cast<int>(N), static_cast<int>(K), 1.0, a, lda, b,
+                  ldb, 0.0, c, static_cast<int>(N));
+  });
+  return true;
+}
+
 inline void gemm(const GemmPlan& g) {
   visit_float(g.dtype, "gemm", [&](auto t) {
     using T = decltype(t);
-    if (g.M * g.N * g.K <= kSmallWork) gemm_small<T>(g);
-    else gemm_typed<T>(g);
+    if (g.M * g.N * g.K <= kSmallWork) return gemm_small<T>(g);
+    if constexpr (!std::is_same_v<T, half>)
+      if (gemm_blas<T>(g)) return;
+    gemm_typed<T>(g);
   });
 }
 

@@ -46,6 +46,13 @@ inline vec<T> load(const T* p) {
   return v;
 }
 
+// Takes v by value: callers store register accumulators without taking their address (which
+// would make GCC keep the whole accumulator array in memory).
+template <class T>
+inline void store(T* p, vec<T> v) {
+  std::memcpy(p, &v, sizeof v);
+}
+
 // A broadcast, as one instruction. (Not `vec<T>{} + x`: without fast-math that is a real addition
 // that also turns -0.0 into +0.0; and GCC turns a lane-by-lane fill into masked inserts.)
 template <class T>
