@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #if defined(__linux__)
@@ -50,7 +52,16 @@ bool pinning_wanted() {
 }
 #endif
 
+std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+thread_local std::int64_t t_last_call_end_ns = std::numeric_limits<std::int64_t>::min() / 2;
+
 }  // namespace
+
+void note_call_end() { t_last_call_end_ns = now_ns(); }
 
 struct WorkerPins {
   std::atomic<int> avoided_cpu{-1};  // the CPU the workers were last kept off
@@ -118,7 +129,10 @@ int threads_for(std::int64_t work, std::int64_t grain) {
   // limit below the default without letting the per-thread ICV override set_num_threads.
   const int icv = omp_get_max_threads();
   if (icv < g_initial_icv) n = std::min<std::int64_t>(n, icv);
-  n = std::min<std::int64_t>(n, work / std::max<std::int64_t>(grain, 1));
+  grain = std::max<std::int64_t>(grain, 1);
+  if (n > 1 && work < 2 * grain && now_ns() - t_last_call_end_ns < kWarmWindowNs)
+    grain = std::max<std::int64_t>(grain / kWarmGrainDivisor, 1);
+  n = std::min<std::int64_t>(n, work / grain);
   return static_cast<int>(std::max<std::int64_t>(n, 1));
 #else
   (void)work;

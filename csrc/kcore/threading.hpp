@@ -10,6 +10,15 @@ namespace kcore {
 // ~100+ us of work to pay for itself.
 constexpr std::int64_t kGrain = std::int64_t(1) << 19;
 
+// While a caller's workers still spin after its last parallel region, a thread needs far less
+// work to pay off: no core has to be woken. A call that starts within kWarmWindowNs of the
+// previous kernel call's end (a tight loop) uses grain / kWarmGrainDivisor. The window is
+// well inside the ~20-50 us the workers spin here (GOMP_SPINCOUNT, see _runtime.py). Only the
+// thread count changes, never the bits of a result.
+constexpr std::int64_t kWarmWindowNs = 10000;
+constexpr std::int64_t kWarmGrainDivisor = 16;
+void note_call_end();  // the calling thread, when a kernel's parallel_for returns
+
 void set_num_threads(int n);  // n >= 1; process-wide, unlike omp_set_num_threads
 int get_num_threads();
 

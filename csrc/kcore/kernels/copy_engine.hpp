@@ -192,15 +192,22 @@ void copy_typed(const CopyPlan& p) {
 
   if (p.src_inner < 0) {
     // Contiguous (or generic strided) source runs along the dst-inner dim.
+    // Long lines (a whole contiguous array coalesces into one) are cut into chunks so that
+    // threads can share them; a copy is exact, so the partition does not show in the result.
+    constexpr std::int64_t kChunk = 1 << 16;
     const std::int64_t lines = p.size / inner;
+    const std::int64_t chunk = std::min(inner, kChunk);
+    const std::int64_t per_line = (inner + chunk - 1) / chunk;
     const bool contiguous = s_inner == static_cast<std::int64_t>(sizeof(S));
-    parallel_for(0, lines, std::max<std::int64_t>(1, kGrain / inner), [&](std::int64_t b, std::int64_t e) {
-      for (std::int64_t l = b; l < e; ++l) {
+    parallel_for(0, lines * per_line, std::max<std::int64_t>(1, kGrain / chunk), [&](std::int64_t b, std::int64_t e) {
+      for (std::int64_t task = b; task < e; ++task) {
+        const std::int64_t l = task / per_line, i0 = (task % per_line) * chunk;
+        const std::int64_t n = std::min(chunk, inner - i0);
         std::int64_t so, dof;
         copy_offsets(p, nd - 1, l, so, dof);
-        D* d = reinterpret_cast<D*>(p.dst + dof);
-        if (contiguous) convert_run(reinterpret_cast<const S*>(p.src + so), d, inner);
-        else convert_strided<S>(p.src + so, s_inner, d, inner);
+        D* d = reinterpret_cast<D*>(p.dst + dof) + i0;
+        if (contiguous) convert_run(reinterpret_cast<const S*>(p.src + so) + i0, d, n);
+        else convert_strided<S>(p.src + so + i0 * s_inner, s_inner, d, n);
       }
     });
     return;
