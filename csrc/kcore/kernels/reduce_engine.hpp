@@ -132,10 +132,16 @@ void reduce_vertical(const Op& op, const ReducePlan& p) {
   const bool contiguous_cols = scol == static_cast<std::int64_t>(sizeof(T));
   constexpr std::int64_t kCols = Op::kCols;
   static_assert(kCols <= kColBlock, "an op's vertical block must fit the shared buffers");
-  const std::int64_t nblocks = (m + kCols - 1) / kCols;
   std::int64_t nouter = 1;
   for (int k = 0; k < p.n_outer; ++k) nouter *= p.outer[k].size;
-  const std::int64_t block_work = p.count * std::min(m, kCols);
+  // Few outputs (e.g. axis 0 of a 512x512 matrix is one block): narrower blocks, so that
+  // threads can share them. Each column's result does not depend on its block.
+  constexpr std::int64_t kMinCols = 64, kWantBlocks = 8;
+  std::int64_t cols = kCols;
+  if (nouter * ((m + kCols - 1) / kCols) < kWantBlocks)
+    cols = std::min(kCols, std::max(kMinCols, ((m + kWantBlocks - 1) / kWantBlocks + kMinCols - 1) / kMinCols * kMinCols));
+  const std::int64_t nblocks = (m + cols - 1) / cols;
+  const std::int64_t block_work = p.count * std::min(m, cols);
   const std::int64_t grain = std::max<std::int64_t>(1, kGrain / std::max<std::int64_t>(block_work, 1));
 
   parallel_for(0, nouter * nblocks, grain, [&](std::int64_t b, std::int64_t e) {
@@ -144,8 +150,8 @@ void reduce_vertical(const Op& op, const ReducePlan& p) {
     state st[kCols];
     for (std::int64_t t = b; t < e; ++t) {
       const std::int64_t o = t / nblocks;
-      const std::int64_t j0 = (t % nblocks) * kCols;
-      const std::int64_t w = std::min(kCols, m - j0);
+      const std::int64_t j0 = (t % nblocks) * cols;
+      const std::int64_t w = std::min(cols, m - j0);
       std::int64_t in_off, out_off;
       offsets_of(o, p.outer, p.n_outer, in_off, out_off);
       for (std::int64_t j = 0; j < w; ++j) st[j] = op.identity();
