@@ -114,6 +114,12 @@ inline vec<A> load_as(const W* p) {
   }
 }
 
+// Software prefetch distance for streaming reads. The hardware prefetchers alone left one core
+// at 12-19 GB/s on a 64 MB array here; prefetching 2 KB ahead (into all cache levels: the
+// non-temporal hint halved the speed) reaches 27 GB/s. Prefetches never fault, so reading
+// ahead of the end is harmless.
+constexpr int kPrefetchBytes = 2048;
+
 // Calls step(k, x, offset) for each native vector x of the whole blocks of p[0, n), where k is
 // the vector's slot in the block (which accumulator it feeds); returns how many were consumed.
 template <class A, class W, class Step>
@@ -122,6 +128,9 @@ inline std::int64_t fold_blocks(const W* p, std::int64_t n, Step step) {
   constexpr int B = kBlockLanes<A>;
   std::int64_t i = 0;
   for (; i + B <= n; i += B) {
+#pragma GCC unroll 4
+    for (int c = 0; c < static_cast<int>(B * sizeof(W)); c += 64)
+      __builtin_prefetch(reinterpret_cast<const char*>(p + i) + kPrefetchBytes + c, 0, 3);
 #pragma GCC unroll 16
     for (int k = 0; k < kBlockVecs; ++k) step(k, load_as<A>(p + i + k * L), i + k * L);
   }
