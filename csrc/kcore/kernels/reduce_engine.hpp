@@ -134,12 +134,14 @@ void reduce_vertical(const Op& op, const ReducePlan& p) {
   static_assert(kCols <= kColBlock, "an op's vertical block must fit the shared buffers");
   std::int64_t nouter = 1;
   for (int k = 0; k < p.n_outer; ++k) nouter *= p.outer[k].size;
-  // Few outputs (e.g. axis 0 of a 512x512 matrix is one block): narrower blocks, so that
-  // threads can share them. Each column's result does not depend on its block.
-  constexpr std::int64_t kMinCols = 64, kWantBlocks = 8;
+  // Fewer blocks than twice the threads (axis 0 of a 512x512 matrix is one block): narrower
+  // blocks, so that threads can share them; wide ones stream better otherwise. A column's result
+  // does not depend on its block, so neither does it on the thread count.
+  constexpr std::int64_t kMinCols = 64;
+  const std::int64_t want_blocks = 2 * static_cast<std::int64_t>(get_num_threads());
   std::int64_t cols = kCols;
-  if (nouter * ((m + kCols - 1) / kCols) < kWantBlocks)
-    cols = std::min(kCols, std::max(kMinCols, ((m + kWantBlocks - 1) / kWantBlocks + kMinCols - 1) / kMinCols * kMinCols));
+  if (nouter * ((m + kCols - 1) / kCols) < want_blocks)
+    cols = std::min(kCols, std::max(kMinCols, ((m + want_blocks - 1) / want_blocks + kMinCols - 1) / kMinCols * kMinCols));
   const std::int64_t nblocks = (m + cols - 1) / cols;
   const std::int64_t block_work = p.count * std::min(m, cols);
   const std::int64_t grain = std::max<std::int64_t>(1, kGrain / std::max<std::int64_t>(block_work, 1));
