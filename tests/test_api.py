@@ -323,3 +323,17 @@ def test_more_backend_functions(capsys):
     assert K.get_variable_shape(K.variable(np.ones((2, 3)))) == (2, 3)
     p = K.placeholder(shape=(None, 3))
     assert K.int_shape(K.logsumexp(p, axis=1)) == (None,)
+
+
+def test_native_fast_entry_points_check_their_arguments():
+    from kcore._runtime import _core
+
+    for fn, args, n in [(_core.dot_fast, (1,), 2), (_core.batch_dot_fast, (), 3), (_core.cast_fast, (1, 2, 3), 2),
+                        (_core.reduce_fast, (0,), 4)]:
+        with pytest.raises(TypeError, match=rf"{fn.__name__}\(\) takes {n} positional arguments"):
+            fn(*args)
+    # Anything they do not handle is declined (None), for the Python layer to validate.
+    assert _core.reduce_fast("sum", np.ones(3), None, False) is None
+    assert _core.dot_fast([1.0], [1.0]) is None
+    assert _core.cast_fast(np.ones(2), "int32") is None
+    assert _core.reduce_fast(0, np.ones(3, np.float32), None, False) == 3.0

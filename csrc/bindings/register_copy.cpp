@@ -5,6 +5,7 @@
 #include <pybind11/pybind11.h>
 
 #include "bindings/array_view.hpp"
+#include "bindings/fastcall.hpp"
 #include "bindings/layout.hpp"
 #include "kcore/copy_plan.hpp"
 #include "kcore/dispatch.hpp"
@@ -29,7 +30,10 @@ py::array copy(const py::array& x, const py::dtype& dtype, bool keep_layout) {
 
 // cast fast path: plain float array to one of the float type names. None otherwise.
 py::object cast_fast(py::handle x, py::handle dtype_name) {
-  static const py::dtype f16("float16"), f32("float32"), f64("float64");
+  // Never destroyed: a static py::object would be released after the interpreter is gone.
+  static const py::dtype& f16 = *new py::dtype("float16");
+  static const py::dtype& f32 = *new py::dtype("float32");
+  static const py::dtype& f64 = *new py::dtype("float64");
   if (!is_plain_float_array(x) || !PyUnicode_CheckExact(dtype_name.ptr())) return py::none();
   PyObject* name = dtype_name.ptr();
   const py::dtype* dt = PyUnicode_CompareWithASCIIString(name, "float32") == 0   ? &f32
@@ -42,11 +46,15 @@ py::object cast_fast(py::handle x, py::handle dtype_name) {
   return copy(arr, *dt, !(arr.flags() & py::array::c_style));
 }
 
+py::object cast_fast_args(PyObject* const* args) { return cast_fast(args[0], args[1]); }
+
 }  // namespace
 
 void register_copy(py::module_& m) {
-  m.def("cast_fast", &cast_fast, py::arg("x"), py::arg("dtype"),
-        "Fast path of cast for plain float arrays and float type names; None otherwise.");
+  static PyMethodDef cast_fast_def = {
+      "cast_fast", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&fastcall<cast_fast_args, 2>)),
+      METH_FASTCALL, "cast_fast(x, dtype): fast path of cast for plain float arrays and float type names; None otherwise."};
+  add_fastcall(m, &cast_fast_def);
   m.def("copy", &copy, py::arg("x"), py::arg("dtype"), py::arg("keep_layout"),
         "A new array with x's values (any layout) converted to dtype (float16/32/64 both ways, "
         "as NumPy's astype): C-contiguous, or in x's memory order with keep_layout.");

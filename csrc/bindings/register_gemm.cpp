@@ -9,6 +9,7 @@
 #include <pybind11/stl.h>
 
 #include "bindings/array_view.hpp"
+#include "bindings/fastcall.hpp"
 #include "bindings/layout.hpp"
 #include "kcore/dispatch.hpp"
 #include "kcore/copy_plan.hpp"
@@ -237,12 +238,20 @@ py::object batch_dot_fast(py::handle xh, py::handle yh, py::handle axes) {
   return std::move(out);
 }
 
+py::object dot_fast_args(PyObject* const* args) { return dot_fast(args[0], args[1]); }
+py::object batch_dot_fast_args(PyObject* const* args) { return batch_dot_fast(args[0], args[1], args[2]); }
+
 }  // namespace
 
 void register_gemm(py::module_& m) {
-  m.def("dot_fast", &dot_fast, py::arg("x"), py::arg("y"), "K.dot for plain float arrays; None otherwise.");
-  m.def("batch_dot_fast", &batch_dot_fast, py::arg("x"), py::arg("y"), py::arg("axes"),
-        "K.batch_dot for plain float arrays; None otherwise.");
+  static PyMethodDef dot_fast_def = {
+      "dot_fast", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&fastcall<dot_fast_args, 2>)),
+      METH_FASTCALL, "dot_fast(x, y): K.dot for plain float arrays; None otherwise."};
+  static PyMethodDef batch_dot_fast_def = {
+      "batch_dot_fast", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&fastcall<batch_dot_fast_args, 3>)),
+      METH_FASTCALL, "batch_dot_fast(x, y, axes): K.batch_dot for plain float arrays; None otherwise."};
+  add_fastcall(m, &dot_fast_def);
+  add_fastcall(m, &batch_dot_fast_def);
   m.def("contract", &contract, py::arg("x"), py::arg("y"), py::arg("x_free"), py::arg("x_k"), py::arg("y_free"),
         py::arg("y_k"), py::arg("batched"),
         "Tensordot of x and y over one axis each (per sample when batched), by strides.");

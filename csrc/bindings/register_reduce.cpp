@@ -6,6 +6,7 @@
 #include <string>
 
 #include "bindings/array_view.hpp"
+#include "bindings/fastcall.hpp"
 #include "kcore/dispatch.hpp"
 #include "kcore/reduce_plan.hpp"
 
@@ -121,11 +122,27 @@ py::object reduce_fast(int kind_code, py::handle x, py::handle axis, bool keepdi
   return std::move(out);
 }
 
+py::object reduce_fast_args(PyObject* const* args) {
+  if (!PyLong_CheckExact(args[0])) return py::none();
+  int overflow = 0;
+  const long kind = PyLong_AsLongAndOverflow(args[0], &overflow);
+  const int keepdims = PyObject_IsTrue(args[3]);
+  if (overflow || keepdims < 0) {
+    PyErr_Clear();
+    return py::none();
+  }
+  return reduce_fast(static_cast<int>(kind), args[1], args[2], keepdims != 0);
+}
+
 }  // namespace
 
 void register_reduce(py::module_& m) {
-  m.def("reduce_fast", &reduce_fast, py::arg("kind"), py::arg("x"), py::arg("axis"), py::arg("keepdims"),
-        "Fast path of the reductions for plain float arrays; None when the Python layer must handle x.");
+  static PyMethodDef reduce_fast_def = {
+      "reduce_fast", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&fastcall<reduce_fast_args, 4>)),
+      METH_FASTCALL,
+      "reduce_fast(kind, x, axis, keepdims): fast path of the reductions for plain float arrays; None when the "
+      "Python layer must handle x."};
+  add_fastcall(m, &reduce_fast_def);
   m.def("reduce", &reduce, py::arg("kind"), py::arg("x"), py::arg("axes"),
         "Reduce a float16/32/64 array over `axes` (a tuple of distinct non-negative ints, or "
         "None for all). kind: 0 sum, 1 prod, 2 mean, 3 max, 4 min, 5 argmax, 6 argmin, 7 var, "

@@ -18,6 +18,11 @@ constexpr std::int64_t kGrain = std::int64_t(1) << 19;
 constexpr std::int64_t kWarmWindowNs = 10000;
 constexpr std::int64_t kWarmGrainDivisor = 16;
 void note_call_end();  // the calling thread, when a kernel's parallel_for returns
+// Whether a call of this size could use more than one thread on a warm pool; smaller calls
+// skip the clock reads (they matter on sub-microsecond calls).
+inline bool could_use_warm_grain(std::int64_t work, std::int64_t grain) {
+  return work * kWarmGrainDivisor >= 2 * grain;
+}
 
 void set_num_threads(int n);  // n >= 1; process-wide, unlike omp_set_num_threads
 int get_num_threads();

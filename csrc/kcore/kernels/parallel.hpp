@@ -17,19 +17,23 @@ namespace KCORE_ISA {
 // Calls f(b, e) over a partition of [begin, end). Runs serially when the range is smaller than
 // two grains, inside another parallel region, in a forked child or with one thread. Each thread
 // gets one contiguous range, so callers must not let results depend on the partition.
-// Records the end of a kernel call for threads_for's warm-pool check.
+// Records the end of a kernel call for threads_for's warm-pool check (calls too small to ever
+// use a second thread are not recorded).
 struct CallEndNote {
-  CallEndNote() = default;
+  bool record;
+  explicit CallEndNote(bool r) : record(r) {}
   CallEndNote(const CallEndNote&) = delete;
   CallEndNote& operator=(const CallEndNote&) = delete;
-  ~CallEndNote() { note_call_end(); }
+  ~CallEndNote() {
+    if (record) note_call_end();
+  }
 };
 
 template <class F>
 void parallel_for(std::int64_t begin, std::int64_t end, std::int64_t grain, const F& f) {
   const std::int64_t n = end - begin;
   if (n <= 0) return;
-  const CallEndNote note;
+  const CallEndNote note(could_use_warm_grain(n, std::max<std::int64_t>(grain, 1)));
   const int nt = threads_for(n, std::max<std::int64_t>(grain, 1));
   if (nt <= 1) {
     f(begin, end);
@@ -68,7 +72,7 @@ void parallel_for(std::int64_t begin, std::int64_t end, std::int64_t grain, cons
 template <class F>
 void parallel_tasks(std::int64_t n, std::int64_t task_work, const F& f) {
   if (n <= 0) return;
-  const CallEndNote note;
+  const CallEndNote note(could_use_warm_grain(n * std::max<std::int64_t>(task_work, 1), kGrain));
   const int nt = threads_for(n * std::max<std::int64_t>(task_work, 1), kGrain);
   if (nt <= 1 || n == 1) {
     for (std::int64_t i = 0; i < n; ++i) f(i);
