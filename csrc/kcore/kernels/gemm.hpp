@@ -512,8 +512,9 @@ bool blas_operand(std::int64_t rows, std::int64_t cols, std::int64_t row_stride,
 // Large float32/float64 products on the external BLAS (see kcore/blas.hpp), when one is loaded
 // and the operands have a BLAS layout. Each call is single-threaded; kcore runs a fixed set of
 // (item, row block) tasks whose blocks depend on the shape only, so results do not depend on
-// the thread count. Blocks stay large: every call repacks B, and costs ~5 us on its own.
-constexpr std::int64_t kBlasMinRows = 128, kBlasMaxBlocks = 16;
+// the thread count. Blocks stay large: every call repacks B, and costs ~5 us on its own. About
+// kBlasTasks tasks in all (16 threads' worth); a batch of that many items is not split at all.
+constexpr std::int64_t kBlasMinRows = 128, kBlasTasks = 16;
 
 template <class T>
 bool gemm_blas(const GemmPlan& g) {
@@ -528,7 +529,8 @@ bool gemm_blas(const GemmPlan& g) {
   };
   if (misaligned(g.a, g.a_b) || misaligned(g.b, g.b_b)) return false;
   const std::int64_t M = g.M, N = g.N, K = g.K;
-  const std::int64_t want = std::max((M + kBlasMaxBlocks - 1) / kBlasMaxBlocks, kBlasMinRows);
+  const std::int64_t blocks_wanted = std::max<std::int64_t>(1, (kBlasTasks + g.batch - 1) / g.batch);
+  const std::int64_t want = std::max((M + blocks_wanted - 1) / blocks_wanted, kBlasMinRows);
   const std::int64_t rows_per_block = std::min(M, (want + 15) / 16 * 16);
   const std::int64_t blocks = (M + rows_per_block - 1) / rows_per_block;
   // Work in kGrain's units (elements touched): ~16 multiply-adds each.
