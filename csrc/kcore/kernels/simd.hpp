@@ -120,6 +120,13 @@ inline vec<A> load_as(const W* p) {
 // ahead of the end is harmless.
 constexpr int kPrefetchBytes = 2048;
 
+// Prefetches the `bytes` (a multiple of 64, or less than 64) that lie kPrefetchBytes past p.
+template <int Bytes>
+inline void prefetch_ahead(const void* p) {
+#pragma GCC unroll 4
+  for (int c = 0; c < Bytes; c += 64) __builtin_prefetch(static_cast<const char*>(p) + kPrefetchBytes + c, 0, 3);
+}
+
 // Calls step(k, x, offset) for each native vector x of the whole blocks of p[0, n), where k is
 // the vector's slot in the block (which accumulator it feeds); returns how many were consumed.
 template <class A, class W, class Step>
@@ -128,9 +135,7 @@ inline std::int64_t fold_blocks(const W* p, std::int64_t n, Step step) {
   constexpr int B = kBlockLanes<A>;
   std::int64_t i = 0;
   for (; i + B <= n; i += B) {
-#pragma GCC unroll 4
-    for (int c = 0; c < static_cast<int>(B * sizeof(W)); c += 64)
-      __builtin_prefetch(reinterpret_cast<const char*>(p + i) + kPrefetchBytes + c, 0, 3);
+    prefetch_ahead<static_cast<int>(B * sizeof(W))>(p + i);
 #pragma GCC unroll 16
     for (int k = 0; k < kBlockVecs; ++k) step(k, load_as<A>(p + i + k * L), i + k * L);
   }
