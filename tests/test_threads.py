@@ -153,3 +153,21 @@ def test_worker_pinning_switch_gives_the_same_bits(pin):
     ref = _run(code, {"KCORE_NUM_THREADS": "1"})
     assert ref.returncode == 0, ref.stderr
     assert r.stdout == ref.stdout
+
+
+@pytest.mark.parametrize("op", ["sum0", "sumNone", "var1", "max0", "cumsum0", "batch_dot", "cast"])
+def test_tight_loops_give_the_same_bits_as_a_cold_call(threads, rng, op):
+    # Back-to-back calls find the workers still spinning and use them for smaller inputs than a
+    # call after a pause does; only the thread count may change, never the bits.
+    import time
+
+    threads.set_num_threads(2)
+    x = rng.standard_normal((512, 512)).astype(np.float32)
+    b = rng.standard_normal((256, 16, 16)).astype(np.float32)
+    fn = {"sum0": lambda: K.sum(x, axis=0), "sumNone": lambda: K.sum(x), "var1": lambda: K.var(x, axis=1),
+          "max0": lambda: K.max(x, axis=0), "cumsum0": lambda: K.cumsum(x, axis=0),
+          "batch_dot": lambda: K.batch_dot(b, b, axes=(2, 1)), "cast": lambda: K.cast(x, "float16")}[op]
+    time.sleep(0.05)
+    cold = np.asarray(fn()).tobytes()
+    warm = {np.asarray(fn()).tobytes() for _ in range(40)}
+    assert warm == {cold}
