@@ -9,11 +9,11 @@ import warnings
 _LEVELS = ("baseline", "avx2", "avx512")
 
 
-# libgomp's spin before a waiting thread sleeps (iterations of a pause loop, ~100 us here).
-# The default (300,000, ~10+ ms) lets idle workers stall a kernel 20-30x when other processes
-# keep every core busy; never spinning (a passive policy) makes every parallel region pay ~70 us
-# to wake a sleeping core, which doubles mid-sized kernels on VMs. A short spin covers
-# back-to-back calls and burns at most ~100 us per region.
+# libgomp's spin before a waiting thread sleeps (iterations of a pause loop; ~20-50 us here).
+# The default (300,000, milliseconds) lets idle workers stall a kernel 20-30x when other
+# processes keep every core busy; never spinning (a passive policy) makes every parallel region
+# pay ~70-90 us to wake a sleeping core, which doubles mid-sized kernels on VMs. A short spin
+# covers back-to-back calls and burns little per region.
 SPINCOUNT = "2000"
 
 
