@@ -512,9 +512,11 @@ bool blas_operand(std::int64_t rows, std::int64_t cols, std::int64_t row_stride,
 // Large float32/float64 products on the external BLAS (see kcore/blas.hpp), when one is loaded
 // and the operands have a BLAS layout. Each call is single-threaded; kcore runs a fixed set of
 // (item, row block) tasks whose blocks depend on the shape only, so results do not depend on
-// the thread count. Blocks stay large: every call repacks B, and costs ~5 us on its own. About
-// kBlasTasks tasks in all (16 threads' worth); a batch of that many items is not split at all.
-constexpr std::int64_t kBlasMinRows = 128, kBlasTasks = 16;
+// the thread count. Blocks stay large: every call repacks B (a 512x512 product in 4 blocks of
+// 128 rows was ~15% slower than in one call), and costs ~5 us on its own. About kBlasTasks tasks
+// in all; a batch of that many items is not split at all. (This favours few cores: on 16 a
+// single 512x512 product uses 2 of them.)
+constexpr std::int64_t kBlasMinRows = 256, kBlasTasks = 8;
 
 template <class T>
 bool gemm_blas(const GemmPlan& g) {
