@@ -14,9 +14,6 @@
 namespace kcore {
 namespace KCORE_ISA {
 
-// Calls f(b, e) over a partition of [begin, end). Runs serially when the range is smaller than
-// two grains, inside another parallel region, in a forked child or with one thread. Each thread
-// gets one contiguous range, so callers must not let results depend on the partition.
 // Records the end of a kernel call for threads_for's warm-pool check (calls too small to ever
 // use a second thread are not recorded).
 struct CallEndNote {
@@ -29,6 +26,9 @@ struct CallEndNote {
   }
 };
 
+// Calls f(b, e) over a partition of [begin, end). Runs serially when the range is smaller than
+// two grains, inside another parallel region, in a forked child or with one thread. Each thread
+// gets one contiguous range, so callers must not let results depend on the partition.
 template <class F>
 void parallel_for(std::int64_t begin, std::int64_t end, std::int64_t grain, const F& f) {
   const std::int64_t n = end - begin;
