@@ -347,7 +347,8 @@ struct AnyAllOp {
   using I = typename Tr::mask;
   using state = bool;
   using out_t = std::uint8_t;
-  static constexpr std::int64_t kCols = 1024;
+  // float16 rows are half as many bytes: twice the columns keeps each row segment 2-4 KB.
+  static constexpr std::int64_t kCols = sizeof(T) == 2 ? 2048 : 1024;
 
   state identity() const { return !Any; }
   state leaf(const T* p, std::int64_t m, std::int64_t) const {
