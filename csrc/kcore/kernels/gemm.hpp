@@ -16,6 +16,7 @@
 #include "kcore/kernels/convert.hpp"
 #include "kcore/kernels/copy_engine.hpp"
 #include "kcore/kernels/parallel.hpp"
+#include "kcore/kernels/scratch.hpp"
 #include "kcore/kernels/simd.hpp"
 
 namespace kcore {
@@ -430,25 +431,21 @@ void gemm_small(const GemmPlan& g) {
   constexpr int L = kLanes<A>;
   const std::int64_t nb = (g.N + L - 1) / L;
   const std::int64_t item = sizeof(T);
+  // Items per thread: the grain counts multiply-adds, ~16 per element of work elsewhere.
+  const std::int64_t grain = std::max<std::int64_t>(1, 16 * kGrain / std::max<std::int64_t>(g.M * g.N * g.K, 1));
   if (g.b_k == item && g.b_n != item && g.K >= L) {
-    const std::int64_t per_item = std::max<std::int64_t>(g.M * g.N * g.K, 1);
-    parallel_for(0, g.batch, std::max<std::int64_t>(1, 16 * kGrain / per_item), [&](std::int64_t b0, std::int64_t b1) {
-      std::unique_ptr<A[]> abuf(new A[static_cast<std::size_t>(g.K)]);
-      std::unique_ptr<A[]> bbuf(new A[static_cast<std::size_t>(std::is_same_v<T, half> ? g.K * g.N : 1)]);
+    parallel_for(0, g.batch, grain, [&](std::int64_t b0, std::int64_t b1) {
+      Scratch<A, 1024> abuf(g.K);
+      Scratch<A, 4096> bbuf(std::is_same_v<T, half> ? g.K * g.N : 1);  // widened float16 columns
       for (std::int64_t bi = b0; bi < b1; ++bi)
         small_inner_item<T>(g, g.a + bi * g.a_b, g.b + bi * g.b_b, reinterpret_cast<T*>(g.c) + bi * g.M * g.N,
                             abuf.get(), bbuf.get());
     });
     return;
   }
-  const std::int64_t per_item = std::max<std::int64_t>(g.M * g.N * g.K, 1);
-  // The grain counts multiply-adds: ~16 per element of work elsewhere.
-  parallel_for(0, g.batch, std::max<std::int64_t>(1, 16 * kGrain / per_item), [&](std::int64_t b0, std::int64_t b1) {
-    // B widened/padded rows, on the stack unless K is long (tiny calls are dominated by overheads).
-    const std::int64_t need = std::max<std::int64_t>(g.K * std::max<std::int64_t>(nb, 1) * L, 1);
-    alignas(64) A stack_rows[4096];
-    std::unique_ptr<A[]> heap_rows(need > 4096 ? new A[static_cast<std::size_t>(need)] : nullptr);
-    A* const bw = heap_rows ? heap_rows.get() : stack_rows;
+  parallel_for(0, g.batch, grain, [&](std::int64_t b0, std::int64_t b1) {
+    Scratch<A, 4096> rows(g.K * std::max<std::int64_t>(nb, 1) * L);  // B widened/padded, when not read in place
+    A* const bw = rows.get();
     for (std::int64_t bi = b0; bi < b1; ++bi) {
       const char* a = g.a + bi * g.a_b;
       const char* b = g.b + bi * g.b_b;
