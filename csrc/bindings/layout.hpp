@@ -11,6 +11,16 @@ namespace kcore_py {
 
 namespace py = pybind11;
 
+// Every result array is created here: a new array of `descr` (borrowed) with the given shape and
+// byte strides (nullptr: C order). Large ones take their memory from the result block cache
+// (result_memory.cpp). Returns a new reference, or nullptr with a Python error set.
+PyObject* new_result_array(PyObject* descr, int ndim, const Py_ssize_t* shape, const Py_ssize_t* strides);
+
+inline py::array steal_result(PyObject* out) {
+  if (out == nullptr) throw py::error_already_set();
+  return py::reinterpret_steal<py::array>(out);
+}
+
 // An uninitialised array with x's shape whose memory order follows x's (NumPy's order='K'):
 // elementwise results of a transposed input are then written contiguously, as NumPy does.
 // Strides are positive; ties keep C order.
@@ -27,22 +37,17 @@ inline py::array empty_like_k(const py::array& x, const py::dtype& dtype) {
     strides[order[k]] = step;
     step *= shape[order[k]];
   }
-  return py::array(dtype, std::move(shape), std::move(strides));
+  return steal_result(new_result_array(dtype.ptr(), static_cast<int>(nd), shape.data(), strides.data()));
 }
 
 inline py::array empty_c(const py::array& x, const py::dtype& dtype) {
-  return py::array(dtype, std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()), std::vector<py::ssize_t>{});
+  return steal_result(new_result_array(dtype.ptr(), static_cast<int>(x.ndim()), x.shape(), nullptr));
 }
 
 // A new C-contiguous array of `like`'s dtype: straight through NumPy's C API (no shape vectors
 // or dtype object round trip), for the small-call fast paths.
 inline py::array empty_c_shape(const py::array& like, int ndim, const py::ssize_t* shape) {
-  const auto& api = py::detail::npy_api::get();
-  PyObject* descr = py::detail::array_proxy(like.ptr())->descr;
-  Py_INCREF(descr);  // stolen by NewFromDescr
-  PyObject* out = api.PyArray_NewFromDescr_(api.PyArray_Type_, descr, ndim, shape, nullptr, nullptr, 0, nullptr);
-  if (out == nullptr) throw py::error_already_set();
-  return py::reinterpret_steal<py::array>(out);
+  return steal_result(new_result_array(py::detail::array_proxy(like.ptr())->descr, ndim, shape, nullptr));
 }
 
 inline std::vector<std::int64_t> byte_strides(const py::array& a) {

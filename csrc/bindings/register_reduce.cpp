@@ -7,6 +7,7 @@
 
 #include "bindings/array_view.hpp"
 #include "bindings/fastcall.hpp"
+#include "bindings/layout.hpp"
 #include "kcore/dispatch.hpp"
 #include "kcore/reduce_plan.hpp"
 
@@ -44,7 +45,7 @@ py::array run_reduce(ReduceKind kind, const py::array& x, const kcore::ArrayRef&
     if (!reduce_axis[i]) shape.push_back(in.shape[i]);
     else if (keepdims) shape.push_back(1);
   }
-  py::array out(out_dtype, std::move(shape), std::vector<py::ssize_t>{});
+  py::array out = steal_result(new_result_array(out_dtype.ptr(), static_cast<int>(shape.size()), shape.data(), nullptr));
   const kcore::ReducePlan plan = kcore::make_reduce_plan(in, reduce_axis, static_cast<char*>(out.mutable_data()), out_kind, kind);
   {
     py::gil_scoped_release release;

@@ -3,6 +3,7 @@
 #include <pybind11/pybind11.h>
 
 #include "kcore/blas.hpp"
+#include "kcore/block_cache.hpp"
 #include "kcore/dispatch.hpp"
 #include "kcore/threading.hpp"
 
@@ -53,6 +54,21 @@ void register_runtime(py::module_& m) {
   m.def("blas_path", [] {
     return kcore::blas() != nullptr ? py::object(py::str(kcore::blas_path())) : py::object(py::none());
   }, "Path of the BLAS in use, or None.");
+  m.def("set_result_cache_limit", [](long long bytes) {
+    if (bytes < 0) throw py::value_error("set_result_cache_limit: bytes must be >= 0, got " + std::to_string(bytes));
+    kcore::result_blocks().set_limit(static_cast<std::size_t>(bytes));
+  }, py::arg("bytes"), "Keep at most this many bytes of freed large results for reuse (0: keep none).");
+  m.def("result_cache_info", [] {
+    auto& c = kcore::result_blocks();
+    py::dict d;
+    d["limit"] = c.limit();
+    d["cached"] = c.cached_bytes();
+    d["min_bytes"] = kcore::BlockCache::kMinBytes;
+    d["max_blocks"] = kcore::BlockCache::kMaxBlocks;
+    return d;
+  }, "The result block cache: limit, bytes kept now, smallest result served, most free blocks kept.");
+  m.def("clear_result_cache", [] { kcore::result_blocks().clear(); },
+        "Return every kept block of freed results to the operating system.");
   m.def("build_info", [] {
     py::dict d;
     d["version"] = KCORE_VERSION;

@@ -105,6 +105,25 @@ def _load_blas() -> str:
 _blas_report = _load_blas()
 
 
+def _result_cache_limit() -> str:
+    """Applies KCORE_RESULT_CACHE_MB (the most memory of freed large results kept for reuse; 0
+    keeps none) and returns what show_config reports."""
+    raw = os.environ.get("KCORE_RESULT_CACHE_MB", "").strip()
+    if raw:
+        if not raw.isdigit():
+            raise ValueError(f"KCORE_RESULT_CACHE_MB must be a non-negative integer (MiB); got {raw!r}")
+        _core.set_result_cache_limit(int(raw) << 20)
+    info = _core.result_cache_info()
+    source = "KCORE_RESULT_CACHE_MB" if raw else "default"
+    if info["limit"] == 0:
+        return f"off ({source}): every result gets fresh memory"
+    return (f"up to {info['limit'] >> 20} MiB in {info['max_blocks']} blocks of freed results of "
+            f"{info['min_bytes'] >> 20} MiB and up kept for reuse ({source})")
+
+
+_result_cache_report = _result_cache_limit()
+
+
 def version() -> str:
     return _core.build_info()["version"]
 
@@ -145,6 +164,7 @@ def config_report() -> str:
             f"GOMP_SPINCOUNT={os.environ.get('GOMP_SPINCOUNT', '')!r} (yours)" if _user_wait_policy
             else f"spin {SPINCOUNT} pauses, then sleep (GOMP_SPINCOUNT, set by kcore)"),
         f"  blas:              {_blas_report}",
+        f"  result memory:     {_result_cache_report}",
     ]
     lines += _config.report_lines()
     return "\n".join(lines)

@@ -1,0 +1,140 @@
+#include "kcore/block_cache.hpp"
+
+#include <cstring>
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <sys/mman.h>
+#define KCORE_HAVE_MMAP 1
+#else
+#include <cstdlib>
+#endif
+
+namespace kcore {
+
+namespace {
+
+std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
+
+// Fresh zeroed pages, aligned to 2 MiB so that the kernel can back them with huge pages.
+void* map_block(std::size_t capacity) {
+#ifdef KCORE_HAVE_MMAP
+  const std::size_t span = capacity + BlockCache::kAlign;
+  void* raw = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) return nullptr;
+  const auto base = reinterpret_cast<std::uintptr_t>(raw);
+  const std::uintptr_t aligned = round_up(base, BlockCache::kAlign);
+  if (aligned > base) munmap(raw, aligned - base);
+  const std::uintptr_t end = aligned + capacity;
+  if (base + span > end) munmap(reinterpret_cast<void*>(end), base + span - end);
+  void* p = reinterpret_cast<void*>(aligned);
+#ifdef MADV_HUGEPAGE
+  madvise(p, capacity, MADV_HUGEPAGE);  // advice only: failure leaves normal pages
+#endif
+  return p;
+#else
+  return std::calloc(1, capacity);
+#endif
+}
+
+void unmap_block(void* p, std::size_t capacity) {
+#ifdef KCORE_HAVE_MMAP
+  munmap(p, capacity);
+#else
+  (void)capacity;
+  std::free(p);
+#endif
+}
+
+}  // namespace
+
+void* BlockCache::acquire(std::size_t bytes, bool zeroed) {
+  const std::size_t want = round_up(bytes < kMinBytes ? kMinBytes : bytes, kAlign);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    // Best fit among blocks at most 1.5x the request: a larger one would hold resident pages the
+    // result never uses.
+    std::size_t best = free_.size();
+    for (std::size_t i = 0; i < free_.size(); ++i) {
+      const std::size_t c = free_[i].capacity;
+      if (c >= want && c <= want + want / 2 && (best == free_.size() || c < free_[best].capacity)) best = i;
+    }
+    if (best != free_.size()) {
+      const Block b = free_[best];
+      free_.erase(free_.begin() + static_cast<std::ptrdiff_t>(best));
+      cached_ -= b.capacity;
+      in_use_.emplace(b.p, b.capacity);
+      if (zeroed) std::memset(b.p, 0, bytes);
+      return b.p;
+    }
+  }
+  void* p = map_block(want);  // outside the lock: mapping is a system call
+  if (p == nullptr) return nullptr;
+  std::lock_guard<std::mutex> lock(mu_);
+  in_use_.emplace(p, want);
+  return p;
+}
+
+bool BlockCache::release(void* p) {
+  std::size_t capacity;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const auto it = in_use_.find(p);
+    if (it == in_use_.end()) return false;
+    capacity = it->second;
+    in_use_.erase(it);
+    if (capacity <= limit_) {
+      free_.push_back({p, capacity});
+      cached_ += capacity;
+      trim_locked();
+      return true;
+    }
+  }
+  unmap_block(p, capacity);
+  return true;
+}
+
+std::size_t BlockCache::capacity(void* p) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const auto it = in_use_.find(p);
+  return it == in_use_.end() ? 0 : it->second;
+}
+
+void BlockCache::trim_locked() {
+  while (!free_.empty() && (cached_ > limit_ || free_.size() > kMaxBlocks)) {
+    const Block b = free_.front();
+    free_.erase(free_.begin());
+    cached_ -= b.capacity;
+    unmap_block(b.p, b.capacity);
+  }
+}
+
+void BlockCache::set_limit(std::size_t bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  limit_ = bytes;
+  trim_locked();
+}
+
+std::size_t BlockCache::limit() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return limit_;
+}
+
+std::size_t BlockCache::cached_bytes() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return cached_;
+}
+
+void BlockCache::clear() {
+  std::lock_guard<std::mutex> lock(mu_);
+  const std::size_t keep = limit_;
+  limit_ = 0;
+  trim_locked();
+  limit_ = keep;
+}
+
+BlockCache& result_blocks() {
+  static BlockCache* cache = new BlockCache();  // never destroyed: arrays may outlive exit hooks
+  return *cache;
+}
+
+}  // namespace kcore

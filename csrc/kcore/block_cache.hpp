@@ -1,0 +1,54 @@
+// Memory for large results, kept for reuse after they are freed.
+//
+// A fresh array from the C allocator is fresh memory from the kernel: for results of 32 MB and up
+// glibc maps new pages on every call, and the kernel faults in and zeroes each of them on first
+// write. On a 4096x4096 transpose or cast that costs as much time as the copy itself. glibc
+// already keeps freed blocks below 32 MB in its heap for reuse; this cache extends the same policy
+// to larger blocks, bounded: at most kMaxBlocks free blocks and `limit` bytes are kept, the least
+// recently freed go back to the kernel first, and a limit of 0 turns keeping off.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+namespace kcore {
+
+class BlockCache {
+ public:
+  static constexpr std::size_t kMinBytes = std::size_t(4) << 20;   // smaller requests: malloc
+  static constexpr std::size_t kAlign = std::size_t(2) << 20;      // a transparent huge page
+  static constexpr std::size_t kMaxBlocks = 4;
+  static constexpr std::size_t kDefaultLimit = std::size_t(256) << 20;
+
+  // A block of at least `bytes` (kMinBytes and up), 2 MiB aligned; nullptr when out of memory.
+  // `zeroed` asks for zero-filled memory (calloc).
+  void* acquire(std::size_t bytes, bool zeroed);
+  // Gives back a block from acquire(); returns false (and does nothing) for any other pointer.
+  bool release(void* p);
+  // Capacity of a block from acquire() that is still in use, else 0.
+  std::size_t capacity(void* p);
+
+  void set_limit(std::size_t bytes);
+  std::size_t limit();
+  std::size_t cached_bytes();
+  void clear();  // returns every free block to the kernel
+
+ private:
+  struct Block {
+    void* p;
+    std::size_t capacity;
+  };
+  void trim_locked();
+
+  std::mutex mu_;
+  std::size_t limit_ = kDefaultLimit;
+  std::size_t cached_ = 0;
+  std::vector<Block> free_;                          // most recently freed last
+  std::unordered_map<void*, std::size_t> in_use_;    // pointer -> capacity
+};
+
+BlockCache& result_blocks();
+
+}  // namespace kcore

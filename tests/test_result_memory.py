@@ -1,0 +1,121 @@
+"""Large results take their memory from kcore's bounded block cache through NumPy's handler API."""
+import gc
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from kcore import backend as K
+from kcore._runtime import _core
+
+try:
+    from numpy._core.multiarray import get_handler_name
+except ImportError:  # NumPy 1.x
+    from numpy.core.multiarray import get_handler_name
+
+MIN_BYTES = _core.result_cache_info()["min_bytes"]
+LARGE = (1024, MIN_BYTES // 1024 // 4)  # float32: exactly MIN_BYTES
+
+
+@pytest.fixture
+def cache_limit():
+    before = _core.result_cache_info()["limit"]
+    yield _core.set_result_cache_limit
+    _core.set_result_cache_limit(before)
+
+
+def test_large_results_use_the_cache_small_ones_numpy():
+    x = np.arange(np.prod(LARGE), dtype=np.float32).reshape(LARGE)
+    big = [K.transpose(x), K.cast(x, "float64"), K.cumsum(x, axis=0), K.permute_dimensions(x, (1, 0))]
+    for r in big:
+        assert get_handler_name(r) == "kcore_result_cache"
+        assert r.flags.owndata and r.base is None and r.flags.writeable
+    np.testing.assert_array_equal(big[0], x.T)
+    np.testing.assert_array_equal(big[1], x.astype(np.float64))
+    small = K.transpose(x[:8, :8])
+    assert get_handler_name(small) != "kcore_result_cache"
+    # Arrays NumPy makes from ours are NumPy's own.
+    assert get_handler_name(big[0] + 1) != "kcore_result_cache"
+
+
+def test_freed_results_are_reused_within_the_limit(cache_limit):
+    _core.clear_result_cache()
+    x = np.ones(LARGE, np.float32)
+    r = K.transpose(x)
+    address = r.__array_interface__["data"][0]
+    assert _core.result_cache_info()["cached"] == 0
+    del r
+    gc.collect()
+    assert _core.result_cache_info()["cached"] >= MIN_BYTES
+    r = K.transpose(x)
+    assert r.__array_interface__["data"][0] == address  # the same block, no fresh pages
+    assert _core.result_cache_info()["cached"] == 0
+    # A reused block holds the old values until the kernel overwrites them: check it does.
+    np.testing.assert_array_equal(K.transpose(np.full(LARGE, 2, np.float32)), 2)
+    del r
+    cache_limit(0)
+    assert _core.result_cache_info()["cached"] == 0
+    r = K.transpose(x)
+    del r
+    assert _core.result_cache_info()["cached"] == 0
+
+
+def test_cache_keeps_a_bounded_number_of_blocks(cache_limit):
+    cache_limit(1 << 30)
+    info = _core.result_cache_info()
+    x = np.ones(LARGE, np.float32)
+    results = [K.transpose(x) for _ in range(info["max_blocks"] + 3)]
+    del results
+    gc.collect()
+    info = _core.result_cache_info()
+    assert 0 < info["cached"] <= info["max_blocks"] * (MIN_BYTES + (2 << 20))
+    cache_limit(MIN_BYTES)  # lowering the limit gives blocks back at once
+    assert _core.result_cache_info()["cached"] <= MIN_BYTES + (2 << 20)
+
+
+def test_resize_and_pickle_of_a_cached_result():
+    import pickle
+
+    x = np.arange(np.prod(LARGE), dtype=np.float32).reshape(LARGE)
+    r = K.cast(x, "float32")
+    r.resize((2 * x.size,), refcheck=False)  # NumPy reallocates through the handler
+    np.testing.assert_array_equal(r[: x.size], x.ravel())
+    np.testing.assert_array_equal(r[x.size:], 0)
+    r.resize((10,), refcheck=False)
+    np.testing.assert_array_equal(r, np.arange(10, dtype=np.float32))
+    t = K.transpose(x)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(t)), x.T)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_cached_blocks_work_in_a_forked_child():
+    x = np.ones(LARGE, np.float32)
+    del_me = K.transpose(x)
+    del del_me  # one block now waits in the cache
+    pid = os.fork()
+    if pid == 0:
+        ok = False
+        try:
+            ok = bool(np.all(K.transpose(np.full(LARGE, 3, np.float32)) == 3))
+        finally:
+            os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+def test_result_cache_environment():
+    code = "import kcore; kcore.show_config(); print(kcore._runtime._core.result_cache_info()['limit'])"
+    env = dict(os.environ, KCORE_RESULT_CACHE_MB="0")
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "result memory:     off (KCORE_RESULT_CACHE_MB)" in r.stdout
+    assert r.stdout.splitlines()[-1] == "0"
+    env["KCORE_RESULT_CACHE_MB"] = "64"
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.splitlines()[-1] == str(64 << 20)
+    env["KCORE_RESULT_CACHE_MB"] = "-1"
+    r = subprocess.run([sys.executable, "-c", "import kcore"], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0
+    assert "KCORE_RESULT_CACHE_MB must be a non-negative integer (MiB); got '-1'" in r.stderr
