@@ -8,6 +8,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <type_traits>
+#include <utility>
 
 #include "kcore/copy_plan.hpp"
 #include "kcore/kernels/convert.hpp"
@@ -183,6 +184,166 @@ inline void copy_offsets(const CopyPlan& p, int nd, std::int64_t linear, std::in
   }
 }
 
+#if defined(__has_builtin)
+#if __has_builtin(__builtin_shufflevector)
+#define KCORE_REGISTER_TRANSPOSE 1
+#endif
+#endif
+
+#ifdef KCORE_REGISTER_TRANSPOSE
+namespace detail {
+
+// A store that bypasses the caches (no read for ownership of the line first): for results much
+// larger than the caches, which the transpose writes in scattered lines. p is kVecBytes-aligned.
+template <class V>
+inline void stream_store(char* p, V v) {
+#if defined(__AVX512F__)
+  if constexpr (kVecBytes == 64) {
+    __m512i r;
+    std::memcpy(&r, &v, sizeof r);
+    _mm512_stream_si512(reinterpret_cast<__m512i*>(p), r);
+    return;
+  }
+#endif
+#if defined(__AVX__)
+  if constexpr (kVecBytes == 32) {
+    __m256i r;
+    std::memcpy(&r, &v, sizeof r);
+    _mm256_stream_si256(reinterpret_cast<__m256i*>(p), r);
+    return;
+  }
+#endif
+#if defined(__SSE2__)
+  if constexpr (kVecBytes == 16) {
+    __m128i r;
+    std::memcpy(&r, &v, sizeof r);
+    _mm_stream_si128(reinterpret_cast<__m128i*>(p), r);
+    return;
+  }
+#endif
+  std::memcpy(p, &v, sizeof v);
+}
+
+inline void stream_fence() {
+#if defined(__SSE2__)
+  _mm_sfence();
+#endif
+}
+
+// N x N blocks of U (N = kVecBytes / sizeof(U): one vector per row) transposed in registers.
+// Stage B swaps bit B of the row index with bit B of the column index (the off-diagonal B x B
+// blocks of every 2B x 2B block); the log2(N) stages together are the transpose.
+template <class U>
+struct RegisterTranspose {
+  static constexpr int N = kVecBytes / static_cast<int>(sizeof(U));
+  typedef U V __attribute__((vector_size(kVecBytes)));
+
+  template <int B, std::size_t... I>
+  static V upper(V a, V b, std::index_sequence<I...>) {  // row with bit B clear
+    return __builtin_shufflevector(a, b, ((I & B) ? N + static_cast<int>(I) - B : static_cast<int>(I))...);
+  }
+  template <int B, std::size_t... I>
+  static V lower(V a, V b, std::index_sequence<I...>) {  // row with bit B set
+    return __builtin_shufflevector(a, b, ((I & B) ? N + static_cast<int>(I) : static_cast<int>(I) + B)...);
+  }
+  template <int B>
+  static void stage(V* r) {
+    if constexpr (B >= 1) {
+#pragma GCC unroll 32
+      for (int i = 0; i < N; ++i) {
+        if (i & B) continue;
+        const V a = r[i], b = r[i + B];
+        r[i] = upper<B>(a, b, std::make_index_sequence<N>{});
+        r[i + B] = lower<B>(a, b, std::make_index_sequence<N>{});
+      }
+      stage<B / 2>(r);
+    }
+  }
+  // dst row i (byte stride ds) = src column i (src rows at byte stride ss).
+  template <bool Stream>
+  static void block(const char* s, std::int64_t ss, char* d, std::int64_t ds) {
+    V r[N];
+#pragma GCC unroll 32
+    for (int i = 0; i < N; ++i) std::memcpy(&r[i], s + i * ss, sizeof(V));
+    stage<N / 2>(r);
+#pragma GCC unroll 32
+    for (int i = 0; i < N; ++i) {
+      if constexpr (Stream) stream_store(d + i * ds, r[i]);
+      else std::memcpy(d + i * ds, &r[i], sizeof(V));
+    }
+  }
+};
+
+template <std::size_t Size> struct bits_of;
+template <> struct bits_of<2> { using type = std::uint16_t; };
+template <> struct bits_of<4> { using type = std::uint32_t; };
+template <> struct bits_of<8> { using type = std::uint64_t; };
+
+}  // namespace detail
+
+// A transpose without conversion where dim t is unit-stride in the source (and the last dim in
+// the destination). A task is one 64-byte line of destination columns (64/E source rows, read as
+// sequential streams) across a span of t, transposed in N x N register blocks. Results larger
+// than the caches are written with streaming stores of whole lines: a transpose writes each line
+// in a different place, and ordinary stores would first read every line they write.
+template <class T>
+void transpose_blocks(const CopyPlan& p) {
+  using U = typename detail::bits_of<sizeof(T)>::type;
+  using RT = detail::RegisterTranspose<U>;
+  constexpr std::int64_t E = sizeof(T), N = RT::N, kLine = 64, JB = kLine / E;
+  constexpr std::int64_t kSpan = 4096 / E;  // t values per task: 64/E source rows of 4 KB each
+  constexpr std::int64_t kStreamBytes = std::int64_t(512) << 10;  // measured: slower below, faster from here
+  const int nd = p.ndim, t = p.src_inner;
+  const std::int64_t nt = p.shape[t], inner = p.shape[nd - 1];
+  const std::int64_t ss_j = p.src_strides[nd - 1], ds_t = p.dst_strides[t];
+  const std::int64_t outer = p.size / (nt * inner);
+  const std::int64_t jblocks = (inner + JB - 1) / JB, spans = (nt + kSpan - 1) / kSpan;
+  const bool stream = p.size * E >= kStreamBytes && ds_t % kLine == 0 &&
+                      reinterpret_cast<std::uintptr_t>(p.dst) % kLine == 0;
+  const auto put_line = [](char* d, const char* line, bool nt_store) {
+    for (std::int64_t k = 0; k < kLine; k += kVecBytes) {
+      typename RT::V v;
+      std::memcpy(&v, line + k, sizeof v);
+      if (nt_store) detail::stream_store(d + k, v);
+      else std::memcpy(d + k, &v, sizeof v);
+    }
+  };
+  parallel_for(0, outer * jblocks * spans, std::max<std::int64_t>(1, kGrain / (JB * kSpan)), [&](std::int64_t b,
+                                                                                                   std::int64_t e) {
+    for (std::int64_t task = b; task < e; ++task) {
+      const std::int64_t o = task / (jblocks * spans), rest = task % (jblocks * spans);
+      const std::int64_t j0 = (rest / spans) * JB, i0 = (rest % spans) * kSpan;
+      const std::int64_t nj = std::min(JB, inner - j0), ni = std::min(kSpan, nt - i0);
+      std::int64_t so, dof;
+      copy_offsets(p, nd - 1, o, so, dof, t);
+      const char* src = p.src + so + j0 * ss_j + i0 * E;
+      char* dst = p.dst + dof + i0 * ds_t + j0 * E;
+      const bool nt_store = stream && (dof + j0 * E) % kLine == 0;
+      std::int64_t i = 0;
+      if (nj == JB) {
+        for (; i + N <= ni; i += N) {
+          const char* s = src + i * E;
+          char* d = dst + i * ds_t;
+          if constexpr (N * E == kLine) {
+            if (nt_store) RT::template block<true>(s, ss_j, d, ds_t);
+            else RT::template block<false>(s, ss_j, d, ds_t);
+          } else {
+            // Narrower vectors: N x N blocks side by side fill N lines in L1, which then go out
+            // whole (a line written in parts by streaming stores costs a read at the memory).
+            alignas(64) char lines[N][kLine];
+            for (std::int64_t jj = 0; jj < JB; jj += N) RT::template block<false>(s + jj * ss_j, ss_j, lines[0] + jj * E, kLine);
+            for (std::int64_t r = 0; r < N; ++r) put_line(d + r * ds_t, lines[r], nt_store);
+          }
+        }
+      }
+      for (; i < ni; ++i)  // edges: element by element
+        for (std::int64_t j = 0; j < nj; ++j) std::memcpy(dst + i * ds_t + j * E, src + j * ss_j + i * E, E);
+    }
+    if (stream) detail::stream_fence();
+  });
+}
+#endif
+
 template <class S, class D>
 void copy_typed(const CopyPlan& p) {
   if (p.size == 0) return;
@@ -213,6 +374,15 @@ void copy_typed(const CopyPlan& p) {
     return;
   }
 
+#ifdef KCORE_REGISTER_TRANSPOSE
+  if constexpr (std::is_same_v<S, D>) {
+    // (Thin arrays, under one line of columns or one block of rows, keep the tiles below.)
+    constexpr std::int64_t kLineElems = 64 / sizeof(S);
+    if (p.src_strides[p.src_inner] == static_cast<std::int64_t>(sizeof(S)) && p.shape[p.ndim - 1] >= kLineElems &&
+        p.shape[p.src_inner] >= detail::RegisterTranspose<typename detail::bits_of<sizeof(S)>::type>::N)
+      return transpose_blocks<S>(p);
+  }
+#endif
   // A real transpose: dim t is contiguous in the source, the last dim in the destination.
   // Copy square tiles that fit in L1, reading source columns and writing destination rows.
   constexpr std::int64_t kTile = 64;
