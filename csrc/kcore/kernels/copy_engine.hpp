@@ -161,6 +161,21 @@ inline void convert_run(const S* s, D* d, std::int64_t n) {
   for (; i < n; ++i) d[i] = convert_one<D>(s[i]);
 }
 
+// convert_run for results much larger than the caches: converted in pieces in L1, then written
+// with streaming stores; pieces after the first start on a line of d.
+template <class S, class D>
+inline void convert_streamed(const S* s, D* d, std::int64_t n) {
+  constexpr std::int64_t kPiece = 4096 / sizeof(D);
+  alignas(64) D buf[kPiece];
+  const std::int64_t misaligned = static_cast<std::int64_t>(reinterpret_cast<std::uintptr_t>(d) % kLineBytes);
+  std::int64_t len = misaligned % static_cast<std::int64_t>(sizeof(D)) == 0 ? kPiece - misaligned / static_cast<std::int64_t>(sizeof(D)) : kPiece;
+  for (std::int64_t i = 0; i < n; i += len, len = kPiece) {
+    len = std::min(len, n - i);
+    convert_run(s + i, buf, len);
+    stream_bytes(reinterpret_cast<char*>(d + i), reinterpret_cast<const char*>(buf), len * static_cast<std::int64_t>(sizeof(D)));
+  }
+}
+
 template <class S, class D>
 inline void convert_strided(const char* s, std::int64_t stride, D* d, std::int64_t n) {
   for (std::int64_t i = 0; i < n; ++i) {
@@ -192,43 +207,6 @@ inline void copy_offsets(const CopyPlan& p, int nd, std::int64_t linear, std::in
 
 #ifdef KCORE_REGISTER_TRANSPOSE
 namespace detail {
-
-// A store that bypasses the caches (no read for ownership of the line first): for results much
-// larger than the caches, which the transpose writes in scattered lines. p is kVecBytes-aligned.
-template <class V>
-inline void stream_store(char* p, V v) {
-#if defined(__AVX512F__)
-  if constexpr (kVecBytes == 64) {
-    __m512i r;
-    std::memcpy(&r, &v, sizeof r);
-    _mm512_stream_si512(reinterpret_cast<__m512i*>(p), r);
-    return;
-  }
-#endif
-#if defined(__AVX__)
-  if constexpr (kVecBytes == 32) {
-    __m256i r;
-    std::memcpy(&r, &v, sizeof r);
-    _mm256_stream_si256(reinterpret_cast<__m256i*>(p), r);
-    return;
-  }
-#endif
-#if defined(__SSE2__)
-  if constexpr (kVecBytes == 16) {
-    __m128i r;
-    std::memcpy(&r, &v, sizeof r);
-    _mm_stream_si128(reinterpret_cast<__m128i*>(p), r);
-    return;
-  }
-#endif
-  std::memcpy(p, &v, sizeof v);
-}
-
-inline void stream_fence() {
-#if defined(__SSE2__)
-  _mm_sfence();
-#endif
-}
 
 // N x N blocks of U (N = kVecBytes / sizeof(U): one vector per row) transposed in registers.
 // Stage B swaps bit B of the row index with bit B of the column index (the off-diagonal B x B
@@ -290,9 +268,8 @@ template <class T>
 void transpose_blocks(const CopyPlan& p) {
   using U = typename detail::bits_of<sizeof(T)>::type;
   using RT = detail::RegisterTranspose<U>;
-  constexpr std::int64_t E = sizeof(T), N = RT::N, kLine = 64, JB = kLine / E;
+  constexpr std::int64_t E = sizeof(T), N = RT::N, kLine = kLineBytes, JB = kLine / E;
   constexpr std::int64_t kSpan = 4096 / E;  // t values per task: 64/E source rows of 4 KB each
-  constexpr std::int64_t kStreamBytes = std::int64_t(512) << 10;  // measured: slower below, faster from here
   const int nd = p.ndim, t = p.src_inner;
   const std::int64_t nt = p.shape[t], inner = p.shape[nd - 1];
   const std::int64_t ss_j = p.src_strides[nd - 1], ds_t = p.dst_strides[t];
@@ -300,14 +277,6 @@ void transpose_blocks(const CopyPlan& p) {
   const std::int64_t jblocks = (inner + JB - 1) / JB, spans = (nt + kSpan - 1) / kSpan;
   const bool stream = p.size * E >= kStreamBytes && ds_t % kLine == 0 &&
                       reinterpret_cast<std::uintptr_t>(p.dst) % kLine == 0;
-  const auto put_line = [](char* d, const char* line, bool nt_store) {
-    for (std::int64_t k = 0; k < kLine; k += kVecBytes) {
-      typename RT::V v;
-      std::memcpy(&v, line + k, sizeof v);
-      if (nt_store) detail::stream_store(d + k, v);
-      else std::memcpy(d + k, &v, sizeof v);
-    }
-  };
   parallel_for(0, outer * jblocks * spans, std::max<std::int64_t>(1, kGrain / (JB * kSpan)), [&](std::int64_t b,
                                                                                                    std::int64_t e) {
     for (std::int64_t task = b; task < e; ++task) {
@@ -332,14 +301,17 @@ void transpose_blocks(const CopyPlan& p) {
             // whole (a line written in parts by streaming stores costs a read at the memory).
             alignas(64) char lines[N][kLine];
             for (std::int64_t jj = 0; jj < JB; jj += N) RT::template block<false>(s + jj * ss_j, ss_j, lines[0] + jj * E, kLine);
-            for (std::int64_t r = 0; r < N; ++r) put_line(d + r * ds_t, lines[r], nt_store);
+            for (std::int64_t r = 0; r < N; ++r) {
+              if (nt_store) stream_bytes(d + r * ds_t, lines[r], kLine);
+              else std::memcpy(d + r * ds_t, lines[r], kLine);
+            }
           }
         }
       }
       for (; i < ni; ++i)  // edges: element by element
         for (std::int64_t j = 0; j < nj; ++j) std::memcpy(dst + i * ds_t + j * E, src + j * ss_j + i * E, E);
     }
-    if (stream) detail::stream_fence();
+    if (stream) stream_fence();
   });
 }
 #endif
@@ -360,6 +332,8 @@ void copy_typed(const CopyPlan& p) {
     const std::int64_t chunk = std::min(inner, kChunk);
     const std::int64_t per_line = (inner + chunk - 1) / chunk;
     const bool contiguous = s_inner == static_cast<std::int64_t>(sizeof(S));
+    // (A plain copy is memcpy, which picks its own stores.)
+    const bool stream = !std::is_same_v<S, D> && p.size * static_cast<std::int64_t>(sizeof(D)) >= kStreamBytes;
     parallel_for(0, lines * per_line, std::max<std::int64_t>(1, kGrain / chunk), [&](std::int64_t b, std::int64_t e) {
       for (std::int64_t task = b; task < e; ++task) {
         const std::int64_t l = task / per_line, i0 = (task % per_line) * chunk;
@@ -367,9 +341,11 @@ void copy_typed(const CopyPlan& p) {
         std::int64_t so, dof;
         copy_offsets(p, nd - 1, l, so, dof);
         D* d = reinterpret_cast<D*>(p.dst + dof) + i0;
-        if (contiguous) convert_run(reinterpret_cast<const S*>(p.src + so) + i0, d, n);
+        if (contiguous && stream) convert_streamed(reinterpret_cast<const S*>(p.src + so) + i0, d, n);
+        else if (contiguous) convert_run(reinterpret_cast<const S*>(p.src + so) + i0, d, n);
         else convert_strided<S>(p.src + so + i0 * s_inner, s_inner, d, n);
       }
+      if (stream) stream_fence();
     });
     return;
   }

@@ -54,77 +54,49 @@ struct Scanner {
     return fold_contig<A, F>(x, len, F == Fold::add ? A(-0.0) : A(1));
   }
 
-  // Sequential scan of one segment from `start`, written to d at byte stride dstride.
-  static void segment(const char* s, std::int64_t stride, std::int64_t len, A start, T* d,
-                      std::int64_t dstride) {
-    alignas(64) W buf[kSegment];
-    const W* x = fetch(s, stride, len, buf);
-    A acc = start;
-    const bool contiguous = dstride == static_cast<std::int64_t>(sizeof(T));
-    alignas(64) T tmp[kSegment];
-    T* out = contiguous ? d : tmp;
-    if constexpr (std::is_same_v<T, half>) {
-      alignas(64) A wide[kSegment];  // converted to float16 once, from the accumulator type
-      for (std::int64_t i = 0; i < len; ++i) wide[i] = acc = fold1<A, F>(acc, static_cast<A>(x[i]));
-      convert_run(wide, out, len);
+  // Writes m results from an L1 buffer to d (byte stride dstride); streamed for large results.
+  static void emit(const T* out, std::int64_t m, char* d, std::int64_t dstride, bool stream) {
+    if (dstride != static_cast<std::int64_t>(sizeof(T))) {
+      for (std::int64_t i = 0; i < m; ++i) std::memcpy(d + i * dstride, &out[i], sizeof(T));
+    } else if (stream) {
+      stream_bytes(d, reinterpret_cast<const char*>(out), m * static_cast<std::int64_t>(sizeof(T)));
     } else {
-      for (std::int64_t i = 0; i < len; ++i) {
-        acc = fold1<A, F>(acc, static_cast<A>(x[i]));
-        out[i] = static_cast<T>(acc);
-      }
+      std::memcpy(d, out, static_cast<std::size_t>(m) * sizeof(T));
     }
-    if (!contiguous)
-      for (std::int64_t i = 0; i < len; ++i)
-        std::memcpy(reinterpret_cast<char*>(d) + i * dstride, &tmp[i], sizeof(T));
   }
 };
 
-// Four segments of equal length at once: four independent dependency chains instead of one, so
-// the loop runs at throughput rather than at the latency of one add (or multiply) per element.
-// Each chain does exactly what `segment` does, so results are identical.
-template <class T, Fold F>
-void segment4(const char* const* s, std::int64_t stride, std::int64_t len, const typename Scanner<T, F>::A* start,
-              T* const* d, std::int64_t dstride) {
+// Sequential scans of U segments of equal length at once, from start[u], written to d[u] at byte
+// stride dstride. U > 1 runs U independent dependency chains, so the loop goes at throughput
+// rather than at the latency of one add (or multiply) per element; each chain does exactly what
+// a lone one does, so results are identical. Pieces of kPiece keep the buffers in L1.
+template <class T, Fold F, int U>
+void segments(const char* const* s, std::int64_t stride, std::int64_t len, const typename Scanner<T, F>::A* start,
+              char* const* d, std::int64_t dstride, bool stream) {
   using S = Scanner<T, F>;
   using A = typename S::A;
   using W = typename S::W;
-  alignas(64) W buf[4][kSegment];
-  const W* x[4];
-  for (int u = 0; u < 4; ++u) x[u] = S::fetch(s[u], stride, len, buf[u]);
-  A a0 = start[0], a1 = start[1], a2 = start[2], a3 = start[3];
-  const bool contiguous = dstride == static_cast<std::int64_t>(sizeof(T));
-  if constexpr (std::is_same_v<T, half>) {
-    alignas(64) A wide[4][kSegment];
-    for (std::int64_t i = 0; i < len; ++i) {
-      wide[0][i] = a0 = fold1<A, F>(a0, static_cast<A>(x[0][i]));
-      wide[1][i] = a1 = fold1<A, F>(a1, static_cast<A>(x[1][i]));
-      wide[2][i] = a2 = fold1<A, F>(a2, static_cast<A>(x[2][i]));
-      wide[3][i] = a3 = fold1<A, F>(a3, static_cast<A>(x[3][i]));
-    }
-    for (int u = 0; u < 4; ++u) {
-      if (contiguous) {
-        convert_run(wide[u], d[u], len);
-      } else {
-        alignas(64) T tmp[kSegment];
-        convert_run(wide[u], tmp, len);
-        for (std::int64_t i = 0; i < len; ++i)
-          std::memcpy(reinterpret_cast<char*>(d[u]) + i * dstride, &tmp[i], sizeof(T));
+  constexpr std::int64_t kPiece = 2048 / U;
+  alignas(64) W buf[U][kPiece];
+  alignas(64) T out[U][kPiece];
+  alignas(64) A wide[std::is_same_v<T, half> ? U : 1][kPiece];  // float16: rounded once, from A
+  A acc[U];
+  for (int u = 0; u < U; ++u) acc[u] = start[u];
+  for (std::int64_t p0 = 0; p0 < len; p0 += kPiece) {
+    const std::int64_t m = std::min(kPiece, len - p0);
+    const W* x[U];
+    for (int u = 0; u < U; ++u) x[u] = S::fetch(s[u] + p0 * stride, stride, m, buf[u]);
+    for (std::int64_t i = 0; i < m; ++i) {
+#pragma GCC unroll 8
+      for (int u = 0; u < U; ++u) {
+        acc[u] = fold1<A, F>(acc[u], static_cast<A>(x[u][i]));
+        if constexpr (std::is_same_v<T, half>) wide[u][i] = acc[u];
+        else out[u][i] = static_cast<T>(acc[u]);
       }
     }
-  } else {
-    auto put = [&](int u, std::int64_t i, A v) {
-      const T t = static_cast<T>(v);
-      std::memcpy(reinterpret_cast<char*>(d[u]) + i * dstride, &t, sizeof(T));
-    };
-    for (std::int64_t i = 0; i < len; ++i) {
-      a0 = fold1<A, F>(a0, static_cast<A>(x[0][i]));
-      a1 = fold1<A, F>(a1, static_cast<A>(x[1][i]));
-      a2 = fold1<A, F>(a2, static_cast<A>(x[2][i]));
-      a3 = fold1<A, F>(a3, static_cast<A>(x[3][i]));
-      put(0, i, a0);
-      put(1, i, a1);
-      put(2, i, a2);
-      put(3, i, a3);
+    for (int u = 0; u < U; ++u) {
+      if constexpr (std::is_same_v<T, half>) convert_run(wide[u], out[u], m);
+      S::emit(out[u], m, d[u] + p0 * dstride, dstride, stream);
     }
   }
 }
@@ -135,6 +107,7 @@ inline void outer_offsets(const ScanPlan& p, std::int64_t linear, std::int64_t& 
 
 template <class T, Fold F>
 void scan_lines(const ScanPlan& p) {
+  constexpr int kChains = 4;  // segments scanned together (8 measured slower for float16)
   using S = Scanner<T, F>;
   using A = typename S::A;
   std::int64_t lines = 1;
@@ -142,21 +115,22 @@ void scan_lines(const ScanPlan& p) {
   const std::int64_t segs = (p.n + kSegment - 1) / kSegment;
   const std::int64_t units = lines * segs;
   std::unique_ptr<A[]> start(new A[static_cast<std::size_t>(units)]);
-  auto unit_ptrs = [&](std::int64_t u, const char*& s, T*& d, std::int64_t& len) {
+  auto unit_ptrs = [&](std::int64_t u, const char*& s, char*& d, std::int64_t& len) {
     const std::int64_t line = u / segs, seg = u % segs;
     std::int64_t so, dof;
     outer_offsets(p, line, so, dof);
     s = p.src + so + seg * kSegment * p.src_step;
-    d = reinterpret_cast<T*>(p.dst + dof + seg * kSegment * p.dst_step);
+    d = p.dst + dof + seg * kSegment * p.dst_step;
     len = std::min(kSegment, p.n - seg * kSegment);
   };
   const std::int64_t grain = std::max<std::int64_t>(1, kGrain / std::min(p.n, kSegment));
+  const bool stream = p.size * static_cast<std::int64_t>(sizeof(T)) >= kStreamBytes;
   if (segs > 1) {
     // Pass 1: segment totals, then each line's exclusive prefix over its segments.
     parallel_for(0, units, grain, [&](std::int64_t b, std::int64_t e) {
       for (std::int64_t u = b; u < e; ++u) {
         const char* s;
-        T* d;
+        char* d;
         std::int64_t len;
         unit_ptrs(u, s, d, len);
         start[u] = S::total(s, p.src_step, len);
@@ -175,24 +149,29 @@ void scan_lines(const ScanPlan& p) {
   }
   parallel_for(0, units, grain, [&](std::int64_t b, std::int64_t e) {
     std::int64_t u = b;
-    for (; u + 4 <= e; u += 4) {
-      const char* s[4];
-      T* d[4];
-      std::int64_t len[4];
-      for (int k = 0; k < 4; ++k) unit_ptrs(u + k, s[k], d[k], len[k]);
-      if (len[0] == len[1] && len[0] == len[2] && len[0] == len[3]) {
-        segment4<T, F>(s, p.src_step, len[0], &start[u], d, p.dst_step);
+    for (; u + kChains <= e; u += kChains) {
+      const char* s[kChains];
+      char* d[kChains];
+      std::int64_t len[kChains];
+      bool same = true;
+      for (int k = 0; k < kChains; ++k) {
+        unit_ptrs(u + k, s[k], d[k], len[k]);
+        same &= len[k] == len[0];
+      }
+      if (same) {
+        segments<T, F, kChains>(s, p.src_step, len[0], &start[u], d, p.dst_step, stream);
       } else {
-        for (int k = 0; k < 4; ++k) S::segment(s[k], p.src_step, len[k], start[u + k], d[k], p.dst_step);
+        for (int k = 0; k < kChains; ++k) segments<T, F, 1>(&s[k], p.src_step, len[k], &start[u + k], &d[k], p.dst_step, stream);
       }
     }
     for (; u < e; ++u) {
       const char* s;
-      T* d;
+      char* d;
       std::int64_t len;
       unit_ptrs(u, s, d, len);
-      S::segment(s, p.src_step, len, start[u], d, p.dst_step);
+      segments<T, F, 1>(&s, p.src_step, len, &start[u], &d, p.dst_step, stream);
     }
+    if (stream) stream_fence();
   });
 }
 
@@ -211,11 +190,11 @@ void scan_tiles(const ScanPlan& p) {
   const std::int64_t width = unit_src && unit_dst ? kScanCols : 32;
   const std::int64_t nblocks = (R + width - 1) / width;
   const std::int64_t grain = std::max<std::int64_t>(1, kGrain / (p.n * std::min(R, width)));
+  const bool stream = p.size * item >= kStreamBytes;
   parallel_for(0, nouter * nblocks, grain, [&](std::int64_t b, std::int64_t e) {
     alignas(64) A acc[kScanCols];
     alignas(64) W buf[kScanCols];
     alignas(64) T out[kScanCols];
-    alignas(64) A out16[std::is_same_v<T, half> ? kScanCols : 1];
     for (std::int64_t t = b; t < e; ++t) {
       const std::int64_t o = t / nblocks, j0 = (t % nblocks) * width;
       const std::int64_t w = std::min(width, R - j0);
@@ -227,18 +206,12 @@ void scan_tiles(const ScanPlan& p) {
       for (std::int64_t i = 0; i < p.n; ++i) {
         const W* x = S::fetch(p.src + so + i * p.src_step, cs, w, buf);
         for (std::int64_t j = 0; j < w; ++j) acc[j] = fold1<A, F>(acc[j], static_cast<A>(x[j]));
-        char* d = p.dst + dof + i * p.dst_step;
-        T* row = unit_dst ? reinterpret_cast<T*>(d) : out;
-        if constexpr (std::is_same_v<T, half>) {
-          for (std::int64_t j = 0; j < w; ++j) out16[j] = acc[j];
-          convert_run(out16, row, w);
-        } else {
-          for (std::int64_t j = 0; j < w; ++j) row[j] = static_cast<T>(acc[j]);
-        }
-        if (!unit_dst)
-          for (std::int64_t j = 0; j < w; ++j) std::memcpy(d + j * cd, &out[j], sizeof(T));
+        if constexpr (std::is_same_v<T, half>) convert_run(acc, out, w);  // acc is float
+        else for (std::int64_t j = 0; j < w; ++j) out[j] = static_cast<T>(acc[j]);
+        S::emit(out, w, p.dst + dof + i * p.dst_step, cd, stream);
       }
     }
+    if (stream) stream_fence();
   });
 }
 

@@ -114,6 +114,68 @@ inline vec<A> load_as(const W* p) {
   }
 }
 
+// Streaming stores: they bypass the caches and skip the read for ownership an ordinary store does
+// on a line it does not hold, so a large result costs one write of memory instead of a read and a
+// write. Only for results much larger than the caches (they are not in cache afterwards), and
+// only of whole lines: a line written in parts costs a read at the memory. A thread calls
+// stream_fence() after its streaming stores, before another thread may read the data.
+constexpr std::int64_t kStreamBytes = std::int64_t(512) << 10;  // results from here (measured)
+constexpr std::int64_t kLineBytes = 64;
+
+template <class V>
+inline void stream_store(char* p, V v) {  // p is sizeof(V)-aligned
+#if defined(__AVX512F__)
+  if constexpr (sizeof(V) == 64) {
+    __m512i r;
+    std::memcpy(&r, &v, sizeof r);
+    _mm512_stream_si512(reinterpret_cast<__m512i*>(p), r);
+    return;
+  }
+#endif
+#if defined(__AVX__)
+  if constexpr (sizeof(V) == 32) {
+    __m256i r;
+    std::memcpy(&r, &v, sizeof r);
+    _mm256_stream_si256(reinterpret_cast<__m256i*>(p), r);
+    return;
+  }
+#endif
+#if defined(__SSE2__)
+  if constexpr (sizeof(V) == 16) {
+    __m128i r;
+    std::memcpy(&r, &v, sizeof r);
+    _mm_stream_si128(reinterpret_cast<__m128i*>(p), r);
+    return;
+  }
+#endif
+  std::memcpy(p, &v, sizeof v);
+}
+
+inline void stream_fence() {
+#if defined(__SSE2__)
+  _mm_sfence();
+#endif
+}
+
+// Copies n bytes from s (typically a buffer in L1) to d: the whole 64-byte lines of d with
+// streaming stores, the partial lines at either end with ordinary ones.
+inline void stream_bytes(char* d, const char* s, std::int64_t n) {
+  typedef char line_vec __attribute__((vector_size(kVecBytes)));
+  std::int64_t head = (kLineBytes - static_cast<std::int64_t>(reinterpret_cast<std::uintptr_t>(d) % kLineBytes)) % kLineBytes;
+  if (head > n) head = n;
+  std::memcpy(d, s, static_cast<std::size_t>(head));
+  std::int64_t i = head;
+  for (; i + kLineBytes <= n; i += kLineBytes) {
+#pragma GCC unroll 4
+    for (int k = 0; k < kLineBytes; k += kVecBytes) {
+      line_vec v;
+      std::memcpy(&v, s + i + k, sizeof v);
+      stream_store(d + i + k, v);
+    }
+  }
+  std::memcpy(d + i, s + i, static_cast<std::size_t>(n - i));
+}
+
 // Software prefetch distance for streaming reads. The hardware prefetchers alone left one core
 // at 12-19 GB/s on a 64 MB array here; prefetching 2 KB ahead (into all cache levels: the
 // non-temporal hint halved the speed) reaches 27 GB/s. Prefetches never fault, so reading
