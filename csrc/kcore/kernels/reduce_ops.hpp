@@ -129,26 +129,34 @@ struct MinMaxOp {
   static constexpr W kUnit = Max ? -std::numeric_limits<W>::infinity() : std::numeric_limits<W>::infinity();
 
   static W pick(W m, W x) { return ((Max ? x > m : x < m) || x != x) ? x : m; }
+  // pick() for values known not to be NaN: x if it beats m, else m (ties keep m).
+  template <class V>
+  static V better(V x, V m) { return (Max ? x > m : x < m) ? x : m; }
+  static bool has_nan(const W* q, std::int64_t m) {
+    for (std::int64_t i = 0; i < m; ++i)
+      if (q[i] != q[i]) return true;
+    return false;
+  }
 
   state identity() const { return kUnit; }
   state leaf(const T* p, std::int64_t n, std::int64_t) const {
     return with_widened(p, n, [](const W* q, std::int64_t m) {
-      // The extreme ignoring NaN (one compare+blend, i.e. a max/min instruction) and, apart,
-      // whether any NaN was seen: cheaper than making NaN sticky in the extreme itself.
-      using I = int_of<W>;
-      vec<W> acc[kBlockVecs];
-      vec<I> nan[kBlockVecs];
+      // The extreme ignoring NaN (`better` is one max/min instruction) and, apart, a plain sum
+      // of the values, which is NaN if any value is. The sum costs one add per vector where an
+      // exact NaN test costs a compare and a mask merge, and made float64 compute-bound. It also
+      // turns NaN on inf - inf: then an exact pass decides.
+      vec<W> acc[kBlockVecs], sum[kBlockVecs];
       for (int k = 0; k < kBlockVecs; ++k) {
         acc[k] = splat<W>(kUnit);
-        nan[k] = splat<I>(I(0));
+        sum[k] = splat<W>(W(0));
       }
       std::int64_t i = fold_blocks<W>(q, m, [&](int k, vec<W> x, std::int64_t) {
-        acc[k] = (Max ? x > acc[k] : x < acc[k]) ? x : acc[k];
-        nan[k] |= x != x;
+        acc[k] = better(x, acc[k]);
+        sum[k] += x;
       });
-      vec<I> any_nan = nan[0];
-      for (int k = 1; k < kBlockVecs; ++k) any_nan |= nan[k];
-      if (any_lane(any_nan)) return std::numeric_limits<W>::quiet_NaN();
+      vec<W> total = sum[0];
+      for (int k = 1; k < kBlockVecs; ++k) total += sum[k];
+      if (any_lane(total != total) && has_nan(q, m)) return std::numeric_limits<W>::quiet_NaN();
       W s = tree_block<W>(acc, [](auto a, auto b) { return (Max ? b > a : b < a) ? b : a; });
       for (; i < m; ++i) s = pick(s, q[i]);
       return s;
@@ -158,7 +166,51 @@ struct MinMaxOp {
   out_t project(const state& s, std::int64_t) const { return narrow<T>(s); }
   void col_rows(state* st, const char* rows, std::int64_t row_stride, std::int64_t nrows,
                 std::int64_t w, std::int64_t) const {
+    // max/min instructions over the rows, and apart a plain sum of every value read, NaN if
+    // any value is (or on inf - inf). Then, rarely, the block is redone with pick() from the
+    // states saved before it. An exact NaN test per vector made this compute-bound.
+    constexpr int L = kLanes<W>;
+    state saved[kCols];
+    std::memcpy(saved, st, static_cast<std::size_t>(w) * sizeof(state));
     RowWidener<T> widen;
+    // Four rows per pass: four streams from memory at once (one at a time left the prefetchers
+    // idle at the start of every row segment), and one add to the sum per four vectors.
+    vec<W> check = splat<W>(W(0));
+    const std::int64_t wv = w / L * L;
+    RowWidener<T> widen1, widen2, widen3;
+    std::int64_t r = 0;
+    for (; r + 4 <= nrows; r += 4) {
+      const W* x0 = widen(rows + r * row_stride, w);
+      const W* x1 = widen1(rows + (r + 1) * row_stride, w);
+      const W* x2 = widen2(rows + (r + 2) * row_stride, w);
+      const W* x3 = widen3(rows + (r + 3) * row_stride, w);
+      for (std::int64_t j = 0; j < wv; j += L) {
+        vec<W> m, a0, a1, a2, a3;
+        std::memcpy(&m, st + j, sizeof m);
+        std::memcpy(&a0, x0 + j, sizeof a0);
+        std::memcpy(&a1, x1 + j, sizeof a1);
+        std::memcpy(&a2, x2 + j, sizeof a2);
+        std::memcpy(&a3, x3 + j, sizeof a3);
+        m = better(a3, better(a2, better(a1, better(a0, m))));
+        check += (a0 + a1) + (a2 + a3);
+        std::memcpy(st + j, &m, sizeof m);
+      }
+      for (std::int64_t j = wv; j < w; ++j) st[j] = pick(pick(pick(pick(st[j], x0[j]), x1[j]), x2[j]), x3[j]);
+    }
+    for (; r < nrows; ++r) {
+      const W* x = widen(rows + r * row_stride, w);
+      for (std::int64_t j = 0; j < wv; j += L) {
+        vec<W> m, a;
+        std::memcpy(&m, st + j, sizeof m);
+        std::memcpy(&a, x + j, sizeof a);
+        m = better(a, m);
+        check += a;
+        std::memcpy(st + j, &m, sizeof m);
+      }
+      for (std::int64_t j = wv; j < w; ++j) st[j] = pick(st[j], x[j]);
+    }
+    if (!any_lane(check != check)) return;
+    std::memcpy(st, saved, static_cast<std::size_t>(w) * sizeof(state));
     for (std::int64_t r = 0; r < nrows; ++r) {
       const W* x = widen(rows + r * row_stride, w);
       for (std::int64_t j = 0; j < w; ++j) st[j] = pick(st[j], x[j]);
