@@ -252,3 +252,30 @@ def test_ties_go_to_first_index():
     assert K.argmax(x, axis=1).tolist() == [10, 10, 10]
     assert K.argmax(x.T.copy(), axis=0).tolist() == [10, 10, 10]
     assert K.argmin(-x[:, ::-1], axis=1).tolist() == [999, 999, 999]
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("op", ["max", "min"])
+def test_max_min_special_values_in_every_position(dtype, op):
+    # The fast max/min paths detect NaN through a sum of the values: cover NaN in each of the
+    # four rows folded together and in the leftover rows, and +inf with -inf (a NaN sum without
+    # any NaN, which must not turn the result into NaN).
+    rng = np.random.default_rng(3)
+    ref = getattr(np, op)
+    for rows in (300, 131):
+        x = rng.standard_normal((rows, 517)).astype(dtype)
+        x[0, 3] = np.inf
+        x[1, 3] = -np.inf
+        x[2, 40] = np.inf
+        x[7, 40] = -np.inf
+        for r, c in ((4, 10), (5, 11), (6, 12), (7, 13), (rows - 1, 14), (rows - 2, 516)):
+            x[r, c] = np.nan
+        for v in (x, x.T, x[:, 17:]):
+            for axis in (None, 0, 1):
+                got = np.asarray(getattr(K, op)(v, axis=axis))
+                np.testing.assert_array_equal(got, ref(v, axis=axis))
+        clean = np.where(np.isnan(x), 0, x).astype(dtype)
+        for axis in (0, 1):
+            got = getattr(K, op)(clean, axis=axis)
+            np.testing.assert_array_equal(got, ref(clean, axis=axis))
+            assert not np.isnan(got).any()
