@@ -26,6 +26,9 @@ SCRIPT = textwrap.dedent("""
             for op in ("argmax", "argmin"):
                 for ax in (0, 1):
                     out[f"{dt.__name__}-{view_name}-{op}-{ax}"] = np.asarray(getattr(K, op)(v, axis=ax))
+            for op in ("cumsum", "cumprod"):
+                for ax in (0, 1):
+                    out[f"{dt.__name__}-{view_name}-{op}-{ax}"] = getattr(K, op)(v, axis=ax)
     np.savez(sys.argv[1], **out)
 """)
 

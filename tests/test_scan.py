@@ -54,6 +54,17 @@ def test_float16_cumsum_accumulates_in_float32():
     assert K.cumsum(x.reshape(50, 100), axis=0)[-1, 0] == np.float16(np.float64(np.float16(0.1)) * 50)
 
 
+@pytest.mark.parametrize("shape", [(37, 1000), (5, 17, 333), (64, 4096)])
+def test_float16_cumsum_is_the_float32_running_sum_rounded_once(shape, rng):
+    # Lines of up to one segment are summed in order in float32 (the vectorised path transposes
+    # blocks of lines, and must keep exactly these additions), each output rounded once.
+    x = (rng.standard_normal(shape) * 50).astype(np.float16)
+    x.flat[7] = np.inf
+    expected = np.cumsum(x.astype(np.float32), axis=-1).astype(np.float16)
+    np.testing.assert_array_equal(K.cumsum(x, axis=-1).view(np.uint16), expected.view(np.uint16))
+    np.testing.assert_array_equal(K.cumsum(np.moveaxis(x, -1, 0), axis=0), np.moveaxis(expected, -1, 0))
+
+
 def test_default_axis_is_zero_and_dtype_kept():
     x = np.arange(6, dtype=np.float32).reshape(2, 3)
     np.testing.assert_array_equal(K.cumsum(x), [[0, 1, 2], [3, 5, 7]])

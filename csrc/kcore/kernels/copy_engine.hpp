@@ -237,13 +237,14 @@ struct RegisterTranspose {
       stage<B / 2>(r);
     }
   }
+  static void transpose(V* r) { stage<N / 2>(r); }
   // dst row i (byte stride ds) = src column i (src rows at byte stride ss).
   template <bool Stream>
   static void block(const char* s, std::int64_t ss, char* d, std::int64_t ds) {
     V r[N];
 #pragma GCC unroll 32
     for (int i = 0; i < N; ++i) std::memcpy(&r[i], s + i * ss, sizeof(V));
-    stage<N / 2>(r);
+    transpose(r);
 #pragma GCC unroll 32
     for (int i = 0; i < N; ++i) {
       if constexpr (Stream) stream_store(d + i * ds, r[i]);

@@ -101,6 +101,52 @@ void segments(const char* const* s, std::int64_t stride, std::int64_t len, const
   }
 }
 
+#ifdef KCORE_REGISTER_TRANSPOSE
+// float16 running sums of N contiguous segments of equal length at once (N = float lanes of a
+// vector): blocks of N x N are transposed in registers so that one vector holds one element of
+// every segment, and all N running sums advance with one add. Each segment sees exactly the
+// float32 additions of segments<>, in the same order, so the bits are the same; the scalar
+// chains were the float16 scan's bottleneck (one dependent add per element and chain).
+inline void half_sums_across(const char* const* s, std::int64_t len, const float* start, char* const* d,
+                             bool stream) {
+  using RT = detail::RegisterTranspose<float>;
+  using V = RT::V;
+  constexpr int N = RT::N;
+  constexpr std::int64_t kPiece = 2048 / N;
+  alignas(64) float buf[N][kPiece];  // widened input, then the sums in place
+  alignas(64) half out[N][kPiece];
+  V acc;
+  std::memcpy(&acc, start, sizeof acc);
+  for (std::int64_t p0 = 0; p0 < len; p0 += kPiece) {
+    const std::int64_t m = std::min(kPiece, len - p0);
+    for (int u = 0; u < N; ++u) widen_half(reinterpret_cast<const half*>(s[u]) + p0, buf[u], m);
+    std::int64_t i = 0;
+    for (; i + N <= m; i += N) {
+      V r[N];
+#pragma GCC unroll 16
+      for (int u = 0; u < N; ++u) std::memcpy(&r[u], &buf[u][i], sizeof(V));
+      RT::transpose(r);
+#pragma GCC unroll 16
+      for (int k = 0; k < N; ++k) r[k] = acc = acc + r[k];
+      RT::transpose(r);
+#pragma GCC unroll 16
+      for (int u = 0; u < N; ++u) std::memcpy(&buf[u][i], &r[u], sizeof(V));
+    }
+    if (i < m) {
+      float a[N];
+      std::memcpy(a, &acc, sizeof a);
+      for (int u = 0; u < N; ++u)
+        for (std::int64_t j = i; j < m; ++j) buf[u][j] = a[u] = a[u] + buf[u][j];
+      std::memcpy(&acc, a, sizeof acc);
+    }
+    for (int u = 0; u < N; ++u) {
+      convert_run(buf[u], out[u], m);
+      Scanner<half, Fold::add>::emit(out[u], m, d[u] + p0 * 2, 2, stream);
+    }
+  }
+}
+#endif
+
 inline void outer_offsets(const ScanPlan& p, std::int64_t linear, std::int64_t& so, std::int64_t& dof) {
   offsets_of(linear, p.outer, p.n_outer, so, dof);
 }
@@ -149,6 +195,25 @@ void scan_lines(const ScanPlan& p) {
   }
   parallel_for(0, units, grain, [&](std::int64_t b, std::int64_t e) {
     std::int64_t u = b;
+#ifdef KCORE_REGISTER_TRANSPOSE
+    if constexpr (std::is_same_v<T, half> && F == Fold::add) {
+      constexpr int N = detail::RegisterTranspose<float>::N;
+      if (p.src_step == 2 && p.dst_step == 2) {
+        for (; u + N <= e; u += N) {
+          const char* s[N];
+          char* d[N];
+          std::int64_t len[N];
+          bool same = true;
+          for (int k = 0; k < N; ++k) {
+            unit_ptrs(u + k, s[k], d[k], len[k]);
+            same &= len[k] == len[0];
+          }
+          if (!same) break;
+          half_sums_across(s, len[0], &start[u], d, stream);
+        }
+      }
+    }
+#endif
     for (; u + kChains <= e; u += kChains) {
       const char* s[kChains];
       char* d[kChains];
