@@ -186,6 +186,10 @@ struct MinMaxOp {
       const W* x3 = widen3(rows + (r + 3) * row_stride, w);
       for (std::int64_t j = 0; j < wv; j += L) {
         vec<W> m, a0, a1, a2, a3;
+        prefetch_ahead<sizeof(vec<W>)>(x0 + j);
+        prefetch_ahead<sizeof(vec<W>)>(x1 + j);
+        prefetch_ahead<sizeof(vec<W>)>(x2 + j);
+        prefetch_ahead<sizeof(vec<W>)>(x3 + j);
         std::memcpy(&m, st + j, sizeof m);
         std::memcpy(&a0, x0 + j, sizeof a0);
         std::memcpy(&a1, x1 + j, sizeof a1);
