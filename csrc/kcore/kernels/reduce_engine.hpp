@@ -149,7 +149,7 @@ void reduce_vertical(const Op& op, const ReducePlan& p) {
   parallel_for(0, nouter * nblocks, grain, [&](std::int64_t b, std::int64_t e) {
     std::unique_ptr<T[]> gathered;
     if (!contiguous_cols) gathered.reset(new T[kRowChunk * kCols]);
-    state st[kCols];
+    alignas(64) state st[kCols];  // (vector loads and stores of whole lines)
     for (std::int64_t t = b; t < e; ++t) {
       const std::int64_t o = t / nblocks;
       const std::int64_t j0 = (t % nblocks) * cols;

@@ -170,7 +170,7 @@ struct MinMaxOp {
     // any value is (or on inf - inf). Then, rarely, the block is redone with pick() from the
     // states saved before it. An exact NaN test per vector made this compute-bound.
     constexpr int L = kLanes<W>;
-    state saved[kCols];
+    alignas(64) state saved[kCols];
     std::memcpy(saved, st, static_cast<std::size_t>(w) * sizeof(state));
     RowWidener<T> widen;
     // Four rows per pass: four streams from memory at once (one at a time left the prefetchers
