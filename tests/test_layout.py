@@ -160,3 +160,18 @@ def test_block_transposes_are_exact_on_every_level(level):
                        timeout=300)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split()[-2:] == [level, "True"]
+
+
+@pytest.mark.parametrize("n", [131072 + 7, 700001, 1 << 21])
+def test_large_casts_stream_exactly(n):
+    # Results from 512 KB up are written with streaming stores, in pieces aligned to the
+    # destination's cache lines: sizes and offsets that leave partial lines at both ends.
+    rng = np.random.default_rng(n)
+    base = rng.standard_normal(n + 3) * 1e3
+    for src in FLOATS:
+        x = base.astype(src)[3:]  # an offset start
+        for dst in FLOATS:
+            if dst == src:
+                continue
+            got = K.cast(x, dst)
+            np.testing.assert_array_equal(got.view(np.uint8), x.astype(dst).view(np.uint8))

@@ -102,3 +102,16 @@ def test_scans_thread_invariant(dtype, threads, rng):
         out[n] = [K.cumsum(x, 1).tobytes(), K.cumsum(y, 0).tobytes(), K.cumprod(y.T, 0).tobytes(),
                   K.cumsum(x[0]).tobytes()]
     assert out[1] == out[2] == out[3]
+
+
+@pytest.mark.parametrize("shape", [(300, 1031), (1031, 300), (2, 600, 700)])
+def test_large_scans_stream_exactly(shape, rng):
+    # Large results are streamed out of L1 buffers: every element must still be the running
+    # sum in the accumulator type, rounded once (lines of one segment are summed in order).
+    x = rng.standard_normal(shape).astype(np.float32)
+    for axis in range(len(shape)):
+        expected = np.cumsum(x.astype(np.float64), axis=axis).astype(np.float32)
+        np.testing.assert_array_equal(K.cumsum(x, axis=axis), expected)
+        y = np.float32(1) + x * np.float32(1e-4)  # products that stay near 1
+        expected = np.cumprod(y.astype(np.float64), axis=axis).astype(np.float32)
+        np.testing.assert_array_equal(K.cumprod(y, axis=axis), expected)
