@@ -29,6 +29,12 @@ SCRIPT = textwrap.dedent("""
             for op in ("cumsum", "cumprod"):
                 for ax in (0, 1):
                     out[f"{dt.__name__}-{view_name}-{op}-{ax}"] = getattr(K, op)(v, axis=ax)
+        # Running products through the subnormal range (computed apart from the hardware's path).
+        t = rng.uniform(0.05, 1.2, (40, 2100)) * rng.choice([1.0, 1e-30, 1e20], (40, 2100), p=[0.8, 0.1, 0.1])
+        with np.errstate(over="ignore"):
+            t = t.astype(dt)
+        for ax in (0, 1):
+            out[f"{dt.__name__}-tiny-cumprod-{ax}"] = K.cumprod(t, axis=ax)
     np.savez(sys.argv[1], **out)
 """)
 

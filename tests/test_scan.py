@@ -115,3 +115,36 @@ def test_large_scans_stream_exactly(shape, rng):
         y = np.float32(1) + x * np.float32(1e-4)  # products that stay near 1
         expected = np.cumprod(y.astype(np.float64), axis=axis).astype(np.float32)
         np.testing.assert_array_equal(K.cumprod(y, axis=axis), expected)
+
+
+def _underflowing_products(rng, shape, dtype):
+    # Factors that drive running products through the subnormal range of double (and of the
+    # output type), with values that later grow again, zeros, infs, NaN, negatives.
+    x = rng.uniform(0.05, 1.2, shape) * rng.choice([-1.0, 1.0], shape)
+    if dtype == np.float64:
+        x *= rng.choice([1.0, 1e-30, 1e-200, 1e150], shape, p=[0.7, 0.1, 0.1, 0.1])
+    else:
+        x *= rng.choice([1.0, 1e-10, 1e-30, 1e20], shape, p=[0.7, 0.1, 0.1, 0.1])
+    flat = x.reshape(-1)
+    flat[rng.integers(0, flat.size, 8)] = 0.0
+    flat[rng.integers(0, flat.size, 4)] = np.inf
+    flat[rng.integers(0, flat.size, 2)] = np.nan
+    with np.errstate(over="ignore"):  # float16: 1e20 factors become inf
+        return x.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("shape,axis", [((64, 3000), -1), ((3000, 64), 0), ((7, 500, 9), 1), ((2000, 1031), 0)])
+def test_cumprod_through_subnormals_is_exact(dtype, shape, axis):
+    # Products accumulate in double, one rounding per step as the hardware does, also where the
+    # running value is subnormal (computed there without the hardware's slow path): bit for bit
+    # NumPy's sequential float64 cumprod, rounded once to the dtype.
+    rng = np.random.default_rng(sum(shape))
+    x = _underflowing_products(rng, shape, dtype)
+    with np.errstate(all="ignore"):
+        expected = np.cumprod(x.astype(np.float64), axis=axis).astype(dtype)
+    got = K.cumprod(x, axis=axis)
+    both_nan = np.isnan(got) & np.isnan(expected)
+    np.testing.assert_array_equal(np.where(both_nan, 0, got), np.where(both_nan, 0, expected))
+    tiny = (np.abs(expected) > 0) & (np.abs(expected) < np.finfo(dtype).tiny)
+    assert tiny.any() or dtype == np.float16  # the case really reaches the subnormal outputs
