@@ -178,18 +178,18 @@ struct MinMaxOp {
     vec<W> check = splat<W>(W(0));
     const std::int64_t wv = w / L * L;
     RowWidener<T> widen1, widen2, widen3;
+    // Prefetch only within the block's columns: past them lie other blocks' (a block of 2 KB
+    // rows would fetch twice what it reads), and float16 rows are read from widened buffers.
+    constexpr std::int64_t kAhead = kPrefetchBytes / static_cast<std::int64_t>(sizeof(W));
+    const std::int64_t prefetch_end = std::is_same_v<T, half> ? 0 : std::max<std::int64_t>(0, wv - kAhead);
     std::int64_t r = 0;
     for (; r + 4 <= nrows; r += 4) {
       const W* x0 = widen(rows + r * row_stride, w);
       const W* x1 = widen1(rows + (r + 1) * row_stride, w);
       const W* x2 = widen2(rows + (r + 2) * row_stride, w);
       const W* x3 = widen3(rows + (r + 3) * row_stride, w);
-      for (std::int64_t j = 0; j < wv; j += L) {
+      const auto fold4 = [&](std::int64_t j) {
         vec<W> m, a0, a1, a2, a3;
-        prefetch_ahead<sizeof(vec<W>)>(x0 + j);
-        prefetch_ahead<sizeof(vec<W>)>(x1 + j);
-        prefetch_ahead<sizeof(vec<W>)>(x2 + j);
-        prefetch_ahead<sizeof(vec<W>)>(x3 + j);
         std::memcpy(&m, st + j, sizeof m);
         std::memcpy(&a0, x0 + j, sizeof a0);
         std::memcpy(&a1, x1 + j, sizeof a1);
@@ -198,7 +198,16 @@ struct MinMaxOp {
         m = better(a3, better(a2, better(a1, better(a0, m))));
         check += (a0 + a1) + (a2 + a3);
         std::memcpy(st + j, &m, sizeof m);
+      };
+      std::int64_t j = 0;
+      for (; j < prefetch_end; j += L) {
+        prefetch_ahead<sizeof(vec<W>)>(x0 + j);
+        prefetch_ahead<sizeof(vec<W>)>(x1 + j);
+        prefetch_ahead<sizeof(vec<W>)>(x2 + j);
+        prefetch_ahead<sizeof(vec<W>)>(x3 + j);
+        fold4(j);
       }
+      for (; j < wv; j += L) fold4(j);
       for (std::int64_t j = wv; j < w; ++j) st[j] = pick(pick(pick(pick(st[j], x0[j]), x1[j]), x2[j]), x3[j]);
     }
     for (; r < nrows; ++r) {
