@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <iterator>
 #include <memory>
 #include <stdexcept>
 
@@ -193,6 +194,15 @@ void scan_lines(const ScanPlan& p) {
   } else {
     for (std::int64_t u = 0; u < units; ++u) start[u] = S::kUnit;
   }
+  // Pointers and lengths of the units u, u+1, ... filling the arrays; true if the lengths agree.
+  const auto gather = [&](std::int64_t u, auto& s, auto& d, auto& len) {
+    bool same = true;
+    for (std::size_t k = 0; k < std::size(len); ++k) {
+      unit_ptrs(u + static_cast<std::int64_t>(k), s[k], d[k], len[k]);
+      same &= len[k] == len[0];
+    }
+    return same;
+  };
   parallel_for(0, units, grain, [&](std::int64_t b, std::int64_t e) {
     std::int64_t u = b;
 #ifdef KCORE_REGISTER_TRANSPOSE
@@ -203,12 +213,7 @@ void scan_lines(const ScanPlan& p) {
           const char* s[N];
           char* d[N];
           std::int64_t len[N];
-          bool same = true;
-          for (int k = 0; k < N; ++k) {
-            unit_ptrs(u + k, s[k], d[k], len[k]);
-            same &= len[k] == len[0];
-          }
-          if (!same) break;
+          if (!gather(u, s, d, len)) break;
           half_sums_across(s, len[0], &start[u], d, stream);
         }
       }
@@ -218,12 +223,7 @@ void scan_lines(const ScanPlan& p) {
       const char* s[kChains];
       char* d[kChains];
       std::int64_t len[kChains];
-      bool same = true;
-      for (int k = 0; k < kChains; ++k) {
-        unit_ptrs(u + k, s[k], d[k], len[k]);
-        same &= len[k] == len[0];
-      }
-      if (same) {
+      if (gather(u, s, d, len)) {
         segments<T, F, kChains>(s, p.src_step, len[0], &start[u], d, p.dst_step, stream);
       } else {
         for (int k = 0; k < kChains; ++k) segments<T, F, 1>(&s[k], p.src_step, len[k], &start[u + k], &d[k], p.dst_step, stream);
