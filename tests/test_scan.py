@@ -148,3 +148,40 @@ def test_cumprod_through_subnormals_is_exact(dtype, shape, axis):
     np.testing.assert_array_equal(np.where(both_nan, 0, got), np.where(both_nan, 0, expected))
     tiny = (np.abs(expected) > 0) & (np.abs(expected) < np.finfo(dtype).tiny)
     assert tiny.any() or dtype == np.float16  # the case really reaches the subnormal outputs
+
+
+@pytest.mark.parametrize("axis", [0, -1])
+def test_cumprod_steps_below_the_normal_range_round_as_the_hardware(axis):
+    # One step from a running value below 2^-1008 (normal or subnormal) to products all over the
+    # subnormal range, with factors of few bits so that thousands land exactly half way between
+    # two subnormals: the exact path must round every one as the hardware multiply does.
+    rng = np.random.default_rng(5)
+    n = 1 << 18
+    a = np.ldexp(rng.uniform(1, 2, n), rng.integers(-1074, -1009, n)) * rng.choice([-1, 1], n)
+    x = np.ldexp(rng.uniform(1, 2, n), rng.integers(-60, 60, n)) * rng.choice([-1, 1], n)
+    few_bits = rng.random(n) < 0.4
+    x[few_bits] = np.ldexp(rng.integers(1, 16, few_bits.sum()).astype(float), rng.integers(-40, 20, few_bits.sum()))
+    x[:4] = [0.0, -0.0, np.inf, np.nan]
+    with np.errstate(all="ignore"):
+        expected = a * x
+        pairs = np.stack([a, x], axis=0 if axis == 0 else 1)
+        got = K.cumprod(pairs, axis=axis)
+    got = got[1] if axis == 0 else got[:, 1]
+    assert ((np.abs(expected) < np.finfo(np.float64).tiny) & (expected != 0)).sum() > n // 4
+    np.testing.assert_array_equal(got.view(np.int64)[3:], expected.view(np.int64)[3:])
+    assert np.isnan(got[3])
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("axis", [0, -1])
+def test_cumprod_random_walks_are_numpys_float64_products(dtype, axis):
+    # N(1, 1) factors: running products drift down through the whole subnormal range of double
+    # over a few thousand steps. 27 lines take every grouping of lines the kernel has.
+    rng = np.random.default_rng(9)
+    x = (rng.standard_normal((27, 4096)) + 1).astype(dtype)
+    if axis == 0:
+        x = np.ascontiguousarray(x.T)
+    with np.errstate(all="ignore"):
+        expected = np.cumprod(x.astype(np.float64), axis=axis)
+    assert ((expected != 0) & (np.abs(expected) < np.finfo(np.float64).tiny)).any()
+    np.testing.assert_array_equal(K.cumprod(x, axis=axis), expected.astype(dtype))

@@ -1,10 +1,12 @@
 // The scan engine: cumsum and cumprod along any axis of any strided array.
 //
-// Accumulation is in sum_acc_t<T> (float16 in float32, float32 and float64 in float64), each
-// output rounded once. Lines (scanned axis innermost) are scanned sequentially in fixed segments
-// of kSegment elements whose starting values come from a first pass of segment totals, so a long
-// line splits across threads and the bits never depend on the thread count. Otherwise the kernel
-// walks whole rows, out[i, :] = out[i-1, :] op x[i, :], vectorised across a block of columns.
+// Accumulation is in fold_acc_t<T, F> (sums of float16 in float32, everything else in float64),
+// each output rounded once; products step through double's subnormal range exactly and without
+// the hardware's slow path (exact_product.hpp). Lines (scanned axis innermost) are scanned
+// sequentially in fixed segments of kSegment elements whose starting values come from a first
+// pass of segment totals, so a long line splits across threads and the bits never depend on the
+// thread count. Otherwise the kernel walks whole rows, out[i, :] = out[i-1, :] op x[i, :],
+// vectorised across a block of columns.
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -14,6 +16,7 @@
 #include <stdexcept>
 
 #include "kcore/kernels/copy_engine.hpp"
+#include "kcore/kernels/exact_product.hpp"
 #include "kcore/kernels/parallel.hpp"
 #include "kcore/kernels/reduce_ops.hpp"
 #include "kcore/scan_plan.hpp"
@@ -103,46 +106,77 @@ void segments(const char* const* s, std::int64_t stride, std::int64_t len, const
 }
 
 #ifdef KCORE_REGISTER_TRANSPOSE
-// float16 running sums of N contiguous segments of equal length at once (N = float lanes of a
-// vector): blocks of N x N are transposed in registers so that one vector holds one element of
-// every segment, and all N running sums advance with one add. Each segment sees exactly the
-// float32 additions of segments<>, in the same order, so the bits are the same; the scalar
-// chains were the float16 scan's bottleneck (one dependent add per element and chain).
-inline void half_sums_across(const char* const* s, std::int64_t len, const float* start, char* const* d,
-                             bool stream) {
-  using RT = detail::RegisterTranspose<float>;
-  using V = RT::V;
+// Where lines run across a vector instead of along scalar chains: float16 (whose scalar chains,
+// with a conversion per element, were the bottleneck) and products (whose steps must be vectors
+// to take the exact path for the subnormal range, exact_product.hpp).
+template <class T, Fold F>
+constexpr bool kAcross = std::is_same_v<T, half> || F == Fold::mul;
+
+// Running folds of G x N contiguous segments of equal length at once (N = accumulator lanes of a
+// vector): blocks of N x N are transposed in registers so that one vector holds one element of N
+// segments, and N running values advance with one add or product_step. The G groups are
+// independent chains, which hides the latency of a product step that takes the subnormal path.
+// Each segment sees exactly the operations of segments<>, in the same order: the same bits.
+template <class T, Fold F, int G>
+void lines_across(const char* const* s, std::int64_t len, const fold_acc_t<T, F>* start, char* const* d, bool stream) {
+  using A = fold_acc_t<T, F>;
+  using RT = detail::RegisterTranspose<A>;
+  using V = typename RT::V;
   constexpr int N = RT::N;
-  constexpr std::int64_t kPiece = 2048 / N;
-  alignas(64) float buf[N][kPiece];  // widened input, then the sums in place
-  alignas(64) half out[N][kPiece];
-  V acc;
-  std::memcpy(&acc, start, sizeof acc);
+  constexpr std::int64_t kPiece = 2048 / (G * N);
+  const auto step = [](V acc, V x) {
+    if constexpr (F == Fold::add) return acc + x;
+    else return product_step(acc, x);
+  };
+  alignas(64) A buf[G * N][kPiece];  // the running values (after the widened input, if any)
+  alignas(64) T out[std::is_same_v<T, A> ? 1 : G * N][kPiece];
+  V acc[G];
+  std::memcpy(acc, start, sizeof acc);
   for (std::int64_t p0 = 0; p0 < len; p0 += kPiece) {
     const std::int64_t m = std::min(kPiece, len - p0);
-    for (int u = 0; u < N; ++u) widen_half(reinterpret_cast<const half*>(s[u]) + p0, buf[u], m);
+    const A* x[G * N];
+    for (int u = 0; u < G * N; ++u) {
+      const T* const src = reinterpret_cast<const T*>(s[u]) + p0;
+      if constexpr (std::is_same_v<T, A>) {
+        x[u] = src;
+      } else {
+        convert_run(src, buf[u], m);
+        x[u] = buf[u];
+      }
+    }
     std::int64_t i = 0;
     for (; i + N <= m; i += N) {
-      V r[N];
+      V r[G][N];
+      for (int g = 0; g < G; ++g) {
 #pragma GCC unroll 16
-      for (int u = 0; u < N; ++u) std::memcpy(&r[u], &buf[u][i], sizeof(V));
-      RT::transpose(r);
+        for (int u = 0; u < N; ++u) std::memcpy(&r[g][u], &x[g * N + u][i], sizeof(V));
+        RT::transpose(r[g]);
+      }
 #pragma GCC unroll 16
-      for (int k = 0; k < N; ++k) r[k] = acc = acc + r[k];
-      RT::transpose(r);
+      for (int k = 0; k < N; ++k)
+        for (int g = 0; g < G; ++g) r[g][k] = acc[g] = step(acc[g], r[g][k]);
+      for (int g = 0; g < G; ++g) {
+        RT::transpose(r[g]);
 #pragma GCC unroll 16
-      for (int u = 0; u < N; ++u) std::memcpy(&buf[u][i], &r[u], sizeof(V));
+        for (int u = 0; u < N; ++u) std::memcpy(&buf[g * N + u][i], &r[g][u], sizeof(V));
+      }
     }
-    if (i < m) {
-      float a[N];
-      std::memcpy(a, &acc, sizeof a);
-      for (int u = 0; u < N; ++u)
-        for (std::int64_t j = i; j < m; ++j) buf[u][j] = a[u] = a[u] + buf[u][j];
-      std::memcpy(&acc, a, sizeof acc);
+    for (; i < m; ++i) {  // the last columns, one at a time
+      for (int g = 0; g < G; ++g) {
+        V col;
+        for (int u = 0; u < N; ++u) col[u] = x[g * N + u][i];
+        acc[g] = step(acc[g], col);
+        for (int u = 0; u < N; ++u) buf[g * N + u][i] = acc[g][u];
+      }
     }
-    for (int u = 0; u < N; ++u) {
-      convert_run(buf[u], out[u], m);
-      Scanner<half, Fold::add>::emit(out[u], m, d[u] + p0 * 2, 2, stream);
+    for (int u = 0; u < G * N; ++u) {
+      char* const dst = d[u] + p0 * static_cast<std::int64_t>(sizeof(T));
+      if constexpr (std::is_same_v<T, A>) {
+        Scanner<T, F>::emit(buf[u], m, dst, sizeof(T), stream);
+      } else {
+        convert_run(buf[u], out[u], m);
+        Scanner<T, F>::emit(out[u], m, dst, sizeof(T), stream);
+      }
     }
   }
 }
@@ -206,15 +240,24 @@ void scan_lines(const ScanPlan& p) {
   parallel_for(0, units, grain, [&](std::int64_t b, std::int64_t e) {
     std::int64_t u = b;
 #ifdef KCORE_REGISTER_TRANSPOSE
-    if constexpr (std::is_same_v<T, half> && F == Fold::add) {
-      constexpr int N = detail::RegisterTranspose<float>::N;
-      if (p.src_step == 2 && p.dst_step == 2) {
-        for (; u + N <= e; u += N) {
+    if constexpr (kAcross<T, F>) {
+      constexpr int N = detail::RegisterTranspose<A>::N;
+      constexpr std::int64_t item = sizeof(T);
+      if (p.src_step == item && p.dst_step == item) {
+        constexpr int G = F == Fold::mul ? 2 : 1;
+        for (; u + G * N <= e; u += G * N) {
+          const char* s[G * N];
+          char* d[G * N];
+          std::int64_t len[G * N];
+          if (!gather(u, s, d, len)) break;
+          lines_across<T, F, G>(s, len[0], &start[u], d, stream);
+        }
+        for (; G > 1 && u + N <= e; u += N) {
           const char* s[N];
           char* d[N];
           std::int64_t len[N];
           if (!gather(u, s, d, len)) break;
-          half_sums_across(s, len[0], &start[u], d, stream);
+          lines_across<T, F, 1>(s, len[0], &start[u], d, stream);
         }
       }
     }
@@ -270,7 +313,8 @@ void scan_tiles(const ScanPlan& p) {
       for (std::int64_t j = 0; j < w; ++j) acc[j] = S::kUnit;
       for (std::int64_t i = 0; i < p.n; ++i) {
         const W* x = S::fetch(p.src + so + i * p.src_step, cs, w, buf);
-        for (std::int64_t j = 0; j < w; ++j) acc[j] = fold1<A, F>(acc[j], static_cast<A>(x[j]));
+        if constexpr (F == Fold::mul) multiply_run(acc, x, w);
+        else for (std::int64_t j = 0; j < w; ++j) acc[j] = acc[j] + static_cast<A>(x[j]);
         if constexpr (std::is_same_v<T, half>) convert_run(acc, out, w);  // acc is float
         else for (std::int64_t j = 0; j < w; ++j) out[j] = static_cast<T>(acc[j]);
         S::emit(out, w, p.dst + dof + i * p.dst_step, cd, stream);
