@@ -35,7 +35,11 @@ template <class T, class F>
 inline auto with_widened(const T* p, std::int64_t n, F&& f) {
   if constexpr (std::is_same_v<T, half>) {
     alignas(64) float buf[kLeaf];
+    // GCC may inline a caller's gathered buffer here and not see the loop that filled it.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
     widen_half(p, buf, n);
+#pragma GCC diagnostic pop
     return f(static_cast<const float*>(buf), n);
   } else {
     return f(p, n);
@@ -89,8 +93,8 @@ struct SumOp {
   using W = widen_t<T>;
   using state = A;
   using out_t = T;
-  // float16 rows are half as many bytes: twice the columns keeps each row segment 4 KB.
-  static constexpr std::int64_t kCols = std::is_same_v<T, half> ? 2048 : 1024;
+  // Row segments of 4-16 KB; state and temporaries (float64 for float32) take 32 KB of L1.
+  static constexpr std::int64_t kCols = 2048;
   // -0.0 is the additive identity that keeps the sign of an all -0.0 sum.
   static constexpr A kUnit = F == Fold::add ? A(-0.0) : A(1);
 
@@ -108,10 +112,43 @@ struct SumOp {
   }
   void col_rows(state* st, const char* rows, std::int64_t row_stride, std::int64_t nrows,
                 std::int64_t w, std::int64_t) const {
-    RowWidener<T> widen;
-    A tmp[kCols];
+    // Four rows per pass, prefetched, as in MinMaxOp (four streams from memory at once); each
+    // column still folds its rows one at a time, in row order.
+    constexpr int L = kLanes<A>;
+    const auto fold = [](vec<A> a, vec<A> b) { return F == Fold::add ? a + b : a * b; };
+    RowWidener<T> widen, widen1, widen2, widen3;
+    alignas(64) A tmp[kCols];
     for (std::int64_t j = 0; j < w; ++j) tmp[j] = kUnit;
-    for (std::int64_t r = 0; r < nrows; ++r) {
+    const std::int64_t wv = w / L * L;
+    constexpr std::int64_t kAhead = kPrefetchBytes / static_cast<std::int64_t>(sizeof(W));
+    const std::int64_t prefetch_end = std::is_same_v<T, half> ? 0 : std::max<std::int64_t>(0, wv - kAhead);
+    std::int64_t r = 0;
+    for (; r + 4 <= nrows; r += 4) {
+      const W* x0 = widen(rows + r * row_stride, w);
+      const W* x1 = widen1(rows + (r + 1) * row_stride, w);
+      const W* x2 = widen2(rows + (r + 2) * row_stride, w);
+      const W* x3 = widen3(rows + (r + 3) * row_stride, w);
+      const auto fold4 = [&](std::int64_t j) {
+        vec<A> t = load(tmp + j);
+        t = fold(fold(fold(fold(t, load_as<A>(x0 + j)), load_as<A>(x1 + j)), load_as<A>(x2 + j)), load_as<A>(x3 + j));
+        store(tmp + j, t);
+      };
+      std::int64_t j = 0;
+      for (; j < prefetch_end; j += L) {
+        prefetch_ahead<L * sizeof(W)>(x0 + j);
+        prefetch_ahead<L * sizeof(W)>(x1 + j);
+        prefetch_ahead<L * sizeof(W)>(x2 + j);
+        prefetch_ahead<L * sizeof(W)>(x3 + j);
+        fold4(j);
+      }
+      for (; j < wv; j += L) fold4(j);
+      for (; j < w; ++j) {
+        A t = tmp[j];
+        for (const W* x : {x0, x1, x2, x3}) t = fold1<A, F>(t, static_cast<A>(x[j]));
+        tmp[j] = t;
+      }
+    }
+    for (; r < nrows; ++r) {
       const W* x = widen(rows + r * row_stride, w);
       for (std::int64_t j = 0; j < w; ++j) tmp[j] = fold1<A, F>(tmp[j], static_cast<A>(x[j]));
     }
