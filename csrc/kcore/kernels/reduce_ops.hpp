@@ -162,7 +162,7 @@ struct MinMaxOp {
   using W = widen_t<T>;
   using state = W;
   using out_t = T;
-  static constexpr std::int64_t kCols = 1024;
+  static constexpr std::int64_t kCols = 2048;
   static constexpr W kUnit = Max ? -std::numeric_limits<W>::infinity() : std::numeric_limits<W>::infinity();
 
   static W pick(W m, W x) { return ((Max ? x > m : x < m) || x != x) ? x : m; }
