@@ -106,6 +106,30 @@ def test_larger_shapes_every_axis(dtype, shape, rng):
                                                   argreduce_exact(name, view, axis))
 
 
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("shape,axis,step", [((1100, 520), 0, 1), ((1100, 1040), 0, 2), ((2, 1300, 200), 1, 1)])
+def test_tall_column_reductions_split_by_rows(dtype, shape, axis, step, rng):
+    # Reductions over >= 512 rows of >= 1 MB are folded in chunks of rows whose partial states
+    # are combined in row order: every op must still give the oracle's answer, NaN included.
+    x = (rng.standard_normal(shape) * 3 + 1).astype(dtype)
+    view = x[..., ::step]
+    rows = np.moveaxis(view, axis, 0)
+    rows[700, ..., 3] = np.nan  # a NaN in a late chunk of one column
+    rows[600:, ..., 5] = 0.0    # a column whose last chunks are all zero
+    for name in VALUE_OPS:
+        got = getattr(K, name)(view, axis=axis)
+        exact = reduce_exact(name, view, axis)
+        if name in ("max", "min"):
+            np.testing.assert_array_equal(got, exact.astype(dtype))
+        elif name != "prod":
+            assert_rounded_close(got, exact, dtype, _spread(name, view, axis, False), ACC_REL[dtype] * 8)
+        assert np.isnan(np.asarray(got)[..., 3]).all(), name
+    for name in ("argmax", "argmin"):
+        np.testing.assert_array_equal(getattr(K, name)(view, axis=axis), argreduce_exact(name, view, axis))
+    np.testing.assert_array_equal(K.all(view, axis=axis), np.all(view, axis=axis))
+    np.testing.assert_array_equal(K.any(view == 0, axis=axis), np.any(view == 0, axis=axis))
+
+
 def test_float16_sums_accumulate_in_float32():
     x = np.full(10000, 0.1, np.float16)
     assert K.sum(x) == np.float16(0.1 * 10000)

@@ -2,8 +2,9 @@
 // reduce_ops.hpp. See reduce_plan.hpp for the two loop shapes.
 //
 // Determinism: a horizontal output is always the fixed-order tree combination of its leaves,
-// whether the leaves were computed by one thread or many; a vertical block is always folded by
-// one thread in row order. So results are bitwise identical for every thread count.
+// whether the leaves were computed by one thread or many; a vertical block is folded in row
+// order, in row chunks fixed by the shape whose partial states are combined in order. So results
+// are bitwise identical for every thread count.
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -118,6 +119,13 @@ void reduce_horizontal(const Op& op, const ReducePlan& p) {
   });
 }
 
+// Tall vertical reductions are also split by rows, in chunks fixed by the shape (never by the
+// thread count), whose per-column partial states are combined in row order afterwards. Blocks
+// then keep their full width, so every row segment read is long, and threads still share a
+// reduction with a single block (axis 0 of a 2048x2048 matrix).
+constexpr std::int64_t kSplitRows = 256;
+constexpr std::int64_t kSplitBytes = std::int64_t(1) << 20;
+
 template <class T, class Op>
 void reduce_vertical(const Op& op, const ReducePlan& p) {
   using state = typename Op::state;
@@ -134,34 +142,43 @@ void reduce_vertical(const Op& op, const ReducePlan& p) {
   static_assert(kCols <= kColBlock, "an op's vertical block must fit the shared buffers");
   std::int64_t nouter = 1;
   for (int k = 0; k < p.n_outer; ++k) nouter *= p.outer[k].size;
-  // Fewer blocks than twice the threads (axis 0 of a 512x512 matrix is one block): narrower
-  // blocks, so that threads can share them; wide ones stream better otherwise. A column's result
-  // does not depend on its block, so neither does it on the thread count.
+  const bool split = nseg == 1 && nr >= 2 * kSplitRows &&
+                     nr * m * static_cast<std::int64_t>(sizeof(T)) >= kSplitBytes;
+  const std::int64_t nchunks = split ? (nr + kSplitRows - 1) / kSplitRows : 1;
+  const std::int64_t chunk_rows = split ? kSplitRows : nr;
+  // Still fewer tasks than twice the threads: narrower blocks, so that threads can share them. A
+  // column's result does not depend on its block, so neither does it on the thread count.
   constexpr std::int64_t kMinCols = 64;
   const std::int64_t want_blocks = 2 * static_cast<std::int64_t>(get_num_threads());
   std::int64_t cols = kCols;
-  if (nouter * ((m + kCols - 1) / kCols) < want_blocks)
-    cols = std::min(kCols, std::max(kMinCols, ((m + want_blocks - 1) / want_blocks + kMinCols - 1) / kMinCols * kMinCols));
+  if (nouter * nchunks * ((m + kCols - 1) / kCols) < want_blocks) {
+    const std::int64_t want_cols = (m * nchunks + want_blocks - 1) / want_blocks;
+    cols = std::min(kCols, std::max(kMinCols, (want_cols + kMinCols - 1) / kMinCols * kMinCols));
+  }
   const std::int64_t nblocks = (m + cols - 1) / cols;
-  const std::int64_t block_work = p.count * std::min(m, cols);
+  const std::int64_t block_work = std::min(chunk_rows * nseg, p.count) * std::min(m, cols);
   const std::int64_t grain = std::max<std::int64_t>(1, kGrain / std::max<std::int64_t>(block_work, 1));
+  // Partial states, [outer][chunk][column], when split.
+  std::unique_ptr<state[]> partial(split ? new state[static_cast<std::size_t>(nouter * nchunks * m)] : nullptr);
 
-  parallel_for(0, nouter * nblocks, grain, [&](std::int64_t b, std::int64_t e) {
+  parallel_for(0, nouter * nblocks * nchunks, grain, [&](std::int64_t b, std::int64_t e) {
     std::unique_ptr<T[]> gathered;
     if (!contiguous_cols) gathered.reset(new T[kRowChunk * kCols]);
     alignas(64) state st[kCols];  // (vector loads and stores of whole lines)
     for (std::int64_t t = b; t < e; ++t) {
-      const std::int64_t o = t / nblocks;
-      const std::int64_t j0 = (t % nblocks) * cols;
+      const std::int64_t chunk = t % nchunks;
+      const std::int64_t o = t / nchunks / nblocks;
+      const std::int64_t j0 = (t / nchunks % nblocks) * cols;
       const std::int64_t w = std::min(cols, m - j0);
+      const std::int64_t r_begin = chunk * chunk_rows, r_end = std::min(nr, r_begin + chunk_rows);
       std::int64_t in_off, out_off;
       offsets_of(o, p.outer, p.n_outer, in_off, out_off);
       for (std::int64_t j = 0; j < w; ++j) st[j] = op.identity();
       for (std::int64_t seg = 0; seg < nseg; ++seg) {
         std::int64_t seg_off, unused;
         offsets_of(seg, p.red, p.n_red - 1, seg_off, unused);
-        for (std::int64_t r0 = 0; r0 < nr; r0 += kRowChunk) {
-          const std::int64_t rows = std::min(kRowChunk, nr - r0);
+        for (std::int64_t r0 = r_begin; r0 < r_end; r0 += kRowChunk) {
+          const std::int64_t rows = std::min(kRowChunk, r_end - r0);
           const char* ptr = p.in + in_off + seg_off + r0 * srow + j0 * scol;
           const std::int64_t index_base = seg * nr + r0;
           if (contiguous_cols) {
@@ -176,10 +193,26 @@ void reduce_vertical(const Op& op, const ReducePlan& p) {
                       rows, w, index_base);
         }
       }
+      if (split) {
+        std::copy(st, st + w, &partial[static_cast<std::size_t>((o * nchunks + chunk) * m + j0)]);
+        continue;
+      }
       for (std::int64_t j = 0; j < w; ++j) {
         const out_t v = op.project(st[j], p.count);
         std::memcpy(p.out + out_off + (j0 + j) * p.col.out_stride, &v, sizeof v);
       }
+    }
+  });
+  if (!split) return;
+  parallel_for(0, nouter * m, std::max<std::int64_t>(1, kGrain / nchunks), [&](std::int64_t b, std::int64_t e) {
+    for (std::int64_t i = b; i < e; ++i) {
+      const std::int64_t o = i / m, j = i % m;
+      state s = partial[static_cast<std::size_t>(o * nchunks * m + j)];
+      for (std::int64_t c = 1; c < nchunks; ++c) op.combine(s, partial[static_cast<std::size_t>((o * nchunks + c) * m + j)]);
+      std::int64_t in_off, out_off;
+      offsets_of(o, p.outer, p.n_outer, in_off, out_off);
+      const out_t v = op.project(s, p.count);
+      std::memcpy(p.out + out_off + j * p.col.out_stride, &v, sizeof v);
     }
   });
 }
