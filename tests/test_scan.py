@@ -9,6 +9,7 @@ from reference import assert_rounded_close, eps
 from strategies import DTYPES, views
 
 ACC_REL = {np.float16: 2.0**-18, np.float32: 2.0**-40, np.float64: 2.0**-40}
+SCAN_ACC = {np.float16: np.float32, np.float32: np.float64, np.float64: np.float64}
 
 
 @given(data=st.data(), dtype=DTYPES)
@@ -137,13 +138,14 @@ def _underflowing_products(rng, shape, dtype):
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 @pytest.mark.parametrize("shape,axis", [((64, 3000), -1), ((3000, 64), 0), ((7, 500, 9), 1), ((2000, 1031), 0)])
 def test_cumprod_through_subnormals_is_exact(dtype, shape, axis):
-    # Products accumulate in double, one rounding per step as the hardware does, also where the
-    # running value is subnormal (computed there without the hardware's slow path): bit for bit
-    # NumPy's sequential float64 cumprod, rounded once to the dtype.
+    # Products accumulate in the scan's accumulator (float32 for float16, else float64), one
+    # rounding per step as the hardware does, also where the running value is subnormal (computed
+    # there without the hardware's slow path): bit for bit NumPy's sequential cumprod in that
+    # type, rounded once to the dtype.
     rng = np.random.default_rng(sum(shape))
     x = _underflowing_products(rng, shape, dtype)
     with np.errstate(all="ignore"):
-        expected = np.cumprod(x.astype(np.float64), axis=axis).astype(dtype)
+        expected = np.cumprod(x.astype(SCAN_ACC[dtype]), axis=axis).astype(dtype)
     got = K.cumprod(x, axis=axis)
     both_nan = np.isnan(got) & np.isnan(expected)
     np.testing.assert_array_equal(np.where(both_nan, 0, got), np.where(both_nan, 0, expected))
@@ -176,13 +178,47 @@ def test_cumprod_steps_below_the_normal_range_round_as_the_hardware(axis):
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 @pytest.mark.parametrize("axis", [0, -1])
 def test_cumprod_random_walks_are_numpys_float64_products(dtype, axis):
-    # N(1, 1) factors: running products drift down through the whole subnormal range of double
-    # over a few thousand steps. 27 lines take every grouping of lines the kernel has.
+    # N(1, 1) factors: running products drift down through the whole subnormal range of the
+    # accumulator over a few thousand steps. 27 lines take every grouping of lines the kernel has.
     rng = np.random.default_rng(9)
     x = (rng.standard_normal((27, 4096)) + 1).astype(dtype)
     if axis == 0:
         x = np.ascontiguousarray(x.T)
+    acc = SCAN_ACC[dtype]
     with np.errstate(all="ignore"):
-        expected = np.cumprod(x.astype(np.float64), axis=axis)
-    assert ((expected != 0) & (np.abs(expected) < np.finfo(np.float64).tiny)).any()
+        expected = np.cumprod(x.astype(acc), axis=axis)
+    assert ((expected != 0) & (np.abs(expected) < np.finfo(acc).tiny)).any()
     np.testing.assert_array_equal(K.cumprod(x, axis=axis), expected.astype(dtype))
+
+
+@pytest.mark.parametrize("axis", [0, -1])
+def test_float16_cumprod_is_the_float32_running_product_rounded_once(axis, rng):
+    x = rng.uniform(0.98, 1.02, (37, 3000)).astype(np.float16)
+    if axis == 0:
+        x = np.ascontiguousarray(x.T)
+    expected = np.cumprod(x.astype(np.float32), axis=axis).astype(np.float16)
+    assert (expected != np.cumprod(x.astype(np.float64), axis=axis).astype(np.float16)).any()
+    np.testing.assert_array_equal(K.cumprod(x, axis=axis), expected)
+
+
+@pytest.mark.parametrize("axis", [0, -1])
+def test_float16_cumprod_through_float32_subnormals_and_back(axis):
+    # Lines that fall deep into float32's subnormal range, wander there (rounding to its coarse
+    # grid, with ties), then climb back with large factors, so that every rounding made down
+    # there shows in the float16 outputs at the end.
+    rng = np.random.default_rng(3)
+    lines = 67
+    down = np.ldexp(rng.uniform(1, 2, (lines, 12)), rng.integers(-13, -9, (lines, 12)))
+    wander = rng.uniform(0.6, 1.6, (lines, 40))
+    up = np.ldexp(rng.uniform(1, 2, (lines, 9)), rng.integers(13, 15, (lines, 9)))
+    calm = rng.uniform(0.9, 1.1, (lines, 20))
+    x = np.concatenate([down, wander, up, calm], axis=1).astype(np.float16)
+    with np.errstate(all="ignore"):
+        running = np.cumprod(x.astype(np.float32), axis=1)
+    assert ((running != 0) & (np.abs(running) < np.finfo(np.float32).tiny)).sum() > lines * 20
+    assert (running[:, -1] > np.finfo(np.float16).tiny).mean() > 0.5  # the climb is visible
+    expected = running.astype(np.float16)
+    if axis == 0:
+        x, expected = np.ascontiguousarray(x.T), expected.T
+    with np.errstate(all="ignore"):
+        np.testing.assert_array_equal(K.cumprod(x, axis=axis), expected)

@@ -1,133 +1,160 @@
-// Running products in double, exact down through the subnormal range without the hardware's
-// slow path.
+// Running products in float32 or float64, exact down through the subnormal range without the
+// hardware's slow path.
 //
 // A multiply with a subnormal operand or result takes a microcode assist, ~100x slower than the
 // multiply itself. A running product of data like N(1, 1) is a random walk in the exponent that
-// drifts down through double's subnormal range over hundreds of steps: a 4096x4096 cumprod of such
+// drifts down through the subnormal range over many steps: a 4096x4096 float64 cumprod of such
 // data spent most of its time in assists (2-4x slower than cumsum; 4% of its steps are subnormal).
-// Here a lane whose running value is below 2^-1008 is multiplied scaled up by 2^kShift, where
-// nothing is subnormal, and the product is rounded to the subnormal grid by hand, the FMA residual
-// deciding ties: the result is, bit for bit, the one the hardware returns. Levels without FMA
-// keep the hardware product (exact too, just slower there).
+// Here a lane whose running value is below 2^14 times the smallest normal is multiplied scaled up
+// by 2^kShift, where nothing is subnormal, and the product is rounded to the subnormal grid by
+// hand, the FMA residual deciding ties: the result is, bit for bit, the one the hardware returns.
+// Levels without FMA keep the hardware product (exact too, just slower there).
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "kcore/kernels/simd.hpp"
 
 namespace kcore {
 namespace KCORE_ISA {
 
-using vdouble = vec<double>;
-
 namespace detail {
-using vbits = vec<std::int64_t>;  // also the type of comparison masks
 
-inline vbits lane_bits(vdouble v) {
-  vbits r;
+template <class E>
+struct TinyFormat;
+template <>
+struct TinyFormat<double> {
+  static constexpr int kFraction = 52, kMinNormalExp = -1022, kShift = 1000;
+  static constexpr double kUp = 0x1p1000, kDown = 0x1p-1000;
+  static constexpr double kGrid = 0x1p-74;    // the subnormal spacing 2^-1074, scaled
+  static constexpr double kSubTop = 0x1p-22;  // the smallest normal 2^-1022, scaled: 2^52 kGrid
+  static constexpr double kToInt = 0x1p74;    // 1 / kGrid
+};
+template <>
+struct TinyFormat<float> {
+  static constexpr int kFraction = 23, kMinNormalExp = -126, kShift = 100;
+  static constexpr float kUp = 0x1p100f, kDown = 0x1p-100f;
+  static constexpr float kGrid = 0x1p-49f;    // 2^-149, scaled
+  static constexpr float kSubTop = 0x1p-26f;  // 2^-126, scaled: 2^23 kGrid
+  static constexpr float kToInt = 0x1p49f;
+};
+
+template <class E>
+using lanes_of = vec<int_of<E>>;  // lane bits; also the type of comparison masks
+
+template <class E>
+inline lanes_of<E> lane_bits(vec<E> v) {
+  lanes_of<E> r;
   std::memcpy(&r, &v, sizeof r);
   return r;
 }
-inline vdouble lane_double(vbits v) {
-  vdouble r;
+template <class E>
+inline vec<E> lane_values(lanes_of<E> v) {
+  vec<E> r;
   std::memcpy(&r, &v, sizeof r);
   return r;
 }
 
-constexpr std::int64_t kSignBit = std::numeric_limits<std::int64_t>::min();
-// Low, so that few steps take the slow path: from above it only a factor below 2^-14 reaches the
-// subnormal range (the hardware then gets it right, slowly).
-constexpr std::int64_t kTinyBits = std::int64_t(1023 - 1008) << 52;  // 2^-1008
-constexpr int kShift = 1000;                                            // tiny lanes live at 2^kShift
+template <class E>
+constexpr int_of<E> kSignBit = std::numeric_limits<int_of<E>>::min();
+// Lanes below 2^14 times the smallest normal take the exact path: low, so that few steps take
+// it; from above it only a factor below 2^-14 reaches the subnormal range (the hardware then gets
+// that step right, slowly).
+template <class E>
+constexpr int_of<E> kTinyBits = int_of<E>(std::numeric_limits<E>::max_exponent - 1 +
+                                          TinyFormat<E>::kMinNormalExp + 14)
+                                << TinyFormat<E>::kFraction;
 
 #if defined(__FMA__)
-inline vdouble fused_residual(vdouble a, vdouble b, vdouble hi) {  // a * b - hi, exactly
+// a * b - hi, exactly (one fused multiply-subtract).
+template <class E>
+inline vec<E> fused_residual(vec<E> a, vec<E> b, vec<E> hi) {
+  vec<E> v;
+#define KCORE_FMSUB(R, fn)                                     \
+  {                                                            \
+    R x, y, h;                                                 \
+    std::memcpy(&x, &a, sizeof x);                             \
+    std::memcpy(&y, &b, sizeof y);                             \
+    std::memcpy(&h, &hi, sizeof h);                            \
+    const R r = fn(x, y, h);                                   \
+    std::memcpy(&v, &r, sizeof v);                             \
+    return v;                                                  \
+  }
 #if defined(__AVX512F__)
-  if constexpr (kVecBytes == 64) {
-    __m512d x, y, h;
-    std::memcpy(&x, &a, sizeof x);
-    std::memcpy(&y, &b, sizeof y);
-    std::memcpy(&h, &hi, sizeof h);
-    const __m512d r = _mm512_fmsub_pd(x, y, h);
-    vdouble v;
-    std::memcpy(&v, &r, sizeof v);
-    return v;
-  }
+  if constexpr (kVecBytes == 64 && std::is_same_v<E, double>) KCORE_FMSUB(__m512d, _mm512_fmsub_pd)
+  if constexpr (kVecBytes == 64 && std::is_same_v<E, float>) KCORE_FMSUB(__m512, _mm512_fmsub_ps)
 #endif
-  if constexpr (kVecBytes == 32) {
-    __m256d x, y, h;
-    std::memcpy(&x, &a, sizeof x);
-    std::memcpy(&y, &b, sizeof y);
-    std::memcpy(&h, &hi, sizeof h);
-    const __m256d r = _mm256_fmsub_pd(x, y, h);
-    vdouble v;
-    std::memcpy(&v, &r, sizeof v);
-    return v;
-  }
-  vdouble v;
-  for (int l = 0; l < kLanes<double>; ++l) v[l] = __builtin_fma(a[l], b[l], -hi[l]);
+  if constexpr (kVecBytes == 32 && std::is_same_v<E, double>) KCORE_FMSUB(__m256d, _mm256_fmsub_pd)
+  if constexpr (kVecBytes == 32 && std::is_same_v<E, float>) KCORE_FMSUB(__m256, _mm256_fmsub_ps)
+#undef KCORE_FMSUB
+  for (int l = 0; l < kLanes<E>; ++l) v[l] = std::fma(a[l], b[l], -hi[l]);
   return v;
 }
 
-// acc * x where some lanes (`tiny`) of acc are nonzero and below 2^-1008 (maybe subnormal).
-[[gnu::noinline]] inline vdouble tiny_products(vdouble acc, vdouble x, vbits tiny) {
-  constexpr double kUp = 0x1p1000, kDown = 0x1p-1000;
-  constexpr double kGrid = 0x1p-74;      // subnormal spacing 2^-1074, scaled
-  constexpr double kSubTop = 0x1p-22;    // 2^-1022 (smallest normal), scaled; = 2^52 kGrid
-  const vbits bits = lane_bits(acc), mag = bits & ~kSignBit;
+// acc * x where some lanes (`tiny`) of acc are nonzero and below the threshold (maybe subnormal).
+template <class E>
+[[gnu::noinline]] vec<E> tiny_products(vec<E> acc, vec<E> x, lanes_of<E> tiny) {
+  using F = TinyFormat<E>;
+  using I = int_of<E>;
+  using V = vec<E>;
+  using M = lanes_of<E>;
+  const M bits = lane_bits<E>(acc), mag = bits & ~kSignBit<E>;
   // The scaled value: normal lanes by a multiply, subnormal ones from their integer significand
   // (a multiply would take the assist). Every other lane computes on 0 and is discarded.
-  const vbits subnormal = tiny & (mag < (std::int64_t(1) << 52));
-  const vdouble normal_up = (tiny & ~subnormal) ? acc : vdouble{};
-  const vdouble sub_up = lane_double(lane_bits(__builtin_convertvector(mag, vdouble) * kGrid) | (bits & kSignBit));
-  const vdouble scaled = subnormal ? sub_up : normal_up * kUp;
+  const M subnormal = tiny & (mag < (I(1) << F::kFraction));
+  const V normal_up = (tiny & ~subnormal) ? acc : V{};
+  const V sub_up = lane_values<E>(lane_bits<E>(__builtin_convertvector(mag, V) * F::kGrid) | (bits & kSignBit<E>));
+  const V scaled = subnormal ? sub_up : normal_up * F::kUp;
   // The exact product is hi + lo. Below the smallest normal it rounds to a multiple of kGrid:
   // hi's rounding is that of hi + lo except when hi lies exactly half way, where lo decides.
-  const vdouble hi = scaled * x, lo = fused_residual(scaled, x, hi);
-  const vbits hi_bits = lane_bits(hi), hi_sign = hi_bits & kSignBit;
-  const vdouble ahi = lane_double(hi_bits & ~kSignBit);
-  vdouble r = (ahi + kSubTop) - kSubTop;  // to the grid, nearest even
-  const vdouble off = ahi - r;
-  const vbits tie = ((off == kGrid / 2) | (off == -kGrid / 2)) & (lo != 0.0);
-  const vbits lo_same_sign = ((lane_bits(lo) ^ hi_bits) & kSignBit) == 0;
-  r = tie ? (lo_same_sign ? ahi + kGrid / 2 : ahi - kGrid / 2) : r;
-  // r / kGrid <= 2^52 is the result's significand field (2^52 is the smallest normal's bits).
-  const vbits below = __builtin_convertvector(r * 0x1p74, vbits) | hi_sign;
-  vdouble out = (ahi < kSubTop) ? lane_double(below) : hi * kDown;
+  const V hi = scaled * x, lo = fused_residual<E>(scaled, x, hi);
+  const M hi_bits = lane_bits<E>(hi), hi_sign = hi_bits & kSignBit<E>;
+  const V ahi = lane_values<E>(hi_bits & ~kSignBit<E>);
+  V r = (ahi + F::kSubTop) - F::kSubTop;  // to the grid, nearest even
+  const V off = ahi - r;
+  const M tie = ((off == F::kGrid / 2) | (off == -F::kGrid / 2)) & (lo != E(0));
+  const M lo_same_sign = ((lane_bits<E>(lo) ^ hi_bits) & kSignBit<E>) == 0;
+  r = tie ? (lo_same_sign ? ahi + F::kGrid / 2 : ahi - F::kGrid / 2) : r;
+  // r / kGrid <= 2^kFraction is the result's bits without the sign (2^kFraction: smallest normal).
+  const M below = __builtin_convertvector(r * F::kToInt, M) | hi_sign;
+  V out = (ahi < F::kSubTop) ? lane_values<E>(below) : hi * F::kDown;
   // inf and NaN (an inf or NaN factor, or a product out of the scaled range): the hardware.
-  const vbits special = tiny & ~(ahi <= std::numeric_limits<double>::max());
+  const M special = tiny & ~(ahi <= std::numeric_limits<E>::max());
   if (any_lane(special)) out = special ? acc * x : out;
-  const vdouble rest = tiny ? vdouble{} : acc;
+  const V rest = tiny ? V{} : acc;
   return tiny ? out : rest * x;
 }
 #endif
 }  // namespace detail
 
 // One step of running products: acc * x in every lane, rounded as the hardware rounds it.
-inline vdouble product_step(vdouble acc, vdouble x) {
+template <class E>
+inline vec<E> product_step(vec<E> acc, vec<E> x) {
 #if defined(__FMA__)
-  const detail::vbits mag = detail::lane_bits(acc) & ~detail::kSignBit;
-  using vunsigned = vec<std::uint64_t>;  // nonzero and below 2^-1008, in one unsigned compare
-  const detail::vbits tiny = __builtin_convertvector(mag, vunsigned) - 1 < vunsigned{} + (detail::kTinyBits - 1);
-  if (__builtin_expect(any_lane(tiny), 0)) return detail::tiny_products(acc, x, tiny);
+  using U = vec<std::make_unsigned_t<int_of<E>>>;  // nonzero and below the threshold: one compare
+  const detail::lanes_of<E> mag = detail::lane_bits<E>(acc) & ~detail::kSignBit<E>;
+  const detail::lanes_of<E> tiny = __builtin_convertvector(mag, U) - 1 < U{} + (detail::kTinyBits<E> - 1);
+  if (__builtin_expect(any_lane(tiny), 0)) return detail::tiny_products<E>(acc, x, tiny);
 #endif
   return acc * x;
 }
 
-// acc[j] = acc[j] * x[j] for j < n (x widened to double).
-template <class W>
-inline void multiply_run(double* acc, const W* x, std::int64_t n) {
-  constexpr int L = kLanes<double>;
+// acc[j] = acc[j] * x[j] for j < n (x widened to E).
+template <class E, class W>
+inline void multiply_run(E* acc, const W* x, std::int64_t n) {
+  constexpr int L = kLanes<E>;
   std::int64_t j = 0;
-  for (; j + L <= n; j += L) store(acc + j, product_step(load(acc + j), load_as<double>(x + j)));
+  for (; j + L <= n; j += L) store(acc + j, product_step<E>(load(acc + j), load_as<E>(x + j)));
   if (j < n) {
-    alignas(64) double a[L], b[L];
+    alignas(64) E a[L], b[L];
     for (int l = 0; l < L; ++l) {
-      a[l] = j + l < n ? acc[j + l] : 1.0;
-      b[l] = j + l < n ? static_cast<double>(x[j + l]) : 1.0;
+      a[l] = j + l < n ? acc[j + l] : E(1);
+      b[l] = j + l < n ? static_cast<E>(x[j + l]) : E(1);
     }
-    store(a, product_step(load(a), load(b)));
+    store(a, product_step<E>(load(a), load(b)));
     for (int l = 0; j + l < n; ++l) acc[j + l] = a[l];
   }
 }

@@ -1,8 +1,8 @@
 // The scan engine: cumsum and cumprod along any axis of any strided array.
 //
-// Accumulation is in fold_acc_t<T, F> (sums of float16 in float32, everything else in float64),
-// each output rounded once; products step through double's subnormal range exactly and without
-// the hardware's slow path (exact_product.hpp). Lines (scanned axis innermost) are scanned
+// Accumulation is in scan_acc_t<T> (float16 in float32, float32 and float64 in float64), each
+// output rounded once; products step through the subnormal range exactly and without the
+// hardware's slow path (exact_product.hpp). Lines (scanned axis innermost) are scanned
 // sequentially in fixed segments of kSegment elements whose starting values come from a first
 // pass of segment totals, so a long line splits across threads and the bits never depend on the
 // thread count. Otherwise the kernel walks whole rows, out[i, :] = out[i-1, :] op x[i, :],
@@ -27,9 +27,14 @@ namespace KCORE_ISA {
 constexpr std::int64_t kSegment = 4096;   // elements scanned sequentially from one start value
 constexpr std::int64_t kScanCols = 1024;  // columns per vertical block
 
+// Running values of float16 are float32 (for products too: exact_product.hpp removed the reason
+// for float64 there, the slow subnormal range), of float32 and float64 float64.
+template <class T>
+using scan_acc_t = sum_acc_t<T>;
+
 template <class T, Fold F>
 struct Scanner {
-  using A = fold_acc_t<T, F>;
+  using A = scan_acc_t<T>;
   using W = widen_t<T>;
   static constexpr A kUnit = F == Fold::add ? A(0) : A(1);
 
@@ -118,15 +123,15 @@ constexpr bool kAcross = std::is_same_v<T, half> || F == Fold::mul;
 // independent chains, which hides the latency of a product step that takes the subnormal path.
 // Each segment sees exactly the operations of segments<>, in the same order: the same bits.
 template <class T, Fold F, int G>
-void lines_across(const char* const* s, std::int64_t len, const fold_acc_t<T, F>* start, char* const* d, bool stream) {
-  using A = fold_acc_t<T, F>;
+void lines_across(const char* const* s, std::int64_t len, const scan_acc_t<T>* start, char* const* d, bool stream) {
+  using A = scan_acc_t<T>;
   using RT = detail::RegisterTranspose<A>;
   using V = typename RT::V;
   constexpr int N = RT::N;
   constexpr std::int64_t kPiece = 2048 / (G * N);
   const auto step = [](V acc, V x) {
     if constexpr (F == Fold::add) return acc + x;
-    else return product_step(acc, x);
+    else return product_step<A>(acc, x);
   };
   alignas(64) A buf[G * N][kPiece];  // the running values (after the widened input, if any)
   alignas(64) T out[std::is_same_v<T, A> ? 1 : G * N][kPiece];
