@@ -222,3 +222,15 @@ def test_float16_cumprod_through_float32_subnormals_and_back(axis):
         x, expected = np.ascontiguousarray(x.T), expected.T
     with np.errstate(all="ignore"):
         np.testing.assert_array_equal(K.cumprod(x, axis=axis), expected)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_lines_of_every_short_length_are_sequential_scans(dtype, rng):
+    # Short lines are scanned one at a time, longer ones in register blocks with a column tail:
+    # at every length both give the sequential scan in the accumulator, rounded once.
+    acc = SCAN_ACC[dtype]
+    for n in (1, 2, 7, 8, 9, 15, 16, 17, 31, 32, 33, 40, 47):
+        x = (rng.standard_normal((37, n)) * 0.3 + 1).astype(dtype)
+        for view in (x, x[::-1]):
+            np.testing.assert_array_equal(K.cumsum(view, axis=-1), np.cumsum(view.astype(acc), axis=-1).astype(dtype))
+            np.testing.assert_array_equal(K.cumprod(view, axis=-1), np.cumprod(view.astype(acc), axis=-1).astype(dtype))

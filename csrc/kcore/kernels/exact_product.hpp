@@ -130,16 +130,44 @@ template <class E>
 #endif
 }  // namespace detail
 
+namespace detail {
+template <class E>
+inline lanes_of<E> tiny_lanes(vec<E> acc) {  // nonzero and below the threshold, in one compare
+  using U = vec<std::make_unsigned_t<int_of<E>>>;
+  const lanes_of<E> mag = lane_bits<E>(acc) & ~kSignBit<E>;
+  return __builtin_convertvector(mag, U) - 1 < U{} + (kTinyBits<E> - 1);
+}
+}  // namespace detail
+
+// True if a product step from acc takes the exact path in some lane.
+template <class E>
+inline bool any_tiny(vec<E> acc) {
+#if defined(__FMA__)
+  return any_lane(detail::tiny_lanes<E>(acc));
+#else
+  (void)acc;
+  return false;
+#endif
+}
+
 // One step of running products: acc * x in every lane, rounded as the hardware rounds it.
 template <class E>
 inline vec<E> product_step(vec<E> acc, vec<E> x) {
 #if defined(__FMA__)
-  using U = vec<std::make_unsigned_t<int_of<E>>>;  // nonzero and below the threshold: one compare
-  const detail::lanes_of<E> mag = detail::lane_bits<E>(acc) & ~detail::kSignBit<E>;
-  const detail::lanes_of<E> tiny = __builtin_convertvector(mag, U) - 1 < U{} + (detail::kTinyBits<E> - 1);
+  const detail::lanes_of<E> tiny = detail::tiny_lanes<E>(acc);
   if (__builtin_expect(any_lane(tiny), 0)) return detail::tiny_products<E>(acc, x, tiny);
 #endif
   return acc * x;
+}
+
+// r[k] = acc = product_step(acc, r[k]) for k < n: running products along a block that starts
+// (or may start) near the bottom of the range. Out of line, so that a caller's loop of plain
+// multiplies keeps its registers.
+template <class E, int n>
+[[gnu::noinline]] void product_steps(vec<E>& acc, vec<E>* r) {
+  vec<E> a = acc;
+  for (int k = 0; k < n; ++k) r[k] = a = product_step<E>(a, r[k]);
+  acc = a;
 }
 
 // acc[j] = acc[j] * x[j] for j < n (x widened to E).

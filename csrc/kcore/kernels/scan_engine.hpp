@@ -26,6 +26,7 @@ namespace KCORE_ISA {
 
 constexpr std::int64_t kSegment = 4096;   // elements scanned sequentially from one start value
 constexpr std::int64_t kScanCols = 1024;  // columns per vertical block
+constexpr std::int64_t kShortLine = 32;    // lines up to this long are scanned one at a time
 
 // Running values of float16 are float32 (for products too: exact_product.hpp removed the reason
 // for float64 there, the slow subnormal range), of float32 and float64 float64.
@@ -111,78 +112,136 @@ void segments(const char* const* s, std::int64_t stride, std::int64_t len, const
 }
 
 #ifdef KCORE_REGISTER_TRANSPOSE
-// Where lines run across a vector instead of along scalar chains: float16 (whose scalar chains,
-// with a conversion per element, were the bottleneck) and products (whose steps must be vectors
-// to take the exact path for the subnormal range, exact_product.hpp).
-template <class T, Fold F>
-constexpr bool kAcross = std::is_same_v<T, half> || F == Fold::mul;
+
+namespace detail {
+// A vector of running values from kLanes<A> elements of T, widened in registers, and back,
+// rounded once. The hardware conversions quiet a signalling NaN, as the scan's first add or
+// multiply does anyway, so the results are those of the element-wise conversions.
+template <class A, class T>
+inline vec<A> load_widened(const T* p) {
+  if constexpr (std::is_same_v<T, A>) {
+    return load(p);
+  } else if constexpr (std::is_same_v<T, float>) {
+    return load_as<A>(p);
+  } else {
+    vec<A> v;
+#if defined(__AVX512F__)
+    if constexpr (kVecBytes == 64) {
+      const __m512 r = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+      std::memcpy(&v, &r, sizeof v);
+      return v;
+    }
+#endif
+#if defined(__F16C__)
+    if constexpr (kVecBytes == 32) {
+      const __m256 r = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+      std::memcpy(&v, &r, sizeof v);
+      return v;
+    }
+#endif
+    for (int l = 0; l < kLanes<A>; ++l) v[l] = half_to_float(p[l]);
+    return v;
+  }
+}
+
+template <class T, class A>
+inline void store_narrowed(T* p, vec<A> v) {
+  if constexpr (std::is_same_v<T, A>) {
+    store(p, v);
+  } else if constexpr (std::is_same_v<T, float>) {
+#if defined(__AVX512F__)
+    if constexpr (kVecBytes == 64) {
+      __m512d r;
+      std::memcpy(&r, &v, sizeof r);
+      _mm256_storeu_ps(p, _mm512_cvtpd_ps(r));
+      return;
+    }
+#endif
+    for (int l = 0; l < kLanes<A>; ++l) p[l] = static_cast<float>(v[l]);
+  } else {
+#if defined(__AVX512F__)
+    if constexpr (kVecBytes == 64) {
+      __m512 r;
+      std::memcpy(&r, &v, sizeof r);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtps_ph(r, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+      return;
+    }
+#endif
+#if defined(__F16C__)
+    if constexpr (kVecBytes == 32) {
+      __m256 r;
+      std::memcpy(&r, &v, sizeof r);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_cvtps_ph(r, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+      return;
+    }
+#endif
+    for (int l = 0; l < kLanes<A>; ++l) p[l] = narrow<half>(v[l]);
+  }
+}
+}  // namespace detail
 
 // Running folds of G x N contiguous segments of equal length at once (N = accumulator lanes of a
-// vector): blocks of N x N are transposed in registers so that one vector holds one element of N
-// segments, and N running values advance with one add or product_step. The G groups are
-// independent chains, which hides the latency of a product step that takes the subnormal path.
-// Each segment sees exactly the operations of segments<>, in the same order: the same bits.
+// vector): blocks of N x N are read straight from the segments, widened and transposed in
+// registers so that one vector holds one element of N segments, and N running values advance
+// with one add or product_step. The G groups are independent chains, which hides the latency of
+// a product step that takes the subnormal path. Each segment sees exactly the operations of
+// segments<>, in the same order: the same bits.
 template <class T, Fold F, int G>
 void lines_across(const char* const* s, std::int64_t len, const scan_acc_t<T>* start, char* const* d, bool stream) {
   using A = scan_acc_t<T>;
   using RT = detail::RegisterTranspose<A>;
   using V = typename RT::V;
   constexpr int N = RT::N;
-  constexpr std::int64_t kPiece = 2048 / (G * N);
-  const auto step = [](V acc, V x) {
-    if constexpr (F == Fold::add) return acc + x;
-    else return product_step<A>(acc, x);
-  };
-  alignas(64) A buf[G * N][kPiece];  // the running values (after the widened input, if any)
-  alignas(64) T out[std::is_same_v<T, A> ? 1 : G * N][kPiece];
+  constexpr std::int64_t kPiece = (std::int64_t(16) << 10) / (G * N * static_cast<std::int64_t>(sizeof(T)));
+  // Blocks whose running values all start clear of the bottom of the range multiply plainly:
+  // within N steps a value can only reach the subnormal range through factors totalling below
+  // 2^-14, and the hardware gets those right too (slowly).
+  const auto step = [](V acc, V x) { return F == Fold::add ? acc + x : acc * x; };
+  const T* src[G * N];
+  for (int u = 0; u < G * N; ++u) src[u] = reinterpret_cast<const T*>(s[u]);
+  alignas(64) T out[G * N][kPiece];  // a piece of results of every segment, 16 KB in all
   V acc[G];
   std::memcpy(acc, start, sizeof acc);
-  for (std::int64_t p0 = 0; p0 < len; p0 += kPiece) {
-    const std::int64_t m = std::min(kPiece, len - p0);
-    const A* x[G * N];
-    for (int u = 0; u < G * N; ++u) {
-      const T* const src = reinterpret_cast<const T*>(s[u]) + p0;
-      if constexpr (std::is_same_v<T, A>) {
-        x[u] = src;
-      } else {
-        convert_run(src, buf[u], m);
-        x[u] = buf[u];
-      }
-    }
-    std::int64_t i = 0;
-    for (; i + N <= m; i += N) {
-      V r[G][N];
-      for (int g = 0; g < G; ++g) {
+  // One N-column block of every segment: in(u) and out(u) point at segment u's N elements.
+  const auto block = [&](auto in, auto out_at) {
+    V r[G][N];
+    for (int g = 0; g < G; ++g) {
 #pragma GCC unroll 16
-        for (int u = 0; u < N; ++u) std::memcpy(&r[g][u], &x[g * N + u][i], sizeof(V));
-        RT::transpose(r[g]);
-      }
+      for (int u = 0; u < N; ++u) r[g][u] = detail::load_widened<A>(in(g * N + u));
+      RT::transpose(r[g]);
+    }
+    bool plain = true;  // products: no running value near the bottom of the range
+    if constexpr (F == Fold::mul)
+      for (int g = 0; g < G; ++g) plain &= !any_tiny<A>(acc[g]);
+    if (plain) {
 #pragma GCC unroll 16
       for (int k = 0; k < N; ++k)
         for (int g = 0; g < G; ++g) r[g][k] = acc[g] = step(acc[g], r[g][k]);
-      for (int g = 0; g < G; ++g) {
-        RT::transpose(r[g]);
-#pragma GCC unroll 16
-        for (int u = 0; u < N; ++u) std::memcpy(&buf[g * N + u][i], &r[g][u], sizeof(V));
-      }
+    } else {
+      for (int g = 0; g < G; ++g) product_steps<A, N>(acc[g], r[g]);
     }
+    for (int g = 0; g < G; ++g) {
+      RT::transpose(r[g]);
+#pragma GCC unroll 16
+      for (int u = 0; u < N; ++u) detail::store_narrowed<T, A>(out_at(g * N + u), r[g][u]);
+    }
+  };
+  for (std::int64_t p0 = 0; p0 < len; p0 += kPiece) {
+    const std::int64_t m = std::min(kPiece, len - p0);
+    std::int64_t i = 0;
+    for (; i + N <= m; i += N)
+      block([&](int u) { return src[u] + p0 + i; }, [&](int u) { return &out[u][i]; });
     for (; i < m; ++i) {  // the last columns, one at a time
       for (int g = 0; g < G; ++g) {
         V col;
-        for (int u = 0; u < N; ++u) col[u] = x[g * N + u][i];
-        acc[g] = step(acc[g], col);
-        for (int u = 0; u < N; ++u) buf[g * N + u][i] = acc[g][u];
+        for (int u = 0; u < N; ++u) col[u] = convert_one<A>(src[g * N + u][p0 + i]);
+        if constexpr (F == Fold::add) acc[g] = acc[g] + col;
+        else acc[g] = product_step<A>(acc[g], col);
+        for (int u = 0; u < N; ++u) out[g * N + u][i] = narrow<T>(acc[g][u]);
       }
     }
-    for (int u = 0; u < G * N; ++u) {
-      char* const dst = d[u] + p0 * static_cast<std::int64_t>(sizeof(T));
-      if constexpr (std::is_same_v<T, A>) {
-        Scanner<T, F>::emit(buf[u], m, dst, sizeof(T), stream);
-      } else {
-        convert_run(buf[u], out[u], m);
-        Scanner<T, F>::emit(out[u], m, dst, sizeof(T), stream);
-      }
-    }
+    for (int u = 0; u < G * N; ++u)
+      Scanner<T, F>::emit(out[u], m, d[u] + p0 * static_cast<std::int64_t>(sizeof(T)), sizeof(T), stream);
   }
 }
 #endif
@@ -211,6 +270,30 @@ void scan_lines(const ScanPlan& p) {
   };
   const std::int64_t grain = std::max<std::int64_t>(1, kGrain / std::min(p.n, kSegment));
   const bool stream = p.size * static_cast<std::int64_t>(sizeof(T)) >= kStreamBytes;
+  if (p.n <= kShortLine) {
+    // Short lines (axis -1 of an (n, 3) array): the grouped paths' per-line set-up costs more
+    // than the scan. One plain sequential scan per line: the same operations.
+    parallel_for(0, lines, grain, [&](std::int64_t b, std::int64_t e) {
+      for (std::int64_t line = b; line < e; ++line) {
+        std::int64_t so, dof;
+        if (p.n_outer == 1) {
+          so = line * p.outer[0].in_stride;
+          dof = line * p.outer[0].out_stride;
+        } else {
+          outer_offsets(p, line, so, dof);
+        }
+        A acc = S::kUnit;
+        for (std::int64_t i = 0; i < p.n; ++i) {
+          T x;
+          std::memcpy(&x, p.src + so + i * p.src_step, sizeof x);
+          acc = fold1<A, F>(acc, convert_one<A>(x));
+          const T y = narrow<T>(acc);
+          std::memcpy(p.dst + dof + i * p.dst_step, &y, sizeof y);
+        }
+      }
+    });
+    return;
+  }
   if (segs > 1) {
     // Pass 1: segment totals, then each line's exclusive prefix over its segments.
     parallel_for(0, units, grain, [&](std::int64_t b, std::int64_t e) {
@@ -245,7 +328,7 @@ void scan_lines(const ScanPlan& p) {
   parallel_for(0, units, grain, [&](std::int64_t b, std::int64_t e) {
     std::int64_t u = b;
 #ifdef KCORE_REGISTER_TRANSPOSE
-    if constexpr (kAcross<T, F>) {
+    {
       constexpr int N = detail::RegisterTranspose<A>::N;
       constexpr std::int64_t item = sizeof(T);
       if (p.src_step == item && p.dst_step == item) {
