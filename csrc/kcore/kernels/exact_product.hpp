@@ -160,14 +160,14 @@ inline vec<E> product_step(vec<E> acc, vec<E> x) {
   return acc * x;
 }
 
-// r[k] = acc = product_step(acc, r[k]) for k < n: running products along a block that starts
+// r[g][k] = acc[g] = product_step(acc[g], r[g][k]) for k < n, g < G (G independent chains,
+// interleaved): running products along blocks that start
 // (or may start) near the bottom of the range. Out of line, so that a caller's loop of plain
 // multiplies keeps its registers.
-template <class E, int n>
-[[gnu::noinline]] void product_steps(vec<E>& acc, vec<E>* r) {
-  vec<E> a = acc;
-  for (int k = 0; k < n; ++k) r[k] = a = product_step<E>(a, r[k]);
-  acc = a;
+template <class E, int n, int G>
+[[gnu::noinline]] void product_steps(vec<E>* acc, vec<E> (*r)[n]) {
+  for (int k = 0; k < n; ++k)
+    for (int g = 0; g < G; ++g) r[g][k] = acc[g] = product_step<E>(acc[g], r[g][k]);
 }
 
 // acc[j] = acc[j] * x[j] for j < n (x widened to E).

@@ -218,7 +218,7 @@ void lines_across(const char* const* s, std::int64_t len, const scan_acc_t<T>* s
       for (int k = 0; k < N; ++k)
         for (int g = 0; g < G; ++g) r[g][k] = acc[g] = step(acc[g], r[g][k]);
     } else {
-      for (int g = 0; g < G; ++g) product_steps<A, N>(acc[g], r[g]);
+      product_steps<A, N, G>(acc, r);
     }
     for (int g = 0; g < G; ++g) {
       RT::transpose(r[g]);
