@@ -6,8 +6,8 @@
 // drifts down through the subnormal range over many steps: a 4096x4096 float64 cumprod of such
 // data spent most of its time in assists (2-4x slower than cumsum; 4% of its steps are subnormal).
 // Here a lane whose running value is below 2^14 times the smallest normal is multiplied scaled up
-// by 2^kShift, where nothing is subnormal, and the product is rounded to the subnormal grid by
-// hand, the FMA residual deciding ties: the result is, bit for bit, the one the hardware returns.
+// by 2^kShift, where nothing is subnormal, and the product is rounded to the (scaled) subnormal
+// grid by one fused multiply-add: the result is, bit for bit, the one the hardware returns.
 // Levels without FMA keep the hardware product (exact too, just slower there).
 #pragma once
 #include <cmath>
@@ -69,28 +69,28 @@ constexpr int_of<E> kTinyBits = int_of<E>(std::numeric_limits<E>::max_exponent -
                                 << TinyFormat<E>::kFraction;
 
 #if defined(__FMA__)
-// a * b - hi, exactly (one fused multiply-subtract).
+// a * b + c with one rounding.
 template <class E>
-inline vec<E> fused_residual(vec<E> a, vec<E> b, vec<E> hi) {
+inline vec<E> fused_multiply_add(vec<E> a, vec<E> b, vec<E> c) {
   vec<E> v;
-#define KCORE_FMSUB(R, fn)                                     \
-  {                                                            \
-    R x, y, h;                                                 \
-    std::memcpy(&x, &a, sizeof x);                             \
-    std::memcpy(&y, &b, sizeof y);                             \
-    std::memcpy(&h, &hi, sizeof h);                            \
-    const R r = fn(x, y, h);                                   \
-    std::memcpy(&v, &r, sizeof v);                             \
-    return v;                                                  \
+#define KCORE_FMADD(R, fn)             \
+  {                                    \
+    R x, y, z;                         \
+    std::memcpy(&x, &a, sizeof x);     \
+    std::memcpy(&y, &b, sizeof y);     \
+    std::memcpy(&z, &c, sizeof z);     \
+    const R r = fn(x, y, z);           \
+    std::memcpy(&v, &r, sizeof v);     \
+    return v;                          \
   }
 #if defined(__AVX512F__)
-  if constexpr (kVecBytes == 64 && std::is_same_v<E, double>) KCORE_FMSUB(__m512d, _mm512_fmsub_pd)
-  if constexpr (kVecBytes == 64 && std::is_same_v<E, float>) KCORE_FMSUB(__m512, _mm512_fmsub_ps)
+  if constexpr (kVecBytes == 64 && std::is_same_v<E, double>) KCORE_FMADD(__m512d, _mm512_fmadd_pd)
+  if constexpr (kVecBytes == 64 && std::is_same_v<E, float>) KCORE_FMADD(__m512, _mm512_fmadd_ps)
 #endif
-  if constexpr (kVecBytes == 32 && std::is_same_v<E, double>) KCORE_FMSUB(__m256d, _mm256_fmsub_pd)
-  if constexpr (kVecBytes == 32 && std::is_same_v<E, float>) KCORE_FMSUB(__m256, _mm256_fmsub_ps)
-#undef KCORE_FMSUB
-  for (int l = 0; l < kLanes<E>; ++l) v[l] = std::fma(a[l], b[l], -hi[l]);
+  if constexpr (kVecBytes == 32 && std::is_same_v<E, double>) KCORE_FMADD(__m256d, _mm256_fmadd_pd)
+  if constexpr (kVecBytes == 32 && std::is_same_v<E, float>) KCORE_FMADD(__m256, _mm256_fmadd_ps)
+#undef KCORE_FMADD
+  for (int l = 0; l < kLanes<E>; ++l) v[l] = std::fma(a[l], b[l], c[l]);
   return v;
 }
 
@@ -108,18 +108,17 @@ template <class E>
   const V normal_up = (tiny & ~subnormal) ? acc : V{};
   const V sub_up = lane_values<E>(lane_bits<E>(__builtin_convertvector(mag, V) * F::kGrid) | (bits & kSignBit<E>));
   const V scaled = subnormal ? sub_up : normal_up * F::kUp;
-  // The exact product is hi + lo. Below the smallest normal it rounds to a multiple of kGrid:
-  // hi's rounding is that of hi + lo except when hi lies exactly half way, where lo decides.
-  const V hi = scaled * x, lo = fused_residual<E>(scaled, x, hi);
-  const M hi_bits = lane_bits<E>(hi), hi_sign = hi_bits & kSignBit<E>;
+  const V hi = scaled * x;
+  const M hi_bits = lane_bits<E>(hi), sign = hi_bits & kSignBit<E>;
   const V ahi = lane_values<E>(hi_bits & ~kSignBit<E>);
-  V r = (ahi + F::kSubTop) - F::kSubTop;  // to the grid, nearest even
-  const V off = ahi - r;
-  const M tie = ((off == F::kGrid / 2) | (off == -F::kGrid / 2)) & (lo != E(0));
-  const M lo_same_sign = ((lane_bits<E>(lo) ^ hi_bits) & kSignBit<E>) == 0;
-  r = tie ? (lo_same_sign ? ahi + F::kGrid / 2 : ahi - F::kGrid / 2) : r;
-  // r / kGrid <= 2^kFraction is the result's bits without the sign (2^kFraction: smallest normal).
-  const M below = __builtin_convertvector(r * F::kToInt, M) | hi_sign;
+  // Below the smallest normal the exact |product| rounds to a multiple of kGrid: adding kSubTop
+  // (= 2^kFraction kGrid, where the spacing is kGrid) in the same fused operation rounds it
+  // there once, to nearest even. Above, hi is the hardware's result, scaled.
+  const V magnitude = fused_multiply_add<E>(lane_values<E>(lane_bits<E>(scaled) & ~kSignBit<E>),
+                                            lane_values<E>(lane_bits<E>(x) & ~kSignBit<E>), V{} + F::kSubTop) - F::kSubTop;
+  // magnitude / kGrid <= 2^kFraction is the result's bits without the sign (2^kFraction: the
+  // smallest normal).
+  const M below = __builtin_convertvector(magnitude * F::kToInt, M) | sign;
   V out = (ahi < F::kSubTop) ? lane_values<E>(below) : hi * F::kDown;
   // inf and NaN (an inf or NaN factor, or a product out of the scaled range): the hardware.
   const M special = tiny & ~(ahi <= std::numeric_limits<E>::max());
