@@ -27,7 +27,7 @@ template <class E>
 struct TinyFormat;
 template <>
 struct TinyFormat<double> {
-  static constexpr int kFraction = 52, kMinNormalExp = -1022, kShift = 1000;
+  static constexpr int kFraction = 52, kMinNormalExp = -1022, kShift = 1000, kMargin = 14;
   static constexpr double kUp = 0x1p1000, kDown = 0x1p-1000;
   static constexpr double kGrid = 0x1p-74;    // the subnormal spacing 2^-1074, scaled
   static constexpr double kSubTop = 0x1p-22;  // the smallest normal 2^-1022, scaled: 2^52 kGrid
@@ -35,7 +35,7 @@ struct TinyFormat<double> {
 };
 template <>
 struct TinyFormat<float> {
-  static constexpr int kFraction = 23, kMinNormalExp = -126, kShift = 100;
+  static constexpr int kFraction = 23, kMinNormalExp = -126, kShift = 100, kMargin = 20;
   static constexpr float kUp = 0x1p100f, kDown = 0x1p-100f;
   static constexpr float kGrid = 0x1p-49f;    // 2^-149, scaled
   static constexpr float kSubTop = 0x1p-26f;  // 2^-126, scaled: 2^23 kGrid
@@ -60,12 +60,13 @@ inline vec<E> lane_values(lanes_of<E> v) {
 
 template <class E>
 constexpr int_of<E> kSignBit = std::numeric_limits<int_of<E>>::min();
-// Lanes below 2^14 times the smallest normal take the exact path: low, so that few steps take
-// it; from above it only a factor below 2^-14 reaches the subnormal range (the hardware then gets
-// that step right, slowly).
+// Lanes below 2^kMargin times the smallest normal take the exact path: low, so that few steps
+// take it, yet far enough above the subnormal range that a block of plain steps (8 doubles or
+// 16 floats per vector) rarely gets there (factors totalling below 2^-kMargin; the hardware then
+// gets those steps right, slowly).
 template <class E>
 constexpr int_of<E> kTinyBits = int_of<E>(std::numeric_limits<E>::max_exponent - 1 +
-                                          TinyFormat<E>::kMinNormalExp + 14)
+                                          TinyFormat<E>::kMinNormalExp + TinyFormat<E>::kMargin)
                                 << TinyFormat<E>::kFraction;
 
 #if defined(__FMA__)
