@@ -170,22 +170,5 @@ template <class E, int n, int G>
     for (int g = 0; g < G; ++g) r[g][k] = acc[g] = product_step<E>(acc[g], r[g][k]);
 }
 
-// acc[j] = acc[j] * x[j] for j < n (x widened to E).
-template <class E, class W>
-inline void multiply_run(E* acc, const W* x, std::int64_t n) {
-  constexpr int L = kLanes<E>;
-  std::int64_t j = 0;
-  for (; j + L <= n; j += L) store(acc + j, product_step<E>(load(acc + j), load_as<E>(x + j)));
-  if (j < n) {
-    alignas(64) E a[L], b[L];
-    for (int l = 0; l < L; ++l) {
-      a[l] = j + l < n ? acc[j + l] : E(1);
-      b[l] = j + l < n ? static_cast<E>(x[j + l]) : E(1);
-    }
-    store(a, product_step<E>(load(a), load(b)));
-    for (int l = 0; j + l < n; ++l) acc[j + l] = a[l];
-  }
-}
-
 }  // namespace KCORE_ISA
 }  // namespace kcore

@@ -111,8 +111,6 @@ void segments(const char* const* s, std::int64_t stride, std::int64_t len, const
   }
 }
 
-#ifdef KCORE_REGISTER_TRANSPOSE
-
 namespace detail {
 // A vector of running values from kLanes<A> elements of T, widened in registers, and back,
 // rounded once. The hardware conversions quiet a signalling NaN, as the scan's first add or
@@ -179,6 +177,8 @@ inline void store_narrowed(T* p, vec<A> v) {
   }
 }
 }  // namespace detail
+
+#ifdef KCORE_REGISTER_TRANSPOSE
 
 // Running folds of G x N contiguous segments of equal length at once (N = accumulator lanes of a
 // vector): blocks of N x N are read straight from the segments, widened and transposed in
@@ -371,6 +371,27 @@ void scan_lines(const ScanPlan& p) {
   });
 }
 
+// One row of a vertical scan: acc[j] = acc[j] op x[j], out[j] = acc[j] rounded once, for j < w,
+// widening and narrowing in registers (x: the row's elements, or a widened copy of them).
+template <class T, Fold F, class X>
+inline void fold_row(scan_acc_t<T>* acc, const X* x, T* out, std::int64_t w) {
+  using A = scan_acc_t<T>;
+  constexpr int L = kLanes<A>;
+  std::int64_t j = 0;
+  for (; j + L <= w; j += L) {
+    const vec<A> v = detail::load_widened<A>(x + j);
+    vec<A> a = load(acc + j);
+    if constexpr (F == Fold::add) a = a + v;
+    else a = product_step<A>(a, v);
+    store(acc + j, a);
+    detail::store_narrowed<T, A>(out + j, a);
+  }
+  for (; j < w; ++j) {  // the hardware's product is exact too, slower only when subnormal
+    acc[j] = fold1<A, F>(acc[j], convert_one<A>(x[j]));
+    out[j] = narrow<T>(acc[j]);
+  }
+}
+
 template <class T, Fold F>
 void scan_tiles(const ScanPlan& p) {
   using S = Scanner<T, F>;
@@ -400,11 +421,9 @@ void scan_tiles(const ScanPlan& p) {
       dof += j0 * cd;
       for (std::int64_t j = 0; j < w; ++j) acc[j] = S::kUnit;
       for (std::int64_t i = 0; i < p.n; ++i) {
-        const W* x = S::fetch(p.src + so + i * p.src_step, cs, w, buf);
-        if constexpr (F == Fold::mul) multiply_run(acc, x, w);
-        else for (std::int64_t j = 0; j < w; ++j) acc[j] = acc[j] + static_cast<A>(x[j]);
-        if constexpr (std::is_same_v<T, half>) convert_run(acc, out, w);  // acc is float
-        else for (std::int64_t j = 0; j < w; ++j) out[j] = static_cast<T>(acc[j]);
+        const char* row = p.src + so + i * p.src_step;
+        if (unit_src) fold_row<T, F>(acc, reinterpret_cast<const T*>(row), out, w);
+        else fold_row<T, F>(acc, S::fetch(row, cs, w, buf), out, w);
         S::emit(out, w, p.dst + dof + i * p.dst_step, cd, stream);
       }
     }
