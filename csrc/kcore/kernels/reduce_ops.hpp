@@ -61,6 +61,35 @@ struct RowWidener {
   }
 };
 
+// The row loop of the column folds: rows in passes of four (four streams from memory at once;
+// measured faster than one or two), prefetched only within the block's columns (past them lie
+// other blocks'; float16 rows are read from widened buffers), then the last rows one at a time.
+//   four(x, j): fold the vector of L columns at j of the four rows x[0..3]
+//   four_one(x, j): fold column j of the four rows (the columns past the last whole vector)
+//   one_row(x): fold one row
+template <class T, int L, class Four, class FourOne, class OneRow>
+inline void fold_rows_by_four(const char* rows, std::int64_t row_stride, std::int64_t nrows, std::int64_t w,
+                              Four four, FourOne four_one, OneRow one_row) {
+  using W = widen_t<T>;
+  RowWidener<T> widen[4];
+  const std::int64_t wv = w / L * L;
+  constexpr std::int64_t kAhead = kPrefetchBytes / static_cast<std::int64_t>(sizeof(W));
+  const std::int64_t prefetch_end = std::is_same_v<T, half> ? 0 : std::max<std::int64_t>(0, wv - kAhead);
+  std::int64_t r = 0;
+  for (; r + 4 <= nrows; r += 4) {
+    const W* x[4];
+    for (int k = 0; k < 4; ++k) x[k] = widen[k](rows + (r + k) * row_stride, w);
+    std::int64_t j = 0;
+    for (; j < prefetch_end; j += L) {
+      for (int k = 0; k < 4; ++k) prefetch_ahead<L * sizeof(W)>(x[k] + j);
+      four(x, j);
+    }
+    for (; j < wv; j += L) four(x, j);
+    for (; j < w; ++j) four_one(x, j);
+  }
+  for (; r < nrows; ++r) one_row(widen[0](rows + r * row_stride, w));
+}
+
 enum class Fold { add, mul };
 
 // Products of float16 values accumulate in float64: in float32 long products drift into the
@@ -112,46 +141,24 @@ struct SumOp {
   }
   void col_rows(state* st, const char* rows, std::int64_t row_stride, std::int64_t nrows,
                 std::int64_t w, std::int64_t) const {
-    // Four rows per pass, prefetched, as in MinMaxOp (four streams from memory at once); each
-    // column still folds its rows one at a time, in row order.
+    // Each column folds its rows one at a time, in row order.
     constexpr int L = kLanes<A>;
     const auto fold = [](vec<A> a, vec<A> b) { return F == Fold::add ? a + b : a * b; };
-    RowWidener<T> widen, widen1, widen2, widen3;
     alignas(64) A tmp[kCols];
     for (std::int64_t j = 0; j < w; ++j) tmp[j] = kUnit;
-    const std::int64_t wv = w / L * L;
-    constexpr std::int64_t kAhead = kPrefetchBytes / static_cast<std::int64_t>(sizeof(W));
-    const std::int64_t prefetch_end = std::is_same_v<T, half> ? 0 : std::max<std::int64_t>(0, wv - kAhead);
-    std::int64_t r = 0;
-    for (; r + 4 <= nrows; r += 4) {
-      const W* x0 = widen(rows + r * row_stride, w);
-      const W* x1 = widen1(rows + (r + 1) * row_stride, w);
-      const W* x2 = widen2(rows + (r + 2) * row_stride, w);
-      const W* x3 = widen3(rows + (r + 3) * row_stride, w);
-      const auto fold4 = [&](std::int64_t j) {
-        vec<A> t = load(tmp + j);
-        t = fold(fold(fold(fold(t, load_as<A>(x0 + j)), load_as<A>(x1 + j)), load_as<A>(x2 + j)), load_as<A>(x3 + j));
-        store(tmp + j, t);
-      };
-      std::int64_t j = 0;
-      for (; j < prefetch_end; j += L) {
-        prefetch_ahead<L * sizeof(W)>(x0 + j);
-        prefetch_ahead<L * sizeof(W)>(x1 + j);
-        prefetch_ahead<L * sizeof(W)>(x2 + j);
-        prefetch_ahead<L * sizeof(W)>(x3 + j);
-        fold4(j);
-      }
-      for (; j < wv; j += L) fold4(j);
-      for (; j < w; ++j) {
-        A t = tmp[j];
-        for (const W* x : {x0, x1, x2, x3}) t = fold1<A, F>(t, static_cast<A>(x[j]));
-        tmp[j] = t;
-      }
-    }
-    for (; r < nrows; ++r) {
-      const W* x = widen(rows + r * row_stride, w);
-      for (std::int64_t j = 0; j < w; ++j) tmp[j] = fold1<A, F>(tmp[j], static_cast<A>(x[j]));
-    }
+    fold_rows_by_four<T, L>(
+        rows, row_stride, nrows, w,
+        [&](const W* const* x, std::int64_t j) {
+          vec<A> t = load(tmp + j);
+          for (int k = 0; k < 4; ++k) t = fold(t, load_as<A>(x[k] + j));
+          store(tmp + j, t);
+        },
+        [&](const W* const* x, std::int64_t j) {
+          for (int k = 0; k < 4; ++k) tmp[j] = fold1<A, F>(tmp[j], static_cast<A>(x[k][j]));
+        },
+        [&](const W* x) {
+          for (std::int64_t j = 0; j < w; ++j) tmp[j] = fold1<A, F>(tmp[j], static_cast<A>(x[j]));
+        });
     for (std::int64_t j = 0; j < w; ++j) st[j] = fold1<A, F>(st[j], tmp[j]);
   }
 };
@@ -209,57 +216,32 @@ struct MinMaxOp {
     constexpr int L = kLanes<W>;
     alignas(64) state saved[kCols];
     std::memcpy(saved, st, static_cast<std::size_t>(w) * sizeof(state));
-    // Four rows per pass (four streams from memory at once; measured faster than one or two),
-    // and one add to the sum per four vectors.
-    RowWidener<T> widen, widen1, widen2, widen3;
+    // One add to the sum per four vectors.
     vec<W> check = splat<W>(W(0));
     const std::int64_t wv = w / L * L;
-    // Prefetch only within the block's columns: past them lie other blocks' (a block of 2 KB
-    // rows would fetch twice what it reads), and float16 rows are read from widened buffers.
-    constexpr std::int64_t kAhead = kPrefetchBytes / static_cast<std::int64_t>(sizeof(W));
-    const std::int64_t prefetch_end = std::is_same_v<T, half> ? 0 : std::max<std::int64_t>(0, wv - kAhead);
-    std::int64_t r = 0;
-    for (; r + 4 <= nrows; r += 4) {
-      const W* x0 = widen(rows + r * row_stride, w);
-      const W* x1 = widen1(rows + (r + 1) * row_stride, w);
-      const W* x2 = widen2(rows + (r + 2) * row_stride, w);
-      const W* x3 = widen3(rows + (r + 3) * row_stride, w);
-      const auto fold4 = [&](std::int64_t j) {
-        vec<W> m, a0, a1, a2, a3;
-        std::memcpy(&m, st + j, sizeof m);
-        std::memcpy(&a0, x0 + j, sizeof a0);
-        std::memcpy(&a1, x1 + j, sizeof a1);
-        std::memcpy(&a2, x2 + j, sizeof a2);
-        std::memcpy(&a3, x3 + j, sizeof a3);
-        m = better(a3, better(a2, better(a1, better(a0, m))));
-        check += (a0 + a1) + (a2 + a3);
-        std::memcpy(st + j, &m, sizeof m);
-      };
-      std::int64_t j = 0;
-      for (; j < prefetch_end; j += L) {
-        prefetch_ahead<sizeof(vec<W>)>(x0 + j);
-        prefetch_ahead<sizeof(vec<W>)>(x1 + j);
-        prefetch_ahead<sizeof(vec<W>)>(x2 + j);
-        prefetch_ahead<sizeof(vec<W>)>(x3 + j);
-        fold4(j);
-      }
-      for (; j < wv; j += L) fold4(j);
-      for (std::int64_t j = wv; j < w; ++j) st[j] = pick(pick(pick(pick(st[j], x0[j]), x1[j]), x2[j]), x3[j]);
-    }
-    for (; r < nrows; ++r) {
-      const W* x = widen(rows + r * row_stride, w);
-      for (std::int64_t j = 0; j < wv; j += L) {
-        vec<W> m, a;
-        std::memcpy(&m, st + j, sizeof m);
-        std::memcpy(&a, x + j, sizeof a);
-        m = better(a, m);
-        check += a;
-        std::memcpy(st + j, &m, sizeof m);
-      }
-      for (std::int64_t j = wv; j < w; ++j) st[j] = pick(st[j], x[j]);
-    }
+    fold_rows_by_four<T, L>(
+        rows, row_stride, nrows, w,
+        [&](const W* const* x, std::int64_t j) {
+          vec<W> m = load(st + j);
+          const vec<W> a0 = load(x[0] + j), a1 = load(x[1] + j), a2 = load(x[2] + j), a3 = load(x[3] + j);
+          m = better(a3, better(a2, better(a1, better(a0, m))));
+          check += (a0 + a1) + (a2 + a3);
+          store(st + j, m);
+        },
+        [&](const W* const* x, std::int64_t j) {
+          for (int k = 0; k < 4; ++k) st[j] = pick(st[j], x[k][j]);
+        },
+        [&](const W* x) {
+          for (std::int64_t j = 0; j < wv; j += L) {
+            const vec<W> a = load(x + j);
+            store(st + j, better(a, load(st + j)));
+            check += a;
+          }
+          for (std::int64_t j = wv; j < w; ++j) st[j] = pick(st[j], x[j]);
+        });
     if (!any_lane(check != check)) return;
     std::memcpy(st, saved, static_cast<std::size_t>(w) * sizeof(state));
+    RowWidener<T> widen;
     for (std::int64_t r = 0; r < nrows; ++r) {
       const W* x = widen(rows + r * row_stride, w);
       for (std::int64_t j = 0; j < w; ++j) st[j] = pick(st[j], x[j]);
