@@ -179,7 +179,6 @@ inline void store_narrowed(T* p, vec<A> v) {
 }  // namespace detail
 
 #ifdef KCORE_REGISTER_TRANSPOSE
-
 // Running folds of G x N contiguous segments of equal length at once (N = accumulator lanes of a
 // vector): blocks of N x N are read straight from the segments, widened and transposed in
 // registers so that one vector holds one element of N segments, and N running values advance
@@ -195,7 +194,7 @@ void lines_across(const char* const* s, std::int64_t len, const scan_acc_t<T>* s
   constexpr std::int64_t kPiece = (std::int64_t(16) << 10) / (G * N * static_cast<std::int64_t>(sizeof(T)));
   // Blocks whose running values all start clear of the bottom of the range multiply plainly:
   // within N steps a value can only reach the subnormal range through factors totalling below
-  // 2^-14, and the hardware gets those right too (slowly).
+  // 2^-kMargin (exact_product.hpp), and the hardware gets those right too, slowly.
   const auto step = [](V acc, V x) { return F == Fold::add ? acc + x : acc * x; };
   const T* src[G * N];
   for (int u = 0; u < G * N; ++u) src[u] = reinterpret_cast<const T*>(s[u]);
