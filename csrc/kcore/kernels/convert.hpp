@@ -12,6 +12,7 @@
 
 #include "kcore/dtype.hpp"
 #include "kcore/kernels/isa.hpp"
+#include "kcore/kernels/simd.hpp"
 
 namespace kcore {
 namespace KCORE_ISA {
@@ -93,19 +94,6 @@ inline double half_to_double(half h) {
   return static_cast<double>(half_to_float(h));
 }
 
-// Bulk widening used by every float16 kernel: float16 is read, arithmetic is float32 or wider.
-inline void widen_half(const half* src, float* dst, std::int64_t n) {
-  std::int64_t i = 0;
-#if defined(__AVX512F__)
-  for (; i + 16 <= n; i += 16)
-    _mm512_storeu_ps(dst + i, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i))));
-#elif defined(__F16C__)
-  for (; i + 8 <= n; i += 8)
-    _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))));
-#endif
-  for (; i < n; ++i) dst[i] = half_to_float(src[i]);
-}
-
 // The one dtype switch of the kernels: f(T{}) with T the C++ type of a float16/32/64 dtype;
 // anything else is an error naming the op.
 template <class F>
@@ -133,6 +121,81 @@ inline T narrow(A a) {
   } else {
     return static_cast<T>(a);
   }
+}
+
+// One vector of kLanes<A> elements of T widened to A in registers, and back, rounded once.
+// The hardware conversions quiet a signalling NaN (NumPy's astype keeps it: casts use
+// convert_run); for arithmetic on the values that makes no difference.
+template <class A, class T>
+inline vec<A> load_widened(const T* p) {
+  if constexpr (std::is_same_v<T, A>) {
+    return load(p);
+  } else if constexpr (std::is_same_v<T, float>) {
+    return load_as<A>(p);
+  } else {
+    vec<A> v;
+#if defined(__AVX512F__)
+    if constexpr (kVecBytes == 64) {
+      const __m512 r = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+      std::memcpy(&v, &r, sizeof v);
+      return v;
+    }
+#endif
+#if defined(__F16C__)
+    if constexpr (kVecBytes == 32) {
+      const __m256 r = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+      std::memcpy(&v, &r, sizeof v);
+      return v;
+    }
+#endif
+    for (int l = 0; l < kLanes<A>; ++l) v[l] = half_to_float(p[l]);
+    return v;
+  }
+}
+
+template <class T, class A>
+inline void store_narrowed(T* p, vec<A> v) {
+  if constexpr (std::is_same_v<T, A>) {
+    store(p, v);
+  } else if constexpr (std::is_same_v<T, float>) {
+#if defined(__AVX512F__)
+    if constexpr (kVecBytes == 64) {
+      __m512d r;
+      std::memcpy(&r, &v, sizeof r);
+      _mm256_storeu_ps(p, _mm512_cvtpd_ps(r));
+      return;
+    }
+#endif
+    for (int l = 0; l < kLanes<A>; ++l) p[l] = static_cast<float>(v[l]);
+  } else {
+#if defined(__AVX512F__)
+    if constexpr (kVecBytes == 64) {
+      __m512 r;
+      std::memcpy(&r, &v, sizeof r);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtps_ph(r, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+      return;
+    }
+#endif
+#if defined(__F16C__)
+    if constexpr (kVecBytes == 32) {
+      __m256 r;
+      std::memcpy(&r, &v, sizeof r);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_cvtps_ph(r, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+      return;
+    }
+#endif
+    for (int l = 0; l < kLanes<A>; ++l) p[l] = narrow<half>(v[l]);
+  }
+}
+
+// Bulk widening used by every float16 kernel: float16 is read, arithmetic is float32 or wider.
+inline void widen_half(const half* src, float* dst, std::int64_t n) {
+  std::int64_t i = 0;
+#if defined(__AVX512F__) || defined(__F16C__)
+  if constexpr (kVecBytes >= 32)
+    for (; i + kLanes<float> <= n; i += kLanes<float>) store(dst + i, load_widened<float>(src + i));
+#endif
+  for (; i < n; ++i) dst[i] = half_to_float(src[i]);
 }
 
 }  // namespace KCORE_ISA

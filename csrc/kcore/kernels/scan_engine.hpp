@@ -111,73 +111,6 @@ void segments(const char* const* s, std::int64_t stride, std::int64_t len, const
   }
 }
 
-namespace detail {
-// A vector of running values from kLanes<A> elements of T, widened in registers, and back,
-// rounded once. The hardware conversions quiet a signalling NaN, as the scan's first add or
-// multiply does anyway, so the results are those of the element-wise conversions.
-template <class A, class T>
-inline vec<A> load_widened(const T* p) {
-  if constexpr (std::is_same_v<T, A>) {
-    return load(p);
-  } else if constexpr (std::is_same_v<T, float>) {
-    return load_as<A>(p);
-  } else {
-    vec<A> v;
-#if defined(__AVX512F__)
-    if constexpr (kVecBytes == 64) {
-      const __m512 r = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-      std::memcpy(&v, &r, sizeof v);
-      return v;
-    }
-#endif
-#if defined(__F16C__)
-    if constexpr (kVecBytes == 32) {
-      const __m256 r = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-      std::memcpy(&v, &r, sizeof v);
-      return v;
-    }
-#endif
-    for (int l = 0; l < kLanes<A>; ++l) v[l] = half_to_float(p[l]);
-    return v;
-  }
-}
-
-template <class T, class A>
-inline void store_narrowed(T* p, vec<A> v) {
-  if constexpr (std::is_same_v<T, A>) {
-    store(p, v);
-  } else if constexpr (std::is_same_v<T, float>) {
-#if defined(__AVX512F__)
-    if constexpr (kVecBytes == 64) {
-      __m512d r;
-      std::memcpy(&r, &v, sizeof r);
-      _mm256_storeu_ps(p, _mm512_cvtpd_ps(r));
-      return;
-    }
-#endif
-    for (int l = 0; l < kLanes<A>; ++l) p[l] = static_cast<float>(v[l]);
-  } else {
-#if defined(__AVX512F__)
-    if constexpr (kVecBytes == 64) {
-      __m512 r;
-      std::memcpy(&r, &v, sizeof r);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtps_ph(r, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-      return;
-    }
-#endif
-#if defined(__F16C__)
-    if constexpr (kVecBytes == 32) {
-      __m256 r;
-      std::memcpy(&r, &v, sizeof r);
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_cvtps_ph(r, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-      return;
-    }
-#endif
-    for (int l = 0; l < kLanes<A>; ++l) p[l] = narrow<half>(v[l]);
-  }
-}
-}  // namespace detail
-
 #ifdef KCORE_REGISTER_TRANSPOSE
 // Running folds of G x N contiguous segments of equal length at once (N = accumulator lanes of a
 // vector): blocks of N x N are read straight from the segments, widened and transposed in
@@ -206,7 +139,7 @@ void lines_across(const char* const* s, std::int64_t len, const scan_acc_t<T>* s
     V r[G][N];
     for (int g = 0; g < G; ++g) {
 #pragma GCC unroll 16
-      for (int u = 0; u < N; ++u) r[g][u] = detail::load_widened<A>(in(g * N + u));
+      for (int u = 0; u < N; ++u) r[g][u] = load_widened<A>(in(g * N + u));
       RT::transpose(r[g]);
     }
     bool plain = true;  // products: no running value near the bottom of the range
@@ -222,7 +155,7 @@ void lines_across(const char* const* s, std::int64_t len, const scan_acc_t<T>* s
     for (int g = 0; g < G; ++g) {
       RT::transpose(r[g]);
 #pragma GCC unroll 16
-      for (int u = 0; u < N; ++u) detail::store_narrowed<T, A>(out_at(g * N + u), r[g][u]);
+      for (int u = 0; u < N; ++u) store_narrowed<T, A>(out_at(g * N + u), r[g][u]);
     }
   };
   for (std::int64_t p0 = 0; p0 < len; p0 += kPiece) {
@@ -378,12 +311,12 @@ inline void fold_row(scan_acc_t<T>* acc, const X* x, T* out, std::int64_t w) {
   constexpr int L = kLanes<A>;
   std::int64_t j = 0;
   for (; j + L <= w; j += L) {
-    const vec<A> v = detail::load_widened<A>(x + j);
+    const vec<A> v = load_widened<A>(x + j);
     vec<A> a = load(acc + j);
     if constexpr (F == Fold::add) a = a + v;
     else a = product_step<A>(a, v);
     store(acc + j, a);
-    detail::store_narrowed<T, A>(out + j, a);
+    store_narrowed<T, A>(out + j, a);
   }
   for (; j < w; ++j) {  // the hardware's product is exact too, slower only when subnormal
     acc[j] = fold1<A, F>(acc[j], convert_one<A>(x[j]));
