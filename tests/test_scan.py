@@ -224,6 +224,43 @@ def test_float16_cumprod_through_float32_subnormals_and_back(axis):
         np.testing.assert_array_equal(K.cumprod(x, axis=axis), expected)
 
 
+# Per dtype: a factor that takes the running value (in the accumulator) below the normal range in
+# 9-12 steps without reaching zero, and one so large that a block run scaled up there overflows
+# (float32: none is, in the 8 steps of a block; inf does it).
+_PLUNGE = {np.float16: (2.0**-12, 60000.0), np.float32: (2.0**-95, 2.0**127), np.float64: (2.0**-95, 2.0**600)}
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("axis", [0, -1])
+def test_cumprod_climbs_out_of_the_subnormal_range_within_a_block(dtype, axis):
+    # Running values that plunge below the normal range and then meet huge factors (or inf, NaN
+    # or zero) within the few steps the kernel runs scaled up in one go: where the scaled values
+    # would overflow it redoes the block step by step. Bit for bit the sequential product in the
+    # accumulator, rounded once; the plunge starts at a different place on every line, so every
+    # position in a block and every group of lines sees it.
+    rng = np.random.default_rng(21)
+    lines, n = 53, 301
+    down, up = _PLUNGE[dtype]
+    x = rng.uniform(0.9, 1.1, (lines, n))
+    for line in range(lines):
+        at = rng.integers(0, 120)
+        depth = rng.integers(9, 13) if dtype == np.float16 else rng.integers(10, 12)
+        x[line, at:at + depth] = down * rng.uniform(1, 1.5, depth)
+        x[line, at + depth:at + depth + 20] = rng.uniform(0.5, 1.5, 20)  # wander down there
+        x[line, at + depth + 20:at + depth + 60] = up * rng.uniform(0.5, 1, 40)
+        if line % 5 == 0:
+            x[line, at + depth + 20 + line % 7] = [np.inf, np.nan, 0.0, -np.inf, np.inf, -0.0, np.nan][line % 7]
+    with np.errstate(all="ignore"):
+        x = x.astype(dtype)
+        expected = np.cumprod(x.astype(SCAN_ACC[dtype]), axis=1).astype(dtype)
+    if axis == 0:
+        x, expected = np.ascontiguousarray(x.T), expected.T
+    with np.errstate(all="ignore"):
+        got = K.cumprod(x, axis=axis)
+    both_nan = np.isnan(got) & np.isnan(expected)
+    np.testing.assert_array_equal(np.where(both_nan, 0, got), np.where(both_nan, 0, expected))
+
+
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 def test_lines_of_every_short_length_are_sequential_scans(dtype, rng):
     # Short lines are scanned one at a time, longer ones in register blocks with a column tail:

@@ -95,37 +95,82 @@ inline vec<E> fused_multiply_add(vec<E> a, vec<E> b, vec<E> c) {
   return v;
 }
 
-// acc * x where some lanes (`tiny`) of acc are nonzero and below the threshold (maybe subnormal).
+// The running value of the `tiny` lanes scaled up by 2^kShift, where nothing is subnormal; the
+// other lanes as they are. Subnormal lanes are rebuilt from their integer significand (a multiply
+// would take the assist): j = bits, as a double j = (2^kFraction + j) - 2^kFraction, exactly.
 template <class E>
-[[gnu::noinline]] vec<E> tiny_products(vec<E> acc, vec<E> x, lanes_of<E> tiny) {
+inline vec<E> scaled_up(vec<E> acc, lanes_of<E> tiny) {
   using F = TinyFormat<E>;
   using I = int_of<E>;
   using V = vec<E>;
-  using M = lanes_of<E>;
-  const M bits = lane_bits<E>(acc), mag = bits & ~kSignBit<E>;
-  // The scaled value: normal lanes by a multiply, subnormal ones from their integer significand
-  // (a multiply would take the assist). Every other lane computes on 0 and is discarded.
-  const M subnormal = tiny & (mag < (I(1) << F::kFraction));
+  const lanes_of<E> bits = lane_bits<E>(acc), mag = bits & ~kSignBit<E>;
+  const lanes_of<E> subnormal = tiny & (mag < (I(1) << F::kFraction));
   const V normal_up = (tiny & ~subnormal) ? acc : V{};
-  const V sub_up = lane_values<E>(lane_bits<E>(__builtin_convertvector(mag, V) * F::kGrid) | (bits & kSignBit<E>));
-  const V scaled = subnormal ? sub_up : normal_up * F::kUp;
-  const V hi = scaled * x;
-  const M hi_bits = lane_bits<E>(hi), sign = hi_bits & kSignBit<E>;
-  const V ahi = lane_values<E>(hi_bits & ~kSignBit<E>);
-  // Below the smallest normal the exact |product| rounds to a multiple of kGrid: adding kSubTop
-  // (= 2^kFraction kGrid, where the spacing is kGrid) in the same fused operation rounds it
-  // there once, to nearest even. Above, hi is the hardware's result, scaled.
-  const V magnitude = fused_multiply_add<E>(lane_values<E>(lane_bits<E>(scaled) & ~kSignBit<E>),
-                                            lane_values<E>(lane_bits<E>(x) & ~kSignBit<E>), V{} + F::kSubTop) - F::kSubTop;
-  // magnitude / kGrid <= 2^kFraction is the result's bits without the sign (2^kFraction: the
-  // smallest normal).
-  const M below = __builtin_convertvector(magnitude * F::kToInt, M) | sign;
-  V out = (ahi < F::kSubTop) ? lane_values<E>(below) : hi * F::kDown;
+  constexpr E kIntBase = E(I(1) << F::kFraction);
+  const V significand = lane_values<E>(mag + lane_bits<E>(V{} + kIntBase)) - kIntBase;
+  const V sub_up = lane_values<E>(lane_bits<E>(significand * F::kGrid) | (bits & kSignBit<E>));
+  return subnormal ? sub_up : (tiny ? normal_up * F::kUp : acc);
+}
+
+// Where a product step puts its result on the subnormal grid: kSubTop for scaled lanes, the
+// smallest normal for the others.
+template <class E>
+inline vec<E> grid_top(lanes_of<E> tiny) {
+  return tiny ? vec<E>{} + TinyFormat<E>::kSubTop : vec<E>{} + std::numeric_limits<E>::min();
+}
+
+// One product step of scaled lanes (and of plain ones, top = the smallest normal), as the
+// hardware rounds the unscaled product: above top the plain product (scaling by a power of two
+// is exact there); below it the exact product rounded once to the grid, by adding top (where the
+// spacing is the grid's) in the same fused multiply-add, then taking it away again. The sign is
+// the factors', also for zeros.
+template <class E>
+inline vec<E> scaled_step(vec<E> s, vec<E> x, vec<E> top) {
+  using V = vec<E>;
+  const lanes_of<E> sign = (lane_bits<E>(s) ^ lane_bits<E>(x)) & kSignBit<E>;
+  const V signed_top = lane_values<E>(lane_bits<E>(top) | sign);
+  const V hi = s * x;
+  const V low = lane_values<E>(lane_bits<E>(fused_multiply_add<E>(s, x, signed_top) - signed_top) | sign);
+  return lane_values<E>(lane_bits<E>(hi) & ~kSignBit<E>) < top ? low : hi;
+}
+
+// Lanes of a scaled step result that are not finite (an overflow of the scaled value, or inf or
+// NaN data).
+template <class E>
+inline lanes_of<E> not_finite(vec<E> v) {
+  return ~(lane_values<E>(lane_bits<E>(v) & ~kSignBit<E>) <= std::numeric_limits<E>::max());
+}
+
+// Scaled lanes back to the value they stand for: below kSubTop the bits are the grid index
+// (read as an integer through j + 2^kFraction, exactly), above it one exact multiply. Narrow:
+// subnormals become zeros of their sign, what rounding them to a narrower type gives.
+template <class E, bool kNarrow = false>
+inline vec<E> scaled_down(vec<E> v, lanes_of<E> tiny) {
+  using F = TinyFormat<E>;
+  using I = int_of<E>;
+  using V = vec<E>;
+  const lanes_of<E> bits = lane_bits<E>(v), sign = bits & kSignBit<E>;
+  const V mag = lane_values<E>(bits & ~kSignBit<E>);
+  const lanes_of<E> below = tiny & (mag < F::kSubTop);
+  const V down = ((tiny & ~below) ? v : V{}) * F::kDown;  // no subnormal product is formed
+  V sub;
+  if constexpr (kNarrow) {
+    sub = lane_values<E>(sign);
+  } else {
+    constexpr E kIntBase = E(I(1) << F::kFraction);
+    sub = lane_values<E>((lane_bits<E>(mag * F::kToInt + kIntBase) - lane_bits<E>(V{} + kIntBase)) | sign);
+  }
+  return below ? sub : (tiny ? down : v);
+}
+
+// acc * x where some lanes (`tiny`) of acc are nonzero and below the threshold (maybe subnormal).
+template <class E>
+[[gnu::noinline]] vec<E> tiny_products(vec<E> acc, vec<E> x, lanes_of<E> tiny) {
+  const vec<E> v = scaled_step<E>(scaled_up<E>(acc, tiny), x, grid_top<E>(tiny));
   // inf and NaN (an inf or NaN factor, or a product out of the scaled range): the hardware.
-  const M special = tiny & ~(ahi <= std::numeric_limits<E>::max());
-  if (any_lane(special)) out = special ? acc * x : out;
-  const V rest = tiny ? V{} : acc;
-  return tiny ? out : rest * x;
+  const lanes_of<E> special = tiny & not_finite<E>(v);
+  const vec<E> out = scaled_down<E>(v, tiny);
+  return any_lane(special) ? (special ? acc * x : out) : out;
 }
 #endif
 }  // namespace detail
@@ -161,13 +206,45 @@ inline vec<E> product_step(vec<E> acc, vec<E> x) {
 }
 
 // r[g][k] = acc[g] = product_step(acc[g], r[g][k]) for k < n, g < G (G independent chains,
-// interleaved): running products along blocks that start
-// (or may start) near the bottom of the range. Out of line, so that a caller's loop of plain
-// multiplies keeps its registers.
+// interleaved), one step at a time. Out of line, so that a caller's loop of plain multiplies
+// keeps its registers.
 template <class E, int n, int G>
 [[gnu::noinline]] void product_steps(vec<E>* acc, vec<E> (*r)[n]) {
   for (int k = 0; k < n; ++k)
     for (int g = 0; g < G; ++g) r[g][k] = acc[g] = product_step<E>(acc[g], r[g][k]);
+}
+
+// The same for a block where some running value starts near the bottom of the range, faster:
+// those lanes are scaled up once, run the whole block scaled (a few more instructions per step
+// than a multiply, and no test or branch), and are scaled back once per result. With kNarrow the
+// results r (not acc) may have subnormals replaced by zeros of their sign: they are going to be
+// rounded to a narrower type, where that is what they become. False if a scaled value overflowed
+// (factors totalling far above 1 in one block, or inf or NaN data): acc and r are then spoiled
+// and the caller redoes the block with product_steps.
+template <class E, int n, int G, bool kNarrow>
+[[gnu::noinline]] bool scaled_product_steps(vec<E>* acc, vec<E> (*r)[n]) {
+#if defined(__FMA__)
+  using V = vec<E>;
+  detail::lanes_of<E> tiny[G];
+  V top[G];
+  for (int g = 0; g < G; ++g) {
+    tiny[g] = detail::tiny_lanes<E>(acc[g]);
+    top[g] = detail::grid_top<E>(tiny[g]);
+    acc[g] = detail::scaled_up<E>(acc[g], tiny[g]);
+  }
+  for (int k = 0; k < n; ++k)
+    for (int g = 0; g < G; ++g) r[g][k] = acc[g] = detail::scaled_step<E>(acc[g], r[g][k], top[g]);
+  bool overflow = false;  // not finite at the end of the block if at any step: inf * x, NaN * x
+  for (int g = 0; g < G; ++g) overflow |= any_lane(tiny[g] & detail::not_finite<E>(acc[g]));
+  if (overflow) return false;
+  for (int g = 0; g < G; ++g) {
+    acc[g] = detail::scaled_down<E>(acc[g], tiny[g]);
+    for (int k = 0; k < n; ++k) r[g][k] = detail::scaled_down<E, kNarrow>(r[g][k], tiny[g]);
+  }
+#else
+  product_steps<E, n, G>(acc, r);
+#endif
+  return true;
 }
 
 }  // namespace KCORE_ISA
