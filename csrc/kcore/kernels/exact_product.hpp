@@ -205,13 +205,11 @@ inline vec<E> product_step(vec<E> acc, vec<E> x) {
   return acc * x;
 }
 
-// r[g][k] = acc[g] = product_step(acc[g], r[g][k]) for k < n, g < G (G independent chains,
-// interleaved), one step at a time. Out of line, so that a caller's loop of plain multiplies
-// keeps its registers.
-template <class E, int n, int G>
-[[gnu::noinline]] void product_steps(vec<E>* acc, vec<E> (*r)[n]) {
-  for (int k = 0; k < n; ++k)
-    for (int g = 0; g < G; ++g) r[g][k] = acc[g] = product_step<E>(acc[g], r[g][k]);
+// r[k] = acc = product_step(acc, r[k]) for k < n: running products, one step at a time. Out of
+// line, so that a caller's loop of plain multiplies keeps its registers.
+template <class E, int n>
+[[gnu::noinline]] void product_steps(vec<E>& acc, vec<E>* r) {
+  for (int k = 0; k < n; ++k) r[k] = acc = product_step<E>(acc, r[k]);
 }
 
 // The same for a block where some running value starts near the bottom of the range, faster:
@@ -221,28 +219,19 @@ template <class E, int n, int G>
 // rounded to a narrower type, where that is what they become. False if a scaled value overflowed
 // (factors totalling far above 1 in one block, or inf or NaN data): acc and r are then spoiled
 // and the caller redoes the block with product_steps.
-template <class E, int n, int G, bool kNarrow>
-[[gnu::noinline]] bool scaled_product_steps(vec<E>* acc, vec<E> (*r)[n]) {
+template <class E, int n, bool kNarrow>
+[[gnu::noinline]] bool scaled_product_steps(vec<E>& acc, vec<E>* r) {
 #if defined(__FMA__)
-  using V = vec<E>;
-  detail::lanes_of<E> tiny[G];
-  V top[G];
-  for (int g = 0; g < G; ++g) {
-    tiny[g] = detail::tiny_lanes<E>(acc[g]);
-    top[g] = detail::grid_top<E>(tiny[g]);
-    acc[g] = detail::scaled_up<E>(acc[g], tiny[g]);
-  }
-  for (int k = 0; k < n; ++k)
-    for (int g = 0; g < G; ++g) r[g][k] = acc[g] = detail::scaled_step<E>(acc[g], r[g][k], top[g]);
-  bool overflow = false;  // not finite at the end of the block if at any step: inf * x, NaN * x
-  for (int g = 0; g < G; ++g) overflow |= any_lane(tiny[g] & detail::not_finite<E>(acc[g]));
-  if (overflow) return false;
-  for (int g = 0; g < G; ++g) {
-    acc[g] = detail::scaled_down<E>(acc[g], tiny[g]);
-    for (int k = 0; k < n; ++k) r[g][k] = detail::scaled_down<E, kNarrow>(r[g][k], tiny[g]);
-  }
+  const detail::lanes_of<E> tiny = detail::tiny_lanes<E>(acc);
+  const vec<E> top = detail::grid_top<E>(tiny);
+  acc = detail::scaled_up<E>(acc, tiny);
+  for (int k = 0; k < n; ++k) r[k] = acc = detail::scaled_step<E>(acc, r[k], top);
+  // Not finite at the end of the block if at any step: inf * x and NaN * x are not finite.
+  if (any_lane(tiny & detail::not_finite<E>(acc))) return false;
+  acc = detail::scaled_down<E>(acc, tiny);
+  for (int k = 0; k < n; ++k) r[k] = detail::scaled_down<E, kNarrow>(r[k], tiny);
 #else
-  product_steps<E, n, G>(acc, r);
+  product_steps<E, n>(acc, r);
 #endif
   return true;
 }

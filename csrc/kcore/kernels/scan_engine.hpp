@@ -117,60 +117,50 @@ void segments(const char* const* s, std::int64_t stride, std::int64_t len, const
 }
 
 #ifdef KCORE_REGISTER_TRANSPOSE
-// Running folds of G x N contiguous segments of equal length at once (N = accumulator lanes of a
+// Running folds of N contiguous segments of equal length at once (N = accumulator lanes of a
 // vector): blocks of N x N are read straight from the segments, widened and transposed in
 // registers so that one vector holds one element of N segments, and N running values advance
-// with one add or product_step. The G groups are independent chains, which hides the latency of
-// a product step that takes the subnormal path. Each segment sees exactly the operations of
-// segments<>, in the same order: the same bits.
-template <class T, Fold F, int G>
+// with one add or multiply. Each segment sees exactly the operations of segments<>, in the same
+// order: the same bits.
+template <class T, Fold F>
 void lines_across(const char* const* s, std::int64_t len, const scan_acc_t<T>* start, char* const* d, bool stream) {
   using A = scan_acc_t<T>;
   using RT = detail::RegisterTranspose<A>;
   using V = typename RT::V;
   constexpr int N = RT::N;
-  constexpr std::int64_t kPiece = (std::int64_t(16) << 10) / (G * N * static_cast<std::int64_t>(sizeof(T)));
-  // Blocks whose running values all start clear of the bottom of the range multiply plainly:
-  // within N steps a value can only reach the subnormal range through factors totalling below
-  // 2^-kMargin (exact_product.hpp), and the hardware gets those right too, slowly.
-  const auto step = [](V acc, V x) { return F == Fold::add ? acc + x : acc * x; };
-  const T* src[G * N];
-  for (int u = 0; u < G * N; ++u) src[u] = reinterpret_cast<const T*>(s[u]);
-  alignas(64) T out[G * N][kPiece];  // a piece of results of every segment, 16 KB in all
-  V acc[G];
-  std::memcpy(acc, start, sizeof acc);
+  constexpr std::int64_t kPiece = (std::int64_t(16) << 10) / (N * static_cast<std::int64_t>(sizeof(T)));
+  const T* src[N];
+  for (int u = 0; u < N; ++u) src[u] = reinterpret_cast<const T*>(s[u]);
+  alignas(64) T out[N][kPiece];  // a piece of results of every segment, 16 KB in all
+  V acc;
+  std::memcpy(&acc, start, sizeof acc);
   // One N-column block of every segment: in(u) and out(u) point at segment u's N elements.
   const auto block = [&](auto in, auto out_at) {
-    V r[G][N];
+    V r[N];
     const auto read = [&] {
-      for (int g = 0; g < G; ++g) {
 #pragma GCC unroll 16
-        for (int u = 0; u < N; ++u) r[g][u] = load_widened<A>(in(g * N + u));
-        RT::transpose(r[g]);
-      }
+      for (int u = 0; u < N; ++u) r[u] = load_widened<A>(in(u));
+      RT::transpose(r);
     };
     read();
-    bool plain = true;  // products: no running value near the bottom of the range
-    if constexpr (F == Fold::mul)
-      for (int g = 0; g < G; ++g) plain &= !any_tiny<A>(acc[g]);
-    if (plain) {
+    // Products of a block whose running values all start clear of the bottom of the range
+    // multiply plainly: within N steps a value can only reach the subnormal range through
+    // factors totalling below 2^-kMargin (exact_product.hpp), and the hardware gets those
+    // right too, slowly.
+    if (F == Fold::add || !any_tiny<A>(acc)) {
 #pragma GCC unroll 16
-      for (int k = 0; k < N; ++k)
-        for (int g = 0; g < G; ++g) r[g][k] = acc[g] = step(acc[g], r[g][k]);
+      for (int k = 0; k < N; ++k) r[k] = acc = F == Fold::add ? acc + r[k] : acc * r[k];
     } else {
-      V before[G];
-      std::memcpy(before, acc, sizeof acc);
-      if (!scaled_product_steps<A, N, G, !std::is_same_v<T, A>>(acc, r)) {
-        std::memcpy(acc, before, sizeof acc);
+      const V before = acc;
+      if (!scaled_product_steps<A, N, !std::is_same_v<T, A>>(acc, r)) {
+        acc = before;
         read();
-        product_steps<A, N, G>(acc, r);
+        product_steps<A, N>(acc, r);
       }
     }
-    for (int g = 0; g < G; ++g) {
-      RT::transpose(r[g]);
+    RT::transpose(r);
 #pragma GCC unroll 16
-      for (int u = 0; u < N; ++u) store_narrowed<T, A>(out_at(g * N + u), r[g][u]);
-    }
+    for (int u = 0; u < N; ++u) store_narrowed<T, A>(out_at(u), r[u]);
   };
   for (std::int64_t p0 = 0; p0 < len; p0 += kPiece) {
     const std::int64_t m = std::min(kPiece, len - p0);
@@ -178,15 +168,13 @@ void lines_across(const char* const* s, std::int64_t len, const scan_acc_t<T>* s
     for (; i + N <= m; i += N)
       block([&](int u) { return src[u] + p0 + i; }, [&](int u) { return &out[u][i]; });
     for (; i < m; ++i) {  // the last columns, one at a time
-      for (int g = 0; g < G; ++g) {
-        V col;
-        for (int u = 0; u < N; ++u) col[u] = convert_one<A>(src[g * N + u][p0 + i]);
-        if constexpr (F == Fold::add) acc[g] = acc[g] + col;
-        else acc[g] = product_step<A>(acc[g], col);
-        for (int u = 0; u < N; ++u) out[g * N + u][i] = narrow<T>(acc[g][u]);
-      }
+      V col;
+      for (int u = 0; u < N; ++u) col[u] = convert_one<A>(src[u][p0 + i]);
+      if constexpr (F == Fold::add) acc = acc + col;
+      else acc = product_step<A>(acc, col);
+      for (int u = 0; u < N; ++u) out[u][i] = narrow<T>(acc[u]);
     }
-    for (int u = 0; u < G * N; ++u)
+    for (int u = 0; u < N; ++u)
       Scanner<T, F>::emit(out[u], m, d[u] + p0 * static_cast<std::int64_t>(sizeof(T)), sizeof(T), stream);
   }
 }
@@ -278,20 +266,12 @@ void scan_lines(const ScanPlan& p) {
       constexpr int N = detail::RegisterTranspose<A>::N;
       constexpr std::int64_t item = sizeof(T);
       if (p.src_step == item && p.dst_step == item) {
-        constexpr int G = F == Fold::mul ? 2 : 1;
-        for (; u + G * N <= e; u += G * N) {
-          const char* s[G * N];
-          char* d[G * N];
-          std::int64_t len[G * N];
-          if (!gather(u, s, d, len)) break;
-          lines_across<T, F, G>(s, len[0], &start[u], d, stream);
-        }
-        for (; G > 1 && u + N <= e; u += N) {
+        for (; u + N <= e; u += N) {
           const char* s[N];
           char* d[N];
           std::int64_t len[N];
           if (!gather(u, s, d, len)) break;
-          lines_across<T, F, 1>(s, len[0], &start[u], d, stream);
+          lines_across<T, F>(s, len[0], &start[u], d, stream);
         }
       }
     }
@@ -352,9 +332,9 @@ inline void product_rows(scan_acc_t<T>* acc, const T* const* x, const T* const* 
   constexpr int n = kProductRows;
   std::int64_t j = 0;
   for (; j + L <= w; j += L) {
-    V r[1][n];
+    V r[n];
     const auto read = [&] {
-      for (int k = 0; k < n; ++k) r[0][k] = load_widened<A>(x[k] + j);
+      for (int k = 0; k < n; ++k) r[k] = load_widened<A>(x[k] + j);
     };
     read();
     if (ahead)
@@ -362,17 +342,17 @@ inline void product_rows(scan_acc_t<T>* acc, const T* const* x, const T* const* 
     V a = load(acc + j);
     if (!any_tiny<A>(a)) {
 #pragma GCC unroll 16
-      for (int k = 0; k < n; ++k) r[0][k] = a = a * r[0][k];
+      for (int k = 0; k < n; ++k) r[k] = a = a * r[k];
     } else {
       const V before = a;
-      if (!scaled_product_steps<A, n, 1, !std::is_same_v<T, A>>(&a, r)) {
+      if (!scaled_product_steps<A, n, !std::is_same_v<T, A>>(a, r)) {
         a = before;
         read();
-        product_steps<A, n, 1>(&a, r);
+        product_steps<A, n>(a, r);
       }
     }
     store(acc + j, a);
-    for (int k = 0; k < n; ++k) store_narrowed<T, A>(out[k] + j, r[0][k]);
+    for (int k = 0; k < n; ++k) store_narrowed<T, A>(out[k] + j, r[k]);
   }
   for (; j < w; ++j) {  // the hardware's product is exact too, slower only when subnormal
     for (int k = 0; k < n; ++k) {
