@@ -8,7 +8,9 @@
 // Here a lane whose running value is below 2^14 times the smallest normal is multiplied scaled up
 // by 2^kShift, where nothing is subnormal, and the product is rounded to the (scaled) subnormal
 // grid by one fused multiply-add: the result is, bit for bit, the one the hardware returns.
-// Levels without FMA keep the hardware product (exact too, just slower there).
+// Kernels that step a block of products from one running value keep such lanes scaled for the
+// whole block (scaled_product_steps), so the scaling is paid once per block and the steps have
+// no branch. Levels without FMA keep the hardware product (exact too, just slower there).
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -234,6 +236,25 @@ template <class E, int n, bool kNarrow>
   product_steps<E, n>(acc, r);
 #endif
   return true;
+}
+
+// r[k] = acc = acc * r[k] for k < n, each product as the hardware rounds it: plain multiplies
+// when every lane starts clear of the bottom of the range (within n steps a value can then only
+// reach the subnormal range through factors totalling below 2^-kMargin, and the hardware gets
+// those right too, slowly), else scaled_product_steps, else (a scaled value overflowed)
+// product_steps on the factors read into r again by `read`.
+template <class E, int n, bool kNarrow, class Read>
+inline void block_products(vec<E>& acc, vec<E>* r, Read read) {
+  if (!any_tiny<E>(acc)) {
+#pragma GCC unroll 16
+    for (int k = 0; k < n; ++k) r[k] = acc = acc * r[k];
+    return;
+  }
+  const vec<E> before = acc;
+  if (scaled_product_steps<E, n, kNarrow>(acc, r)) return;
+  acc = before;
+  read();
+  product_steps<E, n>(acc, r);
 }
 
 }  // namespace KCORE_ISA

@@ -6,7 +6,7 @@
 // sequentially in fixed segments of kSegment elements whose starting values come from a first
 // pass of segment totals, so a long line splits across threads and the bits never depend on the
 // thread count. Otherwise the kernel walks whole rows, out[i, :] = out[i-1, :] op x[i, :],
-// vectorised across a block of columns.
+// vectorised across a block of columns (products kProductRows rows at a time).
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -143,20 +143,11 @@ void lines_across(const char* const* s, std::int64_t len, const scan_acc_t<T>* s
       RT::transpose(r);
     };
     read();
-    // Products of a block whose running values all start clear of the bottom of the range
-    // multiply plainly: within N steps a value can only reach the subnormal range through
-    // factors totalling below 2^-kMargin (exact_product.hpp), and the hardware gets those
-    // right too, slowly.
-    if (F == Fold::add || !any_tiny<A>(acc)) {
+    if constexpr (F == Fold::add) {
 #pragma GCC unroll 16
-      for (int k = 0; k < N; ++k) r[k] = acc = F == Fold::add ? acc + r[k] : acc * r[k];
+      for (int k = 0; k < N; ++k) r[k] = acc = acc + r[k];
     } else {
-      const V before = acc;
-      if (!scaled_product_steps<A, N, !std::is_same_v<T, A>>(acc, r)) {
-        acc = before;
-        read();
-        product_steps<A, N>(acc, r);
-      }
+      block_products<A, N, !std::is_same_v<T, A>>(acc, r, read);
     }
     RT::transpose(r);
 #pragma GCC unroll 16
@@ -340,17 +331,7 @@ inline void product_rows(scan_acc_t<T>* acc, const T* const* x, const T* const* 
     if (ahead)
       for (int k = 0; k < n; ++k) __builtin_prefetch(ahead[k] + j, 0, 3);
     V a = load(acc + j);
-    if (!any_tiny<A>(a)) {
-#pragma GCC unroll 16
-      for (int k = 0; k < n; ++k) r[k] = a = a * r[k];
-    } else {
-      const V before = a;
-      if (!scaled_product_steps<A, n, !std::is_same_v<T, A>>(a, r)) {
-        a = before;
-        read();
-        product_steps<A, n>(a, r);
-      }
-    }
+    block_products<A, n, !std::is_same_v<T, A>>(a, r, read);
     store(acc + j, a);
     for (int k = 0; k < n; ++k) store_narrowed<T, A>(out[k] + j, r[k]);
   }
