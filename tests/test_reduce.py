@@ -130,6 +130,35 @@ def test_tall_column_reductions_split_by_rows(dtype, shape, axis, step, rng):
     np.testing.assert_array_equal(K.any(view == 0, axis=axis), np.any(view == 0, axis=axis))
 
 
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("shape,axis", [((40, 500, 30), (0, 2)), ((2, 100, 8300), -1), ((2, 100, 8300), (0, 2))])
+def test_outputs_of_several_leaves(dtype, shape, axis, rng, threads):
+    # Outputs that combine several leaves (runs of the innermost reduced axis, or pieces of a
+    # long one), hundreds of them: computed leaf by leaf across blocks of outputs, each output's
+    # leaves then combined in its fixed order. Oracle results, strided leaves too, and the same
+    # bits at every thread count.
+    x = (rng.standard_normal(shape) * 3 + 1).astype(dtype)
+    x[1, 7, 3] = np.nan
+    for view in (x, x[:, ::-1, ::3]):
+        got = {}
+        for n in (1, 2, 3):
+            threads.set_num_threads(n)
+            got[n] = {name: getattr(K, name)(view, axis=axis) for name in VALUE_OPS}
+            if not isinstance(axis, tuple):
+                got[n].update({name: getattr(K, name)(view, axis=axis) for name in ("argmax", "argmin")})
+            for name, value in got[n].items():
+                assert np.asarray(value).tobytes() == np.asarray(got[1][name]).tobytes(), (n, name)
+        for name in VALUE_OPS:
+            exact = reduce_exact(name, view, axis)
+            if name in ("max", "min"):
+                np.testing.assert_array_equal(got[1][name], exact.astype(dtype))
+            elif name != "prod":
+                assert_rounded_close(got[1][name], exact, dtype, _spread(name, view, axis, False), ACC_REL[dtype] * 8)
+        if not isinstance(axis, tuple):
+            for name in ("argmax", "argmin"):
+                np.testing.assert_array_equal(got[1][name], argreduce_exact(name, view, axis))
+
+
 def test_float16_sums_accumulate_in_float32():
     x = np.full(10000, 0.1, np.float16)
     assert K.sum(x) == np.float16(0.1 * 10000)

@@ -32,6 +32,32 @@ inline void offsets_of(std::int64_t linear, const LoopDim* dims, int nd, std::in
   }
 }
 
+// Calls f(in_off, out_off) for the row-major indices [b, e) over dims[0, nd), advancing the
+// offsets like an odometer: one division per call rather than one per dim and index (which
+// cost more than reducing a short row).
+template <class F>
+inline void for_each_offset(const LoopDim* dims, int nd, std::int64_t b, std::int64_t e, F f) {
+  std::int64_t idx[kMaxDims];
+  std::int64_t in_off = 0, out_off = 0, rest = b;
+  for (int k = nd - 1; k >= 0; --k) {
+    idx[k] = rest % dims[k].size;
+    rest /= dims[k].size;
+    in_off += idx[k] * dims[k].in_stride;
+    out_off += idx[k] * dims[k].out_stride;
+  }
+  for (std::int64_t o = b; o < e; ++o) {
+    f(in_off, out_off);
+    for (int k = nd - 1; k >= 0; --k) {
+      in_off += dims[k].in_stride;
+      out_off += dims[k].out_stride;
+      if (++idx[k] < dims[k].size) break;
+      in_off -= dims[k].size * dims[k].in_stride;
+      out_off -= dims[k].size * dims[k].out_stride;
+      idx[k] = 0;
+    }
+  }
+}
+
 // Order-preserving pairwise combination: s[i] absorbs s[i + w] for doubling w.
 template <class Op>
 typename Op::state tree_combine(const Op& op, typename Op::state* s, std::int64_t n) {
@@ -100,21 +126,37 @@ void reduce_horizontal(const Op& op, const ReducePlan& p) {
     return;
   }
   const std::int64_t grain = std::max<std::int64_t>(1, kGrain / std::max<std::int64_t>(p.count, 1));
-  if (nleaves == 1 && s0 == static_cast<std::int64_t>(sizeof(T)) && p.n_outer <= 1) {
-    // Many short contiguous rows (e.g. axis=-1 of a matrix): no index arithmetic per row.
-    const std::int64_t is = p.n_outer ? p.outer[0].in_stride : 0;
-    const std::int64_t os = p.n_outer ? p.outer[0].out_stride : 0;
+  // Many short contiguous rows (e.g. axis=-1 of a matrix) go straight to the op's leaf.
+  const bool plain_rows = nleaves == 1 && s0 == static_cast<std::int64_t>(sizeof(T));
+  if (plain_rows) {
     parallel_for(0, p.noutputs, grain, [&](std::int64_t b, std::int64_t e) {
-      for (std::int64_t o = b; o < e; ++o)
-        write(o * os, op.leaf(reinterpret_cast<const T*>(p.in + o * is), n0, 0));
+      for_each_offset(p.outer, p.n_outer, b, e, [&](std::int64_t in_off, std::int64_t out_off) {
+        write(out_off, op.leaf(reinterpret_cast<const T*>(p.in + in_off), n0, 0));
+      });
     });
     return;
   }
+  // Outputs of several leaves (axis (0, 2) of a 3-D array): a block of outputs at a time, leaf by
+  // leaf across the block, so that memory is read in order (leaf l of neighbouring outputs
+  // usually neighbours) rather than jumping between one output's leaves; then each output
+  // combines its own leaves in the fixed tree order, as reduce_output does.
+  constexpr std::int64_t kBlockLeaves = 4096;
+  const std::int64_t block = std::max<std::int64_t>(1, kBlockLeaves / nleaves);
   parallel_for(0, p.noutputs, grain, [&](std::int64_t b, std::int64_t e) {
-    for (std::int64_t o = b; o < e; ++o) {
-      std::int64_t in_off, out_off;
-      offsets_of(o, p.outer, p.n_outer, in_off, out_off);
-      write(out_off, reduce_output(p.in + in_off, false));
+    const std::int64_t most = std::min(block, e - b);
+    std::unique_ptr<state[]> states(new state[static_cast<std::size_t>(most * nleaves)]);
+    std::unique_ptr<std::int64_t[]> offs(new std::int64_t[static_cast<std::size_t>(2 * most)]);
+    for (std::int64_t o0 = b; o0 < e; o0 += block) {
+      const std::int64_t n = std::min(block, e - o0);
+      std::int64_t k = 0;
+      for_each_offset(p.outer, p.n_outer, o0, o0 + n, [&](std::int64_t in_off, std::int64_t out_off) {
+        offs[2 * k] = in_off;
+        offs[2 * k + 1] = out_off;
+        ++k;
+      });
+      for (std::int64_t l = 0; l < nleaves; ++l)
+        for (k = 0; k < n; ++k) states[k * nleaves + l] = leaf_state(p.in + offs[2 * k], l);
+      for (k = 0; k < n; ++k) write(offs[2 * k + 1], tree_combine(op, &states[k * nleaves], nleaves));
     }
   });
 }
