@@ -188,16 +188,32 @@ def test_large_products_thin_shapes(gemm_route, dtype, m, k, n, rng):
     _check(got, x64 @ y64, dtype, np.abs(x64) @ np.abs(y64))
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 def test_large_products_thread_invariant(gemm_route, threads, dtype, rng):
-    # K beyond OpenBLAS's K-block and M over several row blocks.
-    x = rng.standard_normal((2, 700, 1500)).astype(dtype)
+    # K beyond OpenBLAS's K-block and the packed kernel's, M over several row blocks and not a
+    # whole number of micro-tiles; one thread takes whole items, more share each item.
+    x = rng.standard_normal((2, 701, 1500)).astype(dtype)
     y = rng.standard_normal((2, 1500, 90)).astype(dtype)
     out = []
     for n in (1, 2, 3, 4):
         threads.set_num_threads(n)
         out.append(K.batch_dot(x, y, axes=(2, 1)).tobytes())
     assert out[0] == out[1] == out[2] == out[3]
+
+
+def test_large_float16_products_in_passes_of_rows(threads, rng):
+    # float16 results accumulate in float32 over all of K, in passes of rows when that buffer
+    # would pass 32 MB: every pass must give what one pass gives, on one thread (whole items)
+    # and on two (threads sharing an item).
+    x = rng.standard_normal((2, 2100, 64)).astype(np.float16)
+    y = rng.standard_normal((2, 64, 4100)).astype(np.float16)
+    out = []
+    for n in (1, 2):
+        threads.set_num_threads(n)
+        out.append(K.batch_dot(x, y, axes=(2, 1)))
+    assert out[0].tobytes() == out[1].tobytes()
+    x32, y32 = x.astype(np.float32), y.astype(np.float32)
+    _check(out[0], np.matmul(x32, y32), np.float16, np.matmul(np.abs(x32), np.abs(y32)))
 
 
 def test_blas_routes_agree(rng):

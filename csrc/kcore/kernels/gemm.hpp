@@ -55,10 +55,12 @@ struct GemmTraits {
   static constexpr int L = kLanes<A>;
   static constexpr int NRV = 2;  // vectors per micro-tile row
   static constexpr int NR = NRV * L;
-  static constexpr int MR = kVecBytes == 16 ? 4 : 6;
-  static constexpr std::int64_t KC = 256;
-  static constexpr std::int64_t MC = MR * 16;
-  static constexpr std::int64_t NC = NR * 64;
+  // Rows per micro-tile: MR x NRV accumulators plus NRV B vectors fill the register file
+  // (32 vector registers with AVX-512: 14 x 2 + 2; 16 below).
+  static constexpr int MR = kVecBytes == 64 ? 14 : (kVecBytes == 16 ? 4 : 6);
+  static constexpr std::int64_t KC = 256;     // a KC x NR panel of B stays in L1
+  static constexpr std::int64_t MC = MR * 12;  // an MC x KC block of A stays in L2
+  static constexpr std::int64_t NC = NR * 64;  // a KC x NC block of B, shared by the threads
 };
 
 // Packs rows [m0, m0+mc) x cols [k0, k0+kc) of A into MR-row panels: panel[p][k][r].
@@ -119,98 +121,144 @@ template <class A, int MR, int NRV>
 inline void micro_kernel(const A* ap, const A* bp, std::int64_t kc, vec<A> (&out)[MR][NRV]) {
   constexpr int L = kLanes<A>;
   vec<A> c[MR][NRV];
-#pragma GCC unroll 8
+#pragma GCC unroll 16
   for (int r = 0; r < MR; ++r)
     for (int v = 0; v < NRV; ++v) c[r][v] = splat<A>(A(0));
   for (std::int64_t k = 0; k < kc; ++k) {
     vec<A> b[NRV];
 #pragma GCC unroll 4
     for (int v = 0; v < NRV; ++v) b[v] = load(bp + k * NRV * L + v * L);
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int r = 0; r < MR; ++r) {
       const vec<A> a = splat<A>(ap[k * MR + r]);
 #pragma GCC unroll 4
       for (int v = 0; v < NRV; ++v) c[r][v] = fmadd<A>(a, b[v], c[r][v]);
     }
   }
-#pragma GCC unroll 8
+#pragma GCC unroll 16
   for (int r = 0; r < MR; ++r)
     for (int v = 0; v < NRV; ++v) out[r][v] = c[r][v];
 }
 
+// C rows [m0, m1) (in MC blocks of whole MR panels) of one product over the k block
+// [k0, k0 + kc) and column block [n0, n0 + nc), from a packed B block: for each NR panel of B
+// (kept in L1), every MR panel of the A block (kept in L2). cw holds row m0 (row stride N). The
+// first k block stores, the others add. Each C element is one chain of multiply-adds per k
+// block, whatever tile or thread computes it, so neither the row split nor the thread count
+// changes a bit.
+template <class T>
+void gemm_rows(const GemmPlan& g, const char* a, const widen_t<T>* bpack, std::int64_t k0, std::int64_t kc,
+               std::int64_t n0, std::int64_t nc, std::int64_t m0, std::int64_t m1, widen_t<T>* apack,
+               widen_t<T>* cw) {
+  using Tr = GemmTraits<T>;
+  using A = typename Tr::A;
+  constexpr int MR = Tr::MR, NR = Tr::NR, NRV = Tr::NRV, L = Tr::L;
+  const std::int64_t N = g.N;
+  const bool first = k0 == 0;
+  for (std::int64_t mb = m0; mb < m1; mb += Tr::MC) {
+    const std::int64_t mc = std::min(Tr::MC, m1 - mb);
+    pack_a<T, A, MR>(g, a, mb, mc, k0, kc, apack);
+    for (std::int64_t jp = 0; jp < nc; jp += NR) {
+      const std::int64_t cols = std::min<std::int64_t>(NR, nc - jp);
+      const A* bp = bpack + (jp / NR) * kc * NR;
+      for (std::int64_t ip = 0; ip < mc; ip += MR) {
+        const std::int64_t rows = std::min<std::int64_t>(MR, mc - ip);
+        vec<A> acc[MR][NRV];
+        micro_kernel<A, MR, NRV>(apack + (ip / MR) * kc * MR, bp, kc, acc);
+        A* c0 = cw + (mb - m0 + ip) * N + n0 + jp;
+        if (cols == NR) {
+          for (std::int64_t r = 0; r < rows; ++r)
+            for (int v = 0; v < NRV; ++v) store(c0 + r * N + v * L, first ? acc[r][v] : load(c0 + r * N + v * L) + acc[r][v]);
+        } else {
+          A tile[MR][NR];
+          std::memcpy(tile, acc, sizeof tile);
+          for (std::int64_t r = 0; r < rows; ++r)
+            for (std::int64_t j = 0; j < cols; ++j) c0[r * N + j] = first ? tile[r][j] : c0[r * N + j] + tile[r][j];
+        }
+      }
+    }
+  }
+}
+
+// Packed products (blocked for the caches after BLIS/GotoBLAS). With at least two items per
+// thread, each thread takes whole items and packs its own panels. Otherwise items run one after
+// another and the threads share each of them: they pack a KC x NC block of B together (once, not
+// once per thread), then split its rows in whole MR panels. float16 accumulates over all of K in
+// float32 and is rounded once, in passes of rows whose float32 results fit kWideBytes.
 template <class T>
 void gemm_typed(const GemmPlan& g) {
   using Tr = GemmTraits<T>;
   using A = typename Tr::A;
-  constexpr int MR = Tr::MR, NR = Tr::NR, NRV = Tr::NRV, L = Tr::L;
+  constexpr int MR = Tr::MR, NR = Tr::NR;
   const std::int64_t M = g.M, N = g.N, K = g.K;
   if (M == 0 || N == 0 || g.batch == 0) return;
-  // A task is (batch item, a group of row blocks): it packs each B panel once and reuses it for
-  // all its rows. Items are split into groups only when there are too few to keep threads busy.
-  const std::int64_t mblocks = (M + Tr::MC - 1) / Tr::MC;
-  const std::int64_t want = 4 * static_cast<std::int64_t>(get_num_threads());
-  const std::int64_t groups = g.batch >= want ? 1 : std::min(mblocks, (want + g.batch - 1) / g.batch);
-  const std::int64_t rows_per_group = ((mblocks + groups - 1) / groups) * Tr::MC;
-  const std::int64_t tasks = g.batch * groups;
+  constexpr bool kHalf = std::is_same_v<T, half>;
+  constexpr std::int64_t kWideBytes = std::int64_t(32) << 20;
+  const std::int64_t pass_rows =
+      kHalf ? std::min(M, std::max<std::int64_t>(MR, kWideBytes / (N * std::int64_t(sizeof(A))) / MR * MR)) : M;
+  const std::int64_t kc_max = std::min<std::int64_t>(Tr::KC, std::max<std::int64_t>(K, 1));
+  const std::int64_t nc_max = std::min<std::int64_t>(Tr::NC, N);
+  const std::size_t apack_size = static_cast<std::size_t>(Tr::MC * kc_max);
+  const std::size_t bpack_size = static_cast<std::size_t>(((nc_max + NR - 1) / NR) * NR * kc_max);
+  const std::size_t wide_size = kHalf ? static_cast<std::size_t>(pass_rows * N) : 0;
+  // Rows [r0, r1) of item bi accumulate at cw (float16: the wide buffer; else C itself).
+  const auto target = [&](std::int64_t bi, std::int64_t r0, A* wide) -> A* {
+    if constexpr (kHalf) return wide;
+    else return reinterpret_cast<T*>(g.c) + (bi * M + r0) * N;
+  };
+  const auto finish = [&](std::int64_t bi, std::int64_t r0, std::int64_t r1, A* cw) {
+    if (K == 0) std::fill(cw, cw + (r1 - r0) * N, A(0));
+    if constexpr (kHalf) convert_run(cw, reinterpret_cast<T*>(g.c) + (bi * M + r0) * N, (r1 - r0) * N);
+  };
   const std::int64_t macs = M * N * std::max<std::int64_t>(K, 1);
-  const std::int64_t grain = std::max<std::int64_t>(1, 16 * kGrain * groups / std::max<std::int64_t>(macs, 1));
-  parallel_for(0, tasks, grain, [&](std::int64_t tb, std::int64_t te) {
-    const std::int64_t kc_max = std::min<std::int64_t>(Tr::KC, std::max<std::int64_t>(K, 1));
-    const std::int64_t nc_max = std::min<std::int64_t>(Tr::NC, N);
-    std::unique_ptr<A[]> apack(new A[static_cast<std::size_t>(((Tr::MC + MR - 1) / MR) * MR * kc_max)]);
-    std::unique_ptr<A[]> bpack(new A[static_cast<std::size_t>(((nc_max + NR - 1) / NR) * NR * kc_max)]);
-    // float16 results accumulate over all of K in float32 and are rounded once at the end.
-    std::unique_ptr<A[]> wide;
-    if constexpr (std::is_same_v<T, half>) wide.reset(new A[static_cast<std::size_t>(rows_per_group * N)]);
-    for (std::int64_t t = tb; t < te; ++t) {
-      const std::int64_t bi = t / groups;
-      const std::int64_t r0 = (t % groups) * rows_per_group;
-      const std::int64_t r1 = std::min(M, r0 + rows_per_group);
-      if (r0 >= r1) continue;
-      const char* a = g.a + bi * g.a_b;
-      const char* b = g.b + bi * g.b_b;
-      T* c = reinterpret_cast<T*>(g.c) + (bi * M + r0) * N;
-      A* cw;  // where this task's rows accumulate (row stride N)
-      if constexpr (std::is_same_v<T, half>) cw = wide.get();
-      else cw = c;
-      std::fill(cw, cw + (r1 - r0) * N, A(0));
+  if (g.batch >= 2 * static_cast<std::int64_t>(get_num_threads())) {
+    parallel_for(0, g.batch, std::max<std::int64_t>(1, 16 * kGrain / std::max<std::int64_t>(macs, 1)),
+                 [&](std::int64_t b0, std::int64_t b1) {
+      std::unique_ptr<A[]> apack(new A[apack_size]), bpack(new A[bpack_size]), wide(new A[std::max<std::size_t>(wide_size, 1)]);
+      for (std::int64_t bi = b0; bi < b1; ++bi)
+        for (std::int64_t r0 = 0; r0 < M; r0 += pass_rows) {
+          const std::int64_t r1 = std::min(M, r0 + pass_rows);
+          A* cw = target(bi, r0, wide.get());
+          for (std::int64_t k0 = 0; k0 < K; k0 += Tr::KC) {
+            const std::int64_t kc = std::min(Tr::KC, K - k0);
+            for (std::int64_t n0 = 0; n0 < N; n0 += Tr::NC) {
+              const std::int64_t nc = std::min(Tr::NC, N - n0);
+              pack_b<T, A, NR>(g, g.b + bi * g.b_b, k0, kc, n0, nc, bpack.get());
+              gemm_rows<T>(g, g.a + bi * g.a_b, bpack.get(), k0, kc, n0, nc, r0, r1, apack.get(), cw);
+            }
+          }
+          finish(bi, r0, r1, cw);
+        }
+    });
+    return;
+  }
+  std::unique_ptr<A[]> bpack(new A[bpack_size]), wide(new A[std::max<std::size_t>(wide_size, 1)]);
+  for (std::int64_t bi = 0; bi < g.batch; ++bi)
+    for (std::int64_t r0 = 0; r0 < M; r0 += pass_rows) {
+      const std::int64_t r1 = std::min(M, r0 + pass_rows);
+      const std::int64_t panels = (r1 - r0 + MR - 1) / MR;
+      A* cw = target(bi, r0, wide.get());
       for (std::int64_t k0 = 0; k0 < K; k0 += Tr::KC) {
         const std::int64_t kc = std::min(Tr::KC, K - k0);
         for (std::int64_t n0 = 0; n0 < N; n0 += Tr::NC) {
           const std::int64_t nc = std::min(Tr::NC, N - n0);
-          pack_b<T, A, NR>(g, b, k0, kc, n0, nc, bpack.get());
-          for (std::int64_t m0 = r0; m0 < r1; m0 += Tr::MC) {
-            const std::int64_t mc = std::min(Tr::MC, r1 - m0);
-            pack_a<T, A, MR>(g, a, m0, mc, k0, kc, apack.get());
-            for (std::int64_t jp = 0; jp < nc; jp += NR) {
-              const std::int64_t cols = std::min<std::int64_t>(NR, nc - jp);
-              const A* bp = bpack.get() + (jp / NR) * kc * NR;
-              for (std::int64_t ip = 0; ip < mc; ip += MR) {
-                const std::int64_t rows = std::min<std::int64_t>(MR, mc - ip);
-                vec<A> acc[MR][NRV];
-                micro_kernel<A, MR, NRV>(apack.get() + (ip / MR) * kc * MR, bp, kc, acc);
-                A* c0 = cw + (m0 - r0 + ip) * N + n0 + jp;
-                if (cols == NR) {
-                  for (std::int64_t r = 0; r < rows; ++r)
-                    for (int v = 0; v < NRV; ++v) {
-                      vec<A> cv = load(c0 + r * N + v * L);
-                      cv += acc[r][v];
-                      std::memcpy(c0 + r * N + v * L, &cv, sizeof cv);
-                    }
-                } else {
-                  A tile[MR][NR];
-                  std::memcpy(tile, acc, sizeof tile);
-                  for (std::int64_t r = 0; r < rows; ++r)
-                    for (std::int64_t j = 0; j < cols; ++j) c0[r * N + j] += tile[r][j];
-                }
-              }
-            }
-          }
+          parallel_for(0, (nc + NR - 1) / NR, std::max<std::int64_t>(1, kGrain / (kc * NR)),
+                       [&](std::int64_t q0, std::int64_t q1) {
+            pack_b<T, A, NR>(g, g.b + bi * g.b_b, k0, kc, n0 + q0 * NR, std::min(nc, q1 * NR) - q0 * NR,
+                             bpack.get() + q0 * kc * NR);
+          });
+          parallel_for(0, panels, std::max<std::int64_t>(1, 16 * kGrain / (MR * nc * kc)),
+                       [&](std::int64_t p0, std::int64_t p1) {
+            std::unique_ptr<A[]> apack(new A[apack_size]);
+            gemm_rows<T>(g, g.a + bi * g.a_b, bpack.get(), k0, kc, n0, nc, r0 + p0 * MR,
+                         std::min(r1, r0 + p1 * MR), apack.get(), cw + p0 * MR * N);
+          });
         }
       }
-      if constexpr (std::is_same_v<T, half>) convert_run(cw, c, (r1 - r0) * N);
+      parallel_for(r0, r1, std::max<std::int64_t>(1, kGrain / N), [&](std::int64_t x0, std::int64_t x1) {
+        finish(bi, x0, x1, cw + (x0 - r0) * N);
+      });
     }
-  });
 }
 
 // Stores R rows of NB-vector accumulators to C (row stride N; the last vector holds `tail`).
