@@ -78,20 +78,27 @@ void reduce_horizontal(const Op& op, const ReducePlan& p) {
   for (int k = 0; k + 1 < p.n_red; ++k) nseg *= p.red[k].size;
   const std::int64_t nleaves = nseg * chunks;
 
-  auto leaf_state = [&](const char* base, std::int64_t leaf) -> state {
+  // Where leaf `leaf` of every output lies: its byte offset from the output's base, its length
+  // and the index of its first element along the reduced dims.
+  struct LeafAt {
+    std::int64_t off, len, index_base;
+  };
+  auto leaf_at = [&](std::int64_t leaf) -> LeafAt {
     const std::int64_t seg = leaf / chunks;
     const std::int64_t c = leaf % chunks;
     std::int64_t seg_off = 0, unused = 0;
     offsets_of(seg, p.red, p.n_red - 1, seg_off, unused);
-    const char* ptr = base + seg_off + c * kLeaf * s0;
-    const std::int64_t len = std::min(kLeaf, n0 - c * kLeaf);
-    const std::int64_t index_base = seg * n0 + c * kLeaf;
-    if (s0 == static_cast<std::int64_t>(sizeof(T)))
-      return op.leaf(reinterpret_cast<const T*>(ptr), len, index_base);
-    alignas(64) T buf[kLeaf];  // strided run: gather it first
-    for (std::int64_t i = 0; i < len; ++i) std::memcpy(&buf[i], ptr + i * s0, sizeof(T));
-    return op.leaf(buf, len, index_base);
+    return {seg_off + c * kLeaf * s0, std::min(kLeaf, n0 - c * kLeaf), seg * n0 + c * kLeaf};
   };
+  auto leaf_of = [&](const char* base, const LeafAt& at) -> state {
+    const char* ptr = base + at.off;
+    if (s0 == static_cast<std::int64_t>(sizeof(T)))
+      return op.leaf(reinterpret_cast<const T*>(ptr), at.len, at.index_base);
+    alignas(64) T buf[kLeaf];  // strided run: gather it first
+    for (std::int64_t i = 0; i < at.len; ++i) std::memcpy(&buf[i], ptr + i * s0, sizeof(T));
+    return op.leaf(buf, at.len, at.index_base);
+  };
+  auto leaf_state = [&](const char* base, std::int64_t leaf) -> state { return leaf_of(base, leaf_at(leaf)); };
 
   auto reduce_output = [&](const char* base, bool threaded) -> state {
     if (nleaves == 1) return leaf_state(base, 0);
@@ -154,8 +161,10 @@ void reduce_horizontal(const Op& op, const ReducePlan& p) {
         offs[2 * k + 1] = out_off;
         ++k;
       });
-      for (std::int64_t l = 0; l < nleaves; ++l)
-        for (k = 0; k < n; ++k) states[k * nleaves + l] = leaf_state(p.in + offs[2 * k], l);
+      for (std::int64_t l = 0; l < nleaves; ++l) {
+        const LeafAt at = leaf_at(l);
+        for (k = 0; k < n; ++k) states[k * nleaves + l] = leaf_of(p.in + offs[2 * k], at);
+      }
       for (k = 0; k < n; ++k) write(offs[2 * k + 1], tree_combine(op, &states[k * nleaves], nleaves));
     }
   });
