@@ -14,6 +14,7 @@
 
 #include "kcore/kernels/parallel.hpp"
 #include "kcore/kernels/reduce_ops.hpp"
+#include "kcore/kernels/scratch.hpp"
 #include "kcore/reduce_plan.hpp"
 
 namespace kcore {
@@ -213,8 +214,8 @@ void reduce_vertical(const Op& op, const ReducePlan& p) {
   std::unique_ptr<state[]> partial(split ? new state[static_cast<std::size_t>(nouter * nchunks * m)] : nullptr);
 
   parallel_for(0, nouter * nblocks * nchunks, grain, [&](std::int64_t b, std::int64_t e) {
-    std::unique_ptr<T[]> gathered;
-    if (!contiguous_cols) gathered.reset(new T[kRowChunk * kCols]);
+    AlignedBuffer<T> gathered;
+    if (!contiguous_cols) gathered.reset(kRowChunk * kCols);
     alignas(64) state st[kCols];  // (vector loads and stores of whole lines)
     for (std::int64_t t = b; t < e; ++t) {
       const std::int64_t chunk = t % nchunks;
