@@ -136,14 +136,19 @@ def test_gemm_thread_invariant(threads, rng):
 
 @pytest.fixture(params=["blas", "native"])
 def gemm_route(request):
-    """Runs a test on both routes for large products (when OpenBLAS is loaded)."""
+    """Runs a test on both routes for large products (when OpenBLAS is loaded). The BLAS route
+    normally takes only products whose every dimension passes blas_min_dim; here it takes all
+    that are not small."""
     from kcore._runtime import _core
 
     if request.param == "blas" and _core.blas_path() is None:
         pytest.skip("no BLAS loaded")
+    min_dim = _core.blas_min_dim()
     _core.set_blas_enabled(request.param == "blas")
+    _core.set_blas_min_dim(0)
     yield request.param
     _core.set_blas_enabled(True)
+    _core.set_blas_min_dim(min_dim)
 
 
 def _aligned_copy_off_by_one(a):
@@ -201,10 +206,25 @@ def test_large_products_thread_invariant(gemm_route, threads, dtype, rng):
     assert out[0] == out[1] == out[2] == out[3]
 
 
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_products_split_in_row_and_column_blocks(threads, dtype, rng):
+    # One product, cut into more blocks the more threads there are (rows and columns, partial
+    # micro-tiles at both edges, B transposed): the bits must not change, and must be right.
+    x = rng.standard_normal((200, 300)).astype(dtype)
+    y = np.ascontiguousarray(rng.standard_normal((700, 300)).astype(dtype)).T
+    out = []
+    for n in (1, 2, 3, 8):
+        threads.set_num_threads(n)
+        out.append(K.dot(x, y))
+    assert all(o.tobytes() == out[0].tobytes() for o in out)
+    x64, y64 = x.astype(np.float64), y.astype(np.float64)
+    _check(out[0], x64 @ y64, dtype, np.abs(x64) @ np.abs(y64))
+
+
 def test_large_float16_products_in_passes_of_rows(threads, rng):
-    # float16 results accumulate in float32 over all of K, in passes of rows when that buffer
-    # would pass 32 MB: every pass must give what one pass gives, on one thread (whole items)
-    # and on two (threads sharing an item).
+    # float16 results accumulate in float32 over all of K, in passes of rows when a task's buffer
+    # would pass 4 MB: every pass must give what one pass gives, on one thread (whole items)
+    # and on two (items cut in column blocks).
     x = rng.standard_normal((2, 2100, 64)).astype(np.float16)
     y = rng.standard_normal((2, 64, 4100)).astype(np.float16)
     out = []
@@ -223,14 +243,44 @@ def test_blas_routes_agree(rng):
         pytest.skip("no BLAS loaded")
     x = rng.standard_normal((300, 200)).astype(np.float32)
     y = rng.standard_normal((200, 100)).astype(np.float32)
-    with_blas = K.dot(x, y)
-    _core.set_blas_enabled(False)
+    min_dim = _core.blas_min_dim()
+    _core.set_blas_min_dim(0)
     try:
+        with_blas = K.dot(x, y)
+        _core.set_blas_enabled(False)
         assert _core.blas_path() is None
         native = K.dot(x, y)
     finally:
         _core.set_blas_enabled(True)
+        _core.set_blas_min_dim(min_dim)
+    assert not np.array_equal(with_blas, native)  # two routes, not one twice
     np.testing.assert_allclose(with_blas, native, rtol=1e-5, atol=1e-4)
+
+
+def test_blas_min_dim_routes_by_shape(rng):
+    # The BLAS takes a product only when M, N and K all exceed blas_min_dim: the same operands
+    # give the BLAS's bits just above it and the native kernel's at it.
+    from kcore._runtime import _core
+
+    if _core.blas_path() is None:
+        pytest.skip("no BLAS loaded")
+    assert _core.blas_min_dim() == 2048
+    x = rng.standard_normal((300, 200)).astype(np.float64)
+    y = rng.standard_normal((200, 100)).astype(np.float64)
+    min_dim = _core.blas_min_dim()
+    try:
+        _core.set_blas_min_dim(99)
+        via_blas = K.dot(x, y)
+        _core.set_blas_min_dim(100)
+        via_native = K.dot(x, y)
+        _core.set_blas_enabled(False)
+        assert K.dot(x, y).tobytes() == via_native.tobytes()
+    finally:
+        _core.set_blas_enabled(True)
+        _core.set_blas_min_dim(min_dim)
+    assert via_blas.tobytes() != via_native.tobytes()
+    with pytest.raises(ValueError, match="set_blas_min_dim: n must be >= 0, got -1"):
+        _core.set_blas_min_dim(-1)
 
 
 def test_blas_environment_switch():

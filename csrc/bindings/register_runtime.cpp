@@ -51,6 +51,11 @@ void register_runtime(py::module_& m) {
         "Open an OpenBLAS library for large float32/float64 products (kept single-threaded).");
   m.def("set_blas_enabled", &kcore::set_blas_enabled, py::arg("enabled"),
         "Route large float32/float64 products to the loaded BLAS (True) or the native kernel.");
+  m.def("set_blas_min_dim", [](long long n) {
+    if (n < 0) throw py::value_error("set_blas_min_dim: n must be >= 0, got " + std::to_string(n));
+    kcore::set_blas_min_dim(n);
+  }, py::arg("n"), "Send a float32/float64 product to the BLAS only when M, N and K all exceed n.");
+  m.def("blas_min_dim", &kcore::blas_min_dim, "See set_blas_min_dim.");
   m.def("blas_path", [] {
     return kcore::blas() != nullptr ? py::object(py::str(kcore::blas_path())) : py::object(py::none());
   }, "Path of the BLAS in use, or None.");

@@ -17,6 +17,7 @@ std::string g_path;
 std::mutex g_mutex;
 std::atomic<const Blas*> g_active{nullptr};
 std::atomic<bool> g_enabled{true};
+std::atomic<std::int64_t> g_min_dim{kDefaultBlasMinDim};
 
 }  // namespace
 
@@ -57,6 +58,10 @@ void set_blas_enabled(bool enabled) {
 }
 
 const Blas* blas() { return g_active.load(std::memory_order_acquire); }
+
+void set_blas_min_dim(std::int64_t n) { g_min_dim.store(n, std::memory_order_relaxed); }
+
+std::int64_t blas_min_dim() { return g_min_dim.load(std::memory_order_relaxed); }
 
 std::string blas_path() {
   std::lock_guard<std::mutex> lock(g_mutex);

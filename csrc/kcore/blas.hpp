@@ -4,6 +4,7 @@
 // calls itself and keeps the library single-threaded: no second thread pool spinning beside
 // OpenMP's.
 #pragma once
+#include <cstdint>
 #include <string>
 
 namespace kcore {
@@ -26,5 +27,11 @@ void load_blas(const std::string& path, const std::string& prefix);
 void set_blas_enabled(bool enabled);
 const Blas* blas();        // nullptr when none is loaded or it is disabled
 std::string blas_path();   // "" when none is loaded
+
+// Products go to the BLAS only when every dimension (M, N, K) exceeds this; below it kcore's
+// packed kernel is as fast or faster (see gemm.hpp). Tests lower it to exercise the BLAS route.
+constexpr std::int64_t kDefaultBlasMinDim = 2048;
+void set_blas_min_dim(std::int64_t n);
+std::int64_t blas_min_dim();
 
 }  // namespace kcore

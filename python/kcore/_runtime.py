@@ -99,7 +99,7 @@ def _load_blas() -> str:
             os.environ.pop("OPENBLAS_NUM_THREADS", None)
         else:
             os.environ["OPENBLAS_NUM_THREADS"] = saved
-    return f"{libs[0]} (float32/float64 products over 32^3 multiply-adds)"
+    return f"{libs[0]} (float32/float64 products with M, N and K all over {_core.blas_min_dim()})"
 
 
 _blas_report = _load_blas()

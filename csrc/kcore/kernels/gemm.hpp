@@ -5,6 +5,7 @@
 // thread in a fixed order, so results do not depend on the thread count.
 #pragma once
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <limits>
@@ -63,56 +64,68 @@ struct GemmTraits {
   static constexpr std::int64_t NC = NR * 64;  // a KC x NC block of B, shared by the threads
 };
 
+// Packs one panel: out[k * W + j] = element (lane j, step k) for j < lanes, zeros after. Three
+// layouts: a step's lanes adjacent (copies of `lanes` elements), each lane contiguous along k
+// (W streams read side by side, written in order), anything else element by element.
+template <class T, class A, int W>
+void pack_panel(const char* src, std::int64_t lane_stride, std::int64_t k_stride, std::int64_t lanes, std::int64_t kc,
+                A* out) {
+  constexpr std::int64_t item = sizeof(T);
+  const auto zero_tail = [&](A* row) { std::fill(row + lanes, row + W, A(0)); };
+  if (lane_stride == item) {
+    if constexpr (std::is_same_v<T, A>) {
+      if (lanes == W) {  // fixed-size copies vectorise; a library memcpy of W elements costs more
+        for (std::int64_t k = 0; k < kc; ++k) {
+          const T* p = reinterpret_cast<const T*>(src + k * k_stride);
+#pragma GCC unroll 32
+          for (int j = 0; j < W; ++j) out[k * W + j] = p[j];
+        }
+        return;
+      }
+    }
+    for (std::int64_t k = 0; k < kc; ++k) {
+      convert_run(reinterpret_cast<const T*>(src + k * k_stride), out + k * W, lanes);
+      zero_tail(out + k * W);
+    }
+    return;
+  }
+  if (k_stride == item) {
+    const T* lane[W];
+    for (std::int64_t j = 0; j < lanes; ++j) lane[j] = reinterpret_cast<const T*>(src + j * lane_stride);
+    if (lanes == W) {
+      for (std::int64_t k = 0; k < kc; ++k)
+#pragma GCC unroll 32
+        for (int j = 0; j < W; ++j) out[k * W + j] = convert_one<A>(lane[j][k]);
+      return;
+    }
+    for (std::int64_t k = 0; k < kc; ++k) {
+      for (std::int64_t j = 0; j < lanes; ++j) out[k * W + j] = convert_one<A>(lane[j][k]);
+      zero_tail(out + k * W);
+    }
+    return;
+  }
+  for (std::int64_t k = 0; k < kc; ++k) {
+    for (std::int64_t j = 0; j < lanes; ++j) {
+      T x;
+      std::memcpy(&x, src + j * lane_stride + k * k_stride, sizeof x);
+      out[k * W + j] = convert_one<A>(x);
+    }
+    zero_tail(out + k * W);
+  }
+}
+
 // Packs rows [m0, m0+mc) x cols [k0, k0+kc) of A into MR-row panels: panel[p][k][r].
 template <class T, class A, int MR>
 void pack_a(const GemmPlan& g, const char* a, std::int64_t m0, std::int64_t mc, std::int64_t k0, std::int64_t kc, A* out) {
-  alignas(64) A row[GemmTraits<T>::KC];
-  for (std::int64_t p = 0; p < mc; p += MR) {
-    const std::int64_t rows = std::min<std::int64_t>(MR, mc - p);
-    if (g.a_k == static_cast<std::int64_t>(sizeof(T))) {  // rows contiguous along k
-      for (std::int64_t r = 0; r < rows; ++r) {
-        convert_run(reinterpret_cast<const T*>(a + (m0 + p + r) * g.a_m + k0 * g.a_k), row, kc);
-        for (std::int64_t k = 0; k < kc; ++k) out[k * MR + r] = row[k];
-      }
-      for (std::int64_t r = rows; r < MR; ++r)
-        for (std::int64_t k = 0; k < kc; ++k) out[k * MR + r] = A(0);
-      out += kc * MR;
-      continue;
-    }
-    for (std::int64_t k = 0; k < kc; ++k) {
-      for (std::int64_t r = 0; r < rows; ++r) {
-        T x;
-        std::memcpy(&x, a + (m0 + p + r) * g.a_m + (k0 + k) * g.a_k, sizeof x);
-        out[k * MR + r] = convert_one<A>(x);
-      }
-      for (std::int64_t r = rows; r < MR; ++r) out[k * MR + r] = A(0);
-    }
-    out += kc * MR;
-  }
+  for (std::int64_t p = 0; p < mc; p += MR, out += kc * MR)
+    pack_panel<T, A, MR>(a + (m0 + p) * g.a_m + k0 * g.a_k, g.a_m, g.a_k, std::min<std::int64_t>(MR, mc - p), kc, out);
 }
 
 // Packs rows [k0, k0+kc) x cols [n0, n0+nc) of B into NR-column panels: panel[p][k][c].
 template <class T, class A, int NR>
 void pack_b(const GemmPlan& g, const char* b, std::int64_t k0, std::int64_t kc, std::int64_t n0, std::int64_t nc, A* out) {
-  const bool unit = g.b_n == static_cast<std::int64_t>(sizeof(T));
-  for (std::int64_t p = 0; p < nc; p += NR) {
-    const std::int64_t cols = std::min<std::int64_t>(NR, nc - p);
-    for (std::int64_t k = 0; k < kc; ++k) {
-      const char* row = b + (k0 + k) * g.b_k + (n0 + p) * g.b_n;
-      A* dst = out + k * NR;
-      if (unit) {
-        convert_run(reinterpret_cast<const T*>(row), dst, cols);
-      } else {
-        for (std::int64_t c = 0; c < cols; ++c) {
-          T x;
-          std::memcpy(&x, row + c * g.b_n, sizeof x);
-          dst[c] = convert_one<A>(x);
-        }
-      }
-      for (std::int64_t c = cols; c < NR; ++c) dst[c] = A(0);
-    }
-    out += kc * NR;
-  }
+  for (std::int64_t p = 0; p < nc; p += NR, out += kc * NR)
+    pack_panel<T, A, NR>(b + k0 * g.b_k + (n0 + p) * g.b_n, g.b_n, g.b_k, std::min<std::int64_t>(NR, nc - p), kc, out);
 }
 
 // out (MR x NR) = Apanel (kc x MR) . Bpanel (kc x NR). The accumulators are locals whose address
@@ -141,19 +154,20 @@ inline void micro_kernel(const A* ap, const A* bp, std::int64_t kc, vec<A> (&out
 }
 
 // C rows [m0, m1) (in MC blocks of whole MR panels) of one product over the k block
-// [k0, k0 + kc) and column block [n0, n0 + nc), from a packed B block: for each NR panel of B
-// (kept in L1), every MR panel of the A block (kept in L2). cw holds row m0 (row stride N). The
+// [k0, k0 + kc) and a column block of nc columns, from a packed B block: for each NR panel of B
+// (kept in L1), every MR panel of the A block (kept in L2). cw is the block's first row and
+// column (row stride ldc). The
 // first k block stores, the others add. Each C element is one chain of multiply-adds per k
 // block, whatever tile or thread computes it, so neither the row split nor the thread count
 // changes a bit.
 template <class T>
 void gemm_rows(const GemmPlan& g, const char* a, const widen_t<T>* bpack, std::int64_t k0, std::int64_t kc,
-               std::int64_t n0, std::int64_t nc, std::int64_t m0, std::int64_t m1, widen_t<T>* apack,
-               widen_t<T>* cw) {
+               std::int64_t nc, std::int64_t m0, std::int64_t m1, widen_t<T>* apack, widen_t<T>* cw,
+               std::int64_t ldc) {
   using Tr = GemmTraits<T>;
   using A = typename Tr::A;
   constexpr int MR = Tr::MR, NR = Tr::NR, NRV = Tr::NRV, L = Tr::L;
-  const std::int64_t N = g.N;
+  const std::int64_t N = ldc;
   const bool first = k0 == 0;
   for (std::int64_t mb = m0; mb < m1; mb += Tr::MC) {
     const std::int64_t mc = std::min(Tr::MC, m1 - mb);
@@ -164,8 +178,11 @@ void gemm_rows(const GemmPlan& g, const char* a, const widen_t<T>* bpack, std::i
       for (std::int64_t ip = 0; ip < mc; ip += MR) {
         const std::int64_t rows = std::min<std::int64_t>(MR, mc - ip);
         vec<A> acc[MR][NRV];
+        A* c0 = cw + (mb - m0 + ip) * N + jp;
+        // The tile's rows of C, from memory for large C, arrive while the k loop runs.
+        for (std::int64_t r = 0; r < rows; ++r)
+          for (std::int64_t j = 0; j < cols; j += 64 / std::int64_t(sizeof(A))) __builtin_prefetch(c0 + r * N + j, 1, 3);
         micro_kernel<A, MR, NRV>(apack + (ip / MR) * kc * MR, bp, kc, acc);
-        A* c0 = cw + (mb - m0 + ip) * N + n0 + jp;
         if (cols == NR) {
           for (std::int64_t r = 0; r < rows; ++r)
             for (int v = 0; v < NRV; ++v) store(c0 + r * N + v * L, first ? acc[r][v] : load(c0 + r * N + v * L) + acc[r][v]);
@@ -180,11 +197,35 @@ void gemm_rows(const GemmPlan& g, const char* a, const widen_t<T>* bpack, std::i
   }
 }
 
-// Packed products (blocked for the caches after BLIS/GotoBLAS). With at least two items per
-// thread, each thread takes whole items and packs its own panels. Otherwise items run one after
-// another and the threads share each of them: they pack a KC x NC block of B together (once, not
-// once per thread), then split its rows in whole MR panels. float16 accumulates over all of K in
-// float32 and is rounded once, in passes of rows whose float32 results fit kWideBytes.
+// How a batch of packed products is split into tasks: (item, row block, column block), blocks in
+// whole micro-tiles. About kTasksPerThread tasks per thread, handed out one at a time, so a
+// thread that starts late (a busy or just-woken core) holds up little. Each task packs its own
+// A rows and B columns (packing shared by the threads ran slower here: they wait for each
+// other), so an item is cut in a grid whose blocks keep that packing small next to the
+// multiply-adds: rows : columns about M : N. The split never changes a bit of C.
+struct GemmTasks {
+  std::int64_t rows, cols, row_blocks, col_blocks;
+};
+
+inline GemmTasks gemm_tasks(std::int64_t batch, std::int64_t M, std::int64_t N, int MR, int NR, int threads) {
+  constexpr std::int64_t kMinRows = 64, kMinCols = 64, kTasksPerThread = 2;
+  const std::int64_t want = std::max<std::int64_t>(1, (kTasksPerThread * threads + batch - 1) / batch);
+  const std::int64_t max_rb = std::max<std::int64_t>(1, M / kMinRows), max_cb = std::max<std::int64_t>(1, N / kMinCols);
+  std::int64_t rb = std::clamp<std::int64_t>(std::llround(std::sqrt(double(want) * double(M) / double(N))), 1, max_rb);
+  const std::int64_t cb = std::clamp<std::int64_t>((want + rb - 1) / rb, 1, max_cb);
+  rb = std::clamp<std::int64_t>((want + cb - 1) / cb, rb, max_rb);
+  const auto round_up = [](std::int64_t x, std::int64_t m) { return (x + m - 1) / m * m; };
+  GemmTasks t{};
+  t.rows = round_up((M + rb - 1) / rb, MR);
+  t.cols = round_up((N + cb - 1) / cb, NR);
+  t.row_blocks = (M + t.rows - 1) / t.rows;
+  t.col_blocks = (N + t.cols - 1) / t.cols;
+  return t;
+}
+
+// Packed products (blocked for the caches after BLIS/GotoBLAS), in the tasks of gemm_tasks.
+// float16 accumulates over all of K in float32 and is rounded once, in passes of rows whose
+// float32 results fit kWideBytes per task.
 template <class T>
 void gemm_typed(const GemmPlan& g) {
   using Tr = GemmTraits<T>;
@@ -193,72 +234,46 @@ void gemm_typed(const GemmPlan& g) {
   const std::int64_t M = g.M, N = g.N, K = g.K;
   if (M == 0 || N == 0 || g.batch == 0) return;
   constexpr bool kHalf = std::is_same_v<T, half>;
-  constexpr std::int64_t kWideBytes = std::int64_t(32) << 20;
+  constexpr std::int64_t kWideBytes = std::int64_t(4) << 20;
+  const GemmTasks tasks = gemm_tasks(g.batch, M, N, MR, NR, get_num_threads());
   const std::int64_t pass_rows =
-      kHalf ? std::min(M, std::max<std::int64_t>(MR, kWideBytes / (N * std::int64_t(sizeof(A))) / MR * MR)) : M;
+      kHalf ? std::min(tasks.rows, std::max<std::int64_t>(MR, kWideBytes / (tasks.cols * std::int64_t(sizeof(A))) / MR * MR))
+            : tasks.rows;
   const std::int64_t kc_max = std::min<std::int64_t>(Tr::KC, std::max<std::int64_t>(K, 1));
-  const std::int64_t nc_max = std::min<std::int64_t>(Tr::NC, N);
+  const std::int64_t nc_max = std::min<std::int64_t>(Tr::NC, tasks.cols);
   const std::size_t apack_size = static_cast<std::size_t>(Tr::MC * kc_max);
   const std::size_t bpack_size = static_cast<std::size_t>(((nc_max + NR - 1) / NR) * NR * kc_max);
-  const std::size_t wide_size = kHalf ? static_cast<std::size_t>(pass_rows * N) : 0;
-  // Rows [r0, r1) of item bi accumulate at cw (float16: the wide buffer; else C itself).
-  const auto target = [&](std::int64_t bi, std::int64_t r0, A* wide) -> A* {
-    if constexpr (kHalf) return wide;
-    else return reinterpret_cast<T*>(g.c) + (bi * M + r0) * N;
-  };
-  const auto finish = [&](std::int64_t bi, std::int64_t r0, std::int64_t r1, A* cw) {
-    if (K == 0) std::fill(cw, cw + (r1 - r0) * N, A(0));
-    if constexpr (kHalf) convert_run(cw, reinterpret_cast<T*>(g.c) + (bi * M + r0) * N, (r1 - r0) * N);
-  };
-  const std::int64_t macs = M * N * std::max<std::int64_t>(K, 1);
-  if (g.batch >= 2 * static_cast<std::int64_t>(get_num_threads())) {
-    parallel_for(0, g.batch, std::max<std::int64_t>(1, 16 * kGrain / std::max<std::int64_t>(macs, 1)),
-                 [&](std::int64_t b0, std::int64_t b1) {
-      std::unique_ptr<A[]> apack(new A[apack_size]), bpack(new A[bpack_size]), wide(new A[std::max<std::size_t>(wide_size, 1)]);
-      for (std::int64_t bi = b0; bi < b1; ++bi)
-        for (std::int64_t r0 = 0; r0 < M; r0 += pass_rows) {
-          const std::int64_t r1 = std::min(M, r0 + pass_rows);
-          A* cw = target(bi, r0, wide.get());
-          for (std::int64_t k0 = 0; k0 < K; k0 += Tr::KC) {
-            const std::int64_t kc = std::min(Tr::KC, K - k0);
-            for (std::int64_t n0 = 0; n0 < N; n0 += Tr::NC) {
-              const std::int64_t nc = std::min(Tr::NC, N - n0);
-              pack_b<T, A, NR>(g, g.b + bi * g.b_b, k0, kc, n0, nc, bpack.get());
-              gemm_rows<T>(g, g.a + bi * g.a_b, bpack.get(), k0, kc, n0, nc, r0, r1, apack.get(), cw);
-            }
-          }
-          finish(bi, r0, r1, cw);
-        }
-    });
-    return;
-  }
-  std::unique_ptr<A[]> bpack(new A[bpack_size]), wide(new A[std::max<std::size_t>(wide_size, 1)]);
-  for (std::int64_t bi = 0; bi < g.batch; ++bi)
-    for (std::int64_t r0 = 0; r0 < M; r0 += pass_rows) {
-      const std::int64_t r1 = std::min(M, r0 + pass_rows);
-      const std::int64_t panels = (r1 - r0 + MR - 1) / MR;
-      A* cw = target(bi, r0, wide.get());
+  const std::size_t wide_size = kHalf ? static_cast<std::size_t>(pass_rows * tasks.cols) : 0;
+  const std::int64_t per_item = tasks.row_blocks * tasks.col_blocks;
+  const std::int64_t task_work = std::max<std::int64_t>(tasks.rows * tasks.cols * std::max<std::int64_t>(K, 1) / 16, 1);
+  parallel_tasks(g.batch * per_item, task_work, [&](std::int64_t task) {
+    const std::int64_t bi = task / per_item, rb = task % per_item / tasks.col_blocks, cb = task % tasks.col_blocks;
+    const std::int64_t m_end = std::min(M, (rb + 1) * tasks.rows);
+    const std::int64_t c0 = cb * tasks.cols, c1 = std::min(N, c0 + tasks.cols);
+    AlignedBuffer<A> apack(apack_size), bpack(bpack_size), wide(wide_size);
+    T* const c_item = reinterpret_cast<T*>(g.c) + bi * M * N;
+    for (std::int64_t r0 = rb * tasks.rows; r0 < m_end; r0 += pass_rows) {
+      const std::int64_t r1 = std::min(m_end, r0 + pass_rows);
+      // Rows [r0, r1) x columns [c0, c1) accumulate at cw (float16: the wide buffer; else C).
+      A* cw;
+      std::int64_t ldc;
+      if constexpr (kHalf) cw = wide.get(), ldc = c1 - c0;
+      else cw = c_item + r0 * N + c0, ldc = N;
       for (std::int64_t k0 = 0; k0 < K; k0 += Tr::KC) {
         const std::int64_t kc = std::min(Tr::KC, K - k0);
-        for (std::int64_t n0 = 0; n0 < N; n0 += Tr::NC) {
-          const std::int64_t nc = std::min(Tr::NC, N - n0);
-          parallel_for(0, (nc + NR - 1) / NR, std::max<std::int64_t>(1, kGrain / (kc * NR)),
-                       [&](std::int64_t q0, std::int64_t q1) {
-            pack_b<T, A, NR>(g, g.b + bi * g.b_b, k0, kc, n0 + q0 * NR, std::min(nc, q1 * NR) - q0 * NR,
-                             bpack.get() + q0 * kc * NR);
-          });
-          parallel_for(0, panels, std::max<std::int64_t>(1, 16 * kGrain / (MR * nc * kc)),
-                       [&](std::int64_t p0, std::int64_t p1) {
-            std::unique_ptr<A[]> apack(new A[apack_size]);
-            gemm_rows<T>(g, g.a + bi * g.a_b, bpack.get(), k0, kc, n0, nc, r0 + p0 * MR,
-                         std::min(r1, r0 + p1 * MR), apack.get(), cw + p0 * MR * N);
-          });
+        for (std::int64_t n0 = c0; n0 < c1; n0 += Tr::NC) {
+          const std::int64_t nc = std::min(Tr::NC, c1 - n0);
+          pack_b<T, A, NR>(g, g.b + bi * g.b_b, k0, kc, n0, nc, bpack.get());
+          gemm_rows<T>(g, g.a + bi * g.a_b, bpack.get(), k0, kc, nc, r0, r1, apack.get(), cw + (n0 - c0), ldc);
         }
       }
-      parallel_for(r0, r1, std::max<std::int64_t>(1, kGrain / N), [&](std::int64_t x0, std::int64_t x1) {
-        finish(bi, x0, x1, cw + (x0 - r0) * N);
-      });
+      for (std::int64_t r = r0; r < r1; ++r) {
+        A* const row = cw + (r - r0) * ldc;
+        if (K == 0) std::fill(row, row + (c1 - c0), A(0));
+        if constexpr (kHalf) convert_run(row, c_item + r * N + c0, c1 - c0);
+      }
     }
+  });
 }
 
 // Stores R rows of NB-vector accumulators to C (row stride N; the last vector holds `tail`).
@@ -554,8 +569,10 @@ bool blas_operand(std::int64_t rows, std::int64_t cols, std::int64_t row_stride,
   return false;
 }
 
-// Large float32/float64 products on the external BLAS (see kcore/blas.hpp), when one is loaded
-// and the operands have a BLAS layout. Each call is single-threaded; kcore runs a fixed set of
+// The largest float32/float64 products (every dimension over blas_min_dim()) on the external BLAS
+// (see kcore/blas.hpp), when one is loaded and the operands have a BLAS layout: OpenBLAS's
+// blocking pulls ahead there (3000^3: ~1.05x the packed kernel here; up to 2048^3 and on thin
+// shapes the packed kernel is as fast or faster, 512^3 ~1.05x at two threads). Each call is single-threaded; kcore runs a fixed set of
 // (item, row block) tasks whose blocks depend on the shape only, so results do not depend on
 // the thread count. Blocks stay large: every call repacks B (a 512x512 product in 4 blocks of
 // 128 rows was ~15% slower than in one call), and costs ~5 us on its own. About kBlasTasks tasks
@@ -603,7 +620,7 @@ inline void gemm(const GemmPlan& g) {
     using T = decltype(t);
     if (g.M * g.N * g.K <= kSmallWork) return gemm_small<T>(g);
     if constexpr (!std::is_same_v<T, half>)
-      if (gemm_blas<T>(g)) return;
+      if (std::min({g.M, g.N, g.K}) > blas_min_dim() && gemm_blas<T>(g)) return;
     gemm_typed<T>(g);
   });
 }
