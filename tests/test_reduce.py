@@ -70,6 +70,22 @@ def test_any_all(data, dtype, name, keepdims):
     np.testing.assert_array_equal(got, exact)
 
 
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_any_all_rows_of_every_length_and_position(dtype):
+    # Rows of each length up to a few blocks, with the one element that decides the row at each
+    # position in turn: it lands in a whole block, a whole vector after the blocks, or the tail.
+    for n in list(range(1, 70)) + [127, 128, 129, 255, 256, 257, 300]:
+        only_true = np.zeros((n, n), dtype)
+        np.fill_diagonal(only_true, -0.0)  # still false
+        only_true[np.arange(n), np.arange(n)[::-1]] = np.nan  # true
+        only_false = np.full((n, n), 2.0, dtype)
+        only_false[np.arange(n), np.arange(n)] = -0.0
+        assert K.any(only_true, axis=1).all(), n
+        assert not K.all(only_false, axis=1).any(), n
+        assert not K.any(np.zeros((n, n), dtype), axis=1).any(), n
+        assert K.all(np.full((n, n), -1.0, dtype), axis=1).all(), n
+
+
 @given(data=st.data(), dtype=DTYPES, name=st.sampled_from(["argmax", "argmin"]))
 def test_arg_reductions(data, dtype, name):
     x = data.draw(views(dtype, min_dims=1, allow_special=True))

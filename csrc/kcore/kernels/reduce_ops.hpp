@@ -448,6 +448,10 @@ struct AnyAllOp {
         acc[k] = Any ? (acc[k] | t) : (acc[k] & t);
       }
     }
+    for (; i + L <= m; i += L) {  // whole vectors left (a float16 row of 64 is two, no block)
+      const vec<I> t = (vec<I>)Tr::truthy(load(q + i));
+      acc[0] = Any ? (acc[0] | t) : (acc[0] & t);
+    }
     vec<I> v = acc[0];
     for (int k = 1; k < kBlockVecs; ++k) v = Any ? (v | acc[k]) : (v & acc[k]);
     bool s = Any ? any_lane(v) : !any_lane(~v);
