@@ -243,14 +243,14 @@ void gemm_typed(const GemmPlan& g) {
   const std::int64_t nc_max = std::min<std::int64_t>(Tr::NC, tasks.cols);
   const std::size_t apack_size = static_cast<std::size_t>(Tr::MC * kc_max);
   const std::size_t bpack_size = static_cast<std::size_t>(((nc_max + NR - 1) / NR) * NR * kc_max);
-  const std::size_t wide_size = kHalf ? static_cast<std::size_t>(pass_rows * tasks.cols) : 0;
   const std::int64_t per_item = tasks.row_blocks * tasks.col_blocks;
   const std::int64_t task_work = std::max<std::int64_t>(tasks.rows * tasks.cols * std::max<std::int64_t>(K, 1) / 16, 1);
   parallel_tasks(g.batch * per_item, task_work, [&](std::int64_t task) {
     const std::int64_t bi = task / per_item, rb = task % per_item / tasks.col_blocks, cb = task % tasks.col_blocks;
     const std::int64_t m_end = std::min(M, (rb + 1) * tasks.rows);
     const std::int64_t c0 = cb * tasks.cols, c1 = std::min(N, c0 + tasks.cols);
-    AlignedBuffer<A> apack(apack_size), bpack(bpack_size), wide(wide_size);
+    AlignedBuffer<A> apack(apack_size), bpack(bpack_size), wide;
+    if constexpr (kHalf) wide.reset(static_cast<std::size_t>(pass_rows * tasks.cols));
     T* const c_item = reinterpret_cast<T*>(g.c) + bi * M * N;
     for (std::int64_t r0 = rb * tasks.rows; r0 < m_end; r0 += pass_rows) {
       const std::int64_t r1 = std::min(m_end, r0 + pass_rows);
