@@ -1,8 +1,8 @@
 // Batched GEMM. Operands are packed into cache-sized panels (which also handles any strides and
 // the float16 -> float32 widening), then an MR x NR register-blocked micro-kernel with fused
 // multiply-adds computes each tile. float16 accumulates in float32 over the whole K and is
-// rounded once. Threads split (batch, row block) pairs; each C element is computed by one
-// thread in a fixed order, so results do not depend on the thread count.
+// rounded once. Threads take (item, row block, column block) tasks; each C element is computed
+// by one thread in a fixed order, so results do not depend on the thread count.
 #pragma once
 #include <algorithm>
 #include <cmath>
@@ -61,7 +61,7 @@ struct GemmTraits {
   static constexpr int MR = kVecBytes == 64 ? 14 : (kVecBytes == 16 ? 4 : 6);
   static constexpr std::int64_t KC = 256;     // a KC x NR panel of B stays in L1
   static constexpr std::int64_t MC = MR * 12;  // an MC x KC block of A stays in L2
-  static constexpr std::int64_t NC = NR * 64;  // a KC x NC block of B, shared by the threads
+  static constexpr std::int64_t NC = NR * 64;  // a KC x NC block of B, packed once per task
 };
 
 // Packs one panel: out[k * W + j] = element (lane j, step k) for j < lanes, zeros after. Three
@@ -156,10 +156,9 @@ inline void micro_kernel(const A* ap, const A* bp, std::int64_t kc, vec<A> (&out
 // C rows [m0, m1) (in MC blocks of whole MR panels) of one product over the k block
 // [k0, k0 + kc) and a column block of nc columns, from a packed B block: for each NR panel of B
 // (kept in L1), every MR panel of the A block (kept in L2). cw is the block's first row and
-// column (row stride ldc). The
-// first k block stores, the others add. Each C element is one chain of multiply-adds per k
-// block, whatever tile or thread computes it, so neither the row split nor the thread count
-// changes a bit.
+// column (row stride ldc). The first k block stores, the others add. Each C element is one
+// chain of multiply-adds per k block, whatever tile or thread computes it, so neither the split
+// nor the thread count changes a bit.
 template <class T>
 void gemm_rows(const GemmPlan& g, const char* a, const widen_t<T>* bpack, std::int64_t k0, std::int64_t kc,
                std::int64_t nc, std::int64_t m0, std::int64_t m1, widen_t<T>* apack, widen_t<T>* cw,
@@ -572,12 +571,11 @@ bool blas_operand(std::int64_t rows, std::int64_t cols, std::int64_t row_stride,
 // The largest float32/float64 products (every dimension over blas_min_dim()) on the external BLAS
 // (see kcore/blas.hpp), when one is loaded and the operands have a BLAS layout: OpenBLAS's
 // blocking pulls ahead there (3000^3: ~1.05x the packed kernel here; up to 2048^3 and on thin
-// shapes the packed kernel is as fast or faster, 512^3 ~1.05x at two threads). Each call is single-threaded; kcore runs a fixed set of
-// (item, row block) tasks whose blocks depend on the shape only, so results do not depend on
-// the thread count. Blocks stay large: every call repacks B (a 512x512 product in 4 blocks of
-// 128 rows was ~15% slower than in one call), and costs ~5 us on its own. About kBlasTasks tasks
-// in all; a batch of that many items is not split at all. (This favours few cores: on 16 a
-// single 512x512 product uses 2 of them.)
+// shapes the packed kernel is as fast or faster, 512^3 ~1.05x at two threads). Each call is
+// single-threaded; kcore runs a fixed set of (item, row block) tasks whose blocks depend on the
+// shape only, so results do not depend on the thread count. Blocks stay large: every call
+// repacks B (a 512x512 product in 4 blocks of 128 rows was ~15% slower than in one call), and
+// costs ~5 us on its own. About kBlasTasks tasks in all; a batch of that many items is not split.
 constexpr std::int64_t kBlasMinRows = 256, kBlasTasks = 8;
 
 template <class T>
