@@ -221,6 +221,22 @@ def test_products_split_in_row_and_column_blocks(threads, dtype, rng):
     _check(out[0], x64 @ y64, dtype, np.abs(x64) @ np.abs(y64))
 
 
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("m,k", [(45, 37), (30, 300), (129, 64), (28, 48)])
+def test_row_major_x_packs_as_any_layout(dtype, m, k, rng):
+    # x with rows contiguous along K is packed by in-register transposes (whole micro-panels,
+    # K in whole vectors, then a scalar tail); a strided x holding the same values takes the
+    # element-by-element copy. The packed values, and so the bits, must be the same.
+    x = rng.standard_normal((m, k)).astype(dtype)
+    y = rng.standard_normal((k, 70)).astype(dtype)
+    strided = np.empty((m, 2 * k), dtype)[:, ::2]
+    strided[...] = x
+    got = K.dot(x, y)
+    assert got.tobytes() == K.dot(strided, y).tobytes()
+    x64, y64 = x.astype(np.float64), y.astype(np.float64)
+    _check(got, x64 @ y64, dtype, np.abs(x64) @ np.abs(y64))
+
+
 def test_large_float16_products_in_passes_of_rows(threads, rng):
     # float16 results accumulate in float32 over all of K, in passes of rows when a task's buffer
     # would pass 4 MB: every pass must give what one pass gives, on one thread (whole items)

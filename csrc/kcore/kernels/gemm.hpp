@@ -64,9 +64,41 @@ struct GemmTraits {
   static constexpr std::int64_t NC = NR * 64;  // a KC x NC block of B, packed once per task
 };
 
+#ifdef KCORE_REGISTER_TRANSPOSE
+// W lanes, each contiguous along k, into out[k * W + j]: for every N steps, the lanes in groups
+// of N (one vector each, the last group padded by re-reading its first lane) are transposed in
+// registers, so a step's group goes out as one vector store (masked where the group is short).
+// A scalar copy costs a load and a store per element. Returns the steps packed (whole N).
+template <class T, class A, int W>
+std::int64_t pack_transposed(const T* const (&lane)[W], std::int64_t kc, A* out) {
+  using RT = detail::RegisterTranspose<A>;
+  constexpr int N = RT::N;
+  std::int64_t k = 0;
+  for (; k + N <= kc; k += N) {
+#pragma GCC unroll 4
+    for (int g0 = 0; g0 < W; g0 += N) {
+      constexpr int kFull = N;
+      const int count = std::min(kFull, W - g0);
+      typename RT::V r[N];
+#pragma GCC unroll 16
+      for (int u = 0; u < N; ++u) r[u] = load_widened<A>(lane[g0 + (u < count ? u : 0)] + k);
+      RT::transpose(r);
+#pragma GCC unroll 16
+      for (int i = 0; i < N; ++i) {
+        A* dst = out + (k + i) * W + g0;
+        if (count == N) std::memcpy(dst, &r[i], sizeof r[i]);
+        else store_partial(dst, r[i], count);
+      }
+    }
+  }
+  return k;
+}
+#endif
+
 // Packs one panel: out[k * W + j] = element (lane j, step k) for j < lanes, zeros after. Three
 // layouts: a step's lanes adjacent (copies of `lanes` elements), each lane contiguous along k
-// (W streams read side by side, written in order), anything else element by element.
+// (A's rows in a row-major product: W streams read side by side and transposed in registers),
+// anything else element by element.
 template <class T, class A, int W>
 void pack_panel(const char* src, std::int64_t lane_stride, std::int64_t k_stride, std::int64_t lanes, std::int64_t kc,
                 A* out) {
@@ -93,7 +125,11 @@ void pack_panel(const char* src, std::int64_t lane_stride, std::int64_t k_stride
     const T* lane[W];
     for (std::int64_t j = 0; j < lanes; ++j) lane[j] = reinterpret_cast<const T*>(src + j * lane_stride);
     if (lanes == W) {
-      for (std::int64_t k = 0; k < kc; ++k)
+      std::int64_t k = 0;
+#ifdef KCORE_REGISTER_TRANSPOSE
+      k = pack_transposed<T, A, W>(lane, kc, out);
+#endif
+      for (; k < kc; ++k)
 #pragma GCC unroll 32
         for (int j = 0; j < W; ++j) out[k * W + j] = convert_one<A>(lane[j][k]);
       return;
