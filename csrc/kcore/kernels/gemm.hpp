@@ -77,8 +77,7 @@ std::int64_t pack_transposed(const T* const (&lane)[W], std::int64_t kc, A* out)
   for (; k + N <= kc; k += N) {
 #pragma GCC unroll 4
     for (int g0 = 0; g0 < W; g0 += N) {
-      constexpr int kFull = N;
-      const int count = std::min(kFull, W - g0);
+      const int count = std::min<int>(N, W - g0);  // lanes in this group
       typename RT::V r[N];
 #pragma GCC unroll 16
       for (int u = 0; u < N; ++u) r[u] = load_widened<A>(lane[g0 + (u < count ? u : 0)] + k);
