@@ -295,6 +295,12 @@ def test_blas_min_dim_routes_by_shape(rng):
         _core.set_blas_enabled(True)
         _core.set_blas_min_dim(min_dim)
     assert via_blas.tobytes() != via_native.tobytes()
+    from kcore._runtime import config_report
+    _core.set_blas_min_dim(300)
+    try:
+        assert "M, N and K all over 300)" in config_report()  # the threshold in use, not at import
+    finally:
+        _core.set_blas_min_dim(min_dim)
     with pytest.raises(ValueError, match="set_blas_min_dim: n must be >= 0, got -1"):
         _core.set_blas_min_dim(-1)
 
