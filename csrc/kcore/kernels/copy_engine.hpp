@@ -162,15 +162,21 @@ inline void convert_run(const S* s, D* d, std::int64_t n) {
 }
 
 // convert_run for results much larger than the caches: converted in pieces in L1, then written
-// with streaming stores; pieces after the first start on a line of d.
+// with streaming stores; pieces after the first start on a line of d. Conversions to or from
+// float64 prefetch the next piece's source while one converts: the hardware prefetchers alone
+// kept too few lines in flight (4096x4096 on 2 threads, time with/without: float64 -> float16
+// 0.74-0.81, float32 -> float64 0.84-0.99); between float16 and float32 it cost 3-20%.
 template <class S, class D>
 inline void convert_streamed(const S* s, D* d, std::int64_t n) {
   constexpr std::int64_t kPiece = 4096 / sizeof(D);
+  constexpr bool kPrefetch = std::is_same_v<S, double> || std::is_same_v<D, double>;
   alignas(64) D buf[kPiece];
   const std::int64_t misaligned = static_cast<std::int64_t>(reinterpret_cast<std::uintptr_t>(d) % kLineBytes);
   std::int64_t len = misaligned % static_cast<std::int64_t>(sizeof(D)) == 0 ? kPiece - misaligned / static_cast<std::int64_t>(sizeof(D)) : kPiece;
   for (std::int64_t i = 0; i < n; i += len, len = kPiece) {
     len = std::min(len, n - i);
+    if constexpr (kPrefetch)
+      prefetch_range(s + i + len, std::min(kPiece, n - i - len) * static_cast<std::int64_t>(sizeof(S)));
     convert_run(s + i, buf, len);
     stream_bytes(reinterpret_cast<char*>(d + i), reinterpret_cast<const char*>(buf), len * static_cast<std::int64_t>(sizeof(D)));
   }

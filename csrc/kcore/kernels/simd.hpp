@@ -189,6 +189,12 @@ inline void prefetch_ahead(const void* p) {
   for (int c = 0; c < Bytes; c += 64) __builtin_prefetch(static_cast<const char*>(p) + kPrefetchBytes + c, 0, 3);
 }
 
+// Prefetches every line of [p, p + bytes) (nothing when bytes <= 0).
+inline void prefetch_range(const void* p, std::int64_t bytes) {
+  const char* const c = static_cast<const char*>(p);
+  for (std::int64_t b = 0; b < bytes; b += kLineBytes) __builtin_prefetch(c + b, 0, 3);
+}
+
 // Calls step(k, x, offset) for each native vector x of the whole blocks of p[0, n), where k is
 // the vector's slot in the block (which accumulator it feeds); returns how many were consumed.
 template <class A, class W, class Step>
