@@ -35,6 +35,14 @@ SCRIPT = textwrap.dedent("""
             t = t.astype(dt)
         for ax in (0, 1):
             out[f"{dt.__name__}-tiny-cumprod-{ax}"] = K.cumprod(t, axis=ax)
+    # The bench's bandwidth probes: exact copies (odd lengths, unaligned ends), the XOR of words.
+    src = rng.integers(0, 256, (3 << 20) + 77, dtype=np.uint8)
+    for lo, hi in ((0, 0), (1, 64), (3, 4096 + 5), (5, src.size)):
+        dst = np.zeros(hi - lo, np.uint8)
+        _core.stream_copy(dst, src[lo:hi])
+        assert np.array_equal(dst, src[lo:hi]), (lo, hi)
+    words = rng.integers(0, 2**63, 300001, dtype=np.uint64)
+    assert _core.stream_read(words) == int(np.bitwise_xor.reduce(words))
     np.savez(sys.argv[1], **out)
 """)
 
