@@ -106,16 +106,18 @@ def test_scans_thread_invariant(dtype, threads, rng):
     assert out[1] == out[2] == out[3]
 
 
-@pytest.mark.parametrize("shape", [(300, 1031), (1031, 300), (2, 600, 700)])
-def test_large_scans_stream_exactly(shape, rng):
-    # Large results are streamed out of L1 buffers: every element must still be the running
-    # sum in the accumulator type, rounded once (lines of one segment are summed in order).
-    x = rng.standard_normal(shape).astype(np.float32)
+@pytest.mark.parametrize("dtype,acc", [(np.float16, np.float32), (np.float32, np.float64), (np.float64, np.float64)])
+@pytest.mark.parametrize("shape", [(300, 1031), (1031, 300), (2, 600, 700), (40, 2000)])
+def test_large_scans_stream_exactly(shape, dtype, acc, rng):
+    # Large results are streamed out of L1 buffers, a piece behind, in chunks that end on
+    # destination lines (rows of 1031 or 2000 items start at every offset within a line): every
+    # element must still be the running sum in the accumulator type, rounded once.
+    x = rng.standard_normal(shape).astype(dtype)
     for axis in range(len(shape)):
-        expected = np.cumsum(x.astype(np.float64), axis=axis).astype(np.float32)
+        expected = np.cumsum(x.astype(acc), axis=axis).astype(dtype)
         np.testing.assert_array_equal(K.cumsum(x, axis=axis), expected)
-        y = np.float32(1) + x * np.float32(1e-4)  # products that stay near 1
-        expected = np.cumprod(y.astype(np.float64), axis=axis).astype(np.float32)
+        y = (1 + x.astype(acc) * 1e-3).astype(dtype)  # products that stay near 1
+        expected = np.cumprod(y.astype(acc), axis=axis).astype(dtype)
         np.testing.assert_array_equal(K.cumprod(y, axis=axis), expected)
 
 

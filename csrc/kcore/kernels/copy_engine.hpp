@@ -161,25 +161,77 @@ inline void convert_run(const S* s, D* d, std::int64_t n) {
   for (; i < n; ++i) d[i] = convert_one<D>(s[i]);
 }
 
-// convert_run for results much larger than the caches: converted in pieces in L1, then written
-// with streaming stores; pieces after the first start on a line of d. Conversions to or from
-// float64 prefetch the next piece's source while one converts: the hardware prefetchers alone
-// kept too few lines in flight (4096x4096 on 2 threads, time with/without: float64 -> float16
-// 0.74-0.81, float32 -> float64 0.84-0.99); between float16 and float32 it cost 3-20%.
+// Writes a piece of results (n rows of `bytes`, at out + r * out_stride, to dst[r]) while the
+// next piece is computed, `budget` bytes at a time. Written in one burst after their piece,
+// large results held up the core while they drained to memory; spread over the next piece, they
+// drain while it computes. Chunks end on lines of the destination, so only a row's ends take
+// ordinary stores.
+class WriteBehind {
+ public:
+  static constexpr int kMaxRows = 16;
+  explicit WriteBehind(bool stream) : stream_(stream) {}
+  // A new piece of n <= kMaxRows rows, after finish() (the caller keeps `out` until then).
+  void start(const char* out, std::int64_t out_stride, char* const* dst, int n, std::int64_t bytes) {
+    out_ = out, out_stride_ = out_stride, n_ = n, bytes_ = bytes, row_ = 0, at_ = 0;
+    for (int r = 0; r < n; ++r) dst_[r] = dst[r];
+  }
+  std::int64_t pending() const { return row_ < n_ ? (n_ - row_) * bytes_ - at_ : 0; }
+  // At least `budget` bytes (to the end of a destination line), or what is left.
+  void write(std::int64_t budget) {
+    while (budget > 0 && row_ < n_) {
+      char* const base = dst_[row_];
+      const std::uintptr_t stop = (reinterpret_cast<std::uintptr_t>(base + at_) + static_cast<std::uintptr_t>(budget) +
+                                   kLineBytes - 1) & ~std::uintptr_t(kLineBytes - 1);
+      const std::int64_t end = std::min(bytes_, static_cast<std::int64_t>(stop - reinterpret_cast<std::uintptr_t>(base)));
+      const char* const from = out_ + row_ * out_stride_ + at_;
+      if (stream_) stream_bytes(base + at_, from, end - at_);
+      else std::memcpy(base + at_, from, static_cast<std::size_t>(end - at_));
+      budget -= end - at_;
+      at_ = end;
+      if (at_ == bytes_) ++row_, at_ = 0;
+    }
+  }
+  void finish() { write(pending()); }
+
+ private:
+  bool stream_;
+  const char* out_ = nullptr;
+  std::int64_t out_stride_ = 0, bytes_ = 0, at_ = 0;
+  int n_ = 0, row_ = 0;
+  char* dst_[kMaxRows] = {};
+};
+
+// convert_run for results much larger than the caches: converted in pieces in L1 and written
+// with streaming stores while the next piece converts (WriteBehind; 4096x4096 on 2 threads,
+// time with/without: 0.85-0.98, float64 -> float32 1.02-1.06); pieces after the first start on
+// a line of d. Conversions to or from float64 prefetch the next piece's source while one
+// converts: the hardware prefetchers alone kept too few lines in flight (time with/without:
+// float64 -> float16 0.74-0.81, float32 -> float64 0.84-0.99); between float16 and float32 it
+// cost 3-20%.
 template <class S, class D>
 inline void convert_streamed(const S* s, D* d, std::int64_t n) {
   constexpr std::int64_t kPiece = 4096 / sizeof(D);
   constexpr bool kPrefetch = std::is_same_v<S, double> || std::is_same_v<D, double>;
-  alignas(64) D buf[kPiece];
+  constexpr std::int64_t kStep = 512 / sizeof(D);  // converted between two writes
+  alignas(64) D buf[2][kPiece];
   const std::int64_t misaligned = static_cast<std::int64_t>(reinterpret_cast<std::uintptr_t>(d) % kLineBytes);
   std::int64_t len = misaligned % static_cast<std::int64_t>(sizeof(D)) == 0 ? kPiece - misaligned / static_cast<std::int64_t>(sizeof(D)) : kPiece;
-  for (std::int64_t i = 0; i < n; i += len, len = kPiece) {
+  WriteBehind writer(true);
+  int cur = 0;
+  for (std::int64_t i = 0; i < n; i += len, len = kPiece, cur ^= 1) {
     len = std::min(len, n - i);
     if constexpr (kPrefetch)
       prefetch_range(s + i + len, std::min(kPiece, n - i - len) * static_cast<std::int64_t>(sizeof(S)));
-    convert_run(s + i, buf, len);
-    stream_bytes(reinterpret_cast<char*>(d + i), reinterpret_cast<const char*>(buf), len * static_cast<std::int64_t>(sizeof(D)));
+    const std::int64_t per_step = writer.pending() / ((len + kStep - 1) / kStep) + 1;
+    for (std::int64_t j = 0; j < len; j += kStep) {
+      convert_run(s + i + j, buf[cur] + j, std::min(kStep, len - j));
+      writer.write(per_step);
+    }
+    writer.finish();
+    char* const dst = reinterpret_cast<char*>(d + i);
+    writer.start(reinterpret_cast<const char*>(buf[cur]), 0, &dst, 1, len * static_cast<std::int64_t>(sizeof(D)));
   }
+  writer.finish();
 }
 
 template <class S, class D>

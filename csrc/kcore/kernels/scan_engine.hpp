@@ -128,10 +128,11 @@ void lines_across(const char* const* s, std::int64_t len, const scan_acc_t<T>* s
   using RT = detail::RegisterTranspose<A>;
   using V = typename RT::V;
   constexpr int N = RT::N;
-  constexpr std::int64_t kPiece = (std::int64_t(16) << 10) / (N * static_cast<std::int64_t>(sizeof(T)));
+  constexpr std::int64_t item = sizeof(T);
+  constexpr std::int64_t kPiece = (std::int64_t(16) << 10) / (N * item);
   const T* src[N];
   for (int u = 0; u < N; ++u) src[u] = reinterpret_cast<const T*>(s[u]);
-  alignas(64) T out[N][kPiece];  // a piece of results of every segment, 16 KB in all
+  alignas(64) T out[2][N][kPiece];  // two pieces of results of every segment, 16 KB each
   V acc;
   std::memcpy(&acc, start, sizeof acc);
   // One N-column block of every segment: in(u) and out(u) point at segment u's N elements.
@@ -153,21 +154,31 @@ void lines_across(const char* const* s, std::int64_t len, const scan_acc_t<T>* s
 #pragma GCC unroll 16
     for (int u = 0; u < N; ++u) store_narrowed<T, A>(out_at(u), r[u]);
   };
-  for (std::int64_t p0 = 0; p0 < len; p0 += kPiece) {
+  // Results go out a piece behind, a few lines after each of the next piece's blocks
+  // (WriteBehind; 4096x4096 at 2 threads, time with/without: 0.79-0.85 for every dtype).
+  WriteBehind writer(stream);
+  int cur = 0;
+  for (std::int64_t p0 = 0; p0 < len; p0 += kPiece, cur ^= 1) {
     const std::int64_t m = std::min(kPiece, len - p0);
+    const std::int64_t per_block = writer.pending() / std::max<std::int64_t>(1, m / N) + 1;
     std::int64_t i = 0;
-    for (; i + N <= m; i += N)
-      block([&](int u) { return src[u] + p0 + i; }, [&](int u) { return &out[u][i]; });
+    for (; i + N <= m; i += N) {
+      block([&](int u) { return src[u] + p0 + i; }, [&](int u) { return &out[cur][u][i]; });
+      writer.write(per_block);
+    }
     for (; i < m; ++i) {  // the last columns, one at a time
       V col;
       for (int u = 0; u < N; ++u) col[u] = convert_one<A>(src[u][p0 + i]);
       if constexpr (F == Fold::add) acc = acc + col;
       else acc = product_step<A>(acc, col);
-      for (int u = 0; u < N; ++u) out[u][i] = narrow<T>(acc[u]);
+      for (int u = 0; u < N; ++u) out[cur][u][i] = narrow<T>(acc[u]);
     }
-    for (int u = 0; u < N; ++u)
-      Scanner<T, F>::emit(out[u], m, d[u] + p0 * static_cast<std::int64_t>(sizeof(T)), sizeof(T), stream);
+    writer.finish();
+    char* dst[N];
+    for (int u = 0; u < N; ++u) dst[u] = d[u] + p0 * item;
+    writer.start(reinterpret_cast<const char*>(&out[cur][0][0]), kPiece * item, dst, N, m * item);
   }
+  writer.finish();
 }
 #endif
 
