@@ -327,13 +327,15 @@ inline void fold_row(scan_acc_t<T>* acc, const X* x, T* out, std::int64_t w, con
 // branched unpredictably (a third of the vectors of N(1, 1) data have a tiny lane).
 template <class T>
 inline void product_rows(scan_acc_t<T>* acc, const T* const* x, const T* const* ahead, T (*out)[kProductCols<T>],
-                         std::int64_t w) {
+                         std::int64_t w, WriteBehind& writer) {
   using A = scan_acc_t<T>;
   using V = vec<A>;
   constexpr int L = kLanes<A>;
   constexpr int n = kProductRows;
+  const std::int64_t per_vector = writer.pending() / std::max<std::int64_t>(1, w / L) + 1;
   std::int64_t j = 0;
   for (; j + L <= w; j += L) {
+    writer.write(per_vector);
     V r[n];
     const auto read = [&] {
       for (int k = 0; k < n; ++k) r[k] = load_widened<A>(x[k] + j);
@@ -373,7 +375,8 @@ void scan_tiles(const ScanPlan& p) {
   parallel_for(0, nouter * nblocks, grain, [&](std::int64_t b, std::int64_t e) {
     alignas(64) A acc[kScanCols];
     alignas(64) W buf[kScanCols];
-    alignas(64) T out[F == Fold::mul ? kProductRows : 1][F == Fold::mul ? kProductCols<T> : kScanCols];
+    alignas(64) T out[F == Fold::mul ? 2 : 1][F == Fold::mul ? kProductRows : 1][F == Fold::mul ? kProductCols<T> : kScanCols];
+    WriteBehind writer(stream);  // a block of product rows goes out while the next computes
     for (std::int64_t t = b; t < e; ++t) {
       const std::int64_t o = t / nblocks, j0 = (t % nblocks) * width;
       const std::int64_t w = std::min(width, R - j0);
@@ -387,6 +390,7 @@ void scan_tiles(const ScanPlan& p) {
       std::int64_t i = 0;
       if constexpr (F == Fold::mul) {
         constexpr int n = kProductRows;
+        int cur = 0;
         for (; unit_src && i + n <= p.n; i += n) {
           const T* x[n];
           const T* ahead[n];
@@ -394,15 +398,24 @@ void scan_tiles(const ScanPlan& p) {
             x[k] = row_at(i + k);
             ahead[k] = row_at(std::min(i + n + k, p.n - 1));
           }
-          product_rows<T>(acc, x, i + n < p.n ? ahead : nullptr, out, w);
-          for (int k = 0; k < n; ++k) S::emit(out[k], w, p.dst + dof + (i + k) * p.dst_step, cd, stream);
+          product_rows<T>(acc, x, i + n < p.n ? ahead : nullptr, out[cur], w, writer);
+          writer.finish();
+          char* dst[n];
+          for (int k = 0; k < n; ++k) dst[k] = p.dst + dof + (i + k) * p.dst_step;
+          if (unit_dst) {
+            writer.start(reinterpret_cast<const char*>(&out[cur][0][0]), kProductCols<T> * item, dst, n, w * item);
+            cur ^= 1;
+          } else {
+            for (int k = 0; k < n; ++k) S::emit(out[cur][k], w, dst[k], cd, stream);
+          }
         }
+        writer.finish();
       }
       for (; i < p.n; ++i) {
         const T* ahead = i + 2 < p.n ? row_at(i + 2) : nullptr;
-        if (unit_src) fold_row<T, F>(acc, row_at(i), out[0], w, ahead);
-        else fold_row<T, F>(acc, S::fetch(reinterpret_cast<const char*>(row_at(i)), cs, w, buf), out[0], w);
-        S::emit(out[0], w, p.dst + dof + i * p.dst_step, cd, stream);
+        if (unit_src) fold_row<T, F>(acc, row_at(i), out[0][0], w, ahead);
+        else fold_row<T, F>(acc, S::fetch(reinterpret_cast<const char*>(row_at(i)), cs, w, buf), out[0][0], w);
+        S::emit(out[0][0], w, p.dst + dof + i * p.dst_step, cd, stream);
       }
     }
     if (stream) stream_fence();
