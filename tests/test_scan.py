@@ -110,8 +110,9 @@ def test_scans_thread_invariant(dtype, threads, rng):
 @pytest.mark.parametrize("shape", [(300, 1031), (1031, 300), (2, 600, 700), (40, 2000)])
 def test_large_scans_stream_exactly(shape, dtype, acc, rng):
     # Large results are streamed out of L1 buffers, a piece behind, in chunks that end on
-    # destination lines (rows of 1031 or 2000 items start at every offset within a line): every
-    # element must still be the running sum in the accumulator type, rounded once.
+    # destination lines (rows of 1031 items start at many offsets within a line; (40, 2000) is
+    # small enough to be written without streaming): every element must still be the running
+    # sum in the accumulator type, rounded once.
     x = rng.standard_normal(shape).astype(dtype)
     for axis in range(len(shape)):
         expected = np.cumsum(x.astype(acc), axis=axis).astype(dtype)
