@@ -170,8 +170,10 @@ class WriteBehind {
  public:
   static constexpr int kMaxRows = 16;
   explicit WriteBehind(bool stream) : stream_(stream) {}
-  // A new piece of n <= kMaxRows rows, after finish() (the caller keeps `out` until then).
+  // A new piece of n <= kMaxRows rows (the caller keeps `out` until the next start or finish);
+  // what is left of the previous piece is written first.
   void start(const char* out, std::int64_t out_stride, char* const* dst, int n, std::int64_t bytes) {
+    finish();
     out_ = out, out_stride_ = out_stride, n_ = n, bytes_ = bytes, row_ = 0, at_ = 0;
     for (int r = 0; r < n; ++r) dst_[r] = dst[r];
   }
@@ -227,7 +229,6 @@ inline void convert_streamed(const S* s, D* d, std::int64_t n) {
       convert_run(s + i + j, buf[cur] + j, std::min(kStep, len - j));
       writer.write(per_step);
     }
-    writer.finish();
     char* const dst = reinterpret_cast<char*>(d + i);
     writer.start(reinterpret_cast<const char*>(buf[cur]), 0, &dst, 1, len * static_cast<std::int64_t>(sizeof(D)));
   }

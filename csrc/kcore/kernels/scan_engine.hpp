@@ -173,7 +173,6 @@ void lines_across(const char* const* s, std::int64_t len, const scan_acc_t<T>* s
       else acc = product_step<A>(acc, col);
       for (int u = 0; u < N; ++u) out[cur][u][i] = narrow<T>(acc[u]);
     }
-    writer.finish();
     char* dst[N];
     for (int u = 0; u < N; ++u) dst[u] = d[u] + p0 * item;
     writer.start(reinterpret_cast<const char*>(&out[cur][0][0]), kPiece * item, dst, N, m * item);
@@ -399,13 +398,12 @@ void scan_tiles(const ScanPlan& p) {
             ahead[k] = row_at(std::min(i + n + k, p.n - 1));
           }
           product_rows<T>(acc, x, i + n < p.n ? ahead : nullptr, out[cur], w, writer);
-          writer.finish();
           char* dst[n];
           for (int k = 0; k < n; ++k) dst[k] = p.dst + dof + (i + k) * p.dst_step;
           if (unit_dst) {
             writer.start(reinterpret_cast<const char*>(&out[cur][0][0]), kProductCols<T> * item, dst, n, w * item);
             cur ^= 1;
-          } else {
+          } else {  // (nothing is pending: only contiguous rows are written behind)
             for (int k = 0; k < n; ++k) S::emit(out[cur][k], w, dst[k], cd, stream);
           }
         }
