@@ -1,0 +1,52 @@
+"""The benchmark's side-by-side protocol: what is timed, in which order."""
+import time
+
+import pytest
+
+from kcore import bench
+
+
+def _recording(log, name, seconds=0.0):
+    def fn():
+        log.append(name)
+        if seconds:
+            time.sleep(seconds)
+    return fn
+
+
+@pytest.fixture
+def fixed_counts(monkeypatch):
+    counts = {}
+    monkeypatch.setattr(bench, "_calibrate", lambda fn, min_time: counts[fn])
+    return counts
+
+
+def test_settled_batches_start_with_an_untimed_call(monkeypatch, fixed_counts):
+    log = []
+    kfn, nfn = _recording(log, "k"), _recording(log, "n")
+    fixed_counts.update({kfn: 3, nfn: 2})
+    monkeypatch.setattr(bench.time, "sleep", lambda s: log.append("settle"))
+    bench.side_by_side(kfn, nfn, rounds=2, min_time=0.0, settle=0.15)
+    one_round = ["settle", "k", "k", "k", "k", "n", "n", "n"]
+    assert log == ["k", "n"] + one_round * 2
+
+
+def test_single_call_batches_and_unsettled_cases_have_no_extra_call(monkeypatch, fixed_counts):
+    log = []
+    kfn, nfn = _recording(log, "k"), _recording(log, "n")
+    fixed_counts.update({kfn: 1, nfn: 1})
+    monkeypatch.setattr(bench.time, "sleep", lambda s: log.append("settle"))
+    bench.side_by_side(kfn, nfn, rounds=2, min_time=0.0, settle=0.15)
+    assert log == ["k", "n"] + ["settle", "k", "n"] * 2
+    log.clear()
+    fixed_counts.update({kfn: 2, nfn: 2})
+    bench.side_by_side(kfn, nfn, rounds=1, min_time=0.0)
+    assert log == ["k", "n", "k", "k", "n", "n"]
+
+
+def test_ratio_is_numpy_time_over_kcore_time(fixed_counts):
+    kfn, nfn = _recording([], "k", 0.002), _recording([], "n", 0.008)
+    fixed_counts.update({kfn: 2, nfn: 2})
+    tk, tn, ratio = bench.side_by_side(kfn, nfn, rounds=3, min_time=0.0, settle=0.001)
+    assert tk >= 0.002 and tn >= 0.008
+    assert 1.5 < ratio < 4.5  # 4x, less the sleeps' overshoot on a busy machine
