@@ -290,7 +290,8 @@ BLAS_MIN_TIME_S = 0.05
 
 def side_by_side(kfn: Callable, nfn: Callable, rounds: int, min_time: float, settle: float = 0.0):
     """Median kcore time, median numpy time, median of per-round ratios (numpy/kcore).
-    `settle`: seconds to wait before each kcore batch (see BLAS_SETTLE_S)."""
+    `settle`: seconds to wait before each kcore batch; then each batch of several calls starts
+    with an untimed call (see BLAS_SETTLE_S)."""
     kfn(), nfn()
     nk, nn = _calibrate(kfn, min_time), _calibrate(nfn, min_time)
     tk, tn, ratios = [], [], []

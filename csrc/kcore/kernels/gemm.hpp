@@ -106,8 +106,9 @@ void pack_panel(const char* src, std::int64_t lane_stride, std::int64_t k_stride
   if (lane_stride == item) {
     if constexpr (std::is_same_v<T, A>) {
       if (lanes == W) {  // fixed-size copies vectorise; a library memcpy of W elements costs more
-        // B's rows lie a page or more apart, past where the hardware prefetchers follow: fetch
-        // the row kPackAhead steps on (2-4% at two threads, 512^3).
+        // Successive steps are k_stride apart (a page or more for a large row-major B), past
+        // where the hardware prefetchers follow: fetch the step kPackAhead on (512^3 at two
+        // threads: 0-4% faster).
         constexpr std::int64_t kPackAhead = 8;
         for (std::int64_t k = 0; k < kc; ++k) {
           const T* p = reinterpret_cast<const T*>(src + k * k_stride);
@@ -246,7 +247,7 @@ void gemm_rows(const GemmPlan& g, const char* a, const widen_t<T>* bpack, std::i
 // in as few blocks as the threads need (kTasksPerThread), in a grid whose blocks keep that
 // packing small next to the multiply-adds: rows : columns about M : N. Two tasks per thread
 // would let an early thread take over some of a late one's work, but the extra packing cost
-// more (512^3 at two threads: 3-5% slower). The split never changes a bit of C.
+// more (512^3 at two threads: 2-5% slower). The split never changes a bit of C.
 struct GemmTasks {
   std::int64_t rows, cols, row_blocks, col_blocks;
 };
