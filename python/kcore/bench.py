@@ -283,7 +283,7 @@ def _timed(fn: Callable, n: int) -> float:
 # 9-13 ms for its first one or two calls, NumPy's 9.6 ms for its first, both settling within
 # ~30 ms), so each batch of several calls starts with one untimed call, and the batches of
 # these cases last at least BLAS_MIN_TIME_S. With 10 ms batches and no warm-up call the ratios
-# of 1-10 ms products read 3-8% lower than in steady use.
+# of 1-10 ms products read 3-10% lower than in steady use (interleaved runs of both protocols).
 BLAS_SETTLE_S = 0.15
 BLAS_MIN_TIME_S = 0.05
 
