@@ -16,30 +16,36 @@ def _recording(log, name, seconds=0.0):
 
 @pytest.fixture
 def fixed_counts(monkeypatch):
+    """Calls per timed batch, set per function (instead of calibrated)."""
     counts = {}
     monkeypatch.setattr(bench, "_calibrate", lambda fn, min_time: counts[fn])
     return counts
 
 
-def test_settled_batches_start_with_an_untimed_call(monkeypatch, fixed_counts):
+@pytest.fixture
+def recorded(monkeypatch, fixed_counts):
+    """(log, kfn, nfn, counts): kcore and NumPy stand-ins that log their calls, settle pauses
+    logged instead of slept."""
     log = []
-    kfn, nfn = _recording(log, "k"), _recording(log, "n")
-    fixed_counts.update({kfn: 3, nfn: 2})
     monkeypatch.setattr(bench.time, "sleep", lambda s: log.append("settle"))
+    return log, _recording(log, "k"), _recording(log, "n"), fixed_counts
+
+
+def test_settled_batches_start_with_an_untimed_call(recorded):
+    log, kfn, nfn, counts = recorded
+    counts.update({kfn: 3, nfn: 2})
     bench.side_by_side(kfn, nfn, rounds=2, min_time=0.0, settle=0.15)
     one_round = ["settle", "k", "k", "k", "k", "n", "n", "n"]
     assert log == ["k", "n"] + one_round * 2
 
 
-def test_single_call_batches_and_unsettled_cases_have_no_extra_call(monkeypatch, fixed_counts):
-    log = []
-    kfn, nfn = _recording(log, "k"), _recording(log, "n")
-    fixed_counts.update({kfn: 1, nfn: 1})
-    monkeypatch.setattr(bench.time, "sleep", lambda s: log.append("settle"))
+def test_single_call_batches_and_unsettled_cases_have_no_extra_call(recorded):
+    log, kfn, nfn, counts = recorded
+    counts.update({kfn: 1, nfn: 1})
     bench.side_by_side(kfn, nfn, rounds=2, min_time=0.0, settle=0.15)
     assert log == ["k", "n"] + ["settle", "k", "n"] * 2
     log.clear()
-    fixed_counts.update({kfn: 2, nfn: 2})
+    counts.update({kfn: 2, nfn: 2})
     bench.side_by_side(kfn, nfn, rounds=1, min_time=0.0)
     assert log == ["k", "n", "k", "k", "n", "n"]
 
