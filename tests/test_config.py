@@ -38,7 +38,7 @@ def test_legacy_image_dim_ordering():
     assert resolve(text='{"image_dim_ordering": "tf"}').image_data_format == "channels_last"
     both = resolve(text='{"image_dim_ordering": "th", "image_data_format": "channels_last"}')
     assert both.image_data_format == "channels_last"
-    with pytest.raises(ValueError, match="'image_dim_ordering'.*allowed: tf, th"):
+    with pytest.raises(ValueError, match=r"'image_dim_ordering'.*allowed: tf, th"):
         resolve(text='{"image_dim_ordering": "xx"}')
 
 
@@ -176,7 +176,8 @@ def test_show_config_names_sources(tmp_path):
     assert "threads:           1 (environment (KCORE_NUM_THREADS))" in out
     assert "Keras's own engine 'tensorflow'" in out
     assert "cpu level in use:" in out and "openmp runtime:" in out
-    r2 = _import(tmp_path, {"KERAS_HOME": str(home), "KCORE_NUM_THREADS": "1"}, "import runpy; runpy.run_module('kcore', run_name='__main__')")
+    r2 = _import(tmp_path, {"KERAS_HOME": str(home), "KCORE_NUM_THREADS": "1"},
+                 "import runpy; runpy.run_module('kcore', run_name='__main__')")
     assert r2.stdout == out
 
 
@@ -198,7 +199,8 @@ def test_keras_backend_env_and_file(tmp_path):
     assert _import(tmp_path, {"KERAS_HOME": str(home)}, code).stdout.split()[-1] == "numpy"
     assert _import(tmp_path, {"KERAS_HOME": str(home), "KERAS_BACKEND": "kcore"}, code).stdout.split()[-1] == "kcore"
     assert _import(tmp_path, {"KERAS_HOME": str(home), "KERAS_BACKEND": ""}, code).stdout.split()[-1] == "numpy"
-    assert _import(tmp_path, {"KERAS_HOME": str(home), "KERAS_BACKEND": "tensorflow"}, code).stdout.split()[-1] == "kcore"
+    env = {"KERAS_HOME": str(home), "KERAS_BACKEND": "tensorflow"}
+    assert _import(tmp_path, env, code).stdout.split()[-1] == "kcore"
 
 
 def test_external_backend(tmp_path):

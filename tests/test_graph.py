@@ -57,7 +57,7 @@ def test_variables_are_read_when_evaluated():
 
 def test_eval_of_placeholder_dependent_tensor_is_a_clear_error():
     x = K.placeholder(shape=(2,), name="inp")
-    with pytest.raises(ValueError, match="depends on placeholder\\(s\\) inp; use K.function"):
+    with pytest.raises(ValueError, match=r"depends on placeholder\(s\) inp; use K\.function"):
         K.eval(K.square(x))
     with pytest.raises(TypeError, match="is symbolic"):
         np.asarray(x)
@@ -66,7 +66,7 @@ def test_eval_of_placeholder_dependent_tensor_is_a_clear_error():
 def test_function_input_errors():
     x = K.placeholder(shape=(None, 2))
     f = K.function([x], [K.sum(x)])
-    with pytest.raises(ValueError, match="placeholder '.*' has shape \\(None, 2\\), fed a value of shape \\(3,\\)"):
+    with pytest.raises(ValueError, match=r"placeholder '.*' has shape \(None, 2\), fed a value of shape \(3,\)"):
         f([np.ones(3)])
     with pytest.raises(ValueError, match="expected 1 input value"):
         f([np.ones((1, 2)), np.ones((1, 2))])
@@ -94,3 +94,42 @@ def test_single_output_and_tuple_inputs():
     x = K.placeholder(shape=(2,))
     f = K.function((x,), K.square(x))
     np.testing.assert_array_equal(f([np.array([2.0, 3.0])]), [4, 9])
+
+
+def test_deep_graphs_evaluate_iteratively():
+    # Each op adds a level; evaluation and the placeholder walk must not recurse per level.
+    x = K.placeholder(shape=(3,))
+    y = x
+    for _ in range(5000):
+        y = y + 1.0
+    assert K.int_shape(y) == (3,)
+    np.testing.assert_array_equal(K.function([x], [y])([np.zeros(3)])[0], np.full(3, 5000.0))
+
+
+def test_print_tensor_prints_when_evaluated_not_when_built(capsys):
+    x = K.placeholder(shape=(None, 2))
+    p = K.print_tensor(x * 2, message="value:")
+    assert K.int_shape(p) == (None, 2) and capsys.readouterr().out == ""
+    K.function([x], [p])([np.ones((1, 2))])
+    assert "value:" in capsys.readouterr().out
+
+
+def test_broadcasting_ops_keep_known_size_one_dims():
+    # A rule, not probing: (None, 1) + (2, 1) is (2, 1), and 1s stay 1.
+    x, y = K.placeholder(shape=(None, 1)), K.placeholder(shape=(2, 1))
+    assert K.int_shape(x + y) == (2, 1)
+    assert K.int_shape(x * 2) == (None, 1) and K.dtype(x * 2) == "float32"
+    assert K.int_shape(K.greater(x, y)) == (2, 1) and K.dtype(K.greater(x, y)) == "bool"
+    with pytest.raises(ValueError, match=r"add: operands could not be broadcast together"):
+        K.placeholder(shape=(None, 3)) + K.placeholder(shape=(None, 4))
+
+
+def test_backends_share_the_op_registry():
+    import kcore.numpy_backend as KN
+    from kcore._ops import REGISTRY
+
+    for name, op in REGISTRY.items():
+        assert getattr(K, name).op is op and getattr(KN, name).op is op, name
+    node = K.sum(K.placeholder(shape=(2, 3)), axis=1)
+    assert node.op is REGISTRY["sum"]
+    assert set(vars(K)) - {"_kernels"} >= set(REGISTRY)

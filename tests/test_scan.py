@@ -5,6 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kcore import backend as K
+from limits import T
 from reference import assert_rounded_close, eps
 from strategies import DTYPES, views
 
@@ -37,8 +38,11 @@ def test_cumprod_matches_oracle(data, dtype):
     assert ok.all()
 
 
+_LONG = 2 * T["segment"] + 1808  # lines of several segments, the last one partial
+
+
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
-@pytest.mark.parametrize("shape", [(10000,), (3, 9000), (9000, 3), (64, 33, 70)])
+@pytest.mark.parametrize("shape", [(_LONG,), (3, _LONG), (_LONG, 3), (64, 33, 70)])
 def test_scans_long_axes_every_layout(dtype, shape, rng):
     x = (rng.standard_normal(shape) * 0.1 + 1).astype(dtype)
     for view in (x, x.T, x[..., ::-1], x[::2]):
@@ -96,7 +100,7 @@ def test_scan_errors():
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 def test_scans_thread_invariant(dtype, threads, rng):
-    x = rng.standard_normal((3, 300000)).astype(dtype)
+    x = rng.standard_normal((3, 70 * T["segment"] + 13)).astype(dtype)
     y = rng.standard_normal((1024, 1024)).astype(dtype)
     out = {}
     for n in (1, 2, 3):
@@ -106,13 +110,18 @@ def test_scans_thread_invariant(dtype, threads, rng):
     assert out[1] == out[2] == out[3]
 
 
+# Rows of 1031 items start at many offsets within a line; the first shapes stream even in float16,
+# the last is written without streaming even in float64.
+_STREAMED = T["stream_bytes"] // (2 * 1031) + 50
+_SMALL = (T["stream_bytes"] // (8 * 2000) - 2, 2000)
+
+
 @pytest.mark.parametrize("dtype,acc", [(np.float16, np.float32), (np.float32, np.float64), (np.float64, np.float64)])
-@pytest.mark.parametrize("shape", [(300, 1031), (1031, 300), (2, 600, 700), (40, 2000)])
+@pytest.mark.parametrize("shape", [(_STREAMED, 1031), (1031, _STREAMED), (2, 600, 700), _SMALL])
 def test_large_scans_stream_exactly(shape, dtype, acc, rng):
     # Large results are streamed out of L1 buffers, a piece behind, in chunks that end on
-    # destination lines (rows of 1031 items start at many offsets within a line; (40, 2000) is
-    # small enough to be written without streaming): every element must still be the running
-    # sum in the accumulator type, rounded once.
+    # destination lines: every element must still be the running sum in the accumulator type,
+    # rounded once.
     x = rng.standard_normal(shape).astype(dtype)
     for axis in range(len(shape)):
         expected = np.cumsum(x.astype(acc), axis=axis).astype(dtype)
@@ -269,7 +278,8 @@ def test_lines_of_every_short_length_are_sequential_scans(dtype, rng):
     # Short lines are scanned one at a time, longer ones in register blocks with a column tail:
     # at every length both give the sequential scan in the accumulator, rounded once.
     acc = SCAN_ACC[dtype]
-    for n in (1, 2, 7, 8, 9, 15, 16, 17, 31, 32, 33, 40, 47):
+    short = T["short_line"]
+    for n in sorted({1, 2, 7, 8, 9, 15, 16, 17, short - 1, short, short + 1, short + 8, short + 15}):
         x = (rng.standard_normal((37, n)) * 0.3 + 1).astype(dtype)
         for view in (x, x[::-1]):
             np.testing.assert_array_equal(K.cumsum(view, axis=-1), np.cumsum(view.astype(acc), axis=-1).astype(dtype))

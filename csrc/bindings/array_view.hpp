@@ -48,6 +48,31 @@ inline bool is_plain_float_array(py::handle x) {
          (descr->type_num == kNpyHalf || descr->type_num == kNpyFloat || descr->type_num == kNpyDouble);
 }
 
+inline int type_num(py::handle x) {
+  return py::detail::array_descriptor_proxy(py::detail::array_proxy(x.ptr())->descr)->type_num;
+}
+
+// Two plain float arrays of one dtype.
+inline bool same_dtype(py::handle x, py::handle y) { return type_num(x) == type_num(y); }
+
+// A kind code of one of the enums bound with py::native_enum (an IntEnum, so its int value is
+// read directly: this is on every call's path); `last` is the enum's last value.
+template <class Enum>
+Enum enum_arg(PyObject* h, Enum last, const char* fn) {
+  const long v = PyLong_AsLong(h);
+  if (v == -1 && PyErr_Occurred()) throw py::error_already_set();
+  if (v < 0 || v > static_cast<long>(last)) throw py::value_error(std::string(fn) + ": unknown kind " + std::to_string(v));
+  return static_cast<Enum>(v);
+}
+
+// A 0-d result as a NumPy scalar, as NumPy's own reductions return it.
+inline py::object scalar_if_0d(py::array out) {
+  if (out.ndim() != 0) return std::move(out);
+  PyObject* scalar = PyObject_GetItem(out.ptr(), py::tuple().ptr());
+  if (scalar == nullptr) throw py::error_already_set();
+  return py::reinterpret_steal<py::object>(scalar);
+}
+
 inline kcore::ArrayRef to_ref(const py::array& a, const char* fn) {
   kcore::ArrayRef r;
   r.dtype = native_float_dtype(a, fn);

@@ -1,6 +1,6 @@
-// Raw METH_FASTCALL entry points for the per-call fast paths (reduce_fast, cast_fast, dot_fast,
-// batch_dot_fast). pybind11's dispatcher builds heap-allocated argument vectors on every call,
-// ~50 ns: a tenth of a small K.dot, which NumPy answers in 0.48 us.
+// Raw METH_FASTCALL entry points for the native families' per-call entries (reduce, scan, cast,
+// dot, ...). pybind11's dispatcher builds heap-allocated argument vectors on every call, about a
+// tenth of a small K.dot.
 #pragma once
 #include <pybind11/pybind11.h>
 
@@ -12,17 +12,20 @@ namespace kcore_py {
 
 namespace py = pybind11;
 
-using FastBody = py::object (*)(PyObject* const* args);
+// The body gets the positional arguments and their count (min_args <= n <= max_args).
+using FastBody = py::object (*)(PyObject* const* args, Py_ssize_t n);
 
-// Calls body(args) when exactly `nargs` positional arguments came, translating C++ exceptions the
-// way pybind11 does. `self` is the function's name (see add_fastcall).
-template <FastBody body, Py_ssize_t nargs>
+// Calls body(args, n) when min_args to max_args positional arguments came, translating C++
+// exceptions the way pybind11 does. `self` is the function's name (see add_fastcall).
+template <FastBody body, Py_ssize_t min_args, Py_ssize_t max_args = min_args>
 PyObject* fastcall(PyObject* self, PyObject* const* args, Py_ssize_t n) {
   try {
-    if (n != nargs)
-      throw py::type_error(py::str(self).cast<std::string>() + "() takes " + std::to_string(nargs) +
+    if (n < min_args || n > max_args)
+      throw py::type_error(py::str(self).cast<std::string>() + "() takes " +
+                           (min_args == max_args ? std::to_string(min_args)
+                                                 : std::to_string(min_args) + " to " + std::to_string(max_args)) +
                            " positional arguments, got " + std::to_string(n));
-    return body(args).release().ptr();
+    return body(args, n).release().ptr();
   } catch (py::error_already_set& e) {
     e.restore();
   } catch (const py::builtin_exception& e) {

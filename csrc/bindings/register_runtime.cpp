@@ -6,6 +6,7 @@
 #include "kcore/block_cache.hpp"
 #include "kcore/dispatch.hpp"
 #include "kcore/threading.hpp"
+#include "kcore/tuning.hpp"
 
 namespace py = pybind11;
 
@@ -29,7 +30,7 @@ void register_runtime(py::module_& m) {
     const auto* p = static_cast<const std::uint64_t*>(a.data());
     const auto n = static_cast<std::int64_t>(a.size());
     py::gil_scoped_release release;
-    return kcore::kernels().stream_read(p, n);
+    return kcore::probes().stream_read(p, n);
   }, "Bandwidth probe: XOR of all 64-bit words, read with the kernels' threads.");
   m.def("stream_copy", [](py::array& dst, const py::array& src) {
     if (!(dst.flags() & py::array::c_style) || !(src.flags() & py::array::c_style) ||
@@ -39,7 +40,7 @@ void register_runtime(py::module_& m) {
     const auto* s = static_cast<const char*>(src.data());
     const auto n = static_cast<std::int64_t>(src.nbytes());
     py::gil_scoped_release release;
-    kcore::kernels().stream_copy(d, s, n);
+    kcore::probes().stream_copy(d, s, n);
   }, "Bandwidth probe: copy src into dst with the kernels' threads.");
   m.def("load_blas", [](const std::string& path, const std::string& prefix) {
     try {
@@ -56,6 +57,7 @@ void register_runtime(py::module_& m) {
     kcore::set_blas_min_dim(n);
   }, py::arg("n"), "Send a float32/float64 product to the BLAS only when M, N and K all exceed n.");
   m.def("blas_min_dim", &kcore::blas_min_dim, "See set_blas_min_dim.");
+  m.def("blas_products", &kcore::blas_products, "Products the BLAS has computed since the process started.");
   m.def("blas_path", [] {
     return kcore::blas() != nullptr ? py::object(py::str(kcore::blas_path())) : py::object(py::none());
   }, "Path of the BLAS in use, or None.");
@@ -74,6 +76,28 @@ void register_runtime(py::module_& m) {
   }, "The result block cache: limit, bytes kept now, smallest result served, most free blocks kept.");
   m.def("clear_result_cache", [] { kcore::result_blocks().clear(); },
         "Return every kept block of freed results to the operating system.");
+  m.def("tuning", [] {
+    namespace t = kcore::tuning;
+    py::dict d;
+    d["grain"] = t::kGrain;
+    d["stream_bytes"] = t::kStreamBytes;
+    d["leaf"] = t::kLeaf;
+    d["split_rows"] = t::kSplitRows;
+    d["split_bytes"] = t::kSplitBytes;
+    d["row_chunk"] = t::kRowChunk;
+    d["block_leaves"] = t::kBlockLeaves;
+    d["segment"] = t::kSegment;
+    d["short_line"] = t::kShortLine;
+    d["scan_cols"] = t::kScanCols;
+    d["product_rows"] = t::kProductRows;
+    d["copy_chunk"] = t::kCopyChunk;
+    d["copy_tile"] = t::kCopyTile;
+    d["gemm_kc"] = t::kGemmKC;
+    d["gemm_small_work"] = t::kGemmSmallWork;
+    d["gemm_wide_bytes"] = t::kGemmWideBytes;
+    d["blas_min_dim"] = t::kBlasMinDim;
+    return d;
+  }, "The kernels' size thresholds (kcore/tuning.hpp), for tests that probe both sides of them.");
   m.def("build_info", [] {
     py::dict d;
     d["version"] = KCORE_VERSION;

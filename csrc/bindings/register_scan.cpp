@@ -1,9 +1,13 @@
-// scan(kind, x, axis): cumsum (kind 0) or cumprod (kind 1) of a float array along one axis.
+// scan(kind, x, axis): cumsum or cumprod of a plain float16/32/64 array along one axis, Keras
+// rules included (keras_args.hpp). None for any other x.
 #include <pybind11/numpy.h>
+#include <pybind11/native_enum.h>
 #include <pybind11/pybind11.h>
 
 #include "bindings/array_view.hpp"
-#include "bindings/layout.hpp"
+#include "bindings/fastcall.hpp"
+#include "bindings/keras_args.hpp"
+#include "bindings/results.hpp"
 #include "kcore/dispatch.hpp"
 #include "kcore/scan_plan.hpp"
 
@@ -12,30 +16,41 @@ namespace py = pybind11;
 namespace kcore_py {
 namespace {
 
-py::array scan(int kind, const py::array& x, int axis) {
-  if (kind != 0 && kind != 1) throw py::value_error("scan: kind must be 0 (cumsum) or 1 (cumprod)");
-  const char* fn = kind == 0 ? "cumsum" : "cumprod";
-  const kcore::ArrayRef in = to_ref(x, fn);
-  if (axis < 0 || axis >= in.ndim)
-    throw py::value_error(std::string(fn) + ": axis " + std::to_string(axis) + " is out of range");
+using kcore::ScanKind;
+
+py::object scan(ScanKind kind, py::handle x, py::handle axis) {
+  if (!is_plain_float_array(x)) return py::none();
+  const auto arr = py::reinterpret_borrow<py::array>(x);
+  const char* fn = kind == ScanKind::sum ? "cumsum" : "cumprod";
+  const kcore::ArrayRef in = to_ref(arr, fn);
+  const int ax = scan_axis(axis, in.ndim, fn);
   // The result follows x's memory order (as NumPy's cumsum): every layout scans like C order.
-  py::array out = empty_like_k(x, x.dtype());
+  py::array out = empty_like_k(arr, arr.dtype());
   const auto strides = byte_strides(out);
-  const kcore::ScanPlan plan = kcore::make_scan_plan(in, axis, static_cast<char*>(out.mutable_data()), strides.data(),
-                                                     kind == 0 ? kcore::ScanKind::sum : kcore::ScanKind::prod);
+  const kcore::ScanPlan plan = kcore::make_scan_plan(in, ax, static_cast<char*>(out.mutable_data()), strides.data(), kind);
   {
     py::gil_scoped_release release;
     kcore::kernels().scan(plan);
   }
-  return out;
+  return std::move(out);
+}
+
+py::object scan_args(PyObject* const* args, Py_ssize_t) {
+  return scan(enum_arg<ScanKind>(args[0], ScanKind::prod, "scan"), args[1], args[2]);
 }
 
 }  // namespace
 
 void register_scan(py::module_& m) {
-  m.def("scan", &scan, py::arg("kind"), py::arg("x"), py::arg("axis"),
-        "Cumulative sum (kind 0) or product (kind 1) along a non-negative axis, into a new "
-        "array of x's dtype in x's memory order.");
+  py::native_enum<ScanKind>(m, "ScanKind", "enum.IntEnum")
+      .value("sum", ScanKind::sum)
+      .value("prod", ScanKind::prod)
+      .finalize();
+  static PyMethodDef scan_def = {
+      "scan", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&fastcall<scan_args, 3>)), METH_FASTCALL,
+      "scan(kind, x, axis): cumsum or cumprod (a ScanKind) of a plain float16/32/64 ndarray along `axis`, into a new "
+      "array of x's dtype in x's memory order; None for any other x."};
+  add_fastcall(m, &scan_def);
 }
 
 }  // namespace kcore_py

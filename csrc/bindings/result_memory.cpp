@@ -8,7 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "bindings/layout.hpp"
+#include "bindings/results.hpp"
 #include "kcore/block_cache.hpp"
 
 namespace kcore_py {

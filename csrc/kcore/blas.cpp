@@ -4,6 +4,8 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "kcore/tuning.hpp"
+
 #if defined(__unix__) || defined(__APPLE__)
 #include <dlfcn.h>
 #define KCORE_HAVE_DLOPEN 1
@@ -17,7 +19,7 @@ std::string g_path;
 std::mutex g_mutex;
 std::atomic<const Blas*> g_active{nullptr};
 std::atomic<bool> g_enabled{true};
-std::atomic<std::int64_t> g_min_dim{kDefaultBlasMinDim};
+std::atomic<std::int64_t> g_min_dim{tuning::kBlasMinDim};
 
 }  // namespace
 
@@ -62,6 +64,13 @@ const Blas* blas() { return g_active.load(std::memory_order_acquire); }
 void set_blas_min_dim(std::int64_t n) { g_min_dim.store(n, std::memory_order_relaxed); }
 
 std::int64_t blas_min_dim() { return g_min_dim.load(std::memory_order_relaxed); }
+
+namespace {
+std::atomic<std::uint64_t> g_products{0};
+}  // namespace
+
+void count_blas_product() { g_products.fetch_add(1, std::memory_order_relaxed); }
+std::uint64_t blas_products() { return g_products.load(std::memory_order_relaxed); }
 
 std::string blas_path() {
   std::lock_guard<std::mutex> lock(g_mutex);

@@ -28,10 +28,13 @@ void set_blas_enabled(bool enabled);
 const Blas* blas();        // nullptr when none is loaded or it is disabled
 std::string blas_path();   // "" when none is loaded
 
-// Products go to the BLAS only when every dimension (M, N, K) exceeds this; below it kcore's
-// packed kernel is as fast or faster (see gemm.hpp). Tests lower it to exercise the BLAS route.
-constexpr std::int64_t kDefaultBlasMinDim = 2048;
+// Products go to the BLAS only when every dimension (M, N, K) exceeds blas_min_dim()
+// (tuning::kBlasMinDim unless set); below it kcore's packed kernel is as fast or faster.
 void set_blas_min_dim(std::int64_t n);
 std::int64_t blas_min_dim();
+
+// Products the BLAS has computed since the process started (tests check the routing with it).
+void count_blas_product();
+std::uint64_t blas_products();
 
 }  // namespace kcore

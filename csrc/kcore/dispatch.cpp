@@ -6,6 +6,7 @@ namespace kcore {
 namespace {
 
 const KernelTable* g_table = &baseline::kernel_table();
+const ProbeTable* g_probes = &baseline::probe_table();
 
 bool cpu_has_avx2() {
 #if KCORE_HAVE_X86_LEVELS
@@ -37,16 +38,19 @@ void select_level(const std::string& cap) {
   else if (cap == "baseline") max_level = 0;
   else throw std::invalid_argument("KCORE_CPU_LEVEL must be one of baseline, avx2, avx512; got '" + cap + "'");
   const KernelTable* t = &baseline::kernel_table();
+  const ProbeTable* p = &baseline::probe_table();
 #if KCORE_HAVE_X86_LEVELS
-  if (max_level >= 1 && cpu_has_avx2()) t = &avx2::kernel_table();
-  if (max_level >= 2 && cpu_has_avx512()) t = &avx512::kernel_table();
+  if (max_level >= 1 && cpu_has_avx2()) t = &avx2::kernel_table(), p = &avx2::probe_table();
+  if (max_level >= 2 && cpu_has_avx512()) t = &avx512::kernel_table(), p = &avx512::probe_table();
 #else
   (void)max_level;
 #endif
   g_table = t;
+  g_probes = p;
 }
 
 const KernelTable& kernels() { return *g_table; }
+const ProbeTable& probes() { return *g_probes; }
 
 std::string supported_levels() {
   std::string s = "baseline";

@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <string>
 
-#include "kcore/copy_plan.hpp"
+#include "kcore/elementwise_plan.hpp"
 #include "kcore/gemm_plan.hpp"
 #include "kcore/reduce_plan.hpp"
 #include "kcore/scan_plan.hpp"
@@ -14,16 +14,21 @@ namespace kcore {
 struct KernelTable {
   const char* level;
   void (*reduce)(const ReducePlan&);
-  void (*copy)(const CopyPlan&);
+  void (*elementwise)(const ElementwisePlan&);
   void (*scan)(const ScanPlan&);
   void (*gemm)(const GemmPlan&);
+};
+
+// The benchmark's memory-bandwidth probes, compiled per level like the kernels they measure.
+struct ProbeTable {
   std::uint64_t (*stream_read)(const std::uint64_t*, std::int64_t);
   void (*stream_copy)(char*, const char*, std::int64_t);
 };
 
-#define KCORE_DECLARE_LEVEL(ns) \
-  namespace ns {                \
-  const KernelTable& kernel_table(); \
+#define KCORE_DECLARE_LEVEL(ns)        \
+  namespace ns {                       \
+  const KernelTable& kernel_table();   \
+  const ProbeTable& probe_table();     \
   }
 KCORE_DECLARE_LEVEL(baseline)
 #if KCORE_HAVE_X86_LEVELS
@@ -36,6 +41,7 @@ KCORE_DECLARE_LEVEL(avx512)
 // Throws std::invalid_argument for an unknown cap.
 void select_level(const std::string& cap);
 const KernelTable& kernels();
+const ProbeTable& probes();
 std::string supported_levels();  // levels this CPU can run, comma-separated
 
 }  // namespace kcore

@@ -19,36 +19,31 @@ ScanPlan make_scan_plan(const ArrayRef& src, int axis, char* dst, const std::int
   p.src_step = src.strides[axis];
   p.dst_step = dst_strides[axis];
 
-  // The other dims, coalesced where both source and destination walk them as one.
-  LoopDim others[kMaxDims];
-  int m = 0;
-  for (int i = 0; i < src.ndim; ++i) {
-    if (i == axis || src.shape[i] == 1) continue;
-    const LoopDim d{src.shape[i], src.strides[i], dst_strides[i]};
-    if (m > 0 && others[m - 1].in_stride == d.in_stride * d.size &&
-        others[m - 1].out_stride == d.out_stride * d.size) {
-      others[m - 1] = LoopDim{others[m - 1].size * d.size, d.in_stride, d.out_stride};
-      continue;
-    }
-    others[m++] = d;
-  }
+  // The other dims, merged where both sides walk them as one. They stay in axis order rather
+  // than the destination's memory order: for transposed inputs the lines grouped together then
+  // lie far apart, which measured faster (bench/NOTES.md).
+  bool skip[kMaxDims] = {};
+  skip[axis] = true;
+  const std::int64_t* strides[2] = {dst_strides, src.strides};
+  Dims d = gather_dims(src.ndim, src.shape, strides, 2, nullptr, skip);
+  coalesce(d);
 
   // Column candidate: the other dim that reads the source most locally.
   int c = -1;
-  for (int k = 0; k < m; ++k)
-    if (c < 0 || std::llabs(others[k].in_stride) < std::llabs(others[c].in_stride)) c = k;
+  for (int k = 0; k < d.ndim; ++k)
+    if (c < 0 || std::llabs(d.dim[k].stride[kIn]) < std::llabs(d.dim[c].stride[kIn])) c = k;
   const bool axis_contiguous_both = p.src_step == item && p.dst_step == item;
   if (c >= 0 && !axis_contiguous_both) {
     // Prefer the destination-contiguous dim as columns when the axis is not.
     if (p.dst_step != item) {
-      for (int k = 0; k < m; ++k)
-        if (others[k].out_stride == item) c = k;
+      for (int k = 0; k < d.ndim; ++k)
+        if (d.dim[k].stride[kOut] == item) c = k;
     }
-    if (p.dst_step != item || std::llabs(others[c].in_stride) < std::llabs(p.src_step)) p.tiles = true;
+    if (p.dst_step != item || std::llabs(d.dim[c].stride[kIn]) < std::llabs(p.src_step)) p.tiles = true;
   }
-  for (int k = 0; k < m; ++k) {
-    if (p.tiles && k == c) p.col = others[k];
-    else p.outer[p.n_outer++] = others[k];
+  for (int k = 0; k < d.ndim; ++k) {
+    if (p.tiles && k == c) p.col = d.dim[k];
+    else p.outer[p.n_outer++] = d.dim[k];
   }
   return p;
 }

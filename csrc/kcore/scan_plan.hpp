@@ -3,12 +3,14 @@
 #include <cstdint>
 
 #include "kcore/array_ref.hpp"
-#include "kcore/reduce_plan.hpp"
+#include "kcore/layout.hpp"
 
 namespace kcore {
 
+// Bound to Python once (register_scan.cpp).
 enum class ScanKind : std::uint8_t { sum, prod };
 
+// Operands: kOut (dst, any layout) and kIn (src).
 struct ScanPlan {
   ScanKind kind = ScanKind::sum;
   DType dtype = DType::f32;
@@ -23,8 +25,8 @@ struct ScanPlan {
   // tiles: a block of neighbouring lines along `col` is scanned together, row by row, so every
   //        cache line fetched or written is used by consecutive steps.
   bool tiles = false;
-  LoopDim col{1, 0, 0};       // tiles only
-  int n_outer = 0;            // the remaining dims (coalesced), outermost first
+  LoopDim col{1, {0, 0, 0, 0}, 0};  // tiles only
+  int n_outer = 0;                  // the remaining dims, merged, in axis order
   LoopDim outer[kMaxDims];
 };
 

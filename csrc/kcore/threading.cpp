@@ -130,8 +130,8 @@ int threads_for(std::int64_t work, std::int64_t grain) {
   const int icv = omp_get_max_threads();
   if (icv < g_initial_icv) n = std::min<std::int64_t>(n, icv);
   grain = std::max<std::int64_t>(grain, 1);
-  if (n > 1 && work < 2 * grain && could_use_warm_grain(work, grain) && now_ns() - t_last_call_end_ns < kWarmWindowNs)
-    grain = std::max<std::int64_t>(grain / kWarmGrainDivisor, 1);
+  if (n > 1 && work < 2 * grain && could_use_warm_grain(work, grain) && now_ns() - t_last_call_end_ns < tuning::kWarmWindowNs)
+    grain = std::max<std::int64_t>(grain / tuning::kWarmGrainDivisor, 1);
   n = std::min<std::int64_t>(n, work / grain);
   return static_cast<int>(std::max<std::int64_t>(n, 1));
 #else

@@ -2,26 +2,21 @@
 #pragma once
 #include <cstdint>
 
+#include "kcore/tuning.hpp"
+
 namespace kcore {
 
-// Elements of work each extra thread must get. PyTorch uses 32K, but it spins its workers for
-// long; kcore's spin only briefly (see _runtime.py: long spins stall 20-30x when other processes
-// keep the cores busy), and waking a sleeping core costs ~60 us here, so a thread must have
-// ~100+ us of work to pay for itself.
-constexpr std::int64_t kGrain = std::int64_t(1) << 19;
-
-// While a caller's workers still spin after its last parallel region, a thread needs far less
-// work to pay off: no core has to be woken. A call that starts within kWarmWindowNs of the
-// previous kernel call's end (a tight loop) uses grain / kWarmGrainDivisor. The window is
-// well inside the ~20-50 us the workers spin here (GOMP_SPINCOUNT, see _runtime.py). Only the
-// thread count changes, never the bits of a result.
-constexpr std::int64_t kWarmWindowNs = 10000;
-constexpr std::int64_t kWarmGrainDivisor = 16;
+// Threads are started for tuning::kGrain elements of work each. kcore's workers spin only
+// briefly (_runtime.py: long spins stall when other processes keep the cores busy), so a thread
+// must pay for waking a sleeping core. While a caller's workers still spin after its last
+// parallel region no core has to be woken: a call within tuning::kWarmWindowNs of the previous
+// kernel call's end (a tight loop) needs tuning::kWarmGrainDivisor times less work per thread.
+// Only the thread count changes, never the bits of a result.
 void note_call_end();  // the calling thread, when a kernel's parallel_for returns
 // Whether a call of this size could use more than one thread on a warm pool; smaller calls
 // skip the clock reads (they matter on sub-microsecond calls).
 inline bool could_use_warm_grain(std::int64_t work, std::int64_t grain) {
-  return work * kWarmGrainDivisor >= 2 * grain;
+  return work * tuning::kWarmGrainDivisor >= 2 * grain;
 }
 
 void set_num_threads(int n);  // n >= 1; process-wide, unlike omp_set_num_threads

@@ -4,6 +4,6 @@ from kcore._runtime import get_num_threads, set_num_threads, show_config
 
 __version__ = _runtime.version()
 
-from kcore import backend  # noqa: E402  (needs the runtime set up first)
+from kcore import backend
 
 __all__ = ["__version__", "backend", "get_num_threads", "set_num_threads", "show_config"]

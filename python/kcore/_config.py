@@ -10,8 +10,8 @@ import json
 import os
 import tempfile
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 FLOATX_VALUES = ("float16", "float32", "float64")
 DATA_FORMATS = ("channels_last", "channels_first")

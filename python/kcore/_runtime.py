@@ -9,11 +9,11 @@ import warnings
 _LEVELS = ("baseline", "avx2", "avx512")
 
 
-# libgomp's spin before a waiting thread sleeps (iterations of a pause loop; ~20-50 us here).
-# The default (300,000, milliseconds) lets idle workers stall a kernel 20-30x when other
-# processes keep every core busy; never spinning (a passive policy) makes every parallel region
-# pay ~70-90 us to wake a sleeping core, which doubles mid-sized kernels on VMs. A short spin
-# covers back-to-back calls and burns little per region.
+# libgomp's spin before a waiting thread sleeps (iterations of a pause loop). The default lets
+# idle workers stall a kernel many times over when other processes keep every core busy; never
+# spinning (a passive policy) makes every parallel region wake a sleeping core, which doubles
+# mid-sized kernels on VMs. A short spin covers back-to-back calls and burns little per region
+# (bench/NOTES.md).
 SPINCOUNT = "2000"
 
 
@@ -63,7 +63,6 @@ def _select_level() -> str:
     return cap
 
 
-_threads_source = "default"
 _n, _threads_source = _threads_from_env()
 _core.set_num_threads(_n)
 _level_cap = _select_level()
@@ -82,7 +81,7 @@ def _load_blas() -> str:
     spec = importlib.util.find_spec("scipy_openblas32")
     libs = []
     if spec is not None and spec.submodule_search_locations:
-        libdir = os.path.join(list(spec.submodule_search_locations)[0], "lib")
+        libdir = os.path.join(next(iter(spec.submodule_search_locations)), "lib")
         libs = sorted(glob.glob(os.path.join(libdir, "libscipy_openblas*.so*"))
                       + glob.glob(os.path.join(libdir, "libscipy_openblas*.dylib")))
     if not libs:
@@ -139,7 +138,7 @@ def version() -> str:
 def set_num_threads(n: int) -> None:
     """Set the number of threads kcore's kernels use, for the whole process."""
     global _threads_source
-    if isinstance(n, bool) or not isinstance(n, int) and not hasattr(n, "__index__"):
+    if isinstance(n, bool) or (not isinstance(n, int) and not hasattr(n, "__index__")):
         raise TypeError(f"set_num_threads: n must be an int, got {type(n).__name__}")
     n = int(n.__index__()) if not isinstance(n, int) else n
     if n < 1:

@@ -42,7 +42,7 @@ class Variable(Operators):
     def numpy(self) -> np.ndarray:
         return self._value.copy()
 
-    def assign(self, value) -> "Variable":
+    def assign(self, value) -> Variable:
         value = np.asarray(value)
         if value.shape != self._value.shape:
             try:

@@ -13,6 +13,8 @@
 #include "kcore/dtype.hpp"
 #include "kcore/kernels/isa.hpp"
 #include "kcore/kernels/simd.hpp"
+#include "kcore/kernels/stream.hpp"
+#include "kcore/tuning.hpp"
 
 namespace kcore {
 namespace KCORE_ISA {
@@ -25,7 +27,7 @@ inline To bit_cast(From x) {
   return y;
 }
 
-inline float half_to_float(half h) {
+KCORE_INLINE float half_to_float(half h) {
   // Move exponent and mantissa into float position, rebias, then fix up Inf/NaN and subnormals.
   std::uint32_t o = static_cast<std::uint32_t>(h.bits & 0x7fffu) << 13;
   const std::uint32_t exp = o & 0x0f800000u;
@@ -49,7 +51,7 @@ inline std::uint16_t nan_to_half(std::uint16_t sign, std::uint32_t top_payload) 
 }
 }  // namespace detail
 
-inline half float_to_half(float f) {
+KCORE_INLINE half float_to_half(float f) {
   std::uint32_t x = bit_cast<std::uint32_t>(f);
   const std::uint16_t sign = static_cast<std::uint16_t>((x >> 16) & 0x8000u);
   x &= 0x7fffffffu;
@@ -67,7 +69,7 @@ inline half float_to_half(float f) {
   return half{static_cast<std::uint16_t>(sign | (x >> 13))};
 }
 
-inline half double_to_half(double d) {
+KCORE_INLINE half double_to_half(double d) {
   std::uint64_t x = bit_cast<std::uint64_t>(d);
   const std::uint16_t sign = static_cast<std::uint16_t>((x >> 48) & 0x8000u);
   x &= 0x7fffffffffffffffull;
@@ -86,7 +88,7 @@ inline half double_to_half(double d) {
 
 // NumPy keeps a NaN's payload bits (and its signalling state) when it changes width; hardware
 // converters quiet signalling NaNs. These are the exact bit-level versions.
-inline double half_to_double(half h) {
+KCORE_INLINE double half_to_double(half h) {
   if ((h.bits & 0x7c00u) == 0x7c00u) {  // Inf/NaN: move the payload, keep the sign
     const std::uint64_t sign = static_cast<std::uint64_t>(h.bits & 0x8000u) << 48;
     return bit_cast<double>(sign | 0x7ff0000000000000ull | (static_cast<std::uint64_t>(h.bits & 0x3ffu) << 42));
@@ -106,11 +108,6 @@ inline decltype(auto) visit_float(DType dt, const char* op, F&& f) {
   }
   throw std::invalid_argument(std::string(op) + ": unsupported dtype (float16, float32, float64 only)");
 }
-
-// The arithmetic type of an element type: float16 computes in float32.
-template <class T> struct widen_of { using type = T; };
-template <> struct widen_of<half> { using type = float; };
-template <class T> using widen_t = typename widen_of<T>::type;
 
 // Narrowing from an accumulator with a single rounding.
 template <class T, class A>
@@ -196,6 +193,176 @@ inline void widen_half(const half* src, float* dst, std::int64_t n) {
     for (; i + kLanes<float> <= n; i += kLanes<float>) store(dst + i, load_widened<float>(src + i));
 #endif
   for (; i < n; ++i) dst[i] = half_to_float(src[i]);
+}
+
+// One element, exactly as NumPy's astype converts it.
+template <class D, class S>
+inline D convert_one(S x) {
+  if constexpr (std::is_same_v<S, D>) {
+    return x;
+  } else if constexpr (std::is_same_v<S, half>) {
+    if constexpr (std::is_same_v<D, float>) return half_to_float(x);
+    else return half_to_double(x);
+  } else if constexpr (std::is_same_v<D, half>) {
+    if constexpr (std::is_same_v<S, float>) return float_to_half(x);
+    else return double_to_half(x);
+  } else {
+    return static_cast<D>(x);
+  }
+}
+
+namespace detail {
+typedef std::uint16_t u16x16 __attribute__((vector_size(32)));
+
+// True if any of 16 halves is a NaN (hardware quiets signalling NaNs; NumPy does not).
+inline bool any_half_nan(const half* s) {
+  u16x16 h;
+  std::memcpy(&h, s, sizeof h);
+  const u16x16 nan = (h & 0x7fffu) > 0x7c00u;
+  std::uint64_t w[4];
+  std::memcpy(w, &nan, sizeof w);
+  return (w[0] | w[1] | w[2] | w[3]) != 0;
+}
+}  // namespace detail
+
+// Contiguous run: s[0, n) -> d[0, n).
+template <class S, class D>
+inline void convert_run(const S* s, D* d, std::int64_t n) {
+  std::int64_t i = 0;
+  if constexpr (std::is_same_v<S, D>) {
+    std::memcpy(d, s, static_cast<std::size_t>(n) * sizeof(S));
+    return;
+  } else if constexpr (std::is_same_v<S, half>) {
+#if defined(__AVX512F__) || defined(__F16C__)
+    for (; i + 16 <= n; i += 16) {
+      if (detail::any_half_nan(s + i)) {
+        for (int l = 0; l < 16; ++l) d[i + l] = convert_one<D>(s[i + l]);
+        continue;
+      }
+#if defined(__AVX512F__)
+      const __m512 f = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + i)));
+      if constexpr (std::is_same_v<D, float>) {
+        _mm512_storeu_ps(d + i, f);
+      } else {
+        _mm512_storeu_pd(d + i, _mm512_cvtps_pd(_mm512_castps512_ps256(f)));
+        _mm512_storeu_pd(d + i + 8, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(f), 1))));
+      }
+#else
+      for (int h = 0; h < 16; h += 8) {
+        const __m256 f = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i + h)));
+        if constexpr (std::is_same_v<D, float>) {
+          _mm256_storeu_ps(d + i + h, f);
+        } else {
+          _mm256_storeu_pd(d + i + h, _mm256_cvtps_pd(_mm256_castps256_ps128(f)));
+          _mm256_storeu_pd(d + i + h + 4, _mm256_cvtps_pd(_mm256_extractf128_ps(f, 1)));
+        }
+      }
+#endif
+    }
+#endif
+  } else if constexpr (std::is_same_v<D, half>) {
+    // float32 -> float16 rounds to nearest even in hardware. float64 -> float16 goes through
+    // float32 rounded to odd (truncate, then set the last bit if inexact): with 13 spare bits the
+    // second rounding is then exact, so there is no double rounding. Blocks holding a NaN take
+    // the software path, which keeps NaN payloads as NumPy does (hardware quiets them).
+#if defined(__AVX512F__)
+    for (; i + 16 <= n; i += 16) {
+      __m512 f;
+      if constexpr (std::is_same_v<S, float>) {
+        f = _mm512_loadu_ps(s + i);
+        if (_mm512_cmp_ps_mask(f, f, _CMP_UNORD_Q)) {
+          for (int l = 0; l < 16; ++l) d[i + l] = convert_one<half>(s[i + l]);
+          continue;
+        }
+      } else {
+        const __m512d lo = _mm512_loadu_pd(s + i), hi = _mm512_loadu_pd(s + i + 8);
+        if (_mm512_cmp_pd_mask(lo, lo, _CMP_UNORD_Q) | _mm512_cmp_pd_mask(hi, hi, _CMP_UNORD_Q)) {
+          for (int l = 0; l < 16; ++l) d[i + l] = convert_one<half>(s[i + l]);
+          continue;
+        }
+        const auto to_odd = [](__m512d x) {
+          const __m256 t = _mm512_cvt_roundpd_ps(x, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+          const __mmask8 inexact = _mm512_cmp_pd_mask(_mm512_cvtps_pd(t), x, _CMP_NEQ_UQ);
+          return _mm256_mask_or_epi32(_mm256_castps_si256(t), inexact, _mm256_castps_si256(t), _mm256_set1_epi32(1));
+        };
+        f = _mm512_castsi512_ps(_mm512_inserti64x4(_mm512_castsi256_si512(to_odd(lo)), to_odd(hi), 1));
+      }
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(d + i), _mm512_cvtps_ph(f, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    }
+#elif defined(__F16C__)
+    for (; i + 8 <= n; i += 8) {
+      __m256 f;
+      if constexpr (std::is_same_v<S, float>) {
+        f = _mm256_loadu_ps(s + i);
+        if (_mm256_movemask_ps(_mm256_cmp_ps(f, f, _CMP_UNORD_Q))) {
+          for (int l = 0; l < 8; ++l) d[i + l] = convert_one<half>(s[i + l]);
+          continue;
+        }
+      } else {
+        const __m256d lo = _mm256_loadu_pd(s + i), hi = _mm256_loadu_pd(s + i + 4);
+        if (_mm256_movemask_pd(_mm256_or_pd(_mm256_cmp_pd(lo, lo, _CMP_UNORD_Q), _mm256_cmp_pd(hi, hi, _CMP_UNORD_Q)))) {
+          for (int l = 0; l < 8; ++l) d[i + l] = convert_one<half>(s[i + l]);
+          continue;
+        }
+        // Round to nearest, step one ulp towards zero where that went away from zero, then set
+        // the last bit where inexact: the float rounded to odd.
+        const __m256d sign = _mm256_set1_pd(-0.0);
+        const auto to_odd = [sign](__m256d x) {
+          const __m128 r = _mm256_cvtpd_ps(x);
+          const __m256d back = _mm256_cvtps_pd(r);
+          const __m256d away = _mm256_cmp_pd(_mm256_andnot_pd(sign, back), _mm256_andnot_pd(sign, x), _CMP_GT_OQ);
+          const __m256d inexact = _mm256_cmp_pd(back, x, _CMP_NEQ_UQ);
+          __m128i bits = _mm_castps_si128(r);
+          bits = _mm_add_epi32(bits, _mm256_cvtpd_epi32(_mm256_and_pd(away, _mm256_set1_pd(-1.0))));
+          return _mm_or_si128(bits, _mm_and_si128(_mm256_cvtpd_epi32(_mm256_and_pd(inexact, _mm256_set1_pd(1.0))), _mm_set1_epi32(1)));
+        };
+        f = _mm256_castsi256_ps(_mm256_set_m128i(to_odd(hi), to_odd(lo)));
+      }
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(d + i), _mm256_cvtps_ph(f, _MM_FROUND_TO_NEAREST_INT));
+    }
+#endif
+  } else {
+    // float32 <-> float64: the vector conversion is what the C cast (and NumPy) does.
+    constexpr int L = kLanes<double>;
+    typedef S sv __attribute__((vector_size(L * sizeof(S))));
+    typedef D dv __attribute__((vector_size(L * sizeof(D))));
+    for (; i + L <= n; i += L) {
+      sv x;
+      std::memcpy(&x, s + i, sizeof x);
+      const dv y = __builtin_convertvector(x, dv);
+      std::memcpy(d + i, &y, sizeof y);
+    }
+  }
+  for (; i < n; ++i) d[i] = convert_one<D>(s[i]);
+}
+
+// convert_run for results much larger than the caches: converted in L1 a step at a time, a
+// piece of results written behind with streaming stores while the next converts (WriteBehind),
+// the source prefetched a few steps ahead (the hardware prefetchers alone keep too few lines in
+// flight). Pieces after the first start on a line of d.
+template <class S, class D>
+inline void convert_streamed(const S* s, D* d, std::int64_t n) {
+  constexpr std::int64_t kPiece = tuning::kStreamPieceBytes / sizeof(D);
+  constexpr std::int64_t kStep = tuning::kStreamStepBytes / sizeof(D);  // converted between two writes
+  constexpr std::int64_t kAhead = tuning::kStreamAheadSteps * kStep;
+  alignas(64) D buf[2][kPiece];
+  const std::int64_t misaligned = static_cast<std::int64_t>(reinterpret_cast<std::uintptr_t>(d) % kLineBytes);
+  std::int64_t len = misaligned % static_cast<std::int64_t>(sizeof(D)) == 0 ? kPiece - misaligned / static_cast<std::int64_t>(sizeof(D)) : kPiece;
+  WriteBehind writer(true);
+  int cur = 0;
+  for (std::int64_t i = 0; i < n; i += len, len = kPiece, cur ^= 1) {
+    len = std::min(len, n - i);
+    const std::int64_t per_step = writer.pending() / ((len + kStep - 1) / kStep) + 1;
+    for (std::int64_t j = 0; j < len; j += kStep) {
+      const std::int64_t ahead = i + j + kAhead;
+      if (ahead < n) prefetch_range(s + ahead, std::min(kStep, n - ahead) * static_cast<std::int64_t>(sizeof(S)));
+      convert_run(s + i + j, buf[cur] + j, std::min(kStep, len - j));
+      writer.write(per_step);
+    }
+    char* const dst = reinterpret_cast<char*>(d + i);
+    writer.start(reinterpret_cast<const char*>(buf[cur]), 0, &dst, 1, len * static_cast<std::int64_t>(sizeof(D)));
+  }
+  writer.finish();
 }
 
 }  // namespace KCORE_ISA

@@ -1,10 +1,10 @@
 // Running products in float32 or float64, exact down through the subnormal range without the
 // hardware's slow path.
 //
-// A multiply with a subnormal operand or result takes a microcode assist, ~100x slower than the
+// A multiply with a subnormal operand or result takes a microcode assist, far slower than the
 // multiply itself. A running product of data like N(1, 1) is a random walk in the exponent that
-// drifts down through the subnormal range over many steps: a 4096x4096 float64 cumprod of such
-// data spent most of its time in assists (2-4x slower than cumsum; 4% of its steps are subnormal).
+// drifts down through the subnormal range over many steps, and spent most of its time in assists
+// (bench/NOTES.md).
 // Here a lane whose running value is below 2^14 times the smallest normal is multiplied scaled up
 // by 2^kShift, where nothing is subnormal, and the product is rounded to the (scaled) subnormal
 // grid by one fused multiply-add: the result is, bit for bit, the one the hardware returns.
@@ -72,30 +72,7 @@ constexpr int_of<E> kTinyBits = int_of<E>(std::numeric_limits<E>::max_exponent -
                                 << TinyFormat<E>::kFraction;
 
 #if defined(__FMA__)
-// a * b + c with one rounding.
-template <class E>
-inline vec<E> fused_multiply_add(vec<E> a, vec<E> b, vec<E> c) {
-  vec<E> v;
-#define KCORE_FMADD(R, fn)             \
-  {                                    \
-    R x, y, z;                         \
-    std::memcpy(&x, &a, sizeof x);     \
-    std::memcpy(&y, &b, sizeof y);     \
-    std::memcpy(&z, &c, sizeof z);     \
-    const R r = fn(x, y, z);           \
-    std::memcpy(&v, &r, sizeof v);     \
-    return v;                          \
-  }
-#if defined(__AVX512F__)
-  if constexpr (kVecBytes == 64 && std::is_same_v<E, double>) KCORE_FMADD(__m512d, _mm512_fmadd_pd)
-  if constexpr (kVecBytes == 64 && std::is_same_v<E, float>) KCORE_FMADD(__m512, _mm512_fmadd_ps)
-#endif
-  if constexpr (kVecBytes == 32 && std::is_same_v<E, double>) KCORE_FMADD(__m256d, _mm256_fmadd_pd)
-  if constexpr (kVecBytes == 32 && std::is_same_v<E, float>) KCORE_FMADD(__m256, _mm256_fmadd_ps)
-#undef KCORE_FMADD
-  for (int l = 0; l < kLanes<E>; ++l) v[l] = std::fma(a[l], b[l], c[l]);
-  return v;
-}
+static_assert(kVecBytes >= 32, "the exact path needs the levels' fused multiply-add (simd.hpp's fmadd)");
 
 // The running value of the `tiny` lanes scaled up by 2^kShift, where nothing is subnormal; the
 // other lanes as they are. Subnormal lanes are rebuilt from their integer significand (a multiply
@@ -132,7 +109,7 @@ inline vec<E> scaled_step(vec<E> s, vec<E> x, vec<E> top) {
   const lanes_of<E> sign = (lane_bits<E>(s) ^ lane_bits<E>(x)) & kSignBit<E>;
   const V signed_top = lane_values<E>(lane_bits<E>(top) | sign);
   const V hi = s * x;
-  const V low = lane_values<E>(lane_bits<E>(fused_multiply_add<E>(s, x, signed_top) - signed_top) | sign);
+  const V low = lane_values<E>(lane_bits<E>(fmadd<E>(s, x, signed_top) - signed_top) | sign);
   return lane_values<E>(lane_bits<E>(hi) & ~kSignBit<E>) < top ? low : hi;
 }
 

@@ -14,41 +14,16 @@
 
 #include "kcore/blas.hpp"
 #include "kcore/gemm_plan.hpp"
+#include "kcore/kernels/accumulate.hpp"
 #include "kcore/kernels/convert.hpp"
-#include "kcore/kernels/copy_engine.hpp"
 #include "kcore/kernels/parallel.hpp"
 #include "kcore/kernels/scratch.hpp"
 #include "kcore/kernels/simd.hpp"
+#include "kcore/kernels/transpose.hpp"
+#include "kcore/tuning.hpp"
 
 namespace kcore {
 namespace KCORE_ISA {
-
-template <class A>
-inline vec<A> fmadd(vec<A> a, vec<A> b, vec<A> c) {
-#if defined(__AVX512F__)
-  if constexpr (kVecBytes == 64) {
-    if constexpr (std::is_same_v<A, float>) {
-      __m512 r = _mm512_fmadd_ps(reinterpret_cast<__m512&>(a), reinterpret_cast<__m512&>(b), reinterpret_cast<__m512&>(c));
-      return reinterpret_cast<vec<A>&>(r);
-    } else {
-      __m512d r = _mm512_fmadd_pd(reinterpret_cast<__m512d&>(a), reinterpret_cast<__m512d&>(b), reinterpret_cast<__m512d&>(c));
-      return reinterpret_cast<vec<A>&>(r);
-    }
-  }
-#endif
-#if defined(__FMA__)
-  if constexpr (kVecBytes == 32) {
-    if constexpr (std::is_same_v<A, float>) {
-      __m256 r = _mm256_fmadd_ps(reinterpret_cast<__m256&>(a), reinterpret_cast<__m256&>(b), reinterpret_cast<__m256&>(c));
-      return reinterpret_cast<vec<A>&>(r);
-    } else {
-      __m256d r = _mm256_fmadd_pd(reinterpret_cast<__m256d&>(a), reinterpret_cast<__m256d&>(b), reinterpret_cast<__m256d&>(c));
-      return reinterpret_cast<vec<A>&>(r);
-    }
-  }
-#endif
-  return a * b + c;
-}
 
 template <class T>
 struct GemmTraits {
@@ -59,9 +34,9 @@ struct GemmTraits {
   // Rows per micro-tile: MR x NRV accumulators plus NRV B vectors fill the register file
   // (32 vector registers with AVX-512: 14 x 2 + 2; 16 below).
   static constexpr int MR = kVecBytes == 64 ? 14 : (kVecBytes == 16 ? 4 : 6);
-  static constexpr std::int64_t KC = 256;     // a KC x NR panel of B stays in L1
-  static constexpr std::int64_t MC = MR * 12;  // an MC x KC block of A stays in L2
-  static constexpr std::int64_t NC = NR * 64;  // a KC x NC block of B, packed once per task
+  static constexpr std::int64_t KC = tuning::kGemmKC;
+  static constexpr std::int64_t MC = MR * tuning::kGemmMCTiles;
+  static constexpr std::int64_t NC = NR * tuning::kGemmNCTiles;
 };
 
 #ifdef KCORE_REGISTER_TRANSPOSE
@@ -71,7 +46,7 @@ struct GemmTraits {
 // A scalar copy costs a load and a store per element. Returns the steps packed (whole N).
 template <class T, class A, int W>
 std::int64_t pack_transposed(const T* const (&lane)[W], std::int64_t kc, A* out) {
-  using RT = detail::RegisterTranspose<A>;
+  using RT = RegisterTranspose<A>;
   constexpr int N = RT::N;
   std::int64_t k = 0;
   for (; k + N <= kc; k += N) {
@@ -107,9 +82,8 @@ void pack_panel(const char* src, std::int64_t lane_stride, std::int64_t k_stride
     if constexpr (std::is_same_v<T, A>) {
       if (lanes == W) {  // fixed-size copies vectorise; a library memcpy of W elements costs more
         // Successive steps are k_stride apart (a page or more for a large row-major B), past
-        // where the hardware prefetchers follow: fetch the step kPackAhead on (512^3 at two
-        // threads: 0-4% faster).
-        constexpr std::int64_t kPackAhead = 8;
+        // where the hardware prefetchers follow: fetch a step ahead.
+        constexpr std::int64_t kPackAhead = tuning::kGemmPackAhead;
         for (std::int64_t k = 0; k < kc; ++k) {
           const T* p = reinterpret_cast<const T*>(src + k * k_stride);
           if (k + kPackAhead < kc)
@@ -160,14 +134,14 @@ void pack_panel(const char* src, std::int64_t lane_stride, std::int64_t k_stride
 template <class T, class A, int MR>
 void pack_a(const GemmPlan& g, const char* a, std::int64_t m0, std::int64_t mc, std::int64_t k0, std::int64_t kc, A* out) {
   for (std::int64_t p = 0; p < mc; p += MR, out += kc * MR)
-    pack_panel<T, A, MR>(a + (m0 + p) * g.a_m + k0 * g.a_k, g.a_m, g.a_k, std::min<std::int64_t>(MR, mc - p), kc, out);
+    pack_panel<T, A, MR>(a + (m0 + p) * g.a.row + k0 * g.a.col, g.a.row, g.a.col, std::min<std::int64_t>(MR, mc - p), kc, out);
 }
 
 // Packs rows [k0, k0+kc) x cols [n0, n0+nc) of B into NR-column panels: panel[p][k][c].
 template <class T, class A, int NR>
 void pack_b(const GemmPlan& g, const char* b, std::int64_t k0, std::int64_t kc, std::int64_t n0, std::int64_t nc, A* out) {
   for (std::int64_t p = 0; p < nc; p += NR, out += kc * NR)
-    pack_panel<T, A, NR>(b + k0 * g.b_k + (n0 + p) * g.b_n, g.b_n, g.b_k, std::min<std::int64_t>(NR, nc - p), kc, out);
+    pack_panel<T, A, NR>(b + k0 * g.b.row + (n0 + p) * g.b.col, g.b.col, g.b.row, std::min<std::int64_t>(NR, nc - p), kc, out);
 }
 
 // out (MR x NR) = Apanel (kc x MR) . Bpanel (kc x NR). The accumulators are locals whose address
@@ -179,8 +153,7 @@ inline void micro_kernel(const A* ap, const A* bp, std::int64_t kc, vec<A> (&out
 #pragma GCC unroll 16
   for (int r = 0; r < MR; ++r)
     for (int v = 0; v < NRV; ++v) c[r][v] = splat<A>(A(0));
-  // Unrolled: the pointer and counter updates of a one-step loop compete with the FMAs for
-  // ports (float64 512^3: 7% faster).
+  // Unrolled: the pointer and counter updates of a one-step loop compete with the FMAs for ports.
 #pragma GCC unroll 4
   for (std::int64_t k = 0; k < kc; ++k) {
     vec<A> b[NRV];
@@ -247,13 +220,14 @@ void gemm_rows(const GemmPlan& g, const char* a, const widen_t<T>* bpack, std::i
 // in as few blocks as the threads need (kTasksPerThread), in a grid whose blocks keep that
 // packing small next to the multiply-adds: rows : columns about M : N. Two tasks per thread
 // would let an early thread take over some of a late one's work, but the extra packing cost
-// more (512^3 at two threads: 2-5% slower). The split never changes a bit of C.
+// more (bench/NOTES.md). The split never changes a bit of C.
 struct GemmTasks {
   std::int64_t rows, cols, row_blocks, col_blocks;
 };
 
 inline GemmTasks gemm_tasks(std::int64_t batch, std::int64_t M, std::int64_t N, int MR, int NR, int threads) {
-  constexpr std::int64_t kMinRows = 64, kMinCols = 64, kTasksPerThread = 1;
+  constexpr std::int64_t kMinRows = tuning::kGemmMinRows, kMinCols = tuning::kGemmMinCols;
+  constexpr std::int64_t kTasksPerThread = tuning::kGemmTasksPerThread;
   const std::int64_t want = std::max<std::int64_t>(1, (kTasksPerThread * threads + batch - 1) / batch);
   const std::int64_t max_rb = std::max<std::int64_t>(1, M / kMinRows), max_cb = std::max<std::int64_t>(1, N / kMinCols);
   std::int64_t rb = std::clamp<std::int64_t>(std::llround(std::sqrt(double(want) * double(M) / double(N))), 1, max_rb);
@@ -279,7 +253,7 @@ void gemm_typed(const GemmPlan& g) {
   const std::int64_t M = g.M, N = g.N, K = g.K;
   if (M == 0 || N == 0 || g.batch == 0) return;
   constexpr bool kHalf = std::is_same_v<T, half>;
-  constexpr std::int64_t kWideBytes = std::int64_t(4) << 20;
+  constexpr std::int64_t kWideBytes = tuning::kGemmWideBytes;
   const GemmTasks tasks = gemm_tasks(g.batch, M, N, MR, NR, get_num_threads());
   const std::int64_t pass_rows =
       kHalf ? std::min(tasks.rows, std::max<std::int64_t>(MR, kWideBytes / (tasks.cols * std::int64_t(sizeof(A))) / MR * MR))
@@ -308,8 +282,8 @@ void gemm_typed(const GemmPlan& g) {
         const std::int64_t kc = std::min(Tr::KC, K - k0);
         for (std::int64_t n0 = c0; n0 < c1; n0 += Tr::NC) {
           const std::int64_t nc = std::min(Tr::NC, c1 - n0);
-          pack_b<T, A, NR>(g, g.b + bi * g.b_b, k0, kc, n0, nc, bpack.get());
-          gemm_rows<T>(g, g.a + bi * g.a_b, bpack.get(), k0, kc, nc, r0, r1, apack.get(), cw + (n0 - c0), ldc);
+          pack_b<T, A, NR>(g, g.b.data + bi * g.b.item, k0, kc, n0, nc, bpack.get());
+          gemm_rows<T>(g, g.a.data + bi * g.a.item, bpack.get(), k0, kc, nc, r0, r1, apack.get(), cw + (n0 - c0), ldc);
         }
       }
       for (std::int64_t r = r0; r < r1; ++r) {
@@ -351,9 +325,11 @@ constexpr int kMinChains = 8;
 // R rows of C at a time, NB vectors of columns each: R * NB register accumulators. B rows are
 // read at bw + k * ldb; the last vector holds N - (NB - 1) * L columns (masked in and out).
 // With few rows, K is split into S interleaved chains (k = s mod S) summed at the end, so the
-// FMAs do not wait on each other.
+// FMAs do not wait on each other. Out of line, so that the accumulators get the register file
+// to themselves (inlined into the per-item loop, they were spilled).
 template <class T, int NB, int R>
-inline void small_rows(const GemmPlan& g, const char* a, const widen_t<T>* bw, std::int64_t ldb, std::int64_t m0, T* c) {
+[[gnu::noinline]] void small_rows(const GemmPlan& g, const char* a, const widen_t<T>* bw, std::int64_t ldb,
+                                  std::int64_t m0, T* c) {
   using A = widen_t<T>;
   constexpr int L = kLanes<A>;
   constexpr int S = R * NB >= kMinChains ? 1 : (2 * R * NB >= kMinChains ? 2 : 4);
@@ -368,9 +344,9 @@ inline void small_rows(const GemmPlan& g, const char* a, const widen_t<T>* bw, s
     for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
       for (int j = 0; j < NB; ++j) acc[s][r][j] = splat<A>(A(0));
-  const char* arow = a + m0 * g.a_m;
+  const char* arow = a + m0 * g.a.row;
   const A* brow = bw;
-  auto step = [&](vec<A>(&ac)[R][NB]) {
+  auto step = [&](vec<A>(&ac)[R][NB]) __attribute__((always_inline)) {
     vec<A> b[NB];
 #pragma GCC unroll 4
     for (int j = 0; j < NB - 1; ++j) b[j] = load(brow + j * L);
@@ -378,12 +354,12 @@ inline void small_rows(const GemmPlan& g, const char* a, const widen_t<T>* bw, s
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
       T x;
-      std::memcpy(&x, arow + r * g.a_m, sizeof x);
+      std::memcpy(&x, arow + r * g.a.row, sizeof x);
       const vec<A> av = splat<A>(convert_one<A>(x));
 #pragma GCC unroll 4
       for (int j = 0; j < NB; ++j) ac[r][j] = fmadd<A>(av, b[j], ac[r][j]);
     }
-    arow += g.a_k;
+    arow += g.a.col;
     brow += ldb;
   };
   std::int64_t k = 0;
@@ -419,23 +395,23 @@ inline void small_item(const GemmPlan& g, const char* a, const char* b, T* c, wi
   const std::int64_t N = g.N, K = g.K;
   if constexpr (!std::is_same_v<T, half>) {
     // B's rows are contiguous: read them in place (the last vector masked where the level can).
-    if (g.b_n == static_cast<std::int64_t>(sizeof(T)) && (N == NB * L || kHasMaskedIo<T>) &&
-        g.b_k % static_cast<std::int64_t>(sizeof(T)) == 0) {
+    if (g.b.col == static_cast<std::int64_t>(sizeof(T)) && (N == NB * L || kHasMaskedIo<T>) &&
+        g.b.row % static_cast<std::int64_t>(sizeof(T)) == 0) {
       const A* bp = reinterpret_cast<const A*>(b);
-      const std::int64_t ldb = g.b_k / static_cast<std::int64_t>(sizeof(T));
+      const std::int64_t ldb = g.b.row / static_cast<std::int64_t>(sizeof(T));
       small_row_chunks<T, NB, R>(g, a, bp, ldb, 0, c);
       return;
     }
   }
   for (std::int64_t k = 0; k < K; ++k) {
     A* dst = bw + k * NB * L;
-    const char* row = b + k * g.b_k;
-    if (g.b_n == static_cast<std::int64_t>(sizeof(T))) {
+    const char* row = b + k * g.b.row;
+    if (g.b.col == static_cast<std::int64_t>(sizeof(T))) {
       convert_run(reinterpret_cast<const T*>(row), dst, N);
     } else {
       for (std::int64_t n = 0; n < N; ++n) {
         T x;
-        std::memcpy(&x, row + n * g.b_n, sizeof x);
+        std::memcpy(&x, row + n * g.b.col, sizeof x);
         dst[n] = convert_one<A>(x);
       }
     }
@@ -446,7 +422,7 @@ inline void small_item(const GemmPlan& g, const char* a, const char* b, T* c, wi
 
 // Tiny products (the common preprocessing case: many (1..32) x (1..32) matrices): no packing of
 // A, no tiles; parallel over the batch only when there is enough work.
-constexpr std::int64_t kSmallWork = 32 * 32 * 32;
+constexpr std::int64_t kSmallWork = tuning::kGemmSmallWork;
 
 // Pairwise sum of a vector's lanes: lane j absorbs lane j + w for w = L/2, ..., 1, as
 // whole-half vector adds (a lane-by-lane version round-trips through memory).
@@ -499,19 +475,19 @@ void small_inner_item(const GemmPlan& g, const char* a, const char* b, T* c, wid
   const std::int64_t K = g.K, N = g.N;
   // float16 columns are widened once per item into bbuf (N runs of K).
   if constexpr (std::is_same_v<T, half>)
-    for (std::int64_t n = 0; n < N; ++n) widen_half(reinterpret_cast<const half*>(b + n * g.b_n), bbuf + n * K, K);
+    for (std::int64_t n = 0; n < N; ++n) widen_half(reinterpret_cast<const half*>(b + n * g.b.col), bbuf + n * K, K);
   auto column = [&](std::int64_t n) -> const A* {
     if constexpr (std::is_same_v<T, half>) return bbuf + n * K;
-    else return reinterpret_cast<const A*>(b + n * g.b_n);
+    else return reinterpret_cast<const A*>(b + n * g.b.col);
   };
   for (std::int64_t m = 0; m < g.M; ++m) {
     const A* ar;
-    if (!std::is_same_v<T, half> && g.a_k == static_cast<std::int64_t>(sizeof(T))) {
-      ar = reinterpret_cast<const A*>(a + m * g.a_m);
+    if (!std::is_same_v<T, half> && g.a.col == static_cast<std::int64_t>(sizeof(T))) {
+      ar = reinterpret_cast<const A*>(a + m * g.a.row);
     } else {
       for (std::int64_t k = 0; k < K; ++k) {
         T x;
-        std::memcpy(&x, a + m * g.a_m + k * g.a_k, sizeof x);
+        std::memcpy(&x, a + m * g.a.row + k * g.a.col, sizeof x);
         abuf[k] = convert_one<A>(x);
       }
       ar = abuf;
@@ -540,13 +516,13 @@ void gemm_small(const GemmPlan& g) {
   const std::int64_t nb = (g.N + L - 1) / L;
   const std::int64_t item = sizeof(T);
   // Items per thread: the grain counts multiply-adds, ~16 per element of work elsewhere.
-  const std::int64_t grain = std::max<std::int64_t>(1, 16 * kGrain / std::max<std::int64_t>(g.M * g.N * g.K, 1));
-  if (g.b_k == item && g.b_n != item && g.K >= L) {
+  const std::int64_t grain = std::max<std::int64_t>(1, 16 * tuning::kGrain / std::max<std::int64_t>(g.M * g.N * g.K, 1));
+  if (g.b.row == item && g.b.col != item && g.K >= L) {
     parallel_for(0, g.batch, grain, [&](std::int64_t b0, std::int64_t b1) {
       Scratch<A, 1024> abuf(g.K);
       Scratch<A, 4096> bbuf(std::is_same_v<T, half> ? g.K * g.N : 1);  // widened float16 columns
       for (std::int64_t bi = b0; bi < b1; ++bi)
-        small_inner_item<T>(g, g.a + bi * g.a_b, g.b + bi * g.b_b, reinterpret_cast<T*>(g.c) + bi * g.M * g.N,
+        small_inner_item<T>(g, g.a.data + bi * g.a.item, g.b.data + bi * g.b.item, reinterpret_cast<T*>(g.c) + bi * g.M * g.N,
                             abuf.get(), bbuf.get());
     });
     return;
@@ -555,8 +531,8 @@ void gemm_small(const GemmPlan& g) {
     Scratch<A, 4096> rows(g.K * std::max<std::int64_t>(nb, 1) * L);  // B widened/padded, when not read in place
     A* const bw = rows.get();
     for (std::int64_t bi = b0; bi < b1; ++bi) {
-      const char* a = g.a + bi * g.a_b;
-      const char* b = g.b + bi * g.b_b;
+      const char* a = g.a.data + bi * g.a.item;
+      const char* b = g.b.data + bi * g.b.item;
       T* c = reinterpret_cast<T*>(g.c) + bi * g.M * g.N;
       switch (nb) {
         case 1: small_item<T, 1>(g, a, b, c, bw); break;
@@ -570,12 +546,12 @@ void gemm_small(const GemmPlan& g) {
             std::fill(acc.get(), acc.get() + g.N, A(0));
             for (std::int64_t k = 0; k < g.K; ++k) {
               T x;
-              std::memcpy(&x, a + m * g.a_m + k * g.a_k, sizeof x);
+              std::memcpy(&x, a + m * g.a.row + k * g.a.col, sizeof x);
               const A av = convert_one<A>(x);
-              const char* row = b + k * g.b_k;
+              const char* row = b + k * g.b.row;
               for (std::int64_t n = 0; n < g.N; ++n) {
                 T y;
-                std::memcpy(&y, row + n * g.b_n, sizeof y);
+                std::memcpy(&y, row + n * g.b.col, sizeof y);
                 acc[n] += av * convert_one<A>(y);
               }
             }
@@ -616,13 +592,12 @@ bool blas_operand(std::int64_t rows, std::int64_t cols, std::int64_t row_stride,
 
 // The largest float32/float64 products (every dimension over blas_min_dim()) on the external BLAS
 // (see kcore/blas.hpp), when one is loaded and the operands have a BLAS layout: OpenBLAS's
-// blocking pulls ahead there (3000^3: ~1.05x the packed kernel here; up to 2048^3 and on thin
-// shapes the packed kernel is as fast or faster, 512^3 ~1.05x at two threads). Each call is
-// single-threaded; kcore runs a fixed set of (item, row block) tasks whose blocks depend on the
-// shape only, so results do not depend on the thread count. Blocks stay large: every call
-// repacks B (a 512x512 product in 4 blocks of 128 rows was ~15% slower than in one call), and
-// costs ~5 us on its own. About kBlasTasks tasks in all; a batch of that many items is not split.
-constexpr std::int64_t kBlasMinRows = 256, kBlasTasks = 8;
+// blocking pulls ahead there (below, and on thin shapes, the packed kernel is as fast or faster;
+// bench/NOTES.md). Each call is single-threaded; kcore runs a fixed set of (item, row block)
+// tasks whose blocks depend on the shape only, so results do not depend on the thread count.
+// Blocks stay large: every call repacks B and has a fixed cost. About kBlasTasks tasks in all; a
+// batch of that many items is not split.
+constexpr std::int64_t kBlasMinRows = tuning::kBlasMinRows, kBlasTasks = tuning::kBlasTasks;
 
 template <class T>
 bool gemm_blas(const GemmPlan& g) {
@@ -630,24 +605,25 @@ bool gemm_blas(const GemmPlan& g) {
   if (blas == nullptr) return false;
   constexpr std::int64_t item = sizeof(T);
   int trans_a = 0, trans_b = 0, lda = 0, ldb = 0;
-  if (!blas_operand<T>(g.M, g.K, g.a_m, g.a_k, trans_a, lda) || !blas_operand<T>(g.K, g.N, g.b_k, g.b_n, trans_b, ldb))
+  if (!blas_operand<T>(g.M, g.K, g.a.row, g.a.col, trans_a, lda) || !blas_operand<T>(g.K, g.N, g.b.row, g.b.col, trans_b, ldb))
     return false;
   const auto misaligned = [](const char* p, std::int64_t batch_stride) {
     return reinterpret_cast<std::uintptr_t>(p) % alignof(T) != 0 || batch_stride % item != 0;
   };
-  if (misaligned(g.a, g.a_b) || misaligned(g.b, g.b_b)) return false;
+  if (misaligned(g.a.data, g.a.item) || misaligned(g.b.data, g.b.item)) return false;
   const std::int64_t M = g.M, N = g.N, K = g.K;
   const std::int64_t blocks_wanted = std::max<std::int64_t>(1, (kBlasTasks + g.batch - 1) / g.batch);
   const std::int64_t want = std::max((M + blocks_wanted - 1) / blocks_wanted, kBlasMinRows);
   const std::int64_t rows_per_block = std::min(M, (want + 15) / 16 * 16);
   const std::int64_t blocks = (M + rows_per_block - 1) / rows_per_block;
-  // Work in kGrain's units (elements touched): ~16 multiply-adds each.
+  // Work in tuning::kGrain's units (elements touched): ~16 multiply-adds each.
   const std::int64_t block_work = std::max<std::int64_t>(rows_per_block * N * K / 16, 1);
+  count_blas_product();
   parallel_tasks(g.batch * blocks, block_work, [&](std::int64_t t) {
     const std::int64_t bi = t / blocks, r0 = (t % blocks) * rows_per_block;
     const int rows = static_cast<int>(std::min(rows_per_block, M - r0));
-    const T* a = reinterpret_cast<const T*>(g.a + bi * g.a_b + (M > 1 ? r0 * g.a_m : 0));
-    const T* b = reinterpret_cast<const T*>(g.b + bi * g.b_b);
+    const T* a = reinterpret_cast<const T*>(g.a.data + bi * g.a.item + (M > 1 ? r0 * g.a.row : 0));
+    const T* b = reinterpret_cast<const T*>(g.b.data + bi * g.b.item);
     T* c = reinterpret_cast<T*>(g.c) + (bi * M + r0) * N;
     if constexpr (std::is_same_v<T, float>)
       blas->sgemm(kCblasRowMajor, trans_a, trans_b, rows, static_cast<int>(N), static_cast<int>(K), 1.0f, a, lda, b,
@@ -657,16 +633,6 @@ bool gemm_blas(const GemmPlan& g) {
                   ldb, 0.0, c, static_cast<int>(N));
   });
   return true;
-}
-
-inline void gemm(const GemmPlan& g) {
-  visit_float(g.dtype, "gemm", [&](auto t) {
-    using T = decltype(t);
-    if (g.M * g.N * g.K <= kSmallWork) return gemm_small<T>(g);
-    if constexpr (!std::is_same_v<T, half>)
-      if (std::min({g.M, g.N, g.K}) > blas_min_dim() && gemm_blas<T>(g)) return;
-    gemm_typed<T>(g);
-  });
 }
 
 }  // namespace KCORE_ISA

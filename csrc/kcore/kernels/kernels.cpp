@@ -1,17 +1,19 @@
-// The translation unit compiled once per ISA level (CMakeLists.txt): it instantiates every
-// kernel family inside kcore::KCORE_ISA and exports them as that level's table.
+// The level's kernel tables. Every file of this folder is compiled once per ISA level
+// (CMakeLists.txt) into namespace kcore::KCORE_ISA; each family's entry has its own translation
+// unit (entries.hpp).
 #include "kcore/dispatch.hpp"
-#include "kcore/kernels/copy_engine.hpp"
-#include "kcore/kernels/gemm.hpp"
-#include "kcore/kernels/probe.hpp"
-#include "kcore/kernels/reduce_engine.hpp"
-#include "kcore/kernels/scan_engine.hpp"
+#include "kcore/kernels/entries.hpp"
 
 namespace kcore {
 namespace KCORE_ISA {
 
 const KernelTable& kernel_table() {
-  static const KernelTable table{KCORE_ISA_NAME, &reduce, &copy, &scan, &gemm, &stream_read, &stream_copy};
+  static const KernelTable table{KCORE_ISA_NAME, &reduce, &elementwise, &scan, &gemm};
+  return table;
+}
+
+const ProbeTable& probe_table() {
+  static const ProbeTable table{&stream_read, &stream_copy};
   return table;
 }
 

@@ -68,12 +68,12 @@ void parallel_for(std::int64_t begin, std::int64_t end, std::int64_t grain, cons
 // Calls f(i) for every i in [0, n), handing tasks out one at a time: a worker that wakes late
 // (a busy or descheduled core) takes fewer tasks instead of holding up the whole call. Each
 // task's result must not depend on which thread runs it. `task_work` is the work in one task,
-// in the same units as kGrain.
+// in the same units as tuning::kGrain.
 template <class F>
 void parallel_tasks(std::int64_t n, std::int64_t task_work, const F& f) {
   if (n <= 0) return;
-  const CallEndNote note(could_use_warm_grain(n * std::max<std::int64_t>(task_work, 1), kGrain));
-  const int nt = threads_for(n * std::max<std::int64_t>(task_work, 1), kGrain);
+  const CallEndNote note(could_use_warm_grain(n * std::max<std::int64_t>(task_work, 1), tuning::kGrain));
+  const int nt = threads_for(n * std::max<std::int64_t>(task_work, 1), tuning::kGrain);
   if (nt <= 1 || n == 1) {
     for (std::int64_t i = 0; i < n; ++i) f(i);
     return;

@@ -15,49 +15,12 @@
 #include "kcore/kernels/parallel.hpp"
 #include "kcore/kernels/reduce_ops.hpp"
 #include "kcore/kernels/scratch.hpp"
+#include "kcore/kernels/walk.hpp"
 #include "kcore/reduce_plan.hpp"
+#include "kcore/tuning.hpp"
 
 namespace kcore {
 namespace KCORE_ISA {
-
-// Byte offsets of the element with row-major `linear` index over dims[0, nd).
-inline void offsets_of(std::int64_t linear, const LoopDim* dims, int nd, std::int64_t& in_off,
-                       std::int64_t& out_off) {
-  in_off = 0;
-  out_off = 0;
-  for (int k = nd - 1; k >= 0; --k) {
-    const std::int64_t i = linear % dims[k].size;
-    linear /= dims[k].size;
-    in_off += i * dims[k].in_stride;
-    out_off += i * dims[k].out_stride;
-  }
-}
-
-// Calls f(in_off, out_off) for the row-major indices [b, e) over dims[0, nd), advancing the
-// offsets like an odometer: one division per call rather than one per dim and index (which
-// cost more than reducing a short row).
-template <class F>
-inline void for_each_offset(const LoopDim* dims, int nd, std::int64_t b, std::int64_t e, F f) {
-  std::int64_t idx[kMaxDims];
-  std::int64_t in_off = 0, out_off = 0, rest = b;
-  for (int k = nd - 1; k >= 0; --k) {
-    idx[k] = rest % dims[k].size;
-    rest /= dims[k].size;
-    in_off += idx[k] * dims[k].in_stride;
-    out_off += idx[k] * dims[k].out_stride;
-  }
-  for (std::int64_t o = b; o < e; ++o) {
-    f(in_off, out_off);
-    for (int k = nd - 1; k >= 0; --k) {
-      in_off += dims[k].in_stride;
-      out_off += dims[k].out_stride;
-      if (++idx[k] < dims[k].size) break;
-      in_off -= dims[k].size * dims[k].in_stride;
-      out_off -= dims[k].size * dims[k].out_stride;
-      idx[k] = 0;
-    }
-  }
-}
 
 // Order-preserving pairwise combination: s[i] absorbs s[i + w] for doubling w.
 template <class Op>
@@ -71,12 +34,13 @@ template <class T, class Op>
 void reduce_horizontal(const Op& op, const ReducePlan& p) {
   using state = typename Op::state;
   using out_t = typename Op::out_t;
-  const LoopDim& leaf_dim = p.red[p.n_red - 1];
+  const LoopDim* const red = p.red();
+  const LoopDim& leaf_dim = red[p.n_red - 1];
   const std::int64_t n0 = leaf_dim.size;
-  const std::int64_t s0 = leaf_dim.in_stride;
-  const std::int64_t chunks = (n0 + kLeaf - 1) / kLeaf;
+  const std::int64_t s0 = leaf_dim.stride[kIn];
+  const std::int64_t chunks = (n0 + tuning::kLeaf - 1) / tuning::kLeaf;
   std::int64_t nseg = 1;
-  for (int k = 0; k + 1 < p.n_red; ++k) nseg *= p.red[k].size;
+  for (int k = 0; k + 1 < p.n_red; ++k) nseg *= red[k].size;
   const std::int64_t nleaves = nseg * chunks;
 
   // Where leaf `leaf` of every output lies: its byte offset from the output's base, its length
@@ -87,15 +51,15 @@ void reduce_horizontal(const Op& op, const ReducePlan& p) {
   auto leaf_at = [&](std::int64_t leaf) -> LeafAt {
     const std::int64_t seg = leaf / chunks;
     const std::int64_t c = leaf % chunks;
-    std::int64_t seg_off = 0, unused = 0;
-    offsets_of(seg, p.red, p.n_red - 1, seg_off, unused);
-    return {seg_off + c * kLeaf * s0, std::min(kLeaf, n0 - c * kLeaf), seg * n0 + c * kLeaf};
+    std::int64_t seg_off[kIn + 1];
+    offsets_of(seg, red, p.n_red - 1, seg_off);
+    return {seg_off[kIn] + c * tuning::kLeaf * s0, std::min(tuning::kLeaf, n0 - c * tuning::kLeaf), seg * n0 + c * tuning::kLeaf};
   };
   auto leaf_of = [&](const char* base, const LeafAt& at) -> state {
     const char* ptr = base + at.off;
     if (s0 == static_cast<std::int64_t>(sizeof(T)))
       return op.leaf(reinterpret_cast<const T*>(ptr), at.len, at.index_base);
-    alignas(64) T buf[kLeaf];  // strided run: gather it first
+    alignas(64) T buf[tuning::kLeaf];  // strided run: gather it first
     for (std::int64_t i = 0; i < at.len; ++i) std::memcpy(&buf[i], ptr + i * s0, sizeof(T));
     return op.leaf(buf, at.len, at.index_base);
   };
@@ -114,7 +78,7 @@ void reduce_horizontal(const Op& op, const ReducePlan& p) {
     auto fill = [&](std::int64_t b, std::int64_t e) {
       for (std::int64_t l = b; l < e; ++l) states[l] = leaf_state(base, l);
     };
-    if (threaded) parallel_for(0, nleaves, std::max<std::int64_t>(1, kGrain / kLeaf), fill);
+    if (threaded) parallel_for(0, nleaves, std::max<std::int64_t>(1, tuning::kGrain / tuning::kLeaf), fill);
     else fill(0, nleaves);
     return tree_combine(op, states, nleaves);
   };
@@ -127,19 +91,19 @@ void reduce_horizontal(const Op& op, const ReducePlan& p) {
   // Few outputs: split each output's leaves across threads. Many: split the outputs.
   if (p.noutputs < 2 * static_cast<std::int64_t>(get_num_threads()) && nleaves > 1) {
     for (std::int64_t o = 0; o < p.noutputs; ++o) {
-      std::int64_t in_off, out_off;
-      offsets_of(o, p.outer, p.n_outer, in_off, out_off);
-      write(out_off, reduce_output(p.in + in_off, true));
+      std::int64_t off[kIn + 1];
+      offsets_of(o, p.outer(), p.n_outer, off);
+      write(off[kOut], reduce_output(p.in + off[kIn], true));
     }
     return;
   }
-  const std::int64_t grain = std::max<std::int64_t>(1, kGrain / std::max<std::int64_t>(p.count, 1));
+  const std::int64_t grain = std::max<std::int64_t>(1, tuning::kGrain / std::max<std::int64_t>(p.count, 1));
   // Many short contiguous rows (e.g. axis=-1 of a matrix) go straight to the op's leaf.
   const bool plain_rows = nleaves == 1 && s0 == static_cast<std::int64_t>(sizeof(T));
   if (plain_rows) {
     parallel_for(0, p.noutputs, grain, [&](std::int64_t b, std::int64_t e) {
-      for_each_offset(p.outer, p.n_outer, b, e, [&](std::int64_t in_off, std::int64_t out_off) {
-        write(out_off, op.leaf(reinterpret_cast<const T*>(p.in + in_off), n0, 0));
+      for_each_offset<kIn + 1>(p.outer(), p.n_outer, b, e, [&](const std::int64_t (&off)[kIn + 1]) {
+        write(off[kOut], op.leaf(reinterpret_cast<const T*>(p.in + off[kIn]), n0, 0));
       });
     });
     return;
@@ -148,8 +112,7 @@ void reduce_horizontal(const Op& op, const ReducePlan& p) {
   // leaf across the block, so that memory is read in order (leaf l of neighbouring outputs
   // usually neighbours) rather than jumping between one output's leaves; then each output
   // combines its own leaves in the fixed tree order, as reduce_output does.
-  constexpr std::int64_t kBlockLeaves = 4096;
-  const std::int64_t block = std::max<std::int64_t>(1, kBlockLeaves / nleaves);
+  const std::int64_t block = std::max<std::int64_t>(1, tuning::kBlockLeaves / nleaves);
   parallel_for(0, p.noutputs, grain, [&](std::int64_t b, std::int64_t e) {
     const std::int64_t most = std::min(block, e - b);
     std::unique_ptr<state[]> states(new state[static_cast<std::size_t>(most * nleaves)]);
@@ -157,9 +120,9 @@ void reduce_horizontal(const Op& op, const ReducePlan& p) {
     for (std::int64_t o0 = b; o0 < e; o0 += block) {
       const std::int64_t n = std::min(block, e - o0);
       std::int64_t k = 0;
-      for_each_offset(p.outer, p.n_outer, o0, o0 + n, [&](std::int64_t in_off, std::int64_t out_off) {
-        offs[2 * k] = in_off;
-        offs[2 * k + 1] = out_off;
+      for_each_offset<kIn + 1>(p.outer(), p.n_outer, o0, o0 + n, [&](const std::int64_t (&off)[kIn + 1]) {
+        offs[2 * k] = off[kIn];
+        offs[2 * k + 1] = off[kOut];
         ++k;
       });
       for (std::int64_t l = 0; l < nleaves; ++l) {
@@ -175,32 +138,32 @@ void reduce_horizontal(const Op& op, const ReducePlan& p) {
 // thread count), whose per-column partial states are combined in row order afterwards. Blocks
 // then keep their full width, so every row segment read is long, and threads still share a
 // reduction with a single block (axis 0 of a 2048x2048 matrix).
-constexpr std::int64_t kSplitRows = 256;
-constexpr std::int64_t kSplitBytes = std::int64_t(1) << 20;
 
 template <class T, class Op>
 void reduce_vertical(const Op& op, const ReducePlan& p) {
   using state = typename Op::state;
   using out_t = typename Op::out_t;
-  const LoopDim& row_dim = p.red[p.n_red - 1];
+  const LoopDim* const red = p.red();
+  const LoopDim* const outer = p.outer();
+  const LoopDim& row_dim = red[p.n_red - 1];
   const std::int64_t nr = row_dim.size;
-  const std::int64_t srow = row_dim.in_stride;
+  const std::int64_t srow = row_dim.stride[kIn];
   std::int64_t nseg = 1;
-  for (int k = 0; k + 1 < p.n_red; ++k) nseg *= p.red[k].size;
+  for (int k = 0; k + 1 < p.n_red; ++k) nseg *= red[k].size;
   const std::int64_t m = p.col.size;
-  const std::int64_t scol = p.col.in_stride;
+  const std::int64_t scol = p.col.stride[kIn];
   const bool contiguous_cols = scol == static_cast<std::int64_t>(sizeof(T));
   constexpr std::int64_t kCols = Op::kCols;
-  static_assert(kCols <= kColBlock, "an op's vertical block must fit the shared buffers");
+  static_assert(kCols <= tuning::kColBlock, "an op's vertical block must fit the shared buffers");
   std::int64_t nouter = 1;
-  for (int k = 0; k < p.n_outer; ++k) nouter *= p.outer[k].size;
-  const bool split = nseg == 1 && nr >= 2 * kSplitRows &&
-                     nr * m * static_cast<std::int64_t>(sizeof(T)) >= kSplitBytes;
-  const std::int64_t nchunks = split ? (nr + kSplitRows - 1) / kSplitRows : 1;
-  const std::int64_t chunk_rows = split ? kSplitRows : nr;
+  for (int k = 0; k < p.n_outer; ++k) nouter *= outer[k].size;
+  const bool split = nseg == 1 && nr >= 2 * tuning::kSplitRows &&
+                     nr * m * static_cast<std::int64_t>(sizeof(T)) >= tuning::kSplitBytes;
+  const std::int64_t nchunks = split ? (nr + tuning::kSplitRows - 1) / tuning::kSplitRows : 1;
+  const std::int64_t chunk_rows = split ? tuning::kSplitRows : nr;
   // Still fewer tasks than twice the threads: narrower blocks, so that threads can share them. A
   // column's result does not depend on its block, so neither does it on the thread count.
-  constexpr std::int64_t kMinCols = 64;
+  constexpr std::int64_t kMinCols = tuning::kMinCols;
   const std::int64_t want_blocks = 2 * static_cast<std::int64_t>(get_num_threads());
   std::int64_t cols = kCols;
   if (nouter * nchunks * ((m + kCols - 1) / kCols) < want_blocks) {
@@ -209,13 +172,13 @@ void reduce_vertical(const Op& op, const ReducePlan& p) {
   }
   const std::int64_t nblocks = (m + cols - 1) / cols;
   const std::int64_t block_work = std::min(chunk_rows * nseg, p.count) * std::min(m, cols);
-  const std::int64_t grain = std::max<std::int64_t>(1, kGrain / std::max<std::int64_t>(block_work, 1));
+  const std::int64_t grain = std::max<std::int64_t>(1, tuning::kGrain / std::max<std::int64_t>(block_work, 1));
   // Partial states, [outer][chunk][column], when split.
   std::unique_ptr<state[]> partial(split ? new state[static_cast<std::size_t>(nouter * nchunks * m)] : nullptr);
 
   parallel_for(0, nouter * nblocks * nchunks, grain, [&](std::int64_t b, std::int64_t e) {
     AlignedBuffer<T> gathered;
-    if (!contiguous_cols) gathered.reset(kRowChunk * kCols);
+    if (!contiguous_cols) gathered.reset(tuning::kRowChunk * kCols);
     alignas(64) state st[kCols];  // (vector loads and stores of whole lines)
     for (std::int64_t t = b; t < e; ++t) {
       const std::int64_t chunk = t % nchunks;
@@ -223,14 +186,16 @@ void reduce_vertical(const Op& op, const ReducePlan& p) {
       const std::int64_t j0 = (t / nchunks % nblocks) * cols;
       const std::int64_t w = std::min(cols, m - j0);
       const std::int64_t r_begin = chunk * chunk_rows, r_end = std::min(nr, r_begin + chunk_rows);
-      std::int64_t in_off, out_off;
-      offsets_of(o, p.outer, p.n_outer, in_off, out_off);
+      std::int64_t off[kIn + 1];
+      offsets_of(o, outer, p.n_outer, off);
+      const std::int64_t in_off = off[kIn], out_off = off[kOut];
       for (std::int64_t j = 0; j < w; ++j) st[j] = op.identity();
       for (std::int64_t seg = 0; seg < nseg; ++seg) {
-        std::int64_t seg_off, unused;
-        offsets_of(seg, p.red, p.n_red - 1, seg_off, unused);
-        for (std::int64_t r0 = r_begin; r0 < r_end; r0 += kRowChunk) {
-          const std::int64_t rows = std::min(kRowChunk, r_end - r0);
+        std::int64_t seg_offs[kIn + 1];
+        offsets_of(seg, red, p.n_red - 1, seg_offs);
+        const std::int64_t seg_off = seg_offs[kIn];
+        for (std::int64_t r0 = r_begin; r0 < r_end; r0 += tuning::kRowChunk) {
+          const std::int64_t rows = std::min(tuning::kRowChunk, r_end - r0);
           const char* ptr = p.in + in_off + seg_off + r0 * srow + j0 * scol;
           const std::int64_t index_base = seg * nr + r0;
           if (contiguous_cols) {
@@ -251,20 +216,20 @@ void reduce_vertical(const Op& op, const ReducePlan& p) {
       }
       for (std::int64_t j = 0; j < w; ++j) {
         const out_t v = op.project(st[j], p.count);
-        std::memcpy(p.out + out_off + (j0 + j) * p.col.out_stride, &v, sizeof v);
+        std::memcpy(p.out + out_off + (j0 + j) * p.col.stride[kOut], &v, sizeof v);
       }
     }
   });
   if (!split) return;
-  parallel_for(0, nouter * m, std::max<std::int64_t>(1, kGrain / nchunks), [&](std::int64_t b, std::int64_t e) {
+  parallel_for(0, nouter * m, std::max<std::int64_t>(1, tuning::kGrain / nchunks), [&](std::int64_t b, std::int64_t e) {
     for (std::int64_t i = b; i < e; ++i) {
       const std::int64_t o = i / m, j = i % m;
       state s = partial[static_cast<std::size_t>(o * nchunks * m + j)];
       for (std::int64_t c = 1; c < nchunks; ++c) op.combine(s, partial[static_cast<std::size_t>((o * nchunks + c) * m + j)]);
-      std::int64_t in_off, out_off;
-      offsets_of(o, p.outer, p.n_outer, in_off, out_off);
+      std::int64_t off[kIn + 1];
+      offsets_of(o, outer, p.n_outer, off);
       const out_t v = op.project(s, p.count);
-      std::memcpy(p.out + out_off + j * p.col.out_stride, &v, sizeof v);
+      std::memcpy(p.out + off[kOut] + j * p.col.stride[kOut], &v, sizeof v);
     }
   });
 }
@@ -297,10 +262,6 @@ void reduce_typed(const ReducePlan& p) {
     case ReduceKind::any: return reduce_run<T>(AnyAllOp<T, true>{}, p);
     case ReduceKind::all: return reduce_run<T>(AnyAllOp<T, false>{}, p);
   }
-}
-
-inline void reduce(const ReducePlan& p) {
-  visit_float(p.in_dtype, "reduce", [&](auto t) { reduce_typed<decltype(t)>(p); });
 }
 
 }  // namespace KCORE_ISA

@@ -1,7 +1,7 @@
 // Reduction ops: small structs plugged into the engine (reduce_engine.hpp), in the manner of
 // ATen's Reduce.h. Each op T -> out_t provides
 //   state identity();                          the value of an empty reduction
-//   state leaf(const T* p, n, index_base);     a contiguous run of n <= kLeaf elements
+//   state leaf(const T* p, n, index_base);     a contiguous run of n <= tuning::kLeaf elements
 //   void  combine(state& a, const state& b);   a := a (+) b, where a's elements precede b's
 //   out_t project(const state&, count);        the final value, rounded once
 //   void  col_rows(state* st, rows, row_stride, nrows, w, index_base)
@@ -13,28 +13,20 @@
 #include <limits>
 #include <type_traits>
 
+#include "kcore/kernels/accumulate.hpp"
 #include "kcore/kernels/convert.hpp"
 #include "kcore/kernels/simd.hpp"
+#include "kcore/kernels/stream.hpp"
+#include "kcore/tuning.hpp"
 
 namespace kcore {
 namespace KCORE_ISA {
 
-constexpr std::int64_t kLeaf = 8192;      // elements in one horizontal leaf
-constexpr std::int64_t kColBlock = 2048;  // most columns one vertical block holds
-constexpr std::int64_t kRowChunk = 128;   // rows folded into a temporary before merging
-// Each op's vertical block width (Op::kCols <= kColBlock): wide, so every row segment read is
-// long and prefetch-friendly, while the op's per-column state and temporaries stay in L1.
-
-// Sum/prod accumulators: float16 in float32 (blocked), float32 in float64, float64 in float64.
-template <class T> struct sum_acc { using type = double; };
-template <> struct sum_acc<half> { using type = float; };
-template <class T> using sum_acc_t = typename sum_acc<T>::type;
-
-// Calls f(q, n) with q a widened view of p[0, n), n <= kLeaf: float16 goes through a buffer.
+// Calls f(q, n) with q a widened view of p[0, n), n <= tuning::kLeaf: float16 goes through a buffer.
 template <class T, class F>
 inline auto with_widened(const T* p, std::int64_t n, F&& f) {
   if constexpr (std::is_same_v<T, half>) {
-    alignas(64) float buf[kLeaf];
+    alignas(64) float buf[tuning::kLeaf];
     // GCC may inline a caller's gathered buffer here and not see the loop that filled it.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -46,10 +38,10 @@ inline auto with_widened(const T* p, std::int64_t n, F&& f) {
   }
 }
 
-// Widened view of one row of w <= kColBlock contiguous elements.
+// Widened view of one row of w <= tuning::kColBlock contiguous elements.
 template <class T>
 struct RowWidener {
-  alignas(64) widen_t<T> buf[std::is_same_v<T, half> ? kColBlock : 1];
+  alignas(64) widen_t<T> buf[std::is_same_v<T, half> ? tuning::kColBlock : 1];
   const widen_t<T>* operator()(const char* row, std::int64_t w) {
     if constexpr (std::is_same_v<T, half>) {
       widen_half(reinterpret_cast<const half*>(row), buf, w);
@@ -73,7 +65,7 @@ inline void fold_rows_by_four(const char* rows, std::int64_t row_stride, std::in
   using W = widen_t<T>;
   RowWidener<T> widen[4];
   const std::int64_t wv = w / L * L;
-  constexpr std::int64_t kAhead = kPrefetchBytes / static_cast<std::int64_t>(sizeof(W));
+  constexpr std::int64_t kAhead = tuning::kPrefetchBytes / static_cast<std::int64_t>(sizeof(W));
   const std::int64_t prefetch_end = std::is_same_v<T, half> ? 0 : std::max<std::int64_t>(0, wv - kAhead);
   std::int64_t r = 0;
   for (; r + 4 <= nrows; r += 4) {
@@ -90,31 +82,6 @@ inline void fold_rows_by_four(const char* rows, std::int64_t row_stride, std::in
   for (; r < nrows; ++r) one_row(widen[0](rows + r * row_stride, w));
 }
 
-enum class Fold { add, mul };
-
-// Products of float16 values accumulate in float64: in float32 long products drift into the
-// subnormal range, where every multiply is ~100x slower. Sums keep float32 (sum_acc_t).
-template <class T, Fold F>
-using fold_acc_t = std::conditional_t<F == Fold::mul && std::is_same_v<T, half>, double, sum_acc_t<T>>;
-
-template <class A, Fold F>
-inline A fold1(A a, A b) {
-  return F == Fold::add ? a + b : a * b;
-}
-
-// Blocked fold of q[0, n) in A: a 256-byte block of accumulators, a fixed-order tree, a tail.
-template <class A, Fold F, class W>
-inline A fold_contig(const W* q, std::int64_t n, A unit) {
-  vec<A> acc[kBlockVecs];
-  for (auto& a : acc) a = splat<A>(unit);
-  std::int64_t i = fold_blocks<A>(q, n, [&acc](int k, vec<A> x, std::int64_t) {
-    acc[k] = F == Fold::add ? acc[k] + x : acc[k] * x;
-  });
-  A s = tree_block<A>(acc, [](auto a, auto b) { return F == Fold::add ? a + b : a * b; });
-  for (; i < n; ++i) s = fold1<A, F>(s, static_cast<A>(q[i]));
-  return s;
-}
-
 // sum, prod and mean.
 template <class T, Fold F, bool Mean>
 struct SumOp {
@@ -122,8 +89,7 @@ struct SumOp {
   using W = widen_t<T>;
   using state = A;
   using out_t = T;
-  // Row segments of 4-16 KB; state and temporaries (float64 for float32) take 32 KB of L1.
-  static constexpr std::int64_t kCols = 2048;
+  static constexpr std::int64_t kCols = tuning::kColsSum;
   // -0.0 is the additive identity that keeps the sign of an all -0.0 sum.
   static constexpr A kUnit = F == Fold::add ? A(-0.0) : A(1);
 
@@ -169,7 +135,7 @@ struct MinMaxOp {
   using W = widen_t<T>;
   using state = W;
   using out_t = T;
-  static constexpr std::int64_t kCols = 2048;
+  static constexpr std::int64_t kCols = tuning::kColsMinMax;
   static constexpr W kUnit = Max ? -std::numeric_limits<W>::infinity() : std::numeric_limits<W>::infinity();
 
   static W pick(W m, W x) { return ((Max ? x > m : x < m) || x != x) ? x : m; }
@@ -260,7 +226,7 @@ struct ArgOp {
     std::int64_t idx;
   };
   using out_t = std::int64_t;
-  static constexpr std::int64_t kCols = 512;
+  static constexpr std::int64_t kCols = tuning::kColsArg;
 
   static bool beats(W x, W best) { return Max ? x > best : x < best; }
 
@@ -339,7 +305,7 @@ struct VarOp {
     double n, mean, m2;
   };
   using out_t = T;
-  static constexpr std::int64_t kCols = 256;
+  static constexpr std::int64_t kCols = tuning::kColsVar;
 
   static void merge(state& a, double nb, double mean_b, double m2_b) {
     if (nb == 0) return;
@@ -430,8 +396,7 @@ struct AnyAllOp {
   using I = typename Tr::mask;
   using state = bool;
   using out_t = std::uint8_t;
-  // float16 rows are half as many bytes: twice the columns keeps each row segment 2-4 KB.
-  static constexpr std::int64_t kCols = sizeof(T) == 2 ? 2048 : 1024;
+  static constexpr std::int64_t kCols = sizeof(T) == 2 ? tuning::kColsAnyAllHalf : tuning::kColsAnyAll;
 
   state identity() const { return !Any; }
   state leaf(const T* p, std::int64_t m, std::int64_t) const {

@@ -3,10 +3,10 @@
 // Accumulation is in scan_acc_t<T> (float16 in float32, float32 and float64 in float64), each
 // output rounded once; products step through the subnormal range exactly and without the
 // hardware's slow path (exact_product.hpp). Lines (scanned axis innermost) are scanned
-// sequentially in fixed segments of kSegment elements whose starting values come from a first
+// sequentially in fixed segments of tuning::kSegment elements whose starting values come from a first
 // pass of segment totals, so a long line splits across threads and the bits never depend on the
 // thread count. Otherwise the kernel walks whole rows, out[i, :] = out[i-1, :] op x[i, :],
-// vectorised across a block of columns (products kProductRows rows at a time).
+// vectorised across a block of columns (products tuning::kProductRows rows at a time).
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -15,28 +15,23 @@
 #include <memory>
 #include <stdexcept>
 
-#include "kcore/kernels/copy_engine.hpp"
+#include "kcore/kernels/accumulate.hpp"
+#include "kcore/kernels/convert.hpp"
 #include "kcore/kernels/exact_product.hpp"
 #include "kcore/kernels/parallel.hpp"
-#include "kcore/kernels/reduce_ops.hpp"
+#include "kcore/kernels/stream.hpp"
+#include "kcore/kernels/transpose.hpp"
+#include "kcore/kernels/walk.hpp"
 #include "kcore/scan_plan.hpp"
+#include "kcore/tuning.hpp"
 
 namespace kcore {
 namespace KCORE_ISA {
 
-constexpr std::int64_t kSegment = 4096;   // elements scanned sequentially from one start value
-constexpr std::int64_t kScanCols = 1024;  // columns per vertical block
-constexpr std::int64_t kShortLine = 32;    // lines up to this long are scanned one at a time
-constexpr int kProductRows = 4;            // rows of a vertical product stepped in registers at once
-// Columns per vertical block of products, whose kProductRows rows of results stay in L1 (16 KB;
-// 32 KB measured 15% slower for float64).
+// Columns per vertical block of products, whose tuning::kProductRows rows of results stay in L1.
 template <class T>
-constexpr std::int64_t kProductCols = std::min<std::int64_t>(kScanCols, (16 << 10) / (kProductRows * sizeof(T)));
-
-// Running values of float16 are float32 (for products too: exact_product.hpp removed the reason
-// for float64 there, the slow subnormal range), of float32 and float64 float64.
-template <class T>
-using scan_acc_t = sum_acc_t<T>;
+constexpr std::int64_t kProductCols =
+    std::min<std::int64_t>(tuning::kScanCols, tuning::kProductBlockBytes / (tuning::kProductRows * sizeof(T)));
 
 template <class T, Fold F>
 struct Scanner {
@@ -44,7 +39,7 @@ struct Scanner {
   using W = widen_t<T>;
   static constexpr A kUnit = F == Fold::add ? A(0) : A(1);
 
-  // Reads len elements at byte stride `stride` as W into buf (buf must hold kSegment).
+  // Reads len elements at byte stride `stride` as W into buf (buf must hold tuning::kSegment).
   static const W* fetch(const char* s, std::int64_t stride, std::int64_t len, W* buf) {
     if (stride == static_cast<std::int64_t>(sizeof(T))) {
       if constexpr (std::is_same_v<T, half>) {
@@ -64,7 +59,7 @@ struct Scanner {
 
   // Total of one segment (the offset the next segment starts from).
   static A total(const char* s, std::int64_t stride, std::int64_t len) {
-    alignas(64) W buf[kSegment];
+    alignas(64) W buf[tuning::kSegment];
     const W* x = fetch(s, stride, len, buf);
     return fold_contig<A, F>(x, len, F == Fold::add ? A(-0.0) : A(1));
   }
@@ -125,7 +120,7 @@ void segments(const char* const* s, std::int64_t stride, std::int64_t len, const
 template <class T, Fold F>
 void lines_across(const char* const* s, std::int64_t len, const scan_acc_t<T>* start, char* const* d, bool stream) {
   using A = scan_acc_t<T>;
-  using RT = detail::RegisterTranspose<A>;
+  using RT = RegisterTranspose<A>;
   using V = typename RT::V;
   constexpr int N = RT::N;
   constexpr std::int64_t item = sizeof(T);
@@ -181,39 +176,43 @@ void lines_across(const char* const* s, std::int64_t len, const scan_acc_t<T>* s
 }
 #endif
 
+// Byte offsets (src, dst) of the line with row-major index `linear` over the plan's other dims.
 inline void outer_offsets(const ScanPlan& p, std::int64_t linear, std::int64_t& so, std::int64_t& dof) {
-  offsets_of(linear, p.outer, p.n_outer, so, dof);
+  std::int64_t off[kIn + 1];
+  offsets_of(linear, p.outer, p.n_outer, off);
+  so = off[kIn];
+  dof = off[kOut];
 }
 
 template <class T, Fold F>
 void scan_lines(const ScanPlan& p) {
-  constexpr int kChains = 4;  // segments scanned together (8 measured slower for float16)
+  constexpr int kChains = tuning::kScanChains;
   using S = Scanner<T, F>;
   using A = typename S::A;
   std::int64_t lines = 1;
   for (int k = 0; k < p.n_outer; ++k) lines *= p.outer[k].size;
-  const std::int64_t segs = (p.n + kSegment - 1) / kSegment;
+  const std::int64_t segs = (p.n + tuning::kSegment - 1) / tuning::kSegment;
   const std::int64_t units = lines * segs;
   std::unique_ptr<A[]> start(new A[static_cast<std::size_t>(units)]);
   auto unit_ptrs = [&](std::int64_t u, const char*& s, char*& d, std::int64_t& len) {
     const std::int64_t line = u / segs, seg = u % segs;
     std::int64_t so, dof;
     outer_offsets(p, line, so, dof);
-    s = p.src + so + seg * kSegment * p.src_step;
-    d = p.dst + dof + seg * kSegment * p.dst_step;
-    len = std::min(kSegment, p.n - seg * kSegment);
+    s = p.src + so + seg * tuning::kSegment * p.src_step;
+    d = p.dst + dof + seg * tuning::kSegment * p.dst_step;
+    len = std::min(tuning::kSegment, p.n - seg * tuning::kSegment);
   };
-  const std::int64_t grain = std::max<std::int64_t>(1, kGrain / std::min(p.n, kSegment));
-  const bool stream = p.size * static_cast<std::int64_t>(sizeof(T)) >= kStreamBytes;
-  if (p.n <= kShortLine) {
+  const std::int64_t grain = std::max<std::int64_t>(1, tuning::kGrain / std::min(p.n, tuning::kSegment));
+  const bool stream = p.size * static_cast<std::int64_t>(sizeof(T)) >= tuning::kStreamBytes;
+  if (p.n <= tuning::kShortLine) {
     // Short lines (axis -1 of an (n, 3) array): the grouped paths' per-line set-up costs more
     // than the scan. One plain sequential scan per line: the same operations.
     parallel_for(0, lines, grain, [&](std::int64_t b, std::int64_t e) {
       for (std::int64_t line = b; line < e; ++line) {
         std::int64_t so, dof;
         if (p.n_outer == 1) {
-          so = line * p.outer[0].in_stride;
-          dof = line * p.outer[0].out_stride;
+          so = line * p.outer[0].stride[kIn];
+          dof = line * p.outer[0].stride[kOut];
         } else {
           outer_offsets(p, line, so, dof);
         }
@@ -264,7 +263,7 @@ void scan_lines(const ScanPlan& p) {
     std::int64_t u = b;
 #ifdef KCORE_REGISTER_TRANSPOSE
     {
-      constexpr int N = detail::RegisterTranspose<A>::N;
+      constexpr int N = RegisterTranspose<A>::N;
       constexpr std::int64_t item = sizeof(T);
       if (p.src_step == item && p.dst_step == item) {
         for (; u + N <= e; u += N) {
@@ -320,9 +319,9 @@ inline void fold_row(scan_acc_t<T>* acc, const X* x, T* out, std::int64_t w, con
   }
 }
 
-// kProductRows rows of a vertical running product at once: each column vector takes the rows'
+// tuning::kProductRows rows of a vertical running product at once: each column vector takes the rows'
 // steps in registers, plainly or, where a lane starts near the bottom of the range, through
-// scaled_product_steps. One such decision per kProductRows steps: a test per row and vector
+// scaled_product_steps. One such decision per tuning::kProductRows steps: a test per row and vector
 // branched unpredictably (a third of the vectors of N(1, 1) data have a tiny lane).
 template <class T>
 inline void product_rows(scan_acc_t<T>* acc, const T* const* x, const T* const* ahead, T (*out)[kProductCols<T>],
@@ -330,7 +329,7 @@ inline void product_rows(scan_acc_t<T>* acc, const T* const* x, const T* const* 
   using A = scan_acc_t<T>;
   using V = vec<A>;
   constexpr int L = kLanes<A>;
-  constexpr int n = kProductRows;
+  constexpr int n = tuning::kProductRows;
   const std::int64_t per_vector = writer.pending() / std::max<std::int64_t>(1, w / L) + 1;
   std::int64_t j = 0;
   for (; j + L <= w; j += L) {
@@ -363,18 +362,18 @@ void scan_tiles(const ScanPlan& p) {
   std::int64_t nouter = 1;
   for (int k = 0; k < p.n_outer; ++k) nouter *= p.outer[k].size;
   const std::int64_t item = sizeof(T);
-  const std::int64_t R = p.col.size, cs = p.col.in_stride, cd = p.col.out_stride;
+  const std::int64_t R = p.col.size, cs = p.col.stride[kIn], cd = p.col.stride[kOut];
   const bool unit_src = cs == item, unit_dst = cd == item;
   // Wide blocks when both sides are contiguous along the columns; otherwise narrow ones, so the
   // cache lines of all block columns stay resident while the rows advance.
-  const std::int64_t width = unit_src && unit_dst ? (F == Fold::mul ? kProductCols<T> : kScanCols) : 32;
+  const std::int64_t width = unit_src && unit_dst ? (F == Fold::mul ? kProductCols<T> : tuning::kScanCols) : 32;
   const std::int64_t nblocks = (R + width - 1) / width;
-  const std::int64_t grain = std::max<std::int64_t>(1, kGrain / (p.n * std::min(R, width)));
-  const bool stream = p.size * item >= kStreamBytes;
+  const std::int64_t grain = std::max<std::int64_t>(1, tuning::kGrain / (p.n * std::min(R, width)));
+  const bool stream = p.size * item >= tuning::kStreamBytes;
   parallel_for(0, nouter * nblocks, grain, [&](std::int64_t b, std::int64_t e) {
-    alignas(64) A acc[kScanCols];
-    alignas(64) W buf[kScanCols];
-    alignas(64) T out[F == Fold::mul ? 2 : 1][F == Fold::mul ? kProductRows : 1][F == Fold::mul ? kProductCols<T> : kScanCols];
+    alignas(64) A acc[tuning::kScanCols];
+    alignas(64) W buf[tuning::kScanCols];
+    alignas(64) T out[F == Fold::mul ? 2 : 1][F == Fold::mul ? tuning::kProductRows : 1][F == Fold::mul ? kProductCols<T> : tuning::kScanCols];
     WriteBehind writer(stream);  // a block of product rows goes out while the next computes
     for (std::int64_t t = b; t < e; ++t) {
       const std::int64_t o = t / nblocks, j0 = (t % nblocks) * width;
@@ -388,7 +387,7 @@ void scan_tiles(const ScanPlan& p) {
       // The next rows' pieces lie in other pages, where the hardware prefetchers start over.
       std::int64_t i = 0;
       if constexpr (F == Fold::mul) {
-        constexpr int n = kProductRows;
+        constexpr int n = tuning::kProductRows;
         int cur = 0;
         for (; unit_src && i + n <= p.n; i += n) {
           const T* x[n];
@@ -425,14 +424,6 @@ void scan_typed(const ScanPlan& p) {
   if (p.size == 0) return;
   if (p.tiles) scan_tiles<T, F>(p);
   else scan_lines<T, F>(p);
-}
-
-inline void scan(const ScanPlan& p) {
-  visit_float(p.dtype, "scan", [&](auto t) {
-    using T = decltype(t);
-    if (p.kind == ScanKind::sum) scan_typed<T, Fold::add>(p);
-    else scan_typed<T, Fold::mul>(p);
-  });
 }
 
 }  // namespace KCORE_ISA

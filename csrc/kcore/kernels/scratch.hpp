@@ -11,7 +11,7 @@ namespace kcore {
 namespace KCORE_ISA {
 
 // n elements on the heap at a cache-line boundary: vector loads from a buffer at malloc's
-// 16-byte alignment split cache lines (packed GEMM panels ran ~1.5x slower so).
+// 16-byte alignment split cache lines (packed GEMM panels ran much slower so).
 template <class T>
 class AlignedBuffer {
  public:

@@ -1,9 +1,5 @@
 // Portable SIMD through GCC/Clang vector extensions. The compiler lowers `vec<T>` to the native
 // registers of the level being compiled (xmm, ymm or zmm).
-//
-// Accumulating loops keep a fixed 256-byte block of accumulators (kBlockBytes), split into as many
-// native vectors as the level needs. Logical lane j always sees elements j, j+B, j+2B, ..., so the
-// order of floating-point operations, and therefore every result bit, is the same on every level.
 #pragma once
 #include <cstdint>
 #include <cstring>
@@ -21,7 +17,6 @@ namespace kcore {
 namespace KCORE_ISA {
 
 constexpr int kVecBytes = KCORE_VEC_BYTES;
-constexpr int kBlockBytes = 256;
 
 template <class T, int Bytes>
 struct vec_type {
@@ -31,9 +26,6 @@ template <class T>
 using vec = typename vec_type<T, kVecBytes>::type;
 template <class T>
 constexpr int kLanes = kVecBytes / static_cast<int>(sizeof(T));
-template <class T>
-constexpr int kBlockLanes = kBlockBytes / static_cast<int>(sizeof(T));
-constexpr int kBlockVecs = kBlockBytes / kVecBytes;
 
 // Same-width integer, for comparison masks and lane indices.
 template <class T>
@@ -112,102 +104,6 @@ inline vec<A> load_as(const W* p) {
     std::memcpy(&x, p, sizeof x);
     return __builtin_convertvector(x, vec<A>);
   }
-}
-
-// Streaming stores: they bypass the caches and skip the read for ownership an ordinary store does
-// on a line it does not hold, so a large result costs one write of memory instead of a read and a
-// write. Only for results much larger than the caches (they are not in cache afterwards), and
-// only of whole lines: a line written in parts costs a read at the memory. A thread calls
-// stream_fence() after its streaming stores, before another thread may read the data.
-constexpr std::int64_t kStreamBytes = std::int64_t(512) << 10;  // results from here (measured)
-constexpr std::int64_t kLineBytes = 64;
-
-template <class V>
-inline void stream_store(char* p, V v) {  // p is sizeof(V)-aligned
-#if defined(__AVX512F__)
-  if constexpr (sizeof(V) == 64) {
-    __m512i r;
-    std::memcpy(&r, &v, sizeof r);
-    _mm512_stream_si512(reinterpret_cast<__m512i*>(p), r);
-    return;
-  }
-#endif
-#if defined(__AVX__)
-  if constexpr (sizeof(V) == 32) {
-    __m256i r;
-    std::memcpy(&r, &v, sizeof r);
-    _mm256_stream_si256(reinterpret_cast<__m256i*>(p), r);
-    return;
-  }
-#endif
-#if defined(__SSE2__)
-  if constexpr (sizeof(V) == 16) {
-    __m128i r;
-    std::memcpy(&r, &v, sizeof r);
-    _mm_stream_si128(reinterpret_cast<__m128i*>(p), r);
-    return;
-  }
-#endif
-  std::memcpy(p, &v, sizeof v);
-}
-
-inline void stream_fence() {
-#if defined(__SSE2__)
-  _mm_sfence();
-#endif
-}
-
-// Copies n bytes from s (typically a buffer in L1) to d: the whole 64-byte lines of d with
-// streaming stores, the partial lines at either end with ordinary ones.
-inline void stream_bytes(char* d, const char* s, std::int64_t n) {
-  typedef char line_vec __attribute__((vector_size(kVecBytes)));
-  std::int64_t head = (kLineBytes - static_cast<std::int64_t>(reinterpret_cast<std::uintptr_t>(d) % kLineBytes)) % kLineBytes;
-  if (head > n) head = n;
-  std::memcpy(d, s, static_cast<std::size_t>(head));
-  std::int64_t i = head;
-  for (; i + kLineBytes <= n; i += kLineBytes) {
-#pragma GCC unroll 4
-    for (int k = 0; k < kLineBytes; k += kVecBytes) {
-      line_vec v;
-      std::memcpy(&v, s + i + k, sizeof v);
-      stream_store(d + i + k, v);
-    }
-  }
-  std::memcpy(d + i, s + i, static_cast<std::size_t>(n - i));
-}
-
-// Software prefetch distance for streaming reads. The hardware prefetchers alone left one core
-// at 12-19 GB/s on a 64 MB array here; prefetching 2 KB ahead (into all cache levels: the
-// non-temporal hint halved the speed) reaches 27 GB/s. Prefetches never fault, so reading
-// ahead of the end is harmless.
-constexpr int kPrefetchBytes = 2048;
-
-// Prefetches the `bytes` (a multiple of 64, or less than 64) that lie kPrefetchBytes past p.
-template <int Bytes>
-inline void prefetch_ahead(const void* p) {
-#pragma GCC unroll 4
-  for (int c = 0; c < Bytes; c += 64) __builtin_prefetch(static_cast<const char*>(p) + kPrefetchBytes + c, 0, 3);
-}
-
-// Prefetches every line of [p, p + bytes) (nothing when bytes <= 0).
-inline void prefetch_range(const void* p, std::int64_t bytes) {
-  const char* const c = static_cast<const char*>(p);
-  for (std::int64_t b = 0; b < bytes; b += kLineBytes) __builtin_prefetch(c + b, 0, 3);
-}
-
-// Calls step(k, x, offset) for each native vector x of the whole blocks of p[0, n), where k is
-// the vector's slot in the block (which accumulator it feeds); returns how many were consumed.
-template <class A, class W, class Step>
-inline std::int64_t fold_blocks(const W* p, std::int64_t n, Step step) {
-  constexpr int L = kLanes<A>;
-  constexpr int B = kBlockLanes<A>;
-  std::int64_t i = 0;
-  for (; i + B <= n; i += B) {
-    prefetch_ahead<static_cast<int>(B * sizeof(W))>(p + i);
-#pragma GCC unroll 16
-    for (int k = 0; k < kBlockVecs; ++k) step(k, load_as<A>(p + i + k * L), i + k * L);
-  }
-  return i;
 }
 
 // True if any lane of a comparison mask is set (a single test instruction where there is one).
@@ -387,19 +283,33 @@ inline std::int64_t find_first_equal(const W* q, std::int64_t begin, std::int64_
   return -1;
 }
 
-// Pairwise combination of a block of accumulators in a fixed order: logical lane j absorbs lane
-// j + w for w = B/2, B/4, ..., 1. Steps with w >= the native lane count pair whole vectors, so
-// they run as vector ops; the same pairs are formed on every level, so the bits agree.
-template <class A, class V, class F>
-inline A tree_block(V* acc, F f) {
-  constexpr int L = kLanes<A>;
-  for (int w = kBlockVecs / 2; w >= 1; w /= 2)
-    for (int k = 0; k < w; ++k) acc[k] = f(acc[k], acc[k + w]);
-  A lanes[L];
-  std::memcpy(lanes, &acc[0], sizeof lanes);
-  for (int w = L / 2; w >= 1; w /= 2)
-    for (int j = 0; j < w; ++j) lanes[j] = f(lanes[j], lanes[j + w]);
-  return lanes[0];
+// a * b + c for the products' inner loops: fused (one rounding) where the level has FMA, else
+// a multiply and an add. (exact_product.hpp relies on the fused form and only uses it with FMA.)
+template <class A>
+KCORE_INLINE vec<A> fmadd(vec<A> a, vec<A> b, vec<A> c) {
+#if defined(__AVX512F__)
+  if constexpr (kVecBytes == 64) {
+    if constexpr (std::is_same_v<A, float>) {
+      __m512 r = _mm512_fmadd_ps(reinterpret_cast<__m512&>(a), reinterpret_cast<__m512&>(b), reinterpret_cast<__m512&>(c));
+      return reinterpret_cast<vec<A>&>(r);
+    } else {
+      __m512d r = _mm512_fmadd_pd(reinterpret_cast<__m512d&>(a), reinterpret_cast<__m512d&>(b), reinterpret_cast<__m512d&>(c));
+      return reinterpret_cast<vec<A>&>(r);
+    }
+  }
+#endif
+#if defined(__FMA__)
+  if constexpr (kVecBytes == 32) {
+    if constexpr (std::is_same_v<A, float>) {
+      __m256 r = _mm256_fmadd_ps(reinterpret_cast<__m256&>(a), reinterpret_cast<__m256&>(b), reinterpret_cast<__m256&>(c));
+      return reinterpret_cast<vec<A>&>(r);
+    } else {
+      __m256d r = _mm256_fmadd_pd(reinterpret_cast<__m256d&>(a), reinterpret_cast<__m256d&>(b), reinterpret_cast<__m256d&>(c));
+      return reinterpret_cast<vec<A>&>(r);
+    }
+  }
+#endif
+  return a * b + c;
 }
 
 }  // namespace KCORE_ISA

@@ -1,4 +1,4 @@
-// Allocating results in a chosen layout.
+// Allocating results: every result array is created here, in C order or in an input's memory order.
 #pragma once
 #include <pybind11/numpy.h>
 
@@ -40,18 +40,18 @@ inline py::array empty_like_k(const py::array& x, const py::dtype& dtype) {
   return steal_result(new_result_array(dtype.ptr(), static_cast<int>(nd), shape.data(), strides.data()));
 }
 
-inline py::array empty_c(const py::array& x, const py::dtype& dtype) {
-  return steal_result(new_result_array(dtype.ptr(), static_cast<int>(x.ndim()), x.shape(), nullptr));
-}
-
-// A new C-contiguous array of `like`'s dtype: straight through NumPy's C API (no shape vectors
-// or dtype object round trip), for the small-call fast paths.
-inline py::array empty_c_shape(const py::array& like, int ndim, const py::ssize_t* shape) {
-  return steal_result(new_result_array(py::detail::array_proxy(like.ptr())->descr, ndim, shape, nullptr));
+// A new C-contiguous array: straight through NumPy's C API (no shape vectors), for small calls.
+inline py::array empty_c_shape(const py::dtype& dtype, int ndim, const std::int64_t* shape) {
+  Py_ssize_t s[64];
+  for (int i = 0; i < ndim; ++i) s[i] = static_cast<Py_ssize_t>(shape[i]);
+  return steal_result(new_result_array(dtype.ptr(), ndim, s, nullptr));
 }
 
 inline std::vector<std::int64_t> byte_strides(const py::array& a) {
   return std::vector<std::int64_t>(a.strides(), a.strides() + a.ndim());
 }
+
+// Where a copy's result goes: C order, or x's memory order (NumPy's order='K').
+enum class ResultOrder { c, like_input };
 
 }  // namespace kcore_py

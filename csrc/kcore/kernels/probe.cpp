@@ -1,22 +1,25 @@
 // Memory-bandwidth probes for the benchmark: what the machine can stream, measured with the same
 // threading and vector code the kernels use.
-#pragma once
 #include <cstdint>
 #include <cstring>
 
+#include "kcore/kernels/accumulate.hpp"
+#include "kcore/kernels/entries.hpp"
 #include "kcore/kernels/parallel.hpp"
 #include "kcore/kernels/simd.hpp"
+#include "kcore/kernels/stream.hpp"
+#include "kcore/tuning.hpp"
 
 namespace kcore {
 namespace KCORE_ISA {
 
 // Reads n 64-bit words and returns their XOR (so the reads cannot be optimised away).
-inline std::uint64_t stream_read(const std::uint64_t* p, std::int64_t n) {
+std::uint64_t stream_read(const std::uint64_t* p, std::int64_t n) {
   constexpr std::int64_t kBlock = 1 << 16;
   const std::int64_t nblocks = (n + kBlock - 1) / kBlock;
   std::uint64_t result = 0;
   std::uint64_t partial[256] = {};
-  parallel_for(0, nblocks, kGrain / kBlock, [&](std::int64_t b, std::int64_t e) {
+  parallel_for(0, nblocks, tuning::kGrain / kBlock, [&](std::int64_t b, std::int64_t e) {
     vec<std::uint64_t> acc[kBlockVecs] = {};
     std::uint64_t tail = 0;
     for (std::int64_t blk = b; blk < e; ++blk) {
@@ -39,12 +42,12 @@ inline std::uint64_t stream_read(const std::uint64_t* p, std::int64_t n) {
 // Copies n bytes with the kernels' threading and their way of writing large results (streaming
 // stores, reads prefetched a piece ahead): the read+write bandwidth reference. (memcpy is not:
 // glibc streams only copies above x86_non_temporal_threshold, 3/4 of the shared cache the CPU
-// reports, 190 MB on a VM that reports a 480 MB L3. Its 128 MB halves of the 2-thread probe
-// went through ordinary stores, which first read every line: 28 GB/s here, 37-40 streamed.)
-inline void stream_copy(char* dst, const char* src, std::int64_t n) {
+// reports, so the pieces of a threaded probe go through ordinary stores that first read every
+// line; bench/NOTES.md.)
+void stream_copy(char* dst, const char* src, std::int64_t n) {
   constexpr std::int64_t kBlock = 1 << 18, kPiece = 4096;
   const std::int64_t nblocks = (n + kBlock - 1) / kBlock;
-  parallel_for(0, nblocks, std::max<std::int64_t>(1, 8 * kGrain / kBlock), [&](std::int64_t b, std::int64_t e) {
+  parallel_for(0, nblocks, std::max<std::int64_t>(1, 8 * tuning::kGrain / kBlock), [&](std::int64_t b, std::int64_t e) {
     const std::int64_t hi = std::min(n, e * kBlock);
     for (std::int64_t at = b * kBlock; at < hi; at += kPiece) {
       const std::int64_t len = std::min(kPiece, hi - at);

@@ -1,0 +1,157 @@
+// The elementwise family on plain float16/32/64 arrays, Keras rules included (keras_args.hpp):
+// cast, transpose, permute_dimensions (copies) and binary arithmetic with broadcasting. Each
+// returns None for inputs it does not take; the Python layer then converts or routes them.
+#include <pybind11/numpy.h>
+#include <pybind11/native_enum.h>
+#include <pybind11/pybind11.h>
+
+#include <algorithm>
+#include <string>
+
+#include "bindings/array_view.hpp"
+#include "bindings/elementwise.hpp"
+#include "bindings/fastcall.hpp"
+#include "bindings/keras_args.hpp"
+#include "bindings/results.hpp"
+#include "kcore/dispatch.hpp"
+#include "kcore/elementwise_plan.hpp"
+
+namespace py = pybind11;
+
+namespace kcore_py {
+
+py::array copy_of(const py::array& like, const kcore::ArrayRef& src, const py::dtype& dtype, ResultOrder order) {
+  py::array out = order == ResultOrder::like_input ? empty_like_k(like, dtype) : empty_c_shape(dtype, src.ndim, src.shape);
+  const kcore::ArrayRef dst = to_ref(out, "copy");
+  const kcore::ElementwisePlan plan = kcore::make_elementwise_plan(kcore::ElementwiseKind::copy, dst, &src, 1);
+  {
+    py::gil_scoped_release release;
+    kcore::kernels().elementwise(plan);
+  }
+  return out;
+}
+
+namespace {
+
+const py::dtype* float_dtype_named(py::handle name) {
+  // Never destroyed: a static py::object would be released after the interpreter is gone.
+  static const py::dtype& f16 = *new py::dtype("float16");
+  static const py::dtype& f32 = *new py::dtype("float32");
+  static const py::dtype& f64 = *new py::dtype("float64");
+  if (PyUnicode_CheckExact(name.ptr())) {  // the common call: a float name
+    PyObject* s = name.ptr();
+    if (PyUnicode_CompareWithASCIIString(s, "float32") == 0) return &f32;
+    if (PyUnicode_CompareWithASCIIString(s, "float16") == 0) return &f16;
+    if (PyUnicode_CompareWithASCIIString(s, "float64") == 0) return &f64;
+  }
+  const std::string n = dtype_name(name, "cast");
+  return n == "float32" ? &f32 : n == "float16" ? &f16 : n == "float64" ? &f64 : nullptr;
+}
+
+py::object cast(py::handle x, py::handle dtype) {
+  if (!is_plain_float_array(x)) return py::none();
+  const py::dtype* dt = float_dtype_named(dtype);
+  if (dt == nullptr) return py::none();  // integer and bool targets: NumPy's astype
+  const auto arr = py::reinterpret_borrow<py::array>(x);
+  // The result keeps x's memory order (as NumPy's astype); a C-contiguous x skips the layout sort.
+  return copy_of(arr, to_ref(arr, "cast"), *dt, arr.flags() & py::array::c_style ? ResultOrder::c : ResultOrder::like_input);
+}
+
+py::object transpose(py::handle x) {
+  if (!is_plain_float_array(x)) return py::none();
+  const auto arr = py::reinterpret_borrow<py::array>(x);
+  kcore::ArrayRef v = to_ref(arr, "transpose");
+  std::reverse(v.shape, v.shape + v.ndim);
+  std::reverse(v.strides, v.strides + v.ndim);
+  return copy_of(arr, v, arr.dtype(), ResultOrder::c);
+}
+
+py::object permute_dimensions(py::handle x, py::handle pattern) {
+  if (!is_plain_float_array(x)) return py::none();
+  const auto arr = py::reinterpret_borrow<py::array>(x);
+  const kcore::ArrayRef in = to_ref(arr, "permute_dimensions");
+  int perm[kcore::kMaxDims];
+  permutation(pattern, in.ndim, in.shape, perm);
+  kcore::ArrayRef v = in;
+  for (int i = 0; i < in.ndim; ++i) {
+    v.shape[i] = in.shape[perm[i]];
+    v.strides[i] = in.strides[perm[i]];
+  }
+  return copy_of(arr, v, arr.dtype(), ResultOrder::c);
+}
+
+// x and y broadcast against each other (NumPy's rules) as views of the result's shape; false
+// when they do not broadcast.
+bool broadcast(const kcore::ArrayRef& x, const kcore::ArrayRef& y, kcore::ArrayRef& bx, kcore::ArrayRef& by) {
+  const int nd = std::max(x.ndim, y.ndim);
+  bx = x, by = y;
+  bx.ndim = by.ndim = nd;
+  for (int i = nd - 1; i >= 0; --i) {
+    const int ix = i - (nd - x.ndim), iy = i - (nd - y.ndim);
+    const std::int64_t nx = ix >= 0 ? x.shape[ix] : 1, ny = iy >= 0 ? y.shape[iy] : 1;
+    if (nx != ny && nx != 1 && ny != 1) return false;
+    const std::int64_t n = nx == 1 ? ny : nx;
+    bx.shape[i] = by.shape[i] = n;
+    bx.strides[i] = nx == n && ix >= 0 ? x.strides[ix] : 0;
+    by.strides[i] = ny == n && iy >= 0 ? y.strides[iy] : 0;
+  }
+  return true;
+}
+
+py::object binary(kcore::ElementwiseKind kind, py::handle x, py::handle y) {
+  if (!is_plain_float_array(x) || !is_plain_float_array(y) || !same_dtype(x, y)) return py::none();
+  const auto xa = py::reinterpret_borrow<py::array>(x), ya = py::reinterpret_borrow<py::array>(y);
+  const kcore::ArrayRef xr = to_ref(xa, "elementwise"), yr = to_ref(ya, "elementwise");
+  kcore::ArrayRef in[2];
+  if (!broadcast(xr, yr, in[0], in[1])) return py::none();  // NumPy explains the shapes
+  // The result follows the memory order of an operand of the result's shape, as NumPy's does.
+  const bool x_full = xr.ndim == in[0].ndim && std::equal(xr.shape, xr.shape + xr.ndim, in[0].shape);
+  const bool y_full = yr.ndim == in[1].ndim && std::equal(yr.shape, yr.shape + yr.ndim, in[1].shape);
+  py::array out = x_full ? empty_like_k(xa, xa.dtype()) : y_full ? empty_like_k(ya, ya.dtype())
+                         : empty_c_shape(xa.dtype(), in[0].ndim, in[0].shape);
+  const kcore::ArrayRef dst = to_ref(out, "elementwise");
+  const kcore::ElementwisePlan plan = kcore::make_elementwise_plan(kind, dst, in, 2);
+  {
+    py::gil_scoped_release release;
+    kcore::kernels().elementwise(plan);
+  }
+  return scalar_if_0d(std::move(out));
+}
+
+py::object cast_args(PyObject* const* args, Py_ssize_t) { return cast(args[0], args[1]); }
+py::object transpose_args(PyObject* const* args, Py_ssize_t) { return transpose(args[0]); }
+py::object permute_args(PyObject* const* args, Py_ssize_t) { return permute_dimensions(args[0], args[1]); }
+py::object binary_args(PyObject* const* args, Py_ssize_t) {
+  const auto kind = enum_arg<kcore::ElementwiseKind>(args[0], kcore::ElementwiseKind::divide, "elementwise");
+  if (kind == kcore::ElementwiseKind::copy) throw py::value_error("elementwise: copy is not a binary op");
+  return binary(kind, args[1], args[2]);
+}
+
+}  // namespace
+
+void register_elementwise(py::module_& m) {
+  py::native_enum<kcore::ElementwiseKind>(m, "ElementwiseKind", "enum.IntEnum")
+      .value("copy", kcore::ElementwiseKind::copy)
+      .value("add", kcore::ElementwiseKind::add)
+      .value("subtract", kcore::ElementwiseKind::subtract)
+      .value("multiply", kcore::ElementwiseKind::multiply)
+      .value("divide", kcore::ElementwiseKind::divide)
+      .finalize();
+  static PyMethodDef defs[] = {
+      {"cast", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&fastcall<cast_args, 2>)), METH_FASTCALL,
+       "cast(x, dtype): a plain float16/32/64 ndarray converted to a float dtype exactly as NumPy's astype, in x's "
+       "memory order; None for any other x or an integer/bool dtype (TypeError for an unknown dtype)."},
+      {"transpose", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&fastcall<transpose_args, 1>)),
+       METH_FASTCALL, "transpose(x): x.T of a plain float ndarray as a new C-contiguous array; None otherwise."},
+      {"permute_dimensions",
+       reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&fastcall<permute_args, 2>)), METH_FASTCALL,
+       "permute_dimensions(x, pattern): the permuted plain float ndarray as a new C-contiguous array; None otherwise."},
+      {"elementwise", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&fastcall<binary_args, 3>)),
+       METH_FASTCALL,
+       "elementwise(kind, x, y): add/subtract/multiply/divide (an ElementwiseKind) of two plain ndarrays of one "
+       "float dtype, broadcast as NumPy does; None otherwise (other dtypes, shapes that do not broadcast)."},
+  };
+  for (PyMethodDef& def : defs) add_fastcall(m, &def);
+}
+
+}  // namespace kcore_py

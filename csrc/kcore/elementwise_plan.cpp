@@ -1,0 +1,52 @@
+#include "kcore/elementwise_plan.hpp"
+
+#include <cstdlib>
+#include <stdexcept>
+
+namespace kcore {
+
+ElementwisePlan make_elementwise_plan(ElementwiseKind kind, const ArrayRef& out, const ArrayRef* in, int nin) {
+  if (nin < 1 || nin >= kMaxOperands) throw std::invalid_argument("elementwise: too many operands");
+  ElementwisePlan p;
+  p.kind = kind;
+  p.nops = nin + 1;
+  const std::int64_t* strides[kMaxOperands];
+  p.dtype[kOut] = out.dtype;
+  p.data[kOut] = out.data;
+  strides[kOut] = out.strides;
+  for (int i = 0; i < nin; ++i) {
+    if (in[i].ndim != out.ndim) throw std::invalid_argument("elementwise: operands differ in rank");
+    for (int k = 0; k < out.ndim; ++k)
+      if (in[i].shape[k] != out.shape[k]) throw std::invalid_argument("elementwise: operands differ in shape");
+    p.dtype[kIn + i] = in[i].dtype;
+    p.data[kIn + i] = in[i].data;
+    strides[kIn + i] = in[i].strides;
+  }
+  p.size = 1;
+  for (int k = 0; k < out.ndim; ++k) p.size *= out.shape[k];
+  if (p.size == 0) return p;
+
+  Dims d = gather_dims(out.ndim, out.shape, strides, p.nops);
+  sort_by_stride(d, kOut);
+  coalesce(d);
+  if (d.ndim == 0) {  // a single element
+    LoopDim& one = d.dim[d.ndim++];
+    one.size = 1;
+    for (int op = 0; op < p.nops; ++op) one.stride[op] = itemsize(p.dtype[op]);
+    one.role = 0;
+  }
+  p.ndim = d.ndim;
+  for (int k = 0; k < d.ndim; ++k) p.dim[k] = d.dim[k];
+  const int last = p.ndim - 1;
+  if (p.dim[last].stride[kOut] != itemsize(out.dtype))
+    throw std::invalid_argument("elementwise: the output must be contiguous in its innermost dim");
+  if (nin == 1) {
+    const std::int64_t unit = itemsize(p.dtype[kIn]);
+    if (p.dim[last].stride[kIn] != unit)
+      for (int k = 0; k < last; ++k)
+        if (std::llabs(p.dim[k].stride[kIn]) == unit) p.src_inner = k;
+  }
+  return p;
+}
+
+}  // namespace kcore

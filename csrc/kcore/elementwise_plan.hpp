@@ -1,0 +1,33 @@
+// The canonical form of an elementwise op: one output and up to kMaxOperands - 1 inputs of the
+// output's shape (broadcast inputs have zero strides). Copies (transpose, permute_dimensions,
+// cast, make-contiguous) are the one-input case.
+#pragma once
+#include <cstdint>
+
+#include "kcore/array_ref.hpp"
+#include "kcore/layout.hpp"
+
+namespace kcore {
+
+// What an elementwise kernel computes; bound to Python once (register_elementwise.cpp).
+enum class ElementwiseKind : std::uint8_t { copy, add, subtract, multiply, divide };
+
+struct ElementwisePlan {
+  ElementwiseKind kind = ElementwiseKind::copy;
+  int nops = 0;                       // the output (kOut) and the inputs (kIn, ...)
+  DType dtype[kMaxOperands] = {};
+  char* data[kMaxOperands] = {};      // inputs are only read
+  std::int64_t size = 0;              // elements
+  // Canonical dims in the output's memory order (size-1 dropped, merged), at least one; the
+  // output is contiguous along the last.
+  int ndim = 0;
+  LoopDim dim[kMaxDims];
+  // Copies that transpose: the dim whose source stride is one element (-1 if none, or if the
+  // source is contiguous along the last dim too).
+  int src_inner = -1;
+};
+
+// `out` (any layout whose innermost dim is contiguous) and `nin` inputs of out's shape.
+ElementwisePlan make_elementwise_plan(ElementwiseKind kind, const ArrayRef& out, const ArrayRef* in, int nin);
+
+}  // namespace kcore

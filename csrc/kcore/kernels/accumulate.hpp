@@ -1,0 +1,102 @@
+// The accumulation scheme shared by reductions and scans: what each element type computes in
+// (the one accumulator table, after ATen's AccumulateType.h), and blocks of accumulators whose
+// layout is the same on every ISA level.
+//
+// Accumulating loops keep a fixed 256-byte block of accumulators (kBlockBytes), split into as many
+// native vectors as the level needs. Logical lane j always sees elements j, j+B, j+2B, ..., so the
+// order of floating-point operations, and therefore every result bit, is the same on every level.
+#pragma once
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+#include "kcore/dtype.hpp"
+#include "kcore/kernels/simd.hpp"
+#include "kcore/kernels/stream.hpp"
+
+namespace kcore {
+namespace KCORE_ISA {
+
+enum class Fold { add, mul };
+
+// What element type T computes in, by family:
+//   elem: its arithmetic type (float16 is storage only): max/min/arg, products, elementwise ops
+//   sum:  sums, means and running values (scans): float16 in float32 (blocked), float32 in float64
+//   prod: products (reductions): float16 in float64 too, where float32 would drift into the slow
+//         subnormal range over long products (running products avoid that range: exact_product.hpp)
+//   var:  variance and standard deviation: float64 always (two passes, Chan merge)
+template <class T>
+struct Acc {
+  using elem = T;
+  using sum = double;
+  using prod = double;
+  using var = double;
+};
+template <>
+struct Acc<half> {
+  using elem = float;
+  using sum = float;
+  using prod = double;
+  using var = double;
+};
+template <class T> using widen_t = typename Acc<T>::elem;
+template <class T> using sum_acc_t = typename Acc<T>::sum;
+template <class T> using scan_acc_t = typename Acc<T>::sum;
+template <class T, Fold F>
+using fold_acc_t = std::conditional_t<F == Fold::add, typename Acc<T>::sum, typename Acc<T>::prod>;
+
+template <class A, Fold F>
+inline A fold1(A a, A b) {
+  return F == Fold::add ? a + b : a * b;
+}
+
+constexpr int kBlockBytes = 256;
+template <class T>
+constexpr int kBlockLanes = kBlockBytes / static_cast<int>(sizeof(T));
+constexpr int kBlockVecs = kBlockBytes / kVecBytes;
+
+// Calls step(k, x, offset) for each native vector x of the whole blocks of p[0, n), where k is
+// the vector's slot in the block (which accumulator it feeds); returns how many were consumed.
+template <class A, class W, class Step>
+inline std::int64_t fold_blocks(const W* p, std::int64_t n, Step step) {
+  constexpr int L = kLanes<A>;
+  constexpr int B = kBlockLanes<A>;
+  std::int64_t i = 0;
+  for (; i + B <= n; i += B) {
+    prefetch_ahead<static_cast<int>(B * sizeof(W))>(p + i);
+#pragma GCC unroll 16
+    for (int k = 0; k < kBlockVecs; ++k) step(k, load_as<A>(p + i + k * L), i + k * L);
+  }
+  return i;
+}
+
+// Pairwise combination of a block of accumulators in a fixed order: logical lane j absorbs lane
+// j + w for w = B/2, B/4, ..., 1. Steps with w >= the native lane count pair whole vectors, so
+// they run as vector ops; the same pairs are formed on every level, so the bits agree.
+template <class A, class V, class F>
+inline A tree_block(V* acc, F f) {
+  constexpr int L = kLanes<A>;
+  for (int w = kBlockVecs / 2; w >= 1; w /= 2)
+    for (int k = 0; k < w; ++k) acc[k] = f(acc[k], acc[k + w]);
+  A lanes[L];
+  std::memcpy(lanes, &acc[0], sizeof lanes);
+  for (int w = L / 2; w >= 1; w /= 2)
+    for (int j = 0; j < w; ++j) lanes[j] = f(lanes[j], lanes[j + w]);
+  return lanes[0];
+}
+
+// Blocked fold of q[0, n) in A: a block of accumulators, a fixed-order tree, a tail.
+template <class A, Fold F, class W>
+inline A fold_contig(const W* q, std::int64_t n, A unit) {
+  vec<A> acc[kBlockVecs];
+  for (auto& a : acc) a = splat<A>(unit);
+  std::int64_t i = fold_blocks<A>(q, n, [&acc](int k, vec<A> x, std::int64_t) {
+    acc[k] = F == Fold::add ? acc[k] + x : acc[k] * x;
+  });
+  A s = tree_block<A>(acc, [](auto a, auto b) { return F == Fold::add ? a + b : a * b; });
+  for (; i < n; ++i) s = fold1<A, F>(s, static_cast<A>(q[i]));
+  return s;
+}
+
+}  // namespace KCORE_ISA
+}  // namespace kcore

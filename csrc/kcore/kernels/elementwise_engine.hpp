@@ -1,0 +1,218 @@
+// The elementwise engine: one output and up to kMaxOperands - 1 inputs of its shape (broadcast
+// inputs have zero strides), computed by a small functor (elementwise_ops.hpp). Copies --
+// transpose, permute_dimensions, cast, make-contiguous -- are the one-input functor Convert.
+//
+// Loop shapes (the plan is elementwise_plan.hpp):
+//  - lines: runs along the output's contiguous last dim, cut into chunks that threads share.
+//    Inputs contiguous along it are read in place, others (strided, reversed, broadcast) are
+//    gathered into an L1 buffer first. Large conversions are written behind with streaming stores.
+//  - copies that transpose (a source dim other than the last is unit-stride): N x N register
+//    blocks for same-type copies, L1 tiles (read source columns, write destination rows) for casts.
+// Every element is computed on its own, so the cut into tasks never shows in a result.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+#include "kcore/elementwise_plan.hpp"
+#include "kcore/kernels/convert.hpp"
+#include "kcore/kernels/elementwise_ops.hpp"
+#include "kcore/kernels/parallel.hpp"
+#include "kcore/kernels/stream.hpp"
+#include "kcore/kernels/transpose.hpp"
+#include "kcore/kernels/walk.hpp"
+#include "kcore/tuning.hpp"
+
+namespace kcore {
+namespace KCORE_ISA {
+
+// The plan's dims except `skip` and the last (the dims a transposing copy walks per task).
+inline int dims_but(const ElementwisePlan& p, int skip, LoopDim* out) {
+  int n = 0;
+  for (int k = 0; k + 1 < p.ndim; ++k)
+    if (k != skip) out[n++] = p.dim[k];
+  return n;
+}
+
+// The lines loop shape (see the top of the file) for every op: op.run(d, s, n) computes n
+// outputs at d from contiguous inputs s[0..kInputs). `stream`: the op's run_streamed writes
+// large results behind, with streaming stores.
+template <class Op>
+void run_lines(const ElementwisePlan& p, const Op& op, bool stream) {
+  using D = typename Op::out_t;
+  using S = typename Op::in_t;
+  constexpr int K = Op::kInputs;
+  constexpr std::int64_t kBuf = 256;  // gathered elements per input at a time (in L1)
+  const int nd = p.ndim;
+  const LoopDim& last = p.dim[nd - 1];
+  const std::int64_t inner = last.size;
+  const std::int64_t chunk = std::min(inner, tuning::kCopyChunk);
+  const std::int64_t per_line = (inner + chunk - 1) / chunk;
+  const std::int64_t lines = p.size / inner;
+  bool contiguous = true;
+  for (int k = 0; k < K; ++k) contiguous &= last.stride[kIn + k] == static_cast<std::int64_t>(sizeof(S));
+  parallel_for(0, lines * per_line, std::max<std::int64_t>(1, tuning::kGrain / chunk), [&](std::int64_t b, std::int64_t e) {
+    alignas(64) S buf[K][kBuf];  // (uninitialised: only filled for gathered inputs)
+    for (std::int64_t task = b; task < e; ++task) {
+      const std::int64_t l = task / per_line, i0 = (task % per_line) * chunk;
+      const std::int64_t n = std::min(chunk, inner - i0);
+      std::int64_t off[K + 1];
+      offsets_of(l, p.dim, nd - 1, off);
+      D* d = reinterpret_cast<D*>(p.data[kOut] + off[kOut]) + i0;
+      const char* at[K];
+      for (int k = 0; k < K; ++k) at[k] = p.data[kIn + k] + off[kIn + k] + i0 * last.stride[kIn + k];
+      if (contiguous) {
+        const S* s[K];
+        for (int k = 0; k < K; ++k) s[k] = reinterpret_cast<const S*>(at[k]);
+        if (stream) op.run_streamed(d, s, n);
+        else op.run(d, s, n);
+        continue;
+      }
+      for (std::int64_t j = 0; j < n; j += kBuf) {
+        const std::int64_t m = std::min(kBuf, n - j);
+        const S* s[K];
+        for (int k = 0; k < K; ++k) {
+          const std::int64_t step = last.stride[kIn + k];
+          if (step == static_cast<std::int64_t>(sizeof(S))) {
+            s[k] = reinterpret_cast<const S*>(at[k]) + j;
+            continue;
+          }
+          for (std::int64_t i = 0; i < m; ++i) std::memcpy(&buf[k][i], at[k] + (j + i) * step, sizeof(S));
+          s[k] = buf[k];
+        }
+        op.run(d + j, s, m);
+      }
+    }
+    if (stream) stream_fence();
+  });
+}
+
+#ifdef KCORE_REGISTER_TRANSPOSE
+// A transpose without conversion where dim t is unit-stride in the source (and the last dim in
+// the destination). A task is one 64-byte line of destination columns (64/E source rows, read as
+// sequential streams) across a span of t, transposed in N x N register blocks. Results larger
+// than the caches are written with streaming stores of whole lines: a transpose writes each line
+// in a different place, and ordinary stores would first read every line they write.
+template <class T>
+void transpose_blocks(const ElementwisePlan& p) {
+  using U = typename bits_of<sizeof(T)>::type;
+  using RT = RegisterTranspose<U>;
+  constexpr std::int64_t E = sizeof(T), N = RT::N, kLine = kLineBytes, JB = kLine / E;
+  constexpr std::int64_t kSpan = tuning::kTransposeSpanBytes / E;  // t values per task: 64/E source rows
+  const int nd = p.ndim, t = p.src_inner;
+  const std::int64_t nt = p.dim[t].size, inner = p.dim[nd - 1].size;
+  const std::int64_t ss_j = p.dim[nd - 1].stride[kIn], ds_t = p.dim[t].stride[kOut];
+  LoopDim outer_dims[kMaxDims];
+  const int n_outer = dims_but(p, t, outer_dims);
+  const std::int64_t outer = p.size / (nt * inner);
+  const std::int64_t jblocks = (inner + JB - 1) / JB, spans = (nt + kSpan - 1) / kSpan;
+  const bool stream = p.size * E >= tuning::kStreamBytes && ds_t % kLine == 0 &&
+                      reinterpret_cast<std::uintptr_t>(p.data[kOut]) % kLine == 0;
+  parallel_for(0, outer * jblocks * spans, std::max<std::int64_t>(1, tuning::kGrain / (JB * kSpan)),
+               [&](std::int64_t b, std::int64_t e) {
+    for (std::int64_t task = b; task < e; ++task) {
+      const std::int64_t o = task / (jblocks * spans), rest = task % (jblocks * spans);
+      const std::int64_t j0 = (rest / spans) * JB, i0 = (rest % spans) * kSpan;
+      const std::int64_t nj = std::min(JB, inner - j0), ni = std::min(kSpan, nt - i0);
+      std::int64_t off[kIn + 1];
+      offsets_of(o, outer_dims, n_outer, off);
+      const std::int64_t dof = off[kOut];
+      const char* src = p.data[kIn] + off[kIn] + j0 * ss_j + i0 * E;
+      char* dst = p.data[kOut] + dof + i0 * ds_t + j0 * E;
+      const bool nt_store = stream && (dof + j0 * E) % kLine == 0;
+      std::int64_t i = 0;
+      if (nj == JB) {
+        for (; i + N <= ni; i += N) {
+          const char* s = src + i * E;
+          char* d = dst + i * ds_t;
+          if constexpr (N * E == kLine) {
+            if (nt_store) RT::template block<true>(s, ss_j, d, ds_t);
+            else RT::template block<false>(s, ss_j, d, ds_t);
+          } else {
+            // Narrower vectors: N x N blocks side by side fill N lines in L1, which then go out
+            // whole (a line written in parts by streaming stores costs a read at the memory).
+            alignas(64) char lines[N][kLine];
+            for (std::int64_t jj = 0; jj < JB; jj += N) RT::template block<false>(s + jj * ss_j, ss_j, lines[0] + jj * E, kLine);
+            for (std::int64_t r = 0; r < N; ++r) {
+              if (nt_store) stream_bytes(d + r * ds_t, lines[r], kLine);
+              else std::memcpy(d + r * ds_t, lines[r], kLine);
+            }
+          }
+        }
+      }
+      for (; i < ni; ++i)  // edges: element by element
+        for (std::int64_t j = 0; j < nj; ++j) std::memcpy(dst + i * ds_t + j * E, src + j * ss_j + i * E, E);
+    }
+    if (stream) stream_fence();
+  });
+}
+#endif
+
+// A copy that converts while it transposes: dim t is contiguous in the source, the last dim in
+// the destination. Square tiles that fit in L1: source columns read (and converted) into tile
+// rows, destination rows written from tile columns.
+template <class S, class D>
+void transpose_tiles(const ElementwisePlan& p) {
+  constexpr std::int64_t kTile = tuning::kCopyTile;
+  const int nd = p.ndim, t = p.src_inner;
+  const std::int64_t inner = p.dim[nd - 1].size, s_inner = p.dim[nd - 1].stride[kIn];
+  const std::int64_t nt = p.dim[t].size;
+  const std::int64_t ss_t = p.dim[t].stride[kIn], ds_t = p.dim[t].stride[kOut];
+  LoopDim outer_dims[kMaxDims];
+  const int n_outer = dims_but(p, t, outer_dims);
+  const std::int64_t tiles_t = (nt + kTile - 1) / kTile, tiles_j = (inner + kTile - 1) / kTile;
+  const std::int64_t outer = p.size / (nt * inner);
+  const std::int64_t tasks = outer * tiles_t * tiles_j;
+  parallel_for(0, tasks, std::max<std::int64_t>(1, tuning::kGrain / (kTile * kTile)), [&](std::int64_t b, std::int64_t e) {
+    alignas(64) D tile[kTile * kTile];
+    for (std::int64_t task = b; task < e; ++task) {
+      const std::int64_t o = task / (tiles_t * tiles_j);
+      const std::int64_t rest = task % (tiles_t * tiles_j);
+      const std::int64_t i0 = (rest / tiles_j) * kTile, j0 = (rest % tiles_j) * kTile;
+      const std::int64_t ni = std::min(kTile, nt - i0), nj = std::min(kTile, inner - j0);
+      std::int64_t off[kIn + 1];
+      offsets_of(o, outer_dims, n_outer, off);
+      const char* src = p.data[kIn] + off[kIn] + i0 * ss_t + j0 * s_inner;
+      for (std::int64_t j = 0; j < nj; ++j) {
+        const char* col = src + j * s_inner;
+        if (ss_t == static_cast<std::int64_t>(sizeof(S))) {
+          convert_run(reinterpret_cast<const S*>(col), tile + j * kTile, ni);
+        } else {
+          for (std::int64_t i = 0; i < ni; ++i) {
+            S x;
+            std::memcpy(&x, col + i * ss_t, sizeof x);
+            tile[j * kTile + i] = convert_one<D>(x);
+          }
+        }
+      }
+      char* dst = p.data[kOut] + off[kOut] + i0 * ds_t + j0 * static_cast<std::int64_t>(sizeof(D));
+      for (std::int64_t i = 0; i < ni; ++i) {
+        D* row = reinterpret_cast<D*>(dst + i * ds_t);
+        for (std::int64_t j = 0; j < nj; ++j) row[j] = tile[j * kTile + i];
+      }
+    }
+  });
+}
+
+template <class S, class D>
+void copy_typed(const ElementwisePlan& p) {
+  if (p.src_inner < 0) {
+    // (A plain copy is memcpy, which picks its own stores.)
+    const bool stream = !std::is_same_v<S, D> && p.size * static_cast<std::int64_t>(sizeof(D)) >= tuning::kStreamBytes;
+    return run_lines(p, Convert<S, D>{}, stream);
+  }
+#ifdef KCORE_REGISTER_TRANSPOSE
+  if constexpr (std::is_same_v<S, D>) {
+    // (Thin arrays, under one line of columns or one block of rows, keep the tiles.)
+    constexpr std::int64_t kLineElems = kLineBytes / sizeof(S);
+    if (p.dim[p.src_inner].stride[kIn] == static_cast<std::int64_t>(sizeof(S)) && p.dim[p.ndim - 1].size >= kLineElems &&
+        p.dim[p.src_inner].size >= RegisterTranspose<typename bits_of<sizeof(S)>::type>::N)
+      return transpose_blocks<S>(p);
+  }
+#endif
+  transpose_tiles<S, D>(p);
+}
+
+}  // namespace KCORE_ISA
+}  // namespace kcore

@@ -1,0 +1,66 @@
+// Elementwise ops: small functors plugged into the elementwise engine (elementwise_engine.hpp).
+// Each provides
+//   using out_t, in_t;  static constexpr int kInputs;
+//   void run(out_t* d, const in_t* const* s, n) const;           n outputs from contiguous inputs
+//   void run_streamed(out_t* d, const in_t* const* s, n) const;  the same for results far larger
+//                                                                than the caches (written behind)
+// Arithmetic happens in the element's arithmetic type (float16 in float32: for +, -, *, / the
+// result rounded once to float16 is the correctly rounded float16 result, as NumPy computes it).
+#pragma once
+#include <cstdint>
+#include <type_traits>
+
+#include "kcore/kernels/accumulate.hpp"
+#include "kcore/kernels/convert.hpp"
+#include "kcore/kernels/simd.hpp"
+
+namespace kcore {
+namespace KCORE_ISA {
+
+// A copy converting S to D exactly as NumPy's astype.
+template <class S, class D>
+struct Convert {
+  using out_t = D;
+  using in_t = S;
+  static constexpr int kInputs = 1;
+  void run(D* d, const S* const* s, std::int64_t n) const { convert_run(s[0], d, n); }
+  void run_streamed(D* d, const S* const* s, std::int64_t n) const { convert_streamed(s[0], d, n); }
+};
+
+struct Add {
+  template <class V> static V apply(V a, V b) { return a + b; }
+};
+struct Subtract {
+  template <class V> static V apply(V a, V b) { return a - b; }
+};
+struct Multiply {
+  template <class V> static V apply(V a, V b) { return a * b; }
+};
+struct Divide {
+  template <class V> static V apply(V a, V b) { return a / b; }
+};
+
+// out = F(a, b) for two operands of one float type.
+template <class T, class F>
+struct Binary {
+  using out_t = T;
+  using in_t = T;
+  static constexpr int kInputs = 2;
+  void run(T* d, const T* const* s, std::int64_t n) const {
+    using A = widen_t<T>;
+    const T* a = s[0];
+    const T* b = s[1];
+    std::int64_t i = 0;
+    if constexpr (!std::is_same_v<T, A>) {  // float16: vectors widened and narrowed in registers
+      constexpr int L = kLanes<A>;
+      for (; i + L <= n; i += L) store_narrowed<T, A>(d + i, F::apply(load_widened<A>(a + i), load_widened<A>(b + i)));
+      for (; i < n; ++i) d[i] = narrow<T>(F::apply(convert_one<A>(a[i]), convert_one<A>(b[i])));
+    } else {
+      for (; i < n; ++i) d[i] = F::apply(a[i], b[i]);
+    }
+  }
+  void run_streamed(T* d, const T* const* s, std::int64_t n) const { run(d, s, n); }
+};
+
+}  // namespace KCORE_ISA
+}  // namespace kcore

@@ -1,0 +1,93 @@
+// Every tuned constant of the kernels, each with the reason for it in a line. The measurements
+// behind them are in bench/NOTES.md. None of these changes a result bit: blocks and tasks are
+// fixed by the shape, and combined in a fixed order (see each engine).
+#pragma once
+#include <cstdint>
+
+namespace kcore {
+namespace tuning {
+
+// --- threads (kcore/threading.hpp, kernels/parallel.hpp) ---
+// Elements of work per extra thread: waking a sleeping core costs ~a thread's worth of this.
+constexpr std::int64_t kGrain = std::int64_t(1) << 19;
+// A call within this long of the previous call's end finds the workers still spinning...
+constexpr std::int64_t kWarmWindowNs = 10000;
+// ...and then needs this much less work per extra thread.
+constexpr std::int64_t kWarmGrainDivisor = 16;
+
+// --- memory traffic (kernels/stream.hpp) ---
+// Results from this size are written with streaming stores: they would not stay in the caches.
+constexpr std::int64_t kStreamBytes = std::int64_t(512) << 10;
+// Software prefetch distance for streaming reads: the hardware prefetchers alone keep too few
+// lines in flight on one core.
+constexpr int kPrefetchBytes = 2048;
+
+// --- reductions (kernels/reduce_engine.hpp, reduce_ops.hpp) ---
+// Elements in one horizontal leaf: a float16 leaf's float32 copy stays in L1.
+constexpr std::int64_t kLeaf = 8192;
+// Most columns one vertical block holds (the ops' shared row buffers).
+constexpr std::int64_t kColBlock = 2048;
+// Rows folded into a per-block temporary before merging into the running state.
+constexpr std::int64_t kRowChunk = 128;
+// Vertical blocks per op: wide, for long prefetch-friendly row segments, while the op's state
+// and temporaries stay in L1 (float64 state for float32 sums; argmax keeps value and index).
+constexpr std::int64_t kColsSum = 2048, kColsMinMax = 2048, kColsArg = 512, kColsVar = 256;
+constexpr std::int64_t kColsAnyAll = 1024, kColsAnyAllHalf = 2048;  // float16: twice, same bytes
+// Tall vertical reductions split into row chunks of this many rows (from this many bytes), so
+// threads can share a reduction that has a single column block.
+constexpr std::int64_t kSplitRows = 256;
+constexpr std::int64_t kSplitBytes = std::int64_t(1) << 20;
+// Narrowest column block when blocks are narrowed for the threads to share them.
+constexpr std::int64_t kMinCols = 64;
+// Leaf states kept per block of outputs when outputs have several leaves: memory is then read
+// in order across neighbouring outputs.
+constexpr std::int64_t kBlockLeaves = 4096;
+
+// --- scans (kernels/scan_engine.hpp) ---
+// Elements scanned sequentially from one start value: long lines split across threads.
+constexpr std::int64_t kSegment = 4096;
+// Columns per vertical block.
+constexpr std::int64_t kScanCols = 1024;
+// Lines up to this long are scanned one at a time: grouped set-up costs more than the scan.
+constexpr std::int64_t kShortLine = 32;
+// Rows of a vertical product stepped in registers at once (one subnormal-range test per block).
+constexpr int kProductRows = 4;
+// Bytes of results per vertical product block (kProductRows rows), kept in L1.
+constexpr std::int64_t kProductBlockBytes = std::int64_t(16) << 10;
+// Segments scanned together as independent dependency chains.
+constexpr int kScanChains = 4;
+
+// --- copies and elementwise (kernels/elementwise_engine.hpp) ---
+// Contiguous runs are cut into chunks of this many elements so threads can share long lines.
+constexpr std::int64_t kCopyChunk = std::int64_t(1) << 16;
+// Square tiles of a converting transpose (fit L1 with both types).
+constexpr std::int64_t kCopyTile = 64;
+// Bytes of source rows per register-transpose task.
+constexpr std::int64_t kTransposeSpanBytes = 4096;
+// Streamed conversions: a piece of results written behind while the next converts, a step
+// converted between two writes, the source prefetched this many steps ahead.
+constexpr std::int64_t kStreamPieceBytes = 4096, kStreamStepBytes = 512;
+constexpr int kStreamAheadSteps = 4;
+
+// --- matrix products (kernels/gemm.hpp, kcore/blas.hpp) ---
+// A KC x NR panel of B stays in L1.
+constexpr std::int64_t kGemmKC = 256;
+// An MC x KC block of A (this many micro-tile rows) stays in L2.
+constexpr int kGemmMCTiles = 12;
+// A KC x NC block of B (this many micro-tile columns) is packed once per task.
+constexpr int kGemmNCTiles = 64;
+// B rows prefetched this many steps ahead while packing (each is a page or more apart).
+constexpr std::int64_t kGemmPackAhead = 8;
+// Smallest row and column blocks of a task, and tasks per thread (fewer pack less).
+constexpr std::int64_t kGemmMinRows = 64, kGemmMinCols = 64, kGemmTasksPerThread = 1;
+// float16 products accumulate a task's rows in float32 in passes of at most this many bytes.
+constexpr std::int64_t kGemmWideBytes = std::int64_t(4) << 20;
+// Products of at most this many multiply-adds per item skip packing (register-blocked kernel).
+constexpr std::int64_t kGemmSmallWork = 32 * 32 * 32;
+// Float32/float64 products go to the external BLAS when M, N and K all exceed this (default).
+constexpr std::int64_t kBlasMinDim = 2048;
+// BLAS calls: row blocks of at least this many rows, about this many tasks in all.
+constexpr std::int64_t kBlasMinRows = 256, kBlasTasks = 8;
+
+}  // namespace tuning
+}  // namespace kcore

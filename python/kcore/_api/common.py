@@ -1,0 +1,81 @@
+"""Helpers shared by the family modules: argument conversion and the static shape rules."""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from kcore import _validate as V
+from kcore._graph import Tensor
+from kcore._runtime import _core
+
+
+def dtype_name(dtype, fn: str, default: str | None = None) -> str:
+    """A dtype argument as an accepted name (None: `default`, else floatx)."""
+    if dtype is None:
+        return default or V.floatx()
+    return _core.dtype_name(dtype, fn)
+
+
+def arr(x, fn: str) -> np.ndarray:
+    a = V.as_array(x, fn)
+    V.check_numeric(a, fn)
+    return a
+
+
+def float_arr(x, fn: str) -> np.ndarray:
+    a = arr(x, fn)
+    return a if a.dtype.kind == "f" else a.astype(V.floatx())
+
+
+def static_shape(v):
+    """The static shape of an argument (None dims unknown; None for an unknown rank)."""
+    if isinstance(v, Tensor):
+        return v.shape
+    return np.shape(v) if not hasattr(v, "shape") else tuple(v.shape)
+
+
+def static_dtype(v) -> str:
+    if isinstance(v, Tensor):
+        return v.dtype
+    return V.as_array(v, "shape inference").dtype.name
+
+
+def same_as_first(x, *args, **kwargs):
+    """Shape rule: the result has x's shape and dtype."""
+    return static_shape(x), static_dtype(x)
+
+
+def broadcast_shapes(a, b, fn: str):
+    """NumPy's broadcasting of two static shapes (None dims unknown)."""
+    if a is None or b is None:
+        return None
+    out = []
+    for i in range(1, max(len(a), len(b)) + 1):
+        x = a[-i] if i <= len(a) else 1
+        y = b[-i] if i <= len(b) else 1
+        if x == 1:
+            out.append(y)
+        elif y == 1 or y is None or x == y:
+            out.append(x)
+        elif x is None:
+            out.append(y)
+        else:
+            raise ValueError(f"{fn}: operands could not be broadcast together with shapes {a} and {b}")
+    return tuple(reversed(out))
+
+
+def binary_rule(fn: str, result_dtype: str | None = None):
+    """Shape rule of a broadcasting binary op: a Python number takes the other operand's dtype
+    (as Keras on TensorFlow does), arrays promote as NumPy does; `result_dtype` overrides."""
+    def rule(x, y):
+        shape = broadcast_shapes(static_shape(x), static_shape(y), fn)
+        if result_dtype is not None:
+            return shape, result_dtype
+        if isinstance(x, numbers.Number):
+            return shape, static_dtype(y)
+        if isinstance(y, numbers.Number):
+            return shape, static_dtype(x)
+        return shape, np.result_type(static_dtype(x), static_dtype(y)).name
+
+    return rule

@@ -1,0 +1,168 @@
+"""Elementwise ops: arithmetic (the tensor operators; native for two operands of one float
+dtype, broadcast as NumPy does), and square, abs, sqrt, exp, log, round, sign, pow, clip, the
+comparisons, maximum, minimum, sin and cos (NumPy). The input dtype is kept."""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from kcore import _validate as V
+from kcore._api.common import arr, binary_rule, float_arr
+from kcore._kernels import ElementwiseKind as E
+from kcore._ops import op
+
+PUBLIC = ()
+
+
+def pair(x, y, fn):
+    """Two operands with Keras/TF dtype rules: a Python number takes the other's dtype."""
+    xa = V.as_array(x, fn) if not isinstance(x, numbers.Number) else None
+    ya = V.as_array(y, fn) if not isinstance(y, numbers.Number) else None
+    if xa is None and ya is None:
+        xa, ya = V.as_array(x, fn), V.as_array(y, fn)
+    elif xa is None:
+        xa = np.asarray(x, dtype=ya.dtype)
+    elif ya is None:
+        ya = np.asarray(y, dtype=xa.dtype)
+    for a in (xa, ya):
+        V.check_numeric(a, fn)
+    return xa, ya
+
+
+def _keep(result, like):
+    r = np.asarray(result)
+    return r.astype(like.dtype, copy=False) if r.dtype != like.dtype and r.dtype.kind == like.dtype.kind == "f" else r
+
+
+def _arithmetic(kern, kind, ufunc, x, y):
+    a, b = pair(x, y, kind.name)
+    r = kern.elementwise(kind, a, b)
+    if r is not None:
+        return r
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return ufunc(a, b)
+
+
+@op("_add", kernels=True, native=("elementwise", E.add), shape=binary_rule("add"))
+def add(kern, x, y):
+    return _arithmetic(kern, E.add, np.add, x, y)
+
+
+@op("_subtract", kernels=True, native=("elementwise", E.subtract), shape=binary_rule("subtract"))
+def subtract(kern, x, y):
+    return _arithmetic(kern, E.subtract, np.subtract, x, y)
+
+
+@op("_multiply", kernels=True, native=("elementwise", E.multiply), shape=binary_rule("multiply"))
+def multiply(kern, x, y):
+    return _arithmetic(kern, E.multiply, np.multiply, x, y)
+
+
+@op("_divide", kernels=True, native=("elementwise", E.divide), shape=binary_rule("divide"))
+def divide(kern, x, y):
+    return _arithmetic(kern, E.divide, np.divide, x, y)
+
+
+@op("_power", shape=binary_rule("power"))
+def power(x, y):
+    a, b = pair(x, y, "power")
+    with np.errstate(all="ignore"):
+        return np.power(a, b)
+
+
+@op("_negative")
+def negative(x):
+    return -arr(x, "negative")
+
+
+@op("_getitem")
+def getitem(x, key):
+    return np.asarray(x)[key]
+
+
+@op()
+def square(x):
+    return np.square(arr(x, "square"))
+
+
+@op("abs")
+def abs_(x):
+    return np.abs(arr(x, "abs"))
+
+
+@op()
+def sqrt(x):
+    """Square root; negative inputs are clipped to 0 first, as Keras on TensorFlow."""
+    a = float_arr(x, "sqrt")
+    return np.sqrt(np.maximum(a, a.dtype.type(0)))
+
+
+@op()
+def exp(x):
+    with np.errstate(over="ignore"):
+        return np.exp(float_arr(x, "exp"))
+
+
+@op()
+def log(x):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log(float_arr(x, "log"))
+
+
+@op("round")
+def round_(x):
+    """Round half to even, as TensorFlow."""
+    return np.round(arr(x, "round"))
+
+
+@op()
+def sign(x):
+    return np.sign(arr(x, "sign"))
+
+
+@op("pow")
+def pow_(x, a):
+    xa = arr(x, "pow")
+    with np.errstate(all="ignore"):
+        exponent = np.asarray(a, dtype=xa.dtype) if isinstance(a, numbers.Number) else np.asarray(a)
+        return _keep(np.power(xa, exponent), xa)
+
+
+@op()
+def clip(x, min_value, max_value):
+    """Clip to [min_value, max_value]; None means unbounded; max < min takes max = min."""
+    a = arr(x, "clip")
+    lo = -np.inf if min_value is None else min_value
+    hi = np.inf if max_value is None else max_value
+    if isinstance(lo, numbers.Number) and isinstance(hi, numbers.Number) and hi < lo:
+        hi = lo
+    return _keep(np.clip(a, lo, hi), a)
+
+
+def _binary(ufunc, name, result_dtype=None, doc=""):
+    """A binary NumPy op with Keras's operand rules (`pair`), registered under `name`."""
+    def impl(x, y):
+        a, b = pair(x, y, name)
+        return ufunc(a, b)
+
+    impl.__name__ = impl.__qualname__ = name
+    impl.__doc__ = doc
+    return op(name, shape=binary_rule(name, result_dtype))(impl)
+
+
+for _ufunc, _name in ((np.equal, "equal"), (np.not_equal, "not_equal"), (np.greater, "greater"),
+                      (np.greater_equal, "greater_equal"), (np.less, "less"), (np.less_equal, "less_equal")):
+    _binary(_ufunc, _name, "bool", f"Elementwise {_name} (bool result).")
+maximum = _binary(np.maximum, "maximum", doc="Elementwise maximum (NaN propagates).")
+minimum = _binary(np.minimum, "minimum", doc="Elementwise minimum (NaN propagates).")
+
+
+@op()
+def sin(x):
+    return np.sin(float_arr(x, "sin"))
+
+
+@op()
+def cos(x):
+    return np.cos(float_arr(x, "cos"))

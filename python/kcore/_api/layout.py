@@ -1,0 +1,57 @@
+"""transpose, permute_dimensions and cast: one native strided-copy engine (float16/32/64)."""
+from __future__ import annotations
+
+import numpy as np
+
+from kcore import _validate as V
+from kcore._ops import op
+from kcore._runtime import _core
+
+PUBLIC = ()
+
+
+@op("transpose", kernels=True, native=("transpose",))
+def transpose(kern, x):
+    """All axes reversed, as a new C-contiguous array."""
+    a = V.as_array(x, "transpose")
+    r = kern.transpose(a)
+    if r is not None:
+        return r
+    V.check_numeric(a, "transpose")
+    return np.ascontiguousarray(a.T)
+
+
+@op("permute_dimensions", kernels=True, native=("permute_dimensions",))
+def permute_dimensions(kern, x, pattern):
+    """Axes permuted by pattern, as a new C-contiguous array."""
+    a = V.as_array(x, "permute_dimensions")
+    r = kern.permute_dimensions(a, pattern)
+    if r is not None:
+        return r
+    perm = _core.permutation(pattern, a.shape)
+    V.check_numeric(a, "permute_dimensions")
+    return np.ascontiguousarray(a.transpose(perm))
+
+
+@op("cast", kernels=True, native=("cast",))
+def cast(kern, x, dtype):
+    """x converted to dtype, in x's memory order (as NumPy's astype): float16/32/64 natively
+    (round to nearest even, NaN payloads, -0.0, subnormals and overflow exactly as NumPy's
+    astype); integer and bool types through NumPy (float to int truncates toward zero)."""
+    a = V.as_array(x, "cast")
+    name = _core.dtype_name(dtype, "cast")
+    r = kern.cast(a, name)
+    if r is not None:
+        return r
+    if a.dtype.kind not in "fiub":
+        raise TypeError(f"cast: unsupported input dtype {a.dtype}; accepted: {V.NUMERIC_NAMES}")
+    with np.errstate(invalid="ignore", over="ignore"):
+        return a.astype(name)
+
+
+@op("cast_to_floatx", kernels=True)
+def cast_to_floatx(kern, x):
+    """x as a NumPy array of floatx (Keras returns NumPy values here)."""
+    if not isinstance(x, np.ndarray) or x.dtype.kind in "fiub":
+        return cast(kern, x, V.floatx())
+    return np.asarray(x, V.floatx())

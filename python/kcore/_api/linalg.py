@@ -1,0 +1,79 @@
+"""dot and batch_dot with Keras 2.3 / tf_keras semantics: native batched GEMM for float16/32/64
+(operands described by strides, packed only when their free axes cannot be flattened), exact
+NumPy integer matmul for integer operands."""
+from __future__ import annotations
+
+import numpy as np
+
+from kcore import _validate as V
+from kcore._ops import op
+from kcore._runtime import _core
+
+PUBLIC = ()
+
+
+def _operands(x, y, fn):
+    a = V.as_array(x, fn)
+    b = V.as_array(y, fn)
+    for t in (a, b):
+        V.check_numeric(t, fn)
+    if a.dtype != b.dtype:
+        raise TypeError(f"{fn}: both operands must have the same dtype (Keras does not promote), "
+                        f"got {a.dtype} and {b.dtype}")
+    return a, b
+
+
+def _as_3d(v: np.ndarray, lead: int, trail: int) -> np.ndarray:
+    """v (rank lead + free + trail) as rank lead + 1 + trail with the free dims flattened."""
+    shape = v.shape
+    n = int(np.prod(shape[lead:v.ndim - trail])) if v.ndim - trail > lead else 1
+    return np.ascontiguousarray(v).reshape(shape[:lead] + (n,) + shape[v.ndim - trail:])
+
+
+def _int_matmul(a3: np.ndarray, b3: np.ndarray) -> np.ndarray:
+    # Exact integer arithmetic with the dtype kept, as TensorFlow's matmul.
+    return np.matmul(a3, b3).astype(a3.dtype, copy=False)
+
+
+@op("dot", kernels=True, native=("dot",))
+def dot(kern, x, y):
+    """Keras's dot: rank > 2 contracts x's last axis with y's second-to-last (Theano/NumPy
+    behaviour): (2, 3).(4, 3, 5) -> (2, 4, 5). Rank-1 operands behave as in NumPy's dot."""
+    a, b = _operands(x, y, "dot")
+    r = kern.dot(a, b)
+    if r is not None:
+        return r
+    _core.dot_axis(a.shape, b.shape)
+    out_shape = a.shape[:-1] + (b.shape[:-2] + b.shape[-1:] if b.ndim >= 2 else ())
+    a3 = _as_3d(a[None] if a.ndim > 1 else a[None, None], 1, 1)
+    if b.ndim == 1:
+        b3 = b[None, :, None]
+    else:
+        bv = np.moveaxis(b, -2, 0)  # (K, ..., N): the free dims follow K
+        b3 = _as_3d(bv[None], 2, 0)
+    out = _int_matmul(a3, b3).reshape(out_shape)
+    return out if out.ndim else out[()]
+
+
+@op("_matmul", kernels=True, native=("dot",))
+def matmul(kern, x, y):
+    """The @ operator of tensors and variables: K.dot."""
+    return dot(kern, x, y)
+
+
+@op("batch_dot", kernels=True, native=("batch_dot",))
+def batch_dot(kern, x, y, axes=None):
+    """Keras 2.3 / tf_keras batch_dot: per-sample tensordot of x[i] and y[i] over axes
+    (a0, a1); rank-2 by rank-2 gives (batch, 1)."""
+    a, b = _operands(x, y, "batch_dot")
+    r = kern.batch_dot(a, b, axes)
+    if r is not None:
+        return r
+    a0, a1 = _core.batch_dot_axes(axes, a.shape, b.shape)
+    x_free = [i for i in range(1, a.ndim) if i != a0]
+    y_free = [i for i in range(1, b.ndim) if i != a1]
+    a3 = _as_3d(a.transpose([0] + x_free + [a0]), 1, 1)
+    b3 = _as_3d(b.transpose([0, a1] + y_free), 2, 0)
+    out_shape = (a.shape[0],) + tuple(a.shape[i] for i in x_free) + tuple(b.shape[i] for i in y_free)
+    out = _int_matmul(a3, b3).reshape(out_shape)
+    return out.reshape(-1, 1) if out.ndim == 1 else out

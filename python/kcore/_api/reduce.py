@@ -1,0 +1,114 @@
+"""Reductions: sum, prod, mean, max, min, var, std, any, all, argmax, argmin (native for
+float16/32/64), and logsumexp.
+
+Integer and bool inputs go through NumPy with Keras-on-TensorFlow dtype rules: sum/prod/max/min/
+mean keep an integer dtype (mean truncates), var/std return floatx, bool becomes floatx for
+arithmetic reductions.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from kcore import _validate as V
+from kcore._api.common import float_arr
+from kcore._kernels import ReduceKind as R
+from kcore._ops import op
+from kcore._runtime import _core
+
+PUBLIC = ()
+
+
+def _keepdims_shape(shape, axes):
+    return tuple(1 if axes is None or i in axes else n for i, n in enumerate(shape))
+
+
+def reduce(kern, kind, x, axis, keepdims):
+    """The reduction `kind` of any input: native kernels for float arrays, NumPy otherwise."""
+    fn = kind.name
+    a = V.as_array(x, fn)
+    r = kern.reduce(kind, a, axis, keepdims)
+    if r is not None:
+        return r
+    V.check_numeric(a, fn)
+    if kind in (R.argmax, R.argmin):
+        out = np.asarray((np.argmax if kind == R.argmax else np.argmin)(a, axis=_core.arg_axis(axis, a.shape, fn)))
+        out = out.astype(np.int64)
+        return out if out.ndim else out[()]
+    axes = _core.normalize_axes(axis, a.ndim, fn)
+    out = np.asarray(_reduce_numpy(kern, kind, a, axes))
+    if keepdims:
+        out = out.reshape(_keepdims_shape(a.shape, axes))
+    return out if out.ndim else out[()]
+
+
+def _reduce_numpy(kern, kind, a, axes):
+    if a.dtype == np.bool_:
+        if kind == R.max:
+            return np.any(a, axis=axes)
+        if kind == R.min:
+            return np.all(a, axis=axes)
+        if kind in (R.sum, R.prod, R.mean, R.var, R.std):
+            return kern.reduce(kind, a.astype(V.floatx()), axes, False)
+    if kind == R.any:
+        return np.any(a, axis=axes)
+    if kind == R.all:
+        return np.all(a, axis=axes)
+    if kind == R.sum:
+        return np.sum(a, axis=axes, dtype=a.dtype)
+    if kind == R.prod:
+        return np.prod(a, axis=axes, dtype=a.dtype)
+    count = a.size if axes is None else int(np.prod([a.shape[i] for i in axes]))
+    if kind in (R.max, R.min):
+        if count == 0:  # TensorFlow's identity for integers: the dtype's extreme
+            info = np.iinfo(a.dtype)
+            shape = () if axes is None else tuple(n for i, n in enumerate(a.shape) if i not in axes)
+            return np.full(shape, info.min if kind == R.max else info.max, dtype=a.dtype)
+        return (np.max if kind == R.max else np.min)(a, axis=axes)
+    if kind == R.mean:
+        total = np.sum(a, axis=axes, dtype=np.int64 if a.dtype.kind == "i" else np.uint64)
+        if count == 0:
+            return np.zeros_like(total, dtype=a.dtype)
+        q = np.abs(total) // count * np.sign(total) if a.dtype.kind == "i" else total // count
+        return q.astype(a.dtype)  # integer mean truncates toward zero, as TensorFlow's
+    # var, std: float64, then floatx
+    return np.asarray(kern.reduce(kind, a.astype(np.float64), axes, False)).astype(V.floatx())
+
+
+def _register(kind, doc):
+    """Registers the reduction `kind` as an op with Keras's signature."""
+    if kind in (R.argmax, R.argmin):
+        def impl(kern, x, axis=-1):
+            return reduce(kern, kind, x, axis, False)
+    else:
+        def impl(kern, x, axis=None, keepdims=False):
+            return reduce(kern, kind, x, axis, keepdims)
+    impl.__name__ = impl.__qualname__ = kind.name
+    impl.__doc__ = doc
+    return op(kind.name, kernels=True, native=("reduce", kind))(impl)
+
+
+for _kind, _doc in (
+        (R.sum, "Sum alongside an axis (float16 accumulates in float32, float32 in float64)."),
+        (R.prod, "Product alongside an axis."),
+        (R.mean, "Mean alongside an axis (integers: truncating, as TensorFlow)."),
+        (R.max, "Maximum; NaN propagates; an empty axis gives -inf."),
+        (R.min, "Minimum; NaN propagates; an empty axis gives +inf."),
+        (R.var, "Population variance (ddof=0), accumulated in float64 without cancellation."),
+        (R.std, "Population standard deviation (ddof=0)."),
+        (R.any, "Logical OR reduction; returns bool."),
+        (R.all, "Logical AND reduction; returns bool."),
+        (R.argmax, "Index of the first maximum (NaN skipped; axis None means 0; int64)."),
+        (R.argmin, "Index of the first minimum (NaN skipped; axis None means 0; int64).")):
+    _register(_kind, _doc)
+
+
+@op()
+def logsumexp(x, axis=None, keepdims=False):
+    """log(sum(exp(x))) computed stably (the max is subtracted first)."""
+    a = float_arr(x, "logsumexp")
+    ax = _core.normalize_axes(axis, a.ndim, "logsumexp")
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        m = np.max(a, axis=ax, keepdims=True) if a.size else np.zeros((1,) * a.ndim, a.dtype)
+        m = np.where(np.isfinite(m), m, 0).astype(a.dtype)
+        out = np.log(np.sum(np.exp(a - m), axis=ax, keepdims=True)) + m
+    return (out if keepdims else np.squeeze(out, axis=ax if ax is not None else tuple(range(a.ndim)))).astype(a.dtype)

@@ -1,0 +1,184 @@
+"""Shape operations: concatenate, stack, reshape, expand_dims, squeeze, flatten, batch_flatten,
+repeat, repeat_elements, tile, padding, one_hot, reverse, slice, switch, gather, batch_gather
+(NumPy)."""
+from __future__ import annotations
+
+import builtins
+import numbers
+
+import numpy as np
+
+from kcore._api.config import normalize_data_format
+from kcore._ops import op
+from kcore._runtime import _core
+
+PUBLIC = ()
+
+
+@op()
+def concatenate(tensors, axis=-1):
+    arrs = [np.asarray(t) for t in tensors]
+    if not arrs:
+        raise ValueError("concatenate: needs at least one tensor")
+    rank = arrs[0].ndim
+    if axis < 0:
+        axis = axis + rank if rank else 0
+    return np.concatenate(arrs, axis=axis)
+
+
+@op()
+def stack(x, axis=0):
+    return np.stack([np.asarray(t) for t in x], axis=axis)
+
+
+@op()
+def reshape(x, shape):
+    a = np.asarray(x)
+    try:
+        target = tuple(int(d) for d in np.asarray(shape).reshape(-1))
+    except (TypeError, ValueError):
+        raise TypeError(f"reshape: shape must be a sequence of ints, got {shape!r}") from None
+    try:
+        return np.reshape(a, target)
+    except ValueError:
+        raise ValueError(f"reshape: cannot reshape an array of shape {a.shape} ({a.size} elements) into "
+                         f"{target}") from None
+
+
+@op()
+def expand_dims(x, axis=-1):
+    return np.expand_dims(np.asarray(x), axis)
+
+
+@op()
+def squeeze(x, axis):
+    a = np.asarray(x)
+    ax = _core.single_axis(axis, a.ndim, "squeeze")
+    if a.shape[ax] != 1:
+        raise ValueError(f"squeeze: cannot squeeze axis {axis} of shape {a.shape}: its size is {a.shape[ax]}, not 1")
+    return np.squeeze(a, ax)
+
+
+@op()
+def flatten(x):
+    return np.asarray(x).reshape(-1)
+
+
+@op()
+def batch_flatten(x):
+    a = np.asarray(x)
+    return a.reshape(a.shape[0] if a.ndim else 1, -1)
+
+
+@op()
+def repeat(x, n):
+    """(samples, dim) -> (samples, n, dim)."""
+    a = np.asarray(x)
+    if a.ndim != 2:
+        raise ValueError(f"repeat: expects a rank-2 tensor (samples, dim), got shape {a.shape}")
+    return np.repeat(a[:, None, :], int(n), axis=1)
+
+
+@op()
+def repeat_elements(x, rep, axis):
+    return np.repeat(np.asarray(x), int(rep), axis=axis)
+
+
+@op()
+def tile(x, n):
+    """Tile; n shorter than the rank is padded with leading 1s (Keras 2.3)."""
+    a = np.asarray(x)
+    reps = (int(n),) if isinstance(n, numbers.Integral) else tuple(int(v) for v in np.asarray(n).reshape(-1))
+    if len(reps) > a.ndim:
+        raise ValueError(f"tile: n {reps} is longer than the rank of shape {a.shape}")
+    reps = (1,) * (a.ndim - len(reps)) + reps
+    return np.tile(a, reps)
+
+
+@op()
+def temporal_padding(x, padding=(1, 1)):
+    a = np.asarray(x)
+    if len(padding) != 2:
+        raise ValueError(f"temporal_padding: padding must be a pair, got {padding!r}")
+    if a.ndim != 3:
+        raise ValueError(f"temporal_padding: expects a rank-3 tensor, got shape {a.shape}")
+    return np.pad(a, ((0, 0), tuple(padding), (0, 0)))
+
+
+@op()
+def spatial_2d_padding(x, padding=((1, 1), (1, 1)), data_format=None):
+    a = np.asarray(x)
+    data_format = normalize_data_format(data_format)
+    if len(padding) != 2 or builtins.any(len(p) != 2 for p in padding):
+        raise ValueError(f"spatial_2d_padding: padding must be ((top, bottom), (left, right)), got {padding!r}")
+    if a.ndim != 4:
+        raise ValueError(f"spatial_2d_padding: expects a rank-4 tensor, got shape {a.shape}")
+    pads = [(0, 0), (0, 0), tuple(padding[0]), tuple(padding[1])] if data_format == "channels_first" else \
+        [(0, 0), tuple(padding[0]), tuple(padding[1]), (0, 0)]
+    return np.pad(a, pads)
+
+
+@op()
+def one_hot(indices, num_classes):
+    """indices.shape + (num_classes,), float32; out-of-range indices give all-zero rows."""
+    idx = np.asarray(indices)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: indices must be integers, got {idx.dtype}")
+    n = int(num_classes)
+    return (idx[..., None] == np.arange(n)).astype(np.float32)
+
+
+@op()
+def reverse(x, axes):
+    a = np.asarray(x)
+    axes = (axes,) if isinstance(axes, numbers.Integral) else tuple(axes)
+    return np.flip(a, axis=tuple(_core.single_axis(ax, a.ndim, "reverse") for ax in axes)).copy()
+
+
+@op("slice")
+def slice_(x, start, size):
+    a = np.asarray(x)
+    start, size = list(start), list(size)
+    if len(start) != a.ndim or len(size) != a.ndim:
+        raise ValueError(f"slice: start and size need one entry per axis of shape {a.shape}")
+    idx = tuple(slice(s, a.shape[i] if z == -1 else s + z) for i, (s, z) in enumerate(zip(start, size, strict=True)))
+    return a[idx].copy()
+
+
+@op()
+def switch(condition, then_expression, else_expression):
+    """Elementwise (or scalar) choice between two tensors."""
+    c = np.asarray(condition).astype(bool)
+    t, e = np.asarray(then_expression), np.asarray(else_expression)
+    if c.ndim == 0:
+        return t if bool(c) else e
+    while c.ndim < t.ndim:
+        c = c[..., None]
+    return np.where(c, t, e)
+
+
+@op()
+def gather(reference, indices):
+    """reference[indices] along axis 0; out-of-range indices raise as in TensorFlow."""
+    ref = np.asarray(reference)
+    idx = np.asarray(indices)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"gather: indices must be integers, got {idx.dtype}")
+    if idx.size and (idx.min() < 0 or idx.max() >= ref.shape[0]):
+        raise ValueError(f"gather: indices must be in [0, {ref.shape[0]}), got range [{idx.min()}, {idx.max()}]")
+    return ref[idx]
+
+
+@op()
+def batch_gather(reference, indices):
+    """tf.compat.v1.batch_gather: gather with batch_dims = rank(indices) - 1."""
+    ref = np.asarray(reference)
+    idx = np.asarray(indices)
+    b = idx.ndim - 1
+    if idx.ndim < 1 or ref.shape[:b] != idx.shape[:b]:
+        raise ValueError(f"batch_gather: leading dims of indices {idx.shape} must match reference {ref.shape}")
+    if idx.size and (idx.min() < 0 or idx.max() >= ref.shape[b]):
+        raise ValueError(f"batch_gather: indices must be in [0, {ref.shape[b]})")
+    return np.take_along_axis(ref, idx.reshape(idx.shape + (1,) * (ref.ndim - idx.ndim)), axis=b) \
+        if ref.ndim == idx.ndim else \
+        ref[tuple(np.indices(idx.shape)[:b]) + (idx,)]

@@ -1,0 +1,400 @@
+"""Values: variables, constants, placeholders, K.function, evaluation, updates, creation and
+random values."""
+from __future__ import annotations
+
+import builtins
+import numbers
+
+import numpy as np
+
+from kcore import _graph
+from kcore import _validate as V
+from kcore._api.common import dtype_name
+from kcore._graph import Placeholder, Tensor
+from kcore._ops import REGISTRY, op
+from kcore._state import get_uid
+from kcore._variables import Variable
+
+PUBLIC = ("variable", "constant", "placeholder", "is_placeholder", "is_variable", "is_tensor", "is_keras_tensor",
+          "is_sparse", "to_dense", "int_shape", "ndim", "dtype", "count_params", "eval", "get_value",
+          "batch_get_value", "set_value", "batch_set_value", "update", "update_add", "update_sub",
+          "moving_average_update", "function", "zeros", "ones", "eye", "random_uniform_variable",
+          "random_normal_variable", "random_uniform", "random_normal", "truncated_normal", "random_binomial",
+          "arange", "get_variable_shape")
+
+
+def variable(value, dtype=None, name=None, constraint=None):
+    """A kcore.Variable holding value as dtype (floatx when None, even for integer input)."""
+    dt = dtype_name(dtype, "variable")
+    if isinstance(value, Tensor):
+        raise TypeError("variable: the initial value must be concrete, got a symbolic tensor")
+    if _is_sparse_matrix(value):
+        value = value.toarray()
+    try:
+        arr = np.array(np.asarray(value), dtype=dt, copy=True)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"variable: cannot make a {dt} variable from the {type(value).__name__} given ({e})") from None
+    return Variable(arr, name or f"variable_{get_uid('variable')}", constraint)
+
+
+def constant(value, dtype=None, shape=None, name=None):
+    """A NumPy array of value (broadcast to shape when given)."""
+    dt = dtype_name(dtype, "constant")
+    try:
+        arr = np.asarray(value, dtype=dt)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"constant: cannot make a {dt} constant from the {type(value).__name__} given ({e})") from None
+    if shape is not None:
+        shape = tuple(shape)
+        if arr.size == 1:
+            arr = np.full(shape, arr.reshape(()), dtype=dt)
+        elif arr.size == int(np.prod(shape)):
+            arr = arr.reshape(shape)
+        else:
+            raise ValueError(f"constant: cannot make a value of {arr.size} elements into shape {shape}")
+    return arr
+
+
+def placeholder(shape=None, ndim=None, dtype=None, sparse=False, name=None):
+    """A symbolic input; shape wins over ndim, None dims are unknown."""
+    dt = dtype_name(dtype, "placeholder")
+    if shape is None and ndim is not None:
+        shape = (None,) * int(ndim)
+    if shape is not None:
+        shape = tuple(None if d is None else int(d) for d in shape)
+        if builtins.any(d is not None and d < 0 for d in shape):
+            raise ValueError(f"placeholder: dims must be >= 0 or None, got {shape}")
+    return Placeholder(shape, dt, sparse=sparse, name=name)
+
+
+def is_placeholder(x):
+    return isinstance(x, Placeholder)
+
+
+def is_variable(x):
+    return isinstance(x, Variable)
+
+
+def is_tensor(x):
+    """True for backend tensors (variables, placeholders and symbolic results), not for NumPy values."""
+    return isinstance(x, (Variable, Tensor))
+
+
+def is_keras_tensor(x):
+    """False for every backend tensor (Keras 2: only layer outputs carry Keras history)."""
+    if not is_tensor(x):
+        raise ValueError(f"Unexpectedly found an instance of type `{type(x)}`. Expected a symbolic tensor instance.")
+    return hasattr(x, "_keras_history")
+
+
+def _is_sparse_matrix(x):
+    return hasattr(x, "tocoo") and hasattr(x, "toarray") and hasattr(x, "nnz")
+
+
+def is_sparse(tensor):
+    return bool(getattr(tensor, "sparse", False)) or _is_sparse_matrix(tensor)
+
+
+def to_dense(tensor):
+    if _is_sparse_matrix(tensor):
+        return np.asarray(tensor.toarray())
+    return tensor
+
+
+def int_shape(x):
+    """The shape as a tuple of ints and None (None for an unknown rank)."""
+    if isinstance(x, (Tensor, Variable)):
+        return x.shape
+    return np.shape(np.asarray(x)) if not hasattr(x, "shape") else tuple(x.shape)
+
+
+def get_variable_shape(x):
+    return int_shape(x)
+
+
+def ndim(x):
+    s = int_shape(x)
+    return None if s is None else len(s)
+
+
+def dtype(x):
+    """The dtype name, e.g. 'float32'."""
+    if isinstance(x, (Tensor, Variable)):
+        return x.dtype
+    return V.as_array(x, "dtype").dtype.name
+
+
+def count_params(x):
+    s = int_shape(x)
+    if s is None or builtins.any(d is None for d in s):
+        raise ValueError(f"count_params: the shape of {x!r} is not fully known")
+    return np.prod(s, dtype=np.int64)
+
+
+def eval(x):
+    """The value of x as a NumPy array."""
+    if isinstance(x, Variable):
+        return x._value.copy()
+    if isinstance(x, Tensor):
+        missing = _graph.placeholders_of([x])
+        if missing:
+            raise ValueError(f"eval: {x.name} depends on placeholder(s) "
+                             f"{', '.join(p.name for p in missing)}; use K.function and feed them")
+        return np.asarray(_graph.evaluate([x], {})[0])
+    return np.asarray(x)
+
+
+def get_value(x):
+    if not isinstance(x, Variable):
+        if isinstance(x, Tensor):
+            raise TypeError(f"get_value: {x.name} is symbolic; only variables have a value")
+        return np.asarray(x)
+    return x._value.copy()
+
+
+def batch_get_value(ops):
+    return [get_value(x) for x in ops]
+
+
+def set_value(x, value):
+    if not isinstance(x, Variable):
+        raise TypeError(f"set_value: expected a kcore.Variable, got {type(x).__name__}")
+    value = np.asarray(value)
+    if value.shape != x.shape:
+        raise ValueError(f"set_value: shape {value.shape} does not match variable '{x.name}' of shape {x.shape}")
+    x.assign(value)
+
+
+def batch_set_value(tuples):
+    for x, value in tuples:
+        set_value(x, value)
+
+
+class _Update:
+    """A pending in-place update of a variable, built when the new value is symbolic."""
+
+    def __init__(self, variable, value, mode):
+        self.variable, self.value, self.mode = variable, value, mode
+
+    def apply(self, value):
+        v = self.variable
+        if self.mode == "add":
+            value = v._value + np.asarray(value)
+        elif self.mode == "sub":
+            value = v._value - np.asarray(value)
+        v.assign(np.asarray(value).astype(v._value.dtype, copy=False))
+
+
+def _update(x, value, mode):
+    if not isinstance(x, Variable):
+        raise TypeError(f"update: expected a kcore.Variable to update, got {type(x).__name__}")
+    if isinstance(value, Tensor):
+        return _Update(x, value, mode)
+    _Update(x, None, mode).apply(value)
+    return x
+
+
+def update(x, new_x):
+    """Assigns new_x to variable x (returns x; symbolic new_x gives an update for K.function)."""
+    return _update(x, new_x, "set")
+
+
+def update_add(x, increment):
+    return _update(x, increment, "add")
+
+
+def update_sub(x, decrement):
+    return _update(x, decrement, "sub")
+
+
+@op("_moving_average_target")
+def moving_average_target(x, value, momentum):
+    xv = np.asarray(x)
+    return (xv - (xv - np.asarray(value, dtype=xv.dtype)) * (1 - momentum)).astype(xv.dtype)
+
+
+def moving_average_update(x, value, momentum):
+    """x -= (x - value) * (1 - momentum), as Keras 2.3 and tf_keras."""
+    if isinstance(value, Tensor):
+        target = _graph.apply(REGISTRY["_moving_average_target"], value._kern, (x, value, momentum), {})
+        return _Update(x, target, "set")
+    x.assign(moving_average_target(x, value, momentum))
+    return x
+
+
+class Function:
+    """The callable K.function returns: feeds inputs, computes outputs, then applies updates."""
+
+    def __init__(self, inputs, outputs, updates=None, name=None):
+        self._single_input = not isinstance(inputs, (list, tuple))
+        self.inputs = [inputs] if self._single_input else list(inputs)
+        for t in self.inputs:
+            if not isinstance(t, Placeholder):
+                raise TypeError(f"function: inputs must be placeholders, got {t!r}")
+        self._single_output = not isinstance(outputs, (list, tuple))
+        self.outputs = [outputs] if self._single_output else list(outputs)
+        self.updates = []
+        for u in updates or []:
+            if isinstance(u, _Update):
+                self.updates.append(u)
+            elif isinstance(u, (list, tuple)) and len(u) == 2:
+                self.updates.append(_Update(u[0], u[1], "set"))
+            else:
+                raise TypeError(f"function: an update is (variable, new_value) or the result of K.update*, got {u!r}")
+        self.name = name
+        needed = _graph.placeholders_of(self.outputs + [u.value for u in self.updates])
+        missing = [p for p in needed if p not in self.inputs]
+        if missing:
+            raise ValueError(f"function: outputs depend on placeholder(s) not in inputs: "
+                             f"{', '.join(p.name for p in missing)}")
+
+    def __call__(self, inputs):
+        if self._single_input and not isinstance(inputs, (list, tuple)):
+            inputs = [inputs]
+        if not isinstance(inputs, (list, tuple)):
+            raise TypeError("function: call it with a list of input values")
+        if len(inputs) != len(self.inputs):
+            raise ValueError(f"function: expected {len(self.inputs)} input value(s), got {len(inputs)}")
+        feed = {}
+        for p, value in zip(self.inputs, inputs, strict=True):
+            arr = np.asarray(to_dense(value), dtype=p.dtype)
+            if p.shape is not None and (arr.ndim != len(p.shape) or builtins.any(
+                    d is not None and d != n for d, n in zip(p.shape, arr.shape, strict=True))):
+                raise ValueError(f"function: placeholder '{p.name}' has shape {p.shape}, fed a value of "
+                                 f"shape {arr.shape}")
+            feed[p] = arr
+        values = _graph.evaluate(self.outputs + [u.value for u in self.updates], feed)
+        outputs = [np.asarray(v) for v in values[:len(self.outputs)]]
+        for u, v in zip(self.updates, values[len(self.outputs):], strict=True):  # after the outputs, as Keras
+            u.apply(v)
+        return outputs[0] if self._single_output else outputs
+
+
+def function(inputs, outputs, updates=None, name=None, **kwargs):
+    """A callable evaluating outputs from fed placeholder values (then applying updates)."""
+    if kwargs:
+        raise ValueError(f"function: unexpected keyword argument(s) {', '.join(sorted(kwargs))}")
+    return Function(inputs, outputs, updates=updates, name=name)
+
+
+@op("shape")
+def shape_of(x):
+    """The shape as an int32 array."""
+    return np.asarray(np.shape(np.asarray(x)), dtype=np.int32)
+
+
+@op("size")
+def size_of(x, name=None):
+    """The number of elements, as an int32 scalar."""
+    return np.int32(np.asarray(x).size)
+
+
+# ---------------------------------------------------------------------------------------------
+# Creation
+
+
+def _shape_arg(shape, fn):
+    if isinstance(shape, numbers.Integral):
+        shape = (int(shape),)
+    try:
+        shape = tuple(int(d) for d in shape)
+    except (TypeError, ValueError):
+        raise TypeError(f"{fn}: shape must be a tuple of ints, got {shape!r}") from None
+    if builtins.any(d < 0 for d in shape):
+        raise ValueError(f"{fn}: negative dim in shape {shape}")
+    return shape
+
+
+def zeros(shape, dtype=None, name=None):
+    shape = _shape_arg(shape, "zeros")
+    arr = np.zeros(shape, dtype=dtype_name(dtype, "zeros"))
+    return arr if 0 in shape else variable(arr, dtype=arr.dtype.name, name=name)
+
+
+def ones(shape, dtype=None, name=None):
+    shape = _shape_arg(shape, "ones")
+    arr = np.ones(shape, dtype=dtype_name(dtype, "ones"))
+    return arr if 0 in shape else variable(arr, dtype=arr.dtype.name, name=name)
+
+
+def eye(size, dtype=None, name=None):
+    """An identity matrix variable; size may be n or (n, m)."""
+    if isinstance(size, (list, tuple)):
+        if len(size) != 2:
+            raise ValueError(f"eye: size must be an int or a pair (n, m), got {size!r}")
+        n, m = (int(s) for s in size)
+    else:
+        n = m = int(size)
+    return variable(np.eye(n, m), dtype=dtype_name(dtype, "eye"), name=name)
+
+
+@op()
+def zeros_like(x, dtype=None, name=None):
+    a = np.asarray(x)
+    return np.zeros(a.shape, dtype=a.dtype if dtype is None else dtype_name(dtype, "zeros_like"))
+
+
+@op()
+def ones_like(x, dtype=None, name=None):
+    a = np.asarray(x)
+    return np.ones(a.shape, dtype=a.dtype if dtype is None else dtype_name(dtype, "ones_like"))
+
+
+@op()
+def identity(x, name=None):
+    return np.array(np.asarray(x), copy=True)
+
+
+def rng(seed):
+    return np.random.default_rng(None if seed is None else int(seed))
+
+
+def random_uniform_variable(shape, low, high, dtype=None, name=None, seed=None):
+    dt = dtype_name(dtype, "random_uniform_variable")
+    return variable(rng(seed).uniform(low, high, _shape_arg(shape, "random_uniform_variable")), dt, name)
+
+
+def random_normal_variable(shape, mean, scale, dtype=None, name=None, seed=None):
+    dt = dtype_name(dtype, "random_normal_variable")
+    return variable(rng(seed).normal(mean, scale, _shape_arg(shape, "random_normal_variable")), dt, name)
+
+
+def random_uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
+    dt = dtype_name(dtype, "random_uniform")
+    return rng(seed).uniform(minval, maxval, _shape_arg(shape, "random_uniform")).astype(dt)
+
+
+def random_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
+    dt = dtype_name(dtype, "random_normal")
+    return rng(seed).normal(mean, stddev, _shape_arg(shape, "random_normal")).astype(dt)
+
+
+def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
+    """Normal samples redrawn until within two standard deviations of the mean."""
+    dt = dtype_name(dtype, "truncated_normal")
+    r = rng(seed)
+    out = r.standard_normal(_shape_arg(shape, "truncated_normal"))
+    bad = np.abs(out) > 2
+    while bad.any():
+        out[bad] = r.standard_normal(int(bad.sum()))
+        bad = np.abs(out) > 2
+    return (out * stddev + mean).astype(dt)
+
+
+def random_binomial(shape, p=0.0, dtype=None, seed=None):
+    dt = dtype_name(dtype, "random_binomial")
+    return (rng(seed).uniform(size=_shape_arg(shape, "random_binomial")) < p).astype(dt)
+
+
+def arange(start, stop=None, step=1, dtype="int32"):
+    """tf.range semantics: arange(-5) is empty; float arguments give floats even for dtype int32."""
+    start = np.asarray(eval(start)).item() if isinstance(start, (Variable, Tensor, np.ndarray)) else start
+    if stop is None and start < 0:
+        start = 0
+    if stop is not None:
+        values = np.arange(start, stop, step)
+    else:
+        values = np.arange(start, step=step) if step != 1 else np.arange(start)
+    if dtype == "int32" and values.dtype.kind == "f":
+        return values.astype(np.float32)
+    return values.astype(dtype_name(dtype, "arange"))

@@ -1,0 +1,70 @@
+"""The op registry: every backend op is declared once, here, by its family module (kcore/_api/).
+
+An `Op` holds what the rest of kcore needs to know about an operation:
+
+- `impl`: its eager function. Ops of the native families take the kernel provider first
+  (`impl(kern, x, ...)`): the `kcore` backend passes kcore's native kernels, the `numpy` backend
+  the NumPy reference (kcore/_kernels.py). Other ops are plain NumPy code (`impl(x, ...)`).
+- `native`: the provider's entry tried before anything else, with leading constant arguments
+  (e.g. `("reduce", ReduceKind.sum)`): it takes the call's own arguments and returns None to
+  decline anything it does not handle (then `impl` runs, once).
+- `shape`: a static shape rule, `shape(*args, **kwargs) -> (shape, dtype)` with symbolic
+  arguments as they are, for ops where inferring shapes by running `impl` on probe arrays is
+  wrong or has effects; None to probe (kcore/_graph.py).
+- `side_effect`: the op does something besides computing its result (print_tensor); it never
+  runs while shapes are inferred, so it needs a `shape` rule.
+- `gradient`: the slot for its gradient rule (reverse mode), filled where gradients are defined.
+
+kcore/backends.py builds each backend's namespace from this registry over a kernel provider.
+"""
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Callable
+
+REGISTRY: dict[str, Op] = {}
+
+
+@dataclasses.dataclass(eq=False)
+class Op:
+    name: str
+    impl: Callable
+    kernels: bool = False
+    native: tuple | None = None
+    shape: Callable | None = None
+    side_effect: bool = False
+    gradient: Callable | None = None
+
+    def __post_init__(self):
+        if self.side_effect and self.shape is None:
+            raise TypeError(f"op {self.name}: an op with side effects needs a shape rule")
+        params = list(inspect.signature(self.impl).parameters)
+        if self.kernels and params[:1] != ["kern"]:
+            raise TypeError(f"op {self.name}: an op on the kernel providers takes `kern` first")
+
+    def eager(self, kern, *args, **kwargs):
+        """The op on concrete values: the provider's entry, then the eager function."""
+        if self.native is not None and not kwargs:
+            entry = getattr(kern, self.native[0])
+            r = entry(*self.native[1:], *args)
+            if r is not None:
+                return r
+        return self.impl(kern, *args, **kwargs) if self.kernels else self.impl(*args, **kwargs)
+
+    def __repr__(self):
+        return f"<kcore op {self.name}>"
+
+
+def op(name: str | None = None, *, kernels: bool = False, native: tuple | None = None, shape: Callable | None = None,
+       side_effect: bool = False):
+    """Registers the decorated eager function as an op (see the module docstring); returns it
+    unchanged, so family modules can call each other's eager functions directly."""
+    def register(fn):
+        key = name or fn.__name__
+        if key in REGISTRY:
+            raise ValueError(f"op {key} is registered twice")
+        REGISTRY[key] = Op(key, fn, kernels=kernels, native=native, shape=shape, side_effect=side_effect)
+        return fn
+
+    return register
