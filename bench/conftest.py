@@ -8,7 +8,6 @@ import pytest
 import kcore
 from kcore import bench as B
 
-
 FULL = bool(os.environ.get("KCORE_BENCH_FULL"))
 SHAPES = tuple(B.SHAPES) if FULL else B.QUICK_SHAPES
 THREADS = sorted({1, kcore.get_num_threads()})

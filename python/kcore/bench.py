@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 import json
 import math
 import os
@@ -19,7 +20,7 @@ import statistics
 import sys
 import time
 import warnings
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -130,7 +131,8 @@ def dot_cases(dtypes, thread_counts):
                 cases.append(Case("dot", "batch_dot", dtype, f"{b}x{m}x{k}x{n}", (2, 1), "C", t))
             cases.append(Case("dot", "batch_dot_keras_doc", dtype, "32x20x1.32x30x20", (1, 2), "C", t))
             for xs, ys in DOT_SHAPES:
-                cases.append(Case("dot", "dot", dtype, f"{'x'.join(map(str, xs))}.{'x'.join(map(str, ys))}", None, "C", t))
+                name = f"{'x'.join(map(str, xs))}.{'x'.join(map(str, ys))}"
+                cases.append(Case("dot", "dot", dtype, name, None, "C", t))
     return cases
 
 
@@ -144,7 +146,8 @@ def dot_inputs(case: Case):
         return (rng.standard_normal((32, 20, 1), np.float32).astype(case.dtype),
                 rng.standard_normal((32, 30, 20), np.float32).astype(case.dtype))
     xs, ys = (tuple(map(int, part.split("x"))) for part in case.shape_name.split("."))
-    return (rng.standard_normal(xs, np.float32).astype(case.dtype), rng.standard_normal(ys, np.float32).astype(case.dtype))
+    return (rng.standard_normal(xs, np.float32).astype(case.dtype),
+            rng.standard_normal(ys, np.float32).astype(case.dtype))
 
 
 def dot_fns(case: Case, x, y):
@@ -208,7 +211,8 @@ def check_case(case: Case, x: np.ndarray, got) -> None:
             ref = ref.astype(case.dtype).astype(np.float64)
             rtol = {"float16": 4e-3, "float32": 1e-5, "float64": 1e-10}[case.dtype]
             scale = np.cumsum(np.abs(x.astype(np.float64)), axis=case.axis) if case.op == "cumsum" else np.abs(ref)
-            ok = np.all((np.abs(np.asarray(got, np.float64) - ref) <= rtol * scale + rtol) | (np.isnan(ref) & np.isnan(got))
+            close = np.abs(np.asarray(got, np.float64) - ref) <= rtol * scale + rtol
+            ok = np.all(close | (np.isnan(ref) & np.isnan(got))
                         | (np.isinf(ref) & (np.asarray(got, np.float64) == ref)))
         if not ok:
             raise AssertionError(f"{case.name}: result differs from the float64 reference")
@@ -380,102 +384,6 @@ def geomean(values):
     return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
 
 
-def is_large_contiguous(c: Case) -> bool:
-    return (c.op in ("sum", "max", "min", "mean") and c.shape_name == "4096x4096" and c.order == "C"
-            and c.dtype in ("float32", "float64") and c.axis in (None, -1, 0))
-
-
-def is_large(c: Case) -> bool:
-    return c.shape_name in ("2048x2048", "4096x4096", "64x256x256")
-
-
-def targets(results):
-    """The issues' targets: (description, measured, target, passed)."""
-    out = []
-    if not results:
-        return out
-    red = [r for r in results if r.case.family == "reduce"]
-    rest = [r for r in results if r.case.family not in ("reduce", "dot")]
-    dots = [r for r in results if r.case.family == "dot"]
-    out += _reduction_targets(red)
-    out += _layout_targets(rest)
-    out += _dot_targets(dots)
-    if rest:
-        g = geomean(r.speedup for r in results)
-        out.append(("geometric mean over everything run", f"{g:.2f}x", "(info)", True))
-    return out
-
-
-def _worst(rs, desc, target, key=lambda r: r.speedup, fmt=lambda r: f"{r.speedup:.2f}x"):
-    if not rs:
-        return []
-    w = min(rs, key=key)
-    return [(desc, f"{fmt(w)} ({w.case.name})", f">= {target}", key(w) >= target)]
-
-
-def _macs(c: Case) -> int:
-    if c.op == "batch_dot":
-        return int(np.prod([int(v) for v in c.shape_name.split("x")][1:]))
-    if c.op == "batch_dot_keras_doc":
-        return 1 * 20 * 30
-    xs, ys = (tuple(map(int, part.split("x"))) for part in c.shape_name.split("."))
-    return int(np.prod(xs) * ys[-1])
-
-
-def _dot_targets(rs):
-    out = []
-    out += _worst(rs, "dot/batch_dot: every case (worst)", 1.0)
-    out += _worst([r for r in rs if r.case.dtype == "float16" and _macs(r.case) >= 4096],
-                  "dot/batch_dot float16 with M*K*N >= 4096 (worst)", 20)
-    out += _worst([r for r in rs if r.case.dtype == "float32" and r.case.op.startswith("batch_dot")
-                   and r.case.shape_name != "8x512x512x512"], "batch_dot float32 small/medium (worst)", 1.5)
-    return out
-
-
-def _layout_targets(rs):
-    out = []
-    out += _worst(rs, "scans, transposes, casts: every case (worst)", 1.0)
-    out += _worst([r for r in rs if r.case.family == "scan" and r.case.axis == 0 and r.case.order == "C"
-                   and r.case.shape_name == "2048x2048" and r.case.dtype == "float32"],
-                  "cumsum/cumprod axis 0, 2048x2048 float32 (worst)", 10)
-    out += _worst([r for r in rs if r.case.op == "transpose" and r.case.shape_name == "4096x4096"
-                   and r.case.dtype == "float32"], "transpose 4096x4096 float32", 4)
-    big = [r for r in rs if r.case.family == "cast" and np.prod(r.case.shape) >= 1 << 20]
-    out += _worst([r for r in big if r.case.dtype == "float32->float16"], "cast float32->float16, >= 1M elements (worst)", 5)
-    out += _worst([r for r in big if r.case.dtype == "float16->float32"], "cast float16->float32, >= 1M elements (worst)", 3)
-    large = [r for r in rs if r.case.shape_name == "4096x4096" and r.case.order == "C"]
-    out += _worst(large, "large scans/casts/transposes, share of copy bandwidth (worst)", 0.70,
-                  key=lambda r: r.bw_fraction, fmt=lambda r: f"{100 * r.bw_fraction:.0f}%")
-    return out
-
-
-def _reduction_targets(results):
-    out = []
-    if not results:
-        return out
-    worst = min(results, key=lambda r: r.speedup)
-    out.append(("every case >= 1.0x NumPy (worst case)", f"{worst.speedup:.2f}x ({worst.case.name})",
-                ">= 1.0x", worst.speedup >= 1.0))
-    f16 = [r for r in results if r.case.dtype == "float16" and r.case.shape_name in LARGE]
-    if f16:
-        w = min(f16, key=lambda r: r.speedup)
-        out.append(("float16, 512x512 and up (worst)", f"{w.speedup:.1f}x ({w.case.name})", ">= 10x", w.speedup >= 10))
-    vs = [r for r in results if r.case.op in ("var", "std") and r.case.dtype != "float16"
-          and r.case.shape_name in LARGE]
-    if vs:
-        w = min(vs, key=lambda r: r.speedup)
-        out.append(("var/std f32/f64, 512x512 and up (worst)", f"{w.speedup:.2f}x ({w.case.name})", ">= 2.5x",
-                    w.speedup >= 2.5))
-    big = [r for r in results if is_large_contiguous(r.case)]
-    if big:
-        w = min(big, key=lambda r: r.bw_fraction)
-        out.append(("large contiguous sum/max/min/mean, share of read bandwidth (worst)",
-                    f"{100 * w.bw_fraction:.0f}% ({w.case.name})", ">= 85%", w.bw_fraction >= 0.85))
-    g = geomean(r.speedup for r in results)
-    out.append(("reductions: geometric mean over the matrix", f"{g:.2f}x", ">= 4x", g >= 4))
-    return out
-
-
 def format_table(results) -> str:
     lines = [f"{'case':<48} {'kcore':>10} {'numpy':>10} {'speedup':>8} {'GB/s':>7} {'%bw':>5}",
              "(%bw: of the measured read bandwidth for reductions, of the copy bandwidth otherwise)"]
@@ -485,7 +393,7 @@ def format_table(results) -> str:
     return "\n".join(lines)
 
 
-def summary(results, bandwidth) -> str:
+def summary(results, bandwidth, targets=None) -> str:
     lines = []
     for t, (rd, cp) in sorted(bandwidth.items()):
         lines.append(f"measured bandwidth, {t} thread(s): read {rd:.1f} GB/s, copy (read+write) {cp:.1f} GB/s")
@@ -496,6 +404,8 @@ def summary(results, bandwidth) -> str:
         w = min(rs, key=lambda r: r.speedup)
         lines.append(f"{t} thread(s): {len(rs)} cases, geomean {geomean(r.speedup for r in rs):.2f}x, "
                      f"worst {w.speedup:.2f}x ({w.case.name})")
+    if targets is None:
+        return "\n".join(lines)
     # The targets are stated at the default thread count; other counts are shown for information.
     default = kcore.get_num_threads()
     for t, rs in sorted(by_threads.items(), key=lambda kv: (kv[0] != default, kv[0])):
@@ -503,6 +413,17 @@ def summary(results, bandwidth) -> str:
         for desc, got, want, ok in targets(rs):
             lines.append(f"  [{'ok' if ok else 'MISSED'}] {desc}: {got} (target {want})")
     return "\n".join(lines)
+
+
+def load_targets(path: str):
+    """The `targets(results)` function of a targets file (the project's are bench/targets.py):
+    it returns (description, measured, target, met) for each target it checks."""
+    spec = importlib.util.spec_from_file_location("kcore_bench_targets", path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"cannot load targets from {path!r}")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.targets
 
 
 def _parse_list(text, allowed, what):
@@ -515,7 +436,8 @@ def _parse_list(text, allowed, what):
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m kcore.bench", description=__doc__.splitlines()[0])
-    p.add_argument("--full", action="store_true", help="the whole matrix (every op, shape, axis, order, 1 and all threads)")
+    p.add_argument("--full", action="store_true",
+                   help="the whole matrix (every op, shape, axis, order, 1 and all threads)")
     p.add_argument("--families", default=None, help=f"comma-separated: {', '.join(FAMILIES)} (default: all)")
     p.add_argument("--ops", help="comma-separated ops")
     p.add_argument("--dtypes", help="comma-separated dtypes")
@@ -525,6 +447,7 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--min-time", type=float, default=0.01, help="seconds per timed batch")
     p.add_argument("--json", help="also write the results to this file")
+    p.add_argument("--targets", help="a targets file (e.g. bench/targets.py): each target with its measured figure")
     args = p.parse_args(argv)
 
     families = _parse_list(args.families, FAMILIES, "families") if args.families else FAMILIES
@@ -562,12 +485,12 @@ def main(argv=None) -> int:
     results = run_cases(cases, args.rounds, args.min_time, bandwidth,
                         progress if os.environ.get("KCORE_BENCH_PROGRESS") else None)
     print(format_table(results))
-    print(summary(results, bandwidth))
+    print(summary(results, bandwidth, load_targets(args.targets) if args.targets else None))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"bandwidth": bandwidth,
-                       "results": [dict(case=r.case.name, kcore_s=r.t_kcore, numpy_s=r.t_numpy,
-                                        speedup=r.speedup, gbps=r.gbps, bw_fraction=r.bw_fraction)
+                       "results": [{"case": r.case.name, "kcore_s": r.t_kcore, "numpy_s": r.t_numpy,
+                                    "speedup": r.speedup, "gbps": r.gbps, "bw_fraction": r.bw_fraction}
                                    for r in results]}, f, indent=1)
     return 0
 
