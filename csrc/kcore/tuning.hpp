@@ -42,6 +42,10 @@ constexpr std::int64_t kMinCols = 64;
 // Leaf states kept per block of outputs when outputs have several leaves: memory is then read
 // in order across neighbouring outputs.
 constexpr std::int64_t kBlockLeaves = 4096;
+// Leaf states of one output kept on the stack (more go to the heap).
+constexpr std::int64_t kInlineLeafStates = 64;
+// argmax/argmin find the extreme chunk by chunk, then search only its chunk for the first index.
+constexpr std::int64_t kArgChunkBytes = 2048;
 
 // --- scans (kernels/scan_engine.hpp) ---
 // Elements scanned sequentially from one start value: long lines split across threads.
@@ -56,12 +60,21 @@ constexpr int kProductRows = 4;
 constexpr std::int64_t kProductBlockBytes = std::int64_t(16) << 10;
 // Segments scanned together as independent dependency chains.
 constexpr int kScanChains = 4;
+// Elements of all chains' segments scanned per piece (their buffers stay in L1).
+constexpr std::int64_t kScanPieceElems = 2048;
+// Bytes of results per piece when blocks of lines are scanned across in registers.
+constexpr std::int64_t kScanAcrossBytes = std::int64_t(16) << 10;
+// Column blocks when the columns are not contiguous on both sides: narrow, so the lines of every
+// block column stay in cache while the rows advance.
+constexpr std::int64_t kScanNarrowCols = 32;
 
 // --- copies and elementwise (kernels/elementwise_engine.hpp) ---
 // Contiguous runs are cut into chunks of this many elements so threads can share long lines.
 constexpr std::int64_t kCopyChunk = std::int64_t(1) << 16;
 // Square tiles of a converting transpose (fit L1 with both types).
 constexpr std::int64_t kCopyTile = 64;
+// Elements of a strided or broadcast input gathered at a time (into L1).
+constexpr std::int64_t kGatherElems = 256;
 // Bytes of source rows per register-transpose task.
 constexpr std::int64_t kTransposeSpanBytes = 4096;
 // Streamed conversions: a piece of results written behind while the next converts, a step
@@ -88,6 +101,11 @@ constexpr std::int64_t kGemmSmallWork = 32 * 32 * 32;
 constexpr std::int64_t kBlasMinDim = 2048;
 // BLAS calls: row blocks of at least this many rows, about this many tasks in all.
 constexpr std::int64_t kBlasMinRows = 256, kBlasTasks = 8;
+
+// --- the bench's bandwidth probes (kernels/probe.cpp) ---
+// Words per read block; bytes per copy block and per piece copied with streaming stores.
+constexpr std::int64_t kProbeReadBlock = std::int64_t(1) << 16;
+constexpr std::int64_t kProbeCopyBlock = std::int64_t(1) << 18, kProbeCopyPiece = 4096;
 
 }  // namespace tuning
 }  // namespace kcore

@@ -13,6 +13,7 @@ import importlib
 import inspect
 import threading
 import types
+from collections.abc import Callable
 
 from kcore import _api, _config, _graph, _kernels
 from kcore._ops import REGISTRY, Op
@@ -26,7 +27,7 @@ COMMON = ("epsilon", "set_epsilon", "floatx", "set_floatx", "cast_to_floatx", "i
 PROVIDERS = {"kcore": _kernels.NATIVE, "numpy": _kernels.NUMPY}
 
 
-def bind(op: Op, kern) -> types.FunctionType:
+def bind(op: Op, kern) -> Callable:
     """op as a backend function: op.impl's signature (less `kern`), with the provider bound.
 
     The function is generated with that exact signature, so the common call costs one Python
@@ -76,7 +77,7 @@ def build(name: str) -> types.ModuleType:
             setattr(mod, fn_name, getattr(family, fn_name))
     for key, op in REGISTRY.items():
         setattr(mod, key, bind(op, kern))
-    mod._kernels = kern
+    setattr(mod, "_kernels", kern)  # noqa: B010 - a module attribute set at run time
     return mod
 
 

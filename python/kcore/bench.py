@@ -21,6 +21,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -50,7 +51,7 @@ class Case:
     op: str
     dtype: str
     shape_name: str
-    axis: object
+    axis: Any  # None, an int, a tuple of ints, or a permutation pattern
     order: str  # "C" or "T" (a transposed view of a C array)
     threads: int
 
@@ -206,11 +207,12 @@ def check_case(case: Case, x: np.ndarray, got) -> None:
     if case.family == "reduce":
         return check_reduction(case, x, got)
     if case.family == "scan":
-        ref = getattr(np, case.op)(x.astype(np.float64), axis=case.axis)
+        axis = case.axis
+        ref = getattr(np, case.op)(x.astype(np.float64), axis=axis)
         with np.errstate(all="ignore"):
             ref = ref.astype(case.dtype).astype(np.float64)
             rtol = {"float16": 4e-3, "float32": 1e-5, "float64": 1e-10}[case.dtype]
-            scale = np.cumsum(np.abs(x.astype(np.float64)), axis=case.axis) if case.op == "cumsum" else np.abs(ref)
+            scale = np.cumsum(np.abs(x.astype(np.float64)), axis=axis) if case.op == "cumsum" else np.abs(ref)
             close = np.abs(np.asarray(got, np.float64) - ref) <= rtol * scale + rtol
             ok = np.all(close | (np.isnan(ref) & np.isnan(got))
                         | (np.isinf(ref) & (np.asarray(got, np.float64) == ref)))

@@ -43,7 +43,7 @@ void run_lines(const ElementwisePlan& p, const Op& op, bool stream) {
   using D = typename Op::out_t;
   using S = typename Op::in_t;
   constexpr int K = Op::kInputs;
-  constexpr std::int64_t kBuf = 256;  // gathered elements per input at a time (in L1)
+  constexpr std::int64_t kBuf = tuning::kGatherElems;
   const int nd = p.ndim;
   const LoopDim& last = p.dim[nd - 1];
   const std::int64_t inner = last.size;

@@ -15,7 +15,7 @@ namespace KCORE_ISA {
 
 // Reads n 64-bit words and returns their XOR (so the reads cannot be optimised away).
 std::uint64_t stream_read(const std::uint64_t* p, std::int64_t n) {
-  constexpr std::int64_t kBlock = 1 << 16;
+  constexpr std::int64_t kBlock = tuning::kProbeReadBlock;
   const std::int64_t nblocks = (n + kBlock - 1) / kBlock;
   std::uint64_t result = 0;
   std::uint64_t partial[256] = {};
@@ -45,7 +45,7 @@ std::uint64_t stream_read(const std::uint64_t* p, std::int64_t n) {
 // reports, so the pieces of a threaded probe go through ordinary stores that first read every
 // line; bench/NOTES.md.)
 void stream_copy(char* dst, const char* src, std::int64_t n) {
-  constexpr std::int64_t kBlock = 1 << 18, kPiece = 4096;
+  constexpr std::int64_t kBlock = tuning::kProbeCopyBlock, kPiece = tuning::kProbeCopyPiece;
   const std::int64_t nblocks = (n + kBlock - 1) / kBlock;
   parallel_for(0, nblocks, std::max<std::int64_t>(1, 8 * tuning::kGrain / kBlock), [&](std::int64_t b, std::int64_t e) {
     const std::int64_t hi = std::min(n, e * kBlock);

@@ -67,7 +67,7 @@ void reduce_horizontal(const Op& op, const ReducePlan& p) {
 
   auto reduce_output = [&](const char* base, bool threaded) -> state {
     if (nleaves == 1) return leaf_state(base, 0);
-    constexpr std::int64_t kInline = 64;
+    constexpr std::int64_t kInline = tuning::kInlineLeafStates;
     state inline_states[kInline]{};
     std::unique_ptr<state[]> heap_states;
     state* states = inline_states;

@@ -236,7 +236,7 @@ struct ArgOp {
       // Pass 1 finds the extreme over non-NaN values (NaN never wins a strict comparison) chunk
       // by chunk, remembering the first chunk that reached it; pass 2 finds the first index
       // holding it inside that chunk only.
-      constexpr std::int64_t kChunk = 8 * kBlockLanes<W>;  // 2 KiB: pass 2 re-reads at most this much
+      constexpr std::int64_t kChunk = tuning::kArgChunkBytes / sizeof(W);  // what pass 2 re-reads at most
       constexpr W kInit = Max ? -std::numeric_limits<W>::infinity() : std::numeric_limits<W>::infinity();
       W best = kInit;
       std::int64_t best_chunk = -1;

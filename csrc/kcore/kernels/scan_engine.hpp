@@ -86,7 +86,7 @@ void segments(const char* const* s, std::int64_t stride, std::int64_t len, const
   using S = Scanner<T, F>;
   using A = typename S::A;
   using W = typename S::W;
-  constexpr std::int64_t kPiece = 2048 / U;
+  constexpr std::int64_t kPiece = tuning::kScanPieceElems / U;
   alignas(64) W buf[U][kPiece];
   alignas(64) T out[U][kPiece];
   alignas(64) A wide[std::is_same_v<T, half> ? U : 1][kPiece];  // float16: rounded once, from A
@@ -124,7 +124,7 @@ void lines_across(const char* const* s, std::int64_t len, const scan_acc_t<T>* s
   using V = typename RT::V;
   constexpr int N = RT::N;
   constexpr std::int64_t item = sizeof(T);
-  constexpr std::int64_t kPiece = (std::int64_t(16) << 10) / (N * item);
+  constexpr std::int64_t kPiece = tuning::kScanAcrossBytes / (N * item);
   const T* src[N];
   for (int u = 0; u < N; ++u) src[u] = reinterpret_cast<const T*>(s[u]);
   alignas(64) T out[2][N][kPiece];  // two pieces of results of every segment, 16 KB each
@@ -366,7 +366,8 @@ void scan_tiles(const ScanPlan& p) {
   const bool unit_src = cs == item, unit_dst = cd == item;
   // Wide blocks when both sides are contiguous along the columns; otherwise narrow ones, so the
   // cache lines of all block columns stay resident while the rows advance.
-  const std::int64_t width = unit_src && unit_dst ? (F == Fold::mul ? kProductCols<T> : tuning::kScanCols) : 32;
+  const std::int64_t width = unit_src && unit_dst ? (F == Fold::mul ? kProductCols<T> : tuning::kScanCols)
+                                                      : tuning::kScanNarrowCols;
   const std::int64_t nblocks = (R + width - 1) / width;
   const std::int64_t grain = std::max<std::int64_t>(1, tuning::kGrain / (p.n * std::min(R, width)));
   const bool stream = p.size * item >= tuning::kStreamBytes;

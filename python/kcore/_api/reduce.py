@@ -74,14 +74,23 @@ def _reduce_numpy(kern, kind, a, axes):
     return np.asarray(kern.reduce(kind, a.astype(np.float64), axes, False)).astype(V.floatx())
 
 
+def _value_reduction(kind):
+    def impl(kern, x, axis=None, keepdims=False):
+        return reduce(kern, kind, x, axis, keepdims)
+
+    return impl
+
+
+def _index_reduction(kind):
+    def impl(kern, x, axis=-1):  # argmax/argmin: Keras's default is the last axis
+        return reduce(kern, kind, x, axis, False)
+
+    return impl
+
+
 def _register(kind, doc):
     """Registers the reduction `kind` as an op with Keras's signature."""
-    if kind in (R.argmax, R.argmin):
-        def impl(kern, x, axis=-1):
-            return reduce(kern, kind, x, axis, False)
-    else:
-        def impl(kern, x, axis=None, keepdims=False):
-            return reduce(kern, kind, x, axis, keepdims)
+    impl = (_index_reduction if kind in (R.argmax, R.argmin) else _value_reduction)(kind)
     impl.__name__ = impl.__qualname__ = kind.name
     impl.__doc__ = doc
     return op(kind.name, kernels=True, native=("reduce", kind))(impl)
