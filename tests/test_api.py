@@ -366,3 +366,41 @@ def test_native_entries_check_their_arguments():
     assert _core.reduce(_core.ReduceKind.sum, np.ones(3, np.float32), None, False) == 3.0
     with pytest.raises(ValueError, match="reduce: unknown kind 11"):
         _core.reduce(11, np.ones(3), None, False)
+
+
+def test_numpy_backend_copies_like_the_kcore_backend():
+    for backend in (K, KN):
+        x = np.arange(3.0, dtype=np.float32)
+        assert not np.shares_memory(backend.transpose(x), x)
+        assert not np.shares_memory(backend.permute_dimensions(X, (0, 1)), X)
+        assert backend.transpose(np.float32(3)).shape == ()
+        assert not np.shares_memory(backend.transpose(np.arange(3)), np.arange(3))
+
+
+def test_backend_functions_pickle_by_reference():
+    import pickle
+
+    for backend in (K, KN):
+        for name in ("sum", "batch_dot", "_add", "variable"):
+            assert pickle.loads(pickle.dumps(getattr(backend, name))) is getattr(backend, name)
+
+
+def test_argument_errors_of_the_native_entries():
+    with pytest.raises(ValueError, match="dot: the result would have 78 dimensions; NumPy arrays have at most 64"):
+        K.dot(np.ones((1,) * 40, np.float32), np.ones((1,) * 40, np.float32))
+    with pytest.raises(TypeError, match="sum: axis must be an int, a list/tuple of ints or None, got ndarray"):
+        K.sum(np.ones((2, 3)), axis=np.array([0, 1]))
+    with pytest.raises(ValueError, match="sum: axis 5 is out of bounds"):
+        K.sum(np.ones((2, 3)), axis=[0, 0, 5])  # every axis is checked before repeats
+    with pytest.raises(TypeError, match="cast: unsupported dtype <class 'float'>"):
+        K.cast(np.ones(2), float)  # NumPy reads float as float64, TensorFlow as float32
+    assert K.cast(np.ones(2), np.float16).dtype == np.float16
+
+    class Shrinking:
+        # An axis whose __index__ empties the list that holds it: the list is read from a copy.
+        def __index__(self):
+            axes.clear()
+            return 0
+
+    axes = [Shrinking(), 1]
+    assert K.sum(np.ones((2, 3), np.float32), axis=axes) == 6

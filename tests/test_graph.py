@@ -133,3 +133,21 @@ def test_backends_share_the_op_registry():
     node = K.sum(K.placeholder(shape=(2, 3)), axis=1)
     assert node.op is REGISTRY["sum"]
     assert set(vars(K)) - {"_kernels"} >= set(REGISTRY)
+
+
+def test_static_dtypes_are_the_evaluated_ones():
+    p = K.placeholder(shape=(None, 3), dtype="int32")
+    for node in (p / 2, K.sum(p / 2), p * 2, p - p, K.less(p, 1)):
+        value = K.function([p], [node])([np.ones((2, 3), np.int32)])[0]
+        assert K.dtype(node) == value.dtype.name
+    b = K.placeholder(shape=(2,), dtype="bool")
+    with pytest.raises(TypeError, match="boolean subtract"):
+        b - b
+
+
+def test_function_outputs_may_nest():
+    x = K.placeholder(shape=(2,))
+    f = K.function([x], [[x + 1, x * 2], x - 1])
+    got = f([np.ones(2)])
+    np.testing.assert_array_equal(got[0], [[2, 2], [2, 2]])
+    np.testing.assert_array_equal(got[1], [0, 0])

@@ -25,7 +25,10 @@ bool index_value(py::handle h, long long& v, bool& overflow, std::string& text) 
   }
   if (PyBool_Check(h.ptr()) || !PyIndex_Check(h.ptr())) return false;
   const py::object i = py::reinterpret_steal<py::object>(PyNumber_Index(h.ptr()));
-  if (!i) throw py::error_already_set();
+  if (!i) {  // e.g. an array of several elements: not an int, whatever it says
+    PyErr_Clear();
+    return false;
+  }
   int of = 0;
   v = PyLong_AsLongLongAndOverflow(i.ptr(), &of);
   if (of) overflow = true, text = py::str(i).cast<std::string>();
@@ -55,6 +58,13 @@ int axis_int(py::handle ax, int ndim, const char* fn) {
 
 bool is_list_or_tuple(py::handle h) { return PyList_Check(h.ptr()) || PyTuple_Check(h.ptr()); }
 
+// A NumPy scalar type (np.float32, ...): a subclass of np.generic. Python's own float, int and
+// bool are not accepted as dtypes: NumPy reads float as float64, TensorFlow as float32.
+bool is_numpy_scalar_type(py::handle t) {
+  static PyObject* generic = py::object(py::module_::import("numpy").attr("generic")).release().ptr();
+  return PyObject_IsSubclass(t.ptr(), generic) == 1;
+}
+
 }  // namespace
 
 std::string shape_repr(int ndim, const std::int64_t* shape) {
@@ -81,12 +91,20 @@ void parse_axes(py::handle axis, int ndim, const char* fn, bool* mark) {
     mark[axis_int(axis, ndim, fn)] = true;
     return;
   }
-  const Py_ssize_t n = PySequence_Fast_GET_SIZE(axis.ptr());  // a list or tuple: borrowed items
+  // Every axis is checked before any repeat is (as the Python route did); a list is read from a
+  // tuple copy, since an element's __index__ could change the list under us.
+  const py::tuple items = PyTuple_Check(axis.ptr()) ? py::reinterpret_borrow<py::tuple>(axis)
+                                                     : py::reinterpret_steal<py::tuple>(PyList_AsTuple(axis.ptr()));
+  if (!items) throw py::error_already_set();
+  const Py_ssize_t n = PyTuple_GET_SIZE(items.ptr());
+  int a[kcore::kMaxDims];
+  bool repeated = n > ndim;
   for (Py_ssize_t i = 0; i < n; ++i) {
-    const int a = axis_int(PySequence_Fast_GET_ITEM(axis.ptr(), i), ndim, fn);
-    if (mark[a]) throw py::value_error(std::string(fn) + ": repeated axis in " + py_repr(axis));
-    mark[a] = true;
+    const int ax = axis_int(PyTuple_GET_ITEM(items.ptr(), i), ndim, fn);
+    if (i < ndim) a[i] = ax;
   }
+  for (Py_ssize_t i = 0; i < n && !repeated; ++i) repeated = mark[a[i]], mark[a[i]] = true;
+  if (repeated) throw py::value_error(std::string(fn) + ": repeated axis in " + py_repr(axis));
 }
 
 int single_axis(py::handle axis, int ndim, const char* fn) {
@@ -170,15 +188,19 @@ void batch_dot_axes(py::handle axes, int xn, const std::int64_t* xs, int yn, con
   } else if (index_value(axes, v[0], overflow, text[0])) {
     v[1] = v[0], text[1] = text[0];
   } else if (is_list_or_tuple(axes)) {
-    const Py_ssize_t n = PySequence_Fast_GET_SIZE(axes.ptr());  // borrowed items
+    // A list is read from a tuple copy: an element's __index__ could change the list under us.
+    const py::tuple items = PyTuple_Check(axes.ptr()) ? py::reinterpret_borrow<py::tuple>(axes)
+                                                       : py::reinterpret_steal<py::tuple>(PyList_AsTuple(axes.ptr()));
+    if (!items) throw py::error_already_set();
+    const Py_ssize_t n = PyTuple_GET_SIZE(items.ptr());
     for (Py_ssize_t i = 0; i < n; ++i)
-      if (is_list_or_tuple(PySequence_Fast_GET_ITEM(axes.ptr(), i)))
+      if (is_list_or_tuple(PyTuple_GET_ITEM(items.ptr(), i)))
         throw py::value_error("batch_dot: multiple target dimensions are not supported; expected axes to be an int or "
                               "a pair of ints, got " + py_repr(axes));
     if (n != 2) throw py::value_error("batch_dot: axes must be an int or a pair of ints, got " + py_repr(axes));
     bool of = false;
     for (int i = 0; i < 2; ++i) {
-      if (!index_value(PySequence_Fast_GET_ITEM(axes.ptr(), i), v[i], of, text[i]))
+      if (!index_value(PyTuple_GET_ITEM(items.ptr(), i), v[i], of, text[i]))
         throw py::type_error("batch_dot: axes must hold ints, got " + py_repr(axes));
       overflow |= of;
     }
@@ -219,7 +241,9 @@ std::string dtype_name(py::handle dtype, const char* fn) {
   std::string name;
   if (PyUnicode_Check(dtype.ptr())) {
     name = dtype.cast<std::string>();
-  } else if (py::isinstance<py::dtype>(dtype) || PyType_Check(dtype.ptr())) {
+  } else if (py::isinstance<py::dtype>(dtype) ||
+             (PyType_Check(dtype.ptr()) && py::detail::npy_api::get().PyArray_DescrFromScalar_ != nullptr &&
+              is_numpy_scalar_type(dtype))) {
     try {
       name = py::dtype::from_args(py::reinterpret_borrow<py::object>(dtype)).attr("name").cast<std::string>();
     } catch (const py::error_already_set&) {

@@ -40,7 +40,8 @@ void batch_dot_axes(py::handle axes, int xn, const std::int64_t* xs, int yn, con
                     int& a1);
 
 // A dtype argument (a name, a NumPy dtype or scalar type, or an object with a `name`) as one of
-// the names kcore accepts (float16/32/64, int8-64, uint8-64, bool); TypeError otherwise.
+// the names kcore accepts (float16/32/64, int8-64, uint8-64, bool); TypeError otherwise, also
+// for Python's float, int and bool (NumPy reads float as float64, TensorFlow as float32).
 std::string dtype_name(py::handle dtype, const char* fn);
 
 // Python's repr of a shape, "(2, 3)" or "(3,)".

@@ -3,6 +3,8 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <string>
+
 #include "bindings/array_view.hpp"
 #include "bindings/elementwise.hpp"
 #include "bindings/fastcall.hpp"
@@ -56,6 +58,11 @@ kcore::MatrixOperand operand(const py::array& x, const kcore::ArrayRef& ref, boo
 // (batch?,) + x's free dims + y's free dims.
 py::array contract(const py::array& x, const kcore::ArrayRef& xr, const py::array& y, const kcore::ArrayRef& yr,
                    const Axes& x_free, int x_k, const Axes& y_free, int y_k, bool batched) {
+  const int nd_out = (batched ? 1 : 0) + x_free.n + y_free.n;
+  if (nd_out > kcore::kMaxDims)
+    throw py::value_error(std::string(batched ? "batch_dot" : "dot") + ": the result would have " +
+                          std::to_string(nd_out) + " dimensions; NumPy arrays have at most " +
+                          std::to_string(kcore::kMaxDims));
   py::object keep_x, keep_y;
   kcore::GemmPlan g;
   g.dtype = xr.dtype;

@@ -18,8 +18,8 @@ struct ElementwisePlan {
   DType dtype[kMaxOperands] = {};
   char* data[kMaxOperands] = {};      // inputs are only read
   std::int64_t size = 0;              // elements
-  // Canonical dims in the output's memory order (size-1 dropped, merged), at least one; the
-  // output is contiguous along the last.
+  // Canonical dims in the output's memory order (size-1 dropped, merged), at least one unless
+  // size is 0; the output is contiguous along the last.
   int ndim = 0;
   LoopDim dim[kMaxDims];
   // Copies that transpose: the dim whose source stride is one element (-1 if none, or if the

@@ -1,6 +1,7 @@
 // Every tuned constant of the kernels, each with the reason for it in a line. The measurements
-// behind them are in bench/NOTES.md. None of these changes a result bit: blocks and tasks are
-// fixed by the shape, and combined in a fixed order (see each engine).
+// behind them are in bench/NOTES.md. None of them makes a result depend on the thread count:
+// blocks and tasks are fixed by the shape and combined in a fixed order (see each engine). Some
+// fix the order of additions or pick a kernel, so changing them can change roundings.
 #pragma once
 #include <cstdint>
 

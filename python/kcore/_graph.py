@@ -203,21 +203,21 @@ def _order(tensors) -> list:
 
 
 def evaluate(tensors, feed: dict):
-    """Values of `tensors` (tensors or plain values) with placeholders bound by `feed`
-    ({placeholder: array})."""
+    """Values of `tensors` (tensors, plain values, or nested lists and tuples of them) with
+    placeholders bound by `feed` ({placeholder: array})."""
     memo: dict = {}
-    for t in _order(tensors):
+
+    def value(obj):
+        return memo[id(obj)]
+
+    for t in _order(_symbolic_args((tensors,))):
         if t._is_placeholder:
             if t not in feed:
                 raise ValueError(f"placeholder '{t.name}' was not fed: pass it in the function's inputs")
             memo[id(t)] = feed[t]
             continue
-
-        def value(obj):
-            return memo[id(obj)]
-
         memo[id(t)] = t.op.eager(t._kern, *_substitute(t.args, value), **_substitute(t.kwargs, value))
-    return [memo[id(t)] if isinstance(t, Tensor) else t for t in tensors]
+    return [_substitute(t, value) for t in tensors]
 
 
 def placeholders_of(tensors) -> list:

@@ -76,11 +76,13 @@ class _Numpy:
 
     @staticmethod
     def transpose(x):
-        return np.ascontiguousarray(x.T) if _plain(x) else None
+        return np.array(x.T, order="C", copy=True) if _plain(x) else None
 
     @staticmethod
     def permute_dimensions(x, pattern):
-        return np.ascontiguousarray(np.transpose(x, _core.permutation(pattern, x.shape))) if _plain(x) else None
+        if not _plain(x):
+            return None
+        return np.array(np.transpose(x, _core.permutation(pattern, x.shape)), order="C", copy=True)
 
     @staticmethod
     def dot(x, y):

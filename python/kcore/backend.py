@@ -4,7 +4,7 @@ The backend is chosen once, at import (KCORE_BACKEND, KERAS_BACKEND, keras.json'
 `kcore`; see README). Like Keras's loader, this module's namespace is filled with the chosen
 backend's entries.
 """
-from typing import Any
+from typing import Any as _Any
 
 from kcore import _config as _cfg
 from kcore import backends as _backends
@@ -12,5 +12,5 @@ from kcore import backends as _backends
 globals().update(_backends.namespace(_cfg.SETTINGS.backend))
 
 
-def __getattr__(name: str) -> Any:  # for type checkers: the namespace is filled at run time
+def __getattr__(name: str) -> _Any:  # for type checkers: the namespace is filled at run time
     raise AttributeError(f"module 'kcore.backend' has no attribute {name!r}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
+import sys
 import threading
 import types
 from collections.abc import Callable
@@ -63,7 +64,7 @@ def bind(op: Op, kern) -> Callable:
     fn = env[op.name]
     fn.__doc__ = op.impl.__doc__
     fn.__qualname__ = op.name
-    fn.__module__ = f"kcore.backends.{kern.name}"
+    fn.__module__ = f"kcore._backend_{kern.name}"
     fn.op = op
     return fn
 
@@ -71,13 +72,14 @@ def bind(op: Op, kern) -> Callable:
 def build(name: str) -> types.ModuleType:
     """A backend namespace: the registry's ops bound to the provider, and the plain functions."""
     kern = PROVIDERS[name]
-    mod = types.ModuleType(f"kcore.backends.{name}", f"The `{name}` backend: the Keras 2 API on {name}'s kernels.")
+    mod = types.ModuleType(f"kcore._backend_{name}", f"The `{name}` backend: the Keras 2 API on {name}'s kernels.")
     for family in _api.FAMILIES:
         for fn_name in family.PUBLIC:
             setattr(mod, fn_name, getattr(family, fn_name))
     for key, op in REGISTRY.items():
         setattr(mod, key, bind(op, kern))
     setattr(mod, "_kernels", kern)  # noqa: B010 - a module attribute set at run time
+    sys.modules[mod.__name__] = mod  # so that its functions pickle by reference
     return mod
 
 

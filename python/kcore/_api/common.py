@@ -65,17 +65,15 @@ def broadcast_shapes(a, b, fn: str):
     return tuple(reversed(out))
 
 
-def binary_rule(fn: str, result_dtype: str | None = None):
-    """Shape rule of a broadcasting binary op: a Python number takes the other operand's dtype
-    (as Keras on TensorFlow does), arrays promote as NumPy does; `result_dtype` overrides."""
+def binary_rule(fn: str, ufunc):
+    """Shape rule of a broadcasting binary NumPy op: NumPy's broadcasting of the static shapes; the
+    dtype is the ufunc's on empty operands, a Python number taking the other operand's dtype (as
+    Keras on TensorFlow does). Operands the ufunc rejects raise here, when the graph is built."""
     def rule(x, y):
         shape = broadcast_shapes(static_shape(x), static_shape(y), fn)
-        if result_dtype is not None:
-            return shape, result_dtype
-        if isinstance(x, numbers.Number):
-            return shape, static_dtype(y)
-        if isinstance(y, numbers.Number):
-            return shape, static_dtype(x)
-        return shape, np.result_type(static_dtype(x), static_dtype(y)).name
+        dx = static_dtype(y) if isinstance(x, numbers.Number) else static_dtype(x)
+        dy = dx if isinstance(y, numbers.Number) else static_dtype(y)
+        with np.errstate(all="ignore"):
+            return shape, ufunc(np.empty(0, dx), np.empty(0, dy)).dtype.name
 
     return rule

@@ -44,27 +44,27 @@ def _arithmetic(kern, kind, ufunc, x, y):
         return ufunc(a, b)
 
 
-@op("_add", kernels=True, native=("elementwise", E.add), shape=binary_rule("add"))
+@op("_add", kernels=True, native=("elementwise", E.add), shape=binary_rule("add", np.add))
 def add(kern, x, y):
     return _arithmetic(kern, E.add, np.add, x, y)
 
 
-@op("_subtract", kernels=True, native=("elementwise", E.subtract), shape=binary_rule("subtract"))
+@op("_subtract", kernels=True, native=("elementwise", E.subtract), shape=binary_rule("subtract", np.subtract))
 def subtract(kern, x, y):
     return _arithmetic(kern, E.subtract, np.subtract, x, y)
 
 
-@op("_multiply", kernels=True, native=("elementwise", E.multiply), shape=binary_rule("multiply"))
+@op("_multiply", kernels=True, native=("elementwise", E.multiply), shape=binary_rule("multiply", np.multiply))
 def multiply(kern, x, y):
     return _arithmetic(kern, E.multiply, np.multiply, x, y)
 
 
-@op("_divide", kernels=True, native=("elementwise", E.divide), shape=binary_rule("divide"))
+@op("_divide", kernels=True, native=("elementwise", E.divide), shape=binary_rule("divide", np.divide))
 def divide(kern, x, y):
     return _arithmetic(kern, E.divide, np.divide, x, y)
 
 
-@op("_power", shape=binary_rule("power"))
+@op("_power", shape=binary_rule("power", np.power))
 def power(x, y):
     a, b = pair(x, y, "power")
     with np.errstate(all="ignore"):
@@ -140,7 +140,7 @@ def clip(x, min_value, max_value):
     return _keep(np.clip(a, lo, hi), a)
 
 
-def _binary(ufunc, name, result_dtype=None, doc=""):
+def _binary(ufunc, name, doc=""):
     """A binary NumPy op with Keras's operand rules (`pair`), registered under `name`."""
     def impl(x, y):
         a, b = pair(x, y, name)
@@ -148,14 +148,14 @@ def _binary(ufunc, name, result_dtype=None, doc=""):
 
     impl.__name__ = impl.__qualname__ = name
     impl.__doc__ = doc
-    return op(name, shape=binary_rule(name, result_dtype))(impl)
+    return op(name, shape=binary_rule(name, ufunc))(impl)
 
 
 for _ufunc, _name in ((np.equal, "equal"), (np.not_equal, "not_equal"), (np.greater, "greater"),
                       (np.greater_equal, "greater_equal"), (np.less, "less"), (np.less_equal, "less_equal")):
-    _binary(_ufunc, _name, "bool", f"Elementwise {_name} (bool result).")
-maximum = _binary(np.maximum, "maximum", doc="Elementwise maximum (NaN propagates).")
-minimum = _binary(np.minimum, "minimum", doc="Elementwise minimum (NaN propagates).")
+    _binary(_ufunc, _name, f"Elementwise {_name} (bool result).")
+maximum = _binary(np.maximum, "maximum", "Elementwise maximum (NaN propagates).")
+minimum = _binary(np.minimum, "minimum", "Elementwise minimum (NaN propagates).")
 
 
 @op()

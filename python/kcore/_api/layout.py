@@ -18,7 +18,7 @@ def transpose(kern, x):
     if r is not None:
         return r
     V.check_numeric(a, "transpose")
-    return np.ascontiguousarray(a.T)
+    return np.array(a.T, order="C", copy=True)
 
 
 @op("permute_dimensions", kernels=True, native=("permute_dimensions",))
@@ -30,7 +30,7 @@ def permute_dimensions(kern, x, pattern):
         return r
     perm = _core.permutation(pattern, a.shape)
     V.check_numeric(a, "permute_dimensions")
-    return np.ascontiguousarray(a.transpose(perm))
+    return np.array(a.transpose(perm), order="C", copy=True)
 
 
 @op("cast", kernels=True, native=("cast",))
