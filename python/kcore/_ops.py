@@ -7,7 +7,10 @@ An `Op` holds what the rest of kcore needs to know about an operation:
   the NumPy reference (kcore/_kernels.py). Other ops are plain NumPy code (`impl(x, ...)`).
 - `native`: the provider's entry tried before anything else, with leading constant arguments
   (e.g. `("reduce", ReduceKind.sum)`): it takes the call's own arguments and returns None to
-  decline anything it does not handle (then `impl` runs, once).
+  decline anything it does not handle. Then `impl` runs: it converts the arguments (lists,
+  scalars, other byte orders) and tries the entry again only if that made new arrays, so no call
+  tries the same arguments twice. An op's `impl` is therefore only called after its entry has
+  declined those arguments (the backends' functions and `Op.eager` see to it).
 - `shape`: a static shape rule, `shape(*args, **kwargs) -> (shape, dtype)` with symbolic
   arguments as they are, for ops where inferring shapes by running `impl` on probe arrays is
   wrong or has effects; None to probe (kcore/_graph.py).
@@ -35,19 +38,26 @@ class Op:
     shape: Callable | None = None
     side_effect: bool = False
     gradient: Callable | None = None
+    signature: inspect.Signature = dataclasses.field(init=False, repr=False)
 
     def __post_init__(self):
         if self.side_effect and self.shape is None:
             raise TypeError(f"op {self.name}: an op with side effects needs a shape rule")
-        params = list(inspect.signature(self.impl).parameters)
-        if self.kernels and params[:1] != ["kern"]:
+        signature = inspect.signature(self.impl)
+        params = list(signature.parameters.values())
+        if self.kernels and [p.name for p in params[:1]] != ["kern"]:
             raise TypeError(f"op {self.name}: an op on the kernel providers takes `kern` first")
+        # The signature the backends give the op (without `kern`).
+        self.signature = signature.replace(parameters=params[1:] if self.kernels else params)
 
     def eager(self, kern, *args, **kwargs):
         """The op on concrete values: the provider's entry, then the eager function."""
-        if self.native is not None and not kwargs:
-            entry = getattr(kern, self.native[0])
-            r = entry(*self.native[1:], *args)
+        if self.native is not None:
+            if kwargs:  # the entries take their arguments by position
+                bound = self.signature.bind(*args, **kwargs)
+                bound.apply_defaults()
+                args, kwargs = tuple(bound.arguments.values()), {}
+            r = getattr(kern, self.native[0])(*self.native[1:], *args)
             if r is not None:
                 return r
         return self.impl(kern, *args, **kwargs) if self.kernels else self.impl(*args, **kwargs)

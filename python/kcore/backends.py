@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import inspect
 import sys
 import threading
 import types
@@ -34,7 +33,7 @@ def bind(op: Op, kern) -> Callable:
     The function is generated with that exact signature, so the common call costs one Python
     frame: the native entry first (it declines what it does not take), then a symbolic check,
     then the eager function."""
-    params = list(inspect.signature(op.impl).parameters.values())[1 if op.kernels else 0:]
+    params = list(op.signature.parameters.values())
     if any(p.kind != p.POSITIONAL_OR_KEYWORD for p in params):
         def generic(*args, **kwargs):
             return _graph.apply(op, kern, args, kwargs)

@@ -102,7 +102,7 @@ void reduce_horizontal(const Op& op, const ReducePlan& p) {
   const bool plain_rows = nleaves == 1 && s0 == static_cast<std::int64_t>(sizeof(T));
   if (plain_rows) {
     parallel_for(0, p.noutputs, grain, [&](std::int64_t b, std::int64_t e) {
-      for_each_offset<kIn + 1>(p.outer(), p.n_outer, b, e, [&](const std::int64_t (&off)[kIn + 1]) {
+      for_each_offset<kIn + 1>(p.outer(), p.n_outer, b, e, [&](const std::array<std::int64_t, kIn + 1> off) {
         write(off[kOut], op.leaf(reinterpret_cast<const T*>(p.in + off[kIn]), n0, 0));
       });
     });
@@ -120,7 +120,7 @@ void reduce_horizontal(const Op& op, const ReducePlan& p) {
     for (std::int64_t o0 = b; o0 < e; o0 += block) {
       const std::int64_t n = std::min(block, e - o0);
       std::int64_t k = 0;
-      for_each_offset<kIn + 1>(p.outer(), p.n_outer, o0, o0 + n, [&](const std::int64_t (&off)[kIn + 1]) {
+      for_each_offset<kIn + 1>(p.outer(), p.n_outer, o0, o0 + n, [&](const std::array<std::int64_t, kIn + 1> off) {
         offs[2 * k] = off[kIn];
         offs[2 * k + 1] = off[kOut];
         ++k;

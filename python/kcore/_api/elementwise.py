@@ -37,7 +37,7 @@ def _keep(result, like):
 
 def _arithmetic(kern, kind, ufunc, x, y):
     a, b = pair(x, y, kind.name)
-    r = kern.elementwise(kind, a, b)
+    r = kern.elementwise(kind, a, b) if a is not x or b is not y else None  # see _ops.py: entries
     if r is not None:
         return r
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):

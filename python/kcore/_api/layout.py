@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from kcore import _validate as V
-from kcore._ops import op
+from kcore._ops import REGISTRY, op
 from kcore._runtime import _core
 
 PUBLIC = ()
@@ -14,7 +14,7 @@ PUBLIC = ()
 def transpose(kern, x):
     """All axes reversed, as a new C-contiguous array."""
     a = V.as_array(x, "transpose")
-    r = kern.transpose(a)
+    r = kern.transpose(a) if a is not x else None  # see _ops.py: entries
     if r is not None:
         return r
     V.check_numeric(a, "transpose")
@@ -25,7 +25,7 @@ def transpose(kern, x):
 def permute_dimensions(kern, x, pattern):
     """Axes permuted by pattern, as a new C-contiguous array."""
     a = V.as_array(x, "permute_dimensions")
-    r = kern.permute_dimensions(a, pattern)
+    r = kern.permute_dimensions(a, pattern) if a is not x else None
     if r is not None:
         return r
     perm = _core.permutation(pattern, a.shape)
@@ -40,7 +40,7 @@ def cast(kern, x, dtype):
     astype); integer and bool types through NumPy (float to int truncates toward zero)."""
     a = V.as_array(x, "cast")
     name = _core.dtype_name(dtype, "cast")
-    r = kern.cast(a, name)
+    r = kern.cast(a, name) if a is not x else None  # see _ops.py: entries
     if r is not None:
         return r
     if a.dtype.kind not in "fiub":
@@ -53,5 +53,5 @@ def cast(kern, x, dtype):
 def cast_to_floatx(kern, x):
     """x as a NumPy array of floatx (Keras returns NumPy values here)."""
     if not isinstance(x, np.ndarray) or x.dtype.kind in "fiub":
-        return cast(kern, x, V.floatx())
+        return REGISTRY["cast"].eager(kern, x, V.floatx())
     return np.asarray(x, V.floatx())

@@ -40,7 +40,7 @@ def dot(kern, x, y):
     """Keras's dot: rank > 2 contracts x's last axis with y's second-to-last (Theano/NumPy
     behaviour): (2, 3).(4, 3, 5) -> (2, 4, 5). Rank-1 operands behave as in NumPy's dot."""
     a, b = _operands(x, y, "dot")
-    r = kern.dot(a, b)
+    r = kern.dot(a, b) if a is not x or b is not y else None  # see _ops.py: entries
     if r is not None:
         return r
     _core.dot_axis(a.shape, b.shape)
@@ -57,7 +57,7 @@ def dot(kern, x, y):
 
 @op("_matmul", kernels=True, native=("dot",))
 def matmul(kern, x, y):
-    """The @ operator of tensors and variables: K.dot."""
+    """The @ operator of tensors and variables: K.dot (whose entry has declined x and y)."""
     return dot(kern, x, y)
 
 
@@ -66,7 +66,7 @@ def batch_dot(kern, x, y, axes=None):
     """Keras 2.3 / tf_keras batch_dot: per-sample tensordot of x[i] and y[i] over axes
     (a0, a1); rank-2 by rank-2 gives (batch, 1)."""
     a, b = _operands(x, y, "batch_dot")
-    r = kern.batch_dot(a, b, axes)
+    r = kern.batch_dot(a, b, axes) if a is not x or b is not y else None
     if r is not None:
         return r
     a0, a1 = _core.batch_dot_axes(axes, a.shape, b.shape)
