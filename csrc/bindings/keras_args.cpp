@@ -139,18 +139,18 @@ void permutation(py::handle pattern, int ndim, const std::int64_t* shape, int* p
     throw py::type_error(std::string(fn) + ": pattern must be a tuple or list of ints, got " + type_name(pattern));
   const py::tuple items(py::reinterpret_borrow<py::object>(pattern));
   bool ok = static_cast<int>(items.size()) == ndim;
-  std::vector<bool> seen(static_cast<std::size_t>(ndim), false);
+  bool seen[kcore::kMaxDims] = {};
   for (std::size_t i = 0; i < items.size(); ++i) {
     long long v = 0;
     bool overflow = false;
     std::string text;
     if (!index_value(items[i], v, overflow, text))
       throw py::type_error(std::string(fn) + ": pattern must hold ints, got " + py_repr(pattern));
-    if (overflow || v < 0 || v >= ndim || seen[static_cast<std::size_t>(v)] || !ok) {
+    if (overflow || v < 0 || v >= ndim || seen[v] || !ok) {
       ok = false;
       continue;
     }
-    seen[static_cast<std::size_t>(v)] = true;
+    seen[v] = true;
     perm[i] = static_cast<int>(v);
   }
   if (!ok)

@@ -26,8 +26,8 @@ py::object scan(ScanKind kind, py::handle x, py::handle axis) {
   const int ax = scan_axis(axis, in.ndim, fn);
   // The result follows x's memory order (as NumPy's cumsum): every layout scans like C order.
   py::array out = empty_like_k(arr, arr.dtype());
-  const auto strides = byte_strides(out);
-  const kcore::ScanPlan plan = kcore::make_scan_plan(in, ax, static_cast<char*>(out.mutable_data()), strides.data(), kind);
+  const kcore::ArrayRef dst = to_ref(out, fn);
+  const kcore::ScanPlan plan = kcore::make_scan_plan(in, ax, dst.data, dst.strides, kind);
   {
     py::gil_scoped_release release;
     kcore::kernels().scan(plan);

@@ -2,10 +2,8 @@
 #pragma once
 #include <pybind11/numpy.h>
 
-#include <algorithm>
+#include <cstdint>
 #include <cstdlib>
-#include <numeric>
-#include <vector>
 
 namespace kcore_py {
 
@@ -25,19 +23,22 @@ inline py::array steal_result(PyObject* out) {
 // elementwise results of a transposed input are then written contiguously, as NumPy does.
 // Strides are positive; ties keep C order.
 inline py::array empty_like_k(const py::array& x, const py::dtype& dtype) {
-  const auto nd = static_cast<std::size_t>(x.ndim());
-  std::vector<py::ssize_t> shape(x.shape(), x.shape() + nd), strides(nd);
-  std::vector<std::size_t> order(nd);
-  std::iota(order.begin(), order.end(), std::size_t{0});
-  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
-    return std::llabs(x.strides(static_cast<py::ssize_t>(a))) > std::llabs(x.strides(static_cast<py::ssize_t>(b)));
-  });
+  const int nd = static_cast<int>(x.ndim());  // at most 64 (NumPy's limit)
+  const py::ssize_t* shape = x.shape();
+  const py::ssize_t* xs = x.strides();
+  Py_ssize_t strides[64];
+  int order[64];
+  for (int k = 0; k < nd; ++k) {  // axes by |stride|, largest first; an insertion sort keeps ties in order
+    int j = k;
+    for (; j > 0 && std::llabs(xs[order[j - 1]]) < std::llabs(xs[k]); --j) order[j] = order[j - 1];
+    order[j] = k;
+  }
   py::ssize_t step = dtype.itemsize();
-  for (std::size_t k = nd; k-- > 0;) {
+  for (int k = nd - 1; k >= 0; --k) {
     strides[order[k]] = step;
     step *= shape[order[k]];
   }
-  return steal_result(new_result_array(dtype.ptr(), static_cast<int>(nd), shape.data(), strides.data()));
+  return steal_result(new_result_array(dtype.ptr(), nd, shape, strides));
 }
 
 // A new C-contiguous array: straight through NumPy's C API (no shape vectors), for small calls.
@@ -45,10 +46,6 @@ inline py::array empty_c_shape(const py::dtype& dtype, int ndim, const std::int6
   Py_ssize_t s[64];
   for (int i = 0; i < ndim; ++i) s[i] = static_cast<Py_ssize_t>(shape[i]);
   return steal_result(new_result_array(dtype.ptr(), ndim, s, nullptr));
-}
-
-inline std::vector<std::int64_t> byte_strides(const py::array& a) {
-  return std::vector<std::int64_t>(a.strides(), a.strides() + a.ndim());
 }
 
 // Where a copy's result goes: C order, or x's memory order (NumPy's order='K').

@@ -34,9 +34,15 @@ void flip_negative(Dims& d, int key, unsigned keep_role_mask, std::int64_t* offs
 }
 
 void sort_by_stride(Dims& d, int key) {
-  std::stable_sort(d.dim, d.dim + d.ndim, [key](const LoopDim& a, const LoopDim& b) {
-    return std::llabs(a.stride[key]) > std::llabs(b.stride[key]);
-  });
+  // An insertion sort: stable, and without the buffer std::stable_sort allocates on every call
+  // (there are at most kMaxDims dims, usually a handful).
+  for (int k = 1; k < d.ndim; ++k) {
+    const LoopDim cur = d.dim[k];
+    const std::int64_t s = std::llabs(cur.stride[key]);
+    int j = k;
+    for (; j > 0 && std::llabs(d.dim[j - 1].stride[key]) < s; --j) d.dim[j] = d.dim[j - 1];
+    d.dim[j] = cur;
+  }
 }
 
 void coalesce(Dims& d) {
