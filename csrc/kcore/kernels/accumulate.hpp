@@ -55,6 +55,14 @@ template <class T>
 constexpr int kBlockLanes = kBlockBytes / static_cast<int>(sizeof(T));
 constexpr int kBlockVecs = kBlockBytes / kVecBytes;
 
+// Sets every accumulator of a block to v. Unrolled, the block starts in registers; as a loop GCC
+// may build it in memory and reload it, a store-forwarding stall on each short leaf.
+template <class T, int N>
+inline void fill_block(vec<T> (&acc)[N], T v) {
+#pragma GCC unroll 16
+  for (int k = 0; k < N; ++k) acc[k] = splat<T>(v);
+}
+
 // Calls step(k, x, offset) for each native vector x of the whole blocks of p[0, n), where k is
 // the vector's slot in the block (which accumulator it feeds); returns how many were consumed.
 template <class A, class W, class Step>
@@ -89,7 +97,7 @@ inline A tree_block(V* acc, F f) {
 template <class A, Fold F, class W>
 inline A fold_contig(const W* q, std::int64_t n, A unit) {
   vec<A> acc[kBlockVecs];
-  for (auto& a : acc) a = splat<A>(unit);
+  fill_block(acc, unit);
   std::int64_t i = fold_blocks<A>(q, n, [&acc](int k, vec<A> x, std::int64_t) {
     acc[k] = F == Fold::add ? acc[k] + x : acc[k] * x;
   });

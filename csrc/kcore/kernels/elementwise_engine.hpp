@@ -96,7 +96,7 @@ void run_lines(const ElementwisePlan& p, const Op& op, bool stream) {
 // in a different place, and ordinary stores would first read every line they write.
 template <class T>
 void transpose_blocks(const ElementwisePlan& p) {
-  using U = typename bits_of<sizeof(T)>::type;
+  using U = uint_of<T>;
   using RT = RegisterTranspose<U>;
   constexpr std::int64_t E = sizeof(T), N = RT::N, kLine = kLineBytes, JB = kLine / E;
   constexpr std::int64_t kSpan = tuning::kTransposeSpanBytes / E;  // t values per task: 64/E source rows
@@ -207,7 +207,7 @@ void copy_typed(const ElementwisePlan& p) {
     // (Thin arrays, under one line of columns or one block of rows, keep the tiles.)
     constexpr std::int64_t kLineElems = kLineBytes / sizeof(S);
     if (p.dim[p.src_inner].stride[kIn] == static_cast<std::int64_t>(sizeof(S)) && p.dim[p.ndim - 1].size >= kLineElems &&
-        p.dim[p.src_inner].size >= RegisterTranspose<typename bits_of<sizeof(S)>::type>::N)
+        p.dim[p.src_inner].size >= RegisterTranspose<uint_of<S>>::N)
       return transpose_blocks<S>(p);
   }
 #endif

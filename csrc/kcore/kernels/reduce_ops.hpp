@@ -156,10 +156,8 @@ struct MinMaxOp {
       // exact NaN test costs a compare and a mask merge, and made float64 compute-bound. It also
       // turns NaN on inf - inf: then an exact pass decides.
       vec<W> acc[kBlockVecs], sum[kBlockVecs];
-      for (int k = 0; k < kBlockVecs; ++k) {
-        acc[k] = splat<W>(kUnit);
-        sum[k] = splat<W>(W(0));
-      }
+      fill_block(acc, kUnit);
+      fill_block(sum, W(0));
       std::int64_t i = fold_blocks<W>(q, m, [&](int k, vec<W> x, std::int64_t) {
         acc[k] = better(x, acc[k]);
         sum[k] += x;
@@ -243,7 +241,7 @@ struct ArgOp {
       for (std::int64_t c0 = 0; c0 < m; c0 += kChunk) {
         const std::int64_t len = std::min(kChunk, m - c0);
         vec<W> acc[kBlockVecs];
-        for (auto& a : acc) a = splat<W>(kInit);
+        fill_block(acc, kInit);
         const std::int64_t done = fold_blocks<W>(q + c0, len, [&acc](int k, vec<W> x, std::int64_t) {
           acc[k] = (Max ? x > acc[k] : x < acc[k]) ? x : acc[k];
         });
@@ -325,7 +323,7 @@ struct VarOp {
     return with_widened(p, n, [](const W* q, std::int64_t m) {
       const double mean = fold_contig<double, Fold::add>(q, m, -0.0) / static_cast<double>(m);
       vec<double> acc[kBlockVecs];
-      for (auto& a : acc) a = splat<double>(0.0);
+      fill_block(acc, 0.0);
       const vec<double> mv = splat<double>(mean);
       std::int64_t i = fold_blocks<double>(q, m, [&acc, mv](int k, vec<double> x, std::int64_t) {
         const vec<double> d = x - mv;
@@ -402,7 +400,7 @@ struct AnyAllOp {
   state leaf(const T* p, std::int64_t m, std::int64_t) const {
     const E* q = Tr::view(p, m, nullptr);
     vec<I> acc[kBlockVecs];
-    for (auto& a : acc) a = splat<I>(Any ? I(0) : I(-1));
+    fill_block(acc, Any ? I(0) : I(-1));
     std::int64_t i = 0;
     constexpr int L = kLanes<E>;
     for (; i + kBlockLanes<E> <= m; i += kBlockLanes<E>) {

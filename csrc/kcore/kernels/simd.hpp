@@ -30,6 +30,10 @@ constexpr int kLanes = kVecBytes / static_cast<int>(sizeof(T));
 // Same-width integer, for comparison masks and lane indices.
 template <class T>
 using int_of = std::conditional_t<sizeof(T) == 4, std::int32_t, std::int64_t>;
+// Same-width unsigned integer, for a value's bits (float16, float32, float64).
+template <class T>
+using uint_of = std::conditional_t<sizeof(T) == 2, std::uint16_t,
+                                   std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>>;
 
 template <class T>
 inline vec<T> load(const T* p) {

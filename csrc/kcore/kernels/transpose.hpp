@@ -64,11 +64,6 @@ struct RegisterTranspose {
   }
 };
 
-template <std::size_t Size> struct bits_of;
-template <> struct bits_of<2> { using type = std::uint16_t; };
-template <> struct bits_of<4> { using type = std::uint32_t; };
-template <> struct bits_of<8> { using type = std::uint64_t; };
-
 #endif  // KCORE_REGISTER_TRANSPOSE
 
 
