@@ -22,6 +22,9 @@ constexpr std::int64_t kStreamBytes = std::int64_t(512) << 10;
 // Software prefetch distance for streaming reads: the hardware prefetchers alone keep too few
 // lines in flight on one core.
 constexpr int kPrefetchBytes = 2048;
+// Prefetch distance for a float16 row widened into a buffer: its stores, waiting on the row's
+// loads, hold up later loads (4K aliasing), so the loads must hit in cache; twice the above.
+constexpr int kWidenAheadBytes = 4096;
 
 // --- reductions (kernels/reduce_engine.hpp, reduce_ops.hpp) ---
 // Elements in one horizontal leaf: a float16 leaf's float32 copy stays in L1.

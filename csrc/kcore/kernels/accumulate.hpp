@@ -11,6 +11,7 @@
 #include <type_traits>
 
 #include "kcore/dtype.hpp"
+#include "kcore/kernels/convert.hpp"
 #include "kcore/kernels/simd.hpp"
 #include "kcore/kernels/stream.hpp"
 
@@ -63,8 +64,10 @@ inline void fill_block(vec<T> (&acc)[N], T v) {
   for (int k = 0; k < N; ++k) acc[k] = splat<T>(v);
 }
 
-// Calls step(k, x, offset) for each native vector x of the whole blocks of p[0, n), where k is
-// the vector's slot in the block (which accumulator it feeds); returns how many were consumed.
+// Calls step(k, x, offset) for each native vector x (as A) of the whole blocks of p[0, n), where
+// k is the vector's slot in the block (which accumulator it feeds); returns how many were
+// consumed. float16 elements are widened in registers: widening a run into a buffer first
+// made its stores hold up the run's loads from memory (4K aliasing), by where the buffer lay.
 template <class A, class W, class Step>
 inline std::int64_t fold_blocks(const W* p, std::int64_t n, Step step) {
   constexpr int L = kLanes<A>;
@@ -73,7 +76,10 @@ inline std::int64_t fold_blocks(const W* p, std::int64_t n, Step step) {
   for (; i + B <= n; i += B) {
     prefetch_ahead<static_cast<int>(B * sizeof(W))>(p + i);
 #pragma GCC unroll 16
-    for (int k = 0; k < kBlockVecs; ++k) step(k, load_as<A>(p + i + k * L), i + k * L);
+    for (int k = 0; k < kBlockVecs; ++k) {
+      if constexpr (std::is_same_v<W, half>) step(k, load_widened<A>(p + i + k * L), i + k * L);
+      else step(k, load_as<A>(p + i + k * L), i + k * L);
+    }
   }
   return i;
 }
@@ -102,7 +108,7 @@ inline A fold_contig(const W* q, std::int64_t n, A unit) {
     acc[k] = F == Fold::add ? acc[k] + x : acc[k] * x;
   });
   A s = tree_block<A>(acc, [](auto a, auto b) { return F == Fold::add ? a + b : a * b; });
-  for (; i < n; ++i) s = fold1<A, F>(s, static_cast<A>(q[i]));
+  for (; i < n; ++i) s = fold1<A, F>(s, convert_one<A>(q[i]));
   return s;
 }
 

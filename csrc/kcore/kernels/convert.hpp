@@ -129,6 +129,24 @@ inline vec<A> load_widened(const T* p) {
     return load(p);
   } else if constexpr (std::is_same_v<T, float>) {
     return load_as<A>(p);
+  } else if constexpr (std::is_same_v<A, double>) {  // half -> float -> double, both exact
+    vec<A> v;
+#if defined(__AVX512F__)
+    if constexpr (kVecBytes == 64) {
+      const __m512d r = _mm512_cvtps_pd(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+      std::memcpy(&v, &r, sizeof v);
+      return v;
+    }
+#endif
+#if defined(__F16C__)
+    if constexpr (kVecBytes == 32) {
+      const __m256d r = _mm256_cvtps_pd(_mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+      std::memcpy(&v, &r, sizeof v);
+      return v;
+    }
+#endif
+    for (int l = 0; l < kLanes<A>; ++l) v[l] = static_cast<double>(half_to_float(p[l]));
+    return v;
   } else {
     vec<A> v;
 #if defined(__AVX512F__)
@@ -186,11 +204,26 @@ inline void store_narrowed(T* p, vec<A> v) {
 }
 
 // Bulk widening used by every float16 kernel: float16 is read, arithmetic is float32 or wider.
+// Ahead (a horizontal leaf: one long run, usually followed by the next row): the source is also
+// prefetched a line at a time, tuning::kWidenAheadBytes ahead. Left to the hardware prefetchers,
+// rows read from memory ran at down to half speed, by where the stack buffer lay relative to the
+// row. A vertical block's short row segments are left to them (prefetching there cost time).
+template <bool Ahead = false>
 inline void widen_half(const half* src, float* dst, std::int64_t n) {
   std::int64_t i = 0;
 #if defined(__AVX512F__) || defined(__F16C__)
-  if constexpr (kVecBytes >= 32)
-    for (; i + kLanes<float> <= n; i += kLanes<float>) store(dst + i, load_widened<float>(src + i));
+  if constexpr (kVecBytes >= 32) {
+    constexpr std::int64_t L = kLanes<float>;
+    if constexpr (Ahead) {
+      constexpr std::int64_t kLine = kLineBytes / static_cast<std::int64_t>(sizeof(half));
+      for (; i + kLine <= n; i += kLine) {
+        __builtin_prefetch(reinterpret_cast<const char*>(src + i) + tuning::kWidenAheadBytes, 0, 3);
+#pragma GCC unroll 4
+        for (std::int64_t k = 0; k < kLine; k += L) store(dst + i + k, load_widened<float>(src + i + k));
+      }
+    }
+    for (; i + L <= n; i += L) store(dst + i, load_widened<float>(src + i));
+  }
 #endif
   for (; i < n; ++i) dst[i] = half_to_float(src[i]);
 }

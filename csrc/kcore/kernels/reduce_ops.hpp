@@ -30,7 +30,7 @@ inline auto with_widened(const T* p, std::int64_t n, F&& f) {
     // GCC may inline a caller's gathered buffer here and not see the loop that filled it.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-    widen_half(p, buf, n);
+    widen_half<true>(p, buf, n);
 #pragma GCC diagnostic pop
     return f(static_cast<const float*>(buf), n);
   } else {
@@ -95,7 +95,7 @@ struct SumOp {
 
   state identity() const { return kUnit; }
   state leaf(const T* p, std::int64_t n, std::int64_t) const {
-    return with_widened(p, n, [](const W* q, std::int64_t m) { return fold_contig<A, F>(q, m, kUnit); });
+    return fold_contig<A, F>(p, n, kUnit);
   }
   void combine(state& a, const state& b) const { a = fold1<A, F>(a, b); }
   out_t project(const state& s, std::int64_t count) const {
@@ -142,33 +142,33 @@ struct MinMaxOp {
   // pick() for values known not to be NaN: x if it beats m, else m (ties keep m).
   template <class V>
   static V better(V x, V m) { return (Max ? x > m : x < m) ? x : m; }
-  static bool has_nan(const W* q, std::int64_t m) {
-    for (std::int64_t i = 0; i < m; ++i)
-      if (q[i] != q[i]) return true;
+  static bool has_nan(const T* q, std::int64_t m) {
+    for (std::int64_t i = 0; i < m; ++i) {
+      const W v = convert_one<W>(q[i]);
+      if (v != v) return true;
+    }
     return false;
   }
 
   state identity() const { return kUnit; }
   state leaf(const T* p, std::int64_t n, std::int64_t) const {
-    return with_widened(p, n, [](const W* q, std::int64_t m) {
-      // The extreme ignoring NaN (`better` is one max/min instruction) and, apart, a plain sum
-      // of the values, which is NaN if any value is. The sum costs one add per vector where an
-      // exact NaN test costs a compare and a mask merge, and made float64 compute-bound. It also
-      // turns NaN on inf - inf: then an exact pass decides.
-      vec<W> acc[kBlockVecs], sum[kBlockVecs];
-      fill_block(acc, kUnit);
-      fill_block(sum, W(0));
-      std::int64_t i = fold_blocks<W>(q, m, [&](int k, vec<W> x, std::int64_t) {
-        acc[k] = better(x, acc[k]);
-        sum[k] += x;
-      });
-      vec<W> total = sum[0];
-      for (int k = 1; k < kBlockVecs; ++k) total += sum[k];
-      if (any_lane(total != total) && has_nan(q, m)) return std::numeric_limits<W>::quiet_NaN();
-      W s = tree_block<W>(acc, [](auto a, auto b) { return (Max ? b > a : b < a) ? b : a; });
-      for (; i < m; ++i) s = pick(s, q[i]);
-      return s;
+    // The extreme ignoring NaN (`better` is one max/min instruction) and, apart, a plain sum of
+    // the values, which is NaN if any value is. The sum costs one add per vector where an exact
+    // NaN test costs a compare and a mask merge, and made float64 compute-bound. It also turns
+    // NaN on inf - inf: then an exact pass decides.
+    vec<W> acc[kBlockVecs], sum[kBlockVecs];
+    fill_block(acc, kUnit);
+    fill_block(sum, W(0));
+    std::int64_t i = fold_blocks<W>(p, n, [&](int k, vec<W> x, std::int64_t) {
+      acc[k] = better(x, acc[k]);
+      sum[k] += x;
     });
+    vec<W> total = sum[0];
+    for (int k = 1; k < kBlockVecs; ++k) total += sum[k];
+    if (any_lane(total != total) && has_nan(p, n)) return std::numeric_limits<W>::quiet_NaN();
+    W s = tree_block<W>(acc, [](auto a, auto b) { return (Max ? b > a : b < a) ? b : a; });
+    for (; i < n; ++i) s = pick(s, convert_one<W>(p[i]));
+    return s;
   }
   void combine(state& a, const state& b) const { a = pick(a, b); }
   out_t project(const state& s, std::int64_t) const { return narrow<T>(s); }
@@ -320,22 +320,20 @@ struct VarOp {
 
   state identity() const { return {0, 0, 0}; }
   state leaf(const T* p, std::int64_t n, std::int64_t) const {
-    return with_widened(p, n, [](const W* q, std::int64_t m) {
-      const double mean = fold_contig<double, Fold::add>(q, m, -0.0) / static_cast<double>(m);
-      vec<double> acc[kBlockVecs];
-      fill_block(acc, 0.0);
-      const vec<double> mv = splat<double>(mean);
-      std::int64_t i = fold_blocks<double>(q, m, [&acc, mv](int k, vec<double> x, std::int64_t) {
-        const vec<double> d = x - mv;
-        acc[k] += d * d;
-      });
-      double m2 = tree_block<double>(acc, [](auto a, auto b) { return a + b; });
-      for (; i < m; ++i) {
-        const double d = static_cast<double>(q[i]) - mean;
-        m2 += d * d;
-      }
-      return state{static_cast<double>(m), mean, m2};
+    const double mean = fold_contig<double, Fold::add>(p, n, -0.0) / static_cast<double>(n);
+    vec<double> acc[kBlockVecs];
+    fill_block(acc, 0.0);
+    const vec<double> mv = splat<double>(mean);
+    std::int64_t i = fold_blocks<double>(p, n, [&acc, mv](int k, vec<double> x, std::int64_t) {
+      const vec<double> d = x - mv;
+      acc[k] += d * d;
     });
+    double m2 = tree_block<double>(acc, [](auto a, auto b) { return a + b; });
+    for (; i < n; ++i) {
+      const double d = convert_one<double>(p[i]) - mean;
+      m2 += d * d;
+    }
+    return state{static_cast<double>(n), mean, m2};
   }
   void combine(state& a, const state& b) const { merge(a, b.n, b.mean, b.m2); }
   out_t project(const state& s, std::int64_t) const {
