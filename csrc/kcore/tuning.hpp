@@ -22,12 +22,10 @@ constexpr std::int64_t kStreamBytes = std::int64_t(512) << 10;
 // Software prefetch distance for streaming reads: the hardware prefetchers alone keep too few
 // lines in flight on one core.
 constexpr int kPrefetchBytes = 2048;
-// Prefetch distance for a float16 row widened into a buffer: its stores, waiting on the row's
-// loads, hold up later loads (4K aliasing), so the loads must hit in cache; twice the above.
-constexpr int kWidenAheadBytes = 4096;
 
 // --- reductions (kernels/reduce_engine.hpp, reduce_ops.hpp) ---
-// Elements in one horizontal leaf: a float16 leaf's float32 copy stays in L1.
+// Elements in one horizontal leaf, the unit of the fixed combination order: a strided leaf is
+// gathered into a copy of this many elements, which stays in L1-L2.
 constexpr std::int64_t kLeaf = 8192;
 // Most columns one vertical block holds (the ops' shared row buffers).
 constexpr std::int64_t kColBlock = 2048;

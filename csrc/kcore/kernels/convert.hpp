@@ -204,26 +204,11 @@ inline void store_narrowed(T* p, vec<A> v) {
 }
 
 // Bulk widening used by every float16 kernel: float16 is read, arithmetic is float32 or wider.
-// Ahead (a horizontal leaf: one long run, usually followed by the next row): the source is also
-// prefetched a line at a time, tuning::kWidenAheadBytes ahead. Left to the hardware prefetchers,
-// rows read from memory ran at down to half speed, by where the stack buffer lay relative to the
-// row. A vertical block's short row segments are left to them (prefetching there cost time).
-template <bool Ahead = false>
 inline void widen_half(const half* src, float* dst, std::int64_t n) {
   std::int64_t i = 0;
 #if defined(__AVX512F__) || defined(__F16C__)
-  if constexpr (kVecBytes >= 32) {
-    constexpr std::int64_t L = kLanes<float>;
-    if constexpr (Ahead) {
-      constexpr std::int64_t kLine = kLineBytes / static_cast<std::int64_t>(sizeof(half));
-      for (; i + kLine <= n; i += kLine) {
-        __builtin_prefetch(reinterpret_cast<const char*>(src + i) + tuning::kWidenAheadBytes, 0, 3);
-#pragma GCC unroll 4
-        for (std::int64_t k = 0; k < kLine; k += L) store(dst + i + k, load_widened<float>(src + i + k));
-      }
-    }
-    for (; i + L <= n; i += L) store(dst + i, load_widened<float>(src + i));
-  }
+  if constexpr (kVecBytes >= 32)
+    for (; i + kLanes<float> <= n; i += kLanes<float>) store(dst + i, load_widened<float>(src + i));
 #endif
   for (; i < n; ++i) dst[i] = half_to_float(src[i]);
 }

@@ -53,6 +53,17 @@ void run_lines(const ElementwisePlan& p, const Op& op, bool stream) {
   bool contiguous = true;
   for (int k = 0; k < K; ++k) contiguous &= last.stride[kIn + k] == static_cast<std::int64_t>(sizeof(S));
   parallel_for(0, lines * per_line, std::max<std::int64_t>(1, tuning::kGrain / chunk), [&](std::int64_t b, std::int64_t e) {
+    if (contiguous && per_line == 1) {  // whole lines: the walker's odometer, no division per line
+      for_each_offset<K + 1>(p.dim, nd - 1, b, e, [&](const std::array<std::int64_t, K + 1> off) {
+        D* d = reinterpret_cast<D*>(p.data[kOut] + off[kOut]);
+        const S* s[K];
+        for (int k = 0; k < K; ++k) s[k] = reinterpret_cast<const S*>(p.data[kIn + k] + off[kIn + k]);
+        if (stream) op.run_streamed(d, s, inner);
+        else op.run(d, s, inner);
+      });
+      if (stream) stream_fence();
+      return;
+    }
     alignas(64) S buf[K][kBuf];  // (uninitialised: only filled for gathered inputs)
     for (std::int64_t task = b; task < e; ++task) {
       const std::int64_t l = task / per_line, i0 = (task % per_line) * chunk;

@@ -22,22 +22,6 @@
 namespace kcore {
 namespace KCORE_ISA {
 
-// Calls f(q, n) with q a widened view of p[0, n), n <= tuning::kLeaf: float16 goes through a buffer.
-template <class T, class F>
-inline auto with_widened(const T* p, std::int64_t n, F&& f) {
-  if constexpr (std::is_same_v<T, half>) {
-    alignas(64) float buf[tuning::kLeaf];
-    // GCC may inline a caller's gathered buffer here and not see the loop that filled it.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-    widen_half<true>(p, buf, n);
-#pragma GCC diagnostic pop
-    return f(static_cast<const float*>(buf), n);
-  } else {
-    return f(p, n);
-  }
-}
-
 // Widened view of one row of w <= tuning::kColBlock contiguous elements.
 template <class T>
 struct RowWidener {
@@ -229,42 +213,76 @@ struct ArgOp {
   static bool beats(W x, W best) { return Max ? x > best : x < best; }
 
   state identity() const { return {std::numeric_limits<W>::quiet_NaN(), -1}; }
-  state leaf(const T* p, std::int64_t n, std::int64_t index_base) const {
-    state s = with_widened(p, n, [](const W* q, std::int64_t m) -> state {
-      // Pass 1 finds the extreme over non-NaN values (NaN never wins a strict comparison) chunk
-      // by chunk, remembering the first chunk that reached it; pass 2 finds the first index
-      // holding it inside that chunk only.
-      constexpr std::int64_t kChunk = tuning::kArgChunkBytes / sizeof(W);  // what pass 2 re-reads at most
-      constexpr W kInit = Max ? -std::numeric_limits<W>::infinity() : std::numeric_limits<W>::infinity();
-      W best = kInit;
-      std::int64_t best_chunk = -1;
-      for (std::int64_t c0 = 0; c0 < m; c0 += kChunk) {
-        const std::int64_t len = std::min(kChunk, m - c0);
-        vec<W> acc[kBlockVecs];
-        fill_block(acc, kInit);
-        const std::int64_t done = fold_blocks<W>(q + c0, len, [&acc](int k, vec<W> x, std::int64_t) {
-          acc[k] = (Max ? x > acc[k] : x < acc[k]) ? x : acc[k];
-        });
-        if (done > 0) {
-          vec<W> v = acc[0];
-          for (int k = 1; k < kBlockVecs; ++k) v = (Max ? acc[k] > v : acc[k] < v) ? acc[k] : v;
-          if (any_lane(Max ? v > splat<W>(best) : v < splat<W>(best))) {  // rare after a while
-            best = tree_block<W>(acc, [](auto a, auto b) { return (Max ? b > a : b < a) ? b : a; });
-            best_chunk = c0;
-          }
-        }
-        for (std::int64_t i = c0 + done; i < c0 + len; ++i) {
-          if (beats(q[i], best)) {
-            best = q[i];
-            best_chunk = c0;
-          }
+  // Pass 1 finds the extreme over non-NaN values (NaN never wins a strict comparison) chunk by
+  // chunk, remembering the first chunk that reached it; pass 2 finds the first index holding it
+  // inside that chunk only. A float16 run longer than a chunk is widened in registers in pass 1
+  // and a chunk at a time in pass 2 (widened whole into a buffer, a long run's stores held up its
+  // loads from memory); a shorter one is widened once into a buffer.
+  static constexpr std::int64_t kChunk = tuning::kArgChunkBytes / sizeof(W);  // what pass 2 re-reads at most
+
+  template <class E>
+  static std::int64_t first_equal(const E* q, std::int64_t from, std::int64_t to, W value) {
+    if constexpr (std::is_same_v<E, half>) {
+      alignas(64) W buf[kChunk];
+      for (std::int64_t c = from; c < to; c += kChunk) {
+        const std::int64_t len = std::min(kChunk, to - c);
+        widen_half(q + c, buf, len);
+        const std::int64_t j = find_first_equal(static_cast<const W*>(buf), 0, len, value);
+        if (j >= 0) return c + j;
+      }
+      return -1;
+    } else {
+      return find_first_equal(q, from, to, value);
+    }
+  }
+
+  template <class E>
+  static state extreme(const E* q, std::int64_t n) {
+    constexpr W kInit = Max ? -std::numeric_limits<W>::infinity() : std::numeric_limits<W>::infinity();
+    W best = kInit;
+    std::int64_t best_chunk = -1;
+    for (std::int64_t c0 = 0; c0 < n; c0 += kChunk) {
+      const std::int64_t len = std::min(kChunk, n - c0);
+      vec<W> acc[kBlockVecs];
+      fill_block(acc, kInit);
+      const std::int64_t done = fold_blocks<W>(q + c0, len, [&acc](int k, vec<W> x, std::int64_t) {
+        acc[k] = (Max ? x > acc[k] : x < acc[k]) ? x : acc[k];
+      });
+      if (done > 0) {
+        vec<W> v = acc[0];
+        for (int k = 1; k < kBlockVecs; ++k) v = (Max ? acc[k] > v : acc[k] < v) ? acc[k] : v;
+        if (any_lane(Max ? v > splat<W>(best) : v < splat<W>(best))) {  // rare after a while
+          best = tree_block<W>(acc, [](auto a, auto b) { return (Max ? b > a : b < a) ? b : a; });
+          best_chunk = c0;
         }
       }
-      // No value beat the initial +-inf: search the whole leaf for it (or find only NaN).
-      const std::int64_t from = best_chunk < 0 ? 0 : best_chunk;
-      const std::int64_t to = best_chunk < 0 ? m : std::min(m, best_chunk + kChunk);
-      return state{best, find_first_equal(q, from, to, best)};
-    });
+      for (std::int64_t i = c0 + done; i < c0 + len; ++i) {
+        const W x = convert_one<W>(q[i]);
+        if (beats(x, best)) {
+          best = x;
+          best_chunk = c0;
+        }
+      }
+    }
+    // No value beat the initial +-inf: search the whole run for it (or find only NaN).
+    const std::int64_t from = best_chunk < 0 ? 0 : best_chunk;
+    const std::int64_t to = best_chunk < 0 ? n : std::min(n, best_chunk + kChunk);
+    return state{best, first_equal(q, from, to, best)};
+  }
+
+  state leaf(const T* p, std::int64_t n, std::int64_t index_base) const {
+    state s;
+    if constexpr (std::is_same_v<T, half>) {
+      if (n <= kChunk) {
+        alignas(64) W buf[kChunk];
+        widen_half(p, buf, n);
+        s = extreme(static_cast<const W*>(buf), n);
+      } else {
+        s = extreme(p, n);
+      }
+    } else {
+      s = extreme(p, n);
+    }
     if (s.idx >= 0) s.idx += index_base;
     return s;
   }
