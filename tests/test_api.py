@@ -204,17 +204,42 @@ def test_elementwise_rules():
 
 
 RELU_CASES = [(0.0, None, 0.0), (0.1, None, 0.0), (0.0, 6.0, 0.0), (0.1, 6.0, 0.0), (0.0, None, 0.5),
-              (0.1, None, 0.5), (0.0, 6.0, 0.5), (0.1, 6.0, 0.5), (0.0, 0.3, 0.0), (0.2, 0.3, 0.25), (0.5, None, -0.5)]
+              (0.1, None, 0.5), (0.0, 6.0, 0.5), (0.1, 6.0, 0.5), (0.0, 0.3, 0.0), (0.2, 0.3, 0.25), (0.5, None, -0.5),
+              (0.1, 5.0, -2.8), (0.0, 5.0, -1.0)]
 
 
 @pytest.mark.parametrize("alpha,max_value,threshold", RELU_CASES)
 def test_relu(alpha, max_value, threshold):
-    x = np.linspace(-2, 8, 41).astype(np.float32).reshape(-1, 1)
+    # Keras 2.3.1 on TensorFlow: x * (x > threshold), clipped to [0, max_value] when max_value is
+    # given (so a negative threshold lets negative values through only without max_value), minus
+    # alpha * relu(threshold - x).
+    x = np.linspace(-4, 8, 49).astype(np.float32).reshape(-1, 1)
     expected = np.where(x > threshold, x, 0.0)
     if max_value is not None:
-        expected = np.minimum(expected, max_value)
+        expected = np.clip(expected, 0, max_value)
     expected = expected - alpha * np.maximum(threshold - x, 0)
     np.testing.assert_allclose(K.relu(x, alpha, max_value, threshold), expected, rtol=1e-6, atol=1e-6)
+
+
+def test_relu_keeps_integer_dtypes():
+    out = K.relu(np.array([-3, 0, 4, 9], np.int32), max_value=6)
+    assert out.dtype == np.int32 and out.tolist() == [0, 0, 4, 6]
+    with pytest.raises(TypeError, match="relu: alpha and threshold need a float tensor"):
+        K.relu(np.array([1, 2], np.int32), alpha=0.1)
+
+
+def test_concatenate_refuses_mixed_dtypes():
+    with pytest.raises(TypeError, match=r"concatenate: the tensors' dtypes differ \(float32, float64\)"):
+        K.concatenate([np.ones((2, 2), np.float32), np.ones((2, 2))])
+    assert K.concatenate([np.ones(2, np.float32), [3.0]]).dtype == np.float32  # lists take the tensors' dtype
+
+
+def test_numpy_backend_batch_dot_of_empty_batches():
+    from kcore import numpy_backend as KN
+
+    for B in (K, KN):
+        out = B.batch_dot(np.zeros((0, 3, 4), np.float32), np.zeros((0, 4, 2), np.float32))
+        assert out.shape == (0, 3, 2) and out.dtype == np.float32
 
 
 def test_activations():

@@ -51,7 +51,8 @@ def test_malformed_json_warns_and_uses_defaults():
 
 
 @pytest.mark.parametrize("key,value,allowed", [("floatx", "float8", "float16, float32, float64"),
-                                               ("epsilon", "small", "a number"),
+                                               ("epsilon", "small", "a float"),
+                                               ("epsilon", 1, "a float"),
                                                ("image_data_format", "nhwc", "channels_last, channels_first")])
 def test_invalid_values_name_file_key_value_and_allowed(key, value, allowed):
     with pytest.raises(ValueError) as e:
@@ -68,6 +69,11 @@ def test_invalid_values_name_file_key_value_and_allowed(key, value, allowed):
     ({"KERAS_BACKEND": "tensorflow"}, '{"backend": "numpy"}', "kcore"),
     ({}, '{"backend": "theano"}', "kcore"),
     ({}, None, "kcore"),
+    # kcore's own module paths, as Keras 2 users write them, are kcore's own backends.
+    ({"KERAS_BACKEND": "kcore.backend"}, None, "kcore"),
+    ({"KERAS_BACKEND": "kcore.numpy_backend"}, '{"backend": "kcore"}', "numpy"),
+    ({}, '{"backend": "kcore.numpy_backend"}', "numpy"),
+    ({"KCORE_BACKEND": "kcore.numpy_backend"}, None, "numpy"),
 ])
 def test_backend_precedence(env, text, expected):
     assert resolve(env, text).backend == expected

@@ -151,3 +151,15 @@ def test_function_outputs_may_nest():
     got = f([np.ones(2)])
     np.testing.assert_array_equal(got[0], [[2, 2], [2, 2]])
     np.testing.assert_array_equal(got[1], [0, 0])
+
+
+def test_unknown_dims_that_must_equal_known_ones_are_inferred():
+    # Keras compiles a loss on a (None, None) target placeholder against the model's (None, 10)
+    # output: the probes must give the target's unknown last dim the output's size.
+    target, output = K.placeholder((None, None)), K.placeholder((None, 10))
+    loss = K.categorical_crossentropy(target, output)
+    assert K.int_shape(loss) == (None,)
+    f = K.function([target, output], [loss])
+    t = np.eye(10, dtype=np.float32)[[1, 3]]
+    o = np.full((2, 10), 0.1, np.float32)
+    np.testing.assert_allclose(f([t, o])[0], -np.log([0.1, 0.1]), rtol=1e-6)

@@ -18,6 +18,9 @@ DATA_FORMATS = ("channels_last", "channels_first")
 DIM_ORDERINGS = {"tf": "channels_last", "th": "channels_first"}
 KERAS_ENGINES = ("tensorflow", "theano", "cntk", "jax", "torch", "openvino")
 KCORE_BACKENDS = ("kcore", "numpy")
+# kcore's own module paths, as Keras 2 names an external backend: they always mean kcore's own
+# backends, never a module imported as an external one.
+OWN_MODULES = {"kcore": "kcore", "kcore.backend": "kcore", "kcore.numpy_backend": "numpy"}
 REQUIRED_BACKEND_ENTRIES = ("placeholder", "variable", "function")
 
 # Exactly what Keras writes, so a Keras installation sharing the file keeps working.
@@ -77,8 +80,8 @@ def resolve(env: Mapping[str, str], file_text: str | None, path: str, cfg_dir: s
         s.floatx, s.sources["floatx"] = data["floatx"], f"file ({path})"
     if "epsilon" in data:
         eps = data["epsilon"]
-        if isinstance(eps, bool) or not isinstance(eps, (int, float)):
-            raise _bad_value(path, "epsilon", eps, "a number")
+        if not isinstance(eps, float):  # as Keras, which asserts a float at import
+            raise _bad_value(path, "epsilon", eps, "a float, e.g. 1e-07")
         s.epsilon, s.sources["epsilon"] = float(eps), f"file ({path})"
     if "image_data_format" in data:
         if data["image_data_format"] not in DATA_FORMATS:
@@ -97,6 +100,7 @@ def resolve(env: Mapping[str, str], file_text: str | None, path: str, cfg_dir: s
 
 def _choose_backend(env: Mapping[str, str], data: dict, path: str) -> tuple[str, str, str]:
     name = env.get("KCORE_BACKEND", "")
+    name = OWN_MODULES.get(name, name)
     if name:
         if name in KERAS_ENGINES:
             raise ValueError(f"kcore: KCORE_BACKEND={name!r} names a Keras engine, not a kcore backend; "
@@ -113,7 +117,7 @@ def _choose_backend(env: Mapping[str, str], data: dict, path: str) -> tuple[str,
             raise _bad_value(path, "backend", name, "a backend name")
         if name in KERAS_ENGINES:
             return "kcore", "default", f"{source} names Keras's own engine {name!r}; kcore uses 'kcore'"
-        return name, source, ""
+        return OWN_MODULES.get(name, name), source, ""
     return "kcore", "default", ""
 
 

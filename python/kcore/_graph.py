@@ -166,23 +166,48 @@ def make_node(op, kern, args, kwargs) -> Tensor:
     if any(t.shape is None for t in inputs):  # unknown rank: nothing to infer statically
         return Tensor(None, inputs[0].dtype, op, kern, args, kwargs)
 
-    def run(probe):
+    def run(probe, hints=None):
         def concrete(t):
-            return np.zeros(tuple(probe if d is None else d for d in t.shape), dtype=t.dtype)
+            n = len(t.shape)
+            dims = (d if d is not None else (hints or {}).get(n - i, probe) for i, d in enumerate(t.shape))
+            return np.zeros(tuple(dims), dtype=t.dtype)
 
         with np.errstate(all="ignore"):
             return np.asarray(op.eager(kern, *_substitute(args, concrete), **_substitute(kwargs, concrete)))
 
+    def static(a, b):
+        return tuple(x if x == y else None for x, y in zip(a.shape, b.shape, strict=True)) if a.ndim == b.ndim else None
+
     try:
         a, b = run(_PROBES[0]), run(_PROBES[1])
-        same_rank = a.ndim == b.ndim
-        shape = tuple(x if x == y else None for x, y in zip(a.shape, b.shape, strict=True)) if same_rank else None
+        return Tensor(static(a, b), a.dtype.name, op, kern, args, kwargs)
     except (ValueError, IndexError):
-        # Unknown dims that broadcast against known ones (None vs 2) fail with large probes;
-        # 1 broadcasts. Dims that come out as 1 may then be unknown, so they are reported None.
-        a = run(1)
-        shape = tuple(None if d == 1 else d for d in a.shape)
-    return Tensor(shape, a.dtype.name, op, kern, args, kwargs)
+        pass
+    # An unknown dim the op needs equal to a known one (a loss's (None, None) target against a
+    # (None, 10) output): unknown dims take the known size found at the same place counted from
+    # the end in the other inputs, then the probes go on as before.
+    hints = _aligned_dims(inputs)
+    if hints:
+        try:
+            a, b = run(_PROBES[0], hints), run(_PROBES[1], hints)
+            return Tensor(static(a, b), a.dtype.name, op, kern, args, kwargs)
+        except (ValueError, IndexError):
+            pass
+    # Unknown dims that broadcast against known ones (None vs 2) fail with large probes; 1
+    # broadcasts. Dims that come out as 1 may then be unknown, so they are reported None.
+    a = run(1)
+    return Tensor(tuple(None if d == 1 else d for d in a.shape), a.dtype.name, op, kern, args, kwargs)
+
+
+def _aligned_dims(tensors) -> dict:
+    """{position counted from the end: size} for the places where the tensors' known dims (1s
+    aside, which broadcast) agree on one size."""
+    seen: dict = {}
+    for t in tensors:
+        for k, d in enumerate(reversed(t.shape), start=1):
+            if d is not None and d != 1:
+                seen.setdefault(k, set()).add(d)
+    return {k: v.pop() for k, v in seen.items() if len(v) == 1}
 
 
 def _order(tensors) -> list:

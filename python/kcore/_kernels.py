@@ -8,6 +8,12 @@ keras_args), and return None to decline any other input:
     reduce(kind, x, axis[, keepdims])  scan(kind, x, axis)          cast(x, dtype)
     transpose(x)                       permute_dimensions(x, pattern)
     dot(x, y)                          batch_dot(x, y, axes)        elementwise(kind, x, y)
+    conv(x, w, strides, dilation, pads, depthwise)    conv_transpose(x, w, out_sp, strides, dilation, pads)
+    pool(x, size, strides, pads, mode)  local_conv(x, w, ksize, strides, out_sp)  resize(x, factors, mode)
+
+The convolution family's calls are channels_last with explicit (before, after) zero padding per
+spatial dim (kcore/_api/conv.py makes them from Keras's arguments). NATIVE serves them with the
+NumPy reference until kcore's own kernels for them land.
 
 Kinds are the native enums (ReduceKind, ScanKind, ElementwiseKind), bound once from C++.
 """
@@ -25,6 +31,7 @@ FLOAT_CHARS = "efd"  # float16, float32, float64: what the native kernels take
 
 NATIVE = types.SimpleNamespace(name="kcore", **{name: getattr(_core, name) for name in (
     "reduce", "scan", "cast", "transpose", "permute_dimensions", "dot", "batch_dot", "elementwise")})
+CONV_FAMILY = ("conv", "conv_transpose", "pool", "local_conv", "resize")
 
 
 def _plain(x) -> bool:
@@ -113,4 +120,33 @@ class _Numpy:
             return f(x, y)
 
 
+    @staticmethod
+    def conv(x, w, strides, dilation, pads, depthwise):
+        if not _pair(x, w):
+            return None
+        return _rounded(ref.conv_exact(x, w, strides, dilation, pads, depthwise), x.dtype)
+
+    @staticmethod
+    def conv_transpose(x, w, out_sp, strides, dilation, pads):
+        if not _pair(x, w):
+            return None
+        return _rounded(ref.conv_transpose_exact(x, w, out_sp, strides, dilation, pads), x.dtype)
+
+    @staticmethod
+    def pool(x, size, strides, pads, mode):
+        return _rounded(ref.pool_exact(x, size, strides, pads, mode), x.dtype) if _plain(x) else None
+
+    @staticmethod
+    def local_conv(x, w, ksize, strides, out_sp):
+        if not _pair(x, w):
+            return None
+        return _rounded(ref.local_conv_exact(x, w, ksize, strides, out_sp), x.dtype)
+
+    @staticmethod
+    def resize(x, factors, mode):
+        return _rounded(ref.resize_exact(x, factors, mode), x.dtype) if _plain(x) else None
+
+
 NUMPY = _Numpy()
+for _name in CONV_FAMILY:  # the reference until kcore's native kernels for this family
+    setattr(NATIVE, _name, getattr(NUMPY, _name))

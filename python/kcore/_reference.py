@@ -61,3 +61,111 @@ def contract_exact(x: np.ndarray, y: np.ndarray, x_k: int, y_k: int, batched: bo
             np.zeros((0,) + tuple(np.delete(u.shape, [0, x_k])) + tuple(np.delete(v.shape, [0, y_k])))
 
     return tensordot(x64, y64), tensordot(np.abs(x64), np.abs(y64))
+
+
+# ---------------------------------------------------------------------------------------------
+# Convolutions, pooling and resizing (channels_last, explicit zero padding), as TensorFlow's
+# ops compute them, in float64.
+
+
+def _windows(out_sp, kernel_index, dilation, strides):
+    """The slices of a padded input that kernel offset `kernel_index` meets for every output."""
+    return tuple(slice(k * d, k * d + (o - 1) * s + 1, s)
+                 for k, d, o, s in zip(kernel_index, dilation, out_sp, strides, strict=True))
+
+
+def conv_out_size(size: int, k: int, stride: int, dilation: int) -> int:
+    """Outputs of a valid convolution along one dim of `size` (padding already added)."""
+    return max((size - (k - 1) * dilation - 1) // stride + 1, 0)
+
+
+def conv_exact(x, w, strides, dilation, pads, depthwise=False):
+    """Cross-correlation of x (batch, *spatial, channels) with w (*kernel, channels, out), or,
+    depthwise, with w (*kernel, channels, multiplier) giving channel c * multiplier + m; x padded
+    with zeros by pads ((before, after) per spatial dim)."""
+    nd = len(strides)
+    xp = np.pad(x.astype(np.float64), [(0, 0), *pads, (0, 0)])
+    w64 = w.astype(np.float64)
+    ksize = w.shape[:nd]
+    out_sp = tuple(conv_out_size(i, k, s, d) for i, k, s, d in zip(xp.shape[1:1 + nd], ksize, strides, dilation,
+                                                                   strict=True))
+    c, m = x.shape[-1], w.shape[-1]
+    out = np.zeros((x.shape[0], *out_sp, c * m if depthwise else m))
+    if out.size == 0:
+        return out
+    for k in np.ndindex(*ksize):
+        patch = xp[(slice(None), *_windows(out_sp, k, dilation, strides), slice(None))]
+        if depthwise:
+            out += (patch[..., :, None] * w64[k]).reshape(*patch.shape[:-1], c * m)
+        else:
+            out += patch @ w64[k]
+    return out
+
+
+def conv_transpose_exact(x, w, out_sp, strides, dilation, pads):
+    """The transpose (gradient) of conv_exact: x (batch, *in, in_channels), w (*kernel,
+    out_channels, in_channels), for an output of spatial shape out_sp with pads ((before, after)
+    per dim) cut from the full result."""
+    nd = len(strides)
+    ksize = w.shape[:nd]
+    in_sp = x.shape[1:1 + nd]
+    full = tuple(o + b + a for o, (b, a) in zip(out_sp, pads, strict=True))
+    out = np.zeros((x.shape[0], *full, w.shape[-2]))
+    x64, w64 = x.astype(np.float64), w.astype(np.float64)
+    if x.size and w.size:
+        for k in np.ndindex(*ksize):
+            out[(slice(None), *_windows(in_sp, k, dilation, strides), slice(None))] += x64 @ w64[k].T
+    return out[(slice(None), *(slice(b, b + o) for o, (b, _) in zip(out_sp, pads, strict=True)), slice(None))]
+
+
+def pool_exact(x, size, strides, pads, mode):
+    """Max or average pooling of x (batch, *spatial, channels); padded positions never count
+    (max ignores them, the average divides by the window's positions inside x)."""
+    nd = len(strides)
+    x64 = x.astype(np.float64)
+    fill = -np.inf if mode == "max" else 0.0
+    xp = np.pad(x64, [(0, 0), *pads, (0, 0)], constant_values=fill)
+    inside = np.pad(np.ones(x.shape[1:1 + nd]), pads)
+    out_sp = tuple(conv_out_size(i, k, s, 1) for i, k, s in zip(xp.shape[1:1 + nd], size, strides, strict=True))
+    ones = (1,) * nd
+    acc = np.full((x.shape[0], *out_sp, x.shape[-1]), fill)
+    count = np.zeros(out_sp)
+    if acc.size == 0:
+        return acc
+    with np.errstate(invalid="ignore"):
+        for k in np.ndindex(*size):
+            win = _windows(out_sp, k, ones, strides)
+            patch = xp[(slice(None), *win, slice(None))]
+            acc = np.maximum(acc, patch) if mode == "max" else acc + patch
+            count += inside[win]
+        return acc if mode == "max" else acc / count[None, ..., None]
+
+
+def resize_exact(x, factors, interpolation):
+    """Spatial dims of x (batch, *spatial, channels) scaled by integer factors as TensorFlow's
+    legacy resize ops (no corner alignment, no half-pixel centres): nearest repeats each element;
+    bilinear samples at out_index / factor, clamped at the last row."""
+    out = x.astype(np.float64)
+    for axis, f in enumerate(factors, start=1):
+        if interpolation == "nearest":
+            out = np.repeat(out, f, axis=axis)
+            continue
+        n = out.shape[axis]
+        src = np.arange(n * f) / f
+        i0 = np.floor(src).astype(np.int64)
+        i1 = np.minimum(i0 + 1, n - 1)
+        t = (src - i0).reshape((-1,) + (1,) * (out.ndim - axis - 1))
+        out = np.take(out, i0, axis=axis) * (1 - t) + np.take(out, i1, axis=axis) * t
+    return out
+
+
+def local_conv_exact(x, kernel, ksize, strides, out_sp):
+    """Convolution with unshared weights: output position p (row-major over out_sp) multiplies
+    its window of x (batch, *spatial, channels), flattened in (*kernel, channels) order, by
+    kernel[p] (features, filters)."""
+    out = np.zeros((x.shape[0], *out_sp, kernel.shape[-1]))
+    x64, k64 = x.astype(np.float64), kernel.astype(np.float64)
+    for p, o in enumerate(np.ndindex(*out_sp)):
+        win = tuple(slice(i * s, i * s + k) for i, s, k in zip(o, strides, ksize, strict=True))
+        out[(slice(None), *o, slice(None))] = x64[(slice(None), *win, slice(None))].reshape(x.shape[0], -1) @ k64[p]
+    return out

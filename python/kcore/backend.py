@@ -2,7 +2,8 @@
 
 The backend is chosen once, at import (KCORE_BACKEND, KERAS_BACKEND, keras.json's `backend`, else
 `kcore`; see README). Like Keras's loader, this module's namespace is filled with the chosen
-backend's entries.
+backend's entries. (kcore/__init__.py applies kcore.keras_compat first when Keras 2.x is
+what imports it.)
 """
 from typing import Any as _Any
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kcore._api.common import float_arr, same_as_first
+from kcore._api.common import arr, float_arr, same_as_first
 from kcore._api.config import epsilon, normalize_data_format
 from kcore._api.state import learning_phase
 from kcore._api.values import rng
@@ -16,14 +16,25 @@ PUBLIC = ("in_train_phase", "in_test_phase", "dropout")
 
 @op()
 def relu(x, alpha=0.0, max_value=None, threshold=0.0):
-    a = float_arr(x, "relu")
+    """As Keras 2.3.1 on TensorFlow: x where x > threshold, else 0 (x * (x > threshold)); clipped
+    to [0, max_value] when max_value is given; minus alpha * relu(threshold - x). Integer tensors
+    keep their dtype (alpha and threshold then need a float tensor)."""
+    a = arr(x, "relu")
+    if a.dtype.kind != "f":
+        if a.dtype.kind not in "iu":
+            raise TypeError(f"relu: expects a numeric tensor, got {a.dtype}")
+        if alpha != 0 or threshold != 0:
+            raise TypeError(f"relu: alpha and threshold need a float tensor, got {a.dtype}")
+        out = np.maximum(a, a.dtype.type(0))
+        return out if max_value is None else np.minimum(out, np.asarray(max_value).astype(a.dtype))
     t = a.dtype.type(threshold)
-    out = np.where(a > t, a, a.dtype.type(0)) if threshold != 0 else np.maximum(a, a.dtype.type(0))
-    if max_value is not None:
-        out = np.minimum(out, a.dtype.type(max_value))
-    if alpha != 0:
-        out = out - a.dtype.type(alpha) * np.maximum(t - a, a.dtype.type(0)) if threshold != 0 else \
-            out - a.dtype.type(alpha) * np.maximum(-a, a.dtype.type(0))
+    with np.errstate(invalid="ignore", over="ignore"):
+        negative = np.maximum(t - a, a.dtype.type(0))  # from x itself, before it is changed
+        out = a * (a > t).astype(a.dtype) if threshold != 0 else np.maximum(a, a.dtype.type(0))
+        if max_value is not None:
+            out = np.clip(out, a.dtype.type(0), a.dtype.type(max_value))
+        if alpha != 0:
+            out = out - a.dtype.type(alpha) * negative
     return out.astype(a.dtype, copy=False)
 
 

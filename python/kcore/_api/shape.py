@@ -17,7 +17,13 @@ PUBLIC = ()
 
 @op()
 def concatenate(tensors, axis=-1):
-    arrs = [np.asarray(t) for t in tensors]
+    """Joins tensors of one dtype along axis (mixed dtypes raise, as Keras on TensorFlow; Python
+    lists take the tensors' dtype)."""
+    dtypes = [np.dtype(t.dtype) for t in tensors if hasattr(t, "dtype")]
+    if builtins.any(d != dtypes[0] for d in dtypes):
+        raise TypeError(f"concatenate: the tensors' dtypes differ ({', '.join(sorted({d.name for d in dtypes}))}); "
+                        f"cast them to one first")
+    arrs = [np.asarray(t, dtype=None if hasattr(t, "dtype") or not dtypes else dtypes[0]) for t in tensors]
     if not arrs:
         raise ValueError("concatenate: needs at least one tensor")
     rank = arrs[0].ndim
@@ -105,17 +111,35 @@ def temporal_padding(x, padding=(1, 1)):
     return np.pad(a, ((0, 0), tuple(padding), (0, 0)))
 
 
-@op()
-def spatial_2d_padding(x, padding=((1, 1), (1, 1)), data_format=None):
+def _spatial_padding(fn, x, padding, data_format, nd):
     a = np.asarray(x)
     data_format = normalize_data_format(data_format)
-    if len(padding) != 2 or builtins.any(len(p) != 2 for p in padding):
-        raise ValueError(f"spatial_2d_padding: padding must be ((top, bottom), (left, right)), got {padding!r}")
-    if a.ndim != 4:
-        raise ValueError(f"spatial_2d_padding: expects a rank-4 tensor, got shape {a.shape}")
-    pads = [(0, 0), (0, 0), tuple(padding[0]), tuple(padding[1])] if data_format == "channels_first" else \
-        [(0, 0), tuple(padding[0]), tuple(padding[1]), (0, 0)]
+    if (not isinstance(padding, (list, tuple)) or len(padding) != nd
+            or builtins.any(not isinstance(p, (list, tuple)) or len(p) != 2 for p in padding)):
+        raise ValueError(f"{fn}: padding must be {nd} pairs (before, after), one per spatial dim, got {padding!r}")
+    pads = [tuple(_count(v, fn, "padding") for v in p) for p in padding]
+    if a.ndim != nd + 2:
+        raise ValueError(f"{fn}: expects a rank-{nd + 2} tensor, got shape {a.shape}")
+    pads = [(0, 0), (0, 0), *pads] if data_format == "channels_first" else [(0, 0), *pads, (0, 0)]
     return np.pad(a, pads)
+
+
+def _count(v, fn, what):
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 0:
+        raise ValueError(f"{fn}: {what} must hold non-negative ints, got {v!r}")
+    return int(v)
+
+
+@op()
+def spatial_2d_padding(x, padding=((1, 1), (1, 1)), data_format=None):
+    """Zeros around the rows and columns: padding ((top, bottom), (left, right))."""
+    return _spatial_padding("spatial_2d_padding", x, padding, data_format, 2)
+
+
+@op()
+def spatial_3d_padding(x, padding=((1, 1), (1, 1), (1, 1)), data_format=None):
+    """Zeros around the three spatial dims: padding ((before, after),) * 3."""
+    return _spatial_padding("spatial_3d_padding", x, padding, data_format, 3)
 
 
 @op()

@@ -1,0 +1,552 @@
+"""Convolutions, pooling, resizing, batch normalization and in_top_k with Keras 2.3.1's argument
+rules (those of its TensorFlow backend): data formats, strides, dilation, padding valid, same (TF's
+asymmetric split, the extra element at the end) and causal, transposed convolutions' output shapes.
+
+Each op turns its Keras arguments into one canonical call on the kernel provider: channels_last
+arrays, explicit (before, after) zero padding per spatial dim. A plan function does that from
+static shapes alone, so the same code gives the eager call its arguments and a symbolic node its
+shape. The arithmetic is the provider's: the NumPy float64 reference for both backends until
+kcore's native kernels for these families land (they take the same calls).
+"""
+from __future__ import annotations
+
+import builtins
+import dataclasses
+import numbers
+import operator
+
+import numpy as np
+
+from kcore import _reference as ref
+from kcore import _validate as V
+from kcore._api.common import static_dtype, static_shape
+from kcore._api.config import normalize_data_format
+from kcore._kernels import ReduceKind
+from kcore._ops import op
+
+PUBLIC = ()
+
+
+# ---------------------------------------------------------------------------------------------
+# Argument rules
+
+
+def _ints(v, n: int, fn: str, what: str, minimum: int = 1) -> tuple:
+    """An int or n ints, each >= minimum, as a tuple of n ints."""
+    vals = (v,) * n if isinstance(v, numbers.Integral) else v
+    try:
+        vals = tuple(vals)
+    except TypeError:
+        raise TypeError(f"{fn}: {what} must be an int or {n} ints, got {v!r}") from None
+    if len(vals) != n or builtins.any(isinstance(a, bool) or not isinstance(a, numbers.Integral) or a < minimum
+                                      for a in vals):
+        raise ValueError(f"{fn}: {what} must be an int >= {minimum} or {n} of them, got {v!r}")
+    return tuple(int(a) for a in vals)
+
+
+def _mode(padding, fn: str, allowed: tuple) -> str:
+    mode = padding.lower() if isinstance(padding, str) else padding
+    if mode not in allowed:
+        raise ValueError(f"{fn}: padding must be one of {', '.join(map(repr, allowed))}, got {padding!r}")
+    return mode
+
+
+def tf_pads(in_sp, ksize, strides, dilation, mode) -> list:
+    """(before, after) zero padding per spatial dim, as TensorFlow pads (None where a dim is
+    unknown): `same` keeps ceil(size / stride) outputs with the extra element at the end; `causal`
+    pads only the start."""
+    pads: list[tuple[int, int] | None] = []
+    for i, k, s, d in zip(in_sp, ksize, strides, dilation, strict=True):
+        span = (k - 1) * d + 1
+        if mode == "valid":
+            pads.append((0, 0))
+        elif mode == "causal":
+            pads.append((span - 1, 0))
+        elif i is None:
+            pads.append(None)
+        else:
+            total = max((-(-i // s) - 1) * s + span - i, 0)
+            pads.append((total // 2, total - total // 2))
+    return pads
+
+
+def _out_sizes(in_sp, ksize, strides, dilation, pads) -> tuple:
+    return tuple(None if i is None or p is None else ref.conv_out_size(i + p[0] + p[1], k, s, d)
+                 for i, k, s, d, p in zip(in_sp, ksize, strides, dilation, pads, strict=True))
+
+
+def _last(shape, fmt):
+    """A static shape in channels_last order."""
+    return shape if fmt == "channels_last" else (shape[0], *shape[2:], shape[1])
+
+
+def _in_format(shape_last, fmt):
+    return shape_last if fmt == "channels_last" else (shape_last[0], shape_last[-1], *shape_last[1:-1])
+
+
+def _rank(fn: str, shape, nd: int, what: str = "x"):
+    if shape is not None and len(shape) != nd + 2:
+        raise ValueError(f"{fn}: {what} must have rank {nd + 2} (batch, {nd} spatial dims, channels), got shape "
+                         f"{tuple(shape)}")
+
+
+def _float_dtypes(fn: str, *values) -> str:
+    dts = [static_dtype(v) for v in values]
+    for dt in dts:
+        if dt not in ("float16", "float32", "float64"):
+            raise TypeError(f"{fn}: expects float16, float32 or float64 tensors, got {dt}")
+    if builtins.any(dt != dts[0] for dt in dts):
+        raise TypeError(f"{fn}: the operands' dtypes differ ({', '.join(dts)}); cast them to one")
+    return dts[0]
+
+
+def _array(x, fn: str) -> np.ndarray:
+    """x as an ndarray in native byte order (what the kernel providers take)."""
+    a = V.as_array(x, fn)
+    return a if a.dtype.isnative else a.astype(a.dtype.newbyteorder("="))
+
+
+def _to_last(a: np.ndarray, fmt: str) -> np.ndarray:
+    return np.moveaxis(a, 1, -1) if fmt == "channels_first" else a
+
+
+def _from_last(a: np.ndarray, fmt: str) -> np.ndarray:
+    return np.ascontiguousarray(np.moveaxis(a, -1, 1)) if fmt == "channels_first" else a
+
+
+def _provided(result, fn: str):
+    if result is None:  # the providers take every float16/32/64 array; anything else is a bug here
+        raise TypeError(f"{fn}: the kernel provider declined its arguments")
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Convolutions
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvPlan:
+    fmt: str
+    strides: tuple
+    dilation: tuple
+    pads: list
+    out_shape: tuple | None  # in the caller's data format, None for unknown dims; None: unknown rank
+    dtype: str
+
+
+def conv_plan(fn, nd, x, kernel, strides, padding, data_format, dilation_rate, *, depthwise=False,
+              causal=False, pointwise=None) -> ConvPlan:
+    """The canonical call and result shape of a (depthwise, separable) convolution."""
+    fmt = normalize_data_format(data_format)
+    dtype = _float_dtypes(fn, x, kernel, *(() if pointwise is None else (pointwise,)))
+    strides = _ints(strides, nd, fn, "strides")
+    dilation = _ints(dilation_rate, nd, fn, "dilation_rate")
+    mode = _mode(padding, fn, ("valid", "same", "causal") if causal else ("valid", "same"))
+    xs, ks = static_shape(x), static_shape(kernel)
+    _rank(fn, xs, nd)
+    _rank(fn, ks, nd, "the kernel")
+    if xs is None or ks is None:
+        return ConvPlan(fmt, strides, dilation, [], None, dtype)
+    if builtins.any(d is None for d in ks):
+        raise ValueError(f"{fn}: the kernel's shape must be known, got {ks}")
+    xl = _last(xs, fmt)
+    if xl[-1] is not None and ks[nd] != xl[-1]:
+        raise ValueError(f"{fn}: the kernel {ks} expects {ks[nd]} input channels, x {tuple(xs)} has {xl[-1]}")
+    out_ch = ks[nd] * ks[nd + 1] if depthwise else ks[nd + 1]
+    if pointwise is not None:
+        ps = static_shape(pointwise)
+        _rank(fn, ps, nd, "the pointwise kernel")
+        if ps is None or tuple(ps[:nd]) != (1,) * nd or ps[nd] != out_ch:
+            raise ValueError(f"{fn}: the pointwise kernel must have shape {(1,) * nd + (out_ch, 'filters')}, got {ps}")
+        out_ch = ps[nd + 1]
+    pads = tf_pads(xl[1:-1], ks[:nd], strides, dilation, mode)
+    out = (xl[0], *_out_sizes(xl[1:-1], ks[:nd], strides, dilation, pads), out_ch)
+    return ConvPlan(fmt, strides, dilation, pads, _in_format(out, fmt), dtype)
+
+
+def _conv_shape(fn, nd, **plan_kwargs):
+    def rule(x, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
+        p = conv_plan(fn, nd, x, kernel, strides, padding, data_format, dilation_rate, **plan_kwargs)
+        return p.out_shape, p.dtype
+
+    return rule
+
+
+def _conv(kern, fn, nd, x, kernel, strides, padding, data_format, dilation_rate, depthwise=False, causal=False):
+    a, w = _array(x, fn), _array(kernel, fn)
+    p = conv_plan(fn, nd, a, w, strides, padding, data_format, dilation_rate, depthwise=depthwise, causal=causal)
+    out = kern.conv(_to_last(a, p.fmt), w, p.strides, p.dilation, p.pads, depthwise)
+    return _from_last(_provided(out, fn), p.fmt)
+
+
+@op(kernels=True, shape=_conv_shape("conv1d", 1, causal=True))
+def conv1d(kern, x, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
+    """1-D convolution; padding valid, same or causal (zeros before the start only)."""
+    return _conv(kern, "conv1d", 1, x, kernel, strides, padding, data_format, dilation_rate, causal=True)
+
+
+@op(kernels=True, shape=_conv_shape("conv2d", 2))
+def conv2d(kern, x, kernel, strides=(1, 1), padding="valid", data_format=None, dilation_rate=(1, 1)):
+    """2-D convolution of x (channels_last or channels_first) with kernel (kh, kw, in, out)."""
+    return _conv(kern, "conv2d", 2, x, kernel, strides, padding, data_format, dilation_rate)
+
+
+@op(kernels=True, shape=_conv_shape("conv3d", 3))
+def conv3d(kern, x, kernel, strides=(1, 1, 1), padding="valid", data_format=None, dilation_rate=(1, 1, 1)):
+    """3-D convolution with kernel (kd, kh, kw, in, out)."""
+    return _conv(kern, "conv3d", 3, x, kernel, strides, padding, data_format, dilation_rate)
+
+
+@op(kernels=True, shape=_conv_shape("depthwise_conv2d", 2, depthwise=True))
+def depthwise_conv2d(kern, x, depthwise_kernel, strides=(1, 1), padding="valid", data_format=None,
+                     dilation_rate=(1, 1)):
+    """Each input channel c convolved with its own filters depthwise_kernel[..., c, :] (kh, kw,
+    channels, multiplier): output channel c * multiplier + m."""
+    return _conv(kern, "depthwise_conv2d", 2, x, depthwise_kernel, strides, padding, data_format, dilation_rate,
+                 depthwise=True)
+
+
+def _separable(kern, fn, nd, x, depthwise_kernel, pointwise_kernel, strides, padding, data_format, dilation_rate):
+    a, dw, pw = _array(x, fn), _array(depthwise_kernel, fn), _array(pointwise_kernel, fn)
+    p = conv_plan(fn, nd, a, dw, strides, padding, data_format, dilation_rate, depthwise=True, pointwise=pw)
+    mid = _provided(kern.conv(_to_last(a, p.fmt), dw, p.strides, p.dilation, p.pads, True), fn)
+    ones = (1,) * nd
+    out = kern.conv(mid, pw, ones, ones, [(0, 0)] * nd, False)
+    return _from_last(_provided(out, fn), p.fmt)
+
+
+def _separable_shape(fn, nd):
+    def rule(x, depthwise_kernel, pointwise_kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
+        p = conv_plan(fn, nd, x, depthwise_kernel, strides, padding, data_format, dilation_rate, depthwise=True,
+                      pointwise=pointwise_kernel)
+        return p.out_shape, p.dtype
+
+    return rule
+
+
+@op(kernels=True, shape=_separable_shape("separable_conv1d", 1))
+def separable_conv1d(kern, x, depthwise_kernel, pointwise_kernel, strides=1, padding="valid", data_format=None,
+                     dilation_rate=1):
+    """A depthwise 1-D convolution, then a pointwise (size-1) one."""
+    return _separable(kern, "separable_conv1d", 1, x, depthwise_kernel, pointwise_kernel, strides, padding,
+                      data_format, dilation_rate)
+
+
+@op(kernels=True, shape=_separable_shape("separable_conv2d", 2))
+def separable_conv2d(kern, x, depthwise_kernel, pointwise_kernel, strides=(1, 1), padding="valid", data_format=None,
+                     dilation_rate=(1, 1)):
+    """A depthwise 2-D convolution, then a pointwise (1x1) one."""
+    return _separable(kern, "separable_conv2d", 2, x, depthwise_kernel, pointwise_kernel, strides, padding,
+                      data_format, dilation_rate)
+
+
+# ---------------------------------------------------------------------------------------------
+# Transposed convolutions
+
+
+def _batch_dim(v, fn):
+    if v is None:
+        return None
+    a = np.asarray(v)
+    if a.ndim != 0 or a.dtype.kind not in "iu":
+        raise ValueError(f"{fn}: output_shape holds ints (None for the batch), got {v!r}")
+    return int(a)
+
+
+def conv_transpose_plan(fn, nd, x, kernel, output_shape, strides, padding, data_format, dilation_rate) -> ConvPlan:
+    fmt = normalize_data_format(data_format)
+    dtype = _float_dtypes(fn, x, kernel)
+    strides = _ints(strides, nd, fn, "strides")
+    dilation = _ints(dilation_rate, nd, fn, "dilation_rate")
+    mode = _mode(padding, fn, ("valid", "same"))
+    try:
+        out = tuple(output_shape)
+    except TypeError:
+        raise TypeError(f"{fn}: output_shape must be a tuple of {nd + 2} dims, got {output_shape!r}") from None
+    if len(out) != nd + 2:
+        raise ValueError(f"{fn}: output_shape must have {nd + 2} dims (batch, spatial, channels), got {output_shape!r}")
+    out = (_batch_dim(out[0], fn), *(_ints(d, 1, fn, "output_shape's dims", 0)[0] for d in out[1:]))
+    xs, ks = static_shape(x), static_shape(kernel)
+    _rank(fn, xs, nd)
+    _rank(fn, ks, nd, "the kernel")
+    if xs is None or ks is None:
+        return ConvPlan(fmt, strides, dilation, [], None, dtype)
+    xl, ol = _last(xs, fmt), _last(out, fmt)
+    if xl[-1] is not None and ks[nd + 1] != xl[-1]:
+        raise ValueError(f"{fn}: the kernel {ks} (spatial, out, in) expects {ks[nd + 1]} input channels, x {xs} has "
+                         f"{xl[-1]}")
+    if ks[nd] != ol[-1]:
+        raise ValueError(f"{fn}: the kernel {ks} gives {ks[nd]} output channels, output_shape asks for {ol[-1]}")
+    batch = xl[0] if ol[0] is None else ol[0]
+    if ol[0] is not None and xl[0] is not None and ol[0] != xl[0]:
+        raise ValueError(f"{fn}: output_shape's batch {ol[0]} differs from x's {xl[0]}")
+    pads = tf_pads(ol[1:-1], ks[:nd], strides, dilation, mode)
+    back = _out_sizes(ol[1:-1], ks[:nd], strides, dilation, pads)
+    if builtins.any(i is not None and b != i for b, i in zip(back, xl[1:-1], strict=True)):
+        raise ValueError(f"{fn}: output_shape {tuple(output_shape)} does not fit x {tuple(xs)}: a {mode} convolution "
+                         f"with strides {strides} maps its spatial dims {ol[1:-1]} to {back}, not {xl[1:-1]}")
+    return ConvPlan(fmt, strides, dilation, pads, _in_format((batch, *ol[1:]), fmt), dtype)
+
+
+def _conv_transpose(kern, fn, nd, x, kernel, output_shape, strides, padding, data_format, dilation_rate):
+    a, w = _array(x, fn), _array(kernel, fn)
+    p = conv_transpose_plan(fn, nd, a, w, output_shape, strides, padding, data_format, dilation_rate)
+    out_sp = _last(p.out_shape, p.fmt)[1:-1]
+    out = kern.conv_transpose(_to_last(a, p.fmt), w, out_sp, p.strides, p.dilation, p.pads)
+    return _from_last(_provided(out, fn), p.fmt)
+
+
+def _conv_transpose_shape(fn, nd):
+    def rule(x, kernel, output_shape, strides=1, padding="valid", data_format=None, dilation_rate=1):
+        p = conv_transpose_plan(fn, nd, x, kernel, output_shape, strides, padding, data_format, dilation_rate)
+        return p.out_shape, p.dtype
+
+    return rule
+
+
+@op(kernels=True, shape=_conv_transpose_shape("conv2d_transpose", 2))
+def conv2d_transpose(kern, x, kernel, output_shape, strides=(1, 1), padding="valid", data_format=None,
+                     dilation_rate=(1, 1)):
+    """The transpose of conv2d (its gradient with respect to the input): kernel (kh, kw, out,
+    in); output_shape is the full result shape in data_format order (batch may be None)."""
+    return _conv_transpose(kern, "conv2d_transpose", 2, x, kernel, output_shape, strides, padding, data_format,
+                           dilation_rate)
+
+
+@op(kernels=True, shape=_conv_transpose_shape("conv3d_transpose", 3))
+def conv3d_transpose(kern, x, kernel, output_shape, strides=(1, 1, 1), padding="valid", data_format=None):
+    """The transpose of conv3d: kernel (kd, kh, kw, out, in)."""
+    return _conv_transpose(kern, "conv3d_transpose", 3, x, kernel, output_shape, strides, padding, data_format, 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Pooling
+
+
+def pool_plan(fn, nd, x, pool_size, strides, padding, data_format, pool_mode) -> ConvPlan:
+    fmt = normalize_data_format(data_format)
+    dtype = _float_dtypes(fn, x)
+    size = _ints(pool_size, nd, fn, "pool_size")
+    strides = _ints(strides, nd, fn, "strides")
+    mode = _mode(padding, fn, ("valid", "same"))
+    if pool_mode not in ("max", "avg"):
+        raise ValueError(f"{fn}: pool_mode must be 'max' or 'avg', got {pool_mode!r}")
+    xs = static_shape(x)
+    _rank(fn, xs, nd)
+    if xs is None:
+        return ConvPlan(fmt, strides, size, [], None, dtype)
+    xl = _last(xs, fmt)
+    ones = (1,) * nd
+    pads = tf_pads(xl[1:-1], size, strides, ones, mode)
+    out = (xl[0], *_out_sizes(xl[1:-1], size, strides, ones, pads), xl[-1])
+    return ConvPlan(fmt, strides, size, pads, _in_format(out, fmt), dtype)  # dilation holds the pool size
+
+
+def _pool(kern, fn, nd, x, pool_size, strides, padding, data_format, pool_mode):
+    a = _array(x, fn)
+    p = pool_plan(fn, nd, a, pool_size, strides, padding, data_format, pool_mode)
+    out = kern.pool(_to_last(a, p.fmt), p.dilation, p.strides, p.pads, pool_mode)
+    return _from_last(_provided(out, fn), p.fmt)
+
+
+def _pool_shape(fn, nd):
+    def rule(x, pool_size, strides=1, padding="valid", data_format=None, pool_mode="max"):
+        p = pool_plan(fn, nd, x, pool_size, strides, padding, data_format, pool_mode)
+        return p.out_shape, p.dtype
+
+    return rule
+
+
+@op(kernels=True, shape=_pool_shape("pool2d", 2))
+def pool2d(kern, x, pool_size, strides=(1, 1), padding="valid", data_format=None, pool_mode="max"):
+    """Max or average pooling over windows of pool_size; `same` padding never counts the padded
+    positions (as TensorFlow)."""
+    return _pool(kern, "pool2d", 2, x, pool_size, strides, padding, data_format, pool_mode)
+
+
+@op(kernels=True, shape=_pool_shape("pool3d", 3))
+def pool3d(kern, x, pool_size, strides=(1, 1, 1), padding="valid", data_format=None, pool_mode="max"):
+    return _pool(kern, "pool3d", 3, x, pool_size, strides, padding, data_format, pool_mode)
+
+
+# ---------------------------------------------------------------------------------------------
+# Unshared convolutions
+
+
+def _local(kern, fn, nd, inputs, kernel, kernel_size, strides, output_shape, data_format):
+    fmt = normalize_data_format(data_format)
+    _float_dtypes(fn, inputs, kernel)
+    a, w = _array(inputs, fn), _array(kernel, fn)
+    ksize = _ints(kernel_size, nd, fn, "kernel_size")
+    strides = _ints(strides, nd, fn, "strides")
+    _rank(fn, a.shape, nd, "inputs")
+    if w.ndim != 3:
+        raise ValueError(f"{fn}: kernel must be (outputs, features, filters), got shape {w.shape}")
+    # Keras's local_conv1d reads its input as (batch, steps, channels) whatever the data format.
+    xl = _to_last(a, fmt) if nd > 1 else a
+    out_sp = tuple(ref.conv_out_size(i, k, s, 1) for i, k, s in zip(xl.shape[1:-1], ksize, strides, strict=True))
+    if output_shape is not None and _ints(output_shape, nd, fn, "output_shape", 0) != out_sp:
+        raise ValueError(f"{fn}: output_shape {output_shape!r} differs from the {out_sp} the windows give")
+    c = xl.shape[-1]
+    if w.shape[:2] != (int(np.prod(out_sp)), int(np.prod(ksize)) * c):
+        raise ValueError(f"{fn}: kernel shape {w.shape} does not fit {int(np.prod(out_sp))} outputs of "
+                         f"{int(np.prod(ksize))} * {c} features")
+    if nd > 1 and fmt == "channels_first":  # features come (channels, *window): reorder to (*window, channels)
+        w = np.moveaxis(w.reshape(w.shape[0], c, *ksize, w.shape[-1]), 1, -2).reshape(w.shape)
+    out = _provided(kern.local_conv(np.ascontiguousarray(xl), np.ascontiguousarray(w), ksize, strides, out_sp), fn)
+    return _from_last(out, fmt) if nd > 1 else out
+
+
+@op(kernels=True)
+def local_conv1d(kern, inputs, kernel, kernel_size, strides, data_format=None):
+    """Convolution with a separate kernel (features, filters) per output step: kernel
+    (output_length, kernel_size * channels, filters)."""
+    return _local(kern, "local_conv1d", 1, inputs, kernel, kernel_size, strides, None, data_format)
+
+
+@op(kernels=True)
+def local_conv2d(kern, inputs, kernel, kernel_size, strides, output_shape, data_format=None):
+    """Convolution with a separate kernel per output position: kernel (rows * cols, kh * kw *
+    channels, filters), features in the data format's order ((kh, kw, c) or (c, kh, kw))."""
+    return _local(kern, "local_conv2d", 2, inputs, kernel, kernel_size, strides, output_shape, data_format)
+
+
+# ---------------------------------------------------------------------------------------------
+# Resizing
+
+
+def _resize(kern, fn, x, factors, data_format, interpolation):
+    fmt = normalize_data_format(data_format)
+    _float_dtypes(fn, x)
+    a = _array(x, fn)
+    nd = len(factors)
+    _rank(fn, a.shape, nd)
+    factors = tuple(_ints(f, 1, fn, "the factors")[0] for f in factors)
+    if interpolation not in ("nearest", "bilinear"):
+        raise ValueError(f"{fn}: interpolation must be 'nearest' or 'bilinear', got {interpolation!r}")
+    return _from_last(_provided(kern.resize(_to_last(a, fmt), factors, interpolation), fn), fmt)
+
+
+def _resize_shape(x, factors, data_format):
+    xs = static_shape(x)
+    if xs is None:
+        return None, static_dtype(x)
+    fmt = normalize_data_format(data_format)
+    xl = _last(xs, fmt)
+    out = (xl[0], *(None if d is None else d * f for d, f in zip(xl[1:-1], factors, strict=True)), xl[-1])
+    return _in_format(out, fmt), static_dtype(x)
+
+
+@op(kernels=True, shape=lambda x, height_factor, width_factor, data_format, interpolation="nearest":
+    _resize_shape(x, (height_factor, width_factor), data_format))
+def resize_images(kern, x, height_factor, width_factor, data_format, interpolation="nearest"):
+    """Rows and columns scaled by integer factors: nearest repeats, bilinear interpolates as
+    TensorFlow's legacy resize (no corner alignment, no half-pixel centres)."""
+    return _resize(kern, "resize_images", x, (height_factor, width_factor), data_format, interpolation)
+
+
+@op(kernels=True, shape=lambda x, depth_factor, height_factor, width_factor, data_format:
+    _resize_shape(x, (depth_factor, height_factor, width_factor), data_format))
+def resize_volumes(kern, x, depth_factor, height_factor, width_factor, data_format):
+    """The three spatial dims scaled by integer factors (each element repeated)."""
+    return _resize(kern, "resize_volumes", x, (depth_factor, height_factor, width_factor), data_format, "nearest")
+
+
+# ---------------------------------------------------------------------------------------------
+# Batch normalization
+
+
+def _along(v, x: np.ndarray, axis: int) -> np.ndarray | None:
+    """A per-channel vector (or an already broadcastable array) shaped to broadcast along axis."""
+    if v is None:
+        return None
+    a = np.asarray(v, dtype=np.float64)
+    if a.ndim == 1 and x.ndim > 1 and a.shape[0] == x.shape[axis] and axis != x.ndim - 1:
+        shape = [1] * x.ndim
+        shape[axis] = a.shape[0]
+        return a.reshape(shape)
+    return a
+
+
+@op(kernels=True)
+def batch_normalization(kern, x, mean, var, beta, gamma, axis=-1, epsilon=1e-3):
+    """(x - mean) / sqrt(var + epsilon) * gamma + beta, computed in float64 and rounded once;
+    1-D statistics are laid along `axis`; beta and gamma may be None."""
+    fn = "batch_normalization"
+    a = _array(x, fn)
+    if a.dtype.kind != "f":
+        raise TypeError(f"{fn}: expects a float tensor, got {a.dtype}")
+    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral) or not -a.ndim <= axis < max(a.ndim, 1):
+        raise ValueError(f"{fn}: axis {axis!r} is out of range for x of rank {a.ndim}")
+    axis = int(axis) % max(a.ndim, 1)
+    m, v = _along(mean, a, axis), _along(var, a, axis)
+    b, g = _along(beta, a, axis), _along(gamma, a, axis)
+    with np.errstate(all="ignore"):
+        out = (a.astype(np.float64) - m) / np.sqrt(v + float(epsilon))
+        if g is not None:
+            out = out * g
+        if b is not None:
+            out = out + b
+        return out.astype(a.dtype)
+
+
+@op(kernels=True)
+def normalize_batch_in_training(kern, x, gamma, beta, reduction_axes, epsilon=1e-3):
+    """(normalized x, mean, variance): the batch statistics over reduction_axes (population
+    variance, from kcore's reductions) normalise x as batch_normalization does; mean and variance
+    have x's shape without the reduced axes."""
+    fn = "normalize_batch_in_training"
+    a = _array(x, fn)
+    if a.dtype.kind != "f":
+        raise TypeError(f"{fn}: expects a float tensor, got {a.dtype}")
+    try:
+        raw = [operator.index(r) for r in reduction_axes]
+    except TypeError:
+        raise TypeError(f"{fn}: reduction_axes must be ints, got {reduction_axes!r}") from None
+    if not raw or builtins.any(not -a.ndim <= r < a.ndim for r in raw):
+        raise ValueError(f"{fn}: reduction_axes {reduction_axes!r} must name axes of x (rank {a.ndim})")
+    axes = tuple(sorted({r % a.ndim for r in raw}))
+    mean = _provided(kern.reduce(ReduceKind.mean, a, axes, True), fn)
+    var = _provided(kern.reduce(ReduceKind.var, a, axes, True), fn)
+    kept = [d for d in range(a.ndim) if d not in axes]
+
+    def shaped(p):  # gamma/beta per kept channel, or already broadcastable
+        if p is None:
+            return None
+        q = np.asarray(p, dtype=np.float64)
+        return q.reshape(mean.shape) if q.size == mean.size else q
+
+    with np.errstate(all="ignore"):
+        out = (a.astype(np.float64) - mean) / np.sqrt(var.astype(np.float64) + float(epsilon))
+        g, b = shaped(gamma), shaped(beta)
+        if g is not None:
+            out = out * g
+        if b is not None:
+            out = out + b
+    squeeze = tuple(d for d in range(a.ndim) if d not in kept)
+    return out.astype(a.dtype), np.squeeze(mean, squeeze), np.squeeze(var, squeeze)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+@op()
+def in_top_k(predictions, targets, k):
+    """Whether predictions[i, targets[i]] is among the k largest of row i (ties count as in, as
+    TensorFlow); False for an out-of-range target or a non-finite prediction."""
+    fn = "in_top_k"
+    p = _array(predictions, fn)
+    t = np.asarray(targets)
+    if p.ndim != 2 or p.dtype.kind != "f":
+        raise ValueError(f"{fn}: predictions must be a float matrix (batch, classes), got {p.dtype} {p.shape}")
+    if t.dtype.kind not in "iu" or t.shape != p.shape[:1]:
+        raise ValueError(f"{fn}: targets must be {p.shape[0]} ints, got {t.dtype} {t.shape}")
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+        raise TypeError(f"{fn}: k must be an int, got {k!r}")
+    valid = (t >= 0) & (t < p.shape[1])
+    rows = np.arange(p.shape[0])
+    target = p[rows, np.where(valid, t, 0)] if p.shape[1] else np.zeros(p.shape[0], p.dtype)
+    with np.errstate(invalid="ignore"):
+        better = np.sum(p > target[:, None], axis=1)
+        finite = np.isfinite(target) & np.all(np.isfinite(p), axis=1)
+    return valid & finite & (better < k)

@@ -1,0 +1,88 @@
+"""Unmodified Keras 2.3.1 on today's Python, NumPy and h5py: the smallest compatibility layer.
+
+Keras 2.3.1 predates Python 3.10, NumPy 2 and h5py 3. `apply()` restores just what it uses of
+them, and nothing else:
+
+- `collections.Iterable`, `Mapping`, `Sequence`, ...: the ABC aliases Python 3.10 removed (Keras's
+  callbacks and training utilities import them), as the `collections.abc` classes themselves.
+- `numpy.Inf`, `numpy.string_`, `numpy.unicode_`: the names NumPy 2 removed, as `numpy.inf`,
+  `numpy.bytes_` and `numpy.str_`.
+- h5py attributes: h5py 3 returns strings as `str`, and Keras's saving code calls `.decode` on
+  them. Reads made by Keras's own modules (`keras.*`) get `bytes` back, as h5py 2 gave them;
+  every other caller's reads are unchanged.
+
+kcore applies it when Keras 2.x loads kcore as its backend (KERAS_BACKEND=kcore.backend or
+keras.json), never in a process that does not use Keras. `import kcore.keras_compat` (or
+`kcore.keras_compat.apply()`) applies it explicitly, before importing Keras. Applying twice is
+harmless.
+"""
+from __future__ import annotations
+
+import collections
+import collections.abc
+import sys
+import threading
+
+import numpy as np
+
+__all__ = ["applied", "apply"]
+
+_COLLECTIONS_ABCS = ("Awaitable", "Callable", "Container", "Hashable", "ItemsView", "Iterable", "Iterator",
+                     "KeysView", "Mapping", "MappingView", "MutableMapping", "MutableSequence", "MutableSet",
+                     "Sequence", "Set", "Sized", "ValuesView")
+_NUMPY_NAMES = {"Inf": np.inf, "string_": np.bytes_, "unicode_": np.str_}
+
+_lock = threading.Lock()
+_applied = False
+
+
+def applied() -> bool:
+    return _applied
+
+
+def apply() -> None:
+    """Restores what Keras 2.3.1 needs of older Python, NumPy and h5py (see the module docstring)."""
+    global _applied
+    with _lock:
+        if _applied:
+            return
+        for name in _COLLECTIONS_ABCS:
+            if not hasattr(collections, name):
+                setattr(collections, name, getattr(collections.abc, name))
+        for name, value in _NUMPY_NAMES.items():
+            if name not in np.__dict__:
+                setattr(np, name, value)
+        _patch_h5py_attributes()
+        _applied = True
+
+
+def _as_bytes(value):
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if isinstance(value, np.ndarray) and value.dtype == object and all(isinstance(v, str) for v in value.flat):
+        return np.array([v.encode("utf-8") for v in value.flat]).reshape(value.shape)
+    return value
+
+
+def _patch_h5py_attributes() -> None:
+    try:
+        from h5py._hl import attrs
+    except ImportError:  # no h5py: Keras cannot save or load .h5 files either
+        return
+    original = attrs.AttributeManager.__getitem__
+    if getattr(original, "_kcore_keras_compat", False):
+        return
+
+    def __getitem__(self, name):
+        value = original(self, name)
+        caller = sys._getframe(1).f_globals.get("__name__", "")
+        if caller == "keras" or caller.startswith("keras."):
+            return _as_bytes(value)
+        return value
+
+    __getitem__._kcore_keras_compat = True  # type: ignore[attr-defined]
+    __getitem__.__wrapped__ = original  # type: ignore[attr-defined]
+    attrs.AttributeManager.__getitem__ = __getitem__
+
+
+apply()  # importing this module is asking for it

@@ -1,0 +1,315 @@
+"""Convolutions, pooling, resizing, batch normalization and in_top_k against oracles written here:
+loops over output positions that skip out-of-range taps (no padded copies, unlike kcore's
+reference), adjoint identities for the transposed convolutions, and hand-worked values."""
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+from kcore import backend as K
+from kcore import numpy_backend as KN
+
+BACKENDS = [pytest.param(K, id="kcore"), pytest.param(KN, id="numpy")]
+rng = np.random.default_rng(7)
+
+
+def tf_out_and_start(size, k, s, d, padding):
+    """Outputs along one dim and the input position of output 0's first tap (TensorFlow's rules)."""
+    span = (k - 1) * d + 1
+    if padding == "valid":
+        return max(-(-(size - span + 1) // s), 0), 0
+    if padding == "causal":
+        return max(-(-size // s), 0), -(span - 1)
+    out = -(-size // s)
+    total = max((out - 1) * s + span - size, 0)
+    return out, -(total // 2)
+
+
+def naive_conv(x, w, strides, dilation, padding, depthwise=False):
+    """x (batch, *spatial, channels), w (*kernel, channels, out|multiplier), channels_last."""
+    nd = x.ndim - 2
+    ksize = w.shape[:nd]
+    geo = [tf_out_and_start(x.shape[1 + i], ksize[i], strides[i], dilation[i], padding) for i in range(nd)]
+    c, m = x.shape[-1], w.shape[-1]
+    out = np.zeros((x.shape[0], *(g[0] for g in geo), c * m if depthwise else m))
+    x64, w64 = x.astype(np.float64), w.astype(np.float64)
+    for o in np.ndindex(*out.shape[1:-1]):
+        for k in np.ndindex(*ksize):
+            pos = tuple(o[i] * strides[i] + geo[i][1] + k[i] * dilation[i] for i in range(nd))
+            if all(0 <= p < x.shape[1 + i] for i, p in enumerate(pos)):
+                v = x64[(slice(None), *pos)]
+                out[(slice(None), *o)] += (v[:, :, None] * w64[k]).reshape(len(v), -1) if depthwise else v @ w64[k]
+    return out
+
+
+def naive_pool(x, size, strides, padding, mode):
+    nd = x.ndim - 2
+    geo = [tf_out_and_start(x.shape[1 + i], size[i], strides[i], 1, padding) for i in range(nd)]
+    out = np.zeros((x.shape[0], *(g[0] for g in geo), x.shape[-1]))
+    for o in np.ndindex(*out.shape[1:-1]):
+        lo = [max(o[i] * strides[i] + geo[i][1], 0) for i in range(nd)]
+        hi = [min(o[i] * strides[i] + geo[i][1] + size[i], x.shape[1 + i]) for i in range(nd)]
+        win = x[(slice(None), *(slice(a, b) for a, b in zip(lo, hi, strict=True)))].astype(np.float64)
+        flat = win.reshape(x.shape[0], -1, x.shape[-1])
+        out[(slice(None), *o)] = flat.max(axis=1) if mode == "max" else flat.mean(axis=1)
+    return out
+
+
+def tol(dtype):
+    return {np.float16: 2e-3, np.float32: 1e-5, np.float64: 1e-12}[np.dtype(dtype).type]
+
+
+def channels_first(a):
+    return np.ascontiguousarray(np.moveaxis(a, -1, 1))
+
+
+def check(got, want, dtype, scale=1.0):
+    got = np.asarray(got)
+    assert got.dtype == np.dtype(dtype) and got.shape == want.shape
+    np.testing.assert_allclose(got.astype(np.float64), want, rtol=tol(dtype), atol=tol(dtype) * scale)
+
+
+CONV_CASES = [  # (nd, spatial, kernel, strides, dilation, padding)
+    (1, (9,), (3,), (1,), (1,), "valid"), (1, (9,), (3,), (2,), (1,), "same"), (1, (10,), (3,), (1,), (2,), "causal"),
+    (1, (7,), (4,), (3,), (1,), "causal"), (2, (7, 6), (3, 3), (1, 1), (1, 1), "same"),
+    (2, (7, 6), (3, 2), (2, 3), (1, 1), "same"), (2, (8, 8), (3, 3), (1, 1), (2, 2), "valid"),
+    (2, (5, 4), (1, 1), (2, 2), (1, 1), "valid"), (2, (4, 4), (5, 5), (1, 1), (1, 1), "same"),
+    (3, (5, 4, 6), (2, 3, 2), (1, 2, 1), (1, 1, 2), "same"), (3, (4, 4, 4), (3, 3, 3), (1, 1, 1), (1, 1, 1), "valid"),
+]
+CONV_FN = {1: "conv1d", 2: "conv2d", 3: "conv3d"}
+
+
+@pytest.mark.parametrize("B", BACKENDS)
+@pytest.mark.parametrize("nd,spatial,ksize,strides,dilation,padding", CONV_CASES)
+@pytest.mark.parametrize("fmt", ["channels_last", "channels_first"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_conv_matches_the_loop(B, nd, spatial, ksize, strides, dilation, padding, fmt, dtype):
+    x = rng.standard_normal((2, *spatial, 3)).astype(dtype)
+    w = rng.standard_normal((*ksize, 3, 4)).astype(dtype)
+    want = naive_conv(x, w, strides, dilation, padding)
+    xin = channels_first(x) if fmt == "channels_first" else x
+    got = getattr(B, CONV_FN[nd])(xin, w, strides=strides if nd > 1 else strides[0], padding=padding,
+                                  data_format=fmt, dilation_rate=dilation if nd > 1 else dilation[0])
+    check(got, channels_first(want) if fmt == "channels_first" else want, dtype, scale=10)
+
+
+def test_conv_float16_accumulates_wide():
+    x = rng.standard_normal((1, 16, 16, 32)).astype(np.float16)
+    w = rng.standard_normal((3, 3, 32, 8)).astype(np.float16)
+    want = naive_conv(x, w, (1, 1), (1, 1), "same")
+    got = K.conv2d(x, w, padding="same")
+    assert got.dtype == np.float16
+    np.testing.assert_array_equal(got, want.astype(np.float16))  # one rounding of the exact value
+
+
+@pytest.mark.parametrize("B", BACKENDS)
+@pytest.mark.parametrize("strides,padding,dilation", [((1, 1), "same", (1, 1)), ((2, 2), "same", (1, 1)),
+                                                      ((2, 1), "valid", (1, 1)), ((1, 1), "same", (2, 2))])
+def test_depthwise_and_separable(B, strides, padding, dilation):
+    x = rng.standard_normal((2, 7, 6, 3))
+    dw = rng.standard_normal((3, 3, 3, 2))
+    pw = rng.standard_normal((1, 1, 6, 5))
+    want = naive_conv(x, dw, strides, dilation, padding, depthwise=True)
+    check(B.depthwise_conv2d(x, dw, strides, padding, dilation_rate=dilation), want, np.float64, 10)
+    sep = naive_conv(want, pw, (1, 1), (1, 1), "valid")
+    check(B.separable_conv2d(x, dw, pw, strides, padding, dilation_rate=dilation), sep, np.float64, 10)
+    got = B.separable_conv2d(channels_first(x), dw, pw, strides, padding, "channels_first", dilation)
+    check(got, channels_first(sep), np.float64, 10)
+    x1 = rng.standard_normal((2, 9, 3))
+    want1 = naive_conv(naive_conv(x1, dw[0], strides[:1], dilation[:1], padding, depthwise=True), pw[0],
+                       (1,), (1,), "valid")
+    check(B.separable_conv1d(x1, dw[0], pw[0], strides[0], padding, dilation_rate=dilation[0]), want1, np.float64, 10)
+
+
+@pytest.mark.parametrize("B", BACKENDS)
+@pytest.mark.parametrize("out_sp,ksize,strides,padding", [
+    ((8, 8), (3, 3), (2, 2), "same"), ((7, 7), (3, 3), (2, 2), "same"), ((9, 7), (3, 2), (2, 1), "valid"),
+    ((6, 6), (1, 1), (1, 1), "valid"), ((10, 10), (4, 4), (3, 3), "same")])
+@pytest.mark.parametrize("fmt", ["channels_last", "channels_first"])
+def test_conv2d_transpose_is_the_adjoint_of_conv2d(B, out_sp, ksize, strides, padding, fmt):
+    # <conv(y, w), x> == <y, conv_transpose(x, w)> for every y and x: the definition of a transpose.
+    w = rng.standard_normal((*ksize, 4, 3))  # (kh, kw, out channels of the transpose = conv's in, in)
+    y = rng.standard_normal((2, *out_sp, 4))
+    cy = naive_conv(y, w, strides, (1, 1), padding)
+    x = rng.standard_normal(cy.shape)
+    shape = (None, *out_sp, 4)
+    if fmt == "channels_first":
+        got = B.conv2d_transpose(channels_first(x), w, (2, 4, *out_sp), strides, padding, fmt)
+        got = np.moveaxis(got, 1, -1)
+    else:
+        got = B.conv2d_transpose(x, w, shape, strides, padding, fmt)
+    assert got.shape == y.shape
+    np.testing.assert_allclose(np.sum(got * y), np.sum(cy * x), rtol=1e-10)
+
+
+@pytest.mark.parametrize("B", BACKENDS)
+def test_conv3d_transpose_is_the_adjoint_of_conv3d(B):
+    w = rng.standard_normal((2, 3, 3, 2, 3))
+    y = rng.standard_normal((1, 5, 6, 7, 2))
+    cy = naive_conv(y, w, (2, 2, 1), (1, 1, 1), "same")
+    x = rng.standard_normal(cy.shape)
+    got = B.conv3d_transpose(x, w, (1, 5, 6, 7, 2), (2, 2, 1), "same")
+    np.testing.assert_allclose(np.sum(got * y), np.sum(cy * x), rtol=1e-10)
+
+
+@pytest.mark.parametrize("B", BACKENDS)
+@pytest.mark.parametrize("nd,spatial,size,strides,padding", [
+    (2, (7, 6), (2, 2), (2, 2), "valid"), (2, (7, 6), (3, 3), (2, 2), "same"), (2, (5, 5), (3, 2), (1, 1), "same"),
+    (3, (4, 5, 6), (2, 2, 3), (2, 2, 2), "same"), (3, (4, 4, 4), (2, 2, 2), (1, 1, 1), "valid")])
+@pytest.mark.parametrize("mode", ["max", "avg"])
+@pytest.mark.parametrize("fmt", ["channels_last", "channels_first"])
+def test_pooling_matches_the_loop(B, nd, spatial, size, strides, padding, mode, fmt):
+    x = rng.standard_normal((2, *spatial, 3)).astype(np.float32)
+    want = naive_pool(x, size, strides, padding, mode)
+    fn = B.pool2d if nd == 2 else B.pool3d
+    if fmt == "channels_first":
+        check(fn(channels_first(x), size, strides, padding, fmt, mode), channels_first(want), np.float32)
+    else:
+        check(fn(x, size, strides, padding, fmt, mode), want, np.float32)
+
+
+def test_max_pool_keeps_nan_and_negative_values():
+    x = -np.ones((1, 3, 3, 1), np.float32) * np.arange(1, 10, dtype=np.float32).reshape(1, 3, 3, 1)
+    out = K.pool2d(x, (2, 2), (2, 2), "same", pool_mode="max")
+    np.testing.assert_array_equal(out[0, :, :, 0], [[-1, -3], [-7, -9]])  # padding never wins
+    x[0, 0, 0, 0] = np.nan
+    assert np.isnan(K.pool2d(x, (2, 2), (2, 2), "same")[0, 0, 0, 0])
+
+
+@pytest.mark.parametrize("B", BACKENDS)
+@pytest.mark.parametrize("fmt", ["channels_last", "channels_first"])
+def test_local_conv2d_and_1d(B, fmt):
+    x = rng.standard_normal((2, 6, 5, 3))
+    ksize, strides = (3, 2), (2, 1)
+    out_sp = (2, 4)
+    w = rng.standard_normal((8, 3 * 2 * 3, 4))
+    want = np.zeros((2, *out_sp, 4))
+    for p, (i, j) in enumerate(itertools.product(range(out_sp[0]), range(out_sp[1]))):
+        win = x[:, i * 2:i * 2 + 3, j:j + 2, :]
+        if fmt == "channels_first":  # Keras flattens a channels_first window as (c, kh, kw)
+            win = np.moveaxis(win, -1, 1)
+        want[:, i, j] = win.reshape(2, -1) @ w[p]
+    xin = channels_first(x) if fmt == "channels_first" else x
+    got = B.local_conv2d(xin, w, ksize, strides, out_sp, fmt)
+    check(got, channels_first(want) if fmt == "channels_first" else want, np.float64, 10)
+    x1 = rng.standard_normal((2, 7, 3))
+    w1 = rng.standard_normal((3, 3 * 3, 5))
+    want1 = np.stack([x1[:, i * 2:i * 2 + 3].reshape(2, -1) @ w1[i] for i in range(3)], axis=1)
+    check(B.local_conv1d(x1, w1, (3,), (2,)), want1, np.float64, 10)
+
+
+@pytest.mark.parametrize("B", BACKENDS)
+def test_resize_images_nearest_and_bilinear(B):
+    x = np.array([[0.0, 1.0], [2.0, 4.0]], np.float32).reshape(1, 2, 2, 1)
+    near = B.resize_images(x, 2, 3, "channels_last")
+    np.testing.assert_array_equal(near[0, :, :, 0], np.repeat(np.repeat(x[0, :, :, 0], 2, 0), 3, 1))
+    bil = B.resize_images(x, 2, 2, "channels_last", interpolation="bilinear")
+    # rows sampled at 0, 0.5, 1, 1.5 (clamped to 1), columns likewise.
+    np.testing.assert_allclose(bil[0, :, :, 0], [[0, 0.5, 1, 1], [1, 1.75, 2.5, 2.5], [2, 3, 4, 4], [2, 3, 4, 4]])
+    cf = B.resize_images(channels_first(x), 2, 2, "channels_first", interpolation="bilinear")
+    np.testing.assert_array_equal(cf, channels_first(bil))
+    v = rng.standard_normal((1, 2, 3, 2, 2))
+    want = np.repeat(np.repeat(np.repeat(v, 2, 1), 1, 2), 3, 3)
+    np.testing.assert_array_equal(B.resize_volumes(v, 2, 1, 3, "channels_last"), want)
+
+
+@pytest.mark.parametrize("B", BACKENDS)
+def test_spatial_3d_padding(B):
+    x = np.ones((1, 2, 2, 2, 1))
+    out = B.spatial_3d_padding(x, ((1, 0), (0, 2), (1, 1)))
+    assert out.shape == (1, 3, 4, 4, 1) and out.sum() == 8 and out[0, 1, 0, 1, 0] == 1 and out[0, 0, 0, 1, 0] == 0
+    assert B.spatial_3d_padding(np.ones((1, 1, 2, 2, 2)), data_format="channels_first").shape == (1, 1, 4, 4, 4)
+    with pytest.raises(ValueError, match="spatial_3d_padding"):
+        B.spatial_3d_padding(x, ((1, 1), (1, 1)))
+
+
+@pytest.mark.parametrize("B", BACKENDS)
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_batch_normalization(B, dtype):
+    x = rng.standard_normal((4, 3, 5)).astype(dtype)
+    mean, var = rng.standard_normal(5), rng.uniform(0.5, 2, 5)
+    beta, gamma = rng.standard_normal(5), rng.standard_normal(5)
+    want = (x.astype(np.float64) - mean) / np.sqrt(var + 1e-3) * gamma + beta
+    check(B.batch_normalization(x, mean, var, beta, gamma), want, dtype, 10)
+    # 1-D statistics along a channels_first axis; beta and gamma may be None.
+    m1, v1 = rng.standard_normal(3), rng.uniform(0.5, 2, 3)
+    want1 = (x.astype(np.float64) - m1[:, None]) / np.sqrt(v1[:, None] + 0.01)
+    check(B.batch_normalization(x, m1, v1, None, None, axis=1, epsilon=0.01), want1, dtype, 10)
+
+
+@pytest.mark.parametrize("B", BACKENDS)
+@pytest.mark.parametrize("axes", [(0, 1), (0, 2), (0,)])
+def test_normalize_batch_in_training(B, axes):
+    x = rng.standard_normal((6, 4, 3)) * 3 + 1
+    kept = [d for d in range(3) if d not in axes]
+    shape = [x.shape[d] for d in kept]
+    gamma, beta = rng.standard_normal(shape), rng.standard_normal(shape)
+    mean = x.mean(axis=axes)
+    var = ((x - x.mean(axis=axes, keepdims=True)) ** 2).mean(axis=axes)
+    normed, m, v = B.normalize_batch_in_training(x, gamma, beta, axes, epsilon=1e-3)
+    np.testing.assert_allclose(m, mean, rtol=1e-12)
+    np.testing.assert_allclose(v, var, rtol=1e-12)
+    expand = [slice(None) if d in kept else None for d in range(3)]
+    want = (x - mean[tuple(expand)]) / np.sqrt(var[tuple(expand)] + 1e-3) * gamma[tuple(expand)] + beta[tuple(expand)]
+    np.testing.assert_allclose(normed, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("B", BACKENDS)
+def test_in_top_k(B):
+    p = np.array([[0.1, 0.5, 0.5, 0.2], [0.4, 0.3, 0.2, 0.1], [0.1, np.nan, 0.3, 0.2]], np.float32)
+    np.testing.assert_array_equal(B.in_top_k(p, np.array([2, 3, 2]), 1), [True, False, False])  # tie counts as in
+    np.testing.assert_array_equal(B.in_top_k(p, np.array([0, 0, 2]), 4), [True, True, False])  # NaN row: False
+    np.testing.assert_array_equal(B.in_top_k(p, np.array([4, -1, 0]), 4), [False, False, False])  # out of range
+
+
+def test_same_padding_puts_the_extra_element_at_the_end():
+    # in 4, k 3, stride 2: two outputs, one padded zero, after the row (TensorFlow's split).
+    x = np.arange(1, 5, dtype=np.float64).reshape(1, 4, 1)
+    w = np.ones((3, 1, 1))
+    np.testing.assert_array_equal(K.conv1d(x, w, 2, "same")[0, :, 0], [1 + 2 + 3, 3 + 4])
+
+
+def test_symbolic_shapes_come_from_the_plan():
+    x = K.placeholder((None, 9, 8, 3))
+    y = K.conv2d(x, np.zeros((3, 3, 3, 5), np.float32), (2, 2), "same")
+    assert K.int_shape(y) == (None, 5, 4, 5)
+    z = K.pool2d(y, (2, 2), (2, 2))
+    assert K.int_shape(z) == (None, 2, 2, 5)
+    t = K.conv2d_transpose(z, np.zeros((3, 3, 4, 5), np.float32), (None, 4, 4, 4), (2, 2), "same")
+    assert K.int_shape(t) == (None, 4, 4, 4)
+    f = K.function([x], [y, z, t])
+    outs = f([np.ones((2, 9, 8, 3), np.float32)])
+    assert [o.shape for o in outs] == [(2, 5, 4, 5), (2, 2, 2, 5), (2, 4, 4, 4)]
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda: K.conv2d(np.ones((1, 5, 5, 3)), np.ones((3, 3, 2, 4))), "input channels"),
+    (lambda: K.conv2d(np.ones((1, 5, 5, 3)), np.ones((3, 3, 3, 4)), padding="causal"), "padding"),
+    (lambda: K.conv2d(np.ones((1, 5, 5, 3)), np.ones((3, 3, 3, 4)), strides=0), "strides"),
+    (lambda: K.conv2d(np.ones((1, 5, 5, 3)), np.ones((3, 3, 3, 4)), strides=(1.5, 1)), "strides"),
+    (lambda: K.conv2d(np.ones((5, 5, 3)), np.ones((3, 3, 3, 4))), "rank 4"),
+    (lambda: K.conv2d(np.ones((1, 5, 5, 3)), np.ones((3, 3, 3, 4)), data_format="nhwc"), "data_format"),
+    (lambda: K.conv2d_transpose(np.ones((1, 3, 3, 2)), np.ones((3, 3, 4, 2)), (1, 9, 9, 4), (2, 2), "same"),
+     "does not fit"),
+    (lambda: K.pool2d(np.ones((1, 4, 4, 1)), (2, 2), pool_mode="sum"), "pool_mode"),
+    (lambda: K.resize_images(np.ones((1, 2, 2, 1)), 0, 2, "channels_last"), "factors"),
+    (lambda: K.in_top_k(np.ones((2, 3)), np.array([0.5, 1.0]), 1), "targets"),
+])
+def test_bad_arguments_raise_value_errors_naming_the_function(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_mixed_dtypes_raise_type_error():
+    with pytest.raises(TypeError, match="conv2d: the operands' dtypes differ"):
+        K.conv2d(np.ones((1, 5, 5, 3), np.float32), np.ones((3, 3, 3, 4), np.float64))
+    with pytest.raises(TypeError, match="in_top_k: k must be an int"):
+        K.in_top_k(np.ones((2, 3), np.float32), np.array([0, 1]), 1.5)
+
+
+def test_empty_batches_and_outputs():
+    assert K.conv2d(np.ones((0, 5, 5, 3)), np.ones((3, 3, 3, 4))).shape == (0, 3, 3, 4)
+    assert K.conv2d(np.ones((1, 2, 2, 3)), np.ones((3, 3, 3, 4))).shape == (1, 0, 0, 4)
+    assert K.pool2d(np.ones((0, 4, 4, 2)), (2, 2), (2, 2)).shape == (0, 2, 2, 2)
+    assert math.isclose(float(K.pool2d(np.ones((1, 1, 1, 1)), (3, 3), padding="same", pool_mode="avg")[0, 0, 0, 0]), 1)
