@@ -163,3 +163,80 @@ def test_unknown_dims_that_must_equal_known_ones_are_inferred():
     t = np.eye(10, dtype=np.float32)[[1, 3]]
     o = np.full((2, 10), 0.1, np.float32)
     np.testing.assert_allclose(f([t, o])[0], -np.log([0.1, 0.1]), rtol=1e-6)
+
+
+def test_expressions_of_variables_follow_their_values():
+    # A metric's result is built once from its variables and read at every call (Keras 2.3).
+    total, count = K.variable(0.0), K.variable(0.0)
+    result = total / K.maximum(count, 1.0)
+    assert isinstance(result, type(K.placeholder(()) + 1)) and K.int_shape(result) == ()
+    K.set_value(total, 6.0)
+    K.set_value(count, 3.0)
+    assert float(result) == 2.0 and K.eval(result) == 2.0
+    K.set_value(total, 9.0)
+    assert np.asarray(result) == 3.0
+    assert K.is_tensor(result) and K.is_variable(total) and total._keras_shape == ()
+
+
+def test_updates_read_values_from_before_any_update():
+    v, w = K.variable(1.0), K.variable(1.0)
+    f = K.function([], [v + w], updates=[(v, v + w), (w, v * 10)])
+    out, = f([])
+    assert out == 2.0 and K.get_value(v) == 2.0 and K.get_value(w) == 10.0  # w from the old v
+
+
+def test_control_dependencies_apply_updates_first_and_once():
+    p = K.placeholder(())
+    total = K.variable(0.0)
+    update = K.update_add(total, p)
+    with K.control_dependencies([update]):
+        result = total * 1.0
+    f = K.function([p], [result], updates=[update])
+    assert f([2.0])[0] == 2.0 and K.get_value(total) == 2.0  # result after the update, applied once
+    assert f([3.0])[0] == 5.0 and K.get_value(total) == 5.0
+
+
+def test_the_learning_phase_is_fed_per_call():
+    K.clear_session()
+    x = K.placeholder((None, 4))
+    y = K.in_train_phase(lambda: K.dropout(x, 0.5, seed=1), x)
+    assert y._uses_learning_phase and K.is_placeholder(K.learning_phase())
+    f = K.function([x, K.learning_phase()], [y])
+    ones = np.ones((200, 4), np.float32)
+    train, = f([ones, 1])
+    test, = f([ones, 0])
+    assert set(np.unique(train).tolist()) == {0.0, 2.0} and np.array_equal(test, ones)
+    g = K.function([x], [y])  # not fed: the test phase
+    assert np.array_equal(g([ones])[0], ones)
+    K.set_learning_phase(1)
+    try:
+        assert K.in_train_phase(1, 2) == 1
+    finally:
+        K.clear_session()
+
+
+def test_placeholders_variables_and_constants_carry_keras_attributes():
+    p = K.placeholder((None, 3), name="inp")
+    v = K.variable(np.zeros((2, 2)))
+    c = K.constant([1.0, 2.0])
+    assert p._keras_shape == (None, 3) and v._keras_shape == (2, 2) and c._keras_shape == (2,)
+    assert not (p._uses_learning_phase or v._uses_learning_phase or c._uses_learning_phase)
+
+
+def test_name_scopes_prefix_names():
+    with K.name_scope("dense_1") as scope:
+        v = K.variable(0.0, name="kernel")
+        with K.name_scope("inner"):
+            w = K.variable(0.0, name="bias")
+    assert scope == "dense_1/" and v.name == "dense_1/kernel" and w.name == "dense_1/inner/bias"
+    assert K.variable(0.0, name="free").name == "free"
+    with pytest.raises(ValueError, match="name_scope"), K.name_scope(""):
+        pass
+
+
+def test_symbolic_tensors_refuse_truth_and_numbers():
+    x = K.placeholder((2,))
+    with pytest.raises(TypeError, match="depends on a placeholder"):
+        bool(K.sum(x) > 0)
+    with pytest.raises(TypeError, match="depends on placeholder"):
+        np.asarray(x + 1)

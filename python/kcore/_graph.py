@@ -1,13 +1,23 @@
-"""Symbolic tensors: placeholders, op nodes, static shape inference and evaluation.
+"""The graph: placeholders, variables and constants as leaves, op nodes, updates, static shape
+inference and evaluation.
 
-Every backend op (kcore/_ops.py) serves eager values and symbolic tensors alike: called with a
-symbolic argument (a placeholder, or a node built from one) it returns a node holding the op,
-the kernel provider of the backend that built it and the arguments; `evaluate` later runs the
-ops on fed values. A node's static shape and dtype come from the op's shape rule when it has
-one; otherwise from running the op's eager function on zero arrays in which every unknown dim is
-replaced by a probe size, twice with two different probes: dims that agree are static, dims that
-follow the probe are None. Graphs are walked iteratively, so their depth is not bounded by
-Python's recursion limit.
+Every backend op (kcore/_ops.py) serves eager values and symbolic tensors alike. Called with a
+graph argument -- a placeholder, a variable, a constant, or a node built from them -- it returns
+a node holding the op, the kernel provider of the backend that built it and the arguments; ops
+on plain arrays compute at once. A node is evaluated when something asks for its value:
+`K.function` feeds placeholders; `K.eval`, `np.asarray` and the number conversions evaluate a node
+that needs no placeholder. Variables are read when the graph runs, so an expression built from
+them (a metric's result) follows their current values, as in Keras on TensorFlow.
+
+An `Update` (from K.update*, or (variable, value) pairs) is a graph item too: its new value is
+computed with the outputs and applied after them, every update from the values read before any
+was applied, as Theano's updates -- except that a node created inside
+`K.control_dependencies(updates)` sees those updates applied first, as TensorFlow orders them.
+
+A node's static shape and dtype come from the op's shape rule when it has one; otherwise from
+running the op's eager function on zero arrays in which every unknown dim is replaced by a probe
+size, twice with two different probes: dims that agree are static, dims that follow the probe are
+None. Graphs are walked iteratively, so their depth is not bounded by Python's recursion limit.
 """
 from __future__ import annotations
 
@@ -66,19 +76,20 @@ class Operators:
 
 
 class Tensor(Operators):
-    """A symbolic tensor: the output of an op applied to at least one placeholder."""
+    """A graph tensor: the output of an op applied to at least one graph argument."""
 
     __array_priority__ = 1000  # so that ndarray <op> Tensor defers to Tensor's operators
     _is_placeholder = False
 
-    def __init__(self, shape, dtype, op=None, kern=None, args=(), kwargs=None, name=None):
+    def __init__(self, shape, dtype, op=None, kern=None, args=(), kwargs=None, name=None, deps=()):
         self._shape = None if shape is None else tuple(shape)
         self.dtype = dtype
         self.op = op
         self._kern = kern
         self.args = args
         self.kwargs = kwargs or {}
-        self.name = name or f"{op.name.lstrip('_') if op is not None else 'tensor'}_{next(_names)}"
+        self.deps = tuple(deps)  # control dependencies: updates applied (tensors computed) first
+        self.name = name or scoped(f"{op.name.lstrip('_') if op is not None else 'tensor'}_{next(_names)}")
 
     @property
     def shape(self):
@@ -92,11 +103,25 @@ class Tensor(Operators):
         return f"<kcore.Tensor '{self.name}' shape={self._shape} dtype={self.dtype}>"
 
     def __array__(self, dtype=None, copy=None):
-        raise TypeError(f"{self.name} is symbolic: it depends on a placeholder; evaluate it with "
-                        f"K.function([...], [...]) and feed the placeholder's value")
+        value = np.asarray(value_of(self))
+        return value if dtype is None else value.astype(dtype, copy=False)
 
     def __bool__(self):
-        raise TypeError("a symbolic tensor has no truth value; use K.switch for conditions")
+        return bool(self._concrete("has no truth value; use K.switch for conditions"))
+
+    def __float__(self):
+        return float(self._concrete("cannot be converted to a number"))
+
+    def __int__(self):
+        return int(self._concrete("cannot be converted to a number"))
+
+    def __index__(self):
+        return int(self._concrete("cannot be used as an index").__index__())
+
+    def _concrete(self, what):
+        if needed_placeholders([self]):
+            raise TypeError(f"symbolic tensor {self.name} depends on a placeholder: it {what}")
+        return np.asarray(value_of(self))
 
     def __len__(self):
         if self._shape is None or not self._shape or self._shape[0] is None:
@@ -105,14 +130,76 @@ class Tensor(Operators):
 
 
 class Placeholder(Tensor):
+    """A graph input, fed by K.function; `default` (when not None) is its value when not fed."""
+
     _is_placeholder = True
 
-    def __init__(self, shape, dtype, sparse=False, name=None):
-        super().__init__(shape, dtype, name=name or f"placeholder_{next(_names)}")
+    def __init__(self, shape, dtype, sparse=False, name=None, default=None):
+        super().__init__(shape, dtype, name=name or scoped(f"placeholder_{next(_names)}"))
         self.sparse = sparse
+        self.default = default
 
     def __repr__(self):
         return f"<kcore.Placeholder '{self.name}' shape={self._shape} dtype={self.dtype}>"
+
+
+class Constant(Tensor):
+    """A tensor with a fixed value (K.constant): a graph leaf that needs no feed."""
+
+    def __init__(self, value: np.ndarray, name=None):
+        value.flags.writeable = False
+        super().__init__(value.shape, value.dtype.name, name=name or scoped(f"constant_{next(_names)}"))
+        self._value = value
+
+    def __repr__(self):
+        return f"<kcore.Constant '{self.name}' shape={self._shape} dtype={self.dtype}>"
+
+
+class Update:
+    """A pending in-place change of a variable: set to, add or subtract a (symbolic) value."""
+
+    def __init__(self, variable, value, mode):
+        self.variable, self.value, self.mode = variable, value, mode
+        self.name = scoped(f"update_{next(_names)}")
+
+    def apply(self, value):
+        v = self.variable
+        if self.mode == "add":
+            value = v._value + np.asarray(value)
+        elif self.mode == "sub":
+            value = v._value - np.asarray(value)
+        v.assign(np.asarray(value).astype(v._value.dtype, copy=False))
+
+    def __repr__(self):
+        return f"<kcore.Update '{self.name}' of {self.variable.name} ({self.mode})>"
+
+
+# ---------------------------------------------------------------------------------------------
+# Name scopes and control dependencies (K.name_scope, K.control_dependencies)
+
+_scopes: list = []
+_control: list = []
+
+
+def scoped(name: str) -> str:
+    """name inside the active name scopes ('outer/inner/name')."""
+    return "/".join([*_scopes, name]) if _scopes else name
+
+
+def current_control_deps() -> tuple:
+    return tuple(d for group in _control for d in group)
+
+
+def flat_items(obj) -> list:
+    """Graph items (tensors, variables, updates) among nested lists and tuples."""
+    found, stack = [], [obj]
+    while stack:
+        o = stack.pop()
+        if isinstance(o, (Operators, Update)):
+            found.append(o)
+        elif type(o) in (list, tuple):
+            stack.extend(reversed(o))
+    return found
 
 
 # Argument types that are never symbolic (checked first: this is on every eager call's path).
@@ -121,7 +208,8 @@ PLAIN = frozenset({np.ndarray, int, float, bool, str, type(None), np.float16, np
 
 
 def contains_symbolic(obj) -> bool:
-    if isinstance(obj, Tensor):
+    """Whether obj is, or holds in nested lists and tuples, a graph tensor or variable."""
+    if isinstance(obj, Operators):
         return True
     if type(obj) in (list, tuple):
         # A plain loop with a type check first: axes lists are on the eager hot path.
@@ -132,14 +220,14 @@ def contains_symbolic(obj) -> bool:
 
 
 def apply(op, kern, args, kwargs):
-    """op on (args, kwargs): a node when any argument is symbolic, else the eager result."""
+    """op on (args, kwargs): a node when any argument is a graph item, else the eager result."""
     if any(contains_symbolic(a) for a in args) or any(contains_symbolic(a) for a in kwargs.values()):
         return make_node(op, kern, args, kwargs)
     return op.eager(kern, *args, **kwargs)
 
 
 def _substitute(obj, concrete):
-    if isinstance(obj, Tensor):
+    if isinstance(obj, Operators):
         return concrete(obj)
     if type(obj) in (list, tuple):
         return type(obj)(_substitute(o, concrete) for o in obj)
@@ -147,11 +235,11 @@ def _substitute(obj, concrete):
 
 
 def _symbolic_args(args, kwargs=None) -> list:
-    """The symbolic tensors among arguments (nested lists and tuples included)."""
+    """The graph tensors and variables among arguments (nested lists and tuples included)."""
     found, stack = [], [list(args) + list((kwargs or {}).values())]
     while stack:
         for o in stack.pop():
-            if isinstance(o, Tensor):
+            if isinstance(o, Operators):
                 found.append(o)
             elif type(o) in (list, tuple):
                 stack.append(o)
@@ -160,11 +248,12 @@ def _symbolic_args(args, kwargs=None) -> list:
 
 def make_node(op, kern, args, kwargs) -> Tensor:
     inputs = _symbolic_args(args, kwargs)
+    deps = current_control_deps()
     if op.shape is not None:
         shape, dtype = op.shape(*args, **kwargs)
-        return Tensor(shape, dtype, op, kern, args, kwargs)
+        return Tensor(shape, dtype, op, kern, args, kwargs, deps=deps)
     if any(t.shape is None for t in inputs):  # unknown rank: nothing to infer statically
-        return Tensor(None, inputs[0].dtype, op, kern, args, kwargs)
+        return Tensor(None, inputs[0].dtype, op, kern, args, kwargs, deps=deps)
 
     def run(probe, hints=None):
         def concrete(t):
@@ -175,12 +264,18 @@ def make_node(op, kern, args, kwargs) -> Tensor:
         with np.errstate(all="ignore"):
             return np.asarray(op.eager(kern, *_substitute(args, concrete), **_substitute(kwargs, concrete)))
 
+    def node(shape, a):
+        return Tensor(shape, a.dtype.name, op, kern, args, kwargs, deps=deps)
+
     def static(a, b):
         return tuple(x if x == y else None for x, y in zip(a.shape, b.shape, strict=True)) if a.ndim == b.ndim else None
 
+    if all(d is not None for t in inputs for d in t.shape):  # every dim known: one run tells all
+        a = run(_PROBES[0])
+        return node(a.shape, a)
     try:
         a, b = run(_PROBES[0]), run(_PROBES[1])
-        return Tensor(static(a, b), a.dtype.name, op, kern, args, kwargs)
+        return node(static(a, b), a)
     except (ValueError, IndexError):
         pass
     # An unknown dim the op needs equal to a known one (a loss's (None, None) target against a
@@ -190,13 +285,13 @@ def make_node(op, kern, args, kwargs) -> Tensor:
     if hints:
         try:
             a, b = run(_PROBES[0], hints), run(_PROBES[1], hints)
-            return Tensor(static(a, b), a.dtype.name, op, kern, args, kwargs)
+            return node(static(a, b), a)
         except (ValueError, IndexError):
             pass
     # Unknown dims that broadcast against known ones (None vs 2) fail with large probes; 1
     # broadcasts. Dims that come out as 1 may then be unknown, so they are reported None.
     a = run(1)
-    return Tensor(tuple(None if d == 1 else d for d in a.shape), a.dtype.name, op, kern, args, kwargs)
+    return node(tuple(None if d == 1 else d for d in a.shape), a)
 
 
 def _aligned_dims(tensors) -> dict:
@@ -210,42 +305,90 @@ def _aligned_dims(tensors) -> dict:
     return {k: v.pop() for k, v in seen.items() if len(v) == 1}
 
 
-def _order(tensors) -> list:
-    """The nodes the tensors depend on, each after its inputs (an iterative depth-first walk)."""
+def _inputs_of(item) -> list:
+    if isinstance(item, Update):
+        return flat_items(item.value)
+    if isinstance(item, Tensor) and item.op is not None:
+        return _symbolic_args(item.args, item.kwargs) + flat_items(list(item.deps))
+    return []  # leaves: placeholders, constants, variables
+
+
+def _order(roots) -> list:
+    """The items the roots depend on, each after its inputs (an iterative depth-first walk)."""
     order, seen = [], set()
-    stack = [(t, False) for t in reversed(tensors) if isinstance(t, Tensor)]
+    stack = [(t, False) for t in reversed(roots)]
     while stack:
         t, inputs_done = stack.pop()
         if id(t) in seen:
             continue
-        if inputs_done or t._is_placeholder:
+        inputs = _inputs_of(t)
+        if inputs_done or not inputs:
             seen.add(id(t))
             order.append(t)
             continue
         stack.append((t, True))
-        stack.extend((i, False) for i in reversed(_symbolic_args(t.args, t.kwargs)) if id(i) not in seen)
+        stack.extend((i, False) for i in reversed(inputs) if id(i) not in seen)
     return order
 
 
-def evaluate(tensors, feed: dict):
-    """Values of `tensors` (tensors, plain values, or nested lists and tuples of them) with
-    placeholders bound by `feed` ({placeholder: array})."""
+def evaluate(items, feed: dict, apply_updates: bool = False):
+    """Values of `items` (tensors, variables, updates, plain values, or nested lists and tuples
+    of them) with placeholders bound by `feed` ({placeholder: array}). Updates reached through
+    control dependencies are applied before the nodes that depend on them; with apply_updates,
+    every update among the items is applied at the end, from values computed before."""
     memo: dict = {}
+    applied: set = set()
 
     def value(obj):
-        return memo[id(obj)]
+        if isinstance(obj, (Tensor, Update)):
+            return memo[id(obj)]
+        return obj._value  # a variable: read now
 
-    for t in _order(_symbolic_args((tensors,))):
-        if t._is_placeholder:
-            if t not in feed:
+    def apply_update(u):
+        if id(u) not in applied:
+            applied.add(id(u))
+            u.apply(memo[id(u)])
+
+    roots = flat_items(items)
+    for t in _order(roots):
+        if isinstance(t, Update):
+            memo[id(t)] = _substitute(t.value, value)
+        elif isinstance(t, Placeholder):
+            if t in feed:
+                memo[id(t)] = feed[t]
+            elif t.default is not None:
+                memo[id(t)] = t.default
+            else:
                 raise ValueError(f"placeholder '{t.name}' was not fed: pass it in the function's inputs")
-            memo[id(t)] = feed[t]
-            continue
-        memo[id(t)] = t.op.eager(t._kern, *_substitute(t.args, value), **_substitute(t.kwargs, value))
-    return [_substitute(t, value) for t in tensors]
+        elif isinstance(t, Tensor):
+            if isinstance(t, Constant):
+                memo[id(t)] = t._value
+            else:
+                for d in flat_items(list(t.deps)):
+                    if isinstance(d, Update):
+                        apply_update(d)
+                memo[id(t)] = t.op.eager(t._kern, *_substitute(t.args, value), **_substitute(t.kwargs, value))
+    if apply_updates:
+        for u in roots:
+            if isinstance(u, Update):
+                apply_update(u)
+    return [_substitute(t, value) if not isinstance(t, Update) else None for t in items]
 
 
-def placeholders_of(tensors) -> list:
-    """The placeholders the tensors (or nested lists of them) depend on, in order of discovery."""
-    roots = _symbolic_args((tensors,))
-    return [t for t in _order(roots) if t._is_placeholder]
+def needed_placeholders(items) -> list:
+    """The placeholders without a default that the items depend on, in order of discovery."""
+    return [t for t in _order(flat_items(items)) if isinstance(t, Placeholder) and t.default is None]
+
+
+def placeholders_of(items) -> list:
+    """Every placeholder the items depend on, in order of discovery."""
+    return [t for t in _order(flat_items(items)) if isinstance(t, Placeholder)]
+
+
+def value_of(t):
+    """The current value of a tensor that needs no fed placeholder."""
+    missing = needed_placeholders([t])
+    if missing:
+        raise TypeError(f"{t.name} is symbolic: it depends on placeholder(s) {', '.join(p.name for p in missing)}; "
+                        f"evaluate it with K.function([...], [...]) and feed them")
+    return evaluate([t], {})[0]

@@ -6,7 +6,10 @@ import threading
 
 _lock = threading.Lock()
 uids: collections.defaultdict = collections.defaultdict(int)
-learning_phase = 0  # tf_keras (eager) returns the int 0 unless set
+# The learning phase set by K.set_learning_phase (None: not set, then it is the placeholder below,
+# fed per call by Keras's training functions and 0 when not fed).
+learning_phase: int | None = None
+learning_phase_placeholder = None
 manual_variable_initialization = False
 
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from kcore import _graph
 from kcore._api.common import arr, float_arr, same_as_first
 from kcore._api.config import epsilon, normalize_data_format
 from kcore._api.state import learning_phase
 from kcore._api.values import rng
-from kcore._ops import op
+from kcore._graph import Tensor
+from kcore._ops import REGISTRY, op
+from kcore._variables import Variable
 
-PUBLIC = ("in_train_phase", "in_test_phase", "dropout")
+PUBLIC = ("in_train_phase", "in_test_phase")
 
 
 @op()
@@ -176,22 +179,34 @@ def print_tensor(x, message=""):
 
 
 def in_train_phase(x, alt, training=None):
-    """x in the training phase (learning_phase() == 1 or training truthy), else alt; callables are
-    called."""
-    training = learning_phase() if training is None else training
-    chosen = x if bool(training) else alt
-    return chosen() if callable(chosen) else chosen
+    """x in the training phase, else alt (callables are called). training defaults to
+    K.learning_phase(): a fixed 0/1 picks at once; the learning-phase placeholder gives a node
+    that picks when it is evaluated (marked _uses_learning_phase), as Keras on TensorFlow."""
+    uses_learning_phase = training is None
+    if training is None:
+        training = learning_phase()
+    if not isinstance(training, (Tensor, Variable)):
+        chosen = x if bool(np.asarray(training)) else alt
+        return chosen() if callable(chosen) else chosen
+    xv = x() if callable(x) else x
+    av = alt() if callable(alt) else alt
+    out = _graph.apply(REGISTRY["switch"], _graph._active_kernels(), (training, xv, av), {})
+    if uses_learning_phase and isinstance(out, Tensor):
+        out._uses_learning_phase = True
+    return out
 
 
 def in_test_phase(x, alt, training=None):
     return in_train_phase(alt, x, training=training)
 
 
+@op(shape=same_as_first)
 def dropout(x, level, noise_shape=None, seed=None):
-    """Zeros a fraction `level` of x and scales the rest by 1 / (1 - level)."""
+    """Zeros a fraction `level` of x and scales the rest by 1 / (1 - level) (a new mask at every
+    evaluation)."""
     a = float_arr(x, "dropout")
     if not 0 <= level < 1:
         raise ValueError(f"dropout: level must be in [0, 1), got {level!r}")
-    shape = a.shape if noise_shape is None else tuple(noise_shape)
+    shape = a.shape if noise_shape is None else tuple(a.shape[i] if d is None else d for i, d in enumerate(noise_shape))
     keep = rng(seed).uniform(size=shape) >= level
     return (a * keep / a.dtype.type(1 - level)).astype(a.dtype)

@@ -2,10 +2,15 @@
 functions, the same in every backend."""
 from __future__ import annotations
 
-from kcore import _state
+import contextlib
+
+import numpy as np
+
+from kcore import _graph, _state
+from kcore._graph import Placeholder
 
 PUBLIC = ("get_uid", "reset_uids", "clear_session", "learning_phase", "set_learning_phase",
-          "manual_variable_initialization", "symbolic", "eager")
+          "manual_variable_initialization", "symbolic", "eager", "name_scope", "control_dependencies")
 
 
 def get_uid(prefix=""):
@@ -18,17 +23,26 @@ def reset_uids():
 
 
 def clear_session():
-    """Resets uids and the learning phase (there is no graph to reset: graphs are values)."""
+    """Resets uids, the learning phase and name scopes (graphs are values: nothing else to reset)."""
     _state.reset_uids()
-    _state.learning_phase = 0
+    _state.learning_phase = None
+    _state.learning_phase_placeholder = None
 
 
 def learning_phase():
-    return _state.learning_phase
+    """The value set by set_learning_phase, else a boolean scalar placeholder (Keras's training
+    functions feed it 1; unfed it is 0), as Keras on TensorFlow."""
+    if _state.learning_phase is not None:
+        return _state.learning_phase
+    with _state._lock:
+        if _state.learning_phase_placeholder is None:
+            _state.learning_phase_placeholder = Placeholder((), "bool", name="keras_learning_phase",
+                                                            default=np.bool_(False))
+        return _state.learning_phase_placeholder
 
 
 def set_learning_phase(value):
-    if value not in (0, 1):
+    if value not in (0, 1) or isinstance(value, float):
         raise ValueError("Expected learning phase to be 0 or 1.")
     _state.learning_phase = int(value)
 
@@ -45,3 +59,27 @@ def symbolic(func):
 def eager(func):
     """Decorator kept for Keras compatibility: kcore functions are already mode-agnostic."""
     return func
+
+
+@contextlib.contextmanager
+def name_scope(name):
+    """Variables, placeholders and tensors created inside are named 'name/...' (scopes nest);
+    yields the scope's prefix, e.g. 'outer/name/'."""
+    if not isinstance(name, str) or not name or "/" in name:
+        raise ValueError(f"name_scope: expects a non-empty name without '/', got {name!r}")
+    _graph._scopes.append(name)
+    try:
+        yield _graph.scoped("")
+    finally:
+        _graph._scopes.pop()
+
+
+@contextlib.contextmanager
+def control_dependencies(control_inputs):
+    """Tensors created inside are computed after control_inputs: updates among them are applied
+    first (a metric's result reads its variables after its update_state), as on TensorFlow."""
+    _graph._control.append(_graph.flat_items(control_inputs) if control_inputs is not None else [])
+    try:
+        yield
+    finally:
+        _graph._control.pop()

@@ -10,7 +10,7 @@ import numpy as np
 from kcore import _graph
 from kcore import _validate as V
 from kcore._api.common import dtype_name
-from kcore._graph import Placeholder, Tensor
+from kcore._graph import Constant, Placeholder, Tensor, Update
 from kcore._ops import REGISTRY, op
 from kcore._state import get_uid
 from kcore._variables import Variable
@@ -24,24 +24,33 @@ PUBLIC = ("variable", "constant", "placeholder", "is_placeholder", "is_variable"
 
 
 def variable(value, dtype=None, name=None, constraint=None):
-    """A kcore.Variable holding value as dtype (floatx when None, even for integer input)."""
+    """A kcore.Variable holding value as dtype (floatx when None, even for integer input). Ops on
+    variables build graph nodes that read the variable when evaluated."""
     dt = dtype_name(dtype, "variable")
     if isinstance(value, Tensor):
-        raise TypeError("variable: the initial value must be concrete, got a symbolic tensor")
+        value = _graph.value_of(value)  # a constant or a placeholder-free expression: its value now
     if _is_sparse_matrix(value):
         value = value.toarray()
+    if value is None:
+        raise TypeError("variable: the initial value is None; give an array, a number or a nested list")
     try:
         arr = np.array(np.asarray(value), dtype=dt, copy=True)
     except (TypeError, ValueError) as e:
         raise TypeError(f"variable: cannot make a {dt} variable from the {type(value).__name__} given ({e})") from None
-    return Variable(arr, name or f"variable_{get_uid('variable')}", constraint)
+    v = Variable(arr, _graph.scoped(name or f"variable_{get_uid('variable')}"), constraint)
+    v._keras_shape = arr.shape
+    v._uses_learning_phase = False
+    return v
 
 
 def constant(value, dtype=None, shape=None, name=None):
-    """A NumPy array of value (broadcast to shape when given)."""
+    """A constant tensor of value (broadcast to shape when given): a graph leaf whose value is
+    fixed; np.asarray / K.eval give it."""
     dt = dtype_name(dtype, "constant")
+    if isinstance(value, (Tensor, Variable)):
+        value = _graph.value_of(value) if isinstance(value, Tensor) else value._value
     try:
-        arr = np.asarray(value, dtype=dt)
+        arr = np.array(value, dtype=dt, copy=True)
     except (TypeError, ValueError) as e:
         raise TypeError(f"constant: cannot make a {dt} constant from the {type(value).__name__} given ({e})") from None
     if shape is not None:
@@ -52,7 +61,10 @@ def constant(value, dtype=None, shape=None, name=None):
             arr = arr.reshape(shape)
         else:
             raise ValueError(f"constant: cannot make a value of {arr.size} elements into shape {shape}")
-    return arr
+    c = Constant(arr, name=None if name is None else _graph.scoped(name))
+    c._keras_shape = arr.shape
+    c._uses_learning_phase = False
+    return c
 
 
 def placeholder(shape=None, ndim=None, dtype=None, sparse=False, name=None):
@@ -64,7 +76,10 @@ def placeholder(shape=None, ndim=None, dtype=None, sparse=False, name=None):
         shape = tuple(None if d is None else int(d) for d in shape)
         if builtins.any(d is not None and d < 0 for d in shape):
             raise ValueError(f"placeholder: dims must be >= 0 or None, got {shape}")
-    return Placeholder(shape, dt, sparse=sparse, name=name)
+    p = Placeholder(shape, dt, sparse=sparse, name=None if name is None else _graph.scoped(name))
+    p._keras_shape = shape
+    p._uses_learning_phase = False
+    return p
 
 
 def is_placeholder(x):
@@ -132,24 +147,28 @@ def count_params(x):
 
 
 def eval(x):
-    """The value of x as a NumPy array."""
+    """The value of x as a NumPy array (a tensor is evaluated; it must need no fed placeholder)."""
     if isinstance(x, Variable):
         return x._value.copy()
     if isinstance(x, Tensor):
-        missing = _graph.placeholders_of([x])
+        missing = _graph.needed_placeholders([x])
         if missing:
             raise ValueError(f"eval: {x.name} depends on placeholder(s) "
                              f"{', '.join(p.name for p in missing)}; use K.function and feed them")
-        return np.asarray(_graph.evaluate([x], {})[0])
+        return np.array(_graph.value_of(x), copy=True)
     return np.asarray(x)
 
 
 def get_value(x):
-    if not isinstance(x, Variable):
-        if isinstance(x, Tensor):
-            raise TypeError(f"get_value: {x.name} is symbolic; only variables have a value")
-        return np.asarray(x)
-    return x._value.copy()
+    """The value of a variable (or of a tensor that needs no fed placeholder)."""
+    if isinstance(x, Variable):
+        return x._value.copy()
+    if isinstance(x, Tensor):
+        if _graph.needed_placeholders([x]):
+            raise TypeError(f"get_value: {x.name} depends on a placeholder; only variables and "
+                            f"placeholder-free tensors have a value")
+        return np.array(_graph.value_of(x), copy=True)
+    return np.asarray(x)
 
 
 def batch_get_value(ops):
@@ -170,27 +189,12 @@ def batch_set_value(tuples):
         set_value(x, value)
 
 
-class _Update:
-    """A pending in-place update of a variable, built when the new value is symbolic."""
-
-    def __init__(self, variable, value, mode):
-        self.variable, self.value, self.mode = variable, value, mode
-
-    def apply(self, value):
-        v = self.variable
-        if self.mode == "add":
-            value = v._value + np.asarray(value)
-        elif self.mode == "sub":
-            value = v._value - np.asarray(value)
-        v.assign(np.asarray(value).astype(v._value.dtype, copy=False))
-
-
 def _update(x, value, mode):
     if not isinstance(x, Variable):
         raise TypeError(f"update: expected a kcore.Variable to update, got {type(x).__name__}")
-    if isinstance(value, Tensor):
-        return _Update(x, value, mode)
-    _Update(x, None, mode).apply(value)
+    if _graph.contains_symbolic(value):
+        return Update(x, value, mode)
+    Update(x, None, mode).apply(value)
     return x
 
 
@@ -215,9 +219,10 @@ def moving_average_target(x, value, momentum):
 
 def moving_average_update(x, value, momentum):
     """x -= (x - value) * (1 - momentum), as Keras 2.3 and tf_keras."""
-    if isinstance(value, Tensor):
-        target = _graph.apply(REGISTRY["_moving_average_target"], value._kern, (x, value, momentum), {})
-        return _Update(x, target, "set")
+    if _graph.contains_symbolic(value):
+        kern = value._kern if isinstance(value, Tensor) and value._kern is not None else _graph._active_kernels()
+        target = _graph.make_node(REGISTRY["_moving_average_target"], kern, (x, value, momentum), {})
+        return Update(x, target, "set")
     x.assign(moving_average_target(x, value, momentum))
     return x
 
@@ -235,14 +240,16 @@ class Function:
         self.outputs = [outputs] if self._single_output else list(outputs)
         self.updates = []
         for u in updates or []:
-            if isinstance(u, _Update):
+            if isinstance(u, Update):
                 self.updates.append(u)
-            elif isinstance(u, (list, tuple)) and len(u) == 2:
-                self.updates.append(_Update(u[0], u[1], "set"))
+            elif isinstance(u, (list, tuple)) and len(u) == 2 and isinstance(u[0], Variable):
+                self.updates.append(Update(u[0], u[1], "set"))
+            elif isinstance(u, Variable):
+                continue  # an update already applied eagerly returns its variable
             else:
                 raise TypeError(f"function: an update is (variable, new_value) or the result of K.update*, got {u!r}")
         self.name = name
-        needed = _graph.placeholders_of(self.outputs + [u.value for u in self.updates])
+        needed = _graph.needed_placeholders(self.outputs + self.updates)
         missing = [p for p in needed if p not in self.inputs]
         if missing:
             raise ValueError(f"function: outputs depend on placeholder(s) not in inputs: "
@@ -263,10 +270,12 @@ class Function:
                 raise ValueError(f"function: placeholder '{p.name}' has shape {p.shape}, fed a value of "
                                  f"shape {arr.shape}")
             feed[p] = arr
-        values = _graph.evaluate(self.outputs + [u.value for u in self.updates], feed)
-        outputs = [np.asarray(v) for v in values[:len(self.outputs)]]
-        for u, v in zip(self.updates, values[len(self.outputs):], strict=True):  # after the outputs, as Keras
-            u.apply(v)
+        # Outputs first, then the updates (each from values read before any was applied).
+        values = _graph.evaluate(self.outputs + self.updates, feed, apply_updates=True)
+        # Copies where an output is (a view of) a variable's data, which later updates change.
+        outputs = [np.array(v, copy=True)
+                   if isinstance(o, Variable) or (isinstance(v, np.ndarray) and v.base is not None) else np.asarray(v)
+                   for o, v in zip(self.outputs, values, strict=False)]
         return outputs[0] if self._single_output else outputs
 
 
