@@ -8,7 +8,8 @@ import numbers
 import numpy as np
 
 from kcore import _validate as V
-from kcore._api.common import arr, binary_rule, float_arr
+from kcore._api.common import arr, binary_rule, float_arr, static_dtype
+from kcore._api.grad import gradient
 from kcore._kernels import ElementwiseKind as E
 from kcore._ops import op
 
@@ -166,3 +167,108 @@ def sin(x):
 @op()
 def cos(x):
     return np.cos(float_arr(x, "cos"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Gradient rules (kcore/_api/grad.py): one per positional argument; broadcasting undone by _sum_to.
+
+
+@gradient("_add")
+def _add_grad(B, out, g, x, y):
+    return B._sum_to(g, x), B._sum_to(g, y)
+
+
+@gradient("_subtract")
+def _subtract_grad(B, out, g, x, y):
+    return B._sum_to(g, x), B._sum_to(B._negative(g), y)
+
+
+@gradient("_multiply")
+def _multiply_grad(B, out, g, x, y):
+    return B._sum_to(B._multiply(g, y), x), B._sum_to(B._multiply(g, x), y)
+
+
+@gradient("_divide")
+def _divide_grad(B, out, g, x, y):
+    return B._sum_to(B._divide(g, y), x), B._sum_to(B._negative(B._divide(B._multiply(g, out), y)), y)
+
+
+@gradient("_power")
+def _power_grad(B, out, g, x, y):
+    gx = B._multiply(g, B._multiply(y, B._power(x, B._subtract(y, 1))))
+    gy = B._multiply(g, B._multiply(out, B.log(x)))
+    return B._sum_to(gx, x), B._sum_to(gy, y)
+
+
+@gradient("pow")
+def _pow_grad(B, out, g, x, a):
+    return B._multiply(g, B._multiply(a, B.pow(x, a - 1))), None
+
+
+@gradient("_negative")
+def _negative_grad(B, out, g, x):
+    return (B._negative(g),)
+
+
+@gradient("square")
+def _square_grad(B, out, g, x):
+    return (B._multiply(g, B._multiply(x, 2)),)
+
+
+@gradient("sqrt")
+def _sqrt_grad(B, out, g, x):
+    return (B._divide(B._multiply(g, 0.5), out),)
+
+
+@gradient("exp")
+def _exp_grad(B, out, g, x):
+    return (B._multiply(g, out),)
+
+
+@gradient("log")
+def _log_grad(B, out, g, x):
+    return (B._divide(g, x),)
+
+
+@gradient("abs")
+def _abs_grad(B, out, g, x):
+    return (B._multiply(g, B.sign(x)),)
+
+
+@gradient("sin")
+def _sin_grad(B, out, g, x):
+    return (B._multiply(g, B.cos(x)),)
+
+
+@gradient("cos")
+def _cos_grad(B, out, g, x):
+    return (B._negative(B._multiply(g, B.sin(x))),)
+
+
+@gradient("clip")
+def _clip_grad(B, out, g, x, min_value, max_value):
+    dt = static_dtype(x)
+    inside = B._multiply(B.cast(B.greater_equal(x, min_value), dt), B.cast(B.less_equal(x, max_value), dt))
+    return B._multiply(g, inside), None, None
+
+
+@gradient("maximum")
+def _maximum_grad(B, out, g, x, y):
+    dt = static_dtype(out)
+    return (B._sum_to(B._multiply(g, B.cast(B.greater_equal(x, y), dt)), x),
+            B._sum_to(B._multiply(g, B.cast(B.less(x, y), dt)), y))
+
+
+@gradient("minimum")
+def _minimum_grad(B, out, g, x, y):
+    dt = static_dtype(out)
+    return (B._sum_to(B._multiply(g, B.cast(B.less_equal(x, y), dt)), x),
+            B._sum_to(B._multiply(g, B.cast(B.greater(x, y), dt)), y))
+
+
+def _no_gradient(B, out, g, *args, **kwargs):
+    return (None,) * len(args)
+
+
+for _name in ("round", "sign", "equal", "not_equal", "greater", "greater_equal", "less", "less_equal"):
+    gradient(_name)(_no_gradient)

@@ -4,6 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from kcore import _validate as V
+from kcore._api.common import static_dtype
+from kcore._api.grad import gradient
 from kcore._ops import REGISTRY, op
 from kcore._runtime import _core
 
@@ -55,3 +57,27 @@ def cast_to_floatx(kern, x):
     if not isinstance(x, np.ndarray) or x.dtype.kind in "fiub":
         return REGISTRY["cast"].eager(kern, x, V.floatx())
     return np.asarray(x, V.floatx())
+
+
+# ---------------------------------------------------------------------------------------------
+# Gradient rules (kcore/_api/grad.py)
+
+
+@gradient("transpose")
+def _transpose_grad(B, out, g, x):
+    return (B.transpose(g),)
+
+
+@gradient("permute_dimensions")
+def _permute_grad(B, out, g, x, pattern):
+    return B.permute_dimensions(g, tuple(int(i) for i in np.argsort(list(pattern)))), None
+
+
+@gradient("cast")
+def _cast_grad(B, out, g, x, dtype):
+    return B.cast(g, static_dtype(x)), None
+
+
+@gradient("cast_to_floatx")
+def _cast_to_floatx_grad(B, out, g, x):
+    return (B.cast(g, static_dtype(x)),)

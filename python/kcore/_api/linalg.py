@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from kcore import _validate as V
+from kcore._api.common import static_dtype, static_shape
+from kcore._api.grad import gradient
 from kcore._ops import op
 from kcore._runtime import _core
 
@@ -77,3 +79,37 @@ def batch_dot(kern, x, y, axes=None):
     out_shape = (a.shape[0],) + tuple(a.shape[i] for i in x_free) + tuple(b.shape[i] for i in y_free)
     out = _int_matmul(a3, b3).reshape(out_shape)
     return out.reshape(-1, 1) if out.ndim == 1 else out
+
+
+# ---------------------------------------------------------------------------------------------
+# Gradient rules (kcore/_api/grad.py). dot(x, y) = tensordot(x, y, (x's last, y's second-to-last)).
+
+
+@op("_dot_grad_x", shape=lambda g, x, y: (static_shape(x), static_dtype(g)))
+def dot_grad_x(g, x, y):
+    a, b, gr = np.asarray(x), np.asarray(y), np.asarray(g)
+    if b.ndim == 1:
+        return np.multiply.outer(gr, b)
+    return np.tensordot(gr, b, axes=(list(range(a.ndim - 1, gr.ndim)), [*range(b.ndim - 2), b.ndim - 1]))
+
+
+@op("_dot_grad_y", shape=lambda g, x, y: (static_shape(y), static_dtype(g)))
+def dot_grad_y(g, x, y):
+    a, b, gr = np.asarray(x), np.asarray(y), np.asarray(g)
+    if b.ndim == 1:
+        return np.tensordot(a, gr, axes=(list(range(a.ndim - 1)), list(range(a.ndim - 1))))
+    return np.moveaxis(np.tensordot(a, gr, axes=(list(range(a.ndim - 1)), list(range(a.ndim - 1)))), 0, b.ndim - 2)
+
+
+def _dot_grad(B, out, g, x, y):
+    xs, ys = static_shape(x), static_shape(y)
+    if xs is not None and ys is not None and len(ys) == 2 and len(xs) >= 2:  # Dense: products on the kernels
+        gx = B.dot(g, B.transpose(y))
+        x2 = x if len(xs) == 2 else B.reshape(x, (-1, xs[-1]))
+        g2 = g if len(xs) == 2 else B.reshape(g, (-1, ys[-1]))
+        return gx, B.dot(B.transpose(x2), g2)
+    return B._dot_grad_x(g, x, y), B._dot_grad_y(g, x, y)
+
+
+gradient("dot")(_dot_grad)
+gradient("_matmul")(_dot_grad)

@@ -6,15 +6,16 @@ from __future__ import annotations
 import numpy as np
 
 from kcore import _graph
-from kcore._api.common import arr, float_arr, same_as_first
-from kcore._api.config import epsilon, normalize_data_format
+from kcore._api.common import arr, float_arr, same_as_first, static_dtype, static_shape
+from kcore._api.config import epsilon, floatx, normalize_data_format
+from kcore._api.grad import gradient
 from kcore._api.state import learning_phase
 from kcore._api.values import rng
 from kcore._graph import Tensor
 from kcore._ops import REGISTRY, op
 from kcore._variables import Variable
 
-PUBLIC = ("in_train_phase", "in_test_phase")
+PUBLIC = ("in_train_phase", "in_test_phase", "dropout")
 
 
 @op()
@@ -200,13 +201,170 @@ def in_test_phase(x, alt, training=None):
     return in_train_phase(alt, x, training=training)
 
 
-@op(shape=same_as_first)
 def dropout(x, level, noise_shape=None, seed=None):
-    """Zeros a fraction `level` of x and scales the rest by 1 / (1 - level) (a new mask at every
-    evaluation)."""
-    a = float_arr(x, "dropout")
-    if not 0 <= level < 1:
+    """Zeros a fraction `level` of x and scales the rest by 1 / (1 - level): x times a random mask
+    (a new one at every evaluation of a symbolic x, through which gradients flow)."""
+    if not isinstance(level, (int, float)) or isinstance(level, bool) or not 0 <= level < 1:
         raise ValueError(f"dropout: level must be in [0, 1), got {level!r}")
+    if _graph.contains_symbolic(x):
+        kern = x._kern if isinstance(x, Tensor) and x._kern is not None else _graph._active_kernels()
+        mask = _graph.apply(REGISTRY["_dropout_mask"], kern, (x, level, noise_shape, seed), {})
+        return _graph.apply(REGISTRY["_multiply"], kern, (x, mask), {})
+    a = float_arr(x, "dropout")
+    return (a * dropout_mask(a, level, noise_shape, seed)).astype(a.dtype)
+
+
+@op("_dropout_mask", shape=lambda x, level, noise_shape=None, seed=None: (static_shape(x), _float_name(x)))
+def dropout_mask(x, level, noise_shape=None, seed=None):
+    a = float_arr(x, "dropout")
     shape = a.shape if noise_shape is None else tuple(a.shape[i] if d is None else d for i, d in enumerate(noise_shape))
     keep = rng(seed).uniform(size=shape) >= level
-    return (a * keep / a.dtype.type(1 - level)).astype(a.dtype)
+    return np.broadcast_to(keep / a.dtype.type(1 - level), a.shape).astype(a.dtype)
+
+
+def _float_name(x):
+    dt = static_dtype(x)
+    return dt if dt.startswith("float") else floatx()
+
+
+# ---------------------------------------------------------------------------------------------
+# Gradient rules (kcore/_api/grad.py)
+
+
+@op("_relu_grad", shape=lambda g, x, *rest: (static_shape(x), static_dtype(g)))
+def relu_grad(g, x, alpha=0.0, max_value=None, threshold=0.0):
+    """d relu / dx times g: 1 where x passes the threshold (and lies inside (0, max_value) when
+    clipped), plus alpha below the threshold."""
+    a, gr = np.asarray(x), np.asarray(g)
+    passes = a > threshold
+    if max_value is not None or threshold == 0:
+        passes &= a > 0
+    if max_value is not None:
+        passes &= a < max_value
+    d = passes.astype(gr.dtype)
+    if alpha != 0:
+        d = d + gr.dtype.type(alpha) * (a < threshold)
+    return gr * d
+
+
+@gradient("relu")
+def _relu_gradient(B, out, g, x, alpha=0.0, max_value=None, threshold=0.0):
+    return B._relu_grad(g, x, alpha, max_value, threshold), None, None, None
+
+
+@gradient("sigmoid")
+def _sigmoid_grad(B, out, g, x):
+    return (B._multiply(g, B._multiply(out, B._subtract(1.0, out))),)
+
+
+@gradient("tanh")
+def _tanh_grad(B, out, g, x):
+    return (B._multiply(g, B._subtract(1.0, B.square(out))),)
+
+
+@gradient("softmax")
+def _softmax_grad(B, out, g, x, axis=-1):
+    return B._multiply(out, B._subtract(g, B.sum(B._multiply(g, out), axis, True))), None
+
+
+@gradient("softplus")
+def _softplus_grad(B, out, g, x):
+    return (B._multiply(g, B.sigmoid(x)),)
+
+
+@gradient("softsign")
+def _softsign_grad(B, out, g, x):
+    return (B._divide(g, B.square(B._add(B.abs(x), 1.0))),)
+
+
+@gradient("elu")
+def _elu_grad(B, out, g, x, alpha=1.0):
+    return B._multiply(g, B.switch(B.greater(x, 0.0), B.ones_like(x), B._add(out, alpha))), None
+
+
+@gradient("hard_sigmoid")
+def _hard_sigmoid_grad(B, out, g, x):
+    dt = static_dtype(x)
+    inside = B._multiply(B.cast(B.greater(x, -2.5), dt), B.cast(B.less(x, 2.5), dt))
+    return (B._multiply(g, B._multiply(inside, 0.2)),)
+
+
+@op("_bias_grad", shape=lambda g, bias, data_format=None: (static_shape(bias), static_dtype(g)))
+def bias_grad(g, bias, data_format=None):
+    """bias_add's gradient for the bias: g summed over every axis but the bias's."""
+    gr, b = np.asarray(g), np.asarray(bias)
+    if normalize_data_format(data_format) == "channels_first" and gr.ndim > 2:
+        gr = np.moveaxis(gr, 1, -1)
+    return gr.reshape((-1,) + b.shape).sum(axis=0)
+
+
+@gradient("bias_add")
+def _bias_add_grad(B, out, g, x, bias, data_format=None):
+    return g, B._bias_grad(g, bias, data_format), None
+
+
+@gradient("_dropout_mask")
+def _dropout_mask_grad(B, out, g, x, level, noise_shape=None, seed=None):
+    return None, None, None, None
+
+
+@op("_crossentropy_grad", shape=lambda g, target, output, kind, wrt, *rest:
+    (static_shape(output if wrt == "output" else target), static_dtype(output)))
+def crossentropy_grad(g, target, output, kind, wrt, from_logits=False, axis=-1):
+    """d loss / d output (or d target) times g, for the cross-entropies as computed above
+    (renormalised and clipped probabilities; no gradient where the clip holds)."""
+    t, o = np.asarray(target, np.float64), np.asarray(output, np.float64)
+    gr = np.asarray(g, np.float64)
+    eps = epsilon()
+    dtype = np.asarray(output).dtype
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if wrt == "target":
+            if kind == "binary":
+                z = o if from_logits else np.log(np.clip(o, eps, 1 - eps) / (1 - np.clip(o, eps, 1 - eps)))
+                return (-gr * z).astype(dtype)
+            if from_logits:
+                m = np.max(o, axis=axis, keepdims=True)
+                logp = o - m - np.log(np.sum(np.exp(o - m), axis=axis, keepdims=True))
+            else:
+                logp = np.log(np.clip(o / np.sum(o, axis=axis, keepdims=True), eps, 1 - eps))
+            return (-np.expand_dims(gr, axis) * logp).astype(dtype)
+        if kind == "binary":
+            if from_logits:
+                d = 1 / (1 + np.exp(-o)) - t
+            else:
+                c = np.clip(o, eps, 1 - eps)
+                d = (c - t) / (c * (1 - c)) * ((o > eps) & (o < 1 - eps))
+            return (gr * d).astype(dtype)
+        gx = np.expand_dims(gr, axis)
+        if from_logits:
+            m = np.max(o, axis=axis, keepdims=True)
+            e = np.exp(o - m)
+            d = e / np.sum(e, axis=axis, keepdims=True) * np.sum(t, axis=axis, keepdims=True) - t
+        else:
+            s = np.sum(o, axis=axis, keepdims=True)
+            n = o / s
+            dn = -t / np.clip(n, eps, 1 - eps) * ((n > eps) & (n < 1 - eps))
+            d = (dn - np.sum(dn * n, axis=axis, keepdims=True)) / s
+        return (gx * d).astype(dtype)
+
+
+@gradient("categorical_crossentropy")
+def _cce_grad(B, out, g, target, output, from_logits=False, axis=-1):
+    return (B._crossentropy_grad(g, target, output, "categorical", "target", from_logits, axis),
+            B._crossentropy_grad(g, target, output, "categorical", "output", from_logits, axis), None, None)
+
+
+@gradient("binary_crossentropy")
+def _bce_grad(B, out, g, target, output, from_logits=False):
+    return (B._crossentropy_grad(g, target, output, "binary", "target", from_logits),
+            B._crossentropy_grad(g, target, output, "binary", "output", from_logits), None)
+
+
+@gradient("stop_gradient")
+def _stop_gradient_grad(B, out, g, variables):
+    return (None,)
+
+
+@gradient("print_tensor")
+def _print_tensor_grad(B, out, g, x, message=""):
+    return g, None

@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from kcore import _validate as V
-from kcore._api.common import float_arr
+from kcore._api.common import float_arr, static_dtype
+from kcore._api.grad import gradient
 from kcore._kernels import ReduceKind as R
 from kcore._ops import op
 from kcore._runtime import _core
@@ -121,3 +122,63 @@ def logsumexp(x, axis=None, keepdims=False):
         m = np.where(np.isfinite(m), m, 0).astype(a.dtype)
         out = np.log(np.sum(np.exp(a - m), axis=ax, keepdims=True)) + m
     return (out if keepdims else np.squeeze(out, axis=ax if ax is not None else tuple(range(a.ndim)))).astype(a.dtype)
+
+
+# ---------------------------------------------------------------------------------------------
+# Gradient rules (kcore/_api/grad.py)
+
+
+@gradient("sum")
+def _sum_grad(B, out, g, x, axis=None, keepdims=False):
+    return B._expand_to(g, x, axis, keepdims), None, None
+
+
+@gradient("mean")
+def _mean_grad(B, out, g, x, axis=None, keepdims=False):
+    return B._divide(B._expand_to(g, x, axis, keepdims), B._reduction_count(x, out)), None, None
+
+
+def _extreme_grad(B, out, g, x, axis=None, keepdims=False):
+    # Shared equally by the elements that reach the extreme (as TensorFlow does).
+    hit = B.cast(B.equal(x, B._expand_to(out, x, axis, keepdims)), static_dtype(x))
+    share = B._divide(hit, B.sum(hit, axis, True))
+    return B._multiply(B._expand_to(g, x, axis, keepdims), share), None, None
+
+
+gradient("max")(_extreme_grad)
+gradient("min")(_extreme_grad)
+
+
+@gradient("prod")
+def _prod_grad(B, out, g, x, axis=None, keepdims=False):
+    scaled = B._multiply(B._expand_to(g, x, axis, keepdims), B._expand_to(out, x, axis, keepdims))
+    return B._divide(scaled, x), None, None
+
+
+@gradient("var")
+def _var_grad(B, out, g, x, axis=None, keepdims=False):
+    centred = B._subtract(x, B.mean(x, axis, True))
+    scale = B._divide(B._multiply(B._expand_to(g, x, axis, keepdims), 2.0), B._reduction_count(x, out))
+    return B._multiply(scale, centred), None, None
+
+
+@gradient("std")
+def _std_grad(B, out, g, x, axis=None, keepdims=False):
+    centred = B._subtract(x, B.mean(x, axis, True))
+    scale = B._divide(B._expand_to(g, x, axis, keepdims),
+                      B._multiply(B._expand_to(out, x, axis, keepdims), B._reduction_count(x, out)))
+    return B._multiply(scale, centred), None, None
+
+
+@gradient("logsumexp")
+def _logsumexp_grad(B, out, g, x, axis=None, keepdims=False):
+    weights = B.exp(B._subtract(x, B._expand_to(out, x, axis, keepdims)))
+    return B._multiply(B._expand_to(g, x, axis, keepdims), weights), None, None
+
+
+def _no_gradient(B, out, g, *args, **kwargs):
+    return (None,) * len(args)
+
+
+for _name in ("any", "all", "argmax", "argmin"):
+    gradient(_name)(_no_gradient)

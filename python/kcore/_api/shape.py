@@ -8,7 +8,9 @@ import numbers
 
 import numpy as np
 
+from kcore._api.common import static_dtype, static_shape
 from kcore._api.config import normalize_data_format
+from kcore._api.grad import gradient
 from kcore._ops import op
 from kcore._runtime import _core
 
@@ -206,3 +208,42 @@ def batch_gather(reference, indices):
     return np.take_along_axis(ref, idx.reshape(idx.shape + (1,) * (ref.ndim - idx.ndim)), axis=b) \
         if ref.ndim == idx.ndim else \
         ref[tuple(np.indices(idx.shape)[:b]) + (idx,)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Gradient rules (kcore/_api/grad.py)
+
+
+def _reshaped_back(B, out, g, x, *rest, **kwargs):
+    return (B._reshape_like(g, x),) + (None,) * len(rest)
+
+
+for _name in ("reshape", "expand_dims", "squeeze", "flatten", "batch_flatten"):
+    gradient(_name)(_reshaped_back)
+
+
+@op("_concat_piece", shape=lambda g, tensors, i, axis: (static_shape(tensors[i]), static_dtype(g)))
+def concat_piece(g, tensors, i, axis):
+    """The part of concatenate's gradient g that belongs to tensors[i]."""
+    sizes = [np.shape(t)[axis] for t in tensors]
+    a = np.asarray(g)
+    start = int(np.sum(sizes[:i]))
+    return np.take(a, np.arange(start, start + sizes[i]), axis=axis)
+
+
+@gradient("concatenate")
+def _concatenate_grad(B, out, g, tensors, axis=-1):
+    return [B._concat_piece(g, list(tensors), i, axis) for i in range(len(tensors))], None
+
+
+@gradient("stack")
+def _stack_grad(B, out, g, x, axis=0):
+    return [B.squeeze(B._concat_piece(g, [B.expand_dims(t, axis) for t in x], i, axis), axis)
+            for i in range(len(x))], None
+
+
+@gradient("switch")
+def _switch_grad(B, out, g, condition, then_expression, else_expression):
+    zeros = B.zeros_like(g)
+    return (None, B._sum_to(B.switch(condition, g, zeros), then_expression),
+            B._sum_to(B.switch(condition, zeros, g), else_expression))

@@ -10,6 +10,7 @@ import numpy as np
 from kcore import _graph
 from kcore import _validate as V
 from kcore._api.common import dtype_name
+from kcore._api.grad import gradient
 from kcore._graph import Constant, Placeholder, Tensor, Update
 from kcore._ops import REGISTRY, op
 from kcore._state import get_uid
@@ -407,3 +408,20 @@ def arange(start, stop=None, step=1, dtype="int32"):
     if dtype == "int32" and values.dtype.kind == "f":
         return values.astype(np.float32)
     return values.astype(dtype_name(dtype, "arange"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Gradient rules (kcore/_api/grad.py)
+
+
+@gradient("identity")
+def _identity_grad(B, out, g, x, name=None):
+    return g, None
+
+
+def _no_gradient(B, out, g, *args, **kwargs):
+    return (None,) * len(args)
+
+
+for _name in ("zeros_like", "ones_like", "shape", "size"):
+    gradient(_name)(_no_gradient)

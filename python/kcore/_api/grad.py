@@ -1,0 +1,115 @@
+"""Reverse-mode differentiation over kcore's graph: K.gradients, and what gradient rules use.
+
+A rule is declared next to its op (`@gradient("name")`): `rule(B, out, g, *args, **kwargs)`
+returns one gradient per positional argument (None where there is none; a list for a list
+argument). `out` is the op's node, `g` the gradient flowing into it, and `B` builds nodes of other
+ops on the node's kernels (`B.sum(x, axis)`, `B._multiply(a, b)`): gradients are graph tensors
+computed with the same kernels as the forward pass, evaluated by K.function with the rest. The
+helper ops below undo broadcasting and reductions.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from kcore import _graph
+from kcore._api.common import static_dtype, static_shape
+from kcore._graph import Operators, Tensor
+from kcore._ops import REGISTRY, op
+
+PUBLIC = ("gradients",)
+
+
+class Builder:
+    """Calls registry ops as graph builders on one kernel provider: B.name(*args, **kwargs)."""
+
+    def __init__(self, kern):
+        self._kern = kern
+
+    def __getattr__(self, name):
+        entry = REGISTRY[name]
+        return lambda *args, **kwargs: _graph.apply(entry, self._kern, args, kwargs)
+
+
+def gradient(name: str):
+    """Registers the decorated function as op `name`'s gradient rule."""
+    def register(fn):
+        REGISTRY[name].gradient = fn
+        return fn
+
+    return register
+
+
+def _like_rule(g, like, *args):
+    return static_shape(like), static_dtype(g)
+
+
+@op("_sum_to", shape=_like_rule)
+def sum_to(g, like):
+    """g summed down to like's shape: the gradient of broadcasting like up to g's shape."""
+    a, shape = np.asarray(g), np.shape(like)
+    lead = a.ndim - len(shape)
+    if lead:
+        a = a.sum(axis=tuple(range(lead)))
+    axes = tuple(i for i, (n, m) in enumerate(zip(shape, a.shape, strict=True)) if n == 1 and m != 1)
+    return a.sum(axis=axes, keepdims=True) if axes else a
+
+
+@op("_expand_to", shape=_like_rule)
+def expand_to(g, like, axis=None, keepdims=False):
+    """g (a reduction of like over axis) broadcast back to like's shape."""
+    a, shape = np.asarray(g), np.shape(like)
+    if not keepdims:
+        axes = range(len(shape)) if axis is None else [axis] if np.ndim(axis) == 0 else list(axis)
+        for ax in sorted(int(x) % max(len(shape), 1) for x in axes):
+            a = np.expand_dims(a, ax)
+    return np.broadcast_to(a, shape).copy()
+
+
+@op("_reshape_like", shape=_like_rule)
+def reshape_like(g, like):
+    return np.reshape(np.asarray(g), np.shape(like))
+
+
+def _is_graph(v) -> bool:
+    return isinstance(v, Operators)
+
+
+def gradients(loss, variables):
+    """d loss / d v for each v in variables (graph tensors; zeros for a v loss does not depend on).
+    The loss's own gradient is 1 everywhere (a non-scalar loss is summed, as on TensorFlow)."""
+    single = not isinstance(variables, (list, tuple))
+    targets = [variables] if single else list(variables)
+    if not isinstance(loss, Tensor) or loss.op is None:
+        raise TypeError(f"gradients: loss must be a tensor computed from the variables, got {loss!r}")
+    B = Builder(loss._kern or _graph._active_kernels())
+    grads: dict = {id(loss): B.ones_like(loss)}
+
+    def add(target, g):
+        if g is None or not _is_graph(target):
+            return
+        grads[id(target)] = g if id(target) not in grads else B._add(grads[id(target)], g)
+
+    for node in reversed(_graph._order([loss])):
+        if not isinstance(node, Tensor) or node.op is None or id(node) not in grads:
+            continue
+        rule = node.op.gradient
+        if rule is None:
+            raise TypeError(f"gradients: op {node.op.name!r} has no gradient rule (on the path from "
+                            f"{loss.name} to the variables)")
+        g = grads.pop(id(node)) if node is not loss else grads[id(node)]
+        per_arg = rule(Builder(node._kern), node, g, *node.args, **node.kwargs)
+        for arg, ga in zip(node.args, per_arg, strict=False):
+            if type(arg) in (list, tuple):
+                for a, gi in zip(arg, ga or (), strict=False):
+                    add(a, gi)
+            else:
+                add(arg, ga)
+    out = [grads.get(id(v)) if id(v) in grads else B.zeros_like(v) for v in targets]
+    return out[0] if single else out
+
+
+@op("_reduction_count", shape=lambda x, out: ((), static_dtype(x)))
+def reduction_count(x, out):
+    """How many elements of x each element of out (a reduction of x) stands for."""
+    a, o = np.asarray(x), np.asarray(out)
+    return (a.dtype.type if a.dtype.kind == "f" else np.float32)(a.size / max(o.size, 1))

@@ -1,0 +1,139 @@
+"""K.gradients against central finite differences in float64, op by op."""
+import numpy as np
+import pytest
+
+from kcore import backend as K
+
+rng = np.random.default_rng(11)
+
+
+def check_gradient(fn, *shapes, positive=False, h=1e-6):
+    """fn(*variables) -> tensor; compares d sum(fn * r) / d v with central differences."""
+    values = [rng.uniform(0.5, 2.0, s) if positive else rng.standard_normal(s) for s in shapes]
+    variables = [K.variable(v, dtype="float64") for v in values]
+    out = fn(*variables)
+    r = rng.standard_normal(K.int_shape(out))
+    loss = K.sum(out * r)
+    grads = K.function([], K.gradients(loss, variables))([])
+    for i, (v, g) in enumerate(zip(values, grads, strict=True)):
+        fd = np.zeros_like(v)
+        for idx in np.ndindex(*v.shape):
+            for sign in (1, -1):
+                w = v.copy()
+                w[idx] += sign * h
+                K.set_value(variables[i], w)
+                fd[idx] += sign * float(K.eval(loss)) / (2 * h)
+            K.set_value(variables[i], v)
+        np.testing.assert_allclose(g, fd, rtol=1e-5, atol=1e-6, err_msg=f"argument {i}")
+
+
+CASES = {
+    "add_broadcast": (lambda x, y: x + y, (3, 4), (4,)),
+    "subtract": (lambda x, y: x - y, (3, 1), (3, 4)),
+    "multiply": (lambda x, y: x * y, (3, 4), (1, 4)),
+    "divide": (lambda x, y: x / y, (3, 4), (4,), True),
+    "negative": (lambda x: -x, (2, 3)),
+    "power": (lambda x: x ** 3, (2, 3)),
+    "pow": (lambda x: K.pow(x, 2.5), (2, 3), True),
+    "square": (K.square, (2, 3)),
+    "sqrt": (K.sqrt, (2, 3), True),
+    "exp": (K.exp, (2, 3)),
+    "log": (K.log, (2, 3), True),
+    "abs": (K.abs, (2, 3)),
+    "sin_cos": (lambda x: K.sin(x) * K.cos(x), (2, 3)),
+    "clip": (lambda x: K.clip(x, -0.5, 0.7), (3, 4)),
+    "maximum": (lambda x, y: K.maximum(x, y), (3, 4), (3, 4)),
+    "minimum": (lambda x, y: K.minimum(x, y), (3, 4), (4,)),
+    "sum_axis": (lambda x: K.sum(x, axis=1), (3, 4, 2)),
+    "sum_keepdims": (lambda x: K.sum(x, axis=(0, 2), keepdims=True), (3, 4, 2)),
+    "mean": (lambda x: K.mean(x, axis=-1), (3, 4)),
+    "mean_all": (lambda x: K.mean(x), (3, 4)),
+    "max": (lambda x: K.max(x, axis=0), (3, 4)),
+    "min_keepdims": (lambda x: K.min(x, axis=1, keepdims=True), (3, 4)),
+    "prod": (lambda x: K.prod(x, axis=1), (3, 4), True),
+    "var": (lambda x: K.var(x, axis=0), (5, 3)),
+    "std": (lambda x: K.std(x, axis=1, keepdims=True), (3, 5)),
+    "logsumexp": (lambda x: K.logsumexp(x, axis=1), (3, 4)),
+    "dot": (lambda x, y: K.dot(x, y), (3, 4), (4, 2)),
+    "dot_3d_2d": (lambda x, y: K.dot(x, y), (2, 3, 4), (4, 2)),
+    "dot_2d_3d": (lambda x, y: K.dot(x, y), (3, 4), (2, 4, 5)),
+    "dot_vector": (lambda x, y: K.dot(x, y), (3, 4), (4,)),
+    "matmul": (lambda x, y: x @ y, (3, 4), (4, 2)),
+    "transpose": (K.transpose, (3, 4)),
+    "permute": (lambda x: K.permute_dimensions(x, (2, 0, 1)), (2, 3, 4)),
+    "reshape": (lambda x: K.reshape(x, (4, 3)), (2, 6)),
+    "expand_squeeze": (lambda x: K.squeeze(K.expand_dims(x, 1), 1) * 2, (3, 4)),
+    "flatten": (K.flatten, (2, 3)),
+    "batch_flatten": (K.batch_flatten, (2, 3, 2)),
+    "concatenate": (lambda x, y: K.concatenate([x, y], axis=0), (2, 3), (4, 3)),
+    "stack": (lambda x, y: K.stack([x, y], axis=1), (2, 3), (2, 3)),
+    "switch": (lambda x, y: K.switch(K.greater(x, 0.0), x * 2, y), (3, 4), (3, 4)),
+    "relu": (K.relu, (3, 4)),
+    "relu_leaky_clipped": (lambda x: K.relu(x, alpha=0.1, max_value=0.8, threshold=-0.3), (4, 5)),
+    "sigmoid": (K.sigmoid, (3, 4)),
+    "tanh": (K.tanh, (3, 4)),
+    "softmax": (K.softmax, (3, 4)),
+    "softmax_axis": (lambda x: K.softmax(x, axis=0), (3, 4)),
+    "softplus": (K.softplus, (3, 4)),
+    "softsign": (K.softsign, (3, 4)),
+    "elu": (lambda x: K.elu(x, 0.7), (3, 4)),
+    "hard_sigmoid": (K.hard_sigmoid, (3, 4)),
+    "bias_add": (lambda x, b: K.bias_add(x, b), (2, 3, 4), (4,)),
+    "bias_add_channels_first": (lambda x, b: K.bias_add(x, b, "channels_first"), (2, 3, 4, 4), (3,)),
+    "cast": (lambda x: K.cast(x, "float64") * 3, (2, 3)),
+    "identity": (lambda x: K.identity(x) * 2, (2, 3)),
+    "categorical_crossentropy": (lambda t, o: K.categorical_crossentropy(K.softmax(t), K.softmax(o)), (3, 4), (3, 4)),
+    "categorical_crossentropy_logits": (lambda t, o: K.categorical_crossentropy(K.softmax(t), o, from_logits=True),
+                                        (3, 4), (3, 4)),
+    "binary_crossentropy": (lambda t, o: K.binary_crossentropy(K.sigmoid(t), K.sigmoid(o)), (3, 4), (3, 4)),
+    "binary_crossentropy_logits": (lambda o: K.binary_crossentropy(K.constant(np.eye(3, 4), "float64"), o,
+                                                                   from_logits=True), (3, 4)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_gradient_matches_finite_differences(name):
+    case = CASES[name]
+    fn, shapes = case[0], [s for s in case[1:] if isinstance(s, tuple)]
+    positive = case[-1] is True
+    check_gradient(fn, *shapes, positive=positive)
+
+
+def test_stop_gradient_stops_it_and_unrelated_variables_get_zeros():
+    x, y = K.variable(np.ones((2, 2))), K.variable(np.ones(3))
+    loss = K.sum(K.stop_gradient(x) * x)
+    gx, gy = K.function([], K.gradients(loss, [x, y]))([])
+    np.testing.assert_array_equal(gx, np.ones((2, 2)))  # only the direct path: d(c * x)/dx = c
+    np.testing.assert_array_equal(gy, np.zeros(3))
+
+
+def test_dropout_gradient_is_its_mask():
+    x = K.variable(rng.standard_normal((50, 8)) + 3.0)  # no exact zeros
+    out = K.dropout(x, 0.4, seed=3)
+    (g,) = K.gradients(K.sum(out), [x])
+    value, grad = K.function([], [out, g])([])  # one evaluation: the same mask in both
+    np.testing.assert_allclose(grad, (value != 0) / 0.6, rtol=1e-6)
+
+
+def test_gradients_through_placeholders_and_a_dense_layer():
+    x = K.placeholder((None, 3))
+    w, b = K.variable(rng.standard_normal((3, 2))), K.variable(np.zeros(2))
+    y = K.softmax(K.bias_add(K.dot(x, w), b))
+    t = K.placeholder((None, 2))
+    loss = K.mean(K.categorical_crossentropy(t, y))
+    gw, gb = K.gradients(loss, [w, b])
+    xv = rng.standard_normal((5, 3)).astype(np.float32)
+    tv = np.eye(2, dtype=np.float32)[[0, 1, 1, 0, 1]]
+    gwv, gbv = K.function([x, t], [gw, gb])([xv, tv])
+    # softmax + cross-entropy: d loss / d logits = (softmax - target) / batch
+    p = np.exp(xv @ K.get_value(w))
+    p /= p.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(gwv, xv.T @ (p - tv) / 5, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(gbv, (p - tv).sum(axis=0) / 5, rtol=1e-4, atol=1e-6)
+
+
+def test_an_op_without_a_rule_is_named():
+    x = K.variable(np.ones((2, 3)))
+    loss = K.sum(K.cumsum(x, axis=1))
+    with pytest.raises(TypeError, match="gradients: op 'cumsum' has no gradient rule"):
+        K.gradients(loss, [x])
