@@ -8,7 +8,7 @@ import numbers
 import numpy as np
 
 from kcore import _validate as V
-from kcore._api.common import arr, binary_rule, float_arr, static_dtype
+from kcore._api.common import arr, binary_rule, float_arr, static_dtype, static_shape
 from kcore._api.grad import gradient
 from kcore._kernels import ElementwiseKind as E
 from kcore._ops import op
@@ -272,3 +272,16 @@ def _no_gradient(B, out, g, *args, **kwargs):
 
 for _name in ("round", "sign", "equal", "not_equal", "greater", "greater_equal", "less", "less_equal"):
     gradient(_name)(_no_gradient)
+
+
+@op("_getitem_grad", shape=lambda g, x, key: (static_shape(x), static_dtype(g)))
+def getitem_grad(g, x, key):
+    """x[key]'s gradient g placed back where x[key] was read (added where an index repeats)."""
+    out = np.zeros(np.shape(x), dtype=np.asarray(g).dtype)
+    np.add.at(out, key, np.asarray(g))
+    return out
+
+
+@gradient("_getitem")
+def _getitem_gradient(B, out, g, x, key):
+    return B._getitem_grad(g, x, key), None

@@ -1,0 +1,199 @@
+"""Connectionist temporal classification: ctc_batch_cost, ctc_decode, ctc_label_dense_to_sparse,
+as Keras 2.3.1 on TensorFlow computes them (the last class is the blank; y_pred holds
+probabilities, which TensorFlow sees as logits log(y_pred + epsilon)). NumPy, in float64."""
+from __future__ import annotations
+
+import collections
+import dataclasses
+
+import numpy as np
+
+from kcore import _graph
+from kcore._api.common import static_shape
+from kcore._api.config import epsilon
+from kcore._ops import REGISTRY, op
+
+PUBLIC = ("ctc_label_dense_to_sparse", "ctc_decode")
+
+
+@dataclasses.dataclass(frozen=True)
+class SparseValue:
+    """A sparse tensor's parts, as tf.SparseTensorValue: indices (n, rank), values (n,), dense_shape."""
+
+    indices: np.ndarray
+    values: np.ndarray
+    dense_shape: tuple
+
+    def to_dense(self, default_value=0) -> np.ndarray:
+        out = np.full(self.dense_shape, default_value, dtype=self.values.dtype)
+        if len(self.values):
+            out[tuple(self.indices.T)] = self.values
+        return out
+
+
+def _lengths(v, n, fn):
+    a = np.asarray(v).reshape(-1)
+    if a.dtype.kind not in "iu" and not np.all(a == np.floor(a)):
+        raise ValueError(f"{fn}: lengths must be whole numbers, got {a}")
+    a = a.astype(np.int64)
+    if a.shape != (n,) or np.any(a < 0):
+        raise ValueError(f"{fn}: expected {n} non-negative lengths, got {np.asarray(v).tolist()}")
+    return a
+
+
+def ctc_label_dense_to_sparse(labels, label_lengths):
+    """The first label_lengths[i] labels of each row, as a SparseValue of shape labels.shape."""
+    lab = np.asarray(labels)
+    if lab.ndim != 2:
+        raise ValueError(f"ctc_label_dense_to_sparse: labels must be (samples, max_length), got shape {lab.shape}")
+    lengths = _lengths(label_lengths, lab.shape[0], "ctc_label_dense_to_sparse")
+    idx = [(i, j) for i in range(lab.shape[0]) for j in range(min(int(lengths[i]), lab.shape[1]))]
+    indices = np.array(idx, dtype=np.int64).reshape(-1, 2)
+    values = lab[tuple(indices.T)] if len(idx) else np.zeros(0, lab.dtype)
+    return SparseValue(indices, values.astype(np.int32), lab.shape)
+
+
+def _log_probs(y_pred):
+    """log softmax of log(y_pred + epsilon): what TensorFlow's CTC ops see, per sample and frame."""
+    p = np.asarray(y_pred, np.float64) + epsilon()
+    return np.log(p) - np.log(np.sum(p, axis=-1, keepdims=True))
+
+
+def _ctc_loss(logp, label):
+    """-log p(label | logp (frames, classes)), by the forward algorithm over the label with blanks
+    (the last class) around and between its symbols."""
+    blank = logp.shape[1] - 1
+    ext = [blank]
+    for c in label:
+        ext += [int(c), blank]
+    s_len, frames = len(ext), logp.shape[0]
+    if frames == 0:
+        return 0.0 if not len(label) else np.inf
+    alpha = np.full(s_len, -np.inf)
+    alpha[0] = logp[0, blank]
+    if s_len > 1:
+        alpha[1] = logp[0, ext[1]]
+    for t in range(1, frames):
+        prev = alpha
+        alpha = np.full(s_len, -np.inf)
+        for s in range(s_len):
+            a = prev[s]
+            if s >= 1:
+                a = np.logaddexp(a, prev[s - 1])
+            if s >= 2 and ext[s] != blank and ext[s] != ext[s - 2]:
+                a = np.logaddexp(a, prev[s - 2])
+            alpha[s] = a + logp[t, ext[s]]
+    total = alpha[-1] if s_len == 1 else np.logaddexp(alpha[-1], alpha[-2])
+    return -total
+
+
+@op(shape=lambda y_true, y_pred, input_length, label_length:
+    (None if static_shape(y_pred) is None else (static_shape(y_pred)[0], 1), "float32"))
+def ctc_batch_cost(y_true, y_pred, input_length, label_length):
+    """The CTC loss of each sample: (samples, 1). y_true (samples, max_label_length) labels,
+    y_pred (samples, frames, classes) probabilities with the blank last, input_length and
+    label_length (samples, 1)."""
+    fn = "ctc_batch_cost"
+    labels, pred = np.asarray(y_true), np.asarray(y_pred)
+    if pred.ndim != 3 or labels.ndim != 2 or labels.shape[0] != pred.shape[0]:
+        raise ValueError(f"{fn}: y_true must be (samples, labels) and y_pred (samples, frames, classes) for the same "
+                         f"samples, got {labels.shape} and {pred.shape}")
+    n = pred.shape[0]
+    frames = _lengths(input_length, n, fn)
+    lengths = _lengths(label_length, n, fn)
+    if np.any(frames > pred.shape[1]) or np.any(lengths > labels.shape[1]):
+        raise ValueError(f"{fn}: input_length or label_length exceeds the tensors' lengths")
+    logp = _log_probs(pred)
+    losses = [_ctc_loss(logp[i, :frames[i]], labels[i, :lengths[i]]) for i in range(n)]
+    dtype = pred.dtype if pred.dtype.kind == "f" else np.float32
+    return np.asarray(losses, np.float64).reshape(n, 1).astype(dtype)
+
+
+def _greedy(logp):
+    best = np.argmax(logp, axis=1)
+    blank = logp.shape[1] - 1
+    path, prev = [], None
+    for c in best:
+        if c != prev and c != blank:
+            path.append(int(c))
+        prev = c
+    return [path], np.array([-np.sum(np.max(logp, axis=1))])
+
+
+def _beam(logp, beam_width, top_paths):
+    """CTC prefix beam search: the most probable label sequences (each summed over its alignments)."""
+    blank = logp.shape[1] - 1
+    beams = {(): (0.0, -np.inf)}  # prefix -> (log p ending in blank, log p ending in a symbol)
+    for t in range(logp.shape[0]):
+        nxt: dict = collections.defaultdict(lambda: [-np.inf, -np.inf])
+        for prefix, (pb, pnb) in beams.items():
+            total = np.logaddexp(pb, pnb)
+            for c in range(logp.shape[1]):
+                p = logp[t, c]
+                if c == blank:
+                    nxt[prefix][0] = np.logaddexp(nxt[prefix][0], total + p)
+                    continue
+                new = prefix + (c,)
+                if prefix and prefix[-1] == c:
+                    nxt[new][1] = np.logaddexp(nxt[new][1], pb + p)  # a repeat needs a blank between
+                    nxt[prefix][1] = np.logaddexp(nxt[prefix][1], pnb + p)  # else it merges
+                else:
+                    nxt[new][1] = np.logaddexp(nxt[new][1], total + p)
+        ranked = sorted(nxt.items(), key=lambda kv: -np.logaddexp(*kv[1]))[:beam_width]
+        beams = {k: (v[0], v[1]) for k, v in ranked}
+    ranked = sorted(beams.items(), key=lambda kv: -np.logaddexp(*kv[1]))[:top_paths]
+    paths = [list(k) for k, _ in ranked]
+    scores = [float(np.logaddexp(*v)) for _, v in ranked]
+    while len(paths) < top_paths:
+        paths.append([])
+        scores.append(-np.inf)
+    return paths, np.array(scores)
+
+
+def _decode(y_pred, input_length, greedy, beam_width, top_paths):
+    fn = "ctc_decode"
+    pred = np.asarray(y_pred)
+    if pred.ndim != 3:
+        raise ValueError(f"{fn}: y_pred must be (samples, frames, classes), got shape {pred.shape}")
+    if not greedy and (int(beam_width) < 1 or int(top_paths) < 1 or int(top_paths) > int(beam_width)):
+        raise ValueError(f"{fn}: need 1 <= top_paths <= beam_width, got {top_paths} and {beam_width}")
+    n = pred.shape[0]
+    frames = _lengths(input_length, n, fn)
+    logp = _log_probs(pred)
+    k = 1 if greedy else int(top_paths)
+    all_paths, scores = [], np.zeros((n, k))
+    for i in range(n):
+        paths, s = _greedy(logp[i, :frames[i]]) if greedy else _beam(logp[i, :frames[i]], int(beam_width), k)
+        all_paths.append(paths)
+        scores[i] = s
+    decoded = []
+    for j in range(k):
+        width = max([len(p[j]) for p in all_paths] + [0])
+        dense = np.full((n, width), -1, np.int64)
+        for i, p in enumerate(all_paths):
+            dense[i, :len(p[j])] = p[j]
+        decoded.append(dense)
+    return decoded, scores.astype(pred.dtype if pred.dtype.kind == "f" else np.float32)
+
+
+@op("_ctc_decoded", shape=lambda y_pred, input_length, greedy, beam_width, top_paths, i:
+    ((None, None), "int64") if i >= 0 else ((None, 1 if greedy else top_paths), "float32"))
+def ctc_decoded(y_pred, input_length, greedy, beam_width, top_paths, i):
+    decoded, scores = _decode(y_pred, input_length, greedy, beam_width, top_paths)
+    return decoded[i] if i >= 0 else scores
+
+
+def ctc_decode(y_pred, input_length, greedy=True, beam_width=100, top_paths=1):
+    """([decoded label matrices, -1 padded] (top_paths of them), log probabilities (samples,
+    top_paths)): greedy (best class per frame, repeats merged, blanks dropped; its score is minus
+    the sum of each frame's largest log-probability, as TensorFlow's) or a prefix beam search."""
+    if _graph.contains_symbolic(y_pred) or _graph.contains_symbolic(input_length):
+        kern = _graph._active_kernels()
+        k = 1 if greedy else int(top_paths)
+
+        def node(i):
+            args = (y_pred, input_length, greedy, beam_width, top_paths, i)
+            return _graph.apply(REGISTRY["_ctc_decoded"], kern, args, {})
+
+        return [node(i) for i in range(k)], node(-1)
+    return _decode(y_pred, input_length, greedy, beam_width, top_paths)

@@ -1,0 +1,119 @@
+"""Unmodified Keras 2.3.1 on kcore (KERAS_BACKEND=kcore.backend), each script in a fresh
+interpreter. Predictions are checked against NumPy forward passes written here, from the
+model's own weights."""
+import importlib.metadata
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+try:
+    KERAS = importlib.metadata.version("keras")
+except importlib.metadata.PackageNotFoundError:
+    KERAS = None
+pytestmark = pytest.mark.skipif(KERAS != "2.3.1", reason="needs Keras 2.3.1 (pip install '.[keras]')")
+
+PRELUDE = """
+import numpy as np
+rng = np.random.default_rng(0)
+def relu(v): return np.maximum(v, 0)
+def softmax(v):
+    e = np.exp(v - v.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+"""
+
+
+def run_keras(code: str, tmp_path, backend="kcore.backend", keras_json=None) -> dict:
+    env = dict(os.environ, KERAS_HOME=str(tmp_path))
+    env.pop("KCORE_BACKEND", None)
+    if backend is None:
+        env.pop("KERAS_BACKEND", None)
+    else:
+        env["KERAS_BACKEND"] = backend
+    if keras_json is not None:
+        (tmp_path / "keras.json").write_text(json.dumps(keras_json))
+    script = PRELUDE + textwrap.dedent(code)
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path,
+                       timeout=600)
+    assert r.returncode == 0, r.stderr[-4000:]
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+MLP = """
+import keras
+from keras.models import Sequential, load_model
+from keras.layers import Dense, Dropout
+x = rng.standard_normal((256, 4)).astype("float32")
+y = np.eye(3, dtype="float32")[(x[:, 0] > 0).astype(int) + (x[:, 1] > 0.5)]
+m = Sequential([Dense(16, activation="relu", input_shape=(4,)), Dropout(0.2), Dense(3, activation="softmax")])
+m.compile(OPTIMIZER, "categorical_crossentropy", metrics=["accuracy"])
+w1, b1, w2, b2 = m.get_weights()
+ref = softmax(relu(x @ w1 + b1) @ w2 + b2)
+pred = m.predict(x)
+loss0, acc0 = m.evaluate(x, y, verbose=0)
+ref_loss = float(np.mean(-np.sum(y * np.log(np.clip(ref, 1e-7, 1 - 1e-7)), axis=1)))
+ref_acc = float(np.mean(np.argmax(ref, 1) == np.argmax(y, 1)))
+h = m.fit(x, y, epochs=20, batch_size=32, verbose=0)
+m.save("m.h5")
+m2 = load_model("m.h5")
+print(json.dumps({"backend": keras.backend.backend(), "pred_err": float(np.abs(pred - ref).max()),
+                  "loss0": float(loss0), "ref_loss": ref_loss, "acc0": float(acc0), "ref_acc": ref_acc,
+                  "first": float(h.history["loss"][0]), "last": float(h.history["loss"][-1]),
+                  "reload_err": float(np.abs(m2.predict(x) - m.predict(x)).max())}))
+"""
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_mlp_predict_evaluate_fit_save_load(tmp_path, optimizer):
+    out = run_keras("import json\n" + MLP.replace("OPTIMIZER", repr(optimizer)), tmp_path)
+    assert out["backend"] == "kcore.backend"
+    assert out["pred_err"] < 1e-6
+    assert abs(out["loss0"] - out["ref_loss"]) < 1e-5 and out["acc0"] == out["ref_acc"]
+    assert out["last"] < out["first"] * (0.9 if optimizer == "sgd" else 0.7)
+    assert out["reload_err"] == 0.0
+
+
+@pytest.mark.parametrize("how", ["keras.json", "numpy_backend"])
+def test_keras_json_and_the_numpy_backend_load(tmp_path, how):
+    code = """
+    import json, keras
+    from keras.layers import Dense
+    from keras.models import Sequential
+    m = Sequential([Dense(2, input_shape=(3,))])
+    x = rng.standard_normal((4, 3)).astype("float32")
+    w, b = m.get_weights()
+    print(json.dumps({"backend": keras.backend.backend(), "err": float(np.abs(m.predict(x) - (x @ w + b)).max())}))
+    """
+    if how == "keras.json":
+        out = run_keras(code, tmp_path, backend=None, keras_json={"backend": "kcore.backend", "floatx": "float32",
+                                                                  "epsilon": 1e-07,
+                                                                  "image_data_format": "channels_last"})
+        assert out["backend"] == "kcore.backend"
+    else:
+        out = run_keras(code, tmp_path, backend="kcore.numpy_backend")
+        assert out["backend"] == "kcore.numpy_backend"
+    assert out["err"] < 1e-6
+
+
+def test_cnn_predict_matches_numpy(tmp_path):
+    code = """
+    import json
+    from keras.models import Sequential
+    from keras.layers import Conv2D, MaxPooling2D, Flatten, Dense
+    m = Sequential([Conv2D(4, (3, 3), padding="same", activation="relu", input_shape=(6, 6, 2)),
+                    MaxPooling2D((2, 2)), Flatten(), Dense(3, activation="softmax")])
+    x = rng.standard_normal((2, 6, 6, 2)).astype("float32")
+    k, kb, w, b = m.get_weights()
+    xp = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    conv = np.zeros((2, 6, 6, 4))
+    for i in range(6):
+        for j in range(6):
+            conv[:, i, j] = np.einsum("nabc,abcd->nd", xp[:, i:i + 3, j:j + 3], k)
+    pooled = relu(conv + kb).reshape(2, 3, 2, 3, 2, 4).max(axis=(2, 4))
+    ref = softmax(pooled.reshape(2, -1) @ w + b)
+    print(json.dumps({"err": float(np.abs(m.predict(x) - ref).max())}))
+    """
+    assert run_keras(code, tmp_path)["err"] < 1e-5
