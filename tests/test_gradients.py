@@ -137,3 +137,27 @@ def test_an_op_without_a_rule_is_named():
     loss = K.sum(K.cumsum(x, axis=1))
     with pytest.raises(TypeError, match="gradients: op 'cumsum' has no gradient rule"):
         K.gradients(loss, [x])
+
+
+CONV_CASES = {
+    "conv1d_causal": (lambda x, k: K.conv1d(x, k, 1, "causal", dilation_rate=2), (2, 7, 3), (3, 3, 2)),
+    "conv2d_same_strided": (lambda x, k: K.conv2d(x, k, (2, 1), "same"), (2, 5, 4, 2), (3, 2, 2, 3)),
+    "conv2d_channels_first": (lambda x, k: K.conv2d(x, k, (1, 1), "valid", "channels_first", (2, 1)),
+                              (1, 2, 6, 5), (2, 3, 2, 2)),
+    "conv3d": (lambda x, k: K.conv3d(x, k, (1, 2, 1), "same"), (1, 3, 4, 3, 2), (2, 2, 2, 2, 2)),
+    "depthwise_conv2d": (lambda x, k: K.depthwise_conv2d(x, k, (1, 1), "same"), (2, 4, 4, 2), (3, 3, 2, 2)),
+    "max_pool": (lambda x: K.pool2d(x, (2, 2), (2, 2), "same"), (2, 5, 5, 2)),
+    "batch_normalization": (lambda x, m, v: K.batch_normalization(x, m, K.square(v) + 0.5, None, None, axis=1),
+                            (2, 3, 4), (3,), (3,)),
+    "normalize_batch_in_training": (lambda x, g, b: K.normalize_batch_in_training(x, g, b, (0, 2))[0],
+                                    (4, 3, 2), (3,), (3,)),
+    "avg_pool": (lambda x: K.pool2d(x, (3, 3), (2, 2), "same", pool_mode="avg"), (2, 5, 4, 2)),
+    "max_pool3d_channels_first": (lambda x: K.pool3d(x, (2, 2, 2), (1, 1, 1), "valid", "channels_first"),
+                                  (1, 2, 3, 3, 3)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CONV_CASES))
+def test_convolution_and_pooling_gradients(name):
+    fn, *shapes = CONV_CASES[name]
+    check_gradient(fn, *shapes)

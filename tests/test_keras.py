@@ -117,3 +117,28 @@ def test_cnn_predict_matches_numpy(tmp_path):
     print(json.dumps({"err": float(np.abs(m.predict(x) - ref).max())}))
     """
     assert run_keras(code, tmp_path)["err"] < 1e-5
+
+
+def test_batchnorm_cnn_fits_and_predicts_with_moving_statistics(tmp_path):
+    code = """
+    import json
+    from keras.models import Sequential
+    from keras.layers import Conv2D, BatchNormalization, MaxPooling2D, Flatten, Dense
+    x = rng.standard_normal((64, 6, 6, 1)).astype("float32")
+    y = np.eye(2, dtype="float32")[(x.mean(axis=(1, 2, 3)) > 0).astype(int)]
+    m = Sequential([Conv2D(3, (3, 3), input_shape=(6, 6, 1)), BatchNormalization(), MaxPooling2D((2, 2)),
+                    Flatten(), Dense(2, activation="softmax")])
+    m.compile("adam", "categorical_crossentropy")
+    h = m.fit(x, y, epochs=8, batch_size=16, verbose=0)
+    k, kb, gamma, beta, mm, mv, w, b = m.get_weights()
+    conv = np.zeros((64, 4, 4, 3))
+    for i in range(4):
+        for j in range(4):
+            conv[:, i, j] = np.einsum("nabc,abcd->nd", x[:, i:i + 3, j:j + 3], k)
+    bn = (conv + kb - mm) / np.sqrt(mv + 1e-3) * gamma + beta
+    ref = softmax(bn.reshape(64, 2, 2, 2, 2, 3).max(axis=(2, 4)).reshape(64, -1) @ w + b)
+    print(json.dumps({"first": float(h.history["loss"][0]), "last": float(h.history["loss"][-1]),
+                      "moved": float(np.abs(mm).max()), "err": float(np.abs(m.predict(x) - ref).max())}))
+    """
+    out = run_keras(code, tmp_path)
+    assert out["last"] < out["first"] and out["moved"] > 0 and out["err"] < 1e-4

@@ -169,3 +169,60 @@ def local_conv_exact(x, kernel, ksize, strides, out_sp):
         win = tuple(slice(i * s, i * s + k) for i, s, k in zip(o, strides, ksize, strict=True))
         out[(slice(None), *o, slice(None))] = x64[(slice(None), *win, slice(None))].reshape(x.shape[0], -1) @ k64[p]
     return out
+
+
+def conv_grads_exact(x, w, g, strides, dilation, pads, depthwise=False):
+    """The gradients of sum(conv_exact(x, w, ...) * g) with respect to x and to w, in float64."""
+    nd = len(strides)
+    xp = np.pad(x.astype(np.float64), [(0, 0), *pads, (0, 0)])
+    w64, g64 = w.astype(np.float64), g.astype(np.float64)
+    gxp, gw = np.zeros_like(xp), np.zeros(w.shape)
+    out_sp = g.shape[1:1 + nd]
+    c, m = x.shape[-1], w.shape[-1]
+    if g.size:
+        for k in np.ndindex(*w.shape[:nd]):
+            win = (slice(None), *_windows(out_sp, k, dilation, strides), slice(None))
+            patch = xp[win]
+            if depthwise:
+                gk = g64.reshape(*g.shape[:-1], c, m)
+                gw[k] = np.einsum("ic,icm->cm", patch.reshape(-1, c), gk.reshape(-1, c, m))
+                gxp[win] += (gk * w64[k]).sum(axis=-1)
+            else:
+                gw[k] = np.tensordot(patch, g64, axes=(list(range(nd + 1)), list(range(nd + 1))))
+                gxp[win] += g64 @ w64[k].T
+    crop = (slice(None), *(slice(b, b + n) for (b, _), n in zip(pads, x.shape[1:1 + nd], strict=True)), slice(None))
+    return gxp[crop], gw
+
+
+def pool_grad_exact(x, g, size, strides, pads, mode):
+    """The gradient of sum(pool_exact(x, ...) * g) with respect to x: max routes each window's
+    gradient to the window's first maximum; average spreads it over the window's positions in x."""
+    nd = len(strides)
+    x64, g64 = x.astype(np.float64), g.astype(np.float64)
+    fill = -np.inf if mode == "max" else 0.0
+    xp = np.pad(x64, [(0, 0), *pads, (0, 0)], constant_values=fill)
+    inside = np.pad(np.ones(x.shape[1:1 + nd]), pads)
+    out_sp = g.shape[1:1 + nd]
+    ones = (1,) * nd
+    gxp = np.zeros_like(xp)
+    if g.size:
+        if mode == "avg":
+            count = np.zeros(out_sp)
+            for k in np.ndindex(*size):
+                count += inside[_windows(out_sp, k, ones, strides)]
+            share = g64 / count[None, ..., None]
+            for k in np.ndindex(*size):
+                win = _windows(out_sp, k, ones, strides)
+                gxp[(slice(None), *win, slice(None))] += share * inside[win][None, ..., None]
+        else:
+            best = np.full(g.shape, -np.inf)
+            taken = np.zeros(g.shape, bool)
+            for k in np.ndindex(*size):  # the window's maximum
+                best = np.maximum(best, xp[(slice(None), *_windows(out_sp, k, ones, strides), slice(None))])
+            for k in np.ndindex(*size):  # its first position takes the gradient
+                win = (slice(None), *_windows(out_sp, k, ones, strides), slice(None))
+                hit = (xp[win] == best) & ~taken
+                taken |= hit
+                gxp[win] += np.where(hit, g64, 0.0)
+    crop = (slice(None), *(slice(b, b + n) for (b, _), n in zip(pads, x.shape[1:1 + nd], strict=True)), slice(None))
+    return gxp[crop]

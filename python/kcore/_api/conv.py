@@ -17,14 +17,16 @@ import operator
 
 import numpy as np
 
+from kcore import _graph
 from kcore import _reference as ref
 from kcore import _validate as V
 from kcore._api.common import static_dtype, static_shape
 from kcore._api.config import normalize_data_format
-from kcore._kernels import ReduceKind
+from kcore._api.grad import Builder, gradient
+from kcore._graph import Tensor
 from kcore._ops import op
 
-PUBLIC = ()
+PUBLIC = ("batch_normalization", "normalize_batch_in_training")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -456,75 +458,90 @@ def resize_volumes(kern, x, depth_factor, height_factor, width_factor, data_form
 # Batch normalization
 
 
-def _along(v, x: np.ndarray, axis: int) -> np.ndarray | None:
-    """A per-channel vector (or an already broadcastable array) shaped to broadcast along axis."""
+def _builder(*values):
+    for v in values:
+        if isinstance(v, Tensor) and v._kern is not None:
+            return Builder(v._kern)
+    return Builder(_graph._active_kernels())
+
+
+def _rank_of(x, fn):
+    shape = static_shape(x)
+    if shape is None:
+        raise ValueError(f"{fn}: x's rank must be known")
+    return len(shape), shape
+
+
+def _along(B, v, ndim: int, axis: int, channels, dtype):
+    """A per-channel vector laid along axis (other shapes are used as they broadcast), in x's dtype."""
     if v is None:
         return None
-    a = np.asarray(v, dtype=np.float64)
-    if a.ndim == 1 and x.ndim > 1 and a.shape[0] == x.shape[axis] and axis != x.ndim - 1:
-        shape = [1] * x.ndim
-        shape[axis] = a.shape[0]
-        return a.reshape(shape)
-    return a
+    if static_dtype(v) != dtype:
+        v = B.cast(v, dtype)
+    vs = static_shape(v)
+    if vs is not None and len(vs) == 1 and ndim > 1 and axis != ndim - 1 and vs[0] == channels:
+        shape = [1] * ndim
+        shape[axis] = channels
+        return B.reshape(v, tuple(shape))
+    return v
 
 
-@op(kernels=True)
-def batch_normalization(kern, x, mean, var, beta, gamma, axis=-1, epsilon=1e-3):
-    """(x - mean) / sqrt(var + epsilon) * gamma + beta, computed in float64 and rounded once;
+def _normalize(B, x, mean, var, beta, gamma, epsilon):
+    out = B._divide(B._subtract(x, mean), B.sqrt(B._add(var, float(epsilon))))
+    if gamma is not None:
+        out = B._multiply(out, gamma)
+    if beta is not None:
+        out = B._add(out, beta)
+    return out
+
+
+def _float_input(x, fn):
+    dt = static_dtype(x)
+    if not dt.startswith("float"):
+        raise TypeError(f"{fn}: expects a float tensor, got {dt}")
+
+
+def batch_normalization(x, mean, var, beta, gamma, axis=-1, epsilon=1e-3):
+    """(x - mean) / sqrt(var + epsilon) * gamma + beta, composed of kcore's ops (so gradients flow);
     1-D statistics are laid along `axis`; beta and gamma may be None."""
     fn = "batch_normalization"
-    a = _array(x, fn)
-    if a.dtype.kind != "f":
-        raise TypeError(f"{fn}: expects a float tensor, got {a.dtype}")
-    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral) or not -a.ndim <= axis < max(a.ndim, 1):
-        raise ValueError(f"{fn}: axis {axis!r} is out of range for x of rank {a.ndim}")
-    axis = int(axis) % max(a.ndim, 1)
-    m, v = _along(mean, a, axis), _along(var, a, axis)
-    b, g = _along(beta, a, axis), _along(gamma, a, axis)
-    with np.errstate(all="ignore"):
-        out = (a.astype(np.float64) - m) / np.sqrt(v + float(epsilon))
-        if g is not None:
-            out = out * g
-        if b is not None:
-            out = out + b
-        return out.astype(a.dtype)
+    _float_input(x, fn)
+    ndim, shape = _rank_of(x, fn)
+    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral) or not -ndim <= axis < max(ndim, 1):
+        raise ValueError(f"{fn}: axis {axis!r} is out of range for x of rank {ndim}")
+    axis = int(axis) % max(ndim, 1)
+    B = _builder(x, mean, var, beta, gamma)
+    channels = shape[axis] if ndim else None
+    m, v, b, g = (_along(B, t, ndim, axis, channels, static_dtype(x)) for t in (mean, var, beta, gamma))
+    return _normalize(B, x, m, v, b, g, epsilon)
 
 
-@op(kernels=True)
-def normalize_batch_in_training(kern, x, gamma, beta, reduction_axes, epsilon=1e-3):
-    """(normalized x, mean, variance): the batch statistics over reduction_axes (population
-    variance, from kcore's reductions) normalise x as batch_normalization does; mean and variance
-    have x's shape without the reduced axes."""
+def normalize_batch_in_training(x, gamma, beta, reduction_axes, epsilon=1e-3):
+    """(normalized x, mean, variance): the batch statistics over reduction_axes (kcore's mean and
+    population variance) normalise x as batch_normalization does; mean and variance have x's
+    shape without the reduced axes. Composed of kcore's ops, so gradients flow."""
     fn = "normalize_batch_in_training"
-    a = _array(x, fn)
-    if a.dtype.kind != "f":
-        raise TypeError(f"{fn}: expects a float tensor, got {a.dtype}")
+    _float_input(x, fn)
+    ndim, _ = _rank_of(x, fn)
     try:
         raw = [operator.index(r) for r in reduction_axes]
     except TypeError:
         raise TypeError(f"{fn}: reduction_axes must be ints, got {reduction_axes!r}") from None
-    if not raw or builtins.any(not -a.ndim <= r < a.ndim for r in raw):
-        raise ValueError(f"{fn}: reduction_axes {reduction_axes!r} must name axes of x (rank {a.ndim})")
-    axes = tuple(sorted({r % a.ndim for r in raw}))
-    mean = _provided(kern.reduce(ReduceKind.mean, a, axes, True), fn)
-    var = _provided(kern.reduce(ReduceKind.var, a, axes, True), fn)
-    kept = [d for d in range(a.ndim) if d not in axes]
+    if not raw or builtins.any(not -ndim <= r < ndim for r in raw):
+        raise ValueError(f"{fn}: reduction_axes {reduction_axes!r} must name axes of x (rank {ndim})")
+    axes = tuple(sorted({r % ndim for r in raw}))
+    B = _builder(x, gamma, beta)
+    mean, var = B.mean(x, axes, True), B.var(x, axes, True)
 
-    def shaped(p):  # gamma/beta per kept channel, or already broadcastable
+    def shaped(p):  # gamma/beta per kept channel, laid out like the kept-dims statistics, in x's dtype
         if p is None:
             return None
-        q = np.asarray(p, dtype=np.float64)
-        return q.reshape(mean.shape) if q.size == mean.size else q
+        return B._reshape_like(p if static_dtype(p) == static_dtype(x) else B.cast(p, static_dtype(x)), mean)
 
-    with np.errstate(all="ignore"):
-        out = (a.astype(np.float64) - mean) / np.sqrt(var.astype(np.float64) + float(epsilon))
-        g, b = shaped(gamma), shaped(beta)
-        if g is not None:
-            out = out * g
-        if b is not None:
-            out = out + b
-    squeeze = tuple(d for d in range(a.ndim) if d not in kept)
-    return out.astype(a.dtype), np.squeeze(mean, squeeze), np.squeeze(var, squeeze)
+    normed = _normalize(B, x, mean, var, shaped(beta), shaped(gamma), epsilon)
+    for ax in reversed(axes):
+        mean, var = B.squeeze(mean, ax), B.squeeze(var, ax)
+    return normed, mean, var
 
 
 # ---------------------------------------------------------------------------------------------
@@ -550,3 +567,53 @@ def in_top_k(predictions, targets, k):
         better = np.sum(p > target[:, None], axis=1)
         finite = np.isfinite(target) & np.all(np.isfinite(p), axis=1)
     return valid & finite & (better < k)
+
+
+# ---------------------------------------------------------------------------------------------
+# Gradient rules (kcore/_api/grad.py): the reference's gradients, on the canonical arguments.
+
+
+@op("_conv_grad", shape=lambda g, x, kernel, which, *rest: (static_shape(x if which == "x" else kernel),
+                                                               static_dtype(g)))
+def conv_grad(g, x, kernel, which, nd, strides, padding, data_format, dilation_rate, depthwise, causal):
+    """d sum(conv(x, kernel) * g) / d x (which == "x") or / d kernel."""
+    fn = "gradients"
+    a, w, gr = _array(x, fn), _array(kernel, fn), _array(g, fn)
+    p = conv_plan(fn, nd, a, w, strides, padding, data_format, dilation_rate, depthwise=depthwise, causal=causal)
+    gx, gw = ref.conv_grads_exact(_to_last(a, p.fmt), w, _to_last(gr, p.fmt), p.strides, p.dilation, p.pads,
+                                  depthwise)
+    return _from_last(gx.astype(a.dtype), p.fmt) if which == "x" else gw.astype(w.dtype)
+
+
+def _conv_rule(nd, depthwise=False, causal=False):
+    def rule(B, out, g, x, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
+        common = (nd, strides, padding, data_format, dilation_rate, depthwise, causal)
+        return B._conv_grad(g, x, kernel, "x", *common), B._conv_grad(g, x, kernel, "kernel", *common)
+
+    return rule
+
+
+gradient("conv1d")(_conv_rule(1, causal=True))
+gradient("conv2d")(_conv_rule(2))
+gradient("conv3d")(_conv_rule(3))
+gradient("depthwise_conv2d")(_conv_rule(2, depthwise=True))
+
+
+@op("_pool_grad", shape=lambda g, x, *rest: (static_shape(x), static_dtype(g)))
+def pool_grad(g, x, nd, pool_size, strides, padding, data_format, pool_mode):
+    """d sum(pool(x) * g) / d x: max pooling routes to each window's first maximum."""
+    a, gr = _array(x, "gradients"), _array(g, "gradients")
+    p = pool_plan("gradients", nd, a, pool_size, strides, padding, data_format, pool_mode)
+    gx = ref.pool_grad_exact(_to_last(a, p.fmt), _to_last(gr, p.fmt), p.dilation, p.strides, p.pads, pool_mode)
+    return _from_last(gx.astype(a.dtype), p.fmt)
+
+
+def _pool_rule(nd):
+    def rule(B, out, g, x, pool_size, strides=1, padding="valid", data_format=None, pool_mode="max"):
+        return (B._pool_grad(g, x, nd, pool_size, strides, padding, data_format, pool_mode),)
+
+    return rule
+
+
+gradient("pool2d")(_pool_rule(2))
+gradient("pool3d")(_pool_rule(3))

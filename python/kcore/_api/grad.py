@@ -113,3 +113,36 @@ def reduction_count(x, out):
     """How many elements of x each element of out (a reduction of x) stands for."""
     a, o = np.asarray(x), np.asarray(out)
     return (a.dtype.type if a.dtype.kind == "f" else np.float32)(a.size / max(o.size, 1))
+
+
+# The helpers' own gradients (they also appear in forward graphs, e.g. batch normalization's).
+
+
+@op("_broadcast_like", shape=_like_rule)
+def broadcast_like(g, like):
+    return np.broadcast_to(np.asarray(g), np.shape(like)).copy()
+
+
+@gradient("_sum_to")
+def _sum_to_grad(B, out, g, x, like):
+    return B._broadcast_like(g, x), None
+
+
+@gradient("_broadcast_like")
+def _broadcast_like_grad(B, out, g, x, like):
+    return B._sum_to(g, x), None
+
+
+@gradient("_expand_to")
+def _expand_to_grad(B, out, g, x, like, axis=None, keepdims=False):
+    return B.sum(g, axis, keepdims), None, None, None
+
+
+@gradient("_reshape_like")
+def _reshape_like_grad(B, out, g, x, like):
+    return B._reshape_like(g, x), None
+
+
+@gradient("_reduction_count")
+def _reduction_count_grad(B, out, g, x, o):
+    return None, None
