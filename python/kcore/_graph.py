@@ -258,8 +258,16 @@ def make_node(op, kern, args, kwargs) -> Tensor:
     def run(probe, hints=None):
         def concrete(t):
             n = len(t.shape)
-            dims = (d if d is not None else (hints or {}).get(n - i, probe) for i, d in enumerate(t.shape))
-            return np.zeros(tuple(dims), dtype=t.dtype)
+            dims = tuple(d if d is not None else (hints or {}).get(n - i, probe) for i, d in enumerate(t.shape))
+            if isinstance(t, Tensor) and t.op is not None and n <= 1 and np.dtype(t.dtype).kind in "iu":
+                # A shape-like integer tensor (K.shape(x)[0]): its value under the probe, not zeros.
+                feed = {p: np.zeros(tuple(probe if d is None else d for d in p.shape), p.dtype)
+                        for p in needed_placeholders([t]) if p.shape is not None}
+                try:
+                    return np.asarray(evaluate([t], feed)[0])
+                except (ValueError, IndexError, TypeError):
+                    pass  # its graph needs more than zero inputs: zeros, as for other tensors
+            return np.zeros(dims, dtype=t.dtype)
 
         with np.errstate(all="ignore"):
             return np.asarray(op.eager(kern, *_substitute(args, concrete), **_substitute(kwargs, concrete)))

@@ -23,7 +23,7 @@ from kcore import _validate as V
 from kcore._api.common import static_dtype, static_shape
 from kcore._api.config import normalize_data_format
 from kcore._api.grad import Builder, gradient
-from kcore._graph import Tensor
+from kcore._graph import Operators, Tensor
 from kcore._ops import op
 
 PUBLIC = ("batch_normalization", "normalize_batch_in_training")
@@ -247,7 +247,7 @@ def separable_conv2d(kern, x, depthwise_kernel, pointwise_kernel, strides=(1, 1)
 
 
 def _batch_dim(v, fn):
-    if v is None:
+    if v is None or isinstance(v, Operators):  # a symbolic batch (K.shape(x)[0]) is known when it runs
         return None
     a = np.asarray(v)
     if a.ndim != 0 or a.dtype.kind not in "iu":
@@ -267,7 +267,8 @@ def conv_transpose_plan(fn, nd, x, kernel, output_shape, strides, padding, data_
         raise TypeError(f"{fn}: output_shape must be a tuple of {nd + 2} dims, got {output_shape!r}") from None
     if len(out) != nd + 2:
         raise ValueError(f"{fn}: output_shape must have {nd + 2} dims (batch, spatial, channels), got {output_shape!r}")
-    out = (_batch_dim(out[0], fn), *(_ints(d, 1, fn, "output_shape's dims", 0)[0] for d in out[1:]))
+    out = (_batch_dim(out[0], fn),
+           *(None if isinstance(d, Operators) else _ints(d, 1, fn, "output_shape's dims", 0)[0] for d in out[1:]))
     xs, ks = static_shape(x), static_shape(kernel)
     _rank(fn, xs, nd)
     _rank(fn, ks, nd, "the kernel")
@@ -277,14 +278,14 @@ def conv_transpose_plan(fn, nd, x, kernel, output_shape, strides, padding, data_
     if xl[-1] is not None and ks[nd + 1] != xl[-1]:
         raise ValueError(f"{fn}: the kernel {ks} (spatial, out, in) expects {ks[nd + 1]} input channels, x {xs} has "
                          f"{xl[-1]}")
-    if ks[nd] != ol[-1]:
+    if ol[-1] is not None and ks[nd] != ol[-1]:
         raise ValueError(f"{fn}: the kernel {ks} gives {ks[nd]} output channels, output_shape asks for {ol[-1]}")
     batch = xl[0] if ol[0] is None else ol[0]
     if ol[0] is not None and xl[0] is not None and ol[0] != xl[0]:
         raise ValueError(f"{fn}: output_shape's batch {ol[0]} differs from x's {xl[0]}")
     pads = tf_pads(ol[1:-1], ks[:nd], strides, dilation, mode)
     back = _out_sizes(ol[1:-1], ks[:nd], strides, dilation, pads)
-    if builtins.any(i is not None and b != i for b, i in zip(back, xl[1:-1], strict=True)):
+    if builtins.any(i is not None and b is not None and b != i for b, i in zip(back, xl[1:-1], strict=True)):
         raise ValueError(f"{fn}: output_shape {tuple(output_shape)} does not fit x {tuple(xs)}: a {mode} convolution "
                          f"with strides {strides} maps its spatial dims {ol[1:-1]} to {back}, not {xl[1:-1]}")
     return ConvPlan(fmt, strides, dilation, pads, _in_format((batch, *ol[1:]), fmt), dtype)
@@ -617,3 +618,37 @@ def _pool_rule(nd):
 
 gradient("pool2d")(_pool_rule(2))
 gradient("pool3d")(_pool_rule(3))
+
+
+@op("_resize_grad", shape=lambda g, x, *rest: (static_shape(x), static_dtype(g)))
+def resize_grad(g, x, factors, data_format, interpolation):
+    """The adjoint of resize_exact: each output's gradient goes back to the inputs it read."""
+    fmt = normalize_data_format(data_format)
+    a, gr = _array(x, "gradients"), _to_last(_array(g, "gradients"), fmt).astype(np.float64)
+    xl = _to_last(a, fmt)
+    for axis in range(len(factors), 0, -1):  # undo the last axis first
+        f, n = factors[axis - 1], xl.shape[axis]
+        if interpolation == "nearest":
+            gr = gr.reshape(gr.shape[:axis] + (n, f) + gr.shape[axis + 1:]).sum(axis=axis + 1)
+            continue
+        src = np.arange(n * f) / f
+        i0 = np.floor(src).astype(np.int64)
+        i1 = np.minimum(i0 + 1, n - 1)
+        t = (src - i0).reshape((-1,) + (1,) * (gr.ndim - axis - 1))
+        back = np.zeros(gr.shape[:axis] + (n,) + gr.shape[axis + 1:])
+        moved = np.moveaxis(back, axis, 0)
+        np.add.at(moved, i0, np.moveaxis(gr * (1 - t), axis, 0))
+        np.add.at(moved, i1, np.moveaxis(gr * t, axis, 0))
+        gr = back
+    return _from_last(gr.astype(a.dtype), fmt)
+
+
+@gradient("resize_images")
+def _resize_images_grad(B, out, g, x, height_factor, width_factor, data_format, interpolation="nearest"):
+    return B._resize_grad(g, x, (int(height_factor), int(width_factor)), data_format, interpolation), None, None, None
+
+
+@gradient("resize_volumes")
+def _resize_volumes_grad(B, out, g, x, depth_factor, height_factor, width_factor, data_format):
+    factors = (int(depth_factor), int(height_factor), int(width_factor))
+    return B._resize_grad(g, x, factors, data_format, "nearest"), None, None, None, None

@@ -247,3 +247,77 @@ def _switch_grad(B, out, g, condition, then_expression, else_expression):
     zeros = B.zeros_like(g)
     return (None, B._sum_to(B.switch(condition, g, zeros), then_expression),
             B._sum_to(B.switch(condition, zeros, g), else_expression))
+
+
+@op("_tile_grad", shape=lambda g, x, reps: (static_shape(x), static_dtype(g)))
+def tile_grad(g, x, reps):
+    """Sum over the tiles: g reshaped to (reps[0], x0, reps[1], x1, ...) summed over the reps."""
+    a, xs = np.asarray(g), np.shape(x)
+    split = [d for pair in zip(reps, xs, strict=True) for d in pair]
+    return a.reshape(split).sum(axis=tuple(range(0, 2 * len(xs), 2)))
+
+
+@gradient("tile")
+def _tile_gradient(B, out, g, x, n):
+    rank = len(static_shape(x))
+    reps = (int(n),) if isinstance(n, numbers.Integral) else tuple(int(v) for v in np.asarray(n).reshape(-1))
+    return B._tile_grad(g, x, (1,) * (rank - len(reps)) + reps), None
+
+
+@op("_repeat_grad", shape=lambda g, x, rep, axis: (static_shape(x), static_dtype(g)))
+def repeat_grad(g, x, rep, axis):
+    """Sums each run of `rep` copies along axis back to one element."""
+    a, xs = np.asarray(g), np.shape(x)
+    axis = axis % len(xs)
+    return a.reshape(xs[:axis] + (xs[axis], int(rep)) + xs[axis + 1:]).sum(axis=axis + 1)
+
+
+@gradient("repeat_elements")
+def _repeat_elements_grad(B, out, g, x, rep, axis):
+    return B._repeat_grad(g, x, rep, axis), None, None
+
+
+@gradient("repeat")
+def _repeat_gradient(B, out, g, x, n):
+    return B.sum(g, 1), None
+
+
+@op("_unpad", shape=lambda g, x, pads: (static_shape(x), static_dtype(g)))
+def unpad(g, x, pads):
+    """g without the (before, after) padding of each axis: the gradient of zero padding."""
+    a = np.asarray(g)
+    return a[tuple(slice(b, a.shape[i] - e) for i, (b, e) in enumerate(pads))]
+
+
+@gradient("temporal_padding")
+def _temporal_padding_grad(B, out, g, x, padding=(1, 1)):
+    return B._unpad(g, x, ((0, 0), tuple(padding), (0, 0))), None
+
+
+def _spatial_pads(padding, data_format, nd):
+    pads = [tuple(int(v) for v in p) for p in padding]
+    return ((0, 0), (0, 0), *pads) if normalize_data_format(data_format) == "channels_first" else \
+        ((0, 0), *pads, (0, 0))
+
+
+@gradient("spatial_2d_padding")
+def _spatial_2d_padding_grad(B, out, g, x, padding=((1, 1), (1, 1)), data_format=None):
+    return B._unpad(g, x, _spatial_pads(padding, data_format, 2)), None, None
+
+
+@gradient("spatial_3d_padding")
+def _spatial_3d_padding_grad(B, out, g, x, padding=((1, 1), (1, 1), (1, 1)), data_format=None):
+    return B._unpad(g, x, _spatial_pads(padding, data_format, 3)), None, None
+
+
+@op("_gather_grad", shape=lambda g, reference, indices: (static_shape(reference), static_dtype(g)))
+def gather_grad(g, reference, indices):
+    """gather's gradient: each gathered row's gradient added back to its row of reference."""
+    out = np.zeros(np.shape(reference), dtype=np.asarray(g).dtype)
+    np.add.at(out, np.asarray(indices), np.asarray(g))
+    return out
+
+
+@gradient("gather")
+def _gather_gradient(B, out, g, reference, indices):
+    return B._gather_grad(g, reference, indices), None
