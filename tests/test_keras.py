@@ -142,3 +142,49 @@ def test_batchnorm_cnn_fits_and_predicts_with_moving_statistics(tmp_path):
     """
     out = run_keras(code, tmp_path)
     assert out["last"] < out["first"] and out["moved"] > 0 and out["err"] < 1e-4
+
+
+def test_layer_zoo_builds_predicts_and_trains(tmp_path):
+    # Runs, not values: each model predicts and takes two epochs of Adam with a finite loss
+    # (the applications only predict, at 32x32 with weights=None).
+    code = """
+    import json
+    import keras
+    from keras import layers as L
+    from keras.models import Sequential, Model
+    from keras.applications import MobileNet, MobileNetV2, ResNet50
+    results = {}
+    def run(name, build, x, fit=True):
+        m = build()
+        p = m.predict(x)
+        ok = p.shape == (len(x), 2) and bool(np.all(np.isfinite(p)))
+        if fit:
+            m.compile("adam", "categorical_crossentropy")
+            h = m.fit(x, np.eye(2)[rng.integers(0, 2, len(x))], epochs=2, verbose=0)
+            ok = ok and all(np.isfinite(h.history["loss"]))
+        results[name] = ok
+    img = rng.standard_normal((4, 8, 8, 2)).astype("float32")
+    run("separable/transpose/upsampling/padding/cropping", lambda: Sequential([
+        L.SeparableConv2D(4, 3, padding="same", input_shape=(8, 8, 2)), L.DepthwiseConv2D(3),
+        L.Conv2DTranspose(3, 3, strides=2), L.UpSampling2D(), L.ZeroPadding2D(1), L.Cropping2D(2), L.Flatten(),
+        L.Dense(2, activation="softmax")]), img)
+    run("causal dilated conv1d", lambda: Sequential([
+        L.Conv1D(4, 3, padding="causal", dilation_rate=2, input_shape=(10, 3)), L.GlobalMaxPooling1D(),
+        L.Dense(2, activation="softmax")]), rng.standard_normal((4, 10, 3)).astype("float32"))
+    words = rng.integers(1, 20, (4, 6))
+    words[:, -2:] = 0
+    for rnn in ("SimpleRNN", "LSTM", "GRU"):
+        run("embedding+" + rnn, lambda: Sequential([L.Embedding(20, 4, mask_zero=True, input_length=6),
+                                                   getattr(L, rnn)(5), L.Dense(2, activation="softmax")]), words)
+    run("bidirectional", lambda: Sequential([L.Embedding(20, 4, mask_zero=True, input_length=6),
+                                             L.Bidirectional(L.LSTM(3)), L.Dense(2, activation="softmax")]), words)
+    run("conv3d", lambda: Sequential([L.Conv3D(2, 2, input_shape=(4, 4, 4, 1)), L.MaxPooling3D(), L.UpSampling3D(),
+                                      L.Flatten(), L.Dense(2, activation="softmax")]),
+        rng.standard_normal((4, 4, 4, 4, 1)).astype("float32"))
+    for app in (MobileNet, MobileNetV2, ResNet50):
+        run(app.__name__, lambda: app(weights=None, input_shape=(32, 32, 3), classes=2),
+            rng.standard_normal((2, 32, 32, 3)).astype("float32"), fit=False)
+    print(json.dumps(results))
+    """
+    results = run_keras(code, tmp_path)
+    assert results and all(results.values()), results

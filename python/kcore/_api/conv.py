@@ -255,6 +255,13 @@ def _batch_dim(v, fn):
     return int(a)
 
 
+def _deconv_length(size, k, stride, dilation, mode):
+    if size is None:
+        return None
+    span = (k - 1) * dilation + 1
+    return size * stride + max(span - stride, 0) if mode == "valid" else size * stride
+
+
 def conv_transpose_plan(fn, nd, x, kernel, output_shape, strides, padding, data_format, dilation_rate) -> ConvPlan:
     fmt = normalize_data_format(data_format)
     dtype = _float_dtypes(fn, x, kernel)
@@ -275,6 +282,10 @@ def conv_transpose_plan(fn, nd, x, kernel, output_shape, strides, padding, data_
     if xs is None or ks is None:
         return ConvPlan(fmt, strides, dilation, [], None, dtype)
     xl, ol = _last(xs, fmt), _last(out, fmt)
+    # Symbolic output dims (Keras computes them from K.shape(x) with its deconv_length) take the
+    # same rule's value from x's static dims, so that later layers see static shapes.
+    ol = (ol[0], *(_deconv_length(i, k, s, d, mode) if o is None else o
+                   for o, i, k, s, d in zip(ol[1:-1], xl[1:-1], ks[:nd], strides, dilation, strict=True)), ol[-1])
     if xl[-1] is not None and ks[nd + 1] != xl[-1]:
         raise ValueError(f"{fn}: the kernel {ks} (spatial, out, in) expects {ks[nd + 1]} input channels, x {xs} has "
                          f"{xl[-1]}")
@@ -652,3 +663,61 @@ def _resize_images_grad(B, out, g, x, height_factor, width_factor, data_format, 
 def _resize_volumes_grad(B, out, g, x, depth_factor, height_factor, width_factor, data_format):
     factors = (int(depth_factor), int(height_factor), int(width_factor))
     return B._resize_grad(g, x, factors, data_format, "nearest"), None, None, None, None
+
+
+@op("_conv_transpose_grad", shape=lambda g, x, kernel, which, *rest: (static_shape(x if which == "x" else kernel),
+                                                                         static_dtype(g)))
+def conv_transpose_grad(g, x, kernel, which, nd, output_shape, strides, padding, data_format, dilation_rate):
+    """A transposed convolution is the adjoint of a convolution: its input gradient is that
+    convolution of g, its kernel gradient the convolution's kernel gradient with roles swapped."""
+    fn = "gradients"
+    a, w, gr = _array(x, fn), _array(kernel, fn), _array(g, fn)
+    p = conv_transpose_plan(fn, nd, a, w, output_shape, strides, padding, data_format, dilation_rate)
+    gl = _to_last(gr, p.fmt)
+    if which == "x":
+        return _from_last(ref.conv_exact(gl, w, p.strides, p.dilation, p.pads).astype(a.dtype), p.fmt)
+    return ref.conv_grads_exact(gl, w, _to_last(a, p.fmt), p.strides, p.dilation, p.pads)[1].astype(w.dtype)
+
+
+def _conv_transpose_rule(nd):
+    def rule(B, out, g, x, kernel, output_shape, strides=1, padding="valid", data_format=None, dilation_rate=1):
+        common = (nd, output_shape, strides, padding, data_format, dilation_rate)
+        return (B._conv_transpose_grad(g, x, kernel, "x", *common),
+                B._conv_transpose_grad(g, x, kernel, "kernel", *common), None)
+
+    return rule
+
+
+gradient("conv2d_transpose")(_conv_transpose_rule(2))
+gradient("conv3d_transpose")(_conv_transpose_rule(3))
+
+
+
+def _depthwise_mid_shape(x, depthwise_kernel, nd, strides, padding, data_format, dilation_rate):
+    p = conv_plan("separable", nd, x, depthwise_kernel, strides, padding, data_format, dilation_rate, depthwise=True)
+    return p.out_shape, p.dtype
+
+
+@op("_separable_mid", kernels=True, shape=_depthwise_mid_shape)
+def separable_mid(kern, x, depthwise_kernel, nd, strides, padding, data_format, dilation_rate):
+    """A separable convolution's depthwise stage (its input to the pointwise stage)."""
+    return _conv(kern, "separable", nd, x, depthwise_kernel, strides, padding, data_format, dilation_rate,
+                 depthwise=True)
+
+
+def _separable_rule(nd):
+    def rule(B, out, g, x, depthwise_kernel, pointwise_kernel, strides=1, padding="valid", data_format=None,
+             dilation_rate=1):
+        mid = B._separable_mid(x, depthwise_kernel, nd, strides, padding, data_format, dilation_rate)
+        point = (nd, 1, "valid", data_format, 1, False, False)
+        g_mid = B._conv_grad(g, mid, pointwise_kernel, "x", *point)
+        depth = (nd, strides, padding, data_format, dilation_rate, True, False)
+        return (B._conv_grad(g_mid, x, depthwise_kernel, "x", *depth),
+                B._conv_grad(g_mid, x, depthwise_kernel, "kernel", *depth),
+                B._conv_grad(g, mid, pointwise_kernel, "kernel", *point))
+
+    return rule
+
+
+gradient("separable_conv1d")(_separable_rule(1))
+gradient("separable_conv2d")(_separable_rule(2))
