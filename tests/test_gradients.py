@@ -85,6 +85,10 @@ CASES = {
     "categorical_crossentropy": (lambda t, o: K.categorical_crossentropy(K.softmax(t), K.softmax(o)), (3, 4), (3, 4)),
     "categorical_crossentropy_logits": (lambda t, o: K.categorical_crossentropy(K.softmax(t), o, from_logits=True),
                                         (3, 4), (3, 4)),
+    "sparse_categorical_crossentropy": (lambda o: K.sparse_categorical_crossentropy(np.array([0, 3, 1]), K.softmax(o)),
+                                        (3, 4)),
+    "sparse_categorical_crossentropy_logits": (lambda o: K.sparse_categorical_crossentropy(
+        np.array([[1, 2], [0, 1]]), o, from_logits=True, axis=1), (2, 3, 2)),
     "binary_crossentropy": (lambda t, o: K.binary_crossentropy(K.sigmoid(t), K.sigmoid(o)), (3, 4), (3, 4)),
     "binary_crossentropy_logits": (lambda o: K.binary_crossentropy(K.constant(np.eye(3, 4), "float64"), o,
                                                                    from_logits=True), (3, 4)),

@@ -368,3 +368,26 @@ def _stop_gradient_grad(B, out, g, variables):
 @gradient("print_tensor")
 def _print_tensor_grad(B, out, g, x, message=""):
     return g, None
+
+
+@op("_sparse_crossentropy_grad", shape=lambda g, target, output, *rest: (static_shape(output), static_dtype(output)))
+def sparse_crossentropy_grad(g, target, output, from_logits=False, axis=-1):
+    """d sparse_categorical_crossentropy / d output times g, for the loss as computed above."""
+    o = np.moveaxis(np.asarray(output, np.float64), axis, -1)
+    t = np.asarray(target).reshape(o.shape[:-1]).astype(np.int64)
+    gr = np.asarray(g, np.float64)[..., None]
+    hot = np.zeros_like(o)
+    np.put_along_axis(hot, t[..., None], 1.0, axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if from_logits:
+            e = np.exp(o - o.max(axis=-1, keepdims=True))
+            d = e / e.sum(axis=-1, keepdims=True) - hot
+        else:
+            eps = epsilon()
+            d = -hot / np.clip(o, eps, 1 - eps) * ((o > eps) & (o < 1 - eps))
+    return np.moveaxis(gr * d, -1, axis).astype(np.asarray(output).dtype)
+
+
+@gradient("sparse_categorical_crossentropy")
+def _sparse_cce_grad(B, out, g, target, output, from_logits=False, axis=-1):
+    return None, B._sparse_crossentropy_grad(g, target, output, from_logits, axis), None, None
