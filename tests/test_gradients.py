@@ -59,6 +59,12 @@ CASES = {
     "dot_2d_3d": (lambda x, y: K.dot(x, y), (3, 4), (2, 4, 5)),
     "dot_vector": (lambda x, y: K.dot(x, y), (3, 4), (4,)),
     "matmul": (lambda x, y: x @ y, (3, 4), (4, 2)),
+    "batch_dot": (lambda x, y: K.batch_dot(x, y, axes=(2, 1)), (2, 3, 4), (2, 4, 5)),
+    "batch_dot_2d": (lambda x, y: K.batch_dot(x, y, axes=1), (3, 4), (3, 4)),
+    "batch_dot_keras_doc": (lambda x, y: K.batch_dot(x, y, axes=(1, 2)), (2, 5, 1), (2, 3, 5)),
+    "cumsum": (lambda x: K.cumsum(x, axis=1), (2, 4)),
+    "reverse": (lambda x: K.reverse(x, (0, 1)) * 2, (2, 3)),
+    "slice": (lambda x: K.slice(x, (1, 0), (2, 2)), (3, 4)),
     "transpose": (K.transpose, (3, 4)),
     "permute": (lambda x: K.permute_dimensions(x, (2, 0, 1)), (2, 3, 4)),
     "reshape": (lambda x: K.reshape(x, (4, 3)), (2, 6)),
@@ -138,8 +144,8 @@ def test_gradients_through_placeholders_and_a_dense_layer():
 
 def test_an_op_without_a_rule_is_named():
     x = K.variable(np.ones((2, 3)))
-    loss = K.sum(K.cumsum(x, axis=1))
-    with pytest.raises(TypeError, match="gradients: op 'cumsum' has no gradient rule"):
+    loss = K.sum(K.cumprod(x, axis=1))
+    with pytest.raises(TypeError, match="gradients: op 'cumprod' has no gradient rule"):
         K.gradients(loss, [x])
 
 

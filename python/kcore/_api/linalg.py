@@ -113,3 +113,30 @@ def _dot_grad(B, out, g, x, y):
 
 gradient("dot")(_dot_grad)
 gradient("_matmul")(_dot_grad)
+
+
+def _batch_dot_subscripts(x_ndim, y_ndim, a0, a1):
+    letters = iter("abcdefghijklmnopqrstuvwxy")
+    xs = ["z"] + [next(letters) for _ in range(x_ndim - 1)]
+    ys = ["z"] + [next(letters) for _ in range(y_ndim - 1)]
+    ys[a1] = xs[a0]
+    out = ["z"] + [c for i, c in enumerate(xs) if i not in (0, a0)] + [c for i, c in enumerate(ys) if i not in (0, a1)]
+    return "".join(xs), "".join(ys), "".join(out)
+
+
+@op("_batch_dot_grad", shape=lambda g, x, y, axes, which: (static_shape(x if which == "x" else y), static_dtype(g)))
+def batch_dot_grad(g, x, y, axes, which):
+    """batch_dot's gradient for x or y: the per-sample contraction of g with the other operand."""
+    a, b = np.asarray(x), np.asarray(y)
+    a0, a1 = _core.batch_dot_axes(axes, a.shape, b.shape)
+    xs, ys, out = _batch_dot_subscripts(a.ndim, b.ndim, a0, a1)
+    gr = np.asarray(g).reshape([a.shape[0]] + [a.shape[i] for i in range(1, a.ndim) if i != a0]
+                               + [b.shape[i] for i in range(1, b.ndim) if i != a1])
+    if which == "x":
+        return np.einsum(f"{out},{ys}->{xs}", gr, b).astype(a.dtype)
+    return np.einsum(f"{out},{xs}->{ys}", gr, a).astype(b.dtype)
+
+
+@gradient("batch_dot")
+def _batch_dot_gradient(B, out, g, x, y, axes=None):
+    return B._batch_dot_grad(g, x, y, axes, "x"), B._batch_dot_grad(g, x, y, axes, "y"), None

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from kcore import _validate as V
+from kcore._api.grad import gradient
 from kcore._kernels import ScanKind
 from kcore._ops import op
 from kcore._runtime import _core
@@ -33,3 +34,9 @@ def cumsum(kern, x, axis=0):
 def cumprod(kern, x, axis=0):
     """Cumulative product along an axis (default 0); dtype kept."""
     return scan(kern, ScanKind.prod, x, axis)
+
+
+@gradient("cumsum")
+def _cumsum_grad(B, out, g, x, axis=0):
+    # Each input adds to every later output: the gradient is g summed from the end.
+    return B.reverse(B.cumsum(B.reverse(g, axis), axis), axis), None

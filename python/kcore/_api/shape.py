@@ -321,3 +321,21 @@ def gather_grad(g, reference, indices):
 @gradient("gather")
 def _gather_gradient(B, out, g, reference, indices):
     return B._gather_grad(g, reference, indices), None
+
+
+@gradient("reverse")
+def _reverse_grad(B, out, g, x, axes):
+    return B.reverse(g, axes), None
+
+
+@op("_slice_grad", shape=lambda g, x, start, size: (static_shape(x), static_dtype(g)))
+def slice_grad(g, x, start, size):
+    """slice's gradient: g placed at start in zeros of x's shape."""
+    out = np.zeros(np.shape(x), dtype=np.asarray(g).dtype)
+    out[tuple(slice(int(b), int(b) + n) for b, n in zip(start, np.shape(g), strict=True))] = np.asarray(g)
+    return out
+
+
+@gradient("slice")
+def _slice_gradient(B, out, g, x, start, size):
+    return B._slice_grad(g, x, start, size), None, None
