@@ -277,6 +277,8 @@ class Function:
         outputs = [np.array(v, copy=True)
                    if isinstance(o, Variable) or (isinstance(v, np.ndarray) and v.base is not None) else np.asarray(v)
                    for o, v in zip(self.outputs, values, strict=False)]
+        # Scalars come back as NumPy scalars, as TensorFlow's session returns them.
+        outputs = [o[()] if isinstance(o, np.ndarray) and o.ndim == 0 else o for o in outputs]
         return outputs[0] if self._single_output else outputs
 
 
