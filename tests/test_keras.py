@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 
 try:
@@ -188,3 +189,26 @@ def test_layer_zoo_builds_predicts_and_trains(tmp_path):
     """
     results = run_keras(code, tmp_path)
     assert results and all(results.values()), results
+
+
+def test_every_keras_optimizer_trains(tmp_path):
+    code = """
+    import json
+    from keras.models import Sequential
+    from keras.layers import Dense
+    from keras import optimizers as O
+    x = rng.standard_normal((128, 4)).astype("float32")
+    y = np.eye(3)[(x[:, 0] > 0).astype(int) + (x[:, 1] > 0.5)]
+    out = {}
+    for opt in (O.SGD(0.1, momentum=0.9, nesterov=True), O.RMSprop(), O.Adagrad(), O.Adadelta(),
+                O.Adam(amsgrad=True), O.Adamax(), O.Nadam()):
+        m = Sequential([Dense(16, activation="tanh", input_shape=(4,)), Dense(3, activation="softmax")])
+        m.compile(opt, "categorical_crossentropy")
+        h = m.fit(x, y, epochs=15, batch_size=32, verbose=0)
+        out[type(opt).__name__] = [float(h.history["loss"][0]), float(h.history["loss"][-1])]
+    print(json.dumps(out))
+    """
+    losses = run_keras(code, tmp_path)
+    assert len(losses) == 7
+    for name, (first, last) in losses.items():
+        assert np.isfinite(last) and last < 0.95 * first, (name, first, last)

@@ -387,7 +387,9 @@ def pool3d(kern, x, pool_size, strides=(1, 1, 1), padding="valid", data_format=N
 # Unshared convolutions
 
 
-def _local(kern, fn, nd, inputs, kernel, kernel_size, strides, output_shape, data_format):
+def _local_plan(fn, nd, inputs, kernel, kernel_size, strides, output_shape, data_format):
+    """(format, inputs, channels_last inputs, kernel with features in (*window, channels) order,
+    window, strides, output positions) of an unshared convolution."""
     fmt = normalize_data_format(data_format)
     _float_dtypes(fn, inputs, kernel)
     a, w = _array(inputs, fn), _array(kernel, fn)
@@ -407,6 +409,12 @@ def _local(kern, fn, nd, inputs, kernel, kernel_size, strides, output_shape, dat
                          f"{int(np.prod(ksize))} * {c} features")
     if nd > 1 and fmt == "channels_first":  # features come (channels, *window): reorder to (*window, channels)
         w = np.moveaxis(w.reshape(w.shape[0], c, *ksize, w.shape[-1]), 1, -2).reshape(w.shape)
+    return fmt, a, xl, w, ksize, strides, out_sp
+
+
+def _local(kern, fn, nd, inputs, kernel, kernel_size, strides, output_shape, data_format):
+    fmt, _, xl, w, ksize, strides, out_sp = _local_plan(fn, nd, inputs, kernel, kernel_size, strides, output_shape,
+                                                        data_format)
     out = _provided(kern.local_conv(np.ascontiguousarray(xl), np.ascontiguousarray(w), ksize, strides, out_sp), fn)
     return _from_last(out, fmt) if nd > 1 else out
 
@@ -721,3 +729,38 @@ def _separable_rule(nd):
 
 gradient("separable_conv1d")(_separable_rule(1))
 gradient("separable_conv2d")(_separable_rule(2))
+
+
+
+@op("_local_conv_grad", shape=lambda g, inputs, kernel, which, *rest: (static_shape(inputs if which == "x" else kernel),
+                                                                         static_dtype(g)))
+def local_conv_grad(g, inputs, kernel, which, nd, kernel_size, strides, output_shape, data_format):
+    """d sum(local_conv(inputs, kernel) * g) / d inputs (which == "x") or / d kernel."""
+    fmt, a, xl, w, ksize, strides, out_sp = _local_plan("gradients", nd, inputs, kernel, kernel_size, strides,
+                                                        output_shape, data_format)
+    gr = np.asarray(g, np.float64)
+    gl = _to_last(gr, fmt) if nd > 1 else gr
+    x64, w64 = xl.astype(np.float64), w.astype(np.float64)
+    gx, gw = np.zeros_like(x64), np.zeros_like(w64)
+    for p, o in enumerate(np.ndindex(*out_sp)):
+        win = (slice(None), *(slice(i * s, i * s + k) for i, s, k in zip(o, strides, ksize, strict=True)), slice(None))
+        go = gl[(slice(None), *o, slice(None))]
+        gw[p] = x64[win].reshape(len(x64), -1).T @ go
+        gx[win] += (go @ w64[p].T).reshape(x64[win].shape)
+    if which == "x":
+        return (_from_last(gx, fmt) if nd > 1 else gx).astype(a.dtype)
+    if nd > 1 and fmt == "channels_first":  # back to the kernel's (channels, *window) feature order
+        gw = np.moveaxis(gw.reshape(gw.shape[0], *ksize, xl.shape[-1], gw.shape[-1]), -2, 1).reshape(gw.shape)
+    return gw.astype(np.asarray(kernel).dtype)
+
+
+@gradient("local_conv1d")
+def _local_conv1d_grad(B, out, g, inputs, kernel, kernel_size, strides, data_format=None):
+    common = (1, kernel_size, strides, None, data_format)
+    return B._local_conv_grad(g, inputs, kernel, "x", *common), B._local_conv_grad(g, inputs, kernel, "kernel", *common)
+
+
+@gradient("local_conv2d")
+def _local_conv2d_grad(B, out, g, inputs, kernel, kernel_size, strides, output_shape, data_format=None):
+    common = (2, kernel_size, strides, output_shape, data_format)
+    return B._local_conv_grad(g, inputs, kernel, "x", *common), B._local_conv_grad(g, inputs, kernel, "kernel", *common)

@@ -391,3 +391,13 @@ def sparse_crossentropy_grad(g, target, output, from_logits=False, axis=-1):
 @gradient("sparse_categorical_crossentropy")
 def _sparse_cce_grad(B, out, g, target, output, from_logits=False, axis=-1):
     return None, B._sparse_crossentropy_grad(g, target, output, from_logits, axis), None, None
+
+
+
+@gradient("l2_normalize")
+def _l2_normalize_grad(B, out, g, x, axis=None):
+    squares = B.sum(B.square(x), axis, True)
+    norm = B.sqrt(B.maximum(squares, 1e-12))
+    along = B._multiply(B._multiply(out, B.sum(B._multiply(g, out), axis, True)),
+                        B.cast(B.greater(squares, 1e-12), static_dtype(x)))  # (no pull back where clamped)
+    return B._divide(B._subtract(g, along), norm), None
