@@ -212,3 +212,26 @@ def test_every_keras_optimizer_trains(tmp_path):
     assert len(losses) == 7
     for name, (first, last) in losses.items():
         assert np.isfinite(last) and last < 0.95 * first, (name, first, last)
+
+
+def test_one_sgd_step_updates_weights_as_numpy_backpropagation(tmp_path):
+    # Trained weights against backpropagation written here: one full-batch SGD step.
+    code = """
+    import json
+    from keras.models import Sequential
+    from keras.layers import Dense
+    from keras.optimizers import SGD
+    x = rng.standard_normal((32, 5)).astype("float32")
+    t = np.eye(3, dtype="float32")[rng.integers(0, 3, 32)]
+    m = Sequential([Dense(8, activation="relu", input_shape=(5,)), Dense(3, activation="softmax")])
+    m.compile(SGD(0.1), "categorical_crossentropy")
+    w1, b1, w2, b2 = (v.astype(np.float64) for v in m.get_weights())
+    h = relu(x @ w1 + b1)
+    p = softmax(h @ w2 + b2)
+    d2 = (p - t) / len(x)                      # d mean cross-entropy / d logits
+    d1 = (d2 @ w2.T) * (x @ w1 + b1 > 0)
+    want = [w1 - 0.1 * x.T @ d1, b1 - 0.1 * d1.sum(0), w2 - 0.1 * h.T @ d2, b2 - 0.1 * d2.sum(0)]
+    m.fit(x, t, batch_size=32, epochs=1, shuffle=False, verbose=0)
+    print(json.dumps({"err": max(float(np.abs(a - b).max()) for a, b in zip(m.get_weights(), want))}))
+    """
+    assert run_keras(code, tmp_path)["err"] < 1e-5
