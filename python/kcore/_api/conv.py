@@ -17,13 +17,12 @@ import operator
 
 import numpy as np
 
-from kcore import _graph
 from kcore import _reference as ref
 from kcore import _validate as V
 from kcore._api.common import static_dtype, static_shape
 from kcore._api.config import normalize_data_format
-from kcore._api.grad import Builder, gradient
-from kcore._graph import Operators, Tensor
+from kcore._api.grad import builder_for, gradient
+from kcore._graph import Operators
 from kcore._ops import op
 
 PUBLIC = ("batch_normalization", "normalize_batch_in_training")
@@ -478,13 +477,6 @@ def resize_volumes(kern, x, depth_factor, height_factor, width_factor, data_form
 # Batch normalization
 
 
-def _builder(*values):
-    for v in values:
-        if isinstance(v, Tensor) and v._kern is not None:
-            return Builder(v._kern)
-    return Builder(_graph._active_kernels())
-
-
 def _rank_of(x, fn):
     shape = static_shape(x)
     if shape is None:
@@ -530,7 +522,7 @@ def batch_normalization(x, mean, var, beta, gamma, axis=-1, epsilon=1e-3):
     if isinstance(axis, bool) or not isinstance(axis, numbers.Integral) or not -ndim <= axis < max(ndim, 1):
         raise ValueError(f"{fn}: axis {axis!r} is out of range for x of rank {ndim}")
     axis = int(axis) % max(ndim, 1)
-    B = _builder(x, mean, var, beta, gamma)
+    B = builder_for(x, mean, var, beta, gamma)
     channels = shape[axis] if ndim else None
     m, v, b, g = (_along(B, t, ndim, axis, channels, static_dtype(x)) for t in (mean, var, beta, gamma))
     return _normalize(B, x, m, v, b, g, epsilon)
@@ -550,7 +542,7 @@ def normalize_batch_in_training(x, gamma, beta, reduction_axes, epsilon=1e-3):
     if not raw or builtins.any(not -ndim <= r < ndim for r in raw):
         raise ValueError(f"{fn}: reduction_axes {reduction_axes!r} must name axes of x (rank {ndim})")
     axes = tuple(sorted({r % ndim for r in raw}))
-    B = _builder(x, gamma, beta)
+    B = builder_for(x, gamma, beta)
     mean, var = B.mean(x, axes, True), B.var(x, axes, True)
 
     def shaped(p):  # gamma/beta per kept channel, laid out like the kept-dims statistics, in x's dtype

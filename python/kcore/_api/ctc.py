@@ -11,7 +11,8 @@ import numpy as np
 from kcore import _graph
 from kcore._api.common import static_shape
 from kcore._api.config import epsilon
-from kcore._ops import REGISTRY, op
+from kcore._api.grad import builder_for
+from kcore._ops import op
 
 PUBLIC = ("ctc_label_dense_to_sparse", "ctc_decode")
 
@@ -188,12 +189,8 @@ def ctc_decode(y_pred, input_length, greedy=True, beam_width=100, top_paths=1):
     top_paths)): greedy (best class per frame, repeats merged, blanks dropped; its score is minus
     the sum of each frame's largest log-probability, as TensorFlow's) or a prefix beam search."""
     if _graph.contains_symbolic(y_pred) or _graph.contains_symbolic(input_length):
-        kern = _graph._active_kernels()
+        B = builder_for(y_pred, input_length)
         k = 1 if greedy else int(top_paths)
-
-        def node(i):
-            args = (y_pred, input_length, greedy, beam_width, top_paths, i)
-            return _graph.apply(REGISTRY["_ctc_decoded"], kern, args, {})
-
-        return [node(i) for i in range(k)], node(-1)
+        decoded = [B._ctc_decoded(y_pred, input_length, greedy, beam_width, top_paths, i) for i in range(k)]
+        return decoded, B._ctc_decoded(y_pred, input_length, greedy, beam_width, top_paths, -1)
     return _decode(y_pred, input_length, greedy, beam_width, top_paths)

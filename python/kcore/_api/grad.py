@@ -30,6 +30,19 @@ class Builder:
         return lambda *args, **kwargs: _graph.apply(entry, self._kern, args, kwargs)
 
 
+def builder_for(*values) -> Builder:
+    """A Builder on the kernels of the first graph tensor among values (else the active backend's)."""
+    for v in values:
+        if isinstance(v, Tensor) and v._kern is not None:
+            return Builder(v._kern)
+    return Builder(_graph._active_kernels())
+
+
+def no_gradient(B, out, g, *args, **kwargs):
+    """The rule of ops no gradient passes through (comparisons, indices, shapes)."""
+    return (None,) * len(args)
+
+
 def gradient(name: str):
     """Registers the decorated function as op `name`'s gradient rule."""
     def register(fn):
@@ -81,7 +94,7 @@ def gradients(loss, variables):
     targets = [variables] if single else list(variables)
     if not isinstance(loss, Tensor) or loss.op is None:
         raise TypeError(f"gradients: loss must be a tensor computed from the variables, got {loss!r}")
-    B = Builder(loss._kern or _graph._active_kernels())
+    B = builder_for(loss)
     grads: dict = {id(loss): B.ones_like(loss)}
 
     def add(target, g):

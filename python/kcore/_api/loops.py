@@ -12,18 +12,11 @@ import numpy as np
 
 from kcore import _graph
 from kcore._api.common import static_dtype, static_shape
-from kcore._api.grad import Builder, gradient
+from kcore._api.grad import builder_for, gradient
 from kcore._graph import Placeholder
 from kcore._ops import op
 
 PUBLIC = ("rnn", "map_fn", "foldl", "foldr")
-
-
-def _builder(*values) -> Builder:
-    for v in values:
-        if isinstance(v, _graph.Tensor) and v._kern is not None:
-            return Builder(v._kern)
-    return Builder(_graph._active_kernels())
 
 
 def _steps(x, axis: int, input_length=None):
@@ -71,7 +64,7 @@ def rnn(step_function, inputs, initial_states, go_backwards=False, mask=None, co
 
 
 def _rnn_unrolled(step_function, inputs, states, go_backwards, mask, constants, steps):
-    B = _builder(inputs, *states)
+    B = builder_for(inputs, *states)
     outputs, prev = [], None
     order = range(steps - 1, -1, -1) if go_backwards else range(steps)
     for t in order:
@@ -96,7 +89,7 @@ def _rnn_loop_node(step_function, inputs, states, go_backwards, mask, constants)
     out_t, new_states = step_function(x_t, state_phs + const_phs)
     new_states = list(new_states)
     trace = _StepGraph([x_t, *state_phs, *const_phs], [out_t, *new_states])
-    B = _builder(inputs, *states)
+    B = builder_for(inputs, *states)
     node = B._rnn_loop(trace, inputs, states, mask, constants, go_backwards)
     last = B._loop_item(node, 0, static_shape(out_t), static_dtype(out_t))
     seq_shape = None if static_shape(out_t) is None else (static_shape(out_t)[0], None, *static_shape(out_t)[1:])
@@ -135,18 +128,6 @@ def loop_item(node, i, shape, dtype):
     return node[i]
 
 
-@gradient("_rnn_loop")
-def _rnn_loop_grad(B, out, g, *args):
-    raise TypeError("gradients: an rnn over an unknown number of time steps has no gradient yet; give the "
-                    "model a fixed sequence length (input_length, or a known time dim)")
-
-
-@gradient("_loop_item")
-def _loop_item_grad(B, out, g, node, i, shape, dtype):
-    raise TypeError("gradients: a loop over an unknown number of steps has no gradient yet; give it a "
-                    "static length")
-
-
 # ---------------------------------------------------------------------------------------------
 # map_fn, foldl, foldr
 
@@ -162,7 +143,7 @@ def map_fn(fn, elems, name=None, dtype=None):
     """fn applied to each element of elems along axis 0, the results stacked."""
     if not callable(fn):
         raise TypeError(f"map_fn: fn must be callable, got {fn!r}")
-    B = _builder(elems)
+    B = builder_for(elems)
     items = _elements(elems, "map_fn")
     if items is not None:
         out = B.stack([fn(e) for e in items], axis=0) if items else np.zeros((0,), dtype or static_dtype(elems))
@@ -183,7 +164,7 @@ def map_loop(trace, elems, shape, dtype):
 def _fold(fn, elems, initializer, reverse, fn_name):
     if not callable(fn):
         raise TypeError(f"{fn_name}: fn must be callable, got {fn!r}")
-    B = _builder(elems)
+    B = builder_for(elems)
     items = _elements(elems, fn_name)
     if items is not None:
         if reverse:
@@ -230,9 +211,9 @@ def foldr(fn, elems, initializer=None, name=None):
 
 
 def _loop_grad(B, out, g, *args):
-    raise TypeError("gradients: a loop over an unknown number of steps has no gradient yet; give it a "
-                    "static length")
+    raise TypeError("gradients: a loop over an unknown number of steps (an rnn, map_fn or fold) has no gradient "
+                    "yet; give it a static length (input_length, or a known dim)")
 
 
-gradient("_map_loop")(_loop_grad)
-gradient("_fold_loop")(_loop_grad)
+for _name in ("_rnn_loop", "_loop_item", "_map_loop", "_fold_loop"):
+    gradient(_name)(_loop_grad)

@@ -8,11 +8,11 @@ import numpy as np
 from kcore import _graph
 from kcore._api.common import arr, float_arr, same_as_first, static_dtype, static_shape
 from kcore._api.config import epsilon, floatx, normalize_data_format
-from kcore._api.grad import gradient
+from kcore._api.grad import builder_for, gradient
 from kcore._api.state import learning_phase
 from kcore._api.values import rng
 from kcore._graph import Tensor
-from kcore._ops import REGISTRY, op
+from kcore._ops import op
 from kcore._variables import Variable
 
 PUBLIC = ("in_train_phase", "in_test_phase", "dropout")
@@ -191,7 +191,7 @@ def in_train_phase(x, alt, training=None):
         return chosen() if callable(chosen) else chosen
     xv = x() if callable(x) else x
     av = alt() if callable(alt) else alt
-    out = _graph.apply(REGISTRY["switch"], _graph._active_kernels(), (training, xv, av), {})
+    out = builder_for(training, xv, av).switch(training, xv, av)
     if uses_learning_phase and isinstance(out, Tensor):
         out._uses_learning_phase = True
     return out
@@ -207,9 +207,8 @@ def dropout(x, level, noise_shape=None, seed=None):
     if not isinstance(level, (int, float)) or isinstance(level, bool) or not 0 <= level < 1:
         raise ValueError(f"dropout: level must be in [0, 1), got {level!r}")
     if _graph.contains_symbolic(x):
-        kern = x._kern if isinstance(x, Tensor) and x._kern is not None else _graph._active_kernels()
-        mask = _graph.apply(REGISTRY["_dropout_mask"], kern, (x, level, noise_shape, seed), {})
-        return _graph.apply(REGISTRY["_multiply"], kern, (x, mask), {})
+        B = builder_for(x)
+        return B._multiply(x, B._dropout_mask(x, level, noise_shape, seed))
     a = float_arr(x, "dropout")
     return (a * dropout_mask(a, level, noise_shape, seed)).astype(a.dtype)
 

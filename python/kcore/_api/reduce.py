@@ -11,7 +11,7 @@ import numpy as np
 
 from kcore import _validate as V
 from kcore._api.common import float_arr, static_dtype
-from kcore._api.grad import gradient
+from kcore._api.grad import gradient, no_gradient
 from kcore._kernels import ReduceKind as R
 from kcore._ops import op
 from kcore._runtime import _core
@@ -176,9 +176,6 @@ def _logsumexp_grad(B, out, g, x, axis=None, keepdims=False):
     return B._multiply(B._expand_to(g, x, axis, keepdims), weights), None, None
 
 
-def _no_gradient(B, out, g, *args, **kwargs):
-    return (None,) * len(args)
-
 
 for _name in ("any", "all", "argmax", "argmin"):
-    gradient(_name)(_no_gradient)
+    gradient(_name)(no_gradient)

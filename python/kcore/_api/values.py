@@ -10,9 +10,9 @@ import numpy as np
 from kcore import _graph
 from kcore import _validate as V
 from kcore._api.common import dtype_name
-from kcore._api.grad import gradient
+from kcore._api.grad import builder_for, gradient, no_gradient
 from kcore._graph import Constant, Placeholder, Tensor, Update
-from kcore._ops import REGISTRY, op
+from kcore._ops import op
 from kcore._state import get_uid
 from kcore._variables import Variable
 
@@ -221,9 +221,7 @@ def moving_average_target(x, value, momentum):
 def moving_average_update(x, value, momentum):
     """x -= (x - value) * (1 - momentum), as Keras 2.3 and tf_keras."""
     if _graph.contains_symbolic(value):
-        kern = value._kern if isinstance(value, Tensor) and value._kern is not None else _graph._active_kernels()
-        target = _graph.make_node(REGISTRY["_moving_average_target"], kern, (x, value, momentum), {})
-        return Update(x, target, "set")
+        return Update(x, builder_for(value)._moving_average_target(x, value, momentum), "set")
     x.assign(moving_average_target(x, value, momentum))
     return x
 
@@ -421,9 +419,6 @@ def _identity_grad(B, out, g, x, name=None):
     return g, None
 
 
-def _no_gradient(B, out, g, *args, **kwargs):
-    return (None,) * len(args)
-
 
 for _name in ("zeros_like", "ones_like", "shape", "size"):
-    gradient(_name)(_no_gradient)
+    gradient(_name)(no_gradient)
