@@ -17,6 +17,8 @@ An `Op` holds what the rest of kcore needs to know about an operation:
 - `side_effect`: the op does something besides computing its result (print_tensor); it never
   runs while shapes are inferred, so it needs a `shape` rule.
 - `gradient`: the slot for its gradient rule (reverse mode), filled where gradients are defined.
+- `tuple_valued`: the op's value is a tuple of arrays (a loop's outputs), read through item ops;
+  its gradient is a tuple too, summed item by item.
 
 kcore/backends.py builds each backend's namespace from this registry over a kernel provider.
 """
@@ -38,6 +40,7 @@ class Op:
     shape: Callable | None = None
     side_effect: bool = False
     gradient: Callable | None = None
+    tuple_valued: bool = False
     signature: inspect.Signature = dataclasses.field(init=False, repr=False)
 
     def __post_init__(self):
@@ -67,14 +70,15 @@ class Op:
 
 
 def op(name: str | None = None, *, kernels: bool = False, native: tuple | None = None, shape: Callable | None = None,
-       side_effect: bool = False):
+       side_effect: bool = False, tuple_valued: bool = False):
     """Registers the decorated eager function as an op (see the module docstring); returns it
     unchanged, so family modules can call each other's eager functions directly."""
     def register(fn):
         key = name or fn.__name__
         if key in REGISTRY:
             raise ValueError(f"op {key} is registered twice")
-        REGISTRY[key] = Op(key, fn, kernels=kernels, native=native, shape=shape, side_effect=side_effect)
+        REGISTRY[key] = Op(key, fn, kernels=kernels, native=native, shape=shape, side_effect=side_effect,
+                            tuple_valued=tuple_valued)
         return fn
 
     return register

@@ -100,7 +100,10 @@ def gradients(loss, variables):
     def add(target, g):
         if g is None or not _is_graph(target):
             return
-        grads[id(target)] = g if id(target) not in grads else B._add(grads[id(target)], g)
+        if id(target) in grads:
+            tuples = isinstance(target, Tensor) and target.op is not None and target.op.tuple_valued
+            g = (B._tuple_add if tuples else B._add)(grads[id(target)], g)
+        grads[id(target)] = g
 
     for node in reversed(_graph._order([loss])):
         if not isinstance(node, Tensor) or node.op is None or id(node) not in grads:
@@ -119,6 +122,18 @@ def gradients(loss, variables):
                 add(arg, ga)
     out = [grads.get(id(v)) if id(v) in grads else B.zeros_like(v) for v in targets]
     return out[0] if single else out
+
+
+@op("_item_cotangent", shape=lambda node, i, g: (None, "float32"), tuple_valued=True)
+def item_cotangent(node, i, g):
+    """The gradient of a tuple-valued node (node) through its item i: g there, None elsewhere."""
+    return tuple(g if k == i else None for k in range(len(node)))
+
+
+@op("_tuple_add", shape=lambda a, b: (None, "float32"), tuple_valued=True)
+def tuple_add(a, b):
+    """Two tuple gradients summed item by item (None: no gradient there)."""
+    return tuple(y if x is None else x if y is None else np.add(x, y) for x, y in zip(a, b, strict=True))
 
 
 @op("_reduction_count", shape=lambda x, out: ((), static_dtype(x)))
