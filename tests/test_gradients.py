@@ -63,6 +63,11 @@ CASES = {
     "batch_dot_2d": (lambda x, y: K.batch_dot(x, y, axes=1), (3, 4), (3, 4)),
     "batch_dot_keras_doc": (lambda x, y: K.batch_dot(x, y, axes=(1, 2)), (2, 5, 1), (2, 3, 5)),
     "cumsum": (lambda x: K.cumsum(x, axis=1), (2, 4)),
+    "cumprod": (lambda x: K.cumprod(x, axis=-1), (3, 4)),
+    "cumprod_axis0": (lambda x: K.cumprod(x, axis=0), (4, 2, 2)),
+    "batch_gather": (lambda x: K.batch_gather(x, np.array([[2, 0, 2], [1, 1, 3]])), (2, 4, 3)),
+    "ctc_batch_cost": (lambda y: K.ctc_batch_cost(np.array([[0, 1, 1], [2, 0, 0]]), y, np.array([[6], [4]]),
+                                                  np.array([[3], [1]])), (2, 6, 4), True),
     "reverse": (lambda x: K.reverse(x, (0, 1)) * 2, (2, 3)),
     "slice": (lambda x: K.slice(x, (1, 0), (2, 2)), (3, 4)),
     "transpose": (K.transpose, (3, 4)),
@@ -142,11 +147,17 @@ def test_gradients_through_placeholders_and_a_dense_layer():
     np.testing.assert_allclose(gbv, (p - tv).sum(axis=0) / 5, rtol=1e-4, atol=1e-6)
 
 
+def test_cumprod_gradient_where_the_input_has_zeros():
+    check_gradient(lambda x: K.cumprod(x * K.constant(np.array([[1, 0, 1, 1, 1], [1, 1, 1, 1, 1], [1, 0, 1, 0, 1]],
+                                                               dtype="float64")), axis=1), (3, 5))
+
+
 def test_an_op_without_a_rule_is_named():
+    # Gradients of gradients are not defined.
     x = K.variable(np.ones((2, 3)))
-    loss = K.sum(K.cumprod(x, axis=1))
-    with pytest.raises(TypeError, match="gradients: op 'cumprod' has no gradient rule"):
-        K.gradients(loss, [x])
+    (g,) = K.gradients(K.sum(K.relu(x)), [x])
+    with pytest.raises(TypeError, match="gradients: op '_relu_grad' has no gradient rule"):
+        K.gradients(K.sum(g * g), [x])
 
 
 CONV_CASES = {

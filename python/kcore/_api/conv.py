@@ -21,7 +21,7 @@ from kcore import _reference as ref
 from kcore import _validate as V
 from kcore._api.common import static_dtype, static_shape
 from kcore._api.config import normalize_data_format
-from kcore._api.grad import builder_for, gradient
+from kcore._api.grad import builder_for, gradient, no_gradient
 from kcore._graph import Operators
 from kcore._ops import op
 
@@ -756,3 +756,6 @@ def _local_conv1d_grad(B, out, g, inputs, kernel, kernel_size, strides, data_for
 def _local_conv2d_grad(B, out, g, inputs, kernel, kernel_size, strides, output_shape, data_format=None):
     common = (2, kernel_size, strides, output_shape, data_format)
     return B._local_conv_grad(g, inputs, kernel, "x", *common), B._local_conv_grad(g, inputs, kernel, "kernel", *common)
+
+
+gradient("in_top_k")(no_gradient)

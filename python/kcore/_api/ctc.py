@@ -9,9 +9,9 @@ import dataclasses
 import numpy as np
 
 from kcore import _graph
-from kcore._api.common import static_shape
+from kcore._api.common import static_dtype, static_shape
 from kcore._api.config import epsilon
-from kcore._api.grad import builder_for
+from kcore._api.grad import builder_for, gradient, no_gradient
 from kcore._ops import op
 
 PUBLIC = ("ctc_label_dense_to_sparse", "ctc_decode")
@@ -60,32 +60,52 @@ def _log_probs(y_pred):
     return np.log(p) - np.log(np.sum(p, axis=-1, keepdims=True))
 
 
-def _ctc_loss(logp, label):
-    """-log p(label | logp (frames, classes)), by the forward algorithm over the label with blanks
-    (the last class) around and between its symbols."""
-    blank = logp.shape[1] - 1
-    ext = [blank]
-    for c in label:
-        ext += [int(c), blank]
-    s_len, frames = len(ext), logp.shape[0]
+def _extended(label, blank):
+    """The label with blanks around and between its symbols, and where a path may skip a blank."""
+    ext = np.full(2 * len(label) + 1, blank, dtype=np.int64)
+    ext[1::2] = label
+    skip = np.zeros(len(ext), bool)
+    skip[2:] = (ext[2:] != blank) & (ext[2:] != ext[:-2])
+    return ext, skip
+
+
+def _shifted(a, k):
+    return np.concatenate([np.full(k, -np.inf), a[:-k]]) if k < len(a) else np.full(len(a), -np.inf)
+
+
+def _ctc(logp, label, want_grad=False):
+    """-log p(label | logp (frames, classes)) by the forward algorithm over the extended label; with
+    want_grad, also its gradient with respect to the logits behind logp (a log softmax):
+    softmax - the posterior occupancy of each class at each frame (forward-backward)."""
+    frames, classes = logp.shape
+    blank = classes - 1
+    ext, skip = _extended(np.asarray(label, np.int64), blank)
     if frames == 0:
-        return 0.0 if not len(label) else np.inf
-    alpha = np.full(s_len, -np.inf)
-    alpha[0] = logp[0, blank]
-    if s_len > 1:
-        alpha[1] = logp[0, ext[1]]
+        return (0.0 if not len(label) else np.inf), np.zeros((0, classes))
+    emit = logp[:, ext]  # (frames, states)
+    alpha = np.full((frames, len(ext)), -np.inf)
+    alpha[0, :2] = emit[0, :2]
     for t in range(1, frames):
-        prev = alpha
-        alpha = np.full(s_len, -np.inf)
-        for s in range(s_len):
-            a = prev[s]
-            if s >= 1:
-                a = np.logaddexp(a, prev[s - 1])
-            if s >= 2 and ext[s] != blank and ext[s] != ext[s - 2]:
-                a = np.logaddexp(a, prev[s - 2])
-            alpha[s] = a + logp[t, ext[s]]
-    total = alpha[-1] if s_len == 1 else np.logaddexp(alpha[-1], alpha[-2])
-    return -total
+        prev = alpha[t - 1]
+        a = np.logaddexp(prev, _shifted(prev, 1))
+        a = np.where(skip, np.logaddexp(a, _shifted(prev, 2)), a)
+        alpha[t] = a + emit[t]
+    total = alpha[-1, -1] if len(ext) == 1 else np.logaddexp(alpha[-1, -1], alpha[-1, -2])
+    if not want_grad:
+        return -total, None
+    if not np.isfinite(total):  # the label cannot be emitted in these frames: no gradient
+        return np.inf, np.zeros(logp.shape)
+    beta = np.full((frames, len(ext)), -np.inf)  # beta[t, s]: the rest of the path after frame t
+    beta[-1, -2:] = 0.0
+    skip_from = np.concatenate([skip[2:], [False, False]])  # s -> s + 2 allowed
+    for t in range(frames - 2, -1, -1):
+        nxt = beta[t + 1] + emit[t + 1]
+        b = np.logaddexp(nxt, np.concatenate([nxt[1:], [-np.inf]]))
+        b = np.where(skip_from, np.logaddexp(b, np.concatenate([nxt[2:], [-np.inf, -np.inf]])), b)
+        beta[t] = b
+    occupancy = np.zeros((frames, classes))
+    np.add.at(occupancy.T, ext, np.exp(alpha + beta - total).T)
+    return -total, np.exp(logp) - occupancy
 
 
 @op(shape=lambda y_true, y_pred, input_length, label_length:
@@ -105,9 +125,31 @@ def ctc_batch_cost(y_true, y_pred, input_length, label_length):
     if np.any(frames > pred.shape[1]) or np.any(lengths > labels.shape[1]):
         raise ValueError(f"{fn}: input_length or label_length exceeds the tensors' lengths")
     logp = _log_probs(pred)
-    losses = [_ctc_loss(logp[i, :frames[i]], labels[i, :lengths[i]]) for i in range(n)]
+    losses = [_ctc(logp[i, :frames[i]], labels[i, :lengths[i]])[0] for i in range(n)]
     dtype = pred.dtype if pred.dtype.kind == "f" else np.float32
     return np.asarray(losses, np.float64).reshape(n, 1).astype(dtype)
+
+
+@op("_ctc_batch_cost_grad", shape=lambda g, y_true, y_pred, input_length, label_length:
+    (static_shape(y_pred), "float32" if static_dtype(y_pred) not in ("float16", "float64") else static_dtype(y_pred)))
+def ctc_batch_cost_grad(g, y_true, y_pred, input_length, label_length):
+    """ctc_batch_cost's gradient with respect to y_pred: through the logits log(y_pred + epsilon),
+    zero at frames past each sample's input_length."""
+    labels, pred = np.asarray(y_true), np.asarray(y_pred)
+    n = pred.shape[0]
+    frames = _lengths(input_length, n, "ctc_batch_cost")
+    lengths = _lengths(label_length, n, "ctc_batch_cost")
+    logp = _log_probs(pred)
+    out = np.zeros(pred.shape)
+    for i in range(n):
+        out[i, :frames[i]] = _ctc(logp[i, :frames[i]], labels[i, :lengths[i]], want_grad=True)[1]
+    out *= np.asarray(g, np.float64).reshape(n, 1, 1) / (np.asarray(pred, np.float64) + epsilon())
+    return out.astype(pred.dtype if pred.dtype.kind == "f" else np.float32)
+
+
+@gradient("ctc_batch_cost")
+def _ctc_batch_cost_gradient(B, out, g, y_true, y_pred, input_length, label_length):
+    return None, B._ctc_batch_cost_grad(g, y_true, y_pred, input_length, label_length), None, None
 
 
 def _greedy(logp):
@@ -194,3 +236,6 @@ def ctc_decode(y_pred, input_length, greedy=True, beam_width=100, top_paths=1):
         decoded = [B._ctc_decoded(y_pred, input_length, greedy, beam_width, top_paths, i) for i in range(k)]
         return decoded, B._ctc_decoded(y_pred, input_length, greedy, beam_width, top_paths, -1)
     return _decode(y_pred, input_length, greedy, beam_width, top_paths)
+
+
+gradient("_ctc_decoded")(no_gradient)

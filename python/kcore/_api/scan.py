@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from kcore import _validate as V
+from kcore._api.common import static_dtype, static_shape
 from kcore._api.grad import gradient
 from kcore._kernels import ScanKind
 from kcore._ops import op
@@ -40,3 +41,29 @@ def cumprod(kern, x, axis=0):
 def _cumsum_grad(B, out, g, x, axis=0):
     # Each input adds to every later output: the gradient is g summed from the end.
     return B.reverse(B.cumsum(B.reverse(g, axis), axis), axis), None
+
+
+@op("_cumprod_grad", shape=lambda g, x, axis: (static_shape(x), static_dtype(g)))
+def cumprod_grad(g, x, axis):
+    """cumprod's gradient, exact where x has zeros: d out_j / d x_i is the product of x_0..x_j
+    without x_i. Before a line's first zero z that is out_j / x_i; at z, the product of what comes
+    before it times the later factors; after z, 0 (every such product holds x_z)."""
+    moved = np.moveaxis(np.asarray(x), axis, -1)
+    a = moved.reshape(-1, moved.shape[-1])  # lines along the axis
+    gm = np.moveaxis(np.asarray(g), axis, -1).reshape(a.shape).astype(a.dtype, copy=False)
+    out = np.cumprod(a, axis=-1)
+    with np.errstate(all="ignore"):
+        res = np.flip(np.cumsum(np.flip(gm * out, -1), -1), -1) / np.where(a == 0, 1, a)
+    zero = a == 0
+    for line in np.nonzero(zero.any(axis=-1))[0]:
+        xs, gs = a[line], gm[line]
+        z = int(np.argmax(zero[line]))
+        before = out[line][z - 1] if z else a.dtype.type(1)
+        res[line][z] = before * (gs[z] + np.sum(gs[z + 1:] * np.cumprod(xs[z + 1:])))
+        res[line][z + 1:] = 0
+    return np.moveaxis(res.reshape(moved.shape), -1, axis)
+
+
+@gradient("cumprod")
+def _cumprod_gradient(B, out, g, x, axis=0):
+    return B._cumprod_grad(g, x, axis), None

@@ -10,7 +10,7 @@ import numpy as np
 
 from kcore._api.common import static_dtype, static_shape
 from kcore._api.config import normalize_data_format
-from kcore._api.grad import gradient
+from kcore._api.grad import gradient, no_gradient
 from kcore._ops import op
 from kcore._runtime import _core
 
@@ -321,6 +321,23 @@ def gather_grad(g, reference, indices):
 @gradient("gather")
 def _gather_gradient(B, out, g, reference, indices):
     return B._gather_grad(g, reference, indices), None
+
+
+@op("_batch_gather_grad", shape=lambda g, reference, indices: (static_shape(reference), static_dtype(g)))
+def batch_gather_grad(g, reference, indices):
+    """batch_gather's gradient: each gathered slice's gradient added back where it came from."""
+    idx = np.asarray(indices)
+    out = np.zeros(np.shape(reference), dtype=np.asarray(g).dtype)
+    np.add.at(out, tuple(np.indices(idx.shape)[:idx.ndim - 1]) + (idx,), np.asarray(g))
+    return out
+
+
+@gradient("batch_gather")
+def _batch_gather_gradient(B, out, g, reference, indices):
+    return B._batch_gather_grad(g, reference, indices), None
+
+
+gradient("one_hot")(no_gradient)
 
 
 @gradient("reverse")
