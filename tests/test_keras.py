@@ -1,6 +1,6 @@
-"""Unmodified Keras 2.3.1 on kcore (KERAS_BACKEND=kcore.backend), each script in a fresh
-interpreter. Predictions are checked against NumPy forward passes written here, from the
-model's own weights."""
+"""Unmodified Keras 2.3.1 on kcore (KERAS_BACKEND=kcore.backend, and the numpy backend), each script
+in a fresh interpreter. Predictions and trained weights are checked against NumPy written here and
+in tests/keras_reference.py, from the model's own weights."""
 import importlib.metadata
 import json
 import os
@@ -67,10 +67,11 @@ print(json.dumps({"backend": keras.backend.backend(), "pred_err": float(np.abs(p
 """
 
 
+@pytest.mark.parametrize("backend", ["kcore.backend", "kcore.numpy_backend"])
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
-def test_mlp_predict_evaluate_fit_save_load(tmp_path, optimizer):
-    out = run_keras("import json\n" + MLP.replace("OPTIMIZER", repr(optimizer)), tmp_path)
-    assert out["backend"] == "kcore.backend"
+def test_mlp_predict_evaluate_fit_save_load(tmp_path, optimizer, backend):
+    out = run_keras("import json\n" + MLP.replace("OPTIMIZER", repr(optimizer)), tmp_path, backend=backend)
+    assert out["backend"] == backend
     assert out["pred_err"] < 1e-6
     assert abs(out["loss0"] - out["ref_loss"]) < 1e-5 and out["acc0"] == out["ref_acc"]
     assert out["last"] < out["first"] * (0.95 if optimizer == "sgd" else 0.85)  # (random initial weights)
@@ -145,50 +146,94 @@ def test_batchnorm_cnn_fits_and_predicts_with_moving_statistics(tmp_path):
     assert out["last"] < out["first"] and out["moved"] > 0 and out["err"] < 1e-4
 
 
-def test_layer_zoo_builds_predicts_and_trains(tmp_path):
-    # Runs, not values: each model predicts and takes two epochs of Adam with a finite loss
-    # (the applications only predict, at 32x32 with weights=None).
-    code = """
-    import json
-    import keras
-    from keras import layers as L
-    from keras.models import Sequential, Model
-    from keras.applications import MobileNet, MobileNetV2, ResNet50
-    results = {}
-    def run(name, build, x, fit=True):
-        m = build()
-        p = m.predict(x)
-        ok = p.shape == (len(x), 2) and bool(np.all(np.isfinite(p)))
-        if fit:
-            m.compile("adam", "categorical_crossentropy")
-            h = m.fit(x, np.eye(2)[rng.integers(0, 2, len(x))], epochs=2, verbose=0)
-            ok = ok and all(np.isfinite(h.history["loss"]))
-        results[name] = ok
-    img = rng.standard_normal((4, 8, 8, 2)).astype("float32")
-    run("separable/transpose/upsampling/padding/cropping", lambda: Sequential([
-        L.SeparableConv2D(4, 3, padding="same", input_shape=(8, 8, 2)), L.DepthwiseConv2D(3),
-        L.Conv2DTranspose(3, 3, strides=2), L.UpSampling2D(), L.ZeroPadding2D(1), L.Cropping2D(2), L.Flatten(),
-        L.Dense(2, activation="softmax")]), img)
-    run("causal dilated conv1d", lambda: Sequential([
-        L.Conv1D(4, 3, padding="causal", dilation_rate=2, input_shape=(10, 3)), L.GlobalMaxPooling1D(),
-        L.Dense(2, activation="softmax")]), rng.standard_normal((4, 10, 3)).astype("float32"))
-    words = rng.integers(1, 20, (4, 6))
-    words[:, -2:] = 0
+ZOO = """
+import json, sys
+sys.path.insert(0, TESTS)
+from keras import backend as K
+from keras import layers as L
+from keras.models import Sequential, Model
+from keras.applications import MobileNet, MobileNetV2, ResNet50
+from keras_reference import Reference, sgd_step_check
+results = {}
+
+
+def check(name, build, x, train=True):
+    m = build()
+    ref = Reference(m, K).predict(x)
+    r = {"pred": float(np.abs(m.predict(x) - ref).max() / np.abs(ref).max())}
+    if train:
+        y = np.eye(2)[rng.integers(0, 2, len(x))]
+        r["sgd"], r["step"], r["moving"] = sgd_step_check(m, K, x, y, lr=0.1)
+        m.compile("adam", "categorical_crossentropy")
+        r["adam_finite"] = bool(np.all(np.isfinite(m.fit(x, y, epochs=2, verbose=0).history["loss"])))
+    else:  # the applications: their pooled features too (the random-weight outputs saturate)
+        pool = next(layer for layer in m.layers if type(layer).__name__ == "GlobalAveragePooling2D")
+        sub = Model(m.input, pool.output)
+        ref = Reference(sub, K).predict(x)
+        r["features"] = float(np.abs(sub.predict(x) - ref).max() / np.abs(ref).max())
+    results[name] = r
+
+
+def functional():
+    i = L.Input((6,))
+    h = L.Dense(8, activation="relu")(i)
+    a = L.Add()([L.Dense(4)(h), L.Dense(4, activation="tanh")(h)])
+    c = L.Concatenate()([a, L.Dense(3, activation="sigmoid")(i)])
+    return Model(i, L.Dense(2, activation="softmax")(L.BatchNormalization()(c)))
+
+
+check("functional Dense/Add/Concatenate/BatchNormalization", functional, rng.standard_normal((16, 6)))
+check("Conv2D/BatchNormalization/MaxPooling2D/AveragePooling2D", lambda: Sequential([
+    L.Conv2D(3, 3, padding="same", activation="relu", input_shape=(8, 8, 2)), L.BatchNormalization(),
+    L.MaxPooling2D(), L.Conv2D(4, 2), L.AveragePooling2D(padding="same"), L.Flatten(),
+    L.Dense(2, activation="softmax")]), rng.standard_normal((8, 8, 8, 2)))
+check("SeparableConv2D/DepthwiseConv2D/Conv2DTranspose/UpSampling2D/ZeroPadding2D/Cropping2D", lambda: Sequential([
+    L.SeparableConv2D(3, 3, padding="same", input_shape=(6, 6, 2)), L.DepthwiseConv2D(3),
+    L.Conv2DTranspose(2, 3, strides=2, padding="same"), L.Conv2DTranspose(2, 2), L.UpSampling2D(),
+    L.ZeroPadding2D(1), L.Cropping2D(3), L.Flatten(), L.Dense(2, activation="softmax")]),
+    rng.standard_normal((4, 6, 6, 2)))
+check("causal dilated Conv1D/GlobalMaxPooling1D", lambda: Sequential([
+    L.Conv1D(4, 3, padding="causal", dilation_rate=2, input_shape=(10, 3)), L.GlobalMaxPooling1D(),
+    L.Dense(2, activation="softmax")]), rng.standard_normal((6, 10, 3)))
+words = rng.integers(1, 20, (6, 7))
+words[:, -2:] = 0
+words[1, -4:] = 0
+for length in (7, None):  # a known number of steps (unrolled) and an unknown one (the loop node)
     for rnn in ("SimpleRNN", "LSTM", "GRU"):
-        run("embedding+" + rnn, lambda: Sequential([L.Embedding(20, 4, mask_zero=True, input_length=6),
-                                                   getattr(L, rnn)(5), L.Dense(2, activation="softmax")]), words)
-    run("bidirectional", lambda: Sequential([L.Embedding(20, 4, mask_zero=True, input_length=6),
-                                             L.Bidirectional(L.LSTM(3)), L.Dense(2, activation="softmax")]), words)
-    run("conv3d", lambda: Sequential([L.Conv3D(2, 2, input_shape=(4, 4, 4, 1)), L.MaxPooling3D(), L.UpSampling3D(),
-                                      L.Flatten(), L.Dense(2, activation="softmax")]),
-        rng.standard_normal((4, 4, 4, 4, 1)).astype("float32"))
-    for app in (MobileNet, MobileNetV2, ResNet50):
-        run(app.__name__, lambda: app(weights=None, input_shape=(32, 32, 3), classes=2),
-            rng.standard_normal((2, 32, 32, 3)).astype("float32"), fit=False)
-    print(json.dumps(results))
-    """
-    results = run_keras(code, tmp_path)
-    assert results and all(results.values()), results
+        check(f"Embedding(mask_zero)/{rnn}, input_length={length}", lambda: Sequential([
+            L.Embedding(20, 4, mask_zero=True, input_length=length), getattr(L, rnn)(5),
+            L.Dense(2, activation="softmax")]), words)
+    check(f"Embedding(mask_zero)/Bidirectional GRU (sequences, reset_after)/Bidirectional LSTM, "
+          f"input_length={length}", lambda: Sequential([
+              L.Embedding(20, 4, mask_zero=True, input_length=length),
+              L.Bidirectional(L.GRU(3, return_sequences=True, reset_after=True)), L.Bidirectional(L.LSTM(3)),
+              L.Dense(2, activation="softmax")]), words)
+check("Conv3D/MaxPooling3D/UpSampling3D", lambda: Sequential([
+    L.Conv3D(2, 2, input_shape=(4, 4, 4, 1)), L.MaxPooling3D(), L.UpSampling3D(), L.Flatten(),
+    L.Dense(2, activation="softmax")]), rng.standard_normal((4, 4, 4, 4, 1)))
+for name, app in (("MobileNet", MobileNet), ("MobileNetV2", MobileNetV2), ("ResNet50", ResNet50)):
+    check(name, lambda: app(weights=None, input_shape=(32, 32, 3), classes=2),
+          rng.standard_normal((2, 32, 32, 3)).astype("float32"), train=False)
+print(json.dumps(results))
+"""
+
+
+@pytest.mark.parametrize("backend", ["kcore.backend", "kcore.numpy_backend"])
+def test_layer_zoo_matches_a_numpy_reference(tmp_path, backend):
+    # Predictions against tests/keras_reference.py (float64 NumPy, layer by layer, from the
+    # model's weights); one full-batch SGD step against that reference's central differences
+    # (and BatchNormalization's moving statistics against Keras's rule); then Adam runs.
+    tests = os.path.dirname(os.path.abspath(__file__))
+    results = run_keras(f"TESTS = {tests!r}\n" + ZOO, tmp_path, backend=backend)
+    assert len(results) == 16, sorted(results)
+    bad = {}
+    for name, r in results.items():
+        ok = r["pred"] < 1e-5 and r.get("features", 0.0) < 1e-5
+        if "sgd" in r:  # float32 weights: a few units in the last place of values near 1
+            ok = ok and r["sgd"] < 5e-7 and r["step"] > 1e-4 and r["moving"] < 1e-6 and r["adam_finite"]
+        if not ok:
+            bad[name] = r
+    assert not bad, bad
 
 
 def test_every_keras_optimizer_trains(tmp_path):

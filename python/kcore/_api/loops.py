@@ -246,6 +246,9 @@ def rnn(step_function, inputs, initial_states, go_backwards=False, mask=None, co
     steps = _steps(inputs, 1, input_length)
     if steps is not None:
         return _rnn_unrolled(step_function, inputs, states, go_backwards, mask, constants, steps)
+    # As TensorFlow's rnn, the step runs once on the first input outside the loop: what a cell
+    # builds on its first call and reuses (Keras's dropout masks) is then outside the step.
+    step_function(inputs[:, 0], states + constants)
     x_t = _like(inputs, 1, "rnn_input")
     state_phs = [_like(s, None, "rnn_state") for s in states]
     const_phs = [_like(c, None, "rnn_constant") for c in constants]
