@@ -152,15 +152,17 @@ def _ctc_batch_cost_gradient(B, out, g, y_true, y_pred, input_length, label_leng
     return None, B._ctc_batch_cost_grad(g, y_true, y_pred, input_length, label_length), None, None
 
 
-def _greedy(logp):
-    best = np.argmax(logp, axis=1)
-    blank = logp.shape[1] - 1
+def _greedy(logits):
+    """The best class per frame, repeats merged and blanks dropped; TensorFlow's score: minus the
+    sum of each frame's largest logit (log(y_pred + epsilon), not normalized)."""
+    best = np.argmax(logits, axis=1)
+    blank = logits.shape[1] - 1
     path, prev = [], None
     for c in best:
         if c != prev and c != blank:
             path.append(int(c))
         prev = c
-    return [path], np.array([-np.sum(np.max(logp, axis=1))])
+    return [path], np.array([-np.sum(np.max(logits, axis=1))])
 
 
 def _beam(logp, beam_width, top_paths):
@@ -185,7 +187,9 @@ def _beam(logp, beam_width, top_paths):
         ranked = sorted(nxt.items(), key=lambda kv: -np.logaddexp(*kv[1]))[:beam_width]
         beams = {k: (v[0], v[1]) for k, v in ranked}
     ranked = sorted(beams.items(), key=lambda kv: -np.logaddexp(*kv[1]))[:top_paths]
-    paths = [list(k) for k, _ in ranked]
+    # TensorFlow 1's decoder (Keras 2.3.1 calls it with merge_repeated=True) also merges repeats
+    # that a blank separated: (a, a) comes out as (a).
+    paths = [[c for i, c in enumerate(k) if i == 0 or c != k[i - 1]] for k, _ in ranked]
     scores = [float(np.logaddexp(*v)) for _, v in ranked]
     while len(paths) < top_paths:
         paths.append([])
@@ -202,11 +206,12 @@ def _decode(y_pred, input_length, greedy, beam_width, top_paths):
         raise ValueError(f"{fn}: need 1 <= top_paths <= beam_width, got {top_paths} and {beam_width}")
     n = pred.shape[0]
     frames = _lengths(input_length, n, fn)
-    logp = _log_probs(pred)
+    logits = np.log(np.asarray(pred, np.float64) + epsilon())
+    logp = _log_probs(pred)  # the beam search normalizes, as TensorFlow's
     k = 1 if greedy else int(top_paths)
     all_paths, scores = [], np.zeros((n, k))
     for i in range(n):
-        paths, s = _greedy(logp[i, :frames[i]]) if greedy else _beam(logp[i, :frames[i]], int(beam_width), k)
+        paths, s = _greedy(logits[i, :frames[i]]) if greedy else _beam(logp[i, :frames[i]], int(beam_width), k)
         all_paths.append(paths)
         scores[i] = s
     decoded = []
