@@ -280,3 +280,25 @@ def test_one_sgd_step_updates_weights_as_numpy_backpropagation(tmp_path):
     print(json.dumps({"err": max(float(np.abs(a - b).max()) for a, b in zip(m.get_weights(), want))}))
     """
     assert run_keras(code, tmp_path)["err"] < 1e-5
+
+
+def test_kcore_imported_before_keras(tmp_path):
+    # The compatibility layer arrives with Keras, and Keras's setters reach kcore's settings.
+    code = """
+    import json
+    import kcore
+    import keras
+    from keras.layers import Dense
+    from keras.models import Sequential, load_model
+    from kcore import backend as K
+    keras.backend.set_epsilon(1e-3)
+    m = Sequential([Dense(2, input_shape=(3,))])
+    m.compile("sgd", "mse")
+    x = rng.standard_normal((8, 3)).astype("float32")
+    m.fit(x, x[:, :2], verbose=0)
+    m.save("m.h5")
+    err = float(np.abs(load_model("m.h5").predict(x) - m.predict(x)).max())
+    print(json.dumps({"epsilon": K.epsilon(), "reload_err": err}))
+    """
+    out = run_keras(code, tmp_path)
+    assert out == {"epsilon": 1e-3, "reload_err": 0.0}

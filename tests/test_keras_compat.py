@@ -75,3 +75,48 @@ def test_h5py_gives_keras_bytes_and_everyone_else_str(tmp_path):
     first, second = out.splitlines()
     assert first == "'abc' b'abc'"
     assert second == "['x', 'yy'] ['x', 'yy'] 3"
+
+
+def _stand_in_keras(tmp_path):
+    """A stand-in for Keras 2's backend package: settings in common.py, a loader importing the backend."""
+    pkg = tmp_path / "keras" / "backend"
+    pkg.mkdir(parents=True)
+    (tmp_path / "keras" / "__init__.py").write_text("from . import backend\n")
+    (pkg / "__init__.py").write_text("from .load_backend import set_floatx, floatx, set_epsilon, K\n")
+    (pkg / "common.py").write_text(textwrap.dedent("""
+        _FLOATX, _EPSILON = "float32", 1e-7
+        def floatx(): return _FLOATX
+        def set_floatx(value):
+            global _FLOATX
+            if value not in ("float16", "float32", "float64"):
+                raise ValueError("Unknown floatx type: " + str(value))
+            _FLOATX = value
+        def set_epsilon(e):
+            global _EPSILON
+            _EPSILON = float(e)
+        def set_image_data_format(f): pass
+    """))
+    (pkg / "load_backend.py").write_text(
+        "import importlib\nfrom .common import set_floatx, floatx, set_epsilon\n_BACKEND = 'kcore.backend'\n"
+        "K = importlib.import_module(_BACKEND)\n")
+
+
+@pytest.mark.parametrize("order", ["kcore first", "keras first"])
+def test_keras_setters_set_kcore_settings_whichever_is_imported_first(tmp_path, order):
+    _stand_in_keras(tmp_path)
+    first, second = ("kcore", "keras") if order == "kcore first" else ("keras", "kcore")
+    out = run(f"""
+        import sys, collections
+        sys.path.insert(0, ".")
+        import {first}
+        import {second}
+        from kcore import backend as K
+        keras.backend.set_floatx("float64")
+        keras.backend.set_epsilon(1e-4)
+        try:
+            keras.backend.set_floatx("int8")
+        except ValueError:
+            pass
+        print(hasattr(collections, "Iterable"), keras.backend.floatx(), K.floatx(), K.epsilon())
+    """, tmp_path)
+    assert out.split() == ["True", "float64", "float64", "0.0001"]

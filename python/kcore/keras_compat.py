@@ -11,21 +11,26 @@ them, and nothing else:
   them. Reads made by Keras's own modules (`keras.*`) get `bytes` back, as h5py 2 gave them;
   every other caller's reads are unchanged.
 
-kcore applies it when Keras 2.x loads kcore as its backend (KERAS_BACKEND=kcore.backend or
-keras.json), never in a process that does not use Keras. `import kcore.keras_compat` (or
-`kcore.keras_compat.apply()`) applies it explicitly, before importing Keras. Applying twice is
+- Keras's settings: Keras 2.x keeps floatx, epsilon and the image data format in
+  `keras.backend.common`, kcore's ops read kcore's. When Keras runs on a kcore backend, Keras's
+  `set_floatx`, `set_epsilon` and `set_image_data_format` set both (`link_settings`).
+
+kcore applies it when Keras 2.x is imported in a process that has imported kcore, in either
+order (kcore/_keras_hook.py), never in a process that does not use Keras. `import
+kcore.keras_compat` (or `kcore.keras_compat.apply()`) applies it explicitly. Applying twice is
 harmless.
 """
 from __future__ import annotations
 
 import collections
 import collections.abc
+import functools
 import sys
 import threading
 
 import numpy as np
 
-__all__ = ["applied", "apply"]
+__all__ = ["applied", "apply", "link_settings"]
 
 _COLLECTIONS_ABCS = ("Awaitable", "Callable", "Container", "Hashable", "ItemsView", "Iterable", "Iterator",
                      "KeysView", "Mapping", "MappingView", "MutableMapping", "MutableSequence", "MutableSet",
@@ -41,19 +46,58 @@ def applied() -> bool:
 
 
 def apply() -> None:
-    """Restores what Keras 2.3.1 needs of older Python, NumPy and h5py (see the module docstring)."""
+    """Restores what Keras 2.3.1 needs of older Python, NumPy and h5py, and links the settings
+    once Keras runs on kcore (see the module docstring)."""
     global _applied
     with _lock:
-        if _applied:
-            return
-        for name in _COLLECTIONS_ABCS:
-            if not hasattr(collections, name):
-                setattr(collections, name, getattr(collections.abc, name))
-        for name, value in _NUMPY_NAMES.items():
-            if name not in np.__dict__:
-                setattr(np, name, value)
-        _patch_h5py_attributes()
-        _applied = True
+        if not _applied:
+            _restore()
+            _applied = True
+    link_settings()
+
+
+def _restore() -> None:
+    for name in _COLLECTIONS_ABCS:
+        if not hasattr(collections, name):
+            setattr(collections, name, getattr(collections.abc, name))
+    for name, value in _NUMPY_NAMES.items():
+        if name not in np.__dict__:
+            setattr(np, name, value)
+    _patch_h5py_attributes()
+
+
+_SETTERS = ("set_floatx", "set_epsilon", "set_image_data_format")
+
+
+def _linked(keras_setter, kcore_setter):
+    @functools.wraps(keras_setter)
+    def linked(value):
+        keras_setter(value)  # Keras validates first
+        kcore_setter(value)
+
+    linked._kcore_linked = True  # type: ignore[attr-defined]
+    return linked
+
+
+def link_settings() -> None:
+    """Makes Keras's setters set kcore's settings too, once Keras's loader has chosen a kcore
+    backend (nothing otherwise)."""
+    from kcore import _config
+    from kcore._api import config
+
+    common, loader = sys.modules.get("keras.backend.common"), sys.modules.get("keras.backend.load_backend")
+    if common is None or getattr(loader, "_BACKEND", None) not in _config.OWN_MODULES:
+        return
+    for name in _SETTERS:
+        keras_setter = getattr(common, name, None)
+        if keras_setter is None or getattr(keras_setter, "_kcore_linked", False):
+            continue
+
+        linked = _linked(keras_setter, getattr(config, name))
+
+        for module in (common, loader, sys.modules.get("keras.backend")):
+            if module is not None and getattr(module, name, None) is keras_setter:
+                setattr(module, name, linked)
 
 
 def _as_bytes(value):
