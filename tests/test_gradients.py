@@ -103,6 +103,13 @@ CASES = {
     "binary_crossentropy": (lambda t, o: K.binary_crossentropy(K.sigmoid(t), K.sigmoid(o)), (3, 4), (3, 4)),
     "binary_crossentropy_logits": (lambda o: K.binary_crossentropy(K.constant(np.eye(3, 4), "float64"), o,
                                                                    from_logits=True), (3, 4)),
+    # Probabilities that are not a softmax's or sigmoid's output (nor normalised): the clipped path.
+    "categorical_crossentropy_probabilities": (lambda t, o: K.categorical_crossentropy(
+        K.softmax(t), K.softmax(o) * 0.9 + 0.02), (3, 4), (3, 4)),
+    "sparse_categorical_crossentropy_probabilities": (lambda o: K.sparse_categorical_crossentropy(
+        np.array([0, 3, 1]), K.softmax(o) * 0.9 + 0.02), (3, 4)),
+    "binary_crossentropy_probabilities": (lambda t, o: K.binary_crossentropy(
+        K.sigmoid(t), K.sigmoid(o) * 0.98 + 0.01), (3, 4), (3, 4)),
 }
 
 
@@ -145,6 +152,29 @@ def test_gradients_through_placeholders_and_a_dense_layer():
     p /= p.sum(axis=1, keepdims=True)
     np.testing.assert_allclose(gwv, xv.T @ (p - tv) / 5, rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(gbv, (p - tv).sum(axis=0) / 5, rtol=1e-4, atol=1e-6)
+
+
+def test_losses_of_a_softmax_or_sigmoid_output_use_its_logits_in_a_graph():
+    # As TensorFlow: no clipping, so a saturated wrong prediction still has its full loss and gradient.
+    x = K.variable(np.array([[40.0, 0.0, 0.0]]), dtype="float64")
+    t = np.array([[0.0, 1.0, 0.0]])
+    loss = K.categorical_crossentropy(t, K.softmax(x))
+    sparse = K.sparse_categorical_crossentropy(np.array([1]), K.softmax(x))
+    binary = K.binary_crossentropy(np.array([[0.0, 1.0, 1.0]]), K.sigmoid(x))
+    value, gx, sparse_value, binary_value = K.function([], [loss, K.gradients(K.sum(loss), [x])[0], sparse,
+                                                            binary])([])
+    np.testing.assert_allclose(value, [40.0], rtol=1e-12)
+    np.testing.assert_allclose(gx, [[1.0, -1.0, 0.0]], atol=1e-15)
+    np.testing.assert_allclose(sparse_value, [40.0], rtol=1e-12)
+    np.testing.assert_allclose(binary_value, [[40.0, np.log(2), np.log(2)]], rtol=1e-12)
+    # Eager values are probabilities like any others: clipped to [epsilon, 1 - epsilon].
+    np.testing.assert_allclose(K.categorical_crossentropy(t, K.softmax(K.get_value(x))), [-np.log(1e-7)], rtol=1e-6)
+
+
+def test_sparse_categorical_crossentropy_renormalises_probabilities():
+    # TensorFlow takes log(clip(output)) as logits.
+    got = K.sparse_categorical_crossentropy(np.array([0, 1]), np.array([[0.2, 0.2, 0.2], [0.5, 0.25, 0.25]]))
+    np.testing.assert_allclose(got, [np.log(3.0), np.log(4.0)], rtol=1e-12)
 
 
 def test_cumprod_gradient_where_the_input_has_zeros():

@@ -247,6 +247,10 @@ def _symbolic_args(args, kwargs=None) -> list:
 
 
 def make_node(op, kern, args, kwargs) -> Tensor:
+    if op.build is not None:
+        rewritten = op.build(kern, *args, **kwargs)
+        if rewritten is not None:
+            return rewritten
     inputs = _symbolic_args(args, kwargs)
     deps = current_control_deps()
     if op.shape is not None:

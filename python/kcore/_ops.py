@@ -17,6 +17,9 @@ An `Op` holds what the rest of kcore needs to know about an operation:
 - `side_effect`: the op does something besides computing its result (print_tensor); it never
   runs while shapes are inferred, so it needs a `shape` rule.
 - `gradient`: the slot for its gradient rule (reverse mode), filled where gradients are defined.
+- `build`: a graph-building rewrite, `build(kern, *args, **kwargs) -> node or None`, tried when the
+  op is applied to graph arguments: a node to use instead (TensorFlow's losses on the logits of a
+  softmax), or None for the op's own node.
 - `tuple_valued`: the op's value is a tuple of arrays (a loop's outputs), read through item ops;
   its gradient is a tuple too, summed item by item.
 
@@ -41,6 +44,7 @@ class Op:
     side_effect: bool = False
     gradient: Callable | None = None
     tuple_valued: bool = False
+    build: Callable | None = None
     signature: inspect.Signature = dataclasses.field(init=False, repr=False)
 
     def __post_init__(self):

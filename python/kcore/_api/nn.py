@@ -12,7 +12,7 @@ from kcore._api.grad import builder_for, gradient
 from kcore._api.state import learning_phase
 from kcore._api.values import rng
 from kcore._graph import Tensor
-from kcore._ops import op
+from kcore._ops import REGISTRY, op
 from kcore._variables import Variable
 
 PUBLIC = ("in_train_phase", "in_test_phase", "dropout")
@@ -118,9 +118,9 @@ def sparse_categorical_crossentropy(target, output, from_logits=False, axis=-1):
     with np.errstate(divide="ignore", invalid="ignore"):
         if from_logits:
             logp = _log_softmax(o, -1)
-        else:
+        else:  # as TensorFlow: log(clipped) taken as logits, so the probabilities are renormalised
             eps = o.dtype.type(epsilon())
-            logp = np.log(np.clip(o, eps, 1 - eps))
+            logp = _log_softmax(np.log(np.clip(o, eps, 1 - eps)), -1)
     if t.size and (t.min() < 0 or t.max() >= o.shape[-1]):
         raise ValueError(f"sparse_categorical_crossentropy: labels must be in [0, {o.shape[-1]})")
     return (-np.take_along_axis(logp, t[..., None], axis=-1)[..., 0]).astype(o.dtype)
@@ -383,7 +383,8 @@ def sparse_crossentropy_grad(g, target, output, from_logits=False, axis=-1):
             d = e / e.sum(axis=-1, keepdims=True) - hot
         else:
             eps = epsilon()
-            d = -hot / np.clip(o, eps, 1 - eps) * ((o > eps) & (o < 1 - eps))
+            c = np.clip(o, eps, 1 - eps)
+            d = (1 / c.sum(axis=-1, keepdims=True) - hot / c) * ((o > eps) & (o < 1 - eps))
     return np.moveaxis(gr * d, -1, axis).astype(np.asarray(output).dtype)
 
 
@@ -400,3 +401,38 @@ def _l2_normalize_grad(B, out, g, x, axis=None):
     along = B._multiply(B._multiply(out, B.sum(B._multiply(g, out), axis, True)),
                         B.cast(B.greater(squares, 1e-12), static_dtype(x)))  # (no pull back where clamped)
     return B._divide(B._subtract(g, along), norm), None
+
+
+# ---------------------------------------------------------------------------------------------
+# TensorFlow computes a loss of a softmax's (a sigmoid's) output from that op's logits: no
+# clipping, and gradients where the probabilities saturate. In a graph, kcore does the same.
+
+
+def _activation_input(output, name, axis):
+    """x when output is the graph node name(x) (a softmax over the loss's last axis), else None."""
+    if not isinstance(output, Tensor) or output.op is None or output.op.name != name:
+        return None
+    bound = output.op.signature.bind(*output.args, **output.kwargs)
+    bound.apply_defaults()
+    if name == "softmax":
+        nd, ax = output.ndim, bound.arguments["axis"]
+        if nd is None or not isinstance(ax, int) or not isinstance(axis, int) or not -nd <= axis < nd \
+                or ax % nd != nd - 1 or axis % nd != nd - 1:
+            return None
+    return bound.arguments["x"]
+
+
+def _on_logits(loss, activation):
+    def build(kern, target, output, from_logits=False, axis=-1):
+        logits = None if from_logits else _activation_input(output, activation, axis)
+        if logits is None:
+            return None
+        kwargs = {"from_logits": True} if loss == "binary_crossentropy" else {"from_logits": True, "axis": axis}
+        return _graph.apply(REGISTRY[loss], kern, (target, logits), kwargs)
+
+    return build
+
+
+for _loss, _activation in (("categorical_crossentropy", "softmax"), ("sparse_categorical_crossentropy", "softmax"),
+                           ("binary_crossentropy", "sigmoid")):
+    REGISTRY[_loss].build = _on_logits(_loss, _activation)
