@@ -52,17 +52,23 @@ def test_ctc_batch_cost_of_a_label_too_long_for_its_frames_is_infinite():
     assert np.isinf(got[0, 0])
 
 
-def test_ctc_decode_beam_search_ranks_labels_by_their_summed_probability():
+@pytest.mark.parametrize("merge_repeated", [False, True])
+def test_ctc_decode_beam_search_ranks_labels_by_their_summed_probability(merge_repeated):
     y = probabilities(3, 4, 3)
+    y[0] = [[0.8, 0.1, 0.1], [0.1, 0.1, 0.8], [0.8, 0.1, 0.1], [0.3, 0.3, 0.4]]  # (0, 0) is the likeliest
     input_length = np.array([4, 4, 3])
-    decoded, log_prob = K.ctc_decode(y, input_length, greedy=False, beam_width=100, top_paths=3)
-    assert len(decoded) == 3 and log_prob.shape == (3, 3)
+    decoded, log_prob = K.ctc_decode(y, input_length, greedy=False, beam_width=100, top_paths=4,
+                                     merge_repeated=merge_repeated)
+    assert len(decoded) == 4 and log_prob.shape == (3, 4)
     for i in range(3):
-        ranked = sorted(label_probabilities(y[i, :input_length[i]]).items(), key=lambda kv: -kv[1])[:3]
+        ranked = sorted(label_probabilities(y[i, :input_length[i]]).items(), key=lambda kv: -kv[1])[:4]
+        if i == 0:
+            assert ranked[0][0] == (0, 0)
         for j, (seq, p) in enumerate(ranked):
-            merged = [c for k, c in enumerate(seq) if k == 0 or c != seq[k - 1]]  # TF1's merge_repeated
+            if merge_repeated:  # TensorFlow's option: (a, a) comes out as (a)
+                seq = tuple(c for k, c in enumerate(seq) if k == 0 or c != seq[k - 1])
             row = decoded[j][i]
-            assert list(row[row >= 0]) == merged, (i, j)
+            assert tuple(row[row >= 0]) == seq, (i, j)
             np.testing.assert_allclose(log_prob[i, j], np.log(p), rtol=1e-6)
 
 

@@ -302,3 +302,47 @@ def test_kcore_imported_before_keras(tmp_path):
     """
     out = run_keras(code, tmp_path)
     assert out == {"epsilon": 1e-3, "reload_err": 0.0}
+
+
+def _parameters_from_source(fn) -> list:
+    """[(name, default source or None)] of a function definition parsed from Keras's source."""
+    import ast
+
+    a = fn.args
+    out = [(p.arg, None) for p in a.args]
+    for k, d in enumerate(a.defaults, start=len(a.args) - len(a.defaults)):
+        out[k] = (out[k][0], ast.unparse(d))
+    out += [("*" + a.vararg.arg, None)] if a.vararg else []
+    out += [(k.arg, ast.unparse(d) if d is not None else None) for k, d in zip(a.kwonlyargs, a.kw_defaults,
+                                                                                strict=True)]
+    return out + ([("**" + a.kwarg.arg, None)] if a.kwarg else [])
+
+
+def test_every_backend_name_keras_imports_has_keras_2_3_1_signature():
+    # The names keras/backend/__init__.py imports for every backend, against the parameter names and
+    # defaults of Keras 2.3.1's TensorFlow backend (parsed, not imported: it needs TensorFlow).
+    import ast
+    import importlib.util
+    import inspect
+    import pathlib
+    import re
+
+    from kcore import backend as K
+
+    root = pathlib.Path(importlib.util.find_spec("keras").submodule_search_locations[0]) / "backend"
+    unconditional = (root / "__init__.py").read_text().split("\nif backend() ==")[0]
+    names = re.findall(r"from \.load_backend import (\w+)", unconditional)
+    tf = {n.name: n for n in ast.parse((root / "tensorflow_backend.py").read_text()).body
+          if isinstance(n, ast.FunctionDef)}
+    checked, wrong = 0, {}
+    for name in names:
+        if name not in tf:  # (from common.py, which Keras keeps for itself)
+            continue
+        params = inspect.signature(getattr(K, name)).parameters.values()
+        ours = [(("*" if p.kind == p.VAR_POSITIONAL else "**" if p.kind == p.VAR_KEYWORD else "") + p.name,
+                 None if p.default is p.empty else repr(p.default).replace('"', "'")) for p in params]
+        theirs = [(n, d.replace('"', "'") if d else d) for n, d in _parameters_from_source(tf[name])]
+        checked += 1
+        if ours != theirs:
+            wrong[name] = (ours, theirs)
+    assert checked >= 150 and not wrong, wrong

@@ -15,10 +15,10 @@ def epsilon() -> float:
     return _config.SETTINGS.epsilon
 
 
-def set_epsilon(value) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"set_epsilon: expected a number, got {value!r}")
-    _config.SETTINGS.epsilon = float(value)
+def set_epsilon(e) -> None:
+    if isinstance(e, bool) or not isinstance(e, numbers.Real):
+        raise ValueError(f"set_epsilon: expected a number, got {e!r}")
+    _config.SETTINGS.epsilon = float(e)
     _config.SETTINGS.sources["epsilon"] = "setter"
 
 
@@ -27,10 +27,10 @@ def floatx() -> str:
     return _config.SETTINGS.floatx
 
 
-def set_floatx(value) -> None:
-    if value not in _config.FLOATX_VALUES:
-        raise ValueError(f"Unknown floatx type: {value!r}; expected one of {', '.join(_config.FLOATX_VALUES)}")
-    _config.SETTINGS.floatx = str(value)
+def set_floatx(floatx) -> None:
+    if floatx not in _config.FLOATX_VALUES:
+        raise ValueError(f"Unknown floatx type: {floatx!r}; expected one of {', '.join(_config.FLOATX_VALUES)}")
+    _config.SETTINGS.floatx = str(floatx)
     _config.SETTINGS.sources["floatx"] = "setter"
 
 

@@ -165,7 +165,7 @@ def _greedy(logits):
     return [path], np.array([-np.sum(np.max(logits, axis=1))])
 
 
-def _beam(logp, beam_width, top_paths):
+def _beam(logp, beam_width, top_paths, merge_repeated=False):
     """CTC prefix beam search: the most probable label sequences (each summed over its alignments)."""
     blank = logp.shape[1] - 1
     beams = {(): (0.0, -np.inf)}  # prefix -> (log p ending in blank, log p ending in a symbol)
@@ -187,9 +187,9 @@ def _beam(logp, beam_width, top_paths):
         ranked = sorted(nxt.items(), key=lambda kv: -np.logaddexp(*kv[1]))[:beam_width]
         beams = {k: (v[0], v[1]) for k, v in ranked}
     ranked = sorted(beams.items(), key=lambda kv: -np.logaddexp(*kv[1]))[:top_paths]
-    # TensorFlow 1's decoder (Keras 2.3.1 calls it with merge_repeated=True) also merges repeats
-    # that a blank separated: (a, a) comes out as (a).
-    paths = [[c for i, c in enumerate(k) if i == 0 or c != k[i - 1]] for k, _ in ranked]
+    paths = [list(k) for k, _ in ranked]
+    if merge_repeated:  # TensorFlow's option: repeats merge even where a blank separated them
+        paths = [[c for i, c in enumerate(p) if i == 0 or c != p[i - 1]] for p in paths]
     scores = [float(np.logaddexp(*v)) for _, v in ranked]
     while len(paths) < top_paths:
         paths.append([])
@@ -197,7 +197,7 @@ def _beam(logp, beam_width, top_paths):
     return paths, np.array(scores)
 
 
-def _decode(y_pred, input_length, greedy, beam_width, top_paths):
+def _decode(y_pred, input_length, greedy, beam_width, top_paths, merge_repeated):
     fn = "ctc_decode"
     pred = np.asarray(y_pred)
     if pred.ndim != 3:
@@ -211,7 +211,10 @@ def _decode(y_pred, input_length, greedy, beam_width, top_paths):
     k = 1 if greedy else int(top_paths)
     all_paths, scores = [], np.zeros((n, k))
     for i in range(n):
-        paths, s = _greedy(logits[i, :frames[i]]) if greedy else _beam(logp[i, :frames[i]], int(beam_width), k)
+        if greedy:
+            paths, s = _greedy(logits[i, :frames[i]])
+        else:
+            paths, s = _beam(logp[i, :frames[i]], int(beam_width), k, bool(merge_repeated))
         all_paths.append(paths)
         scores[i] = s
     decoded = []
@@ -224,23 +227,24 @@ def _decode(y_pred, input_length, greedy, beam_width, top_paths):
     return decoded, scores.astype(pred.dtype if pred.dtype.kind == "f" else np.float32)
 
 
-@op("_ctc_decoded", shape=lambda y_pred, input_length, greedy, beam_width, top_paths, i:
+@op("_ctc_decoded", shape=lambda y_pred, input_length, greedy, beam_width, top_paths, merge_repeated, i:
     ((None, None), "int64") if i >= 0 else ((None, 1 if greedy else top_paths), "float32"))
-def ctc_decoded(y_pred, input_length, greedy, beam_width, top_paths, i):
-    decoded, scores = _decode(y_pred, input_length, greedy, beam_width, top_paths)
+def ctc_decoded(y_pred, input_length, greedy, beam_width, top_paths, merge_repeated, i):
+    decoded, scores = _decode(y_pred, input_length, greedy, beam_width, top_paths, merge_repeated)
     return decoded[i] if i >= 0 else scores
 
 
-def ctc_decode(y_pred, input_length, greedy=True, beam_width=100, top_paths=1):
+def ctc_decode(y_pred, input_length, greedy=True, beam_width=100, top_paths=1, merge_repeated=False):
     """([decoded label matrices, -1 padded] (top_paths of them), log probabilities (samples,
     top_paths)): greedy (best class per frame, repeats merged, blanks dropped; its score is minus
-    the sum of each frame's largest log-probability, as TensorFlow's) or a prefix beam search."""
+    the sum of each frame's largest log-probability, as TensorFlow's) or a prefix beam search
+    (merge_repeated: repeated labels in its results merge, even where a blank separated them)."""
     if _graph.contains_symbolic(y_pred) or _graph.contains_symbolic(input_length):
         B = builder_for(y_pred, input_length)
         k = 1 if greedy else int(top_paths)
-        decoded = [B._ctc_decoded(y_pred, input_length, greedy, beam_width, top_paths, i) for i in range(k)]
-        return decoded, B._ctc_decoded(y_pred, input_length, greedy, beam_width, top_paths, -1)
-    return _decode(y_pred, input_length, greedy, beam_width, top_paths)
+        args = (y_pred, input_length, greedy, beam_width, top_paths, merge_repeated)
+        return [B._ctc_decoded(*args, i) for i in range(k)], B._ctc_decoded(*args, -1)
+    return _decode(y_pred, input_length, greedy, beam_width, top_paths, merge_repeated)
 
 
 gradient("_ctc_decoded")(no_gradient)

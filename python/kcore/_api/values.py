@@ -280,10 +280,13 @@ class Function:
         return outputs[0] if self._single_output else outputs
 
 
-def function(inputs, outputs, updates=None, name=None, **kwargs):
-    """A callable evaluating outputs from fed placeholder values (then applying updates)."""
+def function(inputs, outputs, updates=None, **kwargs):
+    """A callable evaluating outputs from fed placeholder values (then applying updates); `name`
+    is the only keyword it takes besides those (Keras 2.3.1's signature)."""
+    name = kwargs.pop("name", None)
     if kwargs:
-        raise ValueError(f"function: unexpected keyword argument(s) {', '.join(sorted(kwargs))}")
+        raise ValueError(f"function: invalid keyword argument(s) {', '.join(sorted(kwargs))}; "
+                         f"it takes inputs, outputs, updates and name")
     return Function(inputs, outputs, updates=updates, name=name)
 
 
