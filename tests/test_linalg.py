@@ -123,7 +123,7 @@ def test_errors():
         K.batch_dot(np.ones((2, 3)), np.ones((2, 3)), axes="1")
 
 
-def test_gemm_thread_invariant(threads, rng):
+def test_gemm_thread_invariant(gemm_route, threads, rng):
     x = rng.standard_normal((8, 200, 300)).astype(np.float32)
     y = rng.standard_normal((8, 300, 100)).astype(np.float32)
     out = []
@@ -150,6 +150,16 @@ def gemm_route(request):
     yield request.param
     _core.set_blas_enabled(True)
     _core.set_blas_min_dim(min_dim)
+
+
+@pytest.fixture
+def native_route():
+    """kcore's own kernels for every product, whatever this CPU's rule sends to the BLAS."""
+    from kcore._runtime import _core
+
+    _core.set_blas_enabled(False)
+    yield
+    _core.set_blas_enabled(True)
 
 
 def _aligned_copy_off_by_one(a):
@@ -210,7 +220,7 @@ def test_large_products_thread_invariant(gemm_route, threads, dtype, rng):
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
-def test_products_split_in_row_and_column_blocks(threads, dtype, rng):
+def test_products_split_in_row_and_column_blocks(gemm_route, threads, dtype, rng):
     # One product, cut into more blocks the more threads there are (rows and columns, partial
     # micro-tiles at both edges, B transposed): the bits must not change, and must be right.
     x = rng.standard_normal((200, 300)).astype(dtype)
@@ -226,7 +236,7 @@ def test_products_split_in_row_and_column_blocks(threads, dtype, rng):
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 @pytest.mark.parametrize("m,k", [(45, 37), (30, 300), (129, 64), (28, 48)])
-def test_row_major_x_packs_as_any_layout(dtype, m, k, rng):
+def test_row_major_x_packs_as_any_layout(native_route, dtype, m, k, rng):
     # x with rows contiguous along K is packed by in-register transposes (whole micro-panels,
     # K in whole vectors, then a scalar tail); a strided x holding the same values takes the
     # element-by-element copy. The packed values, and so the bits, must be the same.
@@ -293,7 +303,7 @@ def test_blas_min_dim_routes_by_shape(rng):
         assert _products_on_blas(lambda: K.dot(x, y))[1] == 0
         _core.set_blas_enabled(True)
         _core.set_blas_min_dim(300)
-        assert "M, N and K all over 300)" in config_report()  # the threshold in use, not at import
+        assert "M, N and K all over 300, set at run time" in config_report()  # in use, not at import
     finally:
         _core.set_blas_enabled(True)
         _core.set_blas_min_dim(min_dim)
@@ -314,3 +324,27 @@ def test_blas_environment_switch():
     env["KCORE_BLAS"] = "yes"
     r = subprocess.run([sys.executable, "-c", "import kcore"], env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode != 0 and "KCORE_BLAS must be 0 or 1; got 'yes'" in r.stderr
+
+
+def test_blas_min_dim_follows_the_cpu_rule_unless_the_environment_sets_it():
+    import subprocess
+    import sys
+
+    from kcore._runtime import _core
+
+    if _core.blas_path() is None:
+        pytest.skip("no BLAS loaded")
+    code = "import kcore, kcore._runtime as r; print(r._core.blas_min_dim()); kcore.show_config()"
+    r = subprocess.run([sys.executable, "-c", code], env={k: v for k, v in os.environ.items()
+                                                          if k != "KCORE_BLAS_MIN_DIM"},
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert int(r.stdout.splitlines()[0]) == _core.default_blas_min_dim()
+    assert f"the rule for {_core.cpu_vendor()} CPUs" in r.stdout
+    env = dict(os.environ, KCORE_BLAS_MIN_DIM="512")
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0] == "512" and "all over 512, KCORE_BLAS_MIN_DIM" in r.stdout
+    env["KCORE_BLAS_MIN_DIM"] = "-3"
+    r = subprocess.run([sys.executable, "-c", "import kcore"], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "KCORE_BLAS_MIN_DIM must be a whole number >= 0; got '-3'" in r.stderr

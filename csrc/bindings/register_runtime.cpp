@@ -57,6 +57,8 @@ void register_runtime(py::module_& m) {
     kcore::set_blas_min_dim(n);
   }, py::arg("n"), "Send a float32/float64 product to the BLAS only when M, N and K all exceed n.");
   m.def("blas_min_dim", &kcore::blas_min_dim, "See set_blas_min_dim.");
+  m.def("default_blas_min_dim", &kcore::default_blas_min_dim, "This CPU's blas_min_dim when none is set.");
+  m.def("cpu_vendor", &kcore::cpu_vendor, "'amd', 'intel' or 'other'.");
   m.def("blas_products", &kcore::blas_products, "Products the BLAS has computed since the process started.");
   m.def("blas_path", [] {
     return kcore::blas() != nullptr ? py::object(py::str(kcore::blas_path())) : py::object(py::none());
@@ -95,7 +97,7 @@ void register_runtime(py::module_& m) {
     d["gemm_kc"] = t::kGemmKC;
     d["gemm_small_work"] = t::kGemmSmallWork;
     d["gemm_wide_bytes"] = t::kGemmWideBytes;
-    d["blas_min_dim"] = t::kBlasMinDim;
+    d["blas_min_dim"] = kcore::default_blas_min_dim();
     return d;
   }, "The kernels' size thresholds (kcore/tuning.hpp), for tests that probe both sides of them.");
   m.def("build_info", [] {

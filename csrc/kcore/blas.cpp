@@ -4,6 +4,7 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "kcore/dispatch.hpp"
 #include "kcore/tuning.hpp"
 
 #if defined(__unix__) || defined(__APPLE__)
@@ -19,7 +20,7 @@ std::string g_path;
 std::mutex g_mutex;
 std::atomic<const Blas*> g_active{nullptr};
 std::atomic<bool> g_enabled{true};
-std::atomic<std::int64_t> g_min_dim{tuning::kBlasMinDim};
+std::atomic<std::int64_t> g_min_dim{-1};  // -1: this CPU's default
 
 }  // namespace
 
@@ -63,7 +64,15 @@ const Blas* blas() { return g_active.load(std::memory_order_acquire); }
 
 void set_blas_min_dim(std::int64_t n) { g_min_dim.store(n, std::memory_order_relaxed); }
 
-std::int64_t blas_min_dim() { return g_min_dim.load(std::memory_order_relaxed); }
+std::int64_t default_blas_min_dim() {
+  static const std::int64_t n = std::string(cpu_vendor()) == "amd" ? tuning::kBlasMinDimAmd : tuning::kBlasMinDim;
+  return n;
+}
+
+std::int64_t blas_min_dim() {
+  const std::int64_t n = g_min_dim.load(std::memory_order_relaxed);
+  return n >= 0 ? n : default_blas_min_dim();
+}
 
 namespace {
 std::atomic<std::uint64_t> g_products{0};

@@ -31,6 +31,15 @@ bool cpu_has_avx512() {
 
 }  // namespace
 
+const char* cpu_vendor() {
+#if KCORE_HAVE_X86_LEVELS
+  __builtin_cpu_init();
+  if (__builtin_cpu_is("amd")) return "amd";
+  if (__builtin_cpu_is("intel")) return "intel";
+#endif
+  return "other";
+}
+
 void select_level(const std::string& cap) {
   int max_level;
   if (cap.empty() || cap == "avx512") max_level = 2;

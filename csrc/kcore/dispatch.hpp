@@ -43,5 +43,6 @@ void select_level(const std::string& cap);
 const KernelTable& kernels();
 const ProbeTable& probes();
 std::string supported_levels();  // levels this CPU can run, comma-separated
+const char* cpu_vendor();        // "amd", "intel" or "other"
 
 }  // namespace kcore

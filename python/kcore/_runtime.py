@@ -105,11 +105,34 @@ _blas_report = _load_blas()
 _blas_loaded = _core.blas_path() is not None
 
 
+def _blas_min_dim_from_env() -> str:
+    """KCORE_BLAS_MIN_DIM=n sends a float32/float64 product to the BLAS only when M, N and K all
+    exceed n; without it, the rule for this CPU's vendor (tuning.hpp). Returns where it came from."""
+    raw = os.environ.get("KCORE_BLAS_MIN_DIM", "").strip()
+    if not raw:
+        return f"the rule for {_core.cpu_vendor()} CPUs"
+    try:
+        n = int(raw)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise ValueError(f"KCORE_BLAS_MIN_DIM must be a whole number >= 0; got {raw!r}")
+    _core.set_blas_min_dim(n)
+    return "KCORE_BLAS_MIN_DIM"
+
+
+_blas_min_dim_source = _blas_min_dim_from_env()
+
+
 def _blas_line() -> str:
     """The BLAS report, with the size threshold as it is now (tests and users may move it)."""
     if not _blas_loaded:
         return _blas_report
-    return f"{_blas_report} (float32/float64 products with M, N and K all over {_core.blas_min_dim()})"
+    n = _core.blas_min_dim()
+    source = _blas_min_dim_source if n == _core.default_blas_min_dim() or _blas_min_dim_source == "KCORE_BLAS_MIN_DIM" \
+        else "set at run time"
+    return (f"{_blas_report} (float32/float64 products with M, N and K all over {n}, {source}; "
+            f"those small enough for kcore's register-blocked kernel stay there)")
 
 
 def _result_cache_limit() -> str:

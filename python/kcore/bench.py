@@ -10,6 +10,7 @@ cases can be reported as a fraction of it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import importlib.util
 import json
@@ -39,7 +40,7 @@ CAST_PAIRS = tuple(f"{a}->{b}" for a in DTYPES for b in DTYPES if a != b)
 PERMUTE_PATTERNS = ((0, 2, 1), (2, 1, 0), (1, 0, 2))
 FAMILIES = ("reduce", "scan", "transpose", "cast", "dot")
 # (batch, M, K, N) for batch_dot with axes [2, 1] against np.matmul; dot shapes against np.dot.
-BATCH_DOT_SHAPES = ((32, 1, 20, 30), (256, 16, 16, 16), (64, 128, 64, 128), (8, 512, 512, 512))
+BATCH_DOT_SHAPES = ((32, 1, 20, 30), (256, 16, 16, 16), (128, 64, 64, 64), (64, 128, 64, 128), (8, 512, 512, 512))
 DOT_SHAPES = (((2, 3), (3, 4)), ((4096, 64), (64, 64)), ((512, 512), (512, 512)))
 QUICK_OPS = ("sum", "mean", "max", "var", "argmax")
 QUICK_SHAPES = ("1e3", "512x512", "2048x2048")
@@ -294,6 +295,29 @@ BLAS_SETTLE_S = 0.15
 BLAS_MIN_TIME_S = 0.05
 
 
+@contextlib.contextmanager
+def numpy_blas_threads(n: int):
+    """NumPy's BLAS limited to n threads (threadpoolctl, when installed), so that a case at n
+    threads compares kcore and NumPy on the same cores; kcore's own OpenBLAS, which kcore keeps
+    single-threaded and threads itself, is left alone. Yields whether the limit is in force."""
+    try:
+        import threadpoolctl
+    except ImportError:
+        yield False
+        return
+    ours = _core.blas_path()
+    libs = [lib for lib in threadpoolctl.ThreadpoolController().lib_controllers
+            if lib.user_api == "blas" and (ours is None or not os.path.samefile(lib.filepath, ours))]
+    before = [lib.num_threads for lib in libs]
+    for lib in libs:
+        lib.set_num_threads(n)
+    try:
+        yield bool(libs)
+    finally:
+        for lib, k in zip(libs, before, strict=True):
+            lib.set_num_threads(k)
+
+
 def side_by_side(kfn: Callable, nfn: Callable, rounds: int, min_time: float, settle: float = 0.0):
     """Median kcore time, median numpy time, median of per-round ratios (numpy/kcore).
     `settle`: seconds to wait before each kcore batch; then each batch of several calls starts
@@ -362,7 +386,9 @@ def _run_cases(cases, rounds, min_time, bandwidth, progress=None):
                 x, y = dot_inputs(case)
                 kfn, nfn = dot_fns(case, x, y)
                 check_dot(case, x, y, kfn())
-                tk, tn, ratio = side_by_side(kfn, nfn, rounds, max(min_time, BLAS_MIN_TIME_S), settle=BLAS_SETTLE_S)
+                with numpy_blas_threads(case.threads):
+                    tk, tn, ratio = side_by_side(kfn, nfn, rounds, max(min_time, BLAS_MIN_TIME_S),
+                                                 settle=BLAS_SETTLE_S)
                 results.append(Result(case, tk, tn, ratio, (x.nbytes + y.nbytes) / tk / 1e9, 0.0))
                 if progress:
                     progress(i + 1, len(cases), results[-1])
@@ -480,6 +506,10 @@ def main(argv=None) -> int:
     if "dot" in families:
         cases += dot_cases(dtypes, thread_counts)
     print(f"{len(cases)} cases, {args.rounds} interleaved rounds each", flush=True)
+    if "dot" in families:
+        with numpy_blas_threads(1) as limited:
+            print("NumPy's BLAS runs on each case's thread count" if limited else
+                  "NumPy's BLAS runs on its own thread count (install threadpoolctl to match each case's)", flush=True)
 
     def progress(i, n, r):
         print(f"[{i:>4}/{n}] {r.case.name:<48} {r.speedup:7.2f}x", file=sys.stderr, flush=True)
