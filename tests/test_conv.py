@@ -98,9 +98,14 @@ def test_conv_float16_accumulates_wide():
     x = rng.standard_normal((1, 16, 16, 32)).astype(np.float16)
     w = rng.standard_normal((3, 3, 32, 8)).astype(np.float16)
     want = naive_conv(x, w, (1, 1), (1, 1), "same")
+    bound = naive_conv(np.abs(x), np.abs(w), (1, 1), (1, 1), "same")
     got = K.conv2d(x, w, padding="same")
     assert got.dtype == np.float16
-    np.testing.assert_array_equal(got, want.astype(np.float16))  # one rounding of the exact value
+    # float32 sums of the 288 taps, rounded once to float16: within half a float16 ulp of the exact
+    # value plus the float32 sum's error (float16 sums would be off by many float16 ulps).
+    half_ulp = np.spacing(np.abs(want).astype(np.float16)).astype(np.float64) / 2
+    err = np.abs(got.astype(np.float64) - want)
+    assert np.all(err <= half_ulp + 288 * 2.0 ** -24 * bound)
 
 
 @pytest.mark.parametrize("B", BACKENDS)
@@ -175,6 +180,64 @@ def test_max_pool_keeps_nan_and_negative_values():
     np.testing.assert_array_equal(out[0, :, :, 0], [[-1, -3], [-7, -9]])  # padding never wins
     x[0, 0, 0, 0] = np.nan
     assert np.isnan(K.pool2d(x, (2, 2), (2, 2), "same")[0, 0, 0, 0])
+
+
+# --- the native kernels (kernels/conv.cpp): their paths, dtypes, layouts and thread counts -----
+
+NATIVE_CASES = {  # name: (x shape, kernel shape, strides, padding, depthwise)
+    "whole im2col": ((2, 9, 11, 5), (3, 3, 5, 7), (1, 1), "same", False),
+    "blocked im2col": ((4, 64, 64, 16), (3, 3, 16, 8), (1, 1), "same", False),  # > kConvWholeBytes
+    "1x1 unit": ((3, 10, 10, 6), (1, 1, 6, 9), (1, 1), "valid", False),
+    "strided": ((2, 15, 14, 4), (3, 3, 4, 5), (2, 2), "same", False),
+    "depthwise": ((2, 13, 12, 8), (3, 3, 8, 1), (1, 1), "same", True),
+    "depthwise multiplier": ((2, 9, 8, 5), (3, 3, 5, 3), (2, 2), "same", True),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NATIVE_CASES))
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_native_conv_paths_every_thread_count(threads, name, dtype):
+    xs, ws, strides, padding, depthwise = NATIVE_CASES[name]
+    x = rng.standard_normal(xs).astype(dtype)
+    w = rng.standard_normal(ws).astype(dtype)
+    fn = (lambda: K.depthwise_conv2d(x, w, strides, padding)) if depthwise else (lambda: K.conv2d(x, w, strides,
+                                                                                                    padding))
+    out = []
+    for n in (1, 2, 3):
+        threads.set_num_threads(n)
+        out.append(fn())
+    assert out[0].tobytes() == out[1].tobytes() == out[2].tobytes()
+    want = naive_conv(x, w, strides, (1, 1), padding, depthwise)
+    bound = naive_conv(np.abs(x), np.abs(w), strides, (1, 1), padding, depthwise)
+    taps = int(np.prod(ws[:2])) * (1 if depthwise else ws[2])
+    eps = {np.float16: 2.0 ** -24, np.float32: 2.0 ** -24, np.float64: 2.0 ** -53}[dtype]  # (float16: float32 sums)
+    err = np.abs(out[0].astype(np.float64) - want)
+    half_ulp = np.spacing(np.abs(want).astype(dtype)).astype(np.float64) / 2
+    assert out[0].dtype == dtype and np.all(err <= half_ulp + 2 * taps * eps * bound)
+
+
+@pytest.mark.parametrize("mode", ["max", "avg"])
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_native_pool_every_thread_count_and_dtype(threads, mode, dtype):
+    x = rng.standard_normal((2, 13, 11, 6)).astype(dtype)
+    out = []
+    for n in (1, 2, 3):
+        threads.set_num_threads(n)
+        out.append(K.pool2d(x, (3, 3), (2, 2), "same", pool_mode=mode))
+    assert out[0].tobytes() == out[1].tobytes() == out[2].tobytes() and out[0].dtype == dtype
+    np.testing.assert_allclose(out[0].astype(np.float64), naive_pool(x, (3, 3), (2, 2), "same", mode),
+                               rtol=tol(dtype), atol=tol(dtype))
+
+
+def test_native_conv_takes_views_and_empty_batches():
+    x = rng.standard_normal((2, 8, 8, 12)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 6, 4)).astype(np.float32)
+    view = x[:, ::-1, :, ::2]  # reversed rows, every other channel
+    check(K.conv2d(view, w, padding="same"), naive_conv(view, w, (1, 1), (1, 1), "same"), np.float32, scale=10)
+    assert K.conv2d(np.zeros((0, 8, 8, 6), np.float32), w, padding="same").shape == (0, 8, 8, 4)
+    assert K.pool2d(np.zeros((0, 8, 8, 6), np.float32), (2, 2), (2, 2)).shape == (0, 4, 4, 6)
+    assert K.depthwise_conv2d(np.zeros((1, 2, 2, 3), np.float32), np.ones((3, 3, 3, 1), np.float32)).shape == \
+        (1, 0, 0, 3)
 
 
 @pytest.mark.parametrize("B", BACKENDS)

@@ -10,6 +10,7 @@ void register_keras_args(py::module_& m);
 void register_elementwise(py::module_& m);
 void register_scan(py::module_& m);
 void register_gemm(py::module_& m);
+void register_conv(py::module_& m);
 }  // namespace kcore_py
 
 PYBIND11_MODULE(_core, m) {
@@ -20,4 +21,5 @@ PYBIND11_MODULE(_core, m) {
   kcore_py::register_elementwise(m);
   kcore_py::register_scan(m);
   kcore_py::register_gemm(m);
+  kcore_py::register_conv(m);
 }

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <string>
 
+#include "kcore/conv_plan.hpp"
 #include "kcore/elementwise_plan.hpp"
 #include "kcore/gemm_plan.hpp"
 #include "kcore/reduce_plan.hpp"
@@ -17,6 +18,8 @@ struct KernelTable {
   void (*elementwise)(const ElementwisePlan&);
   void (*scan)(const ScanPlan&);
   void (*gemm)(const GemmPlan&);
+  void (*conv)(const ConvPlan&);
+  void (*pool)(const PoolPlan&);
 };
 
 // The benchmark's memory-bandwidth probes, compiled per level like the kernels they measure.

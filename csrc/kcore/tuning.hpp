@@ -107,6 +107,14 @@ constexpr std::int64_t kBlasMinDim = 2048, kBlasMinDimAmd = 0;
 // BLAS calls: row blocks of at least this many rows, about this many tasks in all.
 constexpr std::int64_t kBlasMinRows = 256, kBlasTasks = 8;
 
+// --- convolutions and pooling (kernels/conv.cpp) ---
+// A convolution whose whole im2col matrix fits this many bytes builds it at once and runs one
+// product on every thread (small images, batch 1); larger ones run blocks of output positions,
+// each an im2col block of about kConvBlockBytes (kept in L2) and a single-threaded product.
+constexpr std::int64_t kConvWholeBytes = std::int64_t(8) << 20;
+constexpr std::int64_t kConvBlockBytes = std::int64_t(512) << 10;
+constexpr std::int64_t kConvMinBlockRows = 64;
+
 // --- the bench's bandwidth probes (kernels/probe.cpp) ---
 // Words per read block; bytes per copy block and per piece copied with streaming stores.
 constexpr std::int64_t kProbeReadBlock = std::int64_t(1) << 16;

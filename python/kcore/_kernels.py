@@ -12,8 +12,9 @@ keras_args), and return None to decline any other input:
     pool(x, size, strides, pads, mode)  local_conv(x, w, ksize, strides, out_sp)  resize(x, factors, mode)
 
 The convolution family's calls are channels_last with explicit (before, after) zero padding per
-spatial dim (kcore/_api/conv.py makes them from Keras's arguments). NATIVE serves them with the
-NumPy reference until kcore's own kernels for them land.
+spatial dim (kcore/_api/conv.py makes them from Keras's arguments). NATIVE runs conv (regular
+and depthwise) and pool on kcore's kernels (kernels/conv.cpp); conv_transpose, local_conv and
+resize on the NumPy reference until their native kernels land.
 
 Kinds are the native enums (ReduceKind, ScanKind, ElementwiseKind), bound once from C++.
 """
@@ -148,5 +149,25 @@ class _Numpy:
 
 
 NUMPY = _Numpy()
-for _name in CONV_FAMILY:  # the reference until kcore's native kernels for this family
+
+
+def _c_array(x):
+    """x as the native convolution entries take it: C-contiguous and aligned."""
+    return x if x.flags.c_contiguous and x.flags.aligned else np.ascontiguousarray(x)
+
+
+def _native_conv(x, w, strides, dilation, pads, depthwise):
+    if not _pair(x, w):
+        return None
+    return _core.conv_nd(_c_array(x), _c_array(w), strides, dilation, [p for pair in pads for p in pair], depthwise)
+
+
+def _native_pool(x, size, strides, pads, mode):
+    if not _plain(x):
+        return None
+    return _core.pool_nd(_c_array(x), size, strides, [p for pair in pads for p in pair], mode)
+
+
+NATIVE.conv, NATIVE.pool = _native_conv, _native_pool
+for _name in ("conv_transpose", "local_conv", "resize"):  # the reference until their native kernels land
     setattr(NATIVE, _name, getattr(NUMPY, _name))

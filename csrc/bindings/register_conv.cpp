@@ -1,0 +1,126 @@
+// conv_nd and pool_nd: the convolution family's native entries (kcore/conv_plan.hpp), called by
+// kcore/_kernels.py with channels_last arrays and explicit (before, after) zero padding per
+// spatial dim. They take C-contiguous, aligned float16/32/64 arrays of one dtype and return None
+// for anything else (the caller makes such copies and asks again).
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <string>
+#include <vector>
+
+#include "bindings/array_view.hpp"
+#include "bindings/results.hpp"
+#include "kcore/conv_plan.hpp"
+#include "kcore/dispatch.hpp"
+
+namespace py = pybind11;
+
+namespace kcore_py {
+namespace {
+
+bool takes(py::handle x) {
+  if (!is_plain_float_array(x)) return false;
+  const int flags = py::detail::array_proxy(x.ptr())->flags;
+  return (flags & py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_) && (flags & py::detail::npy_api::NPY_ARRAY_ALIGNED_);
+}
+
+// The geometry of x (batch, *spatial, C) for windows of `k` (spatial sizes) with these strides,
+// dilations and (before, after) pads; spatial dims right-aligned into three.
+kcore::ConvGeometry geometry(const py::array& x, const std::vector<std::int64_t>& k, const std::vector<std::int64_t>& strides,
+                             const std::vector<std::int64_t>& dilation, const std::vector<std::int64_t>& pads,
+                             const char* fn) {
+  const int nd = static_cast<int>(x.ndim()) - 2;
+  if (nd < 1 || nd > 3 || static_cast<int>(k.size()) != nd || static_cast<int>(strides.size()) != nd ||
+      static_cast<int>(dilation.size()) != nd || static_cast<int>(pads.size()) != 2 * nd)
+    throw py::value_error(std::string(fn) + ": expected x of rank 3 to 5 and one size, stride, dilation and pad pair "
+                          "per spatial dim");
+  kcore::ConvGeometry g;
+  g.batch = x.shape(0);
+  g.channels = x.shape(nd + 1);
+  for (int i = 0; i < nd; ++i) {
+    const int d = 3 - nd + i;
+    const std::int64_t before = pads[2 * i], after = pads[2 * i + 1];
+    if (k[i] < 1 || strides[i] < 1 || dilation[i] < 1 || before < 0 || after < 0)
+      throw py::value_error(std::string(fn) + ": sizes, strides and dilations must be >= 1 and pads >= 0");
+    g.in[d] = x.shape(1 + i);
+    g.k[d] = k[i];
+    g.stride[d] = strides[i];
+    g.dil[d] = dilation[i];
+    g.pad[d] = before;
+    const std::int64_t span = (k[i] - 1) * dilation[i] + 1, padded = g.in[d] + before + after;
+    g.out[d] = padded >= span ? (padded - span) / strides[i] + 1 : 0;
+  }
+  return g;
+}
+
+py::array result(const py::array& x, const kcore::ConvGeometry& g, int nd, std::int64_t channels) {
+  std::int64_t shape[5];
+  shape[0] = g.batch;
+  for (int i = 0; i < nd; ++i) shape[1 + i] = g.out[3 - nd + i];
+  shape[nd + 1] = channels;
+  return empty_c_shape(x.dtype(), nd + 2, shape);
+}
+
+py::object conv_nd(py::handle xh, py::handle wh, const std::vector<std::int64_t>& strides,
+                   const std::vector<std::int64_t>& dilation, const std::vector<std::int64_t>& pads, bool depthwise) {
+  if (!takes(xh) || !takes(wh) || !same_dtype(xh, wh)) return py::none();
+  const auto x = py::reinterpret_borrow<py::array>(xh), w = py::reinterpret_borrow<py::array>(wh);
+  const int nd = static_cast<int>(x.ndim()) - 2;
+  if (w.ndim() != x.ndim()) throw py::value_error("conv: the kernel must have rank " + std::to_string(x.ndim()));
+  std::vector<std::int64_t> k(static_cast<std::size_t>(std::max(nd, 0)));
+  for (int i = 0; i < nd; ++i) k[i] = w.shape(i);
+  kcore::ConvPlan p;
+  p.g = geometry(x, k, strides, dilation, pads, "conv");
+  if (w.shape(nd) != p.g.channels)
+    throw py::value_error("conv: the kernel has " + std::to_string(w.shape(nd)) + " input channels, x has " +
+                          std::to_string(p.g.channels));
+  p.dtype = native_float_dtype(x, "conv");
+  p.filters = w.shape(nd + 1);
+  p.depthwise = depthwise;
+  py::array out = result(x, p.g, nd, depthwise ? p.g.channels * p.filters : p.filters);
+  p.x = static_cast<const char*>(x.data());
+  p.w = static_cast<const char*>(w.data());
+  p.y = static_cast<char*>(out.mutable_data());
+  {
+    py::gil_scoped_release release;
+    kcore::kernels().conv(p);
+  }
+  return std::move(out);
+}
+
+py::object pool_nd(py::handle xh, const std::vector<std::int64_t>& size, const std::vector<std::int64_t>& strides,
+                   const std::vector<std::int64_t>& pads, const std::string& mode) {
+  if (!takes(xh)) return py::none();
+  if (mode != "max" && mode != "avg") throw py::value_error("pool: mode must be 'max' or 'avg', got '" + mode + "'");
+  const auto x = py::reinterpret_borrow<py::array>(xh);
+  const int nd = static_cast<int>(x.ndim()) - 2;
+  kcore::PoolPlan p;
+  p.g = geometry(x, size, strides, std::vector<std::int64_t>(static_cast<std::size_t>(std::max(nd, 0)), 1), pads,
+                 "pool");
+  p.dtype = native_float_dtype(x, "pool");
+  p.mode = mode == "max" ? kcore::PoolMode::max : kcore::PoolMode::avg;
+  py::array out = result(x, p.g, nd, p.g.channels);
+  p.x = static_cast<const char*>(x.data());
+  p.y = static_cast<char*>(out.mutable_data());
+  {
+    py::gil_scoped_release release;
+    kcore::kernels().pool(p);
+  }
+  return std::move(out);
+}
+
+}  // namespace
+
+void register_conv(py::module_& m) {
+  m.def("conv_nd", &conv_nd, py::arg("x"), py::arg("w"), py::arg("strides"), py::arg("dilation"), py::arg("pads"),
+        py::arg("depthwise"),
+        "conv_nd(x, w, strides, dilation, pads, depthwise): x (batch, *spatial, C) correlated with w (*k, C, filters) "
+        "(depthwise: w (*k, C, multiplier)), zero-padded by pads (before, after per dim, flattened); None unless x and w "
+        "are C-contiguous aligned float16/32/64 arrays of one dtype.");
+  m.def("pool_nd", &pool_nd, py::arg("x"), py::arg("size"), py::arg("strides"), py::arg("pads"), py::arg("mode"),
+        "pool_nd(x, size, strides, pads, mode): max or average ('max', 'avg') pooling of x (batch, *spatial, C); padded "
+        "positions never count. None unless x is a C-contiguous aligned float16/32/64 array.");
+}
+
+}  // namespace kcore_py

@@ -1,0 +1,41 @@
+// Convolutions and pooling over channels_last data, as kcore/_api/conv.py calls them: up to three
+// spatial dims, seen as three (a missing one has size 1), explicit zero padding before each dim
+// (the output sizes say how much comes after), every operand C-contiguous and of one float dtype.
+#pragma once
+#include <cstdint>
+
+#include "kcore/dtype.hpp"
+
+namespace kcore {
+
+struct ConvGeometry {
+  std::int64_t batch = 0, channels = 0;
+  std::int64_t in[3] = {1, 1, 1}, out[3] = {1, 1, 1}, k[3] = {1, 1, 1};
+  std::int64_t stride[3] = {1, 1, 1}, dil[3] = {1, 1, 1}, pad[3] = {0, 0, 0};  // pad: before
+};
+
+// y (batch, *out, filters) = x (batch, *in, C) correlated with w (*k, C, filters); depthwise:
+// w (*k, C, filters = multiplier), output channel c * multiplier + j from input channel c.
+struct ConvPlan {
+  DType dtype = DType::f32;
+  ConvGeometry g;
+  std::int64_t filters = 0;
+  bool depthwise = false;
+  const char* x = nullptr;
+  const char* w = nullptr;
+  char* y = nullptr;
+};
+
+enum class PoolMode : std::uint8_t { max, avg };
+
+// y (batch, *out, C): the max, or the average over the positions inside x, of each window of
+// k positions (dil: 1).
+struct PoolPlan {
+  DType dtype = DType::f32;
+  ConvGeometry g;
+  PoolMode mode = PoolMode::max;
+  const char* x = nullptr;
+  char* y = nullptr;
+};
+
+}  // namespace kcore
