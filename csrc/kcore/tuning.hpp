@@ -104,8 +104,9 @@ constexpr std::int64_t kGemmSmallWork = 32 * 32 * 32;
 // 256-bit units) OpenBLAS matches or beats it on every product the small-product kernel does not
 // take (bench/NOTES.md). KCORE_BLAS_MIN_DIM overrides.
 constexpr std::int64_t kBlasMinDim = 2048, kBlasMinDimAmd = 0;
-// BLAS calls: row blocks of at least this many rows, about this many tasks in all.
-constexpr std::int64_t kBlasMinRows = 256, kBlasTasks = 8;
+// BLAS calls: row blocks of at least this many rows, about this many tasks in all; when the rows
+// make fewer blocks than that, column blocks of at least kBlasMinCols too.
+constexpr std::int64_t kBlasMinRows = 256, kBlasMinCols = 128, kBlasTasks = 8;
 
 // --- convolutions and pooling (kernels/conv.cpp) ---
 // A convolution whose whole im2col matrix fits this many bytes builds it at once and runs one

@@ -179,66 +179,145 @@ void conv_regular(const ConvPlan& p) {
   });
 }
 
-// One output line (batch n, od, oh) at a time: for each kernel row (kd, kh) inside x, its input
-// line in A (each channel repeated `mult` times), then for each kw every output position's
-// channels in vectors.
+// One output line (batch n, od, oh) at a time. The input lines its kernel rows (kd, kh) meet are
+// read in A (float16 converted, each channel repeated `mult` times: then output channel o takes
+// input lane o); then for each output position and each tile of channels, the taps accumulate in
+// registers, in (kd, kh, kw) order, and the tile is stored once.
+// P output positions x V vectors of channels (from c0) of one output line: P * V independent
+// chains of multiply-adds (so the adds' latency overlaps), each weight vector loaded once for
+// the P positions. iw[p * kw_n + kw]: the input position of output p at tap kw, or -1.
+template <class A, int V, int P>
+KCORE_INLINE void dw_tile(const A* const* rows, const A* const* wrows, int nrows, std::int64_t xs, std::int64_t OC,
+                          std::int64_t kw_n, const std::int64_t* iw, std::int64_t c0, A* out) {
+  constexpr int L = kLanes<A>;
+  vec<A> acc[P][V];
+  for (int q = 0; q < P; ++q)
+    for (int v = 0; v < V; ++v) acc[q][v] = splat(A(0));
+  for (int r = 0; r < nrows; ++r) {
+    const A* row = rows[r] + c0;
+    const A* wr = wrows[r] + c0;
+    for (std::int64_t kw = 0; kw < kw_n; ++kw) {
+      vec<A> wv[V];
+      for (int v = 0; v < V; ++v) wv[v] = load(wr + kw * OC + v * L);
+      for (int q = 0; q < P; ++q) {
+        const std::int64_t i = iw[q * kw_n + kw];
+        if (i < 0) continue;
+        const A* xp = row + i * xs;
+        for (int v = 0; v < V; ++v) acc[q][v] = fmadd<A>(load(xp + v * L), wv[v], acc[q][v]);
+      }
+    }
+  }
+  for (int q = 0; q < P; ++q)
+    for (int v = 0; v < V; ++v) store(out + q * OC + c0 + v * L, acc[q][v]);
+}
+
+template <class A, int P>
+KCORE_INLINE void dw_positions(const A* const* rows, const A* const* wrows, int nrows, std::int64_t xs,
+                               std::int64_t OCP, std::int64_t kw_n, const std::int64_t* iw, A* out) {
+  constexpr int L = kLanes<A>;
+  std::int64_t c0 = 0;
+  for (; c0 + 2 * L <= OCP; c0 += 2 * L) dw_tile<A, 2, P>(rows, wrows, nrows, xs, OCP, kw_n, iw, c0, out);
+  for (; c0 < OCP; c0 += L) dw_tile<A, 1, P>(rows, wrows, nrows, xs, OCP, kw_n, iw, c0, out);
+}
+
 template <class T>
 void conv_depthwise(const ConvPlan& p) {
   using A = widen_t<T>;
+  constexpr int L = kLanes<A>;
   const ConvGeometry& g = p.g;
   const std::int64_t C = g.channels, mult = p.filters, OC = C * mult;
   const std::int64_t lines = g.batch * g.out[0] * g.out[1], ow_n = g.out[2], iw_n = g.in[2];
   if (lines == 0 || ow_n == 0 || OC == 0) return;
   const T* const x = reinterpret_cast<const T*>(p.x);
   T* const y = reinterpret_cast<T*>(p.y);
-  const std::int64_t kv = kernel_volume(g);
-  AlignedBuffer<A> wide_w;
-  const A* w = reinterpret_cast<const A*>(p.w);
-  if constexpr (!std::is_same_v<T, A>) {
-    wide_w.reset(static_cast<std::size_t>(kv * OC));
-    convert_run(reinterpret_cast<const T*>(p.w), wide_w.get(), kv * OC);
-    w = wide_w.get();
+  const std::int64_t kv = kernel_volume(g), kw_n = g.k[2];
+  // Weights in A, with OC padded to whole vectors (zeros): the tail tile reads whole vectors.
+  const std::int64_t OCP = (OC + L - 1) / L * L;
+  AlignedBuffer<A> wide_w(static_cast<std::size_t>(kv * OCP));
+  for (std::int64_t t = 0; t < kv; ++t) {
+    convert_run(reinterpret_cast<const T*>(p.w) + t * OC, wide_w.get() + t * OCP, OC);
+    std::fill(wide_w.get() + t * OCP + OC, wide_w.get() + (t + 1) * OCP, A(0));
   }
-  const std::int64_t line_work = std::max<std::int64_t>(ow_n * OC * kv, 1);
-  parallel_tasks(lines, line_work, [&](std::int64_t line) {
-    const std::int64_t oh = line % g.out[1], od = line / g.out[1] % g.out[0], n = line / (g.out[1] * g.out[0]);
-    AlignedBuffer<A> acc(static_cast<std::size_t>(ow_n * OC)), in;
-    const bool direct = std::is_same_v<T, A> && mult == 1;
-    if (!direct) in.reset(static_cast<std::size_t>(iw_n * OC));
-    std::fill(acc.get(), acc.get() + ow_n * OC, A(0));
-    for (std::int64_t kd = 0; kd < g.k[0]; ++kd) {
-      const std::int64_t id = input_at(g, 0, od, kd);
-      if (id < 0) continue;
-      for (std::int64_t kh = 0; kh < g.k[1]; ++kh) {
-        const std::int64_t ih = input_at(g, 1, oh, kh);
-        if (ih < 0) continue;
-        const T* src = x + ((n * g.in[0] + id) * g.in[1] + ih) * iw_n * C;
-        const A* row;
-        if (direct) {
-          row = reinterpret_cast<const A*>(src);
-        } else {
-          A* dst = in.get();
+  // Input positions XS elements apart: whole vectors, and not a multiple of 256 bytes (positions
+  // that many bytes apart share L1 sets: 512 float32 channels ran at half speed read in place).
+  const std::int64_t XS = (OCP * std::int64_t(sizeof(A))) % 256 == 0 ? OCP + L : OCP;
+  // Tasks of up to kLineBlock output lines of one (n, od): each input line they read is converted
+  // (or padded) once per task, not once per output line.
+  constexpr std::int64_t kLineBlock = 8;
+  const std::int64_t oh_n = g.out[1], blocks_per_plane = (oh_n + kLineBlock - 1) / kLineBlock;
+  const std::int64_t in_place = std::is_same_v<T, A> && mult == 1 && XS == OC;
+  parallel_tasks(lines / oh_n * blocks_per_plane, std::max<std::int64_t>(kLineBlock * ow_n * OC * kv, 1),
+                 [&](std::int64_t task) {
+    const std::int64_t plane = task / blocks_per_plane, oh0 = task % blocks_per_plane * kLineBlock;
+    const std::int64_t oh1 = std::min(oh_n, oh0 + kLineBlock), od = plane % g.out[0], n = plane / g.out[0];
+    // Input lines ih in [lo, hi] of each depth tap kd: converted into slots on first use.
+    const std::int64_t lo = std::max<std::int64_t>(0, oh0 * g.stride[1] - g.pad[1]);
+    const std::int64_t hi = std::min(g.in[1] - 1, (oh1 - 1) * g.stride[1] - g.pad[1] + (g.k[1] - 1) * g.dil[1]);
+    const std::int64_t span = std::max<std::int64_t>(hi - lo + 1, 0);
+    AlignedBuffer<A> in(in_place ? 1 : static_cast<std::size_t>(g.k[0] * span * iw_n * XS + L));
+    Scratch<char, 256> filled(g.k[0] * span);
+    std::fill(filled.get(), filled.get() + g.k[0] * span, char(0));
+    const auto line_of = [&](std::int64_t kd, std::int64_t id, std::int64_t ih) -> const A* {
+      const T* src = x + ((n * g.in[0] + id) * g.in[1] + ih) * iw_n * C;
+      if (in_place) return reinterpret_cast<const A*>(src);
+      const std::int64_t slot = kd * span + (ih - lo);
+      A* dst = in.get() + slot * iw_n * XS;
+      if (!filled.get()[slot]) {
+        filled.get()[slot] = 1;
+        for (std::int64_t i = 0; i < iw_n; ++i) {
+          A* d = dst + i * XS;
           if (mult == 1) {
-            convert_run(src, dst, iw_n * C);
+            convert_run(src + i * C, d, C);
           } else {
-            for (std::int64_t i = 0; i < iw_n * C; ++i) {
+            for (std::int64_t c = 0; c < C; ++c) {
               A v;
-              convert_run(src + i, &v, 1);
-              std::fill(dst + i * mult, dst + (i + 1) * mult, v);
+              convert_run(src + i * C + c, &v, 1);
+              std::fill(d + c * mult, d + (c + 1) * mult, v);
             }
           }
-          row = dst;
-        }
-        for (std::int64_t kw = 0; kw < g.k[2]; ++kw) {
-          const A* wk = w + ((kd * g.k[1] + kh) * g.k[2] + kw) * OC;
-          for (std::int64_t ow = 0; ow < ow_n; ++ow) {
-            const std::int64_t iw = input_at(g, 2, ow, kw);
-            if (iw >= 0) fma_row(acc.get() + ow * OC, row + iw * OC, wk, OC);
-          }
+          std::fill(d + OC, d + XS, A(0));
         }
       }
+      return dst;
+    };
+    const std::int64_t max_rows = g.k[0] * g.k[1];
+    AlignedBuffer<A> out(static_cast<std::size_t>(4 * OCP));
+    Scratch<const A*, 64> rows(max_rows);
+    Scratch<const A*, 64> wrow(max_rows);
+    constexpr int P = 4;
+    Scratch<std::int64_t, 64> iw(P * kw_n);
+    for (std::int64_t oh = oh0; oh < oh1; ++oh) {
+      int nrows = 0;
+      for (std::int64_t kd = 0; kd < g.k[0]; ++kd) {
+        const std::int64_t id = input_at(g, 0, od, kd);
+        if (id < 0) continue;
+        for (std::int64_t kh = 0; kh < g.k[1]; ++kh) {
+          const std::int64_t ih = input_at(g, 1, oh, kh);
+          if (ih < 0) continue;
+          wrow.get()[nrows] = wide_w.get() + (kd * g.k[1] + kh) * kw_n * OCP;
+          rows.get()[nrows++] = line_of(kd, id, ih);
+        }
+      }
+      const std::int64_t line = plane * oh_n + oh;
+      for (std::int64_t ow = 0; ow < ow_n; ow += P) {
+        const std::int64_t np = std::min<std::int64_t>(P, ow_n - ow);
+        for (std::int64_t q = 0; q < np; ++q)
+          for (std::int64_t kw = 0; kw < kw_n; ++kw) iw.get()[q * kw_n + kw] = input_at(g, 2, ow + q, kw);
+        // Straight into y when it takes whole vectors of A; else through `out`.
+        A* o = out.get();
+        if constexpr (std::is_same_v<T, A>) {
+          if (OCP == OC) o = reinterpret_cast<A*>(y + (line * ow_n + ow) * OC);
+        }
+        if (np == P) {
+          dw_positions<A, P>(rows.get(), wrow.get(), nrows, XS, OCP, kw_n, iw.get(), o);
+        } else {
+          for (std::int64_t q = 0; q < np; ++q)
+            dw_positions<A, 1>(rows.get(), wrow.get(), nrows, XS, OCP, kw_n, iw.get() + q * kw_n, o + q * OCP);
+        }
+        if (o == out.get())
+          for (std::int64_t q = 0; q < np; ++q) convert_run(o + q * OCP, y + (line * ow_n + ow + q) * OC, OC);
+      }
     }
-    convert_run(acc.get(), y + line * ow_n * OC, ow_n * OC);
   });
 }
 

@@ -597,7 +597,8 @@ bool blas_operand(std::int64_t rows, std::int64_t cols, std::int64_t row_stride,
 // tasks whose blocks depend on the shape only, so results do not depend on the thread count.
 // Blocks stay large: every call repacks B and has a fixed cost. About kBlasTasks tasks in all; a
 // batch of that many items is not split.
-constexpr std::int64_t kBlasMinRows = tuning::kBlasMinRows, kBlasTasks = tuning::kBlasTasks;
+constexpr std::int64_t kBlasMinRows = tuning::kBlasMinRows, kBlasMinCols = tuning::kBlasMinCols,
+                       kBlasTasks = tuning::kBlasTasks;
 
 template <class T>
 bool gemm_blas(const GemmPlan& g) {
@@ -616,21 +617,29 @@ bool gemm_blas(const GemmPlan& g) {
   const std::int64_t want = std::max((M + blocks_wanted - 1) / blocks_wanted, kBlasMinRows);
   const std::int64_t rows_per_block = std::min(M, (want + 15) / 16 * 16);
   const std::int64_t blocks = (M + rows_per_block - 1) / rows_per_block;
+  // Few rows (a batch-1 layer: M = 49, N = 512): column blocks too, or one thread does it all.
+  const std::int64_t col_wanted = std::max<std::int64_t>(1, (blocks_wanted + blocks - 1) / blocks);
+  const std::int64_t col_want = std::max((N + col_wanted - 1) / col_wanted, kBlasMinCols);
+  const std::int64_t cols_per_block = std::min(N, (col_want + 15) / 16 * 16);
+  const std::int64_t col_blocks = (N + cols_per_block - 1) / cols_per_block;
+  const std::int64_t per_item = blocks * col_blocks;
   // Work in tuning::kGrain's units (elements touched): ~16 multiply-adds each.
-  const std::int64_t block_work = std::max<std::int64_t>(rows_per_block * N * K / 16, 1);
+  const std::int64_t block_work = std::max<std::int64_t>(rows_per_block * cols_per_block * K / 16, 1);
   count_blas_product();
-  parallel_tasks(g.batch * blocks, block_work, [&](std::int64_t t) {
-    const std::int64_t bi = t / blocks, r0 = (t % blocks) * rows_per_block;
+  parallel_tasks(g.batch * per_item, block_work, [&](std::int64_t t) {
+    const std::int64_t bi = t / per_item, r0 = (t % per_item / col_blocks) * rows_per_block;
+    const std::int64_t n0 = (t % col_blocks) * cols_per_block;
     const int rows = static_cast<int>(std::min(rows_per_block, M - r0));
+    const int cols = static_cast<int>(std::min(cols_per_block, N - n0));
     const T* a = reinterpret_cast<const T*>(g.a.data + bi * g.a.item + (M > 1 ? r0 * g.a.row : 0));
-    const T* b = reinterpret_cast<const T*>(g.b.data + bi * g.b.item);
-    T* c = reinterpret_cast<T*>(g.c) + (bi * M + r0) * N;
+    const T* b = reinterpret_cast<const T*>(g.b.data + bi * g.b.item + (N > 1 ? n0 * g.b.col : 0));
+    T* c = reinterpret_cast<T*>(g.c) + (bi * M + r0) * N + n0;
     if constexpr (std::is_same_v<T, float>)
-      blas->sgemm(kCblasRowMajor, trans_a, trans_b, rows, static_cast<int>(N), static_cast<int>(K), 1.0f, a, lda, b,
-                  ldb, 0.0f, c, static_cast<int>(N));
+      blas->sgemm(kCblasRowMajor, trans_a, trans_b, rows, cols, static_cast<int>(K), 1.0f, a, lda, b, ldb, 0.0f, c,
+                  static_cast<int>(N));
     else
-      blas->dgemm(kCblasRowMajor, trans_a, trans_b, rows, static_cast<int>(N), static_cast<int>(K), 1.0, a, lda, b,
-                  ldb, 0.0, c, static_cast<int>(N));
+      blas->dgemm(kCblasRowMajor, trans_a, trans_b, rows, cols, static_cast<int>(K), 1.0, a, lda, b, ldb, 0.0, c,
+                  static_cast<int>(N));
   });
   return true;
 }
