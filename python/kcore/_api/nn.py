@@ -32,12 +32,16 @@ def relu(x, alpha=0.0, max_value=None, threshold=0.0):
         out = np.maximum(a, a.dtype.type(0))
         return out if max_value is None else np.minimum(out, np.asarray(max_value).astype(a.dtype))
     t = a.dtype.type(threshold)
+    zero = a.dtype.type(0)
     with np.errstate(invalid="ignore", over="ignore"):
-        negative = np.maximum(t - a, a.dtype.type(0))  # from x itself, before it is changed
-        out = a * (a > t).astype(a.dtype) if threshold != 0 else np.maximum(a, a.dtype.type(0))
+        if threshold == 0 and alpha == 0:  # relu and relu6, the common layers: one pass
+            out = np.maximum(a, zero) if max_value is None else np.clip(a, zero, a.dtype.type(max_value))
+            return out.astype(a.dtype, copy=False)
+        negative = np.maximum(t - a, zero) if alpha != 0 else None  # from x itself, before it is changed
+        out = a * (a > t).astype(a.dtype) if threshold != 0 else np.maximum(a, zero)
         if max_value is not None:
-            out = np.clip(out, a.dtype.type(0), a.dtype.type(max_value))
-        if alpha != 0:
+            out = np.clip(out, zero, a.dtype.type(max_value))
+        if negative is not None:
             out = out - a.dtype.type(alpha) * negative
     return out.astype(a.dtype, copy=False)
 
