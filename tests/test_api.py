@@ -198,6 +198,31 @@ def test_elementwise_rules():
     assert K.round(np.array([0.5, 1.5, 2.5])).tolist() == [0, 2, 2]
     assert K.clip(np.array([-2.0, 0.5, 3.0]), 0.0, 1.0).tolist() == [0.0, 0.5, 1.0]
     assert K.clip(np.array([5.0]), 2.0, 1.0).tolist() == [2.0]
+    assert K.clip(np.array([3, -4, 9]), 0, 5).tolist() == [3, 0, 5]  # ints keep their dtype
+    assert K.clip(np.array([3, -4, 9]), 0, 5).dtype.kind == "i"
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_clip_relu6_and_batch_normalization_on_the_native_elementwise_kernels(dtype):
+    # One pass each (elementwise3: clip, multiply_add), against NumPy written here.
+    rng = np.random.default_rng(4)
+    x = (rng.standard_normal((4, 5, 6, 7)) * 5).astype(dtype)
+    x[0, 0, 0, :3] = [np.nan, np.inf, -np.inf]
+    want = np.clip(x.astype(np.float64), -1.5, 2.25)
+    got = K.clip(x, -1.5, 2.25)
+    assert got.dtype == dtype
+    np.testing.assert_array_equal(got.astype(np.float64), want.astype(dtype).astype(np.float64))
+    relu6 = K.relu(x, max_value=6.0)
+    np.testing.assert_array_equal(relu6.astype(np.float64), np.clip(x.astype(np.float64), 0, 6))
+    m, v, b, g = (rng.standard_normal(7).astype(dtype) for _ in range(4))
+    v = np.abs(v) + dtype(0.5)
+    got = K.batch_normalization(x[1:], m, v, b, g, epsilon=1e-3)
+    x64, m64, v64, b64, g64 = (a.astype(np.float64) for a in (x[1:], m, v, b, g))
+    want = (x64 - m64) / np.sqrt(v64 + 1e-3) * g64 + b64
+    assert got.dtype == dtype
+    np.testing.assert_allclose(got.astype(np.float64), want, rtol={np.float16: 4e-3, np.float32: 2e-6,
+                                                                   np.float64: 1e-13}[dtype],
+                               atol={np.float16: 1e-2, np.float32: 1e-5, np.float64: 1e-12}[dtype])
     assert K.pow(np.array([2.0], np.float32), 3).dtype == np.float32
     assert K.switch(np.array(True), np.ones(2), np.zeros(2)).tolist() == [1, 1]
     assert K.switch(np.array([True, False]), np.ones(2), np.zeros(2)).tolist() == [1, 0]

@@ -223,6 +223,8 @@ CONV_CASES = {
     "resize_volumes": (lambda x: K.resize_volumes(x, 2, 1, 2, "channels_last"), (1, 2, 2, 2, 1)),
     "batch_normalization": (lambda x, m, v: K.batch_normalization(x, m, K.square(v) + 0.5, None, None, axis=1),
                             (2, 3, 4), (3,), (3,)),
+    "batch_normalization_scaled": (lambda x, m, g, b: K.batch_normalization(x, m, K.square(m) + 0.5, b, g),
+                                   (2, 3, 4), (4,), (4,), (4,)),
     "normalize_batch_in_training": (lambda x, g, b: K.normalize_batch_in_training(x, g, b, (0, 2))[0],
                                     (4, 3, 2), (3,), (3,)),
     "avg_pool": (lambda x: K.pool2d(x, (3, 3), (2, 2), "same", pool_mode="avg"), (2, 5, 4, 2)),

@@ -118,13 +118,42 @@ py::object binary(kcore::ElementwiseKind kind, py::handle x, py::handle y) {
   return scalar_if_0d(std::move(out));
 }
 
+// Three operands broadcast together (NumPy's rules), the result in C order.
+py::object ternary(kcore::ElementwiseKind kind, py::handle x, py::handle y, py::handle z) {
+  if (!is_plain_float_array(x) || !is_plain_float_array(y) || !is_plain_float_array(z) || !same_dtype(x, y) ||
+      !same_dtype(x, z))
+    return py::none();
+  const auto xa = py::reinterpret_borrow<py::array>(x), ya = py::reinterpret_borrow<py::array>(y),
+             za = py::reinterpret_borrow<py::array>(z);
+  const kcore::ArrayRef xr = to_ref(xa, "elementwise3"), yr = to_ref(ya, "elementwise3"), zr = to_ref(za, "elementwise3");
+  kcore::ArrayRef xy[2], in[3], unused;
+  if (!broadcast(xr, yr, xy[0], xy[1]) || !broadcast(xy[0], zr, in[0], in[2])) return py::none();
+  if (!broadcast(in[0], xy[1], unused, in[1])) return py::none();
+  py::array out = empty_c_shape(xa.dtype(), in[0].ndim, in[0].shape);
+  const kcore::ArrayRef dst = to_ref(out, "elementwise3");
+  const kcore::ElementwisePlan plan = kcore::make_elementwise_plan(kind, dst, in, 3);
+  {
+    py::gil_scoped_release release;
+    kcore::kernels().elementwise(plan);
+  }
+  return scalar_if_0d(std::move(out));
+}
+
 py::object cast_args(PyObject* const* args, Py_ssize_t) { return cast(args[0], args[1]); }
 py::object transpose_args(PyObject* const* args, Py_ssize_t) { return transpose(args[0]); }
 py::object permute_args(PyObject* const* args, Py_ssize_t) { return permute_dimensions(args[0], args[1]); }
 py::object binary_args(PyObject* const* args, Py_ssize_t) {
   const auto kind = enum_arg<kcore::ElementwiseKind>(args[0], kcore::ElementwiseKind::divide, "elementwise");
   if (kind == kcore::ElementwiseKind::copy) throw py::value_error("elementwise: copy is not a binary op");
+  if (kind == kcore::ElementwiseKind::multiply_add || kind == kcore::ElementwiseKind::clip)
+    throw py::value_error("elementwise: multiply_add and clip take three operands (elementwise3)");
   return binary(kind, args[1], args[2]);
+}
+py::object ternary_args(PyObject* const* args, Py_ssize_t) {
+  const auto kind = enum_arg<kcore::ElementwiseKind>(args[0], kcore::ElementwiseKind::clip, "elementwise3");
+  if (kind != kcore::ElementwiseKind::multiply_add && kind != kcore::ElementwiseKind::clip)
+    throw py::value_error("elementwise3: kind must be multiply_add or clip");
+  return ternary(kind, args[1], args[2], args[3]);
 }
 
 }  // namespace
@@ -136,6 +165,8 @@ void register_elementwise(py::module_& m) {
       .value("subtract", kcore::ElementwiseKind::subtract)
       .value("multiply", kcore::ElementwiseKind::multiply)
       .value("divide", kcore::ElementwiseKind::divide)
+      .value("multiply_add", kcore::ElementwiseKind::multiply_add)
+      .value("clip", kcore::ElementwiseKind::clip)
       .finalize();
   static PyMethodDef defs[] = {
       {"cast", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&fastcall<cast_args, 2>)), METH_FASTCALL,
@@ -150,6 +181,10 @@ void register_elementwise(py::module_& m) {
        METH_FASTCALL,
        "elementwise(kind, x, y): add/subtract/multiply/divide (an ElementwiseKind) of two plain ndarrays of one "
        "float dtype, broadcast as NumPy does; None otherwise (other dtypes, shapes that do not broadcast)."},
+      {"elementwise3", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&fastcall<ternary_args, 4>)),
+       METH_FASTCALL,
+       "elementwise3(kind, x, y, z): multiply_add (x * y + z, rounded after each) or clip (x within [y, z], NaN kept) "
+       "of three plain ndarrays of one float dtype, broadcast together, in C order; None otherwise."},
   };
   for (PyMethodDef& def : defs) add_fastcall(m, &def);
 }

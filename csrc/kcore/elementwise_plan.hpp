@@ -10,7 +10,9 @@
 namespace kcore {
 
 // What an elementwise kernel computes; bound to Python once (register_elementwise.cpp).
-enum class ElementwiseKind : std::uint8_t { copy, add, subtract, multiply, divide };
+// Binary: add .. divide. Ternary: multiply_add (x * y + z: two roundings, as separate * and +,
+// so every ISA level gives the same bits) and clip (x limited to [y, z]; NaN stays NaN).
+enum class ElementwiseKind : std::uint8_t { copy, add, subtract, multiply, divide, multiply_add, clip };
 
 struct ElementwisePlan {
   ElementwiseKind kind = ElementwiseKind::copy;

@@ -8,6 +8,7 @@ keras_args), and return None to decline any other input:
     reduce(kind, x, axis[, keepdims])  scan(kind, x, axis)          cast(x, dtype)
     transpose(x)                       permute_dimensions(x, pattern)
     dot(x, y)                          batch_dot(x, y, axes)        elementwise(kind, x, y)
+    elementwise3(kind, x, y, z)        (multiply_add: x * y + z; clip: x within [y, z])
     conv(x, w, strides, dilation, pads, depthwise)    conv_transpose(x, w, out_sp, strides, dilation, pads)
     pool(x, size, strides, pads, mode)  local_conv(x, w, ksize, strides, out_sp)  resize(x, factors, mode)
 
@@ -31,7 +32,8 @@ ReduceKind, ScanKind, ElementwiseKind = _core.ReduceKind, _core.ScanKind, _core.
 FLOAT_CHARS = "efd"  # float16, float32, float64: what the native kernels take
 
 NATIVE = types.SimpleNamespace(name="kcore", **{name: getattr(_core, name) for name in (
-    "reduce", "scan", "cast", "transpose", "permute_dimensions", "dot", "batch_dot", "elementwise")})
+    "reduce", "scan", "cast", "transpose", "permute_dimensions", "dot", "batch_dot", "elementwise",
+    "elementwise3")})
 CONV_FAMILY = ("conv", "conv_transpose", "pool", "local_conv", "resize")
 
 
@@ -120,6 +122,23 @@ class _Numpy:
         with np.errstate(all="ignore"):
             return f(x, y)
 
+
+    @staticmethod
+    def elementwise3(kind, x, y, z):
+        if not (_pair(x, y) and _pair(x, z)):
+            return None
+        try:
+            np.broadcast_shapes(x.shape, y.shape, z.shape)
+        except ValueError:
+            return None
+        a, b, c = (v.astype(np.float64) for v in (x, y, z))
+        with np.errstate(all="ignore"):
+            if ElementwiseKind(kind) == ElementwiseKind.multiply_add:
+                exact = a * b + c
+            else:
+                exact = np.where(a < b, b, a)
+                exact = np.where(exact > c, c, exact)
+        return _rounded(np.broadcast_to(exact, np.broadcast_shapes(x.shape, y.shape, z.shape)).copy(), x.dtype)
 
     @staticmethod
     def conv(x, w, strides, dilation, pads, depthwise):

@@ -22,6 +22,19 @@ void elementwise(const ElementwisePlan& p) {
       case ElementwiseKind::subtract: return run_lines(p, Binary<T, Subtract>{}, false);
       case ElementwiseKind::multiply: return run_lines(p, Binary<T, Multiply>{}, false);
       case ElementwiseKind::divide: return run_lines(p, Binary<T, Divide>{}, false);
+      case ElementwiseKind::multiply_add: return run_lines(p, Ternary<T, MultiplyAdd>{}, false);
+      case ElementwiseKind::clip: {
+        bool scalar_bounds = true;  // both bounds one value, broadcast along every dim
+        for (int k = 0; k < p.ndim; ++k) scalar_bounds &= p.dim[k].stride[kIn + 1] == 0 && p.dim[k].stride[kIn + 2] == 0;
+        if (scalar_bounds) {
+          using A = widen_t<T>;
+          A lo, hi;
+          convert_run(reinterpret_cast<const T*>(p.data[kIn + 1]), &lo, 1);
+          convert_run(reinterpret_cast<const T*>(p.data[kIn + 2]), &hi, 1);
+          return run_lines(p, ClipScalar<T>{lo, hi}, false);
+        }
+        return run_lines(p, Ternary<T, Clip>{}, false);
+      }
       case ElementwiseKind::copy: break;
     }
   });

@@ -62,5 +62,70 @@ struct Binary {
   void run_streamed(T* d, const T* const* s, std::int64_t n) const { run(d, s, n); }
 };
 
+struct MultiplyAdd {
+  template <class V> static V apply(V a, V b, V c) { return a * b + c; }  // (fp-contract off: no FMA)
+};
+struct Clip {
+  // Comparisons false for NaN keep it; vector or scalar, the same selects.
+  template <class V> static V apply(V a, V lo, V hi) {
+    if constexpr (std::is_arithmetic_v<V>) {
+      a = a < lo ? lo : a;
+      return a > hi ? hi : a;
+    } else {
+      a = a < lo ? lo : a;
+      return a > hi ? hi : a;
+    }
+  }
+};
+
+// clip with bounds that are one value each (relu6, K.clip with numbers): one input, the bounds
+// held in the functor (the engine would otherwise gather them, repeated, beside every chunk).
+template <class T>
+struct ClipScalar {
+  using out_t = T;
+  using in_t = T;
+  using A = widen_t<T>;
+  static constexpr int kInputs = 1;
+  A lo, hi;
+  void run(T* d, const T* const* s, std::int64_t n) const {
+    const T* a = s[0];
+    std::int64_t i = 0;
+    constexpr int L = kLanes<A>;
+    const vec<A> vlo = splat(lo), vhi = splat(hi);
+    if constexpr (!std::is_same_v<T, A>) {
+      for (; i + L <= n; i += L) store_narrowed<T, A>(d + i, Clip::apply(load_widened<A>(a + i), vlo, vhi));
+      for (; i < n; ++i) d[i] = narrow<T>(Clip::apply(convert_one<A>(a[i]), lo, hi));
+    } else {
+      for (; i + L <= n; i += L) store(d + i, Clip::apply(load(a + i), vlo, vhi));
+      for (; i < n; ++i) d[i] = Clip::apply(a[i], lo, hi);
+    }
+  }
+  void run_streamed(T* d, const T* const* s, std::int64_t n) const { run(d, s, n); }
+};
+
+// out = F(a, b, c) for three operands of one float type (float16 in float32, rounded once).
+template <class T, class F>
+struct Ternary {
+  using out_t = T;
+  using in_t = T;
+  static constexpr int kInputs = 3;
+  void run(T* d, const T* const* s, std::int64_t n) const {
+    using A = widen_t<T>;
+    const T* a = s[0];
+    const T* b = s[1];
+    const T* c = s[2];
+    std::int64_t i = 0;
+    if constexpr (!std::is_same_v<T, A>) {
+      constexpr int L = kLanes<A>;
+      for (; i + L <= n; i += L)
+        store_narrowed<T, A>(d + i, F::apply(load_widened<A>(a + i), load_widened<A>(b + i), load_widened<A>(c + i)));
+      for (; i < n; ++i) d[i] = narrow<T>(F::apply(convert_one<A>(a[i]), convert_one<A>(b[i]), convert_one<A>(c[i])));
+    } else {
+      for (; i < n; ++i) d[i] = F::apply(a[i], b[i], c[i]);
+    }
+  }
+  void run_streamed(T* d, const T* const* s, std::int64_t n) const { run(d, s, n); }
+};
+
 }  // namespace KCORE_ISA
 }  // namespace kcore

@@ -500,14 +500,14 @@ def _along(B, v, ndim: int, axis: int, channels, dtype):
 
 def _normalize(B, x, mean, var, beta, gamma, epsilon):
     # As tf.nn.batch_normalization: x * scale + (beta - mean * scale), scale = gamma / sqrt(var +
-    # epsilon), so the statistics (per channel) take the arithmetic and x two passes.
+    # epsilon), so the statistics (per channel) take the arithmetic and x one pass.
     scale = B._divide(1.0, B.sqrt(B._add(var, float(epsilon))))
     if gamma is not None:
         scale = B._multiply(scale, gamma)
     shift = B._negative(B._multiply(mean, scale))
     if beta is not None:
         shift = B._add(beta, shift)
-    return B._add(B._multiply(x, scale), shift)
+    return B._multiply_add(x, scale, shift)
 
 
 def _float_input(x, fn):

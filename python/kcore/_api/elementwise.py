@@ -8,7 +8,7 @@ import numbers
 import numpy as np
 
 from kcore import _validate as V
-from kcore._api.common import arr, binary_rule, float_arr, static_dtype, static_shape
+from kcore._api.common import arr, binary_rule, broadcast_shapes, float_arr, static_dtype, static_shape
 from kcore._api.grad import gradient, no_gradient
 from kcore._kernels import ElementwiseKind as E
 from kcore._ops import op
@@ -63,6 +63,24 @@ def multiply(kern, x, y):
 @op("_divide", kernels=True, native=("elementwise", E.divide), shape=binary_rule("divide", np.divide))
 def divide(kern, x, y):
     return _arithmetic(kern, E.divide, np.divide, x, y)
+
+
+def _ternary_rule(x, y, z):
+    shape = broadcast_shapes(broadcast_shapes(static_shape(x), static_shape(y), "multiply_add"), static_shape(z),
+                             "multiply_add")
+    return shape, static_dtype(x)
+
+
+@op("_multiply_add", kernels=True, native=("elementwise3", E.multiply_add), shape=_ternary_rule)
+def multiply_add(kern, x, y, z):
+    """x * y + z in one pass (two roundings, as the separate ops): batch normalization's x * scale + shift."""
+    a, b = pair(x, y, "multiply_add")
+    c = np.asarray(z, dtype=a.dtype) if isinstance(z, numbers.Number) else V.as_array(z, "multiply_add")
+    r = kern.elementwise3(E.multiply_add, a, b, c) if a is not x or b is not y or c is not z else None
+    if r is not None:
+        return r
+    with np.errstate(all="ignore"):
+        return _keep(a * b + c, a)
 
 
 @op("_power", shape=binary_rule("power", np.power))
@@ -130,14 +148,19 @@ def pow_(x, a):
         return _keep(np.power(xa, exponent), xa)
 
 
-@op()
-def clip(x, min_value, max_value):
-    """Clip to [min_value, max_value]; None means unbounded; max < min takes max = min."""
+@op(kernels=True)
+def clip(kern, x, min_value, max_value):
+    """Clip to [min_value, max_value]; None means unbounded; max < min takes max = min. NaN stays."""
     a = arr(x, "clip")
     lo = -np.inf if min_value is None else min_value
     hi = np.inf if max_value is None else max_value
     if isinstance(lo, numbers.Number) and isinstance(hi, numbers.Number) and hi < lo:
         hi = lo
+    if a.dtype.kind == "f":
+        with np.errstate(all="ignore"):
+            r = kern.elementwise3(E.clip, a, np.asarray(lo, a.dtype), np.asarray(hi, a.dtype))
+        if r is not None:
+            return r
     return _keep(np.clip(a, lo, hi), a)
 
 
@@ -282,3 +305,8 @@ def getitem_grad(g, x, key):
 @gradient("_getitem")
 def _getitem_gradient(B, out, g, x, key):
     return B._getitem_grad(g, x, key), None
+
+
+@gradient("_multiply_add")
+def _multiply_add_grad(B, out, g, x, y, z):
+    return B._sum_to(B._multiply(g, y), x), B._sum_to(B._multiply(g, x), y), B._sum_to(g, z)

@@ -8,6 +8,7 @@ import numpy as np
 from kcore import _graph
 from kcore._api.common import arr, float_arr, same_as_first, static_dtype, static_shape
 from kcore._api.config import epsilon, floatx, normalize_data_format
+from kcore._api.elementwise import clip
 from kcore._api.grad import builder_for, gradient
 from kcore._api.state import learning_phase
 from kcore._api.values import rng
@@ -18,8 +19,8 @@ from kcore._variables import Variable
 PUBLIC = ("in_train_phase", "in_test_phase", "dropout")
 
 
-@op()
-def relu(x, alpha=0.0, max_value=None, threshold=0.0):
+@op(kernels=True)
+def relu(kern, x, alpha=0.0, max_value=None, threshold=0.0):
     """As Keras 2.3.1 on TensorFlow: x where x > threshold, else 0 (x * (x > threshold)); clipped
     to [0, max_value] when max_value is given; minus alpha * relu(threshold - x). Integer tensors
     keep their dtype (alpha and threshold then need a float tensor)."""
@@ -34,9 +35,8 @@ def relu(x, alpha=0.0, max_value=None, threshold=0.0):
     t = a.dtype.type(threshold)
     zero = a.dtype.type(0)
     with np.errstate(invalid="ignore", over="ignore"):
-        if threshold == 0 and alpha == 0:  # relu and relu6, the common layers: one pass
-            out = np.maximum(a, zero) if max_value is None else np.clip(a, zero, a.dtype.type(max_value))
-            return out.astype(a.dtype, copy=False)
+        if threshold == 0 and alpha == 0:  # relu and relu6, the common layers: one pass (native clip)
+            return clip(kern, a, zero, np.inf if max_value is None else a.dtype.type(max_value))
         negative = np.maximum(t - a, zero) if alpha != 0 else None  # from x itself, before it is changed
         out = a * (a > t).astype(a.dtype) if threshold != 0 else np.maximum(a, zero)
         if max_value is not None:
