@@ -19,6 +19,7 @@ pytestmark = pytest.mark.skipif(KERAS != "2.3.1", reason="needs Keras 2.3.1 (pip
 
 PRELUDE = """
 import numpy as np
+np.random.seed(0)  # Keras's initial weights (kcore derives unseeded draws from NumPy's global RNG)
 rng = np.random.default_rng(0)
 def relu(v): return np.maximum(v, 0)
 def softmax(v):
