@@ -359,7 +359,9 @@ def identity(x, name=None):
 
 
 def rng(seed):
-    return np.random.default_rng(None if seed is None else int(seed))
+    """The generator of a random op: from `seed`, or, as Keras's Theano and CNTK backends do, from a
+    seed drawn from NumPy's global generator (so np.random.seed makes a Keras script reproducible)."""
+    return np.random.default_rng(np.random.randint(1, 10 ** 7) if seed is None else int(seed))
 
 
 def random_uniform_variable(shape, low, high, dtype=None, name=None, seed=None):
