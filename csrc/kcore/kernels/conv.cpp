@@ -45,6 +45,20 @@ KCORE_INLINE std::int64_t input_at(const ConvGeometry& g, int d, std::int64_t o,
   return i >= 0 && i < g.in[d] ? i : -1;
 }
 
+// f(kd, kh, id, ih) for each kernel row (kd, kh) of output line (od, oh) that lies inside x, in
+// (kd, kh) order.
+template <class F>
+KCORE_INLINE void for_each_input_line(const ConvGeometry& g, std::int64_t od, std::int64_t oh, const F& f) {
+  for (std::int64_t kd = 0; kd < g.k[0]; ++kd) {
+    const std::int64_t id = input_at(g, 0, od, kd);
+    if (id < 0) continue;
+    for (std::int64_t kh = 0; kh < g.k[1]; ++kh) {
+      const std::int64_t ih = input_at(g, 1, oh, kh);
+      if (ih >= 0) f(kd, kh, id, ih);
+    }
+  }
+}
+
 // acc[i] += x[i] * w[i] for i < n, as fused multiply-adds where the level has them; the tail in a
 // vector too, so every channel gets the same arithmetic.
 template <class A>
@@ -288,16 +302,10 @@ void conv_depthwise(const ConvPlan& p) {
     Scratch<std::int64_t, 64> iw(P * kw_n);
     for (std::int64_t oh = oh0; oh < oh1; ++oh) {
       int nrows = 0;
-      for (std::int64_t kd = 0; kd < g.k[0]; ++kd) {
-        const std::int64_t id = input_at(g, 0, od, kd);
-        if (id < 0) continue;
-        for (std::int64_t kh = 0; kh < g.k[1]; ++kh) {
-          const std::int64_t ih = input_at(g, 1, oh, kh);
-          if (ih < 0) continue;
-          wrow.get()[nrows] = wide_w.get() + (kd * g.k[1] + kh) * kw_n * OCP;
-          rows.get()[nrows++] = line_of(kd, id, ih);
-        }
-      }
+      for_each_input_line(g, od, oh, [&](std::int64_t kd, std::int64_t kh, std::int64_t id, std::int64_t ih) {
+        wrow.get()[nrows] = wide_w.get() + (kd * g.k[1] + kh) * kw_n * OCP;
+        rows.get()[nrows++] = line_of(kd, id, ih);
+      });
       const std::int64_t line = plane * oh_n + oh;
       for (std::int64_t ow = 0; ow < ow_n; ow += P) {
         const std::int64_t np = std::min<std::int64_t>(P, ow_n - ow);
@@ -337,36 +345,30 @@ void pool_typed(const PoolPlan& p) {
     if constexpr (!std::is_same_v<T, A>) in.reset(static_cast<std::size_t>(iw_n * C));
     std::fill(acc.get(), acc.get() + ow_n * C, is_max ? -std::numeric_limits<A>::infinity() : A(0));
     std::int64_t rows_inside = 0;  // (kd, kh) pairs inside x; times the kw inside, the count
-    for (std::int64_t kd = 0; kd < g.k[0]; ++kd) {
-      const std::int64_t id = input_at(g, 0, od, kd);
-      if (id < 0) continue;
-      for (std::int64_t kh = 0; kh < g.k[1]; ++kh) {
-        const std::int64_t ih = input_at(g, 1, oh, kh);
-        if (ih < 0) continue;
-        ++rows_inside;
-        const T* src = x + ((n * g.in[0] + id) * g.in[1] + ih) * iw_n * C;
-        const A* row;
-        if constexpr (std::is_same_v<T, A>) {
-          row = src;
-        } else {
-          convert_run(src, in.get(), iw_n * C);
-          row = in.get();
-        }
-        for (std::int64_t ow = 0; ow < ow_n; ++ow) {
-          A* a = acc.get() + ow * C;
-          for (std::int64_t kw = 0; kw < g.k[2]; ++kw) {
-            const std::int64_t iw = input_at(g, 2, ow, kw);
-            if (iw < 0) continue;
-            const A* v = row + iw * C;
-            if (is_max) {
-              for (std::int64_t c = 0; c < C; ++c) a[c] = (v[c] > a[c] || v[c] != v[c]) ? v[c] : a[c];
-            } else {
-              for (std::int64_t c = 0; c < C; ++c) a[c] += v[c];
-            }
+    for_each_input_line(g, od, oh, [&](std::int64_t, std::int64_t, std::int64_t id, std::int64_t ih) {
+      ++rows_inside;
+      const T* src = x + ((n * g.in[0] + id) * g.in[1] + ih) * iw_n * C;
+      const A* row;
+      if constexpr (std::is_same_v<T, A>) {
+        row = src;
+      } else {
+        convert_run(src, in.get(), iw_n * C);
+        row = in.get();
+      }
+      for (std::int64_t ow = 0; ow < ow_n; ++ow) {
+        A* a = acc.get() + ow * C;
+        for (std::int64_t kw = 0; kw < g.k[2]; ++kw) {
+          const std::int64_t iw = input_at(g, 2, ow, kw);
+          if (iw < 0) continue;
+          const A* v = row + iw * C;
+          if (is_max) {
+            for (std::int64_t c = 0; c < C; ++c) a[c] = (v[c] > a[c] || v[c] != v[c]) ? v[c] : a[c];
+          } else {
+            for (std::int64_t c = 0; c < C; ++c) a[c] += v[c];
           }
         }
       }
-    }
+    });
     if (!is_max) {
       for (std::int64_t ow = 0; ow < ow_n; ++ow) {
         std::int64_t cols_inside = 0;
