@@ -8,11 +8,12 @@ import numpy as np
 from kcore import _graph
 from kcore._api.common import arr, float_arr, same_as_first, static_dtype, static_shape
 from kcore._api.config import epsilon, floatx, normalize_data_format
-from kcore._api.elementwise import clip
+from kcore._api.elementwise import add, clip
 from kcore._api.grad import builder_for, gradient
 from kcore._api.state import learning_phase
 from kcore._api.values import rng
 from kcore._graph import Tensor
+from kcore._kernels import ElementwiseKind
 from kcore._ops import REGISTRY, op
 from kcore._variables import Variable
 
@@ -150,8 +151,9 @@ def l2_normalize(x, axis=None):
     return (a / np.sqrt(np.maximum(ss, a.dtype.type(1e-12)))).astype(a.dtype)
 
 
-@op()
-def bias_add(x, bias, data_format=None):
+@op(kernels=True)
+def bias_add(kern, x, bias, data_format=None):
+    """x + bias along the channels (the tensor addition's kernel: native for one float dtype)."""
     a = np.asarray(x)
     b = np.asarray(bias)
     data_format = normalize_data_format(data_format)
@@ -159,17 +161,16 @@ def bias_add(x, bias, data_format=None):
         raise ValueError(f"bias_add: unexpected bias rank {b.ndim}; expected 1 or {a.ndim - 1} "
                          f"for x of shape {a.shape}")
     if data_format == "channels_first" and a.ndim > 2:
-        if b.ndim == 1:
-            return a + b.reshape((1, b.shape[0]) + (1,) * (a.ndim - 2))
-        return a + np.moveaxis(b, -1, 0)[None]
-    return a + b
+        b = b.reshape((1, b.shape[0]) + (1,) * (a.ndim - 2)) if b.ndim == 1 else np.moveaxis(b, -1, 0)[None]
+    r = kern.elementwise(ElementwiseKind.add, a, b)
+    return r if r is not None else add(kern, a, b)
 
 
 
 
 @op()
 def stop_gradient(variables):
-    """Identity here: kcore has no gradients; kept so Keras code runs unchanged."""
+    """The values unchanged; K.gradients stops here (its rule passes no gradient)."""
     if isinstance(variables, (list, tuple)):
         return [np.asarray(v) for v in variables]
     return np.asarray(variables)
