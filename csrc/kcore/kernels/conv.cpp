@@ -259,7 +259,7 @@ void conv_depthwise(const ConvPlan& p) {
   // (or padded) once per task, not once per output line.
   constexpr std::int64_t kLineBlock = 8;
   const std::int64_t oh_n = g.out[1], blocks_per_plane = (oh_n + kLineBlock - 1) / kLineBlock;
-  const std::int64_t in_place = std::is_same_v<T, A> && mult == 1 && XS == OC;
+  const bool in_place = std::is_same_v<T, A> && mult == 1 && XS == OC;
   parallel_tasks(lines / oh_n * blocks_per_plane, std::max<std::int64_t>(kLineBlock * ow_n * OC * kv, 1),
                  [&](std::int64_t task) {
     const std::int64_t plane = task / blocks_per_plane, oh0 = task % blocks_per_plane * kLineBlock;

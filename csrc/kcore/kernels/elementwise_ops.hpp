@@ -9,6 +9,7 @@
 #pragma once
 #include <cstdint>
 #include <type_traits>
+#include <utility>
 
 #include "kcore/kernels/accumulate.hpp"
 #include "kcore/kernels/convert.hpp"
@@ -40,41 +41,14 @@ struct Divide {
   template <class V> static V apply(V a, V b) { return a / b; }
 };
 
-// out = F(a, b) for two operands of one float type.
-template <class T, class F>
-struct Binary {
-  using out_t = T;
-  using in_t = T;
-  static constexpr int kInputs = 2;
-  void run(T* d, const T* const* s, std::int64_t n) const {
-    using A = widen_t<T>;
-    const T* a = s[0];
-    const T* b = s[1];
-    std::int64_t i = 0;
-    if constexpr (!std::is_same_v<T, A>) {  // float16: vectors widened and narrowed in registers
-      constexpr int L = kLanes<A>;
-      for (; i + L <= n; i += L) store_narrowed<T, A>(d + i, F::apply(load_widened<A>(a + i), load_widened<A>(b + i)));
-      for (; i < n; ++i) d[i] = narrow<T>(F::apply(convert_one<A>(a[i]), convert_one<A>(b[i])));
-    } else {
-      for (; i < n; ++i) d[i] = F::apply(a[i], b[i]);
-    }
-  }
-  void run_streamed(T* d, const T* const* s, std::int64_t n) const { run(d, s, n); }
-};
-
 struct MultiplyAdd {
   template <class V> static V apply(V a, V b, V c) { return a * b + c; }  // (fp-contract off: no FMA)
 };
 struct Clip {
   // Comparisons false for NaN keep it; vector or scalar, the same selects.
   template <class V> static V apply(V a, V lo, V hi) {
-    if constexpr (std::is_arithmetic_v<V>) {
-      a = a < lo ? lo : a;
-      return a > hi ? hi : a;
-    } else {
-      a = a < lo ? lo : a;
-      return a > hi ? hi : a;
-    }
+    a = a < lo ? lo : a;
+    return a > hi ? hi : a;
   }
 };
 
@@ -103,29 +77,34 @@ struct ClipScalar {
   void run_streamed(T* d, const T* const* s, std::int64_t n) const { run(d, s, n); }
 };
 
-// out = F(a, b, c) for three operands of one float type (float16 in float32, rounded once).
-template <class T, class F>
-struct Ternary {
+// out = F(in0, ..., in(K-1)) for K operands of one float type; float16 computes in float32 and
+// rounds once (vectors widened and narrowed in registers).
+template <class T, class F, int K>
+struct Map {
   using out_t = T;
   using in_t = T;
-  static constexpr int kInputs = 3;
-  void run(T* d, const T* const* s, std::int64_t n) const {
+  static constexpr int kInputs = K;
+  void run(T* d, const T* const* s, std::int64_t n) const { run_each(d, s, n, std::make_integer_sequence<int, K>{}); }
+  void run_streamed(T* d, const T* const* s, std::int64_t n) const { run(d, s, n); }
+
+ private:
+  template <int... I>
+  static void run_each(T* d, const T* const* s, std::int64_t n, std::integer_sequence<int, I...>) {
     using A = widen_t<T>;
-    const T* a = s[0];
-    const T* b = s[1];
-    const T* c = s[2];
     std::int64_t i = 0;
     if constexpr (!std::is_same_v<T, A>) {
       constexpr int L = kLanes<A>;
-      for (; i + L <= n; i += L)
-        store_narrowed<T, A>(d + i, F::apply(load_widened<A>(a + i), load_widened<A>(b + i), load_widened<A>(c + i)));
-      for (; i < n; ++i) d[i] = narrow<T>(F::apply(convert_one<A>(a[i]), convert_one<A>(b[i]), convert_one<A>(c[i])));
+      for (; i + L <= n; i += L) store_narrowed<T, A>(d + i, F::apply(load_widened<A>(s[I] + i)...));
+      for (; i < n; ++i) d[i] = narrow<T>(F::apply(convert_one<A>(s[I][i])...));
     } else {
-      for (; i < n; ++i) d[i] = F::apply(a[i], b[i], c[i]);
+      for (; i < n; ++i) d[i] = F::apply(s[I][i]...);
     }
   }
-  void run_streamed(T* d, const T* const* s, std::int64_t n) const { run(d, s, n); }
 };
+template <class T, class F>
+using Binary = Map<T, F, 2>;
+template <class T, class F>
+using Ternary = Map<T, F, 3>;
 
 }  // namespace KCORE_ISA
 }  // namespace kcore
