@@ -105,12 +105,12 @@ _blas_report = _load_blas()
 _blas_loaded = _core.blas_path() is not None
 
 
-def _blas_min_dim_from_env() -> str:
+def _blas_min_dim_from_env() -> int | None:
     """KCORE_BLAS_MIN_DIM=n sends a float32/float64 product to the BLAS only when M, N and K all
-    exceed n; without it, the rule for this CPU's vendor (tuning.hpp). Returns where it came from."""
+    exceed n; without it, the rule for this CPU's vendor (tuning.hpp). Returns n, or None."""
     raw = os.environ.get("KCORE_BLAS_MIN_DIM", "").strip()
     if not raw:
-        return f"the rule for {_core.cpu_vendor()} CPUs"
+        return None
     try:
         n = int(raw)
     except ValueError:
@@ -118,10 +118,10 @@ def _blas_min_dim_from_env() -> str:
     if n < 0:
         raise ValueError(f"KCORE_BLAS_MIN_DIM must be a whole number >= 0; got {raw!r}")
     _core.set_blas_min_dim(n)
-    return "KCORE_BLAS_MIN_DIM"
+    return n
 
 
-_blas_min_dim_source = _blas_min_dim_from_env()
+_blas_min_dim_env = _blas_min_dim_from_env()
 
 
 def _blas_line() -> str:
@@ -129,8 +129,9 @@ def _blas_line() -> str:
     if not _blas_loaded:
         return _blas_report
     n = _core.blas_min_dim()
-    source = _blas_min_dim_source if n == _core.default_blas_min_dim() or _blas_min_dim_source == "KCORE_BLAS_MIN_DIM" \
-        else "set at run time"
+    source = ("KCORE_BLAS_MIN_DIM" if n == _blas_min_dim_env
+              else f"the rule for {_core.cpu_vendor()} CPUs" if _blas_min_dim_env is None
+              and n == _core.default_blas_min_dim() else "set at run time")
     return (f"{_blas_report} (float32/float64 products with M, N and K all over {n}, {source}; "
             f"those small enough for kcore's register-blocked kernel stay there)")
 
