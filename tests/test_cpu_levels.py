@@ -1,5 +1,6 @@
-"""Every compiled ISA level gives the same bits (the accumulation order is fixed across levels)
-and the cap in KCORE_CPU_LEVEL is honoured."""
+"""Every compiled ISA level gives the same bits (the accumulation order is fixed across levels;
+exp, log and the activations are fixed sequences of IEEE operations) and the cap in
+KCORE_CPU_LEVEL is honoured."""
 import os
 import subprocess
 import sys
@@ -29,6 +30,15 @@ SCRIPT = textwrap.dedent("""
             for op in ("cumsum", "cumprod"):
                 for ax in (0, 1):
                     out[f"{dt.__name__}-{view_name}-{op}-{ax}"] = getattr(K, op)(v, axis=ax)
+        # The activations (vmath.hpp) and softmax, tails and odd lengths included.
+        z = np.concatenate([rng.uniform(-120, 100, 4099), [np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-40]])
+        with np.errstate(all="ignore"):
+            z = z.astype(dt)
+        for op in ("exp", "log", "tanh", "sigmoid", "softplus", "softsign", "elu", "hard_sigmoid"):
+            out[f"{dt.__name__}-{op}"] = getattr(K, op)(z)
+            out[f"{dt.__name__}-{op}-small"] = getattr(K, op)(z[:37] / 40)
+        out[f"{dt.__name__}-leaky"] = K.relu(z, alpha=0.3, max_value=6.0, threshold=0.5)
+        out[f"{dt.__name__}-softmax"] = K.softmax((x[:, :301] * 9).astype(dt))
         # Running products through the subnormal range (computed apart from the hardware's path).
         t = rng.uniform(0.05, 1.2, (40, 2100)) * rng.choice([1.0, 1e-30, 1e20], (40, 2100), p=[0.8, 0.1, 0.1])
         with np.errstate(over="ignore"):

@@ -6,6 +6,7 @@
 #include <pybind11/pybind11.h>
 
 #include <algorithm>
+#include <limits>
 #include <string>
 
 #include "bindings/array_view.hpp"
@@ -139,16 +140,69 @@ py::object ternary(kcore::ElementwiseKind kind, py::handle x, py::handle y, py::
   return scalar_if_0d(std::move(out));
 }
 
+// One float operand, the result in x's memory order; params are the kind's (elu, relu).
+py::object unary(kcore::ElementwiseKind kind, py::handle x, const double* params) {
+  if (!is_plain_float_array(x)) return py::none();
+  const auto xa = py::reinterpret_borrow<py::array>(x);
+  const kcore::ArrayRef in = to_ref(xa, "elementwise1");
+  py::array out = empty_like_k(xa, xa.dtype());
+  const kcore::ArrayRef dst = to_ref(out, "elementwise1");
+  kcore::ElementwisePlan plan = kcore::make_elementwise_plan(kind, dst, &in, 1);
+  std::copy(params, params + kcore::kElementwiseParams, plan.param);
+  {
+    py::gil_scoped_release release;
+    kcore::kernels().elementwise(plan);
+  }
+  return scalar_if_0d(std::move(out));
+}
+
+// softmax over the last axis of a C-contiguous float array of rank >= 1.
+py::object softmax(py::handle x) {
+  if (!is_plain_float_array(x)) return py::none();
+  const auto xa = py::reinterpret_borrow<py::array>(x);
+  if (!(xa.flags() & py::array::c_style) || xa.ndim() < 1) return py::none();
+  kcore::SoftmaxPlan plan;
+  plan.dtype = native_float_dtype(xa, "softmax");
+  plan.n = xa.shape(xa.ndim() - 1);
+  plan.rows = plan.n == 0 ? 0 : xa.size() / plan.n;
+  py::array out = empty_c_shape(xa.dtype(), static_cast<int>(xa.ndim()), to_ref(xa, "softmax").shape);
+  plan.in = static_cast<const char*>(xa.data());
+  plan.out = static_cast<char*>(out.mutable_data());
+  {
+    py::gil_scoped_release release;
+    kcore::kernels().softmax(plan);
+  }
+  return std::move(out);
+}
+
 py::object cast_args(PyObject* const* args, Py_ssize_t) { return cast(args[0], args[1]); }
 py::object transpose_args(PyObject* const* args, Py_ssize_t) { return transpose(args[0]); }
 py::object permute_args(PyObject* const* args, Py_ssize_t) { return permute_dimensions(args[0], args[1]); }
 py::object binary_args(PyObject* const* args, Py_ssize_t) {
-  const auto kind = enum_arg<kcore::ElementwiseKind>(args[0], kcore::ElementwiseKind::divide, "elementwise");
+  const auto kind = enum_arg<kcore::ElementwiseKind>(args[0], kcore::ElementwiseKind::relu, "elementwise");
   if (kind == kcore::ElementwiseKind::copy) throw py::value_error("elementwise: copy is not a binary op");
+  if (kind >= kcore::ElementwiseKind::exp)
+    throw py::value_error("elementwise: " + std::to_string(static_cast<int>(kind)) + " is a unary kind (elementwise1)");
   if (kind == kcore::ElementwiseKind::multiply_add || kind == kcore::ElementwiseKind::clip)
     throw py::value_error("elementwise: multiply_add and clip take three operands (elementwise3)");
   return binary(kind, args[1], args[2]);
 }
+// elementwise1(kind, x[, p0[, p1[, p2]]]): parameters in Keras's order (elu: alpha; relu: alpha,
+// max_value, threshold); a missing one or None is NaN (relu: no maximum).
+py::object unary_args(PyObject* const* args, Py_ssize_t n) {
+  const auto kind = enum_arg<kcore::ElementwiseKind>(args[0], kcore::ElementwiseKind::relu, "elementwise1");
+  if (kind < kcore::ElementwiseKind::exp) throw py::value_error("elementwise1: kind must be one of exp .. relu");
+  double params[kcore::kElementwiseParams];
+  for (int i = 0; i < kcore::kElementwiseParams; ++i) {
+    params[i] = std::numeric_limits<double>::quiet_NaN();
+    if (2 + i >= n || args[2 + i] == Py_None) continue;
+    if (!PyFloat_Check(args[2 + i]) && !PyLong_Check(args[2 + i])) return py::none();  // tensors: the Python route
+    params[i] = PyFloat_AsDouble(args[2 + i]);
+    if (params[i] == -1.0 && PyErr_Occurred()) throw py::error_already_set();
+  }
+  return unary(kind, args[1], params);
+}
+py::object softmax_args(PyObject* const* args, Py_ssize_t) { return softmax(args[0]); }
 py::object ternary_args(PyObject* const* args, Py_ssize_t) {
   const auto kind = enum_arg<kcore::ElementwiseKind>(args[0], kcore::ElementwiseKind::clip, "elementwise3");
   if (kind != kcore::ElementwiseKind::multiply_add && kind != kcore::ElementwiseKind::clip)
@@ -167,6 +221,17 @@ void register_elementwise(py::module_& m) {
       .value("divide", kcore::ElementwiseKind::divide)
       .value("multiply_add", kcore::ElementwiseKind::multiply_add)
       .value("clip", kcore::ElementwiseKind::clip)
+      .value("maximum", kcore::ElementwiseKind::maximum)
+      .value("minimum", kcore::ElementwiseKind::minimum)
+      .value("exp", kcore::ElementwiseKind::exp)
+      .value("log", kcore::ElementwiseKind::log)
+      .value("tanh", kcore::ElementwiseKind::tanh)
+      .value("sigmoid", kcore::ElementwiseKind::sigmoid)
+      .value("hard_sigmoid", kcore::ElementwiseKind::hard_sigmoid)
+      .value("softplus", kcore::ElementwiseKind::softplus)
+      .value("softsign", kcore::ElementwiseKind::softsign)
+      .value("elu", kcore::ElementwiseKind::elu)
+      .value("relu", kcore::ElementwiseKind::relu)
       .finalize();
   static PyMethodDef defs[] = {
       {"cast", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&fastcall<cast_args, 2>)), METH_FASTCALL,
@@ -179,12 +244,21 @@ void register_elementwise(py::module_& m) {
        "permute_dimensions(x, pattern): the permuted plain float ndarray as a new C-contiguous array; None otherwise."},
       {"elementwise", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&fastcall<binary_args, 3>)),
        METH_FASTCALL,
-       "elementwise(kind, x, y): add/subtract/multiply/divide (an ElementwiseKind) of two plain ndarrays of one "
+       "elementwise(kind, x, y): add/subtract/multiply/divide/maximum/minimum (an ElementwiseKind) of two plain ndarrays of one "
        "float dtype, broadcast as NumPy does; None otherwise (other dtypes, shapes that do not broadcast)."},
       {"elementwise3", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&fastcall<ternary_args, 4>)),
        METH_FASTCALL,
        "elementwise3(kind, x, y, z): multiply_add (x * y + z, rounded after each) or clip (x within [y, z], NaN kept) "
        "of three plain ndarrays of one float dtype, broadcast together, in C order; None otherwise."},
+      {"elementwise1", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&fastcall<unary_args, 2, 5>)),
+       METH_FASTCALL,
+       "elementwise1(kind, x[, p0[, p1[, p2]]]): exp/log/tanh/sigmoid/hard_sigmoid/softplus/softsign/elu (alpha)/"
+       "relu (alpha, max_value or None, threshold) of a plain float ndarray, in x's memory order, the same bits on "
+       "every ISA level; None for any other x or parameters that are not Python numbers."},
+      {"softmax", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&fastcall<softmax_args, 1>)),
+       METH_FASTCALL,
+       "softmax(x): softmax over the last axis of a C-contiguous plain float ndarray (float16 in float32, float32 "
+       "summed in float64); None for any other x."},
   };
   for (PyMethodDef& def : defs) add_fastcall(m, &def);
 }

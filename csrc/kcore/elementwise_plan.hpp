@@ -10,9 +10,16 @@
 namespace kcore {
 
 // What an elementwise kernel computes; bound to Python once (register_elementwise.cpp).
-// Binary: add .. divide. Ternary: multiply_add (x * y + z: two roundings, as separate * and +,
-// so every ISA level gives the same bits) and clip (x limited to [y, z]; NaN stays NaN).
-enum class ElementwiseKind : std::uint8_t { copy, add, subtract, multiply, divide, multiply_add, clip };
+// Binary: add .. divide, maximum and minimum (NaN wins). Ternary: multiply_add (x * y + z: two
+// roundings, as separate * and +, so every ISA level gives the same bits) and clip (x limited to
+// [y, z]; NaN stays NaN). Unary: exp .. relu, the activations (kernels/vmath.hpp: the same bits
+// on every ISA level), with parameters in Keras's order, NaN where absent: elu (alpha, default 1)
+// and relu (alpha, max_value (NaN: none), threshold).
+enum class ElementwiseKind : std::uint8_t {
+  copy, add, subtract, multiply, divide, multiply_add, clip, maximum, minimum,
+  exp, log, tanh, sigmoid, hard_sigmoid, softplus, softsign, elu, relu
+};
+constexpr int kElementwiseParams = 3;
 
 struct ElementwisePlan {
   ElementwiseKind kind = ElementwiseKind::copy;
@@ -27,6 +34,15 @@ struct ElementwisePlan {
   // Copies that transpose: the dim whose source stride is one element (-1 if none, or if the
   // source is contiguous along the last dim too).
   int src_inner = -1;
+  double param[kElementwiseParams] = {};  // the unary kinds' parameters
+};
+
+// softmax over the last axis of C-contiguous rows: out = exp(x - max) / sum(exp(x - max)) per row.
+struct SoftmaxPlan {
+  DType dtype = DType::f32;
+  const char* in = nullptr;
+  char* out = nullptr;
+  std::int64_t rows = 0, n = 0;
 };
 
 // `out` (any layout whose innermost dim is contiguous) and `nin` inputs of out's shape.

@@ -32,6 +32,17 @@ class ElementwiseKind(enum.IntEnum):
     divide = 4
     multiply_add = 5
     clip = 6
+    maximum = 7
+    minimum = 8
+    exp = 9
+    log = 10
+    tanh = 11
+    sigmoid = 12
+    hard_sigmoid = 13
+    softplus = 14
+    softsign = 15
+    elu = 16
+    relu = 17
 
 # --- the native families: plain float16/32/64 ndarrays; None for any other input ---
 
@@ -42,6 +53,8 @@ def transpose(x: Any, /) -> np.ndarray | None: ...
 def permute_dimensions(x: Any, pattern: Any, /) -> np.ndarray | None: ...
 def elementwise(kind: ElementwiseKind | int, x: Any, y: Any, /) -> Any: ...
 def elementwise3(kind: ElementwiseKind | int, x: Any, y: Any, z: Any, /) -> Any: ...
+def elementwise1(kind: ElementwiseKind | int, x: Any, p0: float, p1: float, p2: float, /) -> Any: ...
+def softmax(x: Any, /) -> np.ndarray | None: ...
 def dot(x: Any, y: Any, /) -> Any: ...
 def batch_dot(x: Any, y: Any, axes: Any, /) -> np.ndarray | None: ...
 

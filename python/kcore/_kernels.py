@@ -9,6 +9,8 @@ keras_args), and return None to decline any other input:
     transpose(x)                       permute_dimensions(x, pattern)
     dot(x, y)                          batch_dot(x, y, axes)        elementwise(kind, x, y)
     elementwise3(kind, x, y, z)        (multiply_add: x * y + z; clip: x within [y, z])
+    elementwise1(kind, x[, p0[, p1[, p2]]])  (exp, log and the activations; Keras's parameters)
+    softmax(x)                         (over the last axis of a C-contiguous x)
     conv(x, w, strides, dilation, pads, depthwise)    conv_transpose(x, w, out_sp, strides, dilation, pads)
     pool(x, size, strides, pads, mode)  local_conv(x, w, ksize, strides, out_sp)  resize(x, factors, mode)
 
@@ -33,7 +35,7 @@ FLOAT_CHARS = "efd"  # float16, float32, float64: what the native kernels take
 
 NATIVE = types.SimpleNamespace(name="kcore", **{name: getattr(_core, name) for name in (
     "reduce", "scan", "cast", "transpose", "permute_dimensions", "dot", "batch_dot", "elementwise",
-    "elementwise3")})
+    "elementwise3", "elementwise1", "softmax")})
 CONV_FAMILY = ("conv", "conv_transpose", "pool", "local_conv", "resize")
 
 
@@ -114,7 +116,8 @@ class _Numpy:
         if not _pair(x, y):
             return None
         f = {ElementwiseKind.add: np.add, ElementwiseKind.subtract: np.subtract,
-             ElementwiseKind.multiply: np.multiply, ElementwiseKind.divide: np.divide}[ElementwiseKind(kind)]
+             ElementwiseKind.multiply: np.multiply, ElementwiseKind.divide: np.divide,
+             ElementwiseKind.maximum: np.maximum, ElementwiseKind.minimum: np.minimum}[ElementwiseKind(kind)]
         try:
             np.broadcast_shapes(x.shape, y.shape)
         except ValueError:
@@ -139,6 +142,18 @@ class _Numpy:
                 exact = np.where(a < b, b, a)
                 exact = np.where(exact > c, c, exact)
         return _rounded(np.broadcast_to(exact, np.broadcast_shapes(x.shape, y.shape, z.shape)).copy(), x.dtype)
+
+    @staticmethod
+    def elementwise1(kind, x, *params):
+        if not _plain(x) or not all(p is None or type(p) in (int, float) for p in params):
+            return None
+        return _rounded(ref.unary_exact(ElementwiseKind(kind).name, x, *params), x.dtype)
+
+    @staticmethod
+    def softmax(x):
+        if not _plain(x) or not x.flags.c_contiguous or x.ndim < 1:
+            return None
+        return _rounded(ref.softmax_exact(x), x.dtype)
 
     @staticmethod
     def conv(x, w, strides, dilation, pads, depthwise):

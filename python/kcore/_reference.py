@@ -49,6 +49,51 @@ def scan_exact(name: str, a: np.ndarray, axis: int) -> np.ndarray:
         return (np.cumsum if name == "cumsum" else np.cumprod)(a.astype(np.float64), axis=axis)
 
 
+def unary_exact(name: str, a: np.ndarray, alpha=None, max_value=None, threshold=None) -> np.ndarray:
+    """The activations and exp/log in extended precision (np.longdouble) with Keras 2.3.1's
+    formulas (TensorFlow backend); parameters as Keras orders them (elu: alpha; relu: alpha,
+    max_value, threshold), None for their defaults."""
+    x = a.astype(np.longdouble)
+    one, zero = np.longdouble(1), np.longdouble(0)
+    with np.errstate(all="ignore"):
+        if name == "exp":
+            return np.exp(x)
+        if name == "log":
+            return np.log(x)
+        if name == "tanh":
+            return np.tanh(x)
+        if name == "sigmoid":
+            return one / (one + np.exp(-x))
+        if name == "hard_sigmoid":
+            return np.clip(x * np.longdouble(0.2) + np.longdouble(0.5), zero, one)
+        if name == "softplus":
+            return np.logaddexp(zero, x)
+        if name == "softsign":
+            return x / (one + np.abs(x))
+        if name == "elu":
+            alpha = 1.0 if alpha is None else alpha
+            return np.where(x > 0, x, np.longdouble(alpha) * np.expm1(x))
+        if name == "relu":
+            t = np.longdouble(threshold or 0)
+            y = x * (x > t) if t != 0 else np.where(x < 0, zero, x)
+            if max_value is not None:
+                y = np.clip(y, zero, np.longdouble(max_value))
+            if alpha:
+                y = y - np.longdouble(alpha) * np.maximum(t - x, zero)
+            return y
+    raise ValueError(f"unary_exact: unknown function {name!r}")
+
+
+def softmax_exact(a: np.ndarray) -> np.ndarray:
+    """softmax over the last axis in extended precision; a NaN or +inf in a row makes it NaN."""
+    x = a.astype(np.longdouble)
+    if x.shape[-1] == 0:
+        return x
+    with np.errstate(all="ignore"):
+        e = np.exp(x - np.max(x, axis=-1, keepdims=True))
+        return e / np.sum(e, axis=-1, keepdims=True)
+
+
 def contract_exact(x: np.ndarray, y: np.ndarray, x_k: int, y_k: int, batched: bool):
     """The tensordot of x and y over x_k and y_k (per item over axis 0 when batched) in float64,
     and the same of |x| and |y| (the natural bound of its rounding error)."""

@@ -1,9 +1,86 @@
-// The elementwise family's entry, compiled once per ISA level (CMakeLists.txt).
+// The elementwise family's entries, compiled once per ISA level (CMakeLists.txt).
+#include <algorithm>
+#include <cmath>
+
+#include "kcore/kernels/accumulate.hpp"
 #include "kcore/kernels/elementwise_engine.hpp"
 #include "kcore/kernels/entries.hpp"
+#include "kcore/kernels/scratch.hpp"
 
 namespace kcore {
 namespace KCORE_ISA {
+
+namespace {
+
+template <class T>
+void clip_typed(const ElementwisePlan& p) {
+  bool scalar_bounds = true;  // both bounds one value, broadcast along every dim
+  for (int k = 0; k < p.ndim; ++k) scalar_bounds &= p.dim[k].stride[kIn + 1] == 0 && p.dim[k].stride[kIn + 2] == 0;
+  if (scalar_bounds) {
+    using A = widen_t<T>;
+    A lo, hi;
+    convert_run(reinterpret_cast<const T*>(p.data[kIn + 1]), &lo, 1);
+    convert_run(reinterpret_cast<const T*>(p.data[kIn + 2]), &hi, 1);
+    return run_lines(p, ClipScalar<T>{lo, hi}, false);
+  }
+  run_lines(p, Ternary<T, Clip>{}, false);
+}
+
+template <class T>
+void unary_typed(const ElementwisePlan& p) {
+  using A = widen_t<T>;
+  const A a0 = static_cast<A>(p.param[0]), a1 = static_cast<A>(p.param[1]), a2 = static_cast<A>(p.param[2]);
+  switch (p.kind) {
+    case ElementwiseKind::exp: return run_lines(p, Unary<T, VectorFn<A, vmath::exp<A>>>{}, false);
+    case ElementwiseKind::log: return run_lines(p, Unary<T, VectorFn<A, vmath::log<A>>>{}, false);
+    case ElementwiseKind::tanh: return run_lines(p, Unary<T, VectorFn<A, vmath::tanh<A>>>{}, false);
+    case ElementwiseKind::sigmoid: return run_lines(p, Unary<T, VectorFn<A, vmath::sigmoid<A>>>{}, false);
+    case ElementwiseKind::hard_sigmoid: return run_lines(p, Unary<T, VectorFn<A, vmath::hard_sigmoid<A>>>{}, false);
+    case ElementwiseKind::softplus: return run_lines(p, Unary<T, VectorFn<A, vmath::softplus<A>>>{}, false);
+    case ElementwiseKind::softsign: return run_lines(p, Unary<T, VectorFn<A, vmath::softsign<A>>>{}, false);
+    case ElementwiseKind::elu: return run_lines(p, Unary<T, Elu<A>>{{std::isnan(p.param[0]) ? A(1) : a0}}, false);
+    case ElementwiseKind::relu: return run_lines(p, Unary<T, Relu<A>>{{std::isnan(p.param[0]) ? A(0) : a0, a1, std::isnan(p.param[2]) ? A(0) : a2, !std::isnan(p.param[1])}}, false);
+    default: throw std::invalid_argument("elementwise: not a unary kind");
+  }
+}
+
+// One row: the maximum, exp(x - max) into e (in A), their sum blocked as the reductions sum, and
+// each exp divided by it.
+template <class T>
+void softmax_row(const T* x, T* y, std::int64_t n, widen_t<T>* e) {
+  using A = widen_t<T>;
+  constexpr int L = kLanes<A>;
+  const std::int64_t whole = n / L * L;
+  alignas(64) T pad[L];
+  auto load_at = [&](std::int64_t i) {
+    if (i < whole) return load_widened<A>(x + i);
+    std::fill(pad, pad + L, x[0]);  // (a copy of a row's element never changes its maximum)
+    std::copy(x + i, x + n, pad);
+    return load_widened<A>(pad);
+  };
+  vec<A> m = load_at(0);
+  for (std::int64_t i = L; i < n; i += L) {
+    const vec<A> v = load_at(i);
+    m = v > m ? v : m;
+  }
+  A lanes[L];
+  std::memcpy(lanes, &m, sizeof lanes);
+  A mx = lanes[0];
+  for (int l = 1; l < L; ++l) mx = lanes[l] > mx ? lanes[l] : mx;
+  // A NaN anywhere gives a NaN exp below, so the whole row is NaN (as the reference).
+  const vec<A> vmx = splat<A>(mx);
+  for (std::int64_t i = 0; i < n; i += L) store(e + i, vmath::exp<A>(load_at(i) - vmx));
+  const A s = static_cast<A>(fold_contig<sum_acc_t<T>, Fold::add>(e, n, sum_acc_t<T>(0)));
+  const vec<A> vs = splat<A>(s);
+  std::int64_t i = 0;
+  for (; i < whole; i += L) store_narrowed<T, A>(y + i, load(e + i) / vs);
+  if (i < n) {
+    store_narrowed<T, A>(pad, load(e + i) / vs);
+    std::copy(pad, pad + (n - i), y + i);
+  }
+}
+
+}  // namespace
 
 void elementwise(const ElementwisePlan& p) {
   if (p.size == 0) return;
@@ -22,21 +99,28 @@ void elementwise(const ElementwisePlan& p) {
       case ElementwiseKind::subtract: return run_lines(p, Binary<T, Subtract>{}, false);
       case ElementwiseKind::multiply: return run_lines(p, Binary<T, Multiply>{}, false);
       case ElementwiseKind::divide: return run_lines(p, Binary<T, Divide>{}, false);
+      case ElementwiseKind::maximum: return run_lines(p, Binary<T, Maximum>{}, false);
+      case ElementwiseKind::minimum: return run_lines(p, Binary<T, Minimum>{}, false);
       case ElementwiseKind::multiply_add: return run_lines(p, Ternary<T, MultiplyAdd>{}, false);
-      case ElementwiseKind::clip: {
-        bool scalar_bounds = true;  // both bounds one value, broadcast along every dim
-        for (int k = 0; k < p.ndim; ++k) scalar_bounds &= p.dim[k].stride[kIn + 1] == 0 && p.dim[k].stride[kIn + 2] == 0;
-        if (scalar_bounds) {
-          using A = widen_t<T>;
-          A lo, hi;
-          convert_run(reinterpret_cast<const T*>(p.data[kIn + 1]), &lo, 1);
-          convert_run(reinterpret_cast<const T*>(p.data[kIn + 2]), &hi, 1);
-          return run_lines(p, ClipScalar<T>{lo, hi}, false);
-        }
-        return run_lines(p, Ternary<T, Clip>{}, false);
-      }
+      case ElementwiseKind::clip: return clip_typed<T>(p);
       case ElementwiseKind::copy: break;
+      default: return unary_typed<T>(p);
     }
+  });
+}
+
+void softmax(const SoftmaxPlan& p) {
+  if (p.rows == 0 || p.n == 0) return;
+  visit_float(p.dtype, "softmax", [&](auto t) {
+    using T = decltype(t);
+    using A = widen_t<T>;
+    const T* x = reinterpret_cast<const T*>(p.in);
+    T* y = reinterpret_cast<T*>(p.out);
+    const std::int64_t n = p.n, padded = (n + kLanes<A> - 1) / kLanes<A> * kLanes<A>;
+    parallel_for(0, p.rows, std::max<std::int64_t>(1, tuning::kGrain / n), [&](std::int64_t b, std::int64_t e) {
+      AlignedBuffer<A> buf(static_cast<std::size_t>(padded));
+      for (std::int64_t r = b; r < e; ++r) softmax_row<T>(x + r * n, y + r * n, n, buf.get());
+    });
   });
 }
 

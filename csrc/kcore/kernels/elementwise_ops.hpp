@@ -8,12 +8,14 @@
 // result rounded once to float16 is the correctly rounded float16 result, as NumPy computes it).
 #pragma once
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 #include <utility>
 
 #include "kcore/kernels/accumulate.hpp"
 #include "kcore/kernels/convert.hpp"
 #include "kcore/kernels/simd.hpp"
+#include "kcore/kernels/vmath.hpp"
 
 namespace kcore {
 namespace KCORE_ISA {
@@ -39,6 +41,20 @@ struct Multiply {
 };
 struct Divide {
   template <class V> static V apply(V a, V b) { return a / b; }
+};
+
+// NaN from either operand wins, as NumPy's maximum and minimum.
+struct Maximum {
+  template <class V> static V apply(V a, V b) {
+    const V m = a < b ? b : a;
+    return b != b ? b : m;
+  }
+};
+struct Minimum {
+  template <class V> static V apply(V a, V b) {
+    const V m = b < a ? b : a;
+    return b != b ? b : m;
+  }
 };
 
 struct MultiplyAdd {
@@ -77,30 +93,65 @@ struct ClipScalar {
   void run_streamed(T* d, const T* const* s, std::int64_t n) const { run(d, s, n); }
 };
 
-// out = F(in0, ..., in(K-1)) for K operands of one float type; float16 computes in float32 and
-// rounds once (vectors widened and narrowed in registers).
+// exp, log and the parameterless activations (vmath.hpp) on vectors of their arithmetic type A.
+template <class A, vec<A> (*F)(vec<A>)>
+struct VectorFn {
+  vec<A> apply(vec<A> x) const { return F(x); }
+};
+// x where x > 0, else alpha * expm1(x).
+template <class A>
+struct Elu {
+  A alpha;
+  vec<A> apply(vec<A> x) const { return x > splat<A>(0) ? x : splat<A>(alpha) * vmath::expm1<A>(x); }
+};
+// Keras 2.3.1's relu(x, alpha, max_value, threshold) step by step, as its TensorFlow backend:
+// max(x, 0) (NaN kept), or x * (x > threshold) for a threshold; clipped to [0, max_value] when a
+// maximum is given; minus alpha * max(threshold - x, 0).
+template <class A>
+struct Relu {
+  A alpha, max_value, threshold;
+  bool has_max;
+  vec<A> apply(vec<A> x) const {
+    const vec<A> t = splat<A>(threshold);
+    vec<A> y = threshold != 0 ? x * (x > t ? splat<A>(1) : splat<A>(0)) : (x < splat<A>(0) ? splat<A>(0) : x);
+    if (has_max) y = vmath::clamp<A>(y, 0, max_value);
+    if (alpha != 0) {
+      const vec<A> d = t - x;
+      y = y - splat<A>(alpha) * (d > splat<A>(0) ? d : splat<A>(0));
+    }
+    return y;
+  }
+};
+
+// out = f(in0, ..., in(K-1)) for K operands of one float type, computed in vectors of its
+// arithmetic type A (float16 in float32, rounded once). A tail shorter than a vector goes through
+// the same vector code (padded), so where a run is cut never changes a bit.
 template <class T, class F, int K>
 struct Map {
   using out_t = T;
   using in_t = T;
   static constexpr int kInputs = K;
+  F f;
   void run(T* d, const T* const* s, std::int64_t n) const { run_each(d, s, n, std::make_integer_sequence<int, K>{}); }
   void run_streamed(T* d, const T* const* s, std::int64_t n) const { run(d, s, n); }
 
  private:
   template <int... I>
-  static void run_each(T* d, const T* const* s, std::int64_t n, std::integer_sequence<int, I...>) {
+  void run_each(T* d, const T* const* s, std::int64_t n, std::integer_sequence<int, I...>) const {
     using A = widen_t<T>;
+    constexpr int L = kLanes<A>;
     std::int64_t i = 0;
-    if constexpr (!std::is_same_v<T, A>) {
-      constexpr int L = kLanes<A>;
-      for (; i + L <= n; i += L) store_narrowed<T, A>(d + i, F::apply(load_widened<A>(s[I] + i)...));
-      for (; i < n; ++i) d[i] = narrow<T>(F::apply(convert_one<A>(s[I][i])...));
-    } else {
-      for (; i < n; ++i) d[i] = F::apply(s[I][i]...);
-    }
+    for (; i + L <= n; i += L) store_narrowed<T, A>(d + i, f.apply(load_widened<A>(s[I] + i)...));
+    if (i == n) return;
+    alignas(64) T in[K][L] = {};
+    alignas(64) T out[L];
+    for (int k = 0; k < K; ++k) std::memcpy(in[k], s[k] + i, (n - i) * sizeof(T));
+    store_narrowed<T, A>(out, f.apply(load_widened<A>(in[I])...));
+    std::memcpy(d + i, out, (n - i) * sizeof(T));
   }
 };
+template <class T, class F>
+using Unary = Map<T, F, 1>;
 template <class T, class F>
 using Binary = Map<T, F, 2>;
 template <class T, class F>

@@ -1,6 +1,6 @@
-"""Elementwise ops: arithmetic (the tensor operators; native for two operands of one float
-dtype, broadcast as NumPy does), and square, abs, sqrt, exp, log, round, sign, pow, clip, the
-comparisons, maximum, minimum, sin and cos (NumPy). The input dtype is kept."""
+"""Elementwise ops: arithmetic, maximum and minimum (the tensor operators; native for two
+operands of one float dtype, broadcast as NumPy does), exp, log and clip (native), and square,
+abs, sqrt, round, sign, pow, the comparisons, sin and cos (NumPy). The input dtype is kept."""
 from __future__ import annotations
 
 import numbers
@@ -117,16 +117,42 @@ def sqrt(x):
     return np.sqrt(np.maximum(a, a.dtype.type(0)))
 
 
-@op()
-def exp(x):
-    with np.errstate(over="ignore"):
-        return np.exp(float_arr(x, "exp"))
+def _param(p, fn: str, name: str):
+    """A function parameter (alpha, max_value, ...) as the kernels take it: a Python number or None."""
+    if p is None or type(p) in (int, float):
+        return p
+    if isinstance(p, np.ndarray) and p.ndim == 0 and p.dtype.kind in "iuf":
+        return float(p)
+    if isinstance(p, numbers.Real) and not isinstance(p, (bool, np.bool_)):
+        return float(p)
+    raise TypeError(f"{fn}: {name} must be a real number, got {type(p).__name__}")
 
 
-@op()
-def log(x):
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.log(float_arr(x, "log"))
+def unary(kern, kind, x, fn: str, **params):
+    """exp, log and the activations on the provider's elementwise1 (its parameters, in Keras's
+    order, as Python numbers; float16/32/64 of any layout; other dtypes become floatx)."""
+    a = np.asarray(float_arr(x, fn))
+    ps = tuple(_param(p, fn, name) for name, p in params.items())
+    r = kern.elementwise1(kind, a, *ps)
+    if r is None:  # (the providers take every plain float array with number parameters)
+        raise TypeError(f"{fn}: cannot compute on {type(x).__name__} of dtype {a.dtype}")
+    return r
+
+
+def unary_op(kind, doc: str):
+    """Registers op `kind.name(x)`: the one-operand function `kind` of the native elementwise family."""
+    name = kind.name
+
+    def impl(kern, x):
+        return unary(kern, kind, x, name)
+
+    impl.__name__ = impl.__qualname__ = name
+    impl.__doc__ = doc
+    return op(name, kernels=True, native=("elementwise1", kind))(impl)
+
+
+exp = unary_op(E.exp, "exp(x), within 1.5 ulps (float16 correctly rounded).")
+log = unary_op(E.log, "Natural logarithm: -inf at 0, NaN below.")
 
 
 @op("round")
@@ -178,8 +204,18 @@ def _binary(ufunc, name, doc=""):
 for _ufunc, _name in ((np.equal, "equal"), (np.not_equal, "not_equal"), (np.greater, "greater"),
                       (np.greater_equal, "greater_equal"), (np.less, "less"), (np.less_equal, "less_equal")):
     _binary(_ufunc, _name, f"Elementwise {_name} (bool result).")
-maximum = _binary(np.maximum, "maximum", "Elementwise maximum (NaN propagates).")
-minimum = _binary(np.minimum, "minimum", "Elementwise minimum (NaN propagates).")
+
+
+@op(kernels=True, native=("elementwise", E.maximum), shape=binary_rule("maximum", np.maximum))
+def maximum(kern, x, y):
+    """Elementwise maximum (NaN propagates)."""
+    return _arithmetic(kern, E.maximum, np.maximum, x, y)
+
+
+@op(kernels=True, native=("elementwise", E.minimum), shape=binary_rule("minimum", np.minimum))
+def minimum(kern, x, y):
+    """Elementwise minimum (NaN propagates)."""
+    return _arithmetic(kern, E.minimum, np.minimum, x, y)
 
 
 @op()

@@ -1,6 +1,7 @@
 """Activations, losses and training-time helpers: relu, elu, softmax, softplus, softsign,
-sigmoid, hard_sigmoid, tanh, the cross-entropies, l2_normalize, bias_add, dropout, the learning
-phase switches, stop_gradient and print_tensor (NumPy, Keras 2.3 formulas)."""
+sigmoid, hard_sigmoid, tanh (native: the kernel providers' elementwise1 and softmax), the
+cross-entropies, l2_normalize, bias_add (native addition), dropout, the learning phase switches,
+stop_gradient and print_tensor (Keras 2.3 formulas)."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,23 +9,24 @@ import numpy as np
 from kcore import _graph
 from kcore._api.common import arr, float_arr, same_as_first, static_dtype, static_shape
 from kcore._api.config import epsilon, floatx, normalize_data_format
-from kcore._api.elementwise import add, clip
+from kcore._api.elementwise import add, unary, unary_op
 from kcore._api.grad import builder_for, gradient
 from kcore._api.state import learning_phase
 from kcore._api.values import rng
 from kcore._graph import Tensor
-from kcore._kernels import ElementwiseKind
+from kcore._kernels import ElementwiseKind as E
 from kcore._ops import REGISTRY, op
+from kcore._runtime import _core
 from kcore._variables import Variable
 
 PUBLIC = ("in_train_phase", "in_test_phase", "dropout")
 
 
-@op(kernels=True)
+@op(kernels=True, native=("elementwise1", E.relu))
 def relu(kern, x, alpha=0.0, max_value=None, threshold=0.0):
-    """As Keras 2.3.1 on TensorFlow: x where x > threshold, else 0 (x * (x > threshold)); clipped
-    to [0, max_value] when max_value is given; minus alpha * relu(threshold - x). Integer tensors
-    keep their dtype (alpha and threshold then need a float tensor)."""
+    """As Keras 2.3.1 on TensorFlow: max(x, 0), or x * (x > threshold) for a nonzero threshold;
+    clipped to [0, max_value] when max_value is given; minus alpha * relu(threshold - x), in one
+    native pass. Integer tensors keep their dtype (alpha and threshold then need a float tensor)."""
     a = arr(x, "relu")
     if a.dtype.kind != "f":
         if a.dtype.kind not in "iu":
@@ -33,65 +35,33 @@ def relu(kern, x, alpha=0.0, max_value=None, threshold=0.0):
             raise TypeError(f"relu: alpha and threshold need a float tensor, got {a.dtype}")
         out = np.maximum(a, a.dtype.type(0))
         return out if max_value is None else np.minimum(out, np.asarray(max_value).astype(a.dtype))
-    t = a.dtype.type(threshold)
-    zero = a.dtype.type(0)
-    with np.errstate(invalid="ignore", over="ignore"):
-        if threshold == 0 and alpha == 0:  # relu and relu6, the common layers: one pass (native clip)
-            return clip(kern, a, zero, np.inf if max_value is None else a.dtype.type(max_value))
-        negative = np.maximum(t - a, zero) if alpha != 0 else None  # from x itself, before it is changed
-        out = a * (a > t).astype(a.dtype) if threshold != 0 else np.maximum(a, zero)
-        if max_value is not None:
-            out = np.clip(out, zero, a.dtype.type(max_value))
-        if negative is not None:
-            out = out - a.dtype.type(alpha) * negative
-    return out.astype(a.dtype, copy=False)
+    return unary(kern, E.relu, a, "relu", alpha=alpha, max_value=max_value, threshold=threshold)
 
 
-@op()
-def elu(x, alpha=1.0):
-    a = float_arr(x, "elu")
-    with np.errstate(over="ignore"):
-        return np.where(a > 0, a, a.dtype.type(alpha) * np.expm1(np.minimum(a, 0))).astype(a.dtype)
+@op(kernels=True, native=("elementwise1", E.elu))
+def elu(kern, x, alpha=1.0):
+    """x where x > 0, else alpha * (exp(x) - 1)."""
+    return unary(kern, E.elu, x, "elu", alpha=alpha)
 
 
-@op()
-def softmax(x, axis=-1):
-    a = float_arr(x, "softmax")
+@op(kernels=True)
+def softmax(kern, x, axis=-1):
+    """exp(x - max) / sum(exp(x - max)) along `axis` (one native pass per row; other axes are
+    moved last and back)."""
+    a = np.asarray(float_arr(x, "softmax"))
     if a.ndim <= 1:
         raise ValueError(f"softmax: cannot apply softmax to a tensor of rank {a.ndim} (shape {a.shape})")
-    m = np.max(a, axis=axis, keepdims=True)
-    e = np.exp(a - m)
-    return (e / np.sum(e, axis=axis, keepdims=True)).astype(a.dtype)
+    ax = _core.scan_axis(axis, a.ndim, "softmax")
+    rows = np.ascontiguousarray(np.moveaxis(a, ax, -1))
+    r = kern.softmax(rows)
+    return r if ax == a.ndim - 1 else np.ascontiguousarray(np.moveaxis(r, -1, ax))
 
 
-@op()
-def softplus(x):
-    a = float_arr(x, "softplus")
-    return np.logaddexp(a.dtype.type(0), a).astype(a.dtype)
-
-
-@op()
-def softsign(x):
-    a = float_arr(x, "softsign")
-    return (a / (1 + np.abs(a))).astype(a.dtype)
-
-
-@op()
-def sigmoid(x):
-    a = float_arr(x, "sigmoid")
-    e = np.exp(-np.abs(a))  # never overflows
-    return np.where(a >= 0, 1 / (1 + e), e / (1 + e)).astype(a.dtype)
-
-
-@op()
-def hard_sigmoid(x):
-    a = float_arr(x, "hard_sigmoid")
-    return np.clip(a * a.dtype.type(0.2) + a.dtype.type(0.5), 0, 1).astype(a.dtype)
-
-
-@op()
-def tanh(x):
-    return np.tanh(float_arr(x, "tanh"))
+softplus = unary_op(E.softplus, "log(1 + exp(x)), without overflow.")
+softsign = unary_op(E.softsign, "x / (1 + |x|).")
+sigmoid = unary_op(E.sigmoid, "1 / (1 + exp(-x)), without overflow (tiny results keep their precision).")
+hard_sigmoid = unary_op(E.hard_sigmoid, "clip(0.2 x + 0.5, 0, 1), as Keras 2.3.1 on TensorFlow.")
+tanh = unary_op(E.tanh, "Hyperbolic tangent.")
 
 
 def _log_softmax(a, axis):
@@ -162,7 +132,7 @@ def bias_add(kern, x, bias, data_format=None):
                          f"for x of shape {a.shape}")
     if data_format == "channels_first" and a.ndim > 2:
         b = b.reshape((1, b.shape[0]) + (1,) * (a.ndim - 2)) if b.ndim == 1 else np.moveaxis(b, -1, 0)[None]
-    r = kern.elementwise(ElementwiseKind.add, a, b)
+    r = kern.elementwise(E.add, a, b)
     return r if r is not None else add(kern, a, b)
 
 

@@ -1,0 +1,264 @@
+// Vector exp, expm1, log and log1p for float and double, written only with the vector
+// extensions' +, -, *, /, compares, selects and integer bit operations: each lane computes a
+// fixed sequence of correctly rounded IEEE operations (the build forbids FMA contraction), so
+// every ISA level, vector width and tail gives the same bits. Designs after fdlibm: Cody-Waite
+// reduction by ln 2 with a two-part constant, Taylor polynomials long enough that the truncation
+// stays far below half an ulp on the reduced interval, and log through s = f / (2 + f).
+#pragma once
+#include <array>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <type_traits>
+
+#include "kcore/kernels/simd.hpp"
+
+namespace kcore {
+namespace KCORE_ISA {
+namespace vmath {
+
+template <class A>
+struct Consts;
+template <>
+struct Consts<float> {
+  static constexpr int kMant = 23, kBias = 127;
+  static constexpr float kLn2Hi = 0.693359375f;  // 9 significant bits: n * kLn2Hi is exact
+  static constexpr float kLn2Lo = -2.12194440e-4f;
+  static constexpr float kExpLo = -104.0f, kExpHi = 89.0f;  // beyond: 0 and inf, by the scaling
+  static constexpr float kExpm1Big = 20.0f;                 // expm1 rounds to exp beyond this
+  static constexpr int kExpm1Terms = 7;                      // r^k / k!, k = 2..7
+  static constexpr int kLogTerms = 4;                        // 2 / (2k + 1), k = 1..4
+  static constexpr float kTanhOne = 10.0f;                   // tanh rounds to 1 beyond this
+  static constexpr float kTanhSeries = 0.55f;                // the odd series below this
+  static constexpr int kTanhTerms = 8;
+};
+template <>
+struct Consts<double> {
+  static constexpr int kMant = 52, kBias = 1023;
+  static constexpr double kLn2Hi = 6.93147180369123816490e-01;  // low 32 bits zero
+  static constexpr double kLn2Lo = 1.90821492927058770002e-10;
+  static constexpr double kExpLo = -746.0, kExpHi = 710.0;
+  static constexpr double kExpm1Big = 40.0;
+  static constexpr int kExpm1Terms = 13;
+  static constexpr int kLogTerms = 10;
+  static constexpr double kTanhOne = 20.0;
+  static constexpr double kTanhSeries = 0.55;
+  static constexpr int kTanhTerms = 19;
+};
+
+template <class A>
+using ivec = vec<int_of<A>>;
+
+template <class To, class From>
+inline To bits_as(From v) {
+  static_assert(sizeof(To) == sizeof(From));
+  To r;
+  std::memcpy(&r, &v, sizeof r);
+  return r;
+}
+
+// 2^n for integer n in the normal exponent range, built from its bits.
+template <class A>
+inline vec<A> pow2(ivec<A> n) {
+  using C = Consts<A>;
+  return bits_as<vec<A>>((n + C::kBias) << C::kMant);
+}
+
+// v * 2^n in two exact steps, so n from about -2 * bias to 2 * bias reaches the subnormals (one
+// rounding, in the second step) and infinity.
+template <class A>
+inline vec<A> scale(vec<A> v, ivec<A> n) {
+  const ivec<A> h = n >> 1;
+  return v * pow2<A>(h) * pow2<A>(n - h);
+}
+
+// x = n ln2 + r with |r| <= ln2 / 2 (a little more from rounding), n an integer; returns r and
+// sets n. x must lie well inside +-2^22 ln2 (callers clamp it).
+template <class A>
+inline vec<A> reduce_ln2(vec<A> x, ivec<A>& n) {
+  using C = Consts<A>;
+  using I = int_of<A>;
+  constexpr A kLog2e = static_cast<A>(1.44269504088896340736);
+  constexpr A kMagic = static_cast<A>(1.5) * static_cast<A>(I{1} << C::kMant);  // rounds to an integer
+  const vec<A> t = x * splat<A>(kLog2e) + splat<A>(kMagic);
+  const vec<A> nf = t - splat<A>(kMagic);
+  n = bits_as<ivec<A>>(t) - splat<I>(bits_as<I>(kMagic));  // the integer sits in t's low bits
+  return (x - nf * splat<A>(C::kLn2Hi)) - nf * splat<A>(C::kLn2Lo);
+}
+
+// The polynomials' coefficients, each rounded once, as compile-time tables (a loop computing
+// them in place is not reliably folded).
+template <class A, int N>
+constexpr std::array<A, N + 1> inv_factorials() {  // 1 / k!
+  std::array<A, N + 1> c{};
+  long double f = 1;
+  for (int k = 0; k <= N; ++k) {
+    if (k > 1) f *= k;
+    c[k] = static_cast<A>(1.0L / f);
+  }
+  return c;
+}
+template <class A, int N>
+constexpr std::array<A, N + 1> tanh_series() {  // tanh(x) = sum a_k x^(2k+1): (2k+1) a_k = -sum a_i a_(k-1-i)
+  long double a[N + 1] = {1.0L};
+  std::array<A, N + 1> c{};
+  c[0] = 1;
+  for (int k = 1; k <= N; ++k) {
+    long double s = 0;
+    for (int i = 0; i < k; ++i) s += a[i] * a[k - 1 - i];
+    a[k] = -s / (2 * k + 1);
+    c[k] = static_cast<A>(a[k]);
+  }
+  return c;
+}
+template <class A, int N>
+constexpr std::array<A, N + 1> two_over_odd() {  // 2 / (2k + 1)
+  std::array<A, N + 1> c{};
+  for (int k = 0; k <= N; ++k) c[k] = static_cast<A>(2.0L / (2 * k + 1));
+  return c;
+}
+
+// expm1 on the reduced interval: r + r^2 (1/2! + r (1/3! + ...)).
+template <class A>
+inline vec<A> expm1_reduced(vec<A> r) {
+  constexpr int N = Consts<A>::kExpm1Terms;
+  static constexpr std::array<A, N + 1> c = inv_factorials<A, N>();
+  vec<A> q = splat<A>(c[N]);
+#pragma GCC unroll 16
+  for (int k = N - 1; k >= 2; --k) q = q * r + splat<A>(c[k]);
+  return r + (r * r) * q;
+}
+
+// x limited to [lo, hi]; NaN passes (both comparisons are false).
+template <class A>
+inline vec<A> clamp(vec<A> x, A lo, A hi) {
+  x = x < splat<A>(lo) ? splat<A>(lo) : x;
+  return x > splat<A>(hi) ? splat<A>(hi) : x;
+}
+
+template <class A>
+inline vec<A> exp(vec<A> x) {
+  using C = Consts<A>;
+  ivec<A> n;
+  const vec<A> p = expm1_reduced<A>(reduce_ln2<A>(clamp<A>(x, C::kExpLo, C::kExpHi), n));
+  return scale<A>(splat<A>(1) + p, n);
+}
+
+// exp(x) - 1 without cancellation: 2^n p + (2^n - 1), both parts exact while n is small; past
+// kExpm1Big the result is exp(x) itself.
+template <class A>
+inline vec<A> expm1(vec<A> x) {
+  using C = Consts<A>;
+  ivec<A> n;
+  const vec<A> p = expm1_reduced<A>(reduce_ln2<A>(clamp<A>(x, C::kExpLo, C::kExpHi), n));
+  const vec<A> two_n = scale<A>(splat<A>(1), n);
+  const vec<A> small = two_n * p + (two_n - splat<A>(1));
+  const vec<A> r = x > splat<A>(C::kExpm1Big) ? scale<A>(splat<A>(1) + p, n) : small;
+  return x == splat<A>(0) ? x : r;  // expm1(-0) = -0
+}
+
+// log: x = 2^e m with m in [sqrt(1/2), sqrt(2)), f = m - 1 (exact), then
+// log(1 + f) = f - (f^2/2 - s (f^2/2 + R(s^2))) with s = f / (2 + f).
+template <class A>
+inline vec<A> log(vec<A> x) {
+  using C = Consts<A>;
+  using I = int_of<A>;
+  constexpr A kInf = std::numeric_limits<A>::infinity();
+  constexpr A kMinNormal = std::numeric_limits<A>::min();
+  constexpr A kSub = static_cast<A>(I{1} << (C::kMant + 1));  // lifts subnormals into the normals
+  const auto tiny = x < splat<A>(kMinNormal);
+  const vec<A> xn = tiny ? x * splat<A>(kSub) : x;
+  const ivec<A> b = bits_as<ivec<A>>(xn);
+  constexpr I kMantMask = (I{1} << C::kMant) - 1;
+  ivec<A> e = ((b >> C::kMant) & splat<I>(2 * C::kBias + 1)) - splat<I>(C::kBias);
+  e = tiny ? e - splat<I>(C::kMant + 1) : e;
+  vec<A> m = bits_as<vec<A>>((b & splat<I>(kMantMask)) | splat<I>(static_cast<I>(C::kBias) << C::kMant));  // [1, 2)
+  const auto big = m > splat<A>(static_cast<A>(1.41421356237309504880));
+  m = big ? m * splat<A>(static_cast<A>(0.5)) : m;
+  e = big ? e + splat<I>(1) : e;
+  const vec<A> f = m - splat<A>(1);
+  const vec<A> s = f / (splat<A>(2) + f);
+  const vec<A> z = s * s;
+  constexpr int N = C::kLogTerms;
+  static constexpr std::array<A, N + 1> c = two_over_odd<A, N>();
+  vec<A> r = splat<A>(c[N]);
+#pragma GCC unroll 16
+  for (int k = N - 1; k >= 1; --k) r = r * z + splat<A>(c[k]);
+  r = r * z;
+  const vec<A> hfsq = splat<A>(static_cast<A>(0.5)) * f * f;
+  const vec<A> ef = __builtin_convertvector(e, vec<A>);
+  vec<A> y = ef * splat<A>(C::kLn2Hi) + (f - (hfsq - (s * (hfsq + r) + ef * splat<A>(C::kLn2Lo))));
+  y = x < splat<A>(0) ? splat<A>(std::numeric_limits<A>::quiet_NaN()) : y;
+  y = x == splat<A>(0) ? splat<A>(-kInf) : y;
+  y = x == splat<A>(kInf) ? splat<A>(kInf) : y;
+  return x != x ? x : y;
+}
+
+// log(1 + u) for u >= 0: log of w = 1 + u (rounded) plus the part of u the rounding dropped.
+template <class A>
+inline vec<A> log1p_nonneg(vec<A> u) {
+  const vec<A> w = splat<A>(1) + u;
+  const vec<A> c = (u - (w - splat<A>(1))) / w;
+  return log<A>(w) + c;
+}
+
+template <class A>
+inline vec<A> copysign(vec<A> magnitude, vec<A> sign) {
+  using I = int_of<A>;
+  const I kSign = std::numeric_limits<I>::min();
+  return bits_as<vec<A>>((bits_as<ivec<A>>(magnitude) & ~splat<I>(kSign)) | (bits_as<ivec<A>>(sign) & splat<I>(kSign)));
+}
+
+template <class A>
+inline vec<A> abs(vec<A> x) {
+  using I = int_of<A>;
+  return bits_as<vec<A>>(bits_as<ivec<A>>(x) & ~splat<I>(std::numeric_limits<I>::min()));
+}
+
+// tanh: near 0 its odd Taylor series (terms to well below half an ulp), elsewhere
+// tanh(|x|) = 1 - 2 / (exp(2|x|) + 1) (no cancellation there: the quotient is under 1/2) with the
+// sign restored.
+template <class A>
+inline vec<A> tanh(vec<A> x) {
+  using C = Consts<A>;
+  const vec<A> a = clamp<A>(abs<A>(x), 0, C::kTanhOne);
+  const vec<A> far = splat<A>(1) - splat<A>(2) / (exp<A>(a + a) + splat<A>(1));
+  static constexpr std::array<A, C::kTanhTerms + 1> c = tanh_series<A, C::kTanhTerms>();
+  const vec<A> z = x * x;
+  vec<A> q = splat<A>(c[C::kTanhTerms]);
+#pragma GCC unroll 16
+  for (int k = C::kTanhTerms - 1; k >= 1; --k) q = q * z + splat<A>(c[k]);
+  const vec<A> near = x + x * (z * q);
+  return copysign<A>(a < splat<A>(C::kTanhSeries) ? near : far, x);
+}
+
+// 1 / (1 + e^-x) from e = exp(-|x|), which never overflows (tiny results keep their precision).
+template <class A>
+inline vec<A> sigmoid(vec<A> x) {
+  const vec<A> e = exp<A>(-abs<A>(x));
+  const vec<A> d = splat<A>(1) + e;
+  return x < splat<A>(0) ? e / d : splat<A>(1) / d;
+}
+
+// log(1 + e^x) = max(x, 0) + log1p(e^-|x|).
+template <class A>
+inline vec<A> softplus(vec<A> x) {
+  const vec<A> pos = x > splat<A>(0) ? x : splat<A>(0);
+  const vec<A> r = pos + log1p_nonneg<A>(exp<A>(-abs<A>(x)));
+  return x != x ? x : r;
+}
+
+template <class A>
+inline vec<A> softsign(vec<A> x) {
+  return x / (splat<A>(1) + abs<A>(x));
+}
+
+// Keras 2.3.1 (TensorFlow): clip(0.2 x + 0.5, 0, 1), rounded after each step.
+template <class A>
+inline vec<A> hard_sigmoid(vec<A> x) {
+  return clamp<A>(x * splat<A>(static_cast<A>(0.2)) + splat<A>(static_cast<A>(0.5)), 0, 1);
+}
+
+}  // namespace vmath
+}  // namespace KCORE_ISA
+}  // namespace kcore
