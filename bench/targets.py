@@ -18,13 +18,16 @@ def targets(results):
     if not results:
         return out
     red = [r for r in results if r.case.family == "reduce"]
-    rest = [r for r in results if r.case.family not in ("reduce", "dot")]
+    rest = [r for r in results if r.case.family not in ("reduce", "dot", "elementwise", "conv")]
     dots = [r for r in results if r.case.family == "dot"]
     out += _reduction_targets(red)
     out += _layout_targets(rest)
     out += _dot_targets(dots)
+    out += _elementwise_targets([r for r in results if r.case.family == "elementwise"])
+    out += _conv_targets([r for r in results if r.case.family == "conv"])
+    core = [r for r in results if r.case.family not in ("elementwise", "conv")]
     if rest:
-        g = geomean(r.speedup for r in results)
+        g = geomean(r.speedup for r in core)
         out.append(("geometric mean over everything run", f"{g:.2f}x", "(info)", True))
     return out
 
@@ -43,6 +46,31 @@ def _macs(c: Case) -> int:
         return 1 * 20 * 30
     xs, ys = (tuple(map(int, part.split("x"))) for part in c.shape_name.split("."))
     return int(np.prod(xs) * ys[-1])
+
+
+def _elementwise_targets(rs):
+    """Issue 18: elementwise, activations, bias_add, batch_normalization on 4M elements."""
+    out = []
+    out += _worst([r for r in rs if r.case.dtype == "float32"], "elementwise/activations float32 vs NumPy (worst)", 1.5)
+    out += _worst([r for r in rs if r.case.dtype == "float16"], "elementwise/activations float16 vs NumPy (worst)", 5)
+    return out
+
+
+def _conv_targets(rs):
+    """Issue 18: conv2d float32 NHWC against PyTorch CPU; float16 against NumPy-based math."""
+    out = []
+    vs_torch = [r for r in rs if r.case.dtype == "float32" and not np.isnan(r.torch_speedup)]
+    regular = [r for r in vs_torch if not r.case.op.startswith("dw")]
+    depthwise = [r for r in vs_torch if r.case.op.startswith("dw")]
+    key = lambda r: r.torch_speedup  # noqa: E731
+    fmt = lambda r: f"{r.torch_speedup:.2f}x"  # noqa: E731
+    out += _worst(regular, "conv2d float32 vs PyTorch, every case (worst)", 0.75, key=key, fmt=fmt)
+    if regular:
+        g = geomean(r.torch_speedup for r in regular)
+        out.append(("conv2d float32 vs PyTorch, geomean", f"{g:.2f}x", ">= 1.0", g >= 1.0))
+    out += _worst(depthwise, "depthwise 3x3 float32 vs PyTorch (worst)", 1.5, key=key, fmt=fmt)
+    out += _worst([r for r in rs if r.case.dtype == "float16"], "conv float16 vs NumPy-based float16 math (worst)", 10)
+    return out
 
 
 def _dot_targets(rs):

@@ -65,3 +65,23 @@ def test_ratio_is_numpy_time_over_kcore_time(monkeypatch, fixed_counts):
     fixed_counts.update({kfn: 3, nfn: 2})
     tk, tn, ratio = bench.side_by_side(kfn, nfn, rounds=3, min_time=0.0, settle=0.15)
     assert (tk, tn, ratio) == (2.0, 8.0, 4.0)
+
+
+def test_interleaved_skips_missing_columns_and_rates_against_kcore(monkeypatch):
+    from kcore import bench_nn
+
+    now = [0.0]
+    monkeypatch.setattr(bench_nn.time, "perf_counter", lambda: now[0])
+    monkeypatch.setattr(bench_nn, "_calibrate", lambda fn, min_time: 1)
+    order = []
+
+    def ticking(name, seconds):
+        def fn():
+            order.append(name)
+            now[0] += seconds
+        return fn
+
+    times, ratios = bench_nn.interleaved([ticking("k", 2.0), None, ticking("t", 3.0)], rounds=3, min_time=0.0)
+    assert order == ["k", "t"] + ["k", "t"] * 3  # one untimed call each, then interleaved rounds
+    assert times[0] == 2.0 and times[1] is None and times[2] == 3.0
+    assert ratios[0] == 1.0 and ratios[1] != ratios[1] and ratios[2] == 1.5

@@ -215,6 +215,28 @@ def test_the_learning_phase_is_fed_per_call():
         K.clear_session()
 
 
+def test_a_scalar_switch_evaluates_only_the_branch_it_picks(capsys):
+    # As tf.cond: the unpicked branch (here a print, in predict Keras's batch statistics) never runs.
+    K.clear_session()
+    x = K.placeholder((None, 2))
+    train = K.print_tensor(x * 2.0, message="TRAIN-BRANCH")
+    test = K.print_tensor(x * 3.0, message="TEST-BRANCH")
+    y = K.in_train_phase(train, test)
+    f = K.function([x, K.learning_phase()], [y])
+    ones = np.ones((1, 2), np.float32)
+    assert f([ones, 0])[0].tolist() == [[3.0, 3.0]]
+    out = capsys.readouterr().out
+    assert "TEST-BRANCH" in out and "TRAIN-BRANCH" not in out
+    assert f([ones, 1])[0].tolist() == [[2.0, 2.0]]
+    out = capsys.readouterr().out
+    assert "TRAIN-BRANCH" in out and "TEST-BRANCH" not in out
+    # An elementwise condition still takes both branches.
+    c = K.placeholder((2,), dtype="bool")
+    g = K.function([c], [K.switch(c, K.constant([1.0, 2.0]), K.constant([5.0, 6.0]))])
+    assert g([np.array([True, False])])[0].tolist() == [1.0, 6.0]
+    K.clear_session()
+
+
 def test_placeholders_variables_and_constants_carry_keras_attributes():
     p = K.placeholder((None, 3), name="inp")
     v = K.variable(np.zeros((2, 2)))

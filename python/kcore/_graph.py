@@ -343,11 +343,18 @@ def _order(roots) -> list:
     return order
 
 
+def _scalar_switch(t) -> bool:
+    """A switch node (K.switch, K.in_train_phase on the learning phase): when its condition turns
+    out to be a scalar, only the chosen branch is evaluated, as tf.cond runs one branch."""
+    return t.op.name == "switch" and len(t.args) == 3 and not t.kwargs
+
+
 def evaluate(items, feed: dict, apply_updates: bool = False):
     """Values of `items` (tensors, variables, updates, plain values, or nested lists and tuples
     of them) with placeholders bound by `feed` ({placeholder: array}). Updates reached through
     control dependencies are applied before the nodes that depend on them; with apply_updates,
-    every update among the items is applied at the end, from values computed before."""
+    every update among the items is applied at the end, from values computed before. A switch on
+    a scalar condition evaluates the branch it picks and not the other."""
     memo: dict = {}
     applied: set = set()
 
@@ -361,8 +368,20 @@ def evaluate(items, feed: dict, apply_updates: bool = False):
             applied.add(id(u))
             u.apply(memo[id(u)])
 
-    roots = flat_items(items)
-    for t in _order(roots):
+    def pending(t) -> list:
+        """What t still waits for (the inputs a lazy switch needs once its condition is known)."""
+        if isinstance(t, Tensor) and t.op is not None and _scalar_switch(t):
+            cond = t.args[0]
+            needed = [cond] + flat_items(list(t.deps))
+            if not isinstance(cond, (Tensor, Update)) or id(cond) in memo:
+                c = value(cond) if contains_symbolic(cond) else cond
+                branches = t.args[1:] if np.ndim(c) != 0 else [t.args[1] if bool(np.asarray(c)) else t.args[2]]
+                needed += _symbolic_args(branches)
+        else:
+            needed = _inputs_of(t)
+        return [i for i in needed if isinstance(i, (Tensor, Update)) and id(i) not in memo]
+
+    def compute(t):
         if isinstance(t, Update):
             memo[id(t)] = _substitute(t.value, value)
         elif isinstance(t, Placeholder):
@@ -372,14 +391,32 @@ def evaluate(items, feed: dict, apply_updates: bool = False):
                 memo[id(t)] = t.default
             else:
                 raise ValueError(f"placeholder '{t.name}' was not fed: pass it in the function's inputs")
+        elif isinstance(t, Constant):
+            memo[id(t)] = t._value
         elif isinstance(t, Tensor):
-            if isinstance(t, Constant):
-                memo[id(t)] = t._value
-            else:
-                for d in flat_items(list(t.deps)):
-                    if isinstance(d, Update):
-                        apply_update(d)
-                memo[id(t)] = t.op.eager(t._kern, *_substitute(t.args, value), **_substitute(t.kwargs, value))
+            for d in flat_items(list(t.deps)):
+                if isinstance(d, Update):
+                    apply_update(d)
+            if _scalar_switch(t):
+                c = _substitute(t.args[0], value)
+                if np.ndim(c) == 0:
+                    memo[id(t)] = np.asarray(_substitute(t.args[1] if bool(np.asarray(c)) else t.args[2], value))
+                    return
+            memo[id(t)] = t.op.eager(t._kern, *_substitute(t.args, value), **_substitute(t.kwargs, value))
+
+    roots = flat_items(items)
+    stack = [t for t in reversed(roots) if isinstance(t, (Tensor, Update))]
+    while stack:  # depth first, each item after what it needs (no recursion: graphs can be deep)
+        t = stack[-1]
+        if id(t) in memo:
+            stack.pop()
+            continue
+        waits = pending(t)
+        if waits:
+            stack.extend(reversed(waits))
+            continue
+        stack.pop()
+        compute(t)
     if apply_updates:
         for u in roots:
             if isinstance(u, Update):

@@ -1,11 +1,12 @@
-"""Side-by-side benchmark of kcore against NumPy: `python -m kcore.bench [--full]`.
+"""Side-by-side benchmark of kcore against NumPy (and PyTorch): `python -m kcore.bench [--full]`.
 
 Each case runs kcore and NumPy on the same seeded input in interleaved rounds; the reported
 speedup is the median of the per-round ratios (numpy time / kcore time), which is robust on a
 shared, noisy machine. Every case first checks kcore's result against a float64 reference.
 The memory bandwidth the machine can stream is measured at the same thread count (reads with
 kcore's probe kernel; copies with the faster of kcore's streaming copy and NumPy's), so large
-cases can be reported as a fraction of it.
+cases can be reported as a fraction of it. The inference families (elementwise ops and
+activations, convolutions) and `--keras` (Keras models' predict) live in kcore/bench_nn.py.
 """
 from __future__ import annotations
 
@@ -38,7 +39,8 @@ LARGE = ("512x512", "2048x2048", "4096x4096", "64x256x256")  # "512x512 and up"
 SCAN_OPS = ("cumsum", "cumprod")
 CAST_PAIRS = tuple(f"{a}->{b}" for a in DTYPES for b in DTYPES if a != b)
 PERMUTE_PATTERNS = ((0, 2, 1), (2, 1, 0), (1, 0, 2))
-FAMILIES = ("reduce", "scan", "transpose", "cast", "dot")
+FAMILIES = ("reduce", "scan", "transpose", "cast", "dot", "elementwise", "conv")
+NN_FAMILIES = ("elementwise", "conv")
 # (batch, M, K, N) for batch_dot with axes [2, 1] against np.matmul; dot shapes against np.dot.
 BATCH_DOT_SHAPES = ((32, 1, 20, 30), (256, 16, 16, 16), (128, 64, 64, 64), (64, 128, 64, 128), (8, 512, 512, 512))
 DOT_SHAPES = (((2, 3), (3, 4)), ((4096, 64), (64, 64)), ((512, 512), (512, 512)))
@@ -421,8 +423,10 @@ def format_table(results) -> str:
     return "\n".join(lines)
 
 
-def summary(results, bandwidth, targets=None) -> str:
+def summary(results, bandwidth, targets=None, nn_results=()) -> tuple[str, int]:
+    """The summary's text and the number of targets missed."""
     lines = []
+    missed = 0
     for t, (rd, cp) in sorted(bandwidth.items()):
         lines.append(f"measured bandwidth, {t} thread(s): read {rd:.1f} GB/s, copy (read+write) {cp:.1f} GB/s")
     by_threads: dict = {}
@@ -433,14 +437,17 @@ def summary(results, bandwidth, targets=None) -> str:
         lines.append(f"{t} thread(s): {len(rs)} cases, geomean {geomean(r.speedup for r in rs):.2f}x, "
                      f"worst {w.speedup:.2f}x ({w.case.name})")
     if targets is None:
-        return "\n".join(lines)
+        return "\n".join(lines), 0
     # The targets are stated at the default thread count; other counts are shown for information.
     default = kcore.get_num_threads()
+    for r in nn_results:
+        by_threads.setdefault(r.case.threads, []).append(r)
     for t, rs in sorted(by_threads.items(), key=lambda kv: (kv[0] != default, kv[0])):
         lines.append(f"targets at {t} thread(s){' (the default)' if t == default else ' (information)'}:")
         for desc, got, want, ok in targets(rs):
             lines.append(f"  [{'ok' if ok else 'MISSED'}] {desc}: {got} (target {want})")
-    return "\n".join(lines)
+            missed += t == default and not ok
+    return "\n".join(lines), missed
 
 
 def load_targets(path: str):
@@ -476,9 +483,26 @@ def main(argv=None) -> int:
     p.add_argument("--min-time", type=float, default=0.01, help="seconds per timed batch")
     p.add_argument("--json", help="also write the results to this file")
     p.add_argument("--targets", help="a targets file (e.g. bench/targets.py): each target with its measured figure")
+    p.add_argument("--check", action="store_true", help="exit with status 1 when a target is missed")
+    p.add_argument("--torch", action="store_true",
+                   help="also time PyTorch CPU on the elementwise and conv families (PyTorch must be installed)")
+    p.add_argument("--keras", action="store_true",
+                   help="time Keras model.predict (MobileNet, ResNet50; batch 1 and 32) on kcore and on tf_keras "
+                        "when installed, instead of the kernel families")
+    p.add_argument("--chart", help="write a PNG of speedups per family here (needs matplotlib)")
     args = p.parse_args(argv)
+    from kcore import bench_nn
 
-    families = _parse_list(args.families, FAMILIES, "families") if args.families else FAMILIES
+    if args.keras:
+        print(f"Keras predict, 224x224 inputs, random weights; kcore {kcore.__version__} "
+              f"({kcore.get_num_threads()} threads), median of 3", flush=True)
+        print(bench_nn.format_keras(bench_nn.run_keras()))
+        return 0
+    if args.torch and bench_nn.torch_module() is None:
+        raise SystemExit("--torch: PyTorch is not installed (pip install torch)")
+
+    default_families = FAMILIES if args.full else tuple(f for f in FAMILIES if f != "conv")
+    families = _parse_list(args.families, FAMILIES, "families") if args.families else default_families
     ops = _parse_list(args.ops, REDUCE_OPS + SCAN_OPS, "ops") if args.ops else None
     dtypes = _parse_list(args.dtypes, DTYPES, "dtypes") if args.dtypes else DTYPES
     shapes = _parse_list(args.shapes, tuple(SHAPES), "shapes") if args.shapes else (
@@ -505,7 +529,12 @@ def main(argv=None) -> int:
         cases += cast_cases(pairs, shapes, thread_counts, orders)
     if "dot" in families:
         cases += dot_cases(dtypes, thread_counts)
-    print(f"{len(cases)} cases, {args.rounds} interleaved rounds each", flush=True)
+    nn_cases = []
+    if "elementwise" in families:
+        nn_cases += bench_nn.elementwise_cases([d for d in dtypes if d in bench_nn.EW_DTYPES], thread_counts)
+    if "conv" in families:
+        nn_cases += bench_nn.conv_cases(thread_counts)
+    print(f"{len(cases) + len(nn_cases)} cases, {args.rounds} interleaved rounds each", flush=True)
     if "dot" in families:
         with numpy_blas_threads(1) as limited:
             print("NumPy's BLAS runs on each case's thread count" if limited else
@@ -516,14 +545,28 @@ def main(argv=None) -> int:
 
     results = run_cases(cases, args.rounds, args.min_time, bandwidth,
                         progress if os.environ.get("KCORE_BENCH_PROGRESS") else None)
-    print(format_table(results))
-    print(summary(results, bandwidth, load_targets(args.targets) if args.targets else None))
+    if results:
+        print(format_table(results))
+    nn_results = bench_nn.run_nn_cases(nn_cases, args.rounds, args.min_time, args.torch)
+    if nn_results:
+        print(bench_nn.format_nn_table(nn_results))
+        print(bench_nn.nn_summary(nn_results))
+    text, missed = summary(results, bandwidth, load_targets(args.targets) if args.targets else None, nn_results)
+    print(text)
+    if args.chart:
+        print(bench_nn.write_chart(nn_results, results, args.chart))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"bandwidth": bandwidth,
                        "results": [{"case": r.case.name, "kcore_s": r.t_kcore, "numpy_s": r.t_numpy,
                                     "speedup": r.speedup, "gbps": r.gbps, "bw_fraction": r.bw_fraction}
-                                   for r in results]}, f, indent=1)
+                                   for r in results]
+                       + [{"case": f"{r.case.family}:{r.case.name}", "kcore_s": r.t_kcore, "numpy_s": r.t_numpy,
+                           "torch_s": r.t_torch, "speedup": r.speedup, "torch_speedup": r.torch_speedup}
+                          for r in nn_results]}, f, indent=1)
+    if args.check and missed:
+        print(f"{missed} target(s) missed", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -1,0 +1,517 @@
+"""The inference families of `python -m kcore.bench`: elementwise ops and activations, convolutions,
+and Keras models (`--keras`). Each case times kcore beside what a user would run instead: NumPy
+written as its users write it, and PyTorch CPU where it is installed (an optional bench extra,
+never a dependency of kcore), in interleaved rounds; speedups are medians of per-round ratios.
+
+Convolutions have no NumPy form; their NumPy column is kcore's NumPy backend (the float64 reference
+rounded to the dtype), what "NumPy-based float16 math" means in the targets, on float16 only.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+import kcore
+from kcore import _reference
+from kcore import backend as K
+from kcore import numpy_backend as NK
+
+EW_OPS = ("add", "multiply", "maximum", "bias_add", "batch_normalization", "relu", "relu6", "leaky_relu", "elu",
+          "sigmoid", "hard_sigmoid", "tanh", "softplus", "softsign", "exp", "log", "softmax")
+EW_DTYPES = ("float16", "float32")
+EW_SHAPE = (16, 64, 64, 64)  # 4M elements, NHWC with 64 channels
+SOFTMAX_SHAPE = (4096, 1024)
+# (name, batch, spatial, cin, cout or depth multiplier, kernel, stride, depthwise): ResNet50 and
+# MobileNet layers, NHWC.
+CONV_CASES = (("resnet-stem-7x7s2", 8, 224, 3, 64, 7, 2, False),
+              ("3x3s1-64", 8, 56, 64, 64, 3, 1, False),
+              ("3x3s2-128", 8, 56, 128, 128, 3, 2, False),
+              ("1x1s1-128", 8, 28, 128, 128, 1, 1, False),
+              ("1x1s1-256-1024", 8, 14, 256, 1024, 1, 1, False),
+              ("1x1s2-512-1024", 8, 28, 512, 1024, 1, 2, False),
+              ("dw3x3s1-112x32", 8, 112, 32, 1, 3, 1, True),
+              ("dw3x3s2-112x64", 8, 112, 64, 1, 3, 2, True),
+              ("dw3x3s1-14x512", 8, 14, 512, 1, 3, 1, True))
+# The float16 case timed against the NumPy backend (its float64 reference is slow on big layers).
+CONV_F16_CASES = ("1x1s1-128", "dw3x3s1-14x512")
+
+
+@dataclasses.dataclass(frozen=True)
+class NNCase:
+    family: str  # "elementwise" or "conv"
+    op: str
+    dtype: str
+    threads: int
+
+    @property
+    def name(self):
+        return f"{self.op}-{self.dtype}-t{self.threads}"
+
+
+@dataclasses.dataclass
+class NNResult:
+    case: NNCase
+    t_kcore: float
+    t_numpy: float | None
+    t_torch: float | None
+    speedup: float  # NumPy's time / kcore's (NaN without a NumPy column)
+    torch_speedup: float  # PyTorch's time / kcore's (NaN without PyTorch)
+
+
+def torch_module():
+    """PyTorch when installed (the bench's optional comparison), else None."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def elementwise_cases(dtypes, thread_counts, ops=EW_OPS):
+    return [NNCase("elementwise", op, dt, t) for t in thread_counts for dt in dtypes for op in ops]
+
+
+def conv_cases(thread_counts):
+    cases = []
+    for t in thread_counts:
+        cases += [NNCase("conv", c[0], "float32", t) for c in CONV_CASES]
+        cases += [NNCase("conv", name, "float16", t) for name in CONV_F16_CASES]
+    return cases
+
+
+def _numpy_elementwise(op, x, y, b, stats):
+    """The op as NumPy's users write it (dtype-preserving)."""
+    t = x.dtype.type
+    if op == "add":
+        return lambda: x + y
+    if op == "multiply":
+        return lambda: x * y
+    if op == "maximum":
+        return lambda: np.maximum(x, y)
+    if op == "bias_add":
+        return lambda: x + b
+    if op == "batch_normalization":
+        m, v, beta, gamma = stats
+        return lambda: (x - m) / np.sqrt(v + t(1e-3)) * gamma + beta
+    if op == "relu":
+        return lambda: np.maximum(x, t(0))
+    if op == "relu6":
+        return lambda: np.clip(x, t(0), t(6))
+    if op == "leaky_relu":
+        return lambda: np.where(x > 0, x, t(0.3) * x)
+    if op == "elu":
+        return lambda: np.where(x > 0, x, np.expm1(x))
+    if op == "sigmoid":
+        return lambda: t(1) / (t(1) + np.exp(-x))
+    if op == "hard_sigmoid":
+        return lambda: np.clip(x * t(0.2) + t(0.5), t(0), t(1))
+    if op == "tanh":
+        return lambda: np.tanh(x)
+    if op == "softplus":
+        return lambda: np.logaddexp(t(0), x)
+    if op == "softsign":
+        return lambda: x / (t(1) + np.abs(x))
+    if op == "exp":
+        return lambda: np.exp(x)
+    if op == "log":
+        return lambda: np.log(y)
+    if op == "softmax":
+        def softmax():
+            e = np.exp(x - np.max(x, axis=-1, keepdims=True))
+            return e / np.sum(e, axis=-1, keepdims=True)
+        return softmax
+    raise ValueError(op)
+
+
+def _kcore_elementwise(op, x, y, b, stats):
+    if op in ("add", "multiply", "maximum"):
+        f = getattr(K, op if op == "maximum" else f"_{op}")  # (tensors' + and *: the ops _add and _multiply)
+        return lambda: f(x, y)
+    if op == "bias_add":
+        return lambda: K.bias_add(x, b)
+    if op == "batch_normalization":
+        m, v, beta, gamma = stats
+        return lambda: K.batch_normalization(x, m, v, beta, gamma, epsilon=1e-3)
+    if op == "relu6":
+        return lambda: K.relu(x, max_value=6)
+    if op == "leaky_relu":
+        return lambda: K.relu(x, alpha=0.3)
+    if op == "log":
+        return lambda: K.log(y)
+    f = getattr(K, op)
+    return lambda: f(x)
+
+
+def _torch_elementwise(torch, op, x, y, b, stats):
+    F = torch.nn.functional
+    tx, ty, tb = (torch.from_numpy(a) for a in (x, y, b))
+    if op == "add":
+        return lambda: tx + ty
+    if op == "multiply":
+        return lambda: tx * ty
+    if op == "maximum":
+        return lambda: torch.maximum(tx, ty)
+    if op == "bias_add":
+        return lambda: tx + tb
+    if op == "batch_normalization":
+        m, v, beta, gamma = (torch.from_numpy(a) for a in stats)
+        nchw = tx.permute(0, 3, 1, 2)  # the NHWC data as PyTorch's channels_last tensor
+        return lambda: F.batch_norm(nchw, m, v, gamma, beta, training=False, eps=1e-3)
+    simple = {"relu": torch.relu, "relu6": F.relu6, "leaky_relu": lambda a: F.leaky_relu(a, 0.3), "elu": F.elu,
+              "sigmoid": torch.sigmoid, "hard_sigmoid": lambda a: torch.clamp(a * 0.2 + 0.5, 0, 1),
+              "tanh": torch.tanh, "softplus": F.softplus, "softsign": F.softsign, "exp": torch.exp,
+              "softmax": lambda a: torch.softmax(a, -1)}
+    if op == "log":
+        return lambda: torch.log(ty)
+    f = simple[op]
+    return lambda: f(tx)
+
+
+def _elementwise_inputs(case):
+    rng = np.random.default_rng(5)
+    shape = SOFTMAX_SHAPE if case.op == "softmax" else EW_SHAPE
+    x = (rng.standard_normal(shape, np.float32) * 2).astype(case.dtype)
+    y = (np.abs(rng.standard_normal(shape, np.float32)) + 0.1).astype(case.dtype)
+    c = shape[-1]
+    b = rng.standard_normal(c, np.float32).astype(case.dtype)
+    stats = (rng.standard_normal(c, np.float32).astype(case.dtype),
+             (rng.uniform(0.5, 2, c)).astype(case.dtype),
+             rng.standard_normal(c, np.float32).astype(case.dtype),
+             rng.uniform(0.5, 2, c).astype(case.dtype))
+    return x, y, b, stats
+
+
+def _conv_spec(name):
+    return next(c for c in CONV_CASES if c[0] == name)
+
+
+def _conv_inputs(case):
+    _, n, size, cin, cout, k, stride, depthwise = _conv_spec(case.op)
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((n, size, size, cin), np.float32).astype(case.dtype)
+    w = (rng.standard_normal((k, k, cin, cout), np.float32) / math.sqrt(k * k * cin)).astype(case.dtype)
+    return x, w, stride, depthwise
+
+
+def _conv_fns(case, torch):
+    x, w, stride, depthwise = _conv_inputs(case)
+    conv = K.depthwise_conv2d if depthwise else K.conv2d
+    kfn = lambda: conv(x, w, strides=(stride, stride), padding="same")  # noqa: E731
+    nfn = None
+    if case.dtype == "float16":
+        nconv = NK.depthwise_conv2d if depthwise else NK.conv2d
+        nfn = lambda: nconv(x, w, strides=(stride, stride), padding="same")  # noqa: E731
+    tfn = None
+    if torch is not None:
+        k = w.shape[0]
+        tx = torch.from_numpy(x).permute(0, 3, 1, 2)  # NHWC memory: channels_last
+        if depthwise:  # (k, k, C, 1) -> (C, 1, k, k)
+            tw = torch.from_numpy(np.ascontiguousarray(w.transpose(2, 3, 0, 1)))
+            groups = x.shape[-1]
+        else:  # (k, k, Cin, Cout) -> (Cout, Cin, k, k)
+            tw = torch.from_numpy(np.ascontiguousarray(w.transpose(3, 2, 0, 1)))
+            groups = 1
+        tw = tw.contiguous(memory_format=torch.channels_last)
+        tfn = lambda: torch.nn.functional.conv2d(tx, tw, stride=stride, padding=k // 2, groups=groups)  # noqa: E731
+    return x, w, stride, depthwise, kfn, nfn, tfn
+
+
+def _check_conv(case, x, w, stride, depthwise, got):
+    # The float64 reference on the first image (the whole batch would take seconds).
+    k = w.shape[0]
+    size = x.shape[1]
+    out = -(-size // stride)
+    total = max((out - 1) * stride + k - size, 0)
+    pads = [(total // 2, total - total // 2)] * 2
+    ref = _reference.conv_exact(x[:1], w, (stride, stride), (1, 1), pads, depthwise)
+    bound = _reference.conv_exact(np.abs(x[:1]), np.abs(w), (stride, stride), (1, 1), pads, depthwise)
+    tol = {"float16": 2e-3, "float32": 2e-6}[case.dtype]
+    g = np.asarray(got)[:1].astype(np.float64)
+    if g.shape != ref.shape or not np.all(np.abs(g - ref) <= tol * bound + 1e-6):
+        raise AssertionError(f"{case.name}: result differs from the float64 reference")
+
+
+def _check_elementwise(case, x, y, b, stats, got):
+    x64 = x.astype(np.float64)
+    y64 = y.astype(np.float64)
+    b64 = b.astype(np.float64)
+    s64 = tuple(s.astype(np.float64) for s in stats)
+    with np.errstate(all="ignore"):
+        ref = _numpy_elementwise(case.op, x64, y64, b64, s64)()
+        if case.op == "leaky_relu":
+            ref = np.where(x64 > 0, x64, 0.3 * x64)
+        if case.op == "hard_sigmoid":
+            ref = np.clip(x64 * 0.2 + 0.5, 0, 1)
+    rtol = {"float16": 2e-3, "float32": 1e-5}[case.dtype]
+    atol = {"float16": 2e-3, "float32": 1e-5}[case.dtype]
+    if case.op == "batch_normalization":
+        # The per-channel statistics are rounded to the dtype at each step (as TensorFlow does), and
+        # x * scale cancels against mean * scale: bounded by the terms' magnitudes.
+        m, v, beta, gamma = s64
+        scale = np.abs(gamma) / np.sqrt(v + 1e-3)
+        atol = 4 * rtol * ((np.abs(x64) + np.abs(m)) * scale + np.abs(beta))
+    g = np.asarray(got, np.float64)
+    if g.shape != ref.shape or not np.all(np.abs(g - ref) <= rtol * np.abs(ref) + atol):
+        raise AssertionError(f"{case.name}: result differs from the float64 reference")
+
+
+def _calibrate(fn: Callable, min_time: float) -> int:
+    n = 1
+    while True:
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        dt = time.perf_counter() - t0
+        if dt >= min_time or n >= 1 << 16:
+            return n
+        n = max(n * 2, int(n * min_time / max(dt, 1e-9) * 1.2))
+
+
+def _timed(fn: Callable, n: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(n):
+        fn()
+    return (time.perf_counter() - t0) / n
+
+
+def interleaved(fns, rounds: int, min_time: float):
+    """Median time of each callable (None entries skipped) and the median per-round ratio of each
+    to the first, timed in interleaved rounds."""
+    live = [f for f in fns if f is not None]
+    for f in live:
+        f()
+    counts = [_calibrate(f, min_time) for f in live]
+    times: list[list[float]] = [[] for _ in live]
+    for _ in range(rounds):
+        for i, f in enumerate(live):
+            times[i].append(_timed(f, counts[i]))
+    medians = [statistics.median(t) for t in times]
+    ratios = [statistics.median(b / a for a, b in zip(times[0], t, strict=True)) for t in times]
+    out_t: list[float | None] = []
+    out_r: list[float] = []
+    it = iter(zip(medians, ratios, strict=True))
+    for f in fns:
+        if f is None:
+            out_t.append(None)
+            out_r.append(float("nan"))
+        else:
+            m, r = next(it)
+            out_t.append(m)
+            out_r.append(r)
+    return out_t, out_r
+
+
+def torch_threads(torch, n):
+    if torch is not None:
+        torch.set_num_threads(n)
+
+
+def run_nn_cases(cases, rounds, min_time, use_torch=True, progress=None):
+    torch = torch_module() if use_torch else None
+    results = []
+    default_threads = kcore.get_num_threads()
+    try:
+        with np.errstate(all="ignore"):
+            for i, case in enumerate(cases):
+                kcore.set_num_threads(case.threads)
+                torch_threads(torch, case.threads)
+                if case.family == "elementwise":
+                    x, y, b, stats = _elementwise_inputs(case)
+                    kfn = _kcore_elementwise(case.op, x, y, b, stats)
+                    nfn = _numpy_elementwise(case.op, x, y, b, stats)
+                    tfn = _torch_elementwise(torch, case.op, x, y, b, stats) if torch is not None else None
+                    _check_elementwise(case, x, y, b, stats, kfn())
+                else:
+                    x, w, stride, depthwise, kfn, nfn, tfn = _conv_fns(case, torch)
+                    _check_conv(case, x, w, stride, depthwise, kfn())
+                if tfn is not None:
+                    try:
+                        tfn()
+                    except (RuntimeError, NotImplementedError):  # an op PyTorch lacks for this dtype
+                        tfn = None
+                (tk, tn, tt), (_, rn, rt) = interleaved([kfn, nfn, tfn], rounds, min_time)
+                assert tk is not None
+                results.append(NNResult(case, tk, tn, tt, rn, rt))
+                if progress:
+                    progress(i + 1, len(cases), results[-1])
+    finally:
+        kcore.set_num_threads(default_threads)
+        torch_threads(torch, default_threads)
+    return results
+
+
+def _fmt_t(t):
+    return "-" if t is None else f"{t * 1e3:.3f}ms"
+
+
+def _fmt_r(r):
+    return "-" if math.isnan(r) else f"{r:.2f}x"
+
+
+def format_nn_line(r: NNResult) -> str:
+    return (f"{r.case.family:<11} {r.case.name:<32} {_fmt_t(r.t_kcore):>10} {_fmt_t(r.t_numpy):>11} "
+            f"{_fmt_t(r.t_torch):>10} {_fmt_r(r.speedup):>8} {_fmt_r(r.torch_speedup):>8}")
+
+
+def format_nn_table(results) -> str:
+    head = (f"{'family':<11} {'case':<32} {'kcore':>10} {'numpy':>11} {'torch':>10} {'vs numpy':>8} "
+            f"{'vs torch':>8}")
+    return "\n".join([head] + [format_nn_line(r) for r in results])
+
+
+def _geomean(values):
+    values = [v for v in values if not math.isnan(v)]
+    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
+
+
+def nn_summary(results) -> str:
+    lines = []
+    groups: dict = {}
+    for r in results:
+        groups.setdefault((r.case.family, r.case.threads), []).append(r)
+    for (family, t), rs in sorted(groups.items()):
+        parts = []
+        for label, key in (("NumPy", "speedup"), ("PyTorch", "torch_speedup")):
+            vals = [r for r in rs if not math.isnan(getattr(r, key))]
+            if vals:
+                w = min(vals, key=lambda r: getattr(r, key))
+                parts.append(f"vs {label} geomean {_geomean(getattr(r, key) for r in vals):.2f}x, worst "
+                             f"{getattr(w, key):.2f}x ({w.case.name})")
+        lines.append(f"{family}, {t} thread(s), {len(rs)} cases: " + "; ".join(parts))
+    return "\n".join(lines)
+
+
+# --- Keras models ------------------------------------------------------------------------------
+
+KERAS_MODELS = ("MobileNet", "ResNet50")
+_KERAS_SCRIPT = r"""
+import json, os, sys, time, statistics
+import numpy as np
+name, batch, rounds, engine = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+if engine == "kcore":
+    import keras
+    from keras import applications
+else:
+    import tf_keras as keras
+    from tf_keras import applications
+np.random.seed(0)
+model = getattr(applications, name)(weights=None, input_shape=(224, 224, 3))
+x = np.random.default_rng(0).uniform(-1, 1, (batch, 224, 224, 3)).astype("float32")
+model.predict(x, batch_size=batch)
+times = []
+for _ in range(rounds):
+    t = time.perf_counter()
+    y = model.predict(x, batch_size=batch)
+    times.append(time.perf_counter() - t)
+print(json.dumps({"median_s": statistics.median(times), "checksum": float(np.abs(y).sum())}))
+"""
+
+
+def keras_engines():
+    """The engines `--keras` can time: kcore (Keras 2.3.1 installed) and tf_keras (installed)."""
+    import importlib.util
+
+    engines = []
+    if importlib.util.find_spec("keras") is not None:
+        engines.append("kcore")
+    if importlib.util.find_spec("tf_keras") is not None:
+        engines.append("tf_keras")
+    return engines
+
+
+def run_keras(models=KERAS_MODELS, batches=(1, 32), rounds=3, threads=None):
+    """model.predict timings, one fresh process per (model, batch, engine): Keras picks its backend
+    once per process. Returns rows (model, batch, {engine: seconds or error text})."""
+    import json
+
+    engines = keras_engines()
+    rows = []
+    for name in models:
+        for batch in batches:
+            cell = {}
+            for engine in engines:
+                env = dict(os.environ)
+                if engine == "kcore":
+                    env["KERAS_BACKEND"] = "kcore.backend"
+                if threads:
+                    env["KCORE_NUM_THREADS"] = env["OMP_NUM_THREADS"] = str(threads)
+                r = subprocess.run([sys.executable, "-c", _KERAS_SCRIPT, name, str(batch), str(rounds), engine],
+                                   env=env, capture_output=True, text=True, timeout=1800)
+                lines = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
+                if r.returncode != 0 or not lines:
+                    cell[engine] = (r.stderr.strip().splitlines() or ["failed"])[-1]
+                else:
+                    cell[engine] = json.loads(lines[-1])["median_s"]
+            rows.append((name, batch, cell))
+    return rows
+
+
+def format_keras(rows) -> str:
+    lines = [f"{'model':<10} {'batch':>5} {'kcore':>11} {'tf_keras':>11} {'kcore speedup':>14}"]
+    for name, batch, cell in rows:
+        k, t = cell.get("kcore"), cell.get("tf_keras")
+
+        def show(v):
+            return "-" if v is None else (f"{v * 1e3:.0f}ms" if isinstance(v, float) else "error")
+
+        ratio = f"{t / k:.2f}x" if isinstance(k, float) and isinstance(t, float) else "-"
+        lines.append(f"{name:<10} {batch:>5} {show(k):>11} {show(t):>11} {ratio:>14}")
+        for engine, v in cell.items():
+            if isinstance(v, str):
+                lines.append(f"    {engine}: {v}")
+    if "tf_keras" not in keras_engines():
+        lines.append("(tf_keras is not installed: pip install tensorflow-cpu tf-keras to compare)")
+    return "\n".join(lines)
+
+
+def write_chart(nn_results, core_results, path: str) -> str:
+    """A PNG of speedups per family against NumPy and PyTorch (geomean, worst case as an error
+    bar). Needs matplotlib (the bench extra); returns what was written or why not."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "chart skipped: matplotlib is not installed (pip install 'kcore[bench]')"
+    from matplotlib.ticker import FormatStrFormatter, NullFormatter
+
+    threads = kcore.get_num_threads()  # the default thread count's cases
+    bars = []  # (label, against, geomean, worst)
+    groups: dict = {}
+    for r in core_results:
+        if r.case.threads == threads:
+            groups.setdefault((r.case.family, "NumPy"), []).append(r.speedup)
+    for r in nn_results:
+        if r.case.threads == threads:
+            groups.setdefault((r.case.family, "NumPy"), []).append(r.speedup)
+            groups.setdefault((r.case.family, "PyTorch"), []).append(r.torch_speedup)
+    for (family, against), vals in sorted(groups.items()):
+        vals = [v for v in vals if not math.isnan(v)]
+        if vals:
+            bars.append((family, against, _geomean(vals), min(vals)))
+    fig, ax = plt.subplots(figsize=(max(6, 0.8 * len(bars) + 2), 4))
+    xs = range(len(bars))
+    colors = ["tab:blue" if b[1] == "NumPy" else "tab:orange" for b in bars]
+    ax.bar(xs, [b[2] for b in bars], color=colors)
+    ax.errorbar(xs, [b[2] for b in bars], yerr=[[b[2] - b[3] for b in bars], [0] * len(bars)], fmt="none",
+                ecolor="black", capsize=3)
+    ax.axhline(1.0, color="gray", linewidth=0.8)
+    ax.set_xticks(list(xs), [f"{b[0]}\nvs {b[1]}" for b in bars], fontsize=8)
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FormatStrFormatter("%gx"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.set_ylabel("speedup (geomean; bar to the worst case)")
+    ax.set_title(f"kcore {kcore.__version__}: speedup per family, {threads} threads")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return f"chart written to {path}"
