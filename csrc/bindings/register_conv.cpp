@@ -6,6 +6,8 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -62,8 +64,20 @@ py::array result(const py::array& x, const kcore::ConvGeometry& g, int nd, std::
   return empty_c_shape(x.dtype(), nd + 2, shape);
 }
 
+// A per-output-channel epilogue operand: None, or a C-contiguous 1-D array of x's dtype and length.
+const char* channel_operand(const py::object& v, const py::array& x, std::int64_t channels, const char* what) {
+  if (v.is_none()) return nullptr;
+  if (!takes(v) || !same_dtype(v, x))
+    throw py::type_error(std::string("conv: ") + what + " must be a C-contiguous array of x's dtype");
+  const auto a = py::reinterpret_borrow<py::array>(v);
+  if (a.ndim() != 1 || a.shape(0) != channels)
+    throw py::value_error(std::string("conv: ") + what + " must have shape (" + std::to_string(channels) + ",)");
+  return static_cast<const char*>(a.data());
+}
+
 py::object conv_nd(py::handle xh, py::handle wh, const std::vector<std::int64_t>& strides,
-                   const std::vector<std::int64_t>& dilation, const std::vector<std::int64_t>& pads, bool depthwise) {
+                   const std::vector<std::int64_t>& dilation, const std::vector<std::int64_t>& pads, bool depthwise,
+                   const py::object& scale, const py::object& shift, double lo, double hi) {
   if (!takes(xh) || !takes(wh) || !same_dtype(xh, wh)) return py::none();
   const auto x = py::reinterpret_borrow<py::array>(xh), w = py::reinterpret_borrow<py::array>(wh);
   const int nd = static_cast<int>(x.ndim()) - 2;
@@ -78,7 +92,13 @@ py::object conv_nd(py::handle xh, py::handle wh, const std::vector<std::int64_t>
   p.dtype = native_float_dtype(x, "conv");
   p.filters = w.shape(nd + 1);
   p.depthwise = depthwise;
-  py::array out = result(x, p.g, nd, depthwise ? p.g.channels * p.filters : p.filters);
+  const std::int64_t out_channels = depthwise ? p.g.channels * p.filters : p.filters;
+  py::array out = result(x, p.g, nd, out_channels);
+  p.scale = channel_operand(scale, x, out_channels, "scale");
+  p.shift = channel_operand(shift, x, out_channels, "shift");
+  if (std::isnan(lo) || std::isnan(hi)) throw py::value_error("conv: the clip bounds must not be NaN");
+  p.lo = lo;
+  p.hi = hi;
   p.x = static_cast<const char*>(x.data());
   p.w = static_cast<const char*>(w.data());
   p.y = static_cast<char*>(out.mutable_data());
@@ -114,10 +134,13 @@ py::object pool_nd(py::handle xh, const std::vector<std::int64_t>& size, const s
 
 void register_conv(py::module_& m) {
   m.def("conv_nd", &conv_nd, py::arg("x"), py::arg("w"), py::arg("strides"), py::arg("dilation"), py::arg("pads"),
-        py::arg("depthwise"),
-        "conv_nd(x, w, strides, dilation, pads, depthwise): x (batch, *spatial, C) correlated with w (*k, C, filters) "
-        "(depthwise: w (*k, C, multiplier)), zero-padded by pads (before, after per dim, flattened); None unless x and w "
-        "are C-contiguous aligned float16/32/64 arrays of one dtype.");
+        py::arg("depthwise"), py::arg("scale") = py::none(), py::arg("shift") = py::none(),
+        py::arg("lo") = -std::numeric_limits<double>::infinity(), py::arg("hi") = std::numeric_limits<double>::infinity(),
+        "conv_nd(x, w, strides, dilation, pads, depthwise, scale=None, shift=None, lo=-inf, hi=inf): x (batch, "
+        "*spatial, C) correlated with w (*k, C, filters) (depthwise: w (*k, C, multiplier)), zero-padded by pads "
+        "(before, after per dim, flattened), then each output times scale[c] plus shift[c] (per output channel, "
+        "rounded after each) and limited to [lo, hi] (NaN kept) before it is stored; None unless x and w are "
+        "C-contiguous aligned float16/32/64 arrays of one dtype.");
   m.def("pool_nd", &pool_nd, py::arg("x"), py::arg("size"), py::arg("strides"), py::arg("pads"), py::arg("mode"),
         "pool_nd(x, size, strides, pads, mode): max or average ('max', 'avg') pooling of x (batch, *spatial, C); padded "
         "positions never count. None unless x is a C-contiguous aligned float16/32/64 array.");

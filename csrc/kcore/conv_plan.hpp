@@ -3,6 +3,7 @@
 // (the output sizes say how much comes after), every operand C-contiguous and of one float dtype.
 #pragma once
 #include <cstdint>
+#include <limits>
 
 #include "kcore/dtype.hpp"
 
@@ -24,6 +25,13 @@ struct ConvPlan {
   const char* x = nullptr;
   const char* w = nullptr;
   char* y = nullptr;
+  // The epilogue applied to each output before it is stored (what Keras chains after a
+  // convolution: bias_add, batch normalization in inference, relu/relu6/clip): y * scale[c] +
+  // shift[c] (rounded after each, as separate ops), then limited to [lo, hi] (NaN kept).
+  // scale/shift: one per output channel, of the dtype, or null.
+  const char* scale = nullptr;
+  const char* shift = nullptr;
+  double lo = -std::numeric_limits<double>::infinity(), hi = std::numeric_limits<double>::infinity();
 };
 
 enum class PoolMode : std::uint8_t { max, avg };

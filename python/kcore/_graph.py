@@ -349,14 +349,32 @@ def _scalar_switch(t) -> bool:
     return t.op.name == "switch" and len(t.args) == 3 and not t.kwargs
 
 
-def evaluate(items, feed: dict, apply_updates: bool = False):
+def evaluate(items, feed: dict, apply_updates: bool = False, fusion: dict | None = None):
     """Values of `items` (tensors, variables, updates, plain values, or nested lists and tuples
     of them) with placeholders bound by `feed` ({placeholder: array}). Updates reached through
     control dependencies are applied before the nodes that depend on them; with apply_updates,
     every update among the items is applied at the end, from values computed before. A switch on
-    a scalar condition evaluates the branch it picks and not the other."""
+    a scalar condition evaluates the branch it picks and not the other. `fusion`: a cache (kept
+    by K.function) for the convolution chains computed fused (kcore/_fusion.py); None: no fusion."""
+    from kcore import _fusion
+
     memo: dict = {}
     applied: set = set()
+    roots = flat_items(items)
+    chains: dict = {}
+    if fusion is not None:
+        if "switches" not in fusion:
+            fusion["switches"] = _fusion.switch_placeholders(roots)
+            fusion["plans"] = {}
+        decisions = {}
+        for p in fusion["switches"]:
+            v = feed.get(p, p.default)
+            if v is not None and np.ndim(v) == 0:
+                decisions[id(p)] = bool(np.asarray(v))
+        key = tuple(sorted(decisions.items()))
+        if key not in fusion["plans"]:
+            fusion["plans"][key] = _fusion.plan(roots, decisions)
+        chains = fusion["plans"][key]
 
     def value(obj):
         if isinstance(obj, (Tensor, Update)):
@@ -370,7 +388,9 @@ def evaluate(items, feed: dict, apply_updates: bool = False):
 
     def pending(t) -> list:
         """What t still waits for (the inputs a lazy switch needs once its condition is known)."""
-        if isinstance(t, Tensor) and t.op is not None and _scalar_switch(t):
+        if id(t) in chains:
+            needed = _fusion.needs(chains[id(t)])
+        elif isinstance(t, Tensor) and t.op is not None and _scalar_switch(t):
             cond = t.args[0]
             needed = [cond] + flat_items(list(t.deps))
             if not isinstance(cond, (Tensor, Update)) or id(cond) in memo:
@@ -394,6 +414,15 @@ def evaluate(items, feed: dict, apply_updates: bool = False):
         elif isinstance(t, Constant):
             memo[id(t)] = t._value
         elif isinstance(t, Tensor):
+            if id(t) in chains:
+                fused = _fusion.compute(chains[id(t)], value)
+                if fused is not None:
+                    memo[id(t)] = fused
+                    return
+                for inner in chains[id(t)].inner:  # operands the fused call does not take: op by op
+                    if id(inner) not in memo:
+                        memo[id(inner)] = inner.op.eager(inner._kern, *_substitute(inner.args, value),
+                                                         **_substitute(inner.kwargs, value))
             for d in flat_items(list(t.deps)):
                 if isinstance(d, Update):
                     apply_update(d)
@@ -404,7 +433,6 @@ def evaluate(items, feed: dict, apply_updates: bool = False):
                     return
             memo[id(t)] = t.op.eager(t._kern, *_substitute(t.args, value), **_substitute(t.kwargs, value))
 
-    roots = flat_items(items)
     stack = [t for t in reversed(roots) if isinstance(t, (Tensor, Update))]
     while stack:  # depth first, each item after what it needs (no recursion: graphs can be deep)
         t = stack[-1]

@@ -11,11 +11,14 @@ keras_args), and return None to decline any other input:
     elementwise3(kind, x, y, z)        (multiply_add: x * y + z; clip: x within [y, z])
     elementwise1(kind, x[, p0[, p1[, p2]]])  (exp, log and the activations; Keras's parameters)
     softmax(x)                         (over the last axis of a C-contiguous x)
-    conv(x, w, strides, dilation, pads, depthwise)    conv_transpose(x, w, out_sp, strides, dilation, pads)
+    conv(x, w, strides, dilation, pads, depthwise[, epilogue])
+    conv_transpose(x, w, out_sp, strides, dilation, pads)
     pool(x, size, strides, pads, mode)  local_conv(x, w, ksize, strides, out_sp)  resize(x, factors, mode)
 
-The convolution family's calls are channels_last with explicit (before, after) zero padding per
-spatial dim (kcore/_api/conv.py makes them from Keras's arguments). NATIVE runs conv (regular
+conv's epilogue (scale, shift, lo, hi) follows each output, per channel: y * scale + shift (None
+skips one), limited to [lo, hi] (kcore/_fusion.py). The convolution family's calls are
+channels_last with explicit (before, after) zero padding per spatial dim (kcore/_api/conv.py
+makes them from Keras's arguments). NATIVE runs conv (regular
 and depthwise) and pool on kcore's kernels (kernels/conv.cpp); conv_transpose, local_conv and
 resize on the NumPy reference until their native kernels land.
 
@@ -156,10 +159,22 @@ class _Numpy:
         return _rounded(ref.softmax_exact(x), x.dtype)
 
     @staticmethod
-    def conv(x, w, strides, dilation, pads, depthwise):
+    def conv(x, w, strides, dilation, pads, depthwise, epilogue=None):
         if not _pair(x, w):
             return None
-        return _rounded(ref.conv_exact(x, w, strides, dilation, pads, depthwise), x.dtype)
+        out = _rounded(ref.conv_exact(x, w, strides, dilation, pads, depthwise), x.dtype)
+        if epilogue is None:
+            return out
+        # As the unfused ops on the rounded result: x * scale + shift rounded once, then the clip.
+        scale, shift, lo, hi = epilogue
+        v = out.astype(np.float64)
+        with np.errstate(all="ignore"):
+            if scale is not None:
+                v = v * scale.astype(np.float64)
+            if shift is not None:
+                v = v + shift.astype(np.float64)
+        v = _rounded(v, x.dtype)
+        return np.where(v < lo, np.asarray(lo, x.dtype), np.where(v > hi, np.asarray(hi, x.dtype), v))
 
     @staticmethod
     def conv_transpose(x, w, out_sp, strides, dilation, pads):
@@ -190,10 +205,14 @@ def _c_array(x):
     return x if x.flags.c_contiguous and x.flags.aligned else np.ascontiguousarray(x)
 
 
-def _native_conv(x, w, strides, dilation, pads, depthwise):
+def _native_conv(x, w, strides, dilation, pads, depthwise, epilogue=None):
     if not _pair(x, w):
         return None
-    return _core.conv_nd(_c_array(x), _c_array(w), strides, dilation, [p for pair in pads for p in pair], depthwise)
+    flat = [p for pair in pads for p in pair]
+    if epilogue is None:
+        return _core.conv_nd(_c_array(x), _c_array(w), strides, dilation, flat, depthwise)
+    scale, shift, lo, hi = epilogue
+    return _core.conv_nd(_c_array(x), _c_array(w), strides, dilation, flat, depthwise, scale, shift, lo, hi)
 
 
 def _native_pool(x, size, strides, pads, mode):

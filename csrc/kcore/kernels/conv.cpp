@@ -36,6 +36,64 @@ constexpr DType dtype_of() {
   return std::is_same_v<A, float> ? DType::f32 : DType::f64;
 }
 
+// The plan's epilogue in A: per-channel scale and shift (widened once), clip bounds.
+template <class A>
+class Epilogue {
+ public:
+  Epilogue(const ConvPlan& p, std::int64_t channels) {
+    const auto widen = [&](const char* src, AlignedBuffer<A>& buf) -> const A* {
+      if (src == nullptr) return nullptr;
+      buf.reset(static_cast<std::size_t>(channels));
+      visit_float(p.dtype, "conv", [&](auto t) { convert_run(reinterpret_cast<const decltype(t)*>(src), buf.get(), channels); });
+      return buf.get();
+    };
+    scale_ = widen(p.scale, scale_buf_);
+    shift_ = widen(p.shift, shift_buf_);
+    clip_ = p.lo > -std::numeric_limits<double>::infinity() || p.hi < std::numeric_limits<double>::infinity();
+    lo_ = static_cast<A>(p.lo);
+    hi_ = static_cast<A>(p.hi);
+  }
+  bool active() const { return scale_ || shift_ || clip_; }
+  // rows x channels values of A, `stride` apart, in place. Vector lanes and the scalar tail do the
+  // same IEEE operations, so where rows are cut never changes a bit.
+  void apply(A* y, std::int64_t rows, std::int64_t channels, std::int64_t stride) const {
+    if (!active()) return;
+    constexpr int L = kLanes<A>;
+    const vec<A> vlo = splat(lo_), vhi = splat(hi_);
+    for (std::int64_t r = 0; r < rows; ++r) {
+      A* row = y + r * stride;
+      std::int64_t c = 0;
+      for (; c + L <= channels; c += L) {
+        vec<A> v = load(row + c);
+        if (scale_) v = v * load(scale_ + c);
+        if (shift_) v = v + load(shift_ + c);
+        if (clip_) {
+          v = v < vlo ? vlo : v;
+          v = v > vhi ? vhi : v;
+        }
+        store(row + c, v);
+      }
+      for (; c < channels; ++c) {
+        A v = row[c];
+        if (scale_) v = v * scale_[c];
+        if (shift_) v = v + shift_[c];
+        if (clip_) {
+          v = v < lo_ ? lo_ : v;
+          v = v > hi_ ? hi_ : v;
+        }
+        row[c] = v;
+      }
+    }
+  }
+
+ private:
+  AlignedBuffer<A> scale_buf_, shift_buf_;
+  const A* scale_ = nullptr;
+  const A* shift_ = nullptr;
+  bool clip_ = false;
+  A lo_{}, hi_{};
+};
+
 std::int64_t positions(const ConvGeometry& g) { return g.batch * g.out[0] * g.out[1] * g.out[2]; }
 std::int64_t kernel_volume(const ConvGeometry& g) { return g.k[0] * g.k[1] * g.k[2]; }
 
@@ -114,8 +172,26 @@ void conv_regular(const ConvPlan& p) {
   const std::int64_t R = positions(g), M = p.filters, Kd = kernel_volume(g) * g.channels;
   if (R == 0 || M == 0) return;
   T* const y = reinterpret_cast<T*>(p.y);
+  const Epilogue<A> epi(p, M);
+  // The epilogue over rows [r0, r1) of a float32/float64 y, on every thread (a pass of its own).
+  const auto epilogue_pass = [&](std::int64_t r0, std::int64_t r1) {
+    if constexpr (std::is_same_v<T, A>) {
+      if (!epi.active()) return;
+      parallel_for(r0, r1, std::max<std::int64_t>(1, tuning::kGrain / M), [&](std::int64_t a, std::int64_t b) {
+        epi.apply(y + a * M, b - a, M, M);
+      });
+    }
+  };
   if (Kd == 0) {
     std::fill(y, y + R * M, T{});
+    if constexpr (std::is_same_v<T, A>) {
+      epilogue_pass(0, R);
+    } else if (epi.active()) {
+      AlignedBuffer<A> zeros(static_cast<std::size_t>(M));
+      std::fill(zeros.get(), zeros.get() + M, A(0));
+      epi.apply(zeros.get(), 1, M, M);
+      for (std::int64_t r = 0; r < R; ++r) convert_run(zeros.get(), y + r * M, M);
+    }
     return;
   }
   const T* const x = reinterpret_cast<const T*>(p.x);
@@ -139,7 +215,19 @@ void conv_regular(const ConvPlan& p) {
       q.M = R;
       q.a = MatrixOperand{p.x, 0, row_bytes, std::int64_t(sizeof(A))};
       q.c = p.y;
-      gemm(q);
+      if (!epi.active()) return gemm(q);
+      // Blocks of rows, each product followed by its epilogue while the block is in cache.
+      const std::int64_t rows = std::min(R, std::max<std::int64_t>(tuning::kConvMinBlockRows,
+                                                                    tuning::kConvBlockBytes / row_bytes + 15) / 16 * 16);
+      parallel_tasks((R + rows - 1) / rows, std::max<std::int64_t>(rows * Kd * M / 16, 1), [&](std::int64_t t) {
+        const std::int64_t r0 = t * rows, n = std::min(R, r0 + rows) - r0;
+        GemmPlan b = q;
+        b.M = n;
+        b.a.data = p.x + r0 * row_bytes;
+        b.c = reinterpret_cast<char*>(y + r0 * M);
+        gemm(b);
+        epi.apply(y + r0 * M, n, M, M);
+      });
       return;
     }
   }
@@ -151,10 +239,12 @@ void conv_regular(const ConvPlan& p) {
     if constexpr (std::is_same_v<T, A>) {
       b.c = reinterpret_cast<char*>(y + r0 * M);
       gemm(b);
+      epi.apply(y + r0 * M, rows, M, M);  // (a block's rows, still in cache)
     } else {
       AlignedBuffer<A> out(static_cast<std::size_t>(rows * M));
       b.c = reinterpret_cast<char*>(out.get());
       gemm(b);
+      epi.apply(out.get(), rows, M, M);
       convert_run(out.get(), y + r0 * M, rows * M);
     }
   };
@@ -167,7 +257,12 @@ void conv_regular(const ConvPlan& p) {
       im2col(g, x, r0, std::min(R, r0 + chunk), col.get() + r0 * Kd);
     });
     if constexpr (std::is_same_v<T, A>) {
-      product(col.get(), 0, R);
+      GemmPlan b = q;  // (not `product`: its epilogue would run on one thread)
+      b.M = R;
+      b.a = MatrixOperand{reinterpret_cast<const char*>(col.get()), 0, row_bytes, std::int64_t(sizeof(A))};
+      b.c = p.y;
+      gemm(b);
+      epilogue_pass(0, R);
     } else {
       GemmPlan b = q;  // float32 result, rounded into y on every thread
       AlignedBuffer<A> out(static_cast<std::size_t>(R * M));
@@ -175,8 +270,9 @@ void conv_regular(const ConvPlan& p) {
       b.a = MatrixOperand{reinterpret_cast<const char*>(col.get()), 0, row_bytes, std::int64_t(sizeof(A))};
       b.c = reinterpret_cast<char*>(out.get());
       gemm(b);
-      parallel_for(0, R * M, tuning::kGrain, [&](std::int64_t i0, std::int64_t i1) {
-        convert_run(out.get() + i0, y + i0, i1 - i0);
+      parallel_for(0, R, std::max<std::int64_t>(1, tuning::kGrain / M), [&](std::int64_t r0, std::int64_t r1) {
+        epi.apply(out.get() + r0 * M, r1 - r0, M, M);
+        convert_run(out.get() + r0 * M, y + r0 * M, (r1 - r0) * M);
       });
     }
     return;
@@ -245,6 +341,7 @@ void conv_depthwise(const ConvPlan& p) {
   const T* const x = reinterpret_cast<const T*>(p.x);
   T* const y = reinterpret_cast<T*>(p.y);
   const std::int64_t kv = kernel_volume(g), kw_n = g.k[2];
+  const Epilogue<A> epi(p, OC);
   // Weights in A, with OC padded to whole vectors (zeros): the tail tile reads whole vectors.
   const std::int64_t OCP = (OC + L - 1) / L * L;
   AlignedBuffer<A> wide_w(static_cast<std::size_t>(kv * OCP));
@@ -322,6 +419,7 @@ void conv_depthwise(const ConvPlan& p) {
           for (std::int64_t q = 0; q < np; ++q)
             dw_positions<A, 1>(rows.get(), wrow.get(), nrows, XS, OCP, kw_n, iw.get() + q * kw_n, o + q * OCP);
         }
+        epi.apply(o, np, OC, o == out.get() ? OCP : OC);
         if (o == out.get())
           for (std::int64_t q = 0; q < np; ++q) convert_run(o + q * OCP, y + (line * ow_n + ow + q) * OC, OC);
       }

@@ -173,11 +173,31 @@ def _conv_shape(fn, nd, **plan_kwargs):
     return rule
 
 
-def _conv(kern, fn, nd, x, kernel, strides, padding, data_format, dilation_rate, depthwise=False, causal=False):
+def _conv(kern, fn, nd, x, kernel, strides, padding, data_format, dilation_rate, depthwise=False, causal=False,
+          epilogue=None):
     a, w = _array(x, fn), _array(kernel, fn)
     p = conv_plan(fn, nd, a, w, strides, padding, data_format, dilation_rate, depthwise=depthwise, causal=causal)
-    out = kern.conv(_to_last(a, p.fmt), w, p.strides, p.dilation, p.pads, depthwise)
+    if epilogue is None:
+        out = kern.conv(_to_last(a, p.fmt), w, p.strides, p.dilation, p.pads, depthwise)
+    else:
+        out = kern.conv(_to_last(a, p.fmt), w, p.strides, p.dilation, p.pads, depthwise, epilogue)
     return _from_last(_provided(out, fn), p.fmt)
+
+
+_CONV_RANK = {"conv1d": 1, "conv2d": 2, "conv3d": 3, "depthwise_conv2d": 2}
+
+
+def fused_conv(op, kern, args, kwargs, epilogue):
+    """The convolution op (conv1d/2d/3d, depthwise_conv2d) on its arguments, followed in the kernel
+    by epilogue = (scale, shift, lo, hi): per output channel y * scale + shift (None: skipped),
+    then limited to [lo, hi] (kcore/_fusion.py)."""
+    b = op.signature.bind(*args, **kwargs)
+    b.apply_defaults()
+    a = b.arguments
+    kernel = a["depthwise_kernel"] if op.name == "depthwise_conv2d" else a["kernel"]
+    return _conv(kern, op.name, _CONV_RANK[op.name], a["x"], kernel, a["strides"], a["padding"], a["data_format"],
+                 a["dilation_rate"], depthwise=op.name == "depthwise_conv2d", causal=op.name == "conv1d",
+                 epilogue=epilogue)
 
 
 @op(kernels=True, shape=_conv_shape("conv1d", 1, causal=True))

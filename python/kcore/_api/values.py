@@ -248,6 +248,7 @@ class Function:
             else:
                 raise TypeError(f"function: an update is (variable, new_value) or the result of K.update*, got {u!r}")
         self.name = name
+        self._fusion: dict = {}  # the fused convolution chains, per learning phase (kcore/_fusion.py)
         needed = _graph.needed_placeholders(self.outputs + self.updates)
         missing = [p for p in needed if p not in self.inputs]
         if missing:
@@ -270,7 +271,7 @@ class Function:
                                  f"shape {arr.shape}")
             feed[p] = arr
         # Outputs first, then the updates (each from values read before any was applied).
-        values = _graph.evaluate(self.outputs + self.updates, feed, apply_updates=True)
+        values = _graph.evaluate(self.outputs + self.updates, feed, apply_updates=True, fusion=self._fusion)
         # Copies where an output is (a view of) a variable's data, which later updates change.
         outputs = [np.array(v, copy=True)
                    if isinstance(o, Variable) or (isinstance(v, np.ndarray) and v.base is not None) else np.asarray(v)

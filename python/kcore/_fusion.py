@@ -1,0 +1,216 @@
+"""Fusion of what Keras chains after a convolution, found when a graph is evaluated.
+
+Keras builds Conv -> bias_add -> relu, and Conv -> BatchNormalization (in inference, kcore's
+x * scale + shift: `_multiply_add`) -> ReLU(6). Evaluated op by op, each link is a pass over the
+convolution's output. Where such a chain's intermediate values are used by nothing else in the
+evaluation, the chain's last node is computed by one convolution whose epilogue applies the
+per-channel scale and shift and the clip to each output block while it is in cache
+(kernels/conv.cpp). The graph itself is not changed, so gradients (built on the unfused ops) and
+anything else reading the intermediates see the ordinary nodes.
+
+float32 and float64 results are bitwise those of the unfused ops; float16 rounds once instead of
+after each op (closer to the exact value).
+"""
+from __future__ import annotations
+
+import dataclasses
+import numbers
+from typing import Any
+
+import numpy as np
+
+CONV_OPS = ("conv1d", "conv2d", "conv3d", "depthwise_conv2d")
+
+
+@dataclasses.dataclass(frozen=True)
+class Chain:
+    conv: Any  # the convolution node
+    scale: Any  # per-channel operands (graph args or values), or None
+    shift: Any
+    lo: float
+    hi: float
+    inner: tuple  # the chain's nodes before the last (computed only if the fused call declines)
+
+
+def _bound(node) -> dict:
+    b = node.op.signature.bind(*node.args, **node.kwargs)
+    b.apply_defaults()
+    return dict(b.arguments)
+
+
+def _number(v) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
+
+
+def _channels_last(node) -> bool:
+    from kcore._api.config import normalize_data_format
+
+    return normalize_data_format(_bound(node).get("data_format")) == "channels_last"
+
+
+def _per_channel(v, channels) -> bool:
+    """v laid along the last axis only: shape (C,) or (1, ..., 1, C)."""
+    from kcore._api.common import static_shape
+
+    shape = static_shape(v)
+    return (shape is not None and len(shape) >= 1 and shape[-1] == channels
+            and all(d == 1 for d in shape[:-1]))
+
+
+def _clip_bounds(node):
+    """(lo, hi) of a relu without alpha/threshold or a clip with number bounds, else None."""
+    args = _bound(node)
+    if node.op.name == "relu":
+        alpha, threshold, max_value = args["alpha"], args["threshold"], args["max_value"]
+        if not (_number(alpha) and _number(threshold)) or alpha != 0 or threshold != 0:
+            return None
+        if max_value is None:
+            return 0.0, float("inf")
+        return (0.0, float(max_value)) if _number(max_value) else None
+    lo, hi = args["min_value"], args["max_value"]
+    if not all(v is None or _number(v) for v in (lo, hi)):
+        return None
+    lo = -float("inf") if lo is None else float(lo)
+    hi = float("inf") if hi is None else float(hi)
+    return lo, max(hi, lo)
+
+
+def switch_placeholders(roots) -> list:
+    """The placeholders that are the whole condition of a switch (the learning phase, for
+    K.in_train_phase): their fed values decide which branch an evaluation reads."""
+    from kcore._graph import Placeholder, _order, _scalar_switch
+
+    found: dict = {}
+    for t in _order(roots):
+        if getattr(t, "op", None) is not None and _scalar_switch(t) and isinstance(t.args[0], Placeholder):
+            found[id(t.args[0])] = t.args[0]
+    return list(found.values())
+
+
+def plan(roots, decisions: dict) -> dict:
+    """{id(last node): Chain} for the chains in the graph of `roots`, as an evaluation reads it
+    when each placeholder in `decisions` ({id: bool}) picks its switches' branch, whose
+    intermediates nothing else reads."""
+    from kcore._graph import Tensor, _inputs_of, _scalar_switch
+
+    def chosen(t):
+        """t's picked branch, for a switch whose condition is a decided placeholder; else None."""
+        if isinstance(t, Tensor) and t.op is not None and _scalar_switch(t) and id(t.args[0]) in decisions:
+            return t.args[1] if decisions[id(t.args[0])] else t.args[2]
+        return None
+
+    def inputs(t):
+        branch = chosen(t)
+        if branch is None:
+            return _inputs_of(t)
+        return [t.args[0]] + ([branch] if isinstance(branch, Tensor) else []) + list(t.deps)
+
+    uses: dict = {}
+    seen: set = set()
+    order: list = []
+    stack = [r for r in roots if isinstance(r, Tensor)]
+    while stack:
+        t = stack.pop()
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        order.append(t)
+        for i in inputs(t):
+            uses[id(i)] = uses.get(id(i), 0) + 1
+            stack.append(i)
+    for r in roots:
+        uses[id(r)] = uses.get(id(r), 0) + 1
+
+    def only_input(node, pos):
+        """node's argument `pos` (seen through decided switches) when it is a plain op node read
+        only by node."""
+        a = node.args[pos] if len(node.args) > pos else None
+        while isinstance(a, Tensor) and uses.get(id(a)) == 1 and chosen(a) is not None and not a.deps:
+            a = chosen(a)
+        if (isinstance(a, Tensor) and a.op is not None and not a.deps and uses.get(id(a)) == 1
+                and a._kern is node._kern):
+            return a
+        return None
+
+    def conv_of(node, pos):
+        c = only_input(node, pos)
+        if c is None or c.op.name not in CONV_OPS or not _channels_last(c):
+            return None
+        shape = c.shape
+        return c if shape is not None and shape[-1] is not None else None
+
+    def affine(node):
+        """(conv, scale, shift) when node is bias_add or _multiply_add of a convolution's output."""
+        if node.deps or node.op.name not in ("bias_add", "_multiply_add") or node.kwargs:
+            return None
+        c = conv_of(node, 0)
+        if c is None:
+            return None
+        channels = c.shape[-1]
+        if node.op.name == "bias_add":
+            args = _bound(node)
+            if not _channels_last(node) or not _per_channel(args["bias"], channels):
+                return None
+            return c, None, args["bias"]
+        if len(node.args) != 3 or not all(_per_channel(v, channels) for v in node.args[1:]):
+            return None
+        return c, node.args[1], node.args[2]
+
+    chains = {}
+    for t in order:
+        if not isinstance(t, Tensor) or t.op is None or t.deps:
+            continue
+        name = t.op.name
+        if name in ("relu", "clip"):
+            bounds = _clip_bounds(t)
+            if bounds is None:
+                continue
+            m = only_input(t, 0)
+            inner = affine(m) if m is not None else None
+            if inner is not None:
+                lo, hi = bounds
+                chains[id(t)] = Chain(inner[0], inner[1], inner[2], lo, hi, (inner[0], m))
+                continue
+            c = conv_of(t, 0)
+            if c is not None:
+                chains[id(t)] = Chain(c, None, None, bounds[0], bounds[1], (c,))
+        elif name in ("bias_add", "_multiply_add"):
+            inner = affine(t)
+            if inner is not None:
+                chains[id(t)] = Chain(inner[0], inner[1], inner[2], -float("inf"), float("inf"), (inner[0],))
+    # A chain ending in an affine node that a longer chain includes is not one of its own.
+    for chain in list(chains.values()):
+        for node in chain.inner[1:]:
+            chains.pop(id(node), None)
+    return chains
+
+
+def needs(chain: Chain) -> list:
+    """The graph values a fused chain reads: the convolution's arguments and the operands."""
+    from kcore._graph import _symbolic_args
+
+    c = chain.conv
+    return _symbolic_args(c.args, c.kwargs) + _symbolic_args([chain.scale, chain.shift])
+
+
+def compute(chain: Chain, value):
+    """The chain's value by one fused convolution, or None when its operands do not allow it
+    (dtypes that differ, operands that are not per-channel arrays)."""
+    from kcore._api.conv import fused_conv
+    from kcore._graph import _substitute
+
+    c = chain.conv
+    args = _substitute(c.args, value)
+    kwargs = _substitute(c.kwargs, value)
+    x = args[0]
+    dtype = getattr(x, "dtype", None)
+    operands: list[np.ndarray | None] = []
+    for v in (chain.scale, chain.shift):
+        if v is None:
+            operands.append(None)
+            continue
+        a = np.asarray(_substitute(v, value))
+        if a.dtype != dtype:
+            return None
+        operands.append(np.ascontiguousarray(a.reshape(-1)))
+    return fused_conv(c.op, c._kern, args, kwargs, (operands[0], operands[1], chain.lo, chain.hi))

@@ -1,0 +1,172 @@
+"""Convolution chains computed fused when a K.function runs (kcore/_fusion.py): the same bits as
+the ops one by one for float32/float64, closer to exact for float16, only where nothing else
+reads the intermediates, through the learning phase's switches, for every thread count."""
+import numpy as np
+import pytest
+
+from kcore import _fusion, _graph
+from kcore import backend as K
+from kcore._runtime import _core
+
+
+def _unfused(items, feed):
+    return _graph.evaluate(items, feed)  # no fusion cache: op by op
+
+
+def _chain(kind, x, w, dtype, rng, depthwise=False):
+    channels = w.shape[-2] * w.shape[-1] if depthwise else w.shape[-1]
+    conv = K.depthwise_conv2d(x, w, padding="same") if depthwise else K.conv2d(x, w, padding="same")
+    scale = K.constant(rng.uniform(0.5, 2, channels), dtype=dtype)
+    shift = K.constant(rng.standard_normal(channels), dtype=dtype)
+    if kind == "bias_relu":
+        return K.relu(K.bias_add(conv, shift))
+    if kind == "bn_relu6":
+        mean = K.constant(rng.standard_normal(channels), dtype=dtype)
+        var = K.constant(rng.uniform(0.5, 2, channels), dtype=dtype)
+        return K.relu(K.batch_normalization(conv, mean, var, shift, scale, epsilon=1e-3), max_value=6)
+    if kind == "bias":
+        return K.bias_add(conv, shift)
+    if kind == "relu":
+        return K.relu(conv)
+    if kind == "clip":
+        return K.clip(conv, -0.5, 0.25)
+    raise ValueError(kind)
+
+
+@pytest.fixture
+def fused_calls(monkeypatch):
+    calls = []
+    original = _fusion.compute
+
+    def spy(chain, value):
+        out = original(chain, value)
+        calls.append(out is not None)
+        return out
+
+    monkeypatch.setattr(_fusion, "compute", spy)
+    return calls
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("kind", ["bias_relu", "bn_relu6", "bias", "relu", "clip"])
+@pytest.mark.parametrize("depthwise,ksize", [(False, 3), (False, 1), (True, 3)])
+def test_fused_chains_give_the_unfused_bits(kind, dtype, depthwise, ksize, fused_calls, rng):
+    x = K.placeholder((None, 9, 11, 6), dtype=dtype)
+    w = K.constant((rng.standard_normal((ksize, ksize, 6, 1 if depthwise else 5)) / 3), dtype=dtype)
+    y = _chain(kind, x, w, dtype, rng, depthwise)
+    f = K.function([x], [y])
+    xv = rng.standard_normal((3, 9, 11, 6)).astype(dtype)
+    xv[0, 1, 2, 3] = np.nan
+    got = f([xv])[0]
+    assert fused_calls == [True]
+    want = _unfused([y], {x: xv})[0]
+    assert got.dtype == want.dtype and got.shape == want.shape
+    assert got.tobytes() == want.tobytes()
+
+
+def test_float16_rounds_once(fused_calls, rng):
+    x = K.placeholder((None, 8, 8, 16), dtype="float16")
+    w = K.constant(rng.standard_normal((3, 3, 16, 8)) / 6, dtype="float16")
+    b = rng.standard_normal(8).astype("float16")
+    y = K.relu(K.bias_add(K.conv2d(x, w, padding="same"), K.constant(b, dtype="float16")))
+    xv = rng.standard_normal((2, 8, 8, 16)).astype("float16")
+    got = K.function([x], [y])([xv])[0].astype(np.float64)
+    assert fused_calls == [True]
+    unfused = _unfused([y], {x: xv})[0].astype(np.float64)
+    # The exact value: float64 conv of the float16 values, + bias, relu.
+    from kcore import _reference
+
+    exact = np.maximum(_reference.conv_exact(xv, K.eval(w), (1, 1), (1, 1), [(1, 1), (1, 1)]) + b, 0)
+    spacing = np.spacing(np.abs(exact).astype(np.float16)).astype(np.float64)
+    assert np.all(np.abs(got - exact) <= 0.5 * spacing + 1e-7)  # rounded once
+    assert np.all(np.abs(got - exact) <= np.abs(unfused - exact))  # never further than op by op
+    assert not np.array_equal(got, unfused)  # (the conv's own rounding, which fusion skips, shows)
+
+
+def test_intermediates_read_elsewhere_are_not_fused(fused_calls, rng):
+    x = K.placeholder((None, 5, 5, 3))
+    w = K.constant(rng.standard_normal((3, 3, 3, 4)).astype("float32"))
+    conv = K.conv2d(x, w, padding="same")
+    y = K.relu(conv)
+    f = K.function([x], [y, conv])  # conv is an output too
+    xv = rng.standard_normal((2, 5, 5, 3)).astype("float32")
+    got_y, got_conv = f([xv])
+    assert fused_calls == []
+    assert np.array_equal(got_y, np.maximum(got_conv, 0))
+
+
+def test_chains_behind_the_learning_phase(fused_calls, rng):
+    # Keras's BatchNormalization: in_train_phase(batch statistics, moving statistics).
+    K.clear_session()  # the learning phase: a placeholder again
+    x = K.placeholder((None, 6, 6, 4))
+    w = K.constant(rng.standard_normal((3, 3, 4, 4)).astype("float32"))
+    conv = K.conv2d(x, w, padding="same")
+    gamma, beta = K.constant(np.full(4, 1.5, np.float32)), K.constant(np.full(4, 0.25, np.float32))
+    mean, var = K.constant(np.zeros(4, np.float32)), K.constant(np.ones(4, np.float32))
+    train, _, _ = K.normalize_batch_in_training(conv, gamma, beta, [0, 1, 2])
+    test = K.batch_normalization(conv, mean, var, beta, gamma)
+    y = K.relu(K.in_train_phase(train, test), max_value=6)
+    f = K.function([x, K.learning_phase()], [y])
+    xv = rng.standard_normal((2, 6, 6, 4)).astype("float32")
+    for phase in (0, 1, 0):
+        got = f([xv, phase])[0]
+        want = _unfused([y], {x: xv, K.learning_phase(): np.asarray(phase)})[0]
+        assert got.tobytes() == want.tobytes(), phase
+    assert fused_calls == [True, True]  # the test phase only: in training conv feeds the statistics too
+
+
+def test_gradients_see_the_unfused_ops(rng):
+    x = K.placeholder((None, 5, 5, 2))
+    w = K.variable(rng.standard_normal((3, 3, 2, 3)).astype("float32"))
+    b = K.variable(rng.standard_normal(3).astype("float32"))
+    y = K.relu(K.bias_add(K.conv2d(x, w, padding="same"), b))
+    loss = K.sum(y * y)
+    f = K.function([x], [loss] + K.gradients(loss, [w, b]))
+    xv = rng.standard_normal((2, 5, 5, 2)).astype("float32")
+    got = f([xv])
+    want = _unfused([loss] + K.gradients(loss, [w, b]), {x: xv})
+    for g, h in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, h, rtol=1e-6)
+
+
+def test_fused_convolution_is_bitwise_identical_for_every_thread_count(threads, rng):
+    x = rng.standard_normal((4, 30, 30, 32)).astype("float32")
+    outs = []
+    for depthwise, w in ((False, rng.standard_normal((3, 3, 32, 48)).astype("float32")),
+                         (True, rng.standard_normal((3, 3, 32, 1)).astype("float32"))):
+        ch = 32 if depthwise else 48
+        scale, shift = rng.uniform(0.5, 2, ch).astype("float32"), rng.standard_normal(ch).astype("float32")
+        results = []
+        for n in (1, 2, 3, 4):
+            threads.set_num_threads(n)
+            results.append(_core.conv_nd(x, w, [1, 1], [1, 1], [1, 1, 1, 1], depthwise, scale, shift, 0.0, 6.0)
+                           .tobytes())
+        assert all(r == results[0] for r in results)
+        outs.append(results[0])
+
+
+def test_epilogue_operands_are_checked(rng):
+    x = rng.standard_normal((1, 4, 4, 3)).astype("float32")
+    w = rng.standard_normal((1, 1, 3, 2)).astype("float32")
+    with pytest.raises(ValueError, match=r"conv: scale must have shape \(2,\)"):
+        _core.conv_nd(x, w, [1, 1], [1, 1], [0, 0, 0, 0], False, np.ones(3, np.float32))
+    with pytest.raises(TypeError, match="conv: shift must be a C-contiguous array of x's dtype"):
+        _core.conv_nd(x, w, [1, 1], [1, 1], [0, 0, 0, 0], False, None, np.ones(2, np.float64))
+    with pytest.raises(ValueError, match="conv: the clip bounds must not be NaN"):
+        _core.conv_nd(x, w, [1, 1], [1, 1], [0, 0, 0, 0], False, None, None, float("nan"), 1.0)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32"])
+def test_the_numpy_backend_fuses_as_its_ops_round(dtype, fused_calls, rng):
+    # Its fused reference rounds the convolution, then x * scale + shift once, then clips: its ops' bits.
+    from kcore import numpy_backend as NK
+
+    x = NK.placeholder((None, 6, 7, 3), dtype=dtype)
+    w = NK.constant(rng.standard_normal((3, 3, 3, 4)) / 2, dtype=dtype)
+    mean, var = NK.constant(rng.standard_normal(4), dtype=dtype), NK.constant(rng.uniform(0.5, 2, 4), dtype=dtype)
+    beta, gamma = NK.constant(rng.standard_normal(4), dtype=dtype), NK.constant(rng.uniform(0.5, 2, 4), dtype=dtype)
+    y = NK.relu(NK.batch_normalization(NK.conv2d(x, w, padding="same"), mean, var, beta, gamma), max_value=1.5)
+    xv = rng.standard_normal((2, 6, 7, 3)).astype(dtype)
+    got = NK.function([x], [y])([xv])[0]
+    assert fused_calls == [True]
+    assert got.tobytes() == _unfused([y], {x: xv})[0].tobytes()
