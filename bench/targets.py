@@ -51,8 +51,14 @@ def _macs(c: Case) -> int:
 def _elementwise_targets(rs):
     """Issue 18: elementwise, activations, bias_add, batch_normalization on 4M elements."""
     out = []
-    out += _worst([r for r in rs if r.case.dtype == "float32"], "elementwise/activations float32 vs NumPy (worst)", 1.5)
-    out += _worst([r for r in rs if r.case.dtype == "float16"], "elementwise/activations float16 vs NumPy (worst)", 5)
+    ops = [r for r in rs if r.case.op != "preprocess"]
+    out += _worst([r for r in ops if r.case.dtype == "float32"], "elementwise/activations float32 vs NumPy (worst)", 1.5)
+    out += _worst([r for r in ops if r.case.dtype == "float16"], "elementwise/activations float16 vs NumPy (worst)", 5)
+    pre = [r for r in rs if r.case.op == "preprocess"]
+    out += _worst(pre, "preprocessing pipeline (uint8 NHWC -> normalized float16 NCHW) vs NumPy", 5)
+    out += _worst([r for r in pre if not np.isnan(r.torch_speedup)],
+                  "preprocessing pipeline vs PyTorch", 2, key=lambda r: r.torch_speedup,
+                  fmt=lambda r: f"{r.torch_speedup:.2f}x")
     return out
 
 

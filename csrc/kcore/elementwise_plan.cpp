@@ -5,6 +5,40 @@
 
 namespace kcore {
 
+namespace {
+
+// Merges the last dim into the one outside it while rows are short (see ElementwisePlan::period):
+// every operand must continue contiguously across rows, be broadcast across them with a
+// contiguous row (periodic), or be one value throughout both dims.
+void merge_short_rows(ElementwisePlan& p) {
+  constexpr std::int64_t kShortRowBytes = 256;
+  while (p.ndim >= 2) {
+    LoopDim& last = p.dim[p.ndim - 1];
+    const LoopDim& outer = p.dim[p.ndim - 2];
+    const std::int64_t out_item = itemsize(p.dtype[kOut]);
+    if (last.size * out_item >= kShortRowBytes) return;
+    std::int64_t period[kMaxOperands] = {};
+    for (int op = 0; op < p.nops; ++op) {
+      const std::int64_t item = itemsize(p.dtype[op]), s_last = last.stride[op], s_outer = outer.stride[op];
+      if (p.period[op] != 0) return;  // (already periodic: one merge per operand)
+      if (s_last == item && s_outer == last.size * item) continue;         // contiguous across rows
+      if (op != kOut && s_last == item && s_outer == 0) period[op] = last.size;  // the same row again
+      else if (op != kOut && s_last == 0 && s_outer == 0) continue;           // one value
+      else return;
+    }
+    LoopDim merged = outer;
+    merged.size = outer.size * last.size;
+    for (int op = 0; op < p.nops; ++op) {
+      merged.stride[op] = last.stride[op];
+      p.period[op] = period[op];
+    }
+    p.dim[p.ndim - 2] = merged;
+    --p.ndim;
+  }
+}
+
+}  // namespace
+
 ElementwisePlan make_elementwise_plan(ElementwiseKind kind, const ArrayRef& out, const ArrayRef* in, int nin) {
   if (nin < 1 || nin >= kMaxOperands) throw std::invalid_argument("elementwise: too many operands");
   ElementwisePlan p;
@@ -40,6 +74,7 @@ ElementwisePlan make_elementwise_plan(ElementwiseKind kind, const ArrayRef& out,
   const int last = p.ndim - 1;
   if (p.dim[last].stride[kOut] != itemsize(out.dtype))
     throw std::invalid_argument("elementwise: the output must be contiguous in its innermost dim");
+  if (nin > 1) merge_short_rows(p);
   if (nin == 1) {
     const std::int64_t unit = itemsize(p.dtype[kIn]);
     if (p.dim[last].stride[kIn] != unit)

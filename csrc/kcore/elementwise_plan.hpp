@@ -35,6 +35,10 @@ struct ElementwisePlan {
   // source is contiguous along the last dim too).
   int src_inner = -1;
   double param[kElementwiseParams] = {};  // the unary kinds' parameters
+  // Short rows (a few channels, channels_last) are merged with the dim outside them, so runs stay
+  // long; an input broadcast across that dim then repeats its row: period[op] is the row's
+  // length in elements (0: not periodic), its stride along the merged last dim one element.
+  std::int64_t period[kMaxOperands] = {};
 };
 
 // softmax over the last axis of C-contiguous rows: out = exp(x - max) / sum(exp(x - max)) per row.

@@ -25,7 +25,10 @@ from kcore import backend as K
 from kcore import numpy_backend as NK
 
 EW_OPS = ("add", "multiply", "maximum", "bias_add", "batch_normalization", "relu", "relu6", "leaky_relu", "elu",
-          "sigmoid", "hard_sigmoid", "tanh", "softplus", "softsign", "exp", "log", "softmax")
+          "sigmoid", "hard_sigmoid", "tanh", "softplus", "softsign", "exp", "log", "softmax", "preprocess")
+# preprocess: a uint8 NHWC image batch -> float32 -> per-channel mean and std -> normalized ->
+# channels_first -> float16 (the case's dtype names the result); float16 only.
+PREPROCESS_SHAPE = (32, 224, 224, 3)
 EW_DTYPES = ("float16", "float32")
 EW_SHAPE = (16, 64, 64, 64)  # 4M elements, NHWC with 64 channels
 SOFTMAX_SHAPE = (4096, 1024)
@@ -76,7 +79,8 @@ def torch_module():
 
 
 def elementwise_cases(dtypes, thread_counts, ops=EW_OPS):
-    return [NNCase("elementwise", op, dt, t) for t in thread_counts for dt in dtypes for op in ops]
+    return [NNCase("elementwise", op, dt, t) for t in thread_counts for dt in dtypes for op in ops
+            if op != "preprocess" or dt == "float16"]
 
 
 def conv_cases(thread_counts):
@@ -128,6 +132,12 @@ def _numpy_elementwise(op, x, y, b, stats):
             e = np.exp(x - np.max(x, axis=-1, keepdims=True))
             return e / np.sum(e, axis=-1, keepdims=True)
         return softmax
+    if op == "preprocess":
+        def preprocess():
+            f = x.astype(np.float32)
+            y = (f - f.mean(axis=(0, 1, 2))) / f.std(axis=(0, 1, 2))
+            return np.ascontiguousarray(y.transpose(0, 3, 1, 2)).astype(np.float16)
+        return preprocess
     raise ValueError(op)
 
 
@@ -146,6 +156,13 @@ def _kcore_elementwise(op, x, y, b, stats):
         return lambda: K.relu(x, alpha=0.3)
     if op == "log":
         return lambda: K.log(y)
+    if op == "preprocess":
+        def preprocess():
+            f = K.cast(x, "float32")
+            m, v = K.mean(f, axis=(0, 1, 2)), K.var(f, axis=(0, 1, 2))
+            normed = K.batch_normalization(f, m, v, None, None, epsilon=0.0)
+            return K.cast(K.permute_dimensions(normed, (0, 3, 1, 2)), "float16")
+        return preprocess
     f = getattr(K, op)
     return lambda: f(x)
 
@@ -171,12 +188,21 @@ def _torch_elementwise(torch, op, x, y, b, stats):
               "softmax": lambda a: torch.softmax(a, -1)}
     if op == "log":
         return lambda: torch.log(ty)
+    if op == "preprocess":
+        def preprocess():
+            f = tx.float()
+            yy = (f - f.mean(dim=(0, 1, 2))) / f.std(dim=(0, 1, 2), unbiased=False)
+            return yy.permute(0, 3, 1, 2).contiguous().half()
+        return preprocess
     f = simple[op]
     return lambda: f(tx)
 
 
 def _elementwise_inputs(case):
     rng = np.random.default_rng(5)
+    if case.op == "preprocess":
+        img = rng.integers(0, 256, PREPROCESS_SHAPE, dtype=np.uint8)
+        return img, img, img[0, 0, 0], (img[0, 0, 0],) * 4
     shape = SOFTMAX_SHAPE if case.op == "softmax" else EW_SHAPE
     x = (rng.standard_normal(shape, np.float32) * 2).astype(case.dtype)
     y = (np.abs(rng.standard_normal(shape, np.float32)) + 0.1).astype(case.dtype)
@@ -240,6 +266,11 @@ def _check_conv(case, x, w, stride, depthwise, got):
 
 
 def _check_elementwise(case, x, y, b, stats, got):
+    if case.op == "preprocess":
+        ref = _numpy_elementwise("preprocess", x, y, b, stats)().astype(np.float64)
+        if got.shape != ref.shape or not np.allclose(np.asarray(got, np.float64), ref, rtol=2e-3, atol=2e-3):
+            raise AssertionError(f"{case.name}: result differs from NumPy's")
+        return
     x64 = x.astype(np.float64)
     y64 = y.astype(np.float64)
     b64 = b.astype(np.float64)

@@ -51,7 +51,12 @@ void run_lines(const ElementwisePlan& p, const Op& op, bool stream) {
   const std::int64_t per_line = (inner + chunk - 1) / chunk;
   const std::int64_t lines = p.size / inner;
   bool contiguous = true;
-  for (int k = 0; k < K; ++k) contiguous &= last.stride[kIn + k] == static_cast<std::int64_t>(sizeof(S));
+  for (int k = 0; k < K; ++k)
+    contiguous &= last.stride[kIn + k] == static_cast<std::int64_t>(sizeof(S)) && p.period[kIn + k] == 0;
+  // Periodic inputs (a short row repeated along the line) are read from the row laid out
+  // kPattern times over, at the phase where the run starts.
+  constexpr std::int64_t kMaxPeriod = 256 / sizeof(D);
+  constexpr std::int64_t kPattern = kBuf + kMaxPeriod;
   parallel_for(0, lines * per_line, std::max<std::int64_t>(1, tuning::kGrain / chunk), [&](std::int64_t b, std::int64_t e) {
     if (contiguous && per_line == 1) {  // whole lines: the walker's odometer, no division per line
       for_each_offset<K + 1>(p.dim, nd - 1, b, e, [&](const std::array<std::int64_t, K + 1> off) {
@@ -65,6 +70,8 @@ void run_lines(const ElementwisePlan& p, const Op& op, bool stream) {
       return;
     }
     alignas(64) S buf[K][kBuf];  // (uninitialised: only filled for gathered inputs)
+    alignas(64) S pattern[K][kPattern];  // (filled only for periodic inputs)
+    const char* pattern_of[K] = {};
     for (std::int64_t task = b; task < e; ++task) {
       const std::int64_t l = task / per_line, i0 = (task % per_line) * chunk;
       const std::int64_t n = std::min(chunk, inner - i0);
@@ -84,6 +91,17 @@ void run_lines(const ElementwisePlan& p, const Op& op, bool stream) {
         const std::int64_t m = std::min(kBuf, n - j);
         const S* s[K];
         for (int k = 0; k < K; ++k) {
+          const std::int64_t period = p.period[kIn + k];
+          if (period != 0) {
+            const char* row = p.data[kIn + k] + off[kIn + k];
+            if (pattern_of[k] != row) {
+              pattern_of[k] = row;
+              for (std::int64_t i = 0; i < kPattern; ++i)
+                std::memcpy(&pattern[k][i], row + (i % period) * sizeof(S), sizeof(S));
+            }
+            s[k] = pattern[k] + (i0 + j) % period;
+            continue;
+          }
           const std::int64_t step = last.stride[kIn + k];
           if (step == static_cast<std::int64_t>(sizeof(S))) {
             s[k] = reinterpret_cast<const S*>(at[k]) + j;

@@ -1,0 +1,51 @@
+"""Broadcasting over short rows (few channels, channels_last): the engine merges them into long
+runs and reads the broadcast operand as a repeating row (elementwise_plan.cpp). Results must be
+NumPy's, at every phase where a thread's run starts, for every thread count."""
+import numpy as np
+import pytest
+
+from kcore import backend as K
+from kcore._kernels import ElementwiseKind as E
+from kcore._runtime import _core
+
+SHAPES = [((4, 5, 7, 3), (3,)), ((2, 9, 11, 1), (1,)), ((3, 6, 5, 7), (5, 7)), ((1, 300001, 3), (3,)),
+          ((2, 40000, 5), (1, 5)), ((6, 2, 2), (2, 1)), ((5, 3, 2), (3, 2)), ((7, 2, 3, 4), (2, 1, 4))]
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("xs,bs", SHAPES)
+def test_binary_ops_with_short_broadcast_rows(xs, bs, dtype, rng, threads):
+    x = rng.standard_normal(xs).astype(dtype)
+    b = (rng.standard_normal(bs) + 2).astype(dtype)
+    for kind, f in ((E.add, np.add), (E.subtract, np.subtract), (E.multiply, np.multiply), (E.divide, np.divide),
+                    (E.maximum, np.maximum)):
+        with np.errstate(all="ignore"):
+            want, want_swapped = f(x, b), f(b, x)
+        for n in (1, 3):
+            threads.set_num_threads(n)
+            got = _core.elementwise(kind, x, b)
+            assert got.tobytes() == want.tobytes(), (kind, n)
+            assert _core.elementwise(kind, b, x).tobytes() == want_swapped.tobytes(), (kind, n)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("xs,bs", SHAPES)
+def test_ternary_ops_with_short_broadcast_rows(xs, bs, dtype, rng):
+    x = rng.standard_normal(xs).astype(dtype)
+    scale = rng.uniform(0.5, 2, bs).astype(dtype)
+    shift = rng.standard_normal(bs).astype(dtype)
+    got = _core.elementwise3(E.multiply_add, x, scale, shift)
+    assert got.tobytes() == ((x * scale) + shift).tobytes()
+    lo, hi = -np.abs(shift), np.abs(scale)
+    assert _core.elementwise3(E.clip, x, lo, hi).tobytes() == np.minimum(np.maximum(x, lo), hi).tobytes()
+
+
+def test_the_preprocessing_pipeline_with_three_channels(rng):
+    img = rng.integers(0, 256, (4, 31, 29, 3), dtype=np.uint8)
+    x = K.cast(img, "float32")
+    m, v = K.mean(x, axis=(0, 1, 2)), K.var(x, axis=(0, 1, 2))
+    y = K.cast(K.permute_dimensions(K.batch_normalization(x, m, v, None, None, epsilon=0.0), (0, 3, 1, 2)), "float16")
+    x64 = img.astype(np.float64)
+    want = ((x64 - x64.mean((0, 1, 2))) / x64.std((0, 1, 2))).transpose(0, 3, 1, 2)
+    assert y.dtype == np.float16 and y.shape == (4, 3, 31, 29)
+    np.testing.assert_allclose(y.astype(np.float64), want, rtol=1e-3, atol=2e-3)
