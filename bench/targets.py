@@ -52,8 +52,9 @@ def _elementwise_targets(rs):
     """Issue 18: elementwise, activations, bias_add, batch_normalization on 4M elements."""
     out = []
     ops = [r for r in rs if r.case.op != "preprocess"]
-    out += _worst([r for r in ops if r.case.dtype == "float32"], "elementwise/activations float32 vs NumPy (worst)", 1.5)
-    out += _worst([r for r in ops if r.case.dtype == "float16"], "elementwise/activations float16 vs NumPy (worst)", 5)
+    for dtype, target in (("float32", 1.5), ("float16", 5)):
+        out += _worst([r for r in ops if r.case.dtype == dtype], f"elementwise/activations {dtype} vs NumPy (worst)",
+                      target)
     pre = [r for r in rs if r.case.op == "preprocess"]
     out += _worst(pre, "preprocessing pipeline (uint8 NHWC -> normalized float16 NCHW) vs NumPy", 5)
     out += _worst([r for r in pre if not np.isnan(r.torch_speedup)],
