@@ -170,3 +170,31 @@ def test_the_numpy_backend_fuses_as_its_ops_round(dtype, fused_calls, rng):
     got = NK.function([x], [y])([xv])[0]
     assert fused_calls == [True]
     assert got.tobytes() == _unfused([y], {x: xv})[0].tobytes()
+
+
+@pytest.mark.parametrize("depthwise,strides", [(True, 2), (False, 2), (False, 1)])
+def test_zero_padding_before_a_valid_convolution_is_absorbed(depthwise, strides, fused_calls, rng):
+    # MobileNet's ZeroPadding2D -> strided DepthwiseConv2D('valid') -> BatchNormalization -> ReLU(6).
+    x = K.placeholder((None, 12, 13, 4))
+    padded = K.spatial_2d_padding(x, ((0, 1), (2, 1)))
+    w = K.constant(rng.standard_normal((3, 3, 4, 1 if depthwise else 5)) / 3)
+    conv = (K.depthwise_conv2d if depthwise else K.conv2d)(padded, w, strides=(strides, strides), padding="valid")
+    ch = 4 if depthwise else 5
+    y = K.relu(K.bias_add(conv, K.constant(rng.standard_normal(ch))), max_value=6)
+    bare = K.conv2d(K.spatial_2d_padding(x, ((1, 1), (1, 1))), K.constant(rng.standard_normal((3, 3, 4, 2))))
+    f = K.function([x], [y, bare])
+    xv = rng.standard_normal((2, 12, 13, 4)).astype("float32")
+    got = f([xv])
+    assert fused_calls == [True, True]
+    want = _unfused([y, bare], {x: xv})
+    for g, h in zip(got, want, strict=True):
+        assert g.shape == h.shape and np.array_equal(g, h)
+
+
+def test_temporal_padding_before_conv1d(fused_calls, rng):
+    x = K.placeholder((None, 9, 3))
+    y = K.relu(K.conv1d(K.temporal_padding(x, (2, 0)), K.constant(rng.standard_normal((3, 3, 4))), padding="valid"))
+    xv = rng.standard_normal((2, 9, 3)).astype("float32")
+    got = K.function([x], [y])([xv])[0]
+    assert fused_calls == [True] and got.shape == (2, 9, 4)
+    assert np.array_equal(got, _unfused([y], {x: xv})[0])

@@ -1,7 +1,8 @@
 """Fusion of what Keras chains after a convolution, found when a graph is evaluated.
 
 Keras builds Conv -> bias_add -> relu, and Conv -> BatchNormalization (in inference, kcore's
-x * scale + shift: `_multiply_add`) -> ReLU(6). Evaluated op by op, each link is a pass over the
+x * scale + shift: `_multiply_add`) -> ReLU(6), often with ZeroPadding before a 'valid'
+convolution (absorbed into the convolution's own zero padding). Evaluated op by op, each link is a pass over the
 convolution's output. Where such a chain's intermediate values are used by nothing else in the
 evaluation, the chain's last node is computed by one convolution whose epilogue applies the
 per-channel scale and shift and the clip to each output block while it is in cache
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 
 CONV_OPS = ("conv1d", "conv2d", "conv3d", "depthwise_conv2d")
+_CONV_RANK = {"conv1d": 1, "conv2d": 2, "conv3d": 3, "depthwise_conv2d": 2}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,7 +31,13 @@ class Chain:
     shift: Any
     lo: float
     hi: float
-    inner: tuple  # the chain's nodes before the last (computed only if the fused call declines)
+    inner: tuple  # the chain's nodes before the last, in order (computed op by op if the fused call declines)
+    padding: Any = None  # the zero-padding node the convolution reads (absorbed into its pads), or None
+
+
+# Keras's ZeroPadding layers before a 'valid' convolution: the padding op per convolution rank.
+PADDING_OPS = {"conv1d": "temporal_padding", "conv2d": "spatial_2d_padding", "conv3d": "spatial_3d_padding",
+               "depthwise_conv2d": "spatial_2d_padding"}
 
 
 def _bound(node) -> dict:
@@ -139,6 +147,24 @@ def plan(roots, decisions: dict) -> dict:
         shape = c.shape
         return c if shape is not None and shape[-1] is not None else None
 
+    def padding_of(c):
+        """The zero-padding node a 'valid' convolution reads, when only it reads it."""
+        p = only_input(c, 0)
+        if p is None or p.op.name != PADDING_OPS[c.op.name] or _bound(c)["padding"] != "valid":
+            return None
+        args = _bound(p)
+        if p.op.name != "temporal_padding" and not _channels_last(p):
+            return None
+        spec = args["padding"]
+        pairs = [spec] if p.op.name == "temporal_padding" else list(spec)
+        ok = all(isinstance(pair, (list, tuple)) and len(pair) == 2 and all(type(v) is int and v >= 0 for v in pair)
+                 for pair in pairs)
+        return p if ok and len(pairs) == _CONV_RANK[c.op.name] else None
+
+    def chain(conv, scale, shift, lo, hi, inner):
+        pad = padding_of(conv)
+        return Chain(conv, scale, shift, lo, hi, ((pad,) if pad is not None else ()) + inner, pad)
+
     def affine(node):
         """(conv, scale, shift) when node is bias_add or _multiply_add of a convolution's output."""
         if node.deps or node.op.name not in ("bias_add", "_multiply_add") or node.kwargs:
@@ -168,19 +194,20 @@ def plan(roots, decisions: dict) -> dict:
             m = only_input(t, 0)
             inner = affine(m) if m is not None else None
             if inner is not None:
-                lo, hi = bounds
-                chains[id(t)] = Chain(inner[0], inner[1], inner[2], lo, hi, (inner[0], m))
+                chains[id(t)] = chain(inner[0], inner[1], inner[2], bounds[0], bounds[1], (inner[0], m))
                 continue
             c = conv_of(t, 0)
             if c is not None:
-                chains[id(t)] = Chain(c, None, None, bounds[0], bounds[1], (c,))
+                chains[id(t)] = chain(c, None, None, bounds[0], bounds[1], (c,))
         elif name in ("bias_add", "_multiply_add"):
             inner = affine(t)
             if inner is not None:
-                chains[id(t)] = Chain(inner[0], inner[1], inner[2], -float("inf"), float("inf"), (inner[0],))
-    # A chain ending in an affine node that a longer chain includes is not one of its own.
-    for chain in list(chains.values()):
-        for node in chain.inner[1:]:
+                chains[id(t)] = chain(inner[0], inner[1], inner[2], -float("inf"), float("inf"), (inner[0],))
+        elif name in CONV_OPS and _channels_last(t) and padding_of(t) is not None:
+            chains[id(t)] = chain(t, None, None, -float("inf"), float("inf"), ())
+    # A chain that a longer chain includes is not one of its own.
+    for found in list(chains.values()):
+        for node in found.inner:
             chains.pop(id(node), None)
     return chains
 
@@ -190,7 +217,9 @@ def needs(chain: Chain) -> list:
     from kcore._graph import _symbolic_args
 
     c = chain.conv
-    return _symbolic_args(c.args, c.kwargs) + _symbolic_args([chain.scale, chain.shift])
+    reads = _symbolic_args(c.args[1:], c.kwargs)
+    x = chain.padding.args[0] if chain.padding is not None else c.args[0]
+    return reads + _symbolic_args([x, chain.scale, chain.shift])
 
 
 def compute(chain: Chain, value):
@@ -200,7 +229,14 @@ def compute(chain: Chain, value):
     from kcore._graph import _substitute
 
     c = chain.conv
-    args = _substitute(c.args, value)
+    pads = None
+    if chain.padding is not None:  # the convolution reads the padding's input, padded in the kernel
+        p = chain.padding
+        spec = _bound(p)["padding"]
+        pads = [tuple(spec)] if p.op.name == "temporal_padding" else [tuple(pair) for pair in spec]
+        args = (_substitute(p.args[0], value),) + tuple(_substitute(list(c.args[1:]), value))
+    else:
+        args = tuple(_substitute(list(c.args), value))
     kwargs = _substitute(c.kwargs, value)
     x = args[0]
     dtype = getattr(x, "dtype", None)
@@ -213,4 +249,4 @@ def compute(chain: Chain, value):
         if a.dtype != dtype:
             return None
         operands.append(np.ascontiguousarray(a.reshape(-1)))
-    return fused_conv(c.op, c._kern, args, kwargs, (operands[0], operands[1], chain.lo, chain.hi))
+    return fused_conv(c.op, c._kern, args, kwargs, (operands[0], operands[1], chain.lo, chain.hi), pads)

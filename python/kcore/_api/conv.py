@@ -174,30 +174,37 @@ def _conv_shape(fn, nd, **plan_kwargs):
 
 
 def _conv(kern, fn, nd, x, kernel, strides, padding, data_format, dilation_rate, depthwise=False, causal=False,
-          epilogue=None):
+          epilogue=None, pre_pads=None):
     a, w = _array(x, fn), _array(kernel, fn)
-    p = conv_plan(fn, nd, a, w, strides, padding, data_format, dilation_rate, depthwise=depthwise, causal=causal)
+    seen = a
+    if pre_pads is not None:  # x zero-padded by pre_pads ((before, after) per spatial dim, channels_last) first
+        spatial = tuple(n + b + e for n, (b, e) in zip(a.shape[1:-1], pre_pads, strict=True))
+        shape = (a.shape[0], *spatial, a.shape[-1])
+        seen = np.broadcast_to(np.zeros((), a.dtype), shape)  # (its shape and dtype only)
+    p = conv_plan(fn, nd, seen, w, strides, padding, data_format, dilation_rate, depthwise=depthwise, causal=causal)
+    pads = p.pads if pre_pads is None else [(b + pb, e + pe) for (b, e), (pb, pe) in zip(p.pads, pre_pads, strict=True)]
     if epilogue is None:
-        out = kern.conv(_to_last(a, p.fmt), w, p.strides, p.dilation, p.pads, depthwise)
+        out = kern.conv(_to_last(a, p.fmt), w, p.strides, p.dilation, pads, depthwise)
     else:
-        out = kern.conv(_to_last(a, p.fmt), w, p.strides, p.dilation, p.pads, depthwise, epilogue)
+        out = kern.conv(_to_last(a, p.fmt), w, p.strides, p.dilation, pads, depthwise, epilogue)
     return _from_last(_provided(out, fn), p.fmt)
 
 
 _CONV_RANK = {"conv1d": 1, "conv2d": 2, "conv3d": 3, "depthwise_conv2d": 2}
 
 
-def fused_conv(op, kern, args, kwargs, epilogue):
-    """The convolution op (conv1d/2d/3d, depthwise_conv2d) on its arguments, followed in the kernel
-    by epilogue = (scale, shift, lo, hi): per output channel y * scale + shift (None: skipped),
-    then limited to [lo, hi] (kcore/_fusion.py)."""
+def fused_conv(op, kern, args, kwargs, epilogue, pre_pads=None):
+    """The convolution op (conv1d/2d/3d, depthwise_conv2d) on its arguments, x first zero-padded by
+    pre_pads (channels_last) when given, followed in the kernel by epilogue = (scale, shift, lo,
+    hi): per output channel y * scale + shift (None: skipped), then limited to [lo, hi]
+    (kcore/_fusion.py)."""
     b = op.signature.bind(*args, **kwargs)
     b.apply_defaults()
     a = b.arguments
     kernel = a["depthwise_kernel"] if op.name == "depthwise_conv2d" else a["kernel"]
     return _conv(kern, op.name, _CONV_RANK[op.name], a["x"], kernel, a["strides"], a["padding"], a["data_format"],
                  a["dilation_rate"], depthwise=op.name == "depthwise_conv2d", causal=op.name == "conv1d",
-                 epilogue=epilogue)
+                 epilogue=epilogue, pre_pads=pre_pads)
 
 
 @op(kernels=True, shape=_conv_shape("conv1d", 1, causal=True))
