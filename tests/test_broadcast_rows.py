@@ -49,3 +49,25 @@ def test_the_preprocessing_pipeline_with_three_channels(rng):
     want = ((x64 - x64.mean((0, 1, 2))) / x64.std((0, 1, 2))).transpose(0, 3, 1, 2)
     assert y.dtype == np.float16 and y.shape == (4, 3, 31, 29)
     np.testing.assert_allclose(y.astype(np.float64), want, rtol=1e-3, atol=2e-3)
+
+
+COMPARISONS = ("equal", "not_equal", "greater", "greater_equal", "less", "less_equal")
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_comparisons_are_native_and_numpys(dtype, rng, threads):
+    special = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0], dtype)
+    x = rng.choice(special, (37, 5, 3)) if dtype != np.float64 else rng.standard_normal((37, 5, 3)).round(1)
+    x = x.astype(dtype)
+    for name in COMPARISONS:
+        f, ref = getattr(K, name), getattr(np, name)
+        xt = x.transpose(2, 0, 1)
+        for a, b in ((x, x[::-1]), (x, x[:, :1, :]), (x, special[:3]), (xt, xt[..., ::-1]),
+                     (special[:, None], special[None, :]), (dtype(1.0), x)):
+            want = ref(a, b)
+            for n in (1, 2):
+                threads.set_num_threads(n)
+                got = f(a, b)
+                assert np.asarray(got).dtype == np.bool_ and np.array_equal(got, want), (name, n)
+        assert isinstance(f(special[0], special[1]), np.bool_)
+

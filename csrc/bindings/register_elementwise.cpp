@@ -108,9 +108,18 @@ py::object binary(kcore::ElementwiseKind kind, py::handle x, py::handle y) {
   // The result follows the memory order of an operand of the result's shape, as NumPy's does.
   const bool x_full = xr.ndim == in[0].ndim && std::equal(xr.shape, xr.shape + xr.ndim, in[0].shape);
   const bool y_full = yr.ndim == in[1].ndim && std::equal(yr.shape, yr.shape + yr.ndim, in[1].shape);
-  py::array out = x_full ? empty_like_k(xa, xa.dtype()) : y_full ? empty_like_k(ya, ya.dtype())
-                         : empty_c_shape(xa.dtype(), in[0].ndim, in[0].shape);
-  const kcore::ArrayRef dst = to_ref(out, "elementwise");
+  static const py::dtype& bool_dtype = *new py::dtype("bool");  // (never destroyed, as float_dtype_named's)
+  const py::dtype& dt = kcore::is_comparison(kind) ? bool_dtype : xa.dtype();
+  py::array out = x_full ? empty_like_k(xa, dt) : y_full ? empty_like_k(ya, dt) : empty_c_shape(dt, in[0].ndim, in[0].shape);
+  kcore::ArrayRef dst;
+  if (kcore::is_comparison(kind)) {  // (to_ref takes float arrays only)
+    dst.dtype = kcore::DType::b8;
+    dst.data = static_cast<char*>(out.mutable_data());
+    dst.ndim = static_cast<int>(out.ndim());
+    for (int i = 0; i < dst.ndim; ++i) dst.shape[i] = out.shape(i), dst.strides[i] = out.strides(i);
+  } else {
+    dst = to_ref(out, "elementwise");
+  }
   const kcore::ElementwisePlan plan = kcore::make_elementwise_plan(kind, dst, in, 2);
   {
     py::gil_scoped_release release;
@@ -179,9 +188,9 @@ py::object cast_args(PyObject* const* args, Py_ssize_t) { return cast(args[0], a
 py::object transpose_args(PyObject* const* args, Py_ssize_t) { return transpose(args[0]); }
 py::object permute_args(PyObject* const* args, Py_ssize_t) { return permute_dimensions(args[0], args[1]); }
 py::object binary_args(PyObject* const* args, Py_ssize_t) {
-  const auto kind = enum_arg<kcore::ElementwiseKind>(args[0], kcore::ElementwiseKind::relu, "elementwise");
+  const auto kind = enum_arg<kcore::ElementwiseKind>(args[0], kcore::ElementwiseKind::less_equal, "elementwise");
   if (kind == kcore::ElementwiseKind::copy) throw py::value_error("elementwise: copy is not a binary op");
-  if (kind >= kcore::ElementwiseKind::exp)
+  if (kcore::is_unary(kind))
     throw py::value_error("elementwise: " + std::to_string(static_cast<int>(kind)) + " is a unary kind (elementwise1)");
   if (kind == kcore::ElementwiseKind::multiply_add || kind == kcore::ElementwiseKind::clip)
     throw py::value_error("elementwise: multiply_add and clip take three operands (elementwise3)");
@@ -190,8 +199,8 @@ py::object binary_args(PyObject* const* args, Py_ssize_t) {
 // elementwise1(kind, x[, p0[, p1[, p2]]]): parameters in Keras's order (elu: alpha; relu: alpha,
 // max_value, threshold); a missing one or None is NaN (relu: no maximum).
 py::object unary_args(PyObject* const* args, Py_ssize_t n) {
-  const auto kind = enum_arg<kcore::ElementwiseKind>(args[0], kcore::ElementwiseKind::relu, "elementwise1");
-  if (kind < kcore::ElementwiseKind::exp) throw py::value_error("elementwise1: kind must be one of exp .. relu");
+  const auto kind = enum_arg<kcore::ElementwiseKind>(args[0], kcore::ElementwiseKind::less_equal, "elementwise1");
+  if (!kcore::is_unary(kind)) throw py::value_error("elementwise1: kind must be one of exp .. relu");
   double params[kcore::kElementwiseParams];
   for (int i = 0; i < kcore::kElementwiseParams; ++i) {
     params[i] = std::numeric_limits<double>::quiet_NaN();
@@ -232,6 +241,12 @@ void register_elementwise(py::module_& m) {
       .value("softsign", kcore::ElementwiseKind::softsign)
       .value("elu", kcore::ElementwiseKind::elu)
       .value("relu", kcore::ElementwiseKind::relu)
+      .value("equal", kcore::ElementwiseKind::equal)
+      .value("not_equal", kcore::ElementwiseKind::not_equal)
+      .value("greater", kcore::ElementwiseKind::greater)
+      .value("greater_equal", kcore::ElementwiseKind::greater_equal)
+      .value("less", kcore::ElementwiseKind::less)
+      .value("less_equal", kcore::ElementwiseKind::less_equal)
       .finalize();
   static PyMethodDef defs[] = {
       {"cast", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&fastcall<cast_args, 2>)), METH_FASTCALL,
@@ -244,7 +259,8 @@ void register_elementwise(py::module_& m) {
        "permute_dimensions(x, pattern): the permuted plain float ndarray as a new C-contiguous array; None otherwise."},
       {"elementwise", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&fastcall<binary_args, 3>)),
        METH_FASTCALL,
-       "elementwise(kind, x, y): add/subtract/multiply/divide/maximum/minimum (an ElementwiseKind) of two plain ndarrays of one "
+       "elementwise(kind, x, y): add/subtract/multiply/divide/maximum/minimum, or a comparison (equal .. less_equal: "
+       "a bool result), an ElementwiseKind, of two plain ndarrays of one "
        "float dtype, broadcast as NumPy does; None otherwise (other dtypes, shapes that do not broadcast)."},
       {"elementwise3", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&fastcall<ternary_args, 4>)),
        METH_FASTCALL,

@@ -15,10 +15,14 @@ namespace kcore {
 // [y, z]; NaN stays NaN). Unary: exp .. relu, the activations (kernels/vmath.hpp: the same bits
 // on every ISA level), with parameters in Keras's order, NaN where absent: elu (alpha, default 1)
 // and relu (alpha, max_value (NaN: none), threshold).
+// Comparisons: equal .. less_equal of two float operands, a bool result (NaN compares unequal).
 enum class ElementwiseKind : std::uint8_t {
   copy, add, subtract, multiply, divide, multiply_add, clip, maximum, minimum,
-  exp, log, tanh, sigmoid, hard_sigmoid, softplus, softsign, elu, relu
+  exp, log, tanh, sigmoid, hard_sigmoid, softplus, softsign, elu, relu,
+  equal, not_equal, greater, greater_equal, less, less_equal
 };
+constexpr bool is_unary(ElementwiseKind k) { return k >= ElementwiseKind::exp && k <= ElementwiseKind::relu; }
+constexpr bool is_comparison(ElementwiseKind k) { return k >= ElementwiseKind::equal; }
 constexpr int kElementwiseParams = 3;
 
 struct ElementwisePlan {

@@ -43,6 +43,12 @@ class ElementwiseKind(enum.IntEnum):
     softsign = 15
     elu = 16
     relu = 17
+    equal = 18
+    not_equal = 19
+    greater = 20
+    greater_equal = 21
+    less = 22
+    less_equal = 23
 
 # --- the native families: plain float16/32/64 ndarrays; None for any other input ---
 

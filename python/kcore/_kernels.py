@@ -120,7 +120,10 @@ class _Numpy:
             return None
         f = {ElementwiseKind.add: np.add, ElementwiseKind.subtract: np.subtract,
              ElementwiseKind.multiply: np.multiply, ElementwiseKind.divide: np.divide,
-             ElementwiseKind.maximum: np.maximum, ElementwiseKind.minimum: np.minimum}[ElementwiseKind(kind)]
+             ElementwiseKind.maximum: np.maximum, ElementwiseKind.minimum: np.minimum,
+             ElementwiseKind.equal: np.equal, ElementwiseKind.not_equal: np.not_equal,
+             ElementwiseKind.greater: np.greater, ElementwiseKind.greater_equal: np.greater_equal,
+             ElementwiseKind.less: np.less, ElementwiseKind.less_equal: np.less_equal}[ElementwiseKind(kind)]
         try:
             np.broadcast_shapes(x.shape, y.shape)
         except ValueError:

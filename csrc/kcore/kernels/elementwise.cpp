@@ -90,6 +90,22 @@ void elementwise(const ElementwisePlan& p) {
     });
     return;
   }
+  if (is_comparison(p.kind)) {
+    if (p.nops != 3 || p.dtype[kIn] != p.dtype[kIn + 1] || p.dtype[kOut] != DType::b8)
+      throw std::invalid_argument("elementwise: a comparison takes two operands of one dtype into bools");
+    visit_float(p.dtype[kIn], "elementwise", [&](auto t) {
+      using T = decltype(t);
+      switch (p.kind) {
+        case ElementwiseKind::equal: return run_lines(p, Compare<T, Equal>{}, false);
+        case ElementwiseKind::not_equal: return run_lines(p, Compare<T, NotEqual>{}, false);
+        case ElementwiseKind::greater: return run_lines(p, Compare<T, Greater>{}, false);
+        case ElementwiseKind::greater_equal: return run_lines(p, Compare<T, GreaterEqual>{}, false);
+        case ElementwiseKind::less: return run_lines(p, Compare<T, Less>{}, false);
+        default: return run_lines(p, Compare<T, LessEqual>{}, false);
+      }
+    });
+    return;
+  }
   for (int op = 1; op < p.nops; ++op)
     if (p.dtype[op] != p.dtype[kOut]) throw std::invalid_argument("elementwise: operands must share one dtype");
   visit_float(p.dtype[kOut], "elementwise", [&](auto t) {

@@ -57,6 +57,46 @@ struct Minimum {
   }
 };
 
+// Comparisons: a bool (scalars) or a lane mask (vectors), IEEE's rules (NaN unordered).
+struct Equal {
+  template <class V> static auto apply(V a, V b) { return a == b; }
+};
+struct NotEqual {
+  template <class V> static auto apply(V a, V b) { return a != b; }
+};
+struct Greater {
+  template <class V> static auto apply(V a, V b) { return a > b; }
+};
+struct GreaterEqual {
+  template <class V> static auto apply(V a, V b) { return a >= b; }
+};
+struct Less {
+  template <class V> static auto apply(V a, V b) { return a < b; }
+};
+struct LessEqual {
+  template <class V> static auto apply(V a, V b) { return a <= b; }
+};
+
+// A comparison of two operands of one float type (in its arithmetic type) into bools.
+template <class T, class F>
+struct Compare {
+  using out_t = bool;
+  using in_t = T;
+  static constexpr int kInputs = 2;
+  void run(bool* d, const T* const* s, std::int64_t n) const {
+    using A = widen_t<T>;
+    constexpr int L = kLanes<A>;
+    typedef std::int8_t bytes __attribute__((vector_size(L)));
+    std::int64_t i = 0;
+    for (; i + L <= n; i += L) {
+      const bytes b = __builtin_convertvector(F::apply(load_widened<A>(s[0] + i), load_widened<A>(s[1] + i)), bytes) & 1;
+      std::memcpy(d + i, &b, sizeof b);
+    }
+    for (; i < n; ++i) d[i] = F::apply(convert_one<A>(s[0][i]), convert_one<A>(s[1][i]));
+  }
+  void run_streamed(bool* d, const T* const* s, std::int64_t n) const { run(d, s, n); }
+};
+
 struct MultiplyAdd {
   template <class V> static V apply(V a, V b, V c) { return a * b + c; }  // (fp-contract off: no FMA)
 };

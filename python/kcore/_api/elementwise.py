@@ -1,6 +1,7 @@
-"""Elementwise ops: arithmetic, maximum and minimum (the tensor operators; native for two
-operands of one float dtype, broadcast as NumPy does), exp, log and clip (native), and square,
-abs, sqrt, round, sign, pow, the comparisons, sin and cos (NumPy). The input dtype is kept."""
+"""Elementwise ops: arithmetic, maximum, minimum and the comparisons (the tensor operators;
+native for two operands of one float dtype, broadcast as NumPy does), exp, log and clip (native),
+and square, abs, sqrt, round, sign, pow, sin and cos (NumPy). The input dtype is kept (the
+comparisons give bool)."""
 from __future__ import annotations
 
 import numbers
@@ -190,20 +191,21 @@ def clip(kern, x, min_value, max_value):
     return _keep(np.clip(a, lo, hi), a)
 
 
-def _binary(ufunc, name, doc=""):
-    """A binary NumPy op with Keras's operand rules (`pair`), registered under `name`."""
-    def impl(x, y):
-        a, b = pair(x, y, name)
-        return ufunc(a, b)
+def _comparison(kind, ufunc):
+    """A comparison (bool result) on the native elementwise kernels, NumPy for other dtypes."""
+    name = kind.name
+
+    def impl(kern, x, y):
+        return _arithmetic(kern, kind, ufunc, x, y)
 
     impl.__name__ = impl.__qualname__ = name
-    impl.__doc__ = doc
-    return op(name, shape=binary_rule(name, ufunc))(impl)
+    impl.__doc__ = f"Elementwise {name} (bool result; NaN compares unequal)."
+    return op(name, kernels=True, native=("elementwise", kind), shape=binary_rule(name, ufunc))(impl)
 
 
-for _ufunc, _name in ((np.equal, "equal"), (np.not_equal, "not_equal"), (np.greater, "greater"),
-                      (np.greater_equal, "greater_equal"), (np.less, "less"), (np.less_equal, "less_equal")):
-    _binary(_ufunc, _name, f"Elementwise {_name} (bool result).")
+for _kind, _ufunc in ((E.equal, np.equal), (E.not_equal, np.not_equal), (E.greater, np.greater),
+                      (E.greater_equal, np.greater_equal), (E.less, np.less), (E.less_equal, np.less_equal)):
+    _comparison(_kind, _ufunc)
 
 
 @op(kernels=True, native=("elementwise", E.maximum), shape=binary_rule("maximum", np.maximum))
