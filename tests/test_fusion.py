@@ -198,3 +198,31 @@ def test_temporal_padding_before_conv1d(fused_calls, rng):
     got = K.function([x], [y])([xv])[0]
     assert fused_calls == [True] and got.shape == (2, 9, 4)
     assert np.array_equal(got, _unfused([y], {x: xv})[0])
+
+
+def test_one_function_called_from_many_threads(rng):
+    import threading
+
+    x = K.placeholder((None, 8, 8, 3))
+    w = K.constant(rng.standard_normal((3, 3, 3, 4)))
+    f = K.function([x], [K.relu(K.bias_add(K.conv2d(x, w, padding="same"), K.constant(np.ones(4))))])
+    xs = [rng.standard_normal((2, 8, 8, 3)).astype("float32") for _ in range(8)]
+    want = [f([v])[0] for v in xs]
+    f._fusion.clear()  # every thread starts on an empty plan cache
+    got: dict = {}
+    errors = []
+
+    def work(i):
+        try:
+            for _ in range(5):
+                got[i] = f([xs[i]])[0]
+        except Exception as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert all(np.array_equal(got[i], want[i]) for i in range(8))

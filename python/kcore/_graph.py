@@ -363,18 +363,20 @@ def evaluate(items, feed: dict, apply_updates: bool = False, fusion: dict | None
     roots = flat_items(items)
     chains: dict = {}
     if fusion is not None:
-        if "switches" not in fusion:
-            fusion["switches"] = _fusion.switch_placeholders(roots)
-            fusion["plans"] = {}
+        # (Threads may call one function at once: each step is one atomic dict operation, and two
+        # threads computing the same plan store equal ones.)
+        if "state" not in fusion:
+            fusion.setdefault("state", (_fusion.switch_placeholders(roots), {}))
+        switches, plans = fusion["state"]
         decisions = {}
-        for p in fusion["switches"]:
+        for p in switches:
             v = feed.get(p, p.default)
             if v is not None and np.ndim(v) == 0:
                 decisions[id(p)] = bool(np.asarray(v))
         key = tuple(sorted(decisions.items()))
-        if key not in fusion["plans"]:
-            fusion["plans"][key] = _fusion.plan(roots, decisions)
-        chains = fusion["plans"][key]
+        chains = plans.get(key)
+        if chains is None:
+            chains = plans.setdefault(key, _fusion.plan(roots, decisions))
 
     def value(obj):
         if isinstance(obj, (Tensor, Update)):

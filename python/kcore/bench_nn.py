@@ -521,10 +521,11 @@ def write_chart(nn_results, core_results, path: str) -> str:
     for r in core_results:
         if r.case.threads == threads:
             groups.setdefault((r.case.family, "NumPy"), []).append(r.speedup)
-    for r in nn_results:
+    for r in nn_results:  # per dtype: PyTorch's float16 convolutions are slow enough to hide float32's
         if r.case.threads == threads:
-            groups.setdefault((r.case.family, "NumPy"), []).append(r.speedup)
-            groups.setdefault((r.case.family, "PyTorch"), []).append(r.torch_speedup)
+            label = f"{r.case.family} {r.case.dtype}"
+            groups.setdefault((label, "NumPy"), []).append(r.speedup)
+            groups.setdefault((label, "PyTorch"), []).append(r.torch_speedup)
     for (family, against), vals in sorted(groups.items()):
         vals = [v for v in vals if not math.isnan(v)]
         if vals:
