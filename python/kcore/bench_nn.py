@@ -14,8 +14,6 @@ import os
 import statistics
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 
 import numpy as np
 
@@ -23,6 +21,7 @@ import kcore
 from kcore import _reference
 from kcore import backend as K
 from kcore import numpy_backend as NK
+from kcore.bench import _calibrate, _timed, geomean  # the core families' timing protocol
 
 EW_OPS = ("add", "multiply", "maximum", "bias_add", "batch_normalization", "relu", "relu6", "leaky_relu", "elu",
           "sigmoid", "hard_sigmoid", "tanh", "softplus", "softsign", "exp", "log", "softmax", "preprocess")
@@ -294,25 +293,6 @@ def _check_elementwise(case, x, y, b, stats, got):
         raise AssertionError(f"{case.name}: result differs from the float64 reference")
 
 
-def _calibrate(fn: Callable, min_time: float) -> int:
-    n = 1
-    while True:
-        t0 = time.perf_counter()
-        for _ in range(n):
-            fn()
-        dt = time.perf_counter() - t0
-        if dt >= min_time or n >= 1 << 16:
-            return n
-        n = max(n * 2, int(n * min_time / max(dt, 1e-9) * 1.2))
-
-
-def _timed(fn: Callable, n: int) -> float:
-    t0 = time.perf_counter()
-    for _ in range(n):
-        fn()
-    return (time.perf_counter() - t0) / n
-
-
 def interleaved(fns, rounds: int, min_time: float):
     """Median time of each callable (None entries skipped) and the median per-round ratio of each
     to the first, timed in interleaved rounds."""
@@ -399,8 +379,7 @@ def format_nn_table(results) -> str:
 
 
 def _geomean(values):
-    values = [v for v in values if not math.isnan(v)]
-    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
+    return geomean(v for v in values if not math.isnan(v))
 
 
 def nn_summary(results) -> str:
