@@ -240,6 +240,163 @@ def test_native_conv_takes_views_and_empty_batches():
         (1, 0, 0, 3)
 
 
+def naive_conv_transpose(x, w, out_sp, strides, dilation, padding):
+    """Scatters x (batch, *spatial, in) through w (*kernel, out, in) as the convolution from out_sp
+    to x's spatial shape reads (TensorFlow's rules), dropping what lands outside out_sp."""
+    nd = x.ndim - 2
+    ksize = w.shape[:nd]
+    starts = [tf_out_and_start(out_sp[i], ksize[i], strides[i], dilation[i], padding)[1] for i in range(nd)]
+    out = np.zeros((x.shape[0], *out_sp, w.shape[-2]))
+    x64, w64 = x.astype(np.float64), w.astype(np.float64)
+    for o in np.ndindex(*x.shape[1:-1]):
+        for k in np.ndindex(*ksize):
+            pos = tuple(o[i] * strides[i] + starts[i] + k[i] * dilation[i] for i in range(nd))
+            if all(0 <= p < out_sp[i] for i, p in enumerate(pos)):
+                out[(slice(None), *pos)] += x64[(slice(None), *o)] @ w64[k].T
+    return out
+
+
+TRANSPOSE_CASES = {  # name: (out_sp, kernel, strides, dilation, padding, in, out, batch)
+    "1d": ((11,), (3,), (2,), (1,), "same", 3, 5, 2),
+    "1d dilated valid": ((12,), (3,), (1,), (2,), "valid", 4, 2, 1),
+    "2d stride 2": ((9, 8), (3, 3), (2, 2), (1, 1), "same", 6, 5, 3),
+    "2d uneven": ((9, 7), (3, 2), (2, 3), (1, 1), "valid", 4, 7, 2),
+    "2d 1x1": ((5, 6), (1, 1), (1, 1), (1, 1), "valid", 3, 4, 2),
+    "2d kernel > stride": ((10, 10), (4, 4), (3, 3), (1, 1), "same", 2, 3, 1),
+    "2d batch groups": ((64, 64), (3, 3), (2, 2), (1, 1), "same", 16, 32, 9),  # cols > kConvWholeBytes
+    "3d": ((5, 6, 7), (2, 3, 3), (2, 2, 1), (1, 1, 1), "same", 3, 2, 2),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TRANSPOSE_CASES))
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_native_conv_transpose_every_thread_count(threads, name, dtype):
+    out_sp, ksize, strides, dilation, padding, cin, cout, batch = TRANSPOSE_CASES[name]
+    nd = len(out_sp)
+    x_sp = tuple(tf_out_and_start(out_sp[i], ksize[i], strides[i], dilation[i], padding)[0] for i in range(nd))
+    x = rng.standard_normal((batch, *x_sp, cin)).astype(dtype)
+    w = rng.standard_normal((*ksize, cout, cin)).astype(dtype)
+    if nd == 2:
+        fn = lambda: K.conv2d_transpose(x, w, (batch, *out_sp, cout), strides, padding, dilation_rate=dilation)  # noqa: E731
+    elif nd == 3:
+        fn = lambda: K.conv3d_transpose(x, w, (batch, *out_sp, cout), strides, padding)  # noqa: E731
+    else:
+        from kcore._api.conv import tf_pads
+        from kcore._kernels import NATIVE
+
+        pads = tf_pads(out_sp, ksize, strides, dilation, padding)
+        fn = lambda: NATIVE.conv_transpose(x, w, out_sp, strides, dilation, pads)  # noqa: E731
+    out = []
+    for n in (1, 2, 3):
+        threads.set_num_threads(n)
+        out.append(fn())
+    assert out[0].tobytes() == out[1].tobytes() == out[2].tobytes()
+    want = naive_conv_transpose(x, w, out_sp, strides, dilation, padding)
+    bound = naive_conv_transpose(np.abs(x), np.abs(w), out_sp, strides, dilation, padding)
+    taps = int(np.prod(ksize)) * cin
+    eps = {np.float16: 2.0 ** -24, np.float32: 2.0 ** -24, np.float64: 2.0 ** -53}[dtype]  # (float16: float32 sums)
+    err = np.abs(out[0].astype(np.float64) - want)
+    half_ulp = np.spacing(np.abs(want).astype(dtype)).astype(np.float64) / 2
+    assert out[0].dtype == dtype and out[0].shape == want.shape and np.all(err <= half_ulp + 2 * taps * eps * bound)
+
+
+def test_native_conv_transpose_views_nan_and_empty():
+    w = rng.standard_normal((3, 3, 4, 6)).astype(np.float32)
+    x = rng.standard_normal((2, 5, 5, 12)).astype(np.float32)
+    view = x[:, ::-1, :, ::2]  # reversed rows, every other channel
+    got = K.conv2d_transpose(view, w, (2, 10, 10, 4), (2, 2), "same")
+    check(got, naive_conv_transpose(view, w, (10, 10), (2, 2), (1, 1), "same"), np.float32, scale=10)
+    x[0, 2, 2, 0] = np.nan
+    got = K.conv2d_transpose(x[..., :6], w, (2, 10, 10, 4), (2, 2), "same")
+    nan = np.isnan(got)  # exactly the outputs input (2, 2) reaches: rows and columns 4..6
+    assert nan.sum() == 9 * 4 and nan[0, 4:7, 4:7].all()
+    assert K.conv2d_transpose(np.zeros((0, 5, 5, 6), np.float32), w, (0, 10, 10, 4), (2, 2), "same").shape == \
+        (0, 10, 10, 4)
+    zero_in = K.conv2d_transpose(np.zeros((1, 5, 5, 0), np.float32), np.zeros((3, 3, 4, 0), np.float32),
+                                 (1, 10, 10, 4), (2, 2), "same")
+    assert zero_in.shape == (1, 10, 10, 4) and not zero_in.any()
+
+
+def test_conv_transpose_nd_rejects_what_does_not_fit():
+    from kcore._runtime import _core
+
+    x = np.zeros((1, 5, 5, 6), np.float32)
+    w = np.zeros((3, 3, 4, 6), np.float32)
+    with pytest.raises(ValueError, match="conv_transpose: the convolution of the output shape gives spatial size 4"):
+        _core.conv_transpose_nd(x, w, (7, 9), (2, 2), (1, 1), (1, 1, 1, 1))
+    with pytest.raises(ValueError, match="conv_transpose: the kernel takes 6 input channels, x has 5"):
+        _core.conv_transpose_nd(np.zeros((1, 5, 5, 5), np.float32), w, (9, 9), (2, 2), (1, 1), (1, 1, 1, 1))
+    with pytest.raises(ValueError, match="conv_transpose: expected x of rank 3 to 5"):
+        _core.conv_transpose_nd(x[0, 0], w[0, 0], (), (), (), ())
+    assert _core.conv_transpose_nd(x.astype(np.float64), w, (9, 9), (2, 2), (1, 1), (1, 1, 1, 1)) is None
+
+
+def naive_resize(x, factors, mode):
+    """Each output position's value from its source positions, one at a time (TensorFlow's legacy
+    rule: out / factor, no corner alignment, the last index repeated)."""
+    x64 = x.astype(np.float64)
+    out = np.zeros((x.shape[0], *(n * f for n, f in zip(x.shape[1:-1], factors, strict=True)), x.shape[-1]))
+    for o in np.ndindex(*out.shape[1:-1]):
+        if mode == "nearest":
+            out[(slice(None), *o)] = x64[(slice(None), *(i // f for i, f in zip(o, factors, strict=True)))]
+            continue
+        corners = []
+        for i, f, n in zip(o, factors, x.shape[1:-1], strict=True):
+            lo, t = i // f, (i % f) / f
+            corners.append(((lo, 1 - t), (min(lo + 1, n - 1), t)))
+        for choice in itertools.product(*corners):
+            weight = math.prod(c[1] for c in choice)
+            with np.errstate(invalid="ignore"):  # 0 * inf
+                out[(slice(None), *o)] += weight * x64[(slice(None), *(c[0] for c in choice))]
+    return out
+
+
+@pytest.mark.parametrize("mode,factors,shape", [
+    ("nearest", (2, 3), (2, 5, 4, 3)), ("nearest", (1, 1), (1, 3, 3, 2)), ("nearest", (3,), (2, 5, 7)),
+    ("nearest", (2, 1, 3), (2, 3, 4, 2, 5)), ("bilinear", (2, 2), (2, 5, 4, 3)), ("bilinear", (3, 2), (1, 4, 6, 17)),
+    ("bilinear", (1, 4), (2, 1, 5, 2)), ("bilinear", (3,), (2, 5, 3)), ("bilinear", (2, 2, 3), (1, 3, 2, 4, 2))])
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_native_resize_every_thread_count(threads, mode, factors, shape, dtype):
+    from kcore._kernels import NATIVE
+
+    x = rng.standard_normal(shape).astype(dtype)
+    view = x[:, ::-1]  # reversed rows
+    out = []
+    for n in (1, 2, 3):
+        threads.set_num_threads(n)
+        out.append(NATIVE.resize(view, factors, mode))
+    assert out[0].tobytes() == out[1].tobytes() == out[2].tobytes() and out[0].dtype == dtype
+    want = naive_resize(view, factors, mode)
+    if mode == "nearest":
+        np.testing.assert_array_equal(out[0], want.astype(dtype))
+    else:  # a few roundings in float32 (float16) or the dtype
+        eps = {np.float16: 2.0 ** -11, np.float32: 2.0 ** -23, np.float64: 2.0 ** -52}[dtype]
+        assert np.all(np.abs(out[0] - want) <= 4 * eps * np.abs(x).max())
+
+
+def test_native_resize_nan_inf_and_bad_calls():
+    from kcore._runtime import _core
+
+    x = np.zeros((1, 3, 3, 1), np.float32)
+    x[0, 1, 1, 0] = np.inf
+    bil = K.resize_images(x, 2, 2, "channels_last", interpolation="bilinear")
+    want = naive_resize(x, (2, 2), "bilinear")  # inf * 0 is NaN, as TensorFlow's lerp gives
+    np.testing.assert_array_equal(np.isnan(bil), np.isnan(want))
+    np.testing.assert_array_equal(bil[~np.isnan(bil)], want[~np.isnan(want)])
+    near = K.resize_images(x, 2, 2, "channels_last")
+    assert np.isinf(near).sum() == 4 and not np.isnan(near).any()
+    assert K.resize_images(np.zeros((0, 3, 3, 2), np.float16), 2, 3, "channels_last").shape == (0, 6, 9, 2)
+    with pytest.raises(ValueError, match="resize: mode must be 'nearest' or 'bilinear', got 'cubic'"):
+        _core.resize_nd(x, (2, 2), "cubic")
+    with pytest.raises(ValueError, match="resize: factors must be >= 1"):
+        _core.resize_nd(x, (2, 0), "nearest")
+    with pytest.raises(ValueError, match="resize: expected x of rank 3 to 5"):
+        _core.resize_nd(x[0, 0], (2,), "nearest")
+    with pytest.raises(ValueError, match="resize: the output would be too large"):
+        _core.resize_nd(x, (2, 2 ** 62), "nearest")
+    assert _core.resize_nd(np.zeros((1, 3, 3, 1), np.int32), (2, 2), "nearest") is None
+
+
 @pytest.mark.parametrize("B", BACKENDS)
 @pytest.mark.parametrize("fmt", ["channels_last", "channels_first"])
 def test_local_conv2d_and_1d(B, fmt):

@@ -1,4 +1,4 @@
-// conv_nd and pool_nd: the convolution family's native entries (kcore/conv_plan.hpp), called by
+// conv_nd, conv_transpose_nd, pool_nd and resize_nd: the convolution family's native entries (kcore/conv_plan.hpp), called by
 // kcore/_kernels.py with channels_last arrays and explicit (before, after) zero padding per
 // spatial dim. They take C-contiguous, aligned float16/32/64 arrays of one dtype and return None
 // for anything else (the caller makes such copies and asks again).
@@ -109,6 +109,51 @@ py::object conv_nd(py::handle xh, py::handle wh, const std::vector<std::int64_t>
   return std::move(out);
 }
 
+// The transpose of conv_nd (without depthwise): y (batch, *out_sp, C) from x (batch, *in, F) and
+// w (*k, C, F), where the convolution of a (batch, *out_sp, C) array zero-padded by pads gives
+// x's spatial shape.
+py::object conv_transpose_nd(py::handle xh, py::handle wh, const std::vector<std::int64_t>& out_sp,
+                             const std::vector<std::int64_t>& strides, const std::vector<std::int64_t>& dilation,
+                             const std::vector<std::int64_t>& pads) {
+  if (!takes(xh) || !takes(wh) || !same_dtype(xh, wh)) return py::none();
+  const auto x = py::reinterpret_borrow<py::array>(xh), w = py::reinterpret_borrow<py::array>(wh);
+  const int nd = static_cast<int>(x.ndim()) - 2;
+  if (nd < 1 || nd > 3 || w.ndim() != x.ndim() || static_cast<int>(out_sp.size()) != nd)
+    throw py::value_error("conv_transpose: expected x of rank 3 to 5, a kernel of x's rank and one out_sp size per "
+                          "spatial dim");
+  std::vector<std::int64_t> k(static_cast<std::size_t>(std::max(nd, 0))), shape(static_cast<std::size_t>(nd + 2));
+  shape[0] = x.shape(0);
+  for (int i = 0; i < nd; ++i) {
+    if (out_sp[i] < 0) throw py::value_error("conv_transpose: out_sp must be sizes >= 0");
+    k[i] = w.shape(i);
+    shape[1 + i] = out_sp[i];
+  }
+  shape[nd + 1] = w.shape(nd);
+  if (w.shape(nd + 1) != x.shape(nd + 1))
+    throw py::value_error("conv_transpose: the kernel takes " + std::to_string(w.shape(nd + 1)) + " input channels, x has " +
+                          std::to_string(x.shape(nd + 1)));
+  // The forward convolution's geometry: from the result's shape to x's.
+  py::array out = empty_c_shape(x.dtype(), nd + 2, shape.data());
+  kcore::ConvPlan p;
+  p.g = geometry(out, k, strides, dilation, pads, "conv_transpose");
+  for (int i = 0; i < nd; ++i)
+    if (p.g.out[3 - nd + i] != x.shape(1 + i))
+      throw py::value_error("conv_transpose: the convolution of the output shape gives spatial size " +
+                            std::to_string(p.g.out[3 - nd + i]) + " in dim " + std::to_string(i) + ", x has " +
+                            std::to_string(x.shape(1 + i)));
+  p.dtype = native_float_dtype(x, "conv_transpose");
+  p.filters = x.shape(nd + 1);
+  p.adjoint = true;
+  p.x = static_cast<const char*>(x.data());
+  p.w = static_cast<const char*>(w.data());
+  p.y = static_cast<char*>(out.mutable_data());
+  {
+    py::gil_scoped_release release;
+    kcore::kernels().conv(p);
+  }
+  return std::move(out);
+}
+
 py::object pool_nd(py::handle xh, const std::vector<std::int64_t>& size, const std::vector<std::int64_t>& strides,
                    const std::vector<std::int64_t>& pads, const std::string& mode) {
   if (!takes(xh)) return py::none();
@@ -130,6 +175,42 @@ py::object pool_nd(py::handle xh, const std::vector<std::int64_t>& size, const s
   return std::move(out);
 }
 
+py::object resize_nd(py::handle xh, const std::vector<std::int64_t>& factors, const std::string& mode) {
+  if (!takes(xh)) return py::none();
+  if (mode != "nearest" && mode != "bilinear")
+    throw py::value_error("resize: mode must be 'nearest' or 'bilinear', got '" + mode + "'");
+  const auto x = py::reinterpret_borrow<py::array>(xh);
+  const int nd = static_cast<int>(x.ndim()) - 2;
+  if (nd < 1 || nd > 3 || static_cast<int>(factors.size()) != nd)
+    throw py::value_error("resize: expected x of rank 3 to 5 and one factor per spatial dim");
+  kcore::ResizePlan p;
+  p.dtype = native_float_dtype(x, "resize");
+  p.batch = x.shape(0);
+  p.channels = x.shape(nd + 1);
+  p.ndim = nd;
+  p.mode = mode == "nearest" ? kcore::ResizeMode::nearest : kcore::ResizeMode::bilinear;
+  std::int64_t shape[5];
+  shape[0] = p.batch;
+  shape[nd + 1] = p.channels;
+  for (int i = 0; i < nd; ++i) {
+    const int d = 3 - nd + i;
+    if (factors[i] < 1) throw py::value_error("resize: factors must be >= 1");
+    p.in[d] = x.shape(1 + i);
+    p.factor[d] = factors[i];
+    if (p.in[d] > 0 && factors[i] > std::numeric_limits<std::int64_t>::max() / p.in[d])
+      throw py::value_error("resize: the output would be too large");
+    shape[1 + i] = p.in[d] * factors[i];
+  }
+  py::array out = empty_c_shape(x.dtype(), nd + 2, shape);
+  p.x = static_cast<const char*>(x.data());
+  p.y = static_cast<char*>(out.mutable_data());
+  {
+    py::gil_scoped_release release;
+    kcore::kernels().resize(p);
+  }
+  return std::move(out);
+}
+
 }  // namespace
 
 void register_conv(py::module_& m) {
@@ -141,9 +222,19 @@ void register_conv(py::module_& m) {
         "(before, after per dim, flattened), then each output times scale[c] plus shift[c] (per output channel, "
         "rounded after each) and limited to [lo, hi] (NaN kept) before it is stored; None unless x and w are "
         "C-contiguous aligned float16/32/64 arrays of one dtype.");
+  m.def("conv_transpose_nd", &conv_transpose_nd, py::arg("x"), py::arg("w"), py::arg("out_sp"), py::arg("strides"),
+        py::arg("dilation"), py::arg("pads"),
+        "conv_transpose_nd(x, w, out_sp, strides, dilation, pads): the transpose of conv_nd: y (batch, *out_sp, C) "
+        "from x (batch, *spatial, F) and w (*k, C, F), where conv_nd of y's shape padded by pads (before, after per "
+        "dim, flattened) has x's spatial shape; None unless x and w are C-contiguous aligned float16/32/64 arrays of "
+        "one dtype.");
   m.def("pool_nd", &pool_nd, py::arg("x"), py::arg("size"), py::arg("strides"), py::arg("pads"), py::arg("mode"),
         "pool_nd(x, size, strides, pads, mode): max or average ('max', 'avg') pooling of x (batch, *spatial, C); padded "
         "positions never count. None unless x is a C-contiguous aligned float16/32/64 array.");
+  m.def("resize_nd", &resize_nd, py::arg("x"), py::arg("factors"), py::arg("mode"),
+        "resize_nd(x, factors, mode): x (batch, *spatial, C) with each spatial dim scaled by its integer factor, as "
+        "TensorFlow's legacy resize ('nearest' repeats, 'bilinear' samples at out / factor, no corner alignment); None "
+        "unless x is a C-contiguous aligned float16/32/64 array.");
 }
 
 }  // namespace kcore_py

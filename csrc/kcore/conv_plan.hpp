@@ -1,4 +1,4 @@
-// Convolutions and pooling over channels_last data, as kcore/_api/conv.py calls them: up to three
+// Convolutions, pooling and resizing over channels_last data, as kcore/_api/conv.py calls them: up to three
 // spatial dims, seen as three (a missing one has size 1), explicit zero padding before each dim
 // (the output sizes say how much comes after), every operand C-contiguous and of one float dtype.
 #pragma once
@@ -22,6 +22,9 @@ struct ConvPlan {
   ConvGeometry g;
   std::int64_t filters = 0;
   bool depthwise = false;
+  // The correlation's adjoint instead (a transposed convolution): x holds (batch, *out,
+  // filters), y gets (batch, *in, C), each input position the sum of what its taps receive.
+  bool adjoint = false;
   const char* x = nullptr;
   const char* w = nullptr;
   char* y = nullptr;
@@ -42,6 +45,21 @@ struct PoolPlan {
   DType dtype = DType::f32;
   ConvGeometry g;
   PoolMode mode = PoolMode::max;
+  const char* x = nullptr;
+  char* y = nullptr;
+};
+
+enum class ResizeMode : std::uint8_t { nearest, bilinear };
+
+// y (batch, *in * factor, C): x (batch, *in, C) with each spatial dim scaled by its integer
+// factor, as TensorFlow's legacy resize (nearest: each element repeated; bilinear: output o
+// samples x at o / factor, the last index repeated past the end).
+struct ResizePlan {
+  DType dtype = DType::f32;
+  std::int64_t batch = 0, channels = 0;
+  std::int64_t in[3] = {1, 1, 1}, factor[3] = {1, 1, 1};
+  int ndim = 3;  // the spatial dims there are (the last ndim of the three): bilinear blends along those
+  ResizeMode mode = ResizeMode::nearest;
   const char* x = nullptr;
   char* y = nullptr;
 };

@@ -21,6 +21,7 @@ struct KernelTable {
   void (*gemm)(const GemmPlan&);
   void (*conv)(const ConvPlan&);
   void (*pool)(const PoolPlan&);
+  void (*resize)(const ResizePlan&);
 };
 
 // The benchmark's memory-bandwidth probes, compiled per level like the kernels they measure.

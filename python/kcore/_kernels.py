@@ -19,8 +19,8 @@ conv's epilogue (scale, shift, lo, hi) follows each output, per channel: y * sca
 skips one), limited to [lo, hi] (kcore/_fusion.py). The convolution family's calls are
 channels_last with explicit (before, after) zero padding per spatial dim (kcore/_api/conv.py
 makes them from Keras's arguments). NATIVE runs conv (regular
-and depthwise) and pool on kcore's kernels (kernels/conv.cpp); conv_transpose, local_conv and
-resize on the NumPy reference until their native kernels land.
+and depthwise), conv_transpose and pool on kcore's kernels (kernels/conv.cpp), resize on
+kernels/resize.cpp, and local_conv on the NumPy reference until its native kernel lands.
 
 Kinds are the native enums (ReduceKind, ScanKind, ElementwiseKind), bound once from C++.
 """
@@ -224,6 +224,17 @@ def _native_pool(x, size, strides, pads, mode):
     return _core.pool_nd(_c_array(x), size, strides, [p for pair in pads for p in pair], mode)
 
 
-NATIVE.conv, NATIVE.pool = _native_conv, _native_pool
-for _name in ("conv_transpose", "local_conv", "resize"):  # the reference until their native kernels land
-    setattr(NATIVE, _name, getattr(NUMPY, _name))
+def _native_conv_transpose(x, w, out_sp, strides, dilation, pads):
+    if not _pair(x, w):
+        return None
+    flat = [p for pair in pads for p in pair]
+    return _core.conv_transpose_nd(_c_array(x), _c_array(w), out_sp, strides, dilation, flat)
+
+
+def _native_resize(x, factors, mode):
+    return _core.resize_nd(_c_array(x), factors, mode) if _plain(x) else None
+
+
+NATIVE.conv, NATIVE.conv_transpose, NATIVE.pool, NATIVE.resize = (_native_conv, _native_conv_transpose, _native_pool,
+                                                                  _native_resize)
+NATIVE.local_conv = NUMPY.local_conv  # the reference until its native kernel lands

@@ -1,5 +1,6 @@
 // The convolution family's entries, compiled once per ISA level (CMakeLists.txt): convolutions
-// (regular and depthwise) and pooling over channels_last data (kcore/conv_plan.hpp).
+// (regular, depthwise, and the regular one's adjoint: transposed convolutions) and pooling over
+// channels_last data (kcore/conv_plan.hpp).
 //
 // A regular convolution is a product: each output position's window (im2col: kernel positions x
 // channels, zeros where the window leaves x) times w seen as a (k * C, filters) matrix, on the
@@ -289,6 +290,96 @@ void conv_regular(const ConvPlan& p) {
   });
 }
 
+// The adjoint of conv_regular (a transposed convolution, and a convolution's gradient with
+// respect to its input): y (batch, *in, C) from x (batch, *out, filters) and w (*k, C, filters).
+// A product gives every upstream position's contribution to each of its taps, cols = x @ w^T
+// (a row per upstream position, a column per tap and channel); then each line of y gathers its
+// taps' contributions in (kd, kh, kw) order (col2im), so every element is one fixed chain of adds
+// whatever the threads. Batch items go through in groups whose cols fit kConvWholeBytes.
+template <class T>
+void conv_adjoint(const ConvPlan& p) {
+  using A = widen_t<T>;  // float16 computes in float32, rounded once
+  const ConvGeometry& g = p.g;
+  const std::int64_t C = g.channels, F = p.filters, KV = kernel_volume(g), KC = KV * C;
+  const std::int64_t in_pos = g.in[0] * g.in[1] * g.in[2], out_pos = g.out[0] * g.out[1] * g.out[2];
+  T* const y = reinterpret_cast<T*>(p.y);
+  if (g.batch == 0 || in_pos == 0 || C == 0) return;
+  if (F == 0 || out_pos == 0) {
+    std::fill(y, y + g.batch * in_pos * C, T{});
+    return;
+  }
+  const T* const x = reinterpret_cast<const T*>(p.x);
+  // w^T (filters, taps x C) in A.
+  AlignedBuffer<A> wide(static_cast<std::size_t>(KC * F)), wt(static_cast<std::size_t>(KC * F));
+  convert_run(reinterpret_cast<const T*>(p.w), wide.get(), KC * F);
+  for (std::int64_t j = 0; j < KC; ++j)
+    for (std::int64_t f = 0; f < F; ++f) wt.get()[f * KC + j] = wide.get()[j * F + f];
+  const std::int64_t item_bytes = out_pos * KC * std::int64_t(sizeof(A));
+  const std::int64_t group = std::clamp<std::int64_t>(tuning::kConvWholeBytes / item_bytes, 1, g.batch);
+  AlignedBuffer<A> cols(static_cast<std::size_t>(group * out_pos * KC)), xa;
+  if constexpr (!std::is_same_v<T, A>) xa.reset(static_cast<std::size_t>(group * out_pos * F));
+  const std::int64_t in_w = g.in[2], out_w = g.out[2];
+  // Upstream index along dim d whose tap k lands on input index i, or -1.
+  const auto upstream = [&](int d, std::int64_t i, std::int64_t k) -> std::int64_t {
+    const std::int64_t t = i + g.pad[d] - k * g.dil[d];
+    if (t < 0 || t % g.stride[d] != 0) return -1;
+    return t / g.stride[d] < g.out[d] ? t / g.stride[d] : -1;
+  };
+  for (std::int64_t b0 = 0; b0 < g.batch; b0 += group) {
+    const std::int64_t n = std::min(group, g.batch - b0), rows = n * out_pos;
+    const A* a = reinterpret_cast<const A*>(x + b0 * out_pos * F);
+    if constexpr (!std::is_same_v<T, A>) {
+      parallel_for(0, rows, std::max<std::int64_t>(1, tuning::kGrain / F), [&](std::int64_t r0, std::int64_t r1) {
+        convert_run(x + (b0 * out_pos + r0) * F, xa.get() + r0 * F, (r1 - r0) * F);
+      });
+      a = xa.get();
+    }
+    GemmPlan q;
+    q.dtype = dtype_of<A>();
+    q.M = rows;
+    q.N = KC;
+    q.K = F;
+    q.a = MatrixOperand{reinterpret_cast<const char*>(a), 0, F * std::int64_t(sizeof(A)), std::int64_t(sizeof(A))};
+    q.b = MatrixOperand{reinterpret_cast<const char*>(wt.get()), 0, KC * std::int64_t(sizeof(A)), std::int64_t(sizeof(A))};
+    q.c = reinterpret_cast<char*>(cols.get());
+    gemm(q);
+    const std::int64_t lines = n * g.in[0] * g.in[1];
+    parallel_tasks(lines, std::max<std::int64_t>(in_w * KC, 1), [&](std::int64_t line) {
+      const std::int64_t ih = line % g.in[1], id = line / g.in[1] % g.in[0], item = line / (g.in[1] * g.in[0]);
+      T* const dst = y + (((b0 + item) * g.in[0] + id) * g.in[1] + ih) * in_w * C;
+      AlignedBuffer<A> buf;
+      A* acc;
+      if constexpr (std::is_same_v<T, A>) {
+        acc = dst;
+      } else {
+        buf.reset(static_cast<std::size_t>(in_w * C));
+        acc = buf.get();
+      }
+      std::fill(acc, acc + in_w * C, A(0));
+      for (std::int64_t kd = 0; kd < g.k[0]; ++kd) {
+        const std::int64_t od = upstream(0, id, kd);
+        if (od < 0) continue;
+        for (std::int64_t kh = 0; kh < g.k[1]; ++kh) {
+          const std::int64_t oh = upstream(1, ih, kh);
+          if (oh < 0) continue;
+          const A* const src_line = cols.get() + ((item * g.out[0] + od) * g.out[1] + oh) * out_w * KC;
+          for (std::int64_t kw = 0; kw < g.k[2]; ++kw) {
+            const A* const tap = src_line + ((kd * g.k[1] + kh) * g.k[2] + kw) * C;
+            for (std::int64_t ow = 0; ow < out_w; ++ow) {
+              const std::int64_t iw = ow * g.stride[2] - g.pad[2] + kw * g.dil[2];
+              if (iw < 0 || iw >= in_w) continue;
+              A* const o = acc + iw * C;
+              const A* const s = tap + ow * KC;
+              for (std::int64_t c = 0; c < C; ++c) o[c] += s[c];
+            }
+          }
+        }
+      }
+      if constexpr (!std::is_same_v<T, A>) convert_run(acc, dst, in_w * C);
+    });
+  }
+}
+
 // One output line (batch n, od, oh) at a time. The input lines its kernel rows (kd, kh) meet are
 // read in A (float16 converted, each channel repeated `mult` times: then output channel o takes
 // input lane o); then for each output position and each tile of channels, the taps accumulate in
@@ -485,7 +576,8 @@ void pool_typed(const PoolPlan& p) {
 void conv(const ConvPlan& p) {
   visit_float(p.dtype, "conv", [&](auto t) {
     using T = decltype(t);
-    if (p.depthwise) conv_depthwise<T>(p);
+    if (p.adjoint) conv_adjoint<T>(p);
+    else if (p.depthwise) conv_depthwise<T>(p);
     else conv_regular<T>(p);
   });
 }

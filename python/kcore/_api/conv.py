@@ -615,13 +615,17 @@ def in_top_k(predictions, targets, k):
 # Gradient rules (kcore/_api/grad.py): the reference's gradients, on the canonical arguments.
 
 
-@op("_conv_grad", shape=lambda g, x, kernel, which, *rest: (static_shape(x if which == "x" else kernel),
-                                                               static_dtype(g)))
-def conv_grad(g, x, kernel, which, nd, strides, padding, data_format, dilation_rate, depthwise, causal):
+@op("_conv_grad", kernels=True, shape=lambda g, x, kernel, which, *rest: (static_shape(x if which == "x" else kernel),
+                                                                             static_dtype(g)))
+def conv_grad(kern, g, x, kernel, which, nd, strides, padding, data_format, dilation_rate, depthwise, causal):
     """d sum(conv(x, kernel) * g) / d x (which == "x") or / d kernel."""
     fn = "gradients"
     a, w, gr = _array(x, fn), _array(kernel, fn), _array(g, fn)
     p = conv_plan(fn, nd, a, w, strides, padding, data_format, dilation_rate, depthwise=depthwise, causal=causal)
+    if which == "x" and not depthwise and gr.dtype == a.dtype == w.dtype:  # the transposed convolution of g
+        xl = _to_last(a, p.fmt)
+        out = kern.conv_transpose(_to_last(gr, p.fmt), w, xl.shape[1:-1], p.strides, p.dilation, p.pads)
+        return _from_last(_provided(out, fn), p.fmt)
     gx, gw = ref.conv_grads_exact(_to_last(a, p.fmt), w, _to_last(gr, p.fmt), p.strides, p.dilation, p.pads,
                                   depthwise)
     return _from_last(gx.astype(a.dtype), p.fmt) if which == "x" else gw.astype(w.dtype)
@@ -695,9 +699,9 @@ def _resize_volumes_grad(B, out, g, x, depth_factor, height_factor, width_factor
     return B._resize_grad(g, x, factors, data_format, "nearest"), None, None, None, None
 
 
-@op("_conv_transpose_grad", shape=lambda g, x, kernel, which, *rest: (static_shape(x if which == "x" else kernel),
-                                                                         static_dtype(g)))
-def conv_transpose_grad(g, x, kernel, which, nd, output_shape, strides, padding, data_format, dilation_rate):
+@op("_conv_transpose_grad", kernels=True,
+    shape=lambda g, x, kernel, which, *rest: (static_shape(x if which == "x" else kernel), static_dtype(g)))
+def conv_transpose_grad(kern, g, x, kernel, which, nd, output_shape, strides, padding, data_format, dilation_rate):
     """A transposed convolution is the adjoint of a convolution: its input gradient is that
     convolution of g, its kernel gradient the convolution's kernel gradient with roles swapped."""
     fn = "gradients"
@@ -705,6 +709,8 @@ def conv_transpose_grad(g, x, kernel, which, nd, output_shape, strides, padding,
     p = conv_transpose_plan(fn, nd, a, w, output_shape, strides, padding, data_format, dilation_rate)
     gl = _to_last(gr, p.fmt)
     if which == "x":
+        if gr.dtype == a.dtype == w.dtype:
+            return _from_last(_provided(kern.conv(gl, w, p.strides, p.dilation, p.pads, False), fn), p.fmt)
         return _from_last(ref.conv_exact(gl, w, p.strides, p.dilation, p.pads).astype(a.dtype), p.fmt)
     return ref.conv_grads_exact(gl, w, _to_last(a, p.fmt), p.strides, p.dilation, p.pads)[1].astype(w.dtype)
 
