@@ -67,7 +67,7 @@ def _conv_targets(rs):
     """Issue 18: conv2d float32 NHWC against PyTorch CPU; float16 against NumPy-based math."""
     out = []
     vs_torch = [r for r in rs if r.case.dtype == "float32" and not np.isnan(r.torch_speedup)]
-    regular = [r for r in vs_torch if not r.case.op.startswith("dw")]
+    regular = [r for r in vs_torch if not r.case.op.startswith(("dw", "transpose", "upsample"))]  # ResNet/MobileNet
     depthwise = [r for r in vs_torch if r.case.op.startswith("dw")]
     key = lambda r: r.torch_speedup  # noqa: E731
     fmt = lambda r: f"{r.torch_speedup:.2f}x"  # noqa: E731

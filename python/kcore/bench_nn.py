@@ -4,7 +4,8 @@ written as its users write it, and PyTorch CPU where it is installed (an optiona
 never a dependency of kcore), in interleaved rounds; speedups are medians of per-round ratios.
 
 Convolutions have no NumPy form; their NumPy column is kcore's NumPy backend (the float64 reference
-rounded to the dtype), what "NumPy-based float16 math" means in the targets, on float16 only.
+rounded to the dtype), what "NumPy-based float16 math" means in the targets, on float16 only;
+nearest upsampling's is np.repeat along both axes.
 """
 from __future__ import annotations
 
@@ -31,19 +32,23 @@ PREPROCESS_SHAPE = (32, 224, 224, 3)
 EW_DTYPES = ("float16", "float32")
 EW_SHAPE = (16, 64, 64, 64)  # 4M elements, NHWC with 64 channels
 SOFTMAX_SHAPE = (4096, 1024)
-# (name, batch, spatial, cin, cout or depth multiplier, kernel, stride, depthwise): ResNet50 and
-# MobileNet layers, NHWC.
-CONV_CASES = (("resnet-stem-7x7s2", 8, 224, 3, 64, 7, 2, False),
-              ("3x3s1-64", 8, 56, 64, 64, 3, 1, False),
-              ("3x3s2-128", 8, 56, 128, 128, 3, 2, False),
-              ("1x1s1-128", 8, 28, 128, 128, 1, 1, False),
-              ("1x1s1-256-1024", 8, 14, 256, 1024, 1, 1, False),
-              ("1x1s2-512-1024", 8, 28, 512, 1024, 1, 2, False),
-              ("dw3x3s1-112x32", 8, 112, 32, 1, 3, 1, True),
-              ("dw3x3s2-112x64", 8, 112, 64, 1, 3, 2, True),
-              ("dw3x3s1-14x512", 8, 14, 512, 1, 3, 1, True))
-# The float16 case timed against the NumPy backend (its float64 reference is slow on big layers).
-CONV_F16_CASES = ("1x1s1-128", "dw3x3s1-14x512")
+# (name, batch, spatial, cin, cout or depth multiplier, kernel, stride, kind): ResNet50 and
+# MobileNet layers, NHWC; then a decoder's upsampling (Conv2DTranspose, UpSampling2D), where
+# spatial is the input's and stride the factor.
+CONV_CASES = (("resnet-stem-7x7s2", 8, 224, 3, 64, 7, 2, "conv"),
+              ("3x3s1-64", 8, 56, 64, 64, 3, 1, "conv"),
+              ("3x3s2-128", 8, 56, 128, 128, 3, 2, "conv"),
+              ("1x1s1-128", 8, 28, 128, 128, 1, 1, "conv"),
+              ("1x1s1-256-1024", 8, 14, 256, 1024, 1, 1, "conv"),
+              ("1x1s2-512-1024", 8, 28, 512, 1024, 1, 2, "conv"),
+              ("dw3x3s1-112x32", 8, 112, 32, 1, 3, 1, "depthwise"),
+              ("dw3x3s2-112x64", 8, 112, 64, 1, 3, 2, "depthwise"),
+              ("dw3x3s1-14x512", 8, 14, 512, 1, 3, 1, "depthwise"),
+              ("transpose3x3s2-128-64", 8, 28, 128, 64, 3, 2, "transpose"),
+              ("upsample-nearest-x2", 8, 56, 64, 64, 1, 2, "nearest"),
+              ("upsample-bilinear-x2", 8, 56, 64, 64, 1, 2, "bilinear"))
+# The float16 cases timed against the NumPy backend (its float64 reference is slow on big layers).
+CONV_F16_CASES = ("1x1s1-128", "dw3x3s1-14x512", "transpose3x3s2-128-64", "upsample-bilinear-x2")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -219,45 +224,77 @@ def _conv_spec(name):
 
 
 def _conv_inputs(case):
-    _, n, size, cin, cout, k, stride, depthwise = _conv_spec(case.op)
+    _, n, size, cin, cout, k, stride, kind = _conv_spec(case.op)
     rng = np.random.default_rng(6)
     x = rng.standard_normal((n, size, size, cin), np.float32).astype(case.dtype)
-    w = (rng.standard_normal((k, k, cin, cout), np.float32) / math.sqrt(k * k * cin)).astype(case.dtype)
-    return x, w, stride, depthwise
+    wshape = (k, k, cout, cin) if kind == "transpose" else (k, k, cin, cout)
+    w = (rng.standard_normal(wshape, np.float32) / math.sqrt(k * k * cin)).astype(case.dtype)
+    return x, w, stride, kind
+
+
+def _same_pads(size, k, stride):
+    out = -(-size // stride)
+    total = max((out - 1) * stride + k - size, 0)
+    return [(total // 2, total - total // 2)] * 2
 
 
 def _conv_fns(case, torch):
-    x, w, stride, depthwise = _conv_inputs(case)
-    conv = K.depthwise_conv2d if depthwise else K.conv2d
-    kfn = lambda: conv(x, w, strides=(stride, stride), padding="same")  # noqa: E731
-    nfn = None
-    if case.dtype == "float16":
-        nconv = NK.depthwise_conv2d if depthwise else NK.conv2d
-        nfn = lambda: nconv(x, w, strides=(stride, stride), padding="same")  # noqa: E731
+    x, w, stride, kind = _conv_inputs(case)
+    n, size, cout, k = x.shape[0], x.shape[1], w.shape[-2 if kind == "transpose" else -1], w.shape[0]
+
+    def call(B):
+        if kind in ("conv", "depthwise"):
+            conv = B.depthwise_conv2d if kind == "depthwise" else B.conv2d
+            return lambda: conv(x, w, strides=(stride, stride), padding="same")
+        if kind == "transpose":
+            shape = (n, size * stride, size * stride, cout)
+            return lambda: B.conv2d_transpose(x, w, shape, (stride, stride), "same")
+        return lambda: B.resize_images(x, stride, stride, "channels_last", interpolation=kind)
+
+    kfn = call(K)
+    nfn = call(NK) if case.dtype == "float16" else None
+    if kind == "nearest":  # as NumPy's users upsample
+        nfn = lambda: np.repeat(np.repeat(x, stride, axis=1), stride, axis=2)  # noqa: E731
     tfn = None
     if torch is not None:
-        k = w.shape[0]
         tx = torch.from_numpy(x).permute(0, 3, 1, 2)  # NHWC memory: channels_last
-        if depthwise:  # (k, k, C, 1) -> (C, 1, k, k)
-            tw = torch.from_numpy(np.ascontiguousarray(w.transpose(2, 3, 0, 1)))
-            groups = x.shape[-1]
-        else:  # (k, k, Cin, Cout) -> (Cout, Cin, k, k)
-            tw = torch.from_numpy(np.ascontiguousarray(w.transpose(3, 2, 0, 1)))
-            groups = 1
-        tw = tw.contiguous(memory_format=torch.channels_last)
-        tfn = lambda: torch.nn.functional.conv2d(tx, tw, stride=stride, padding=k // 2, groups=groups)  # noqa: E731
-    return x, w, stride, depthwise, kfn, nfn, tfn
+        F = torch.nn.functional
+        if kind in ("nearest", "bilinear"):
+            tfn = lambda: F.interpolate(tx, scale_factor=stride, mode=kind)  # noqa: E731
+        elif kind == "transpose":  # (k, k, Cout, Cin) -> (Cin, Cout, k, k); TensorFlow's same padding
+            tw = torch.from_numpy(np.ascontiguousarray(w.transpose(3, 2, 0, 1))).contiguous(
+                memory_format=torch.channels_last)
+            total = max((size - 1) * stride + k - size * stride, 0)
+            pad = (total + 1) // 2
+            extra = size * stride - ((size - 1) * stride - 2 * pad + k)
+            tfn = lambda: F.conv_transpose2d(tx, tw, stride=stride, padding=pad, output_padding=extra)  # noqa: E731
+        else:
+            if kind == "depthwise":  # (k, k, C, 1) -> (C, 1, k, k)
+                tw = torch.from_numpy(np.ascontiguousarray(w.transpose(2, 3, 0, 1)))
+                groups = x.shape[-1]
+            else:  # (k, k, Cin, Cout) -> (Cout, Cin, k, k)
+                tw = torch.from_numpy(np.ascontiguousarray(w.transpose(3, 2, 0, 1)))
+                groups = 1
+            tw = tw.contiguous(memory_format=torch.channels_last)
+            tfn = lambda: F.conv2d(tx, tw, stride=stride, padding=k // 2, groups=groups)  # noqa: E731
+    return x, w, stride, kind, kfn, nfn, tfn
 
 
-def _check_conv(case, x, w, stride, depthwise, got):
+def _check_conv(case, x, w, stride, kind, got):
     # The float64 reference on the first image (the whole batch would take seconds).
-    k = w.shape[0]
-    size = x.shape[1]
-    out = -(-size // stride)
-    total = max((out - 1) * stride + k - size, 0)
-    pads = [(total // 2, total - total // 2)] * 2
-    ref = _reference.conv_exact(x[:1], w, (stride, stride), (1, 1), pads, depthwise)
-    bound = _reference.conv_exact(np.abs(x[:1]), np.abs(w), (stride, stride), (1, 1), pads, depthwise)
+    size, k = x.shape[1], w.shape[0]
+    if kind in ("nearest", "bilinear"):
+        ref = _reference.resize_exact(x[:1], (stride, stride), kind)
+        bound = _reference.resize_exact(np.abs(x[:1]), (stride, stride), kind)
+    elif kind == "transpose":
+        out_sp = (size * stride,) * 2
+        pads = _same_pads(size * stride, k, stride)
+        ref = _reference.conv_transpose_exact(x[:1], w, out_sp, (stride, stride), (1, 1), pads)
+        bound = _reference.conv_transpose_exact(np.abs(x[:1]), np.abs(w), out_sp, (stride, stride), (1, 1), pads)
+    else:
+        pads = _same_pads(size, k, stride)
+        ref = _reference.conv_exact(x[:1], w, (stride, stride), (1, 1), pads, kind == "depthwise")
+        bound = _reference.conv_exact(np.abs(x[:1]), np.abs(w), (stride, stride), (1, 1), pads, kind == "depthwise")
     tol = {"float16": 2e-3, "float32": 2e-6}[case.dtype]
     g = np.asarray(got)[:1].astype(np.float64)
     if g.shape != ref.shape or not np.all(np.abs(g - ref) <= tol * bound + 1e-6):
@@ -341,8 +378,8 @@ def run_nn_cases(cases, rounds, min_time, use_torch=True, progress=None):
                     tfn = _torch_elementwise(torch, case.op, x, y, b, stats) if torch is not None else None
                     _check_elementwise(case, x, y, b, stats, kfn())
                 else:
-                    x, w, stride, depthwise, kfn, nfn, tfn = _conv_fns(case, torch)
-                    _check_conv(case, x, w, stride, depthwise, kfn())
+                    x, w, stride, kind, kfn, nfn, tfn = _conv_fns(case, torch)
+                    _check_conv(case, x, w, stride, kind, kfn())
                 if tfn is not None:
                     try:
                         tfn()
