@@ -153,6 +153,13 @@ void im2col(const ConvGeometry& g, const T* x, std::int64_t p0, std::int64_t p1,
       const std::int64_t id = input_at(g, 0, od, kd);
       for (std::int64_t kh = 0; kh < g.k[1]; ++kh) {
         const std::int64_t ih = id < 0 ? -1 : input_at(g, 1, oh, kh);
+        const std::int64_t iw0 = ow * g.stride[2] - g.pad[2];
+        if (ih >= 0 && g.dil[2] == 1 && iw0 >= 0 && iw0 + g.k[2] <= g.in[2]) {
+          // The row's taps are adjacent in x: one run (few channels make many tiny copies otherwise).
+          convert_run(x + (((n * g.in[0] + id) * g.in[1] + ih) * g.in[2] + iw0) * C, dst, g.k[2] * C);
+          dst += g.k[2] * C;
+          continue;
+        }
         for (std::int64_t kw = 0; kw < g.k[2]; ++kw, dst += C) {
           const std::int64_t iw = ih < 0 ? -1 : input_at(g, 2, ow, kw);
           if (iw < 0) {
