@@ -26,17 +26,28 @@ void clip_typed(const ElementwisePlan& p) {
   run_lines(p, Ternary<T, Clip>{}, false);
 }
 
+// The parameterless transcendental functions: float16 through tables (HalfTable), the others
+// in vectors of their arithmetic type.
+template <class T, class F>
+void unary_fn(const ElementwisePlan& p) {
+  if constexpr (std::is_same_v<T, half>) {
+    run_lines(p, HalfTable<F>{}, false);
+  } else {
+    run_lines(p, Unary<T, F>{}, false);
+  }
+}
+
 template <class T>
 void unary_typed(const ElementwisePlan& p) {
   using A = widen_t<T>;
   const A a0 = static_cast<A>(p.param[0]), a1 = static_cast<A>(p.param[1]), a2 = static_cast<A>(p.param[2]);
   switch (p.kind) {
-    case ElementwiseKind::exp: return run_lines(p, Unary<T, VectorFn<A, vmath::exp<A>>>{}, false);
-    case ElementwiseKind::log: return run_lines(p, Unary<T, VectorFn<A, vmath::log<A>>>{}, false);
-    case ElementwiseKind::tanh: return run_lines(p, Unary<T, VectorFn<A, vmath::tanh<A>>>{}, false);
-    case ElementwiseKind::sigmoid: return run_lines(p, Unary<T, VectorFn<A, vmath::sigmoid<A>>>{}, false);
+    case ElementwiseKind::exp: return unary_fn<T, VectorFn<A, vmath::exp<A>>>(p);
+    case ElementwiseKind::log: return unary_fn<T, VectorFn<A, vmath::log<A>>>(p);
+    case ElementwiseKind::tanh: return unary_fn<T, VectorFn<A, vmath::tanh<A>>>(p);
+    case ElementwiseKind::sigmoid: return unary_fn<T, VectorFn<A, vmath::sigmoid<A>>>(p);
     case ElementwiseKind::hard_sigmoid: return run_lines(p, Unary<T, VectorFn<A, vmath::hard_sigmoid<A>>>{}, false);
-    case ElementwiseKind::softplus: return run_lines(p, Unary<T, VectorFn<A, vmath::softplus<A>>>{}, false);
+    case ElementwiseKind::softplus: return unary_fn<T, VectorFn<A, vmath::softplus<A>>>(p);
     case ElementwiseKind::softsign: return run_lines(p, Unary<T, VectorFn<A, vmath::softsign<A>>>{}, false);
     case ElementwiseKind::elu: return run_lines(p, Unary<T, Elu<A>>{{std::isnan(p.param[0]) ? A(1) : a0}}, false);
     case ElementwiseKind::relu: return run_lines(p, Unary<T, Relu<A>>{{std::isnan(p.param[0]) ? A(0) : a0, a1, std::isnan(p.param[2]) ? A(0) : a2, !std::isnan(p.param[1])}}, false);
