@@ -226,3 +226,20 @@ def test_one_function_called_from_many_threads(rng):
         t.join()
     assert not errors
     assert all(np.array_equal(got[i], want[i]) for i in range(8))
+
+
+@pytest.mark.parametrize("bounds,fuses", [
+    ((np.float32(0), np.asarray(6.0, np.float32), np.asarray(0.0, np.float32)), True),  # Keras's ReLU(6.) layer
+    ((np.asarray(0.0), np.asarray(np.inf), np.asarray(0.0)), True),
+    ((np.asarray(0.0), np.asarray(np.nan), np.asarray(0.0)), False),  # NaN bounds stay op by op
+    ((np.asarray(0.1), np.asarray(6.0), np.asarray(0.0)), False)])  # alpha: not a clip
+def test_relu_parameters_as_keras_layers_keep_them(bounds, fuses, fused_calls, rng):
+    # ReLU keeps its parameters as K.cast_to_floatx's 0-d arrays; they fuse as the numbers would.
+    alpha, max_value, threshold = bounds
+    x = K.placeholder((None, 7, 7, 3))
+    w = K.constant(rng.standard_normal((3, 3, 3, 4)) / 3)
+    y = K.relu(K.conv2d(x, w, padding="same"), alpha=alpha, max_value=max_value, threshold=threshold)
+    xv = rng.standard_normal((2, 7, 7, 3)).astype("float32") * 10
+    got = K.function([x], [y])([xv])[0]
+    assert fused_calls == ([True] if fuses else [])
+    assert got.tobytes() == _unfused([y], {x: xv})[0].tobytes()

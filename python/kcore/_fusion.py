@@ -47,6 +47,9 @@ def _bound(node) -> dict:
 
 
 def _number(v) -> bool:
+    """A real number, or a 0-d real array (Keras's layers keep theirs as K.cast_to_floatx's)."""
+    if isinstance(v, np.ndarray):
+        return v.ndim == 0 and v.dtype.kind in "iuf"
     return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
 
 
@@ -74,9 +77,9 @@ def _clip_bounds(node):
             return None
         if max_value is None:
             return 0.0, float("inf")
-        return (0.0, float(max_value)) if _number(max_value) else None
+        return (0.0, float(max_value)) if _number(max_value) and not np.isnan(max_value) else None
     lo, hi = args["min_value"], args["max_value"]
-    if not all(v is None or _number(v) for v in (lo, hi)):
+    if not all(v is None or (_number(v) and not np.isnan(v)) for v in (lo, hi)):
         return None
     lo = -float("inf") if lo is None else float(lo)
     hi = float("inf") if hi is None else float(hi)
