@@ -24,6 +24,12 @@ def _chain(kind, x, w, dtype, rng, depthwise=False):
         mean = K.constant(rng.standard_normal(channels), dtype=dtype)
         var = K.constant(rng.uniform(0.5, 2, channels), dtype=dtype)
         return K.relu(K.batch_normalization(conv, mean, var, shift, scale, epsilon=1e-3), max_value=6)
+    if kind in ("bias_bn_relu", "bias_bn"):  # ResNet50: Conv2D with its bias -> BatchNormalization -> relu
+        mean = K.constant(rng.standard_normal(channels), dtype=dtype)
+        var = K.constant(rng.uniform(0.5, 2, channels), dtype=dtype)
+        bias = K.constant(rng.standard_normal(channels), dtype=dtype)
+        bn = K.batch_normalization(K.bias_add(conv, bias), mean, var, shift, scale, epsilon=1e-3)
+        return K.relu(bn) if kind == "bias_bn_relu" else bn
     if kind == "bias":
         return K.bias_add(conv, shift)
     if kind == "relu":
@@ -48,7 +54,7 @@ def fused_calls(monkeypatch):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("kind", ["bias_relu", "bn_relu6", "bias", "relu", "clip"])
+@pytest.mark.parametrize("kind", ["bias_relu", "bn_relu6", "bias_bn_relu", "bias_bn", "bias", "relu", "clip"])
 @pytest.mark.parametrize("depthwise,ksize", [(False, 3), (False, 1), (True, 3)])
 def test_fused_chains_give_the_unfused_bits(kind, dtype, depthwise, ksize, fused_calls, rng):
     x = K.placeholder((None, 9, 11, 6), dtype=dtype)
@@ -166,10 +172,13 @@ def test_the_numpy_backend_fuses_as_its_ops_round(dtype, fused_calls, rng):
     mean, var = NK.constant(rng.standard_normal(4), dtype=dtype), NK.constant(rng.uniform(0.5, 2, 4), dtype=dtype)
     beta, gamma = NK.constant(rng.standard_normal(4), dtype=dtype), NK.constant(rng.uniform(0.5, 2, 4), dtype=dtype)
     y = NK.relu(NK.batch_normalization(NK.conv2d(x, w, padding="same"), mean, var, beta, gamma), max_value=1.5)
+    bias = NK.constant(rng.standard_normal(4), dtype=dtype)
+    y2 = NK.relu(NK.batch_normalization(NK.bias_add(NK.conv2d(x, w, padding="same"), bias), mean, var, beta, gamma))
     xv = rng.standard_normal((2, 6, 7, 3)).astype(dtype)
-    got = NK.function([x], [y])([xv])[0]
-    assert fused_calls == [True]
-    assert got.tobytes() == _unfused([y], {x: xv})[0].tobytes()
+    got = NK.function([x], [y, y2])([xv])
+    assert fused_calls == [True, True]
+    want = _unfused([y, y2], {x: xv})
+    assert got[0].tobytes() == want[0].tobytes() and got[1].tobytes() == want[1].tobytes()
 
 
 @pytest.mark.parametrize("depthwise,strides", [(True, 2), (False, 2), (False, 1)])

@@ -77,7 +77,7 @@ const char* channel_operand(const py::object& v, const py::array& x, std::int64_
 
 py::object conv_nd(py::handle xh, py::handle wh, const std::vector<std::int64_t>& strides,
                    const std::vector<std::int64_t>& dilation, const std::vector<std::int64_t>& pads, bool depthwise,
-                   const py::object& scale, const py::object& shift, double lo, double hi) {
+                   const py::object& scale, const py::object& shift, double lo, double hi, const py::object& bias) {
   if (!takes(xh) || !takes(wh) || !same_dtype(xh, wh)) return py::none();
   const auto x = py::reinterpret_borrow<py::array>(xh), w = py::reinterpret_borrow<py::array>(wh);
   const int nd = static_cast<int>(x.ndim()) - 2;
@@ -94,6 +94,7 @@ py::object conv_nd(py::handle xh, py::handle wh, const std::vector<std::int64_t>
   p.depthwise = depthwise;
   const std::int64_t out_channels = depthwise ? p.g.channels * p.filters : p.filters;
   py::array out = result(x, p.g, nd, out_channels);
+  p.bias = channel_operand(bias, x, out_channels, "bias");
   p.scale = channel_operand(scale, x, out_channels, "scale");
   p.shift = channel_operand(shift, x, out_channels, "shift");
   if (std::isnan(lo) || std::isnan(hi)) throw py::value_error("conv: the clip bounds must not be NaN");
@@ -217,10 +218,11 @@ void register_conv(py::module_& m) {
   m.def("conv_nd", &conv_nd, py::arg("x"), py::arg("w"), py::arg("strides"), py::arg("dilation"), py::arg("pads"),
         py::arg("depthwise"), py::arg("scale") = py::none(), py::arg("shift") = py::none(),
         py::arg("lo") = -std::numeric_limits<double>::infinity(), py::arg("hi") = std::numeric_limits<double>::infinity(),
-        "conv_nd(x, w, strides, dilation, pads, depthwise, scale=None, shift=None, lo=-inf, hi=inf): x (batch, "
+        py::arg("bias") = py::none(),
+        "conv_nd(x, w, strides, dilation, pads, depthwise, scale=None, shift=None, lo=-inf, hi=inf, bias=None): x (batch, "
         "*spatial, C) correlated with w (*k, C, filters) (depthwise: w (*k, C, multiplier)), zero-padded by pads "
-        "(before, after per dim, flattened), then each output times scale[c] plus shift[c] (per output channel, "
-        "rounded after each) and limited to [lo, hi] (NaN kept) before it is stored; None unless x and w are "
+        "(before, after per dim, flattened), then each output plus bias[c], times scale[c], plus shift[c] (per output "
+        "channel, rounded after each) and limited to [lo, hi] (NaN kept) before it is stored; None unless x and w are "
         "C-contiguous aligned float16/32/64 arrays of one dtype.");
   m.def("conv_transpose_nd", &conv_transpose_nd, py::arg("x"), py::arg("w"), py::arg("out_sp"), py::arg("strides"),
         py::arg("dilation"), py::arg("pads"),

@@ -29,9 +29,10 @@ struct ConvPlan {
   const char* w = nullptr;
   char* y = nullptr;
   // The epilogue applied to each output before it is stored (what Keras chains after a
-  // convolution: bias_add, batch normalization in inference, relu/relu6/clip): y * scale[c] +
-  // shift[c] (rounded after each, as separate ops), then limited to [lo, hi] (NaN kept).
-  // scale/shift: one per output channel, of the dtype, or null.
+  // convolution: bias_add, batch normalization in inference, relu/relu6/clip): (y + bias[c]) *
+  // scale[c] + shift[c] (rounded after each, as separate ops), then limited to [lo, hi] (NaN
+  // kept). bias/scale/shift: one per output channel, of the dtype, or null.
+  const char* bias = nullptr;
   const char* scale = nullptr;
   const char* shift = nullptr;
   double lo = -std::numeric_limits<double>::infinity(), hi = std::numeric_limits<double>::infinity();

@@ -1,13 +1,14 @@
 """Fusion of what Keras chains after a convolution, found when a graph is evaluated.
 
-Keras builds Conv -> bias_add -> relu, and Conv -> BatchNormalization (in inference, kcore's
-x * scale + shift: `_multiply_add`) -> ReLU(6), often with ZeroPadding before a 'valid'
-convolution (absorbed into the convolution's own zero padding). Evaluated op by op, each link is a pass over the
-convolution's output. Where such a chain's intermediate values are used by nothing else in the
-evaluation, the chain's last node is computed by one convolution whose epilogue applies the
-per-channel scale and shift and the clip to each output block while it is in cache
-(kernels/conv.cpp). The graph itself is not changed, so gradients (built on the unfused ops) and
-anything else reading the intermediates see the ordinary nodes.
+Keras builds Conv -> bias_add -> relu, Conv -> BatchNormalization (in inference, kcore's
+x * scale + shift: `_multiply_add`) -> ReLU(6), and Conv with its bias -> BatchNormalization ->
+relu (ResNet50), often with ZeroPadding before a 'valid' convolution (absorbed into the
+convolution's own zero padding). Evaluated op by op, each link is a pass over the convolution's
+output. Where such a chain's intermediate values are used by nothing else in the evaluation, the
+chain's last node is computed by one convolution whose epilogue applies the per-channel bias,
+scale and shift and the clip to each output block while it is in cache (kernels/conv.cpp). The
+graph itself is not changed, so gradients (built on the unfused ops) and anything else reading the
+intermediates see the ordinary nodes.
 
 float32 and float64 results are bitwise those of the unfused ops; float16 rounds once instead of
 after each op (closer to the exact value).
@@ -33,6 +34,7 @@ class Chain:
     hi: float
     inner: tuple  # the chain's nodes before the last, in order (computed op by op if the fused call declines)
     padding: Any = None  # the zero-padding node the convolution reads (absorbed into its pads), or None
+    bias: Any = None  # a per-channel operand added before the scale (a bias_add before the normalization)
 
 
 # Keras's ZeroPadding layers before a 'valid' convolution: the padding op per convolution rank.
@@ -164,26 +166,35 @@ def plan(roots, decisions: dict) -> dict:
                  for pair in pairs)
         return p if ok and len(pairs) == _CONV_RANK[c.op.name] else None
 
-    def chain(conv, scale, shift, lo, hi, inner):
+    def chain(conv, scale, shift, lo, hi, inner, bias=None):
         pad = padding_of(conv)
-        return Chain(conv, scale, shift, lo, hi, ((pad,) if pad is not None else ()) + inner, pad)
+        return Chain(conv, scale, shift, lo, hi, ((pad,) if pad is not None else ()) + inner, pad, bias)
+
+    def bias_of(node, channels):
+        """The per-channel bias of a channels_last bias_add, else None."""
+        if node.deps or node.op.name != "bias_add" or node.kwargs or not _channels_last(node):
+            return None
+        b = _bound(node)["bias"]
+        return b if _per_channel(b, channels) else None
 
     def affine(node):
-        """(conv, scale, shift) when node is bias_add or _multiply_add of a convolution's output."""
+        """(conv, bias, scale, shift, inner nodes) when node is a convolution's output through
+        bias_add, _multiply_add, or bias_add then _multiply_add."""
         if node.deps or node.op.name not in ("bias_add", "_multiply_add") or node.kwargs:
             return None
         c = conv_of(node, 0)
-        if c is None:
-            return None
-        channels = c.shape[-1]
         if node.op.name == "bias_add":
-            args = _bound(node)
-            if not _channels_last(node) or not _per_channel(args["bias"], channels):
-                return None
-            return c, None, args["bias"]
-        if len(node.args) != 3 or not all(_per_channel(v, channels) for v in node.args[1:]):
+            b = bias_of(node, c.shape[-1]) if c is not None else None
+            return (c, None, None, b, (c,)) if b is not None else None
+        m = only_input(node, 0) if c is None else None
+        if m is not None and m.op.name == "bias_add":  # Conv(use_bias) -> BatchNormalization
+            c = conv_of(m, 0)
+        if c is None or len(node.args) != 3 or not all(_per_channel(v, c.shape[-1]) for v in node.args[1:]):
             return None
-        return c, node.args[1], node.args[2]
+        if m is None:
+            return c, None, node.args[1], node.args[2], (c,)
+        b = bias_of(m, c.shape[-1])
+        return (c, b, node.args[1], node.args[2], (c, m)) if b is not None else None
 
     chains = {}
     for t in order:
@@ -197,7 +208,8 @@ def plan(roots, decisions: dict) -> dict:
             m = only_input(t, 0)
             inner = affine(m) if m is not None else None
             if inner is not None:
-                chains[id(t)] = chain(inner[0], inner[1], inner[2], bounds[0], bounds[1], (inner[0], m))
+                c, b, scale, shift, nodes = inner
+                chains[id(t)] = chain(c, scale, shift, bounds[0], bounds[1], nodes + (m,), b)
                 continue
             c = conv_of(t, 0)
             if c is not None:
@@ -205,7 +217,8 @@ def plan(roots, decisions: dict) -> dict:
         elif name in ("bias_add", "_multiply_add"):
             inner = affine(t)
             if inner is not None:
-                chains[id(t)] = chain(inner[0], inner[1], inner[2], -float("inf"), float("inf"), (inner[0],))
+                c, b, scale, shift, nodes = inner
+                chains[id(t)] = chain(c, scale, shift, -float("inf"), float("inf"), nodes, b)
         elif name in CONV_OPS and _channels_last(t) and padding_of(t) is not None:
             chains[id(t)] = chain(t, None, None, -float("inf"), float("inf"), ())
     # A chain that a longer chain includes is not one of its own.
@@ -222,7 +235,7 @@ def needs(chain: Chain) -> list:
     c = chain.conv
     reads = _symbolic_args(c.args[1:], c.kwargs)
     x = chain.padding.args[0] if chain.padding is not None else c.args[0]
-    return reads + _symbolic_args([x, chain.scale, chain.shift])
+    return reads + _symbolic_args([x, chain.bias, chain.scale, chain.shift])
 
 
 def compute(chain: Chain, value):
@@ -244,7 +257,7 @@ def compute(chain: Chain, value):
     x = args[0]
     dtype = getattr(x, "dtype", None)
     operands: list[np.ndarray | None] = []
-    for v in (chain.scale, chain.shift):
+    for v in (chain.bias, chain.scale, chain.shift):
         if v is None:
             operands.append(None)
             continue
@@ -252,4 +265,4 @@ def compute(chain: Chain, value):
         if a.dtype != dtype:
             return None
         operands.append(np.ascontiguousarray(a.reshape(-1)))
-    return fused_conv(c.op, c._kern, args, kwargs, (operands[0], operands[1], chain.lo, chain.hi), pads)
+    return fused_conv(c.op, c._kern, args, kwargs, (*operands, chain.lo, chain.hi), pads)

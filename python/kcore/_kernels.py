@@ -15,8 +15,8 @@ keras_args), and return None to decline any other input:
     conv_transpose(x, w, out_sp, strides, dilation, pads)
     pool(x, size, strides, pads, mode)  local_conv(x, w, ksize, strides, out_sp)  resize(x, factors, mode)
 
-conv's epilogue (scale, shift, lo, hi) follows each output, per channel: y * scale + shift (None
-skips one), limited to [lo, hi] (kcore/_fusion.py). The convolution family's calls are
+conv's epilogue (bias, scale, shift, lo, hi) follows each output, per channel: (y + bias) * scale +
+shift (None skips one), limited to [lo, hi] (kcore/_fusion.py). The convolution family's calls are
 channels_last with explicit (before, after) zero padding per spatial dim (kcore/_api/conv.py
 makes them from Keras's arguments). NATIVE runs conv (regular
 and depthwise), conv_transpose and pool on kcore's kernels (kernels/conv.cpp), resize on
@@ -168,10 +168,13 @@ class _Numpy:
         out = _rounded(ref.conv_exact(x, w, strides, dilation, pads, depthwise), x.dtype)
         if epilogue is None:
             return out
-        # As the unfused ops on the rounded result: x * scale + shift rounded once, then the clip.
-        scale, shift, lo, hi = epilogue
+        # As the unfused ops on the rounded result: + bias rounded, x * scale + shift rounded once,
+        # then the clip.
+        bias, scale, shift, lo, hi = epilogue
         v = out.astype(np.float64)
         with np.errstate(all="ignore"):
+            if bias is not None:
+                v = _rounded(v + bias.astype(np.float64), x.dtype).astype(np.float64)
             if scale is not None:
                 v = v * scale.astype(np.float64)
             if shift is not None:
@@ -214,8 +217,8 @@ def _native_conv(x, w, strides, dilation, pads, depthwise, epilogue=None):
     flat = [p for pair in pads for p in pair]
     if epilogue is None:
         return _core.conv_nd(_c_array(x), _c_array(w), strides, dilation, flat, depthwise)
-    scale, shift, lo, hi = epilogue
-    return _core.conv_nd(_c_array(x), _c_array(w), strides, dilation, flat, depthwise, scale, shift, lo, hi)
+    bias, scale, shift, lo, hi = epilogue
+    return _core.conv_nd(_c_array(x), _c_array(w), strides, dilation, flat, depthwise, scale, shift, lo, hi, bias)
 
 
 def _native_pool(x, size, strides, pads, mode):

@@ -37,7 +37,7 @@ constexpr DType dtype_of() {
   return std::is_same_v<A, float> ? DType::f32 : DType::f64;
 }
 
-// The plan's epilogue in A: per-channel scale and shift (widened once), clip bounds.
+// The plan's epilogue in A: per-channel bias, scale and shift (widened once), clip bounds.
 template <class A>
 class Epilogue {
  public:
@@ -48,13 +48,14 @@ class Epilogue {
       visit_float(p.dtype, "conv", [&](auto t) { convert_run(reinterpret_cast<const decltype(t)*>(src), buf.get(), channels); });
       return buf.get();
     };
+    bias_ = widen(p.bias, bias_buf_);
     scale_ = widen(p.scale, scale_buf_);
     shift_ = widen(p.shift, shift_buf_);
     clip_ = p.lo > -std::numeric_limits<double>::infinity() || p.hi < std::numeric_limits<double>::infinity();
     lo_ = static_cast<A>(p.lo);
     hi_ = static_cast<A>(p.hi);
   }
-  bool active() const { return scale_ || shift_ || clip_; }
+  bool active() const { return bias_ || scale_ || shift_ || clip_; }
   // rows x channels values of A, `stride` apart, in place. Vector lanes and the scalar tail do the
   // same IEEE operations, so where rows are cut never changes a bit.
   void apply(A* y, std::int64_t rows, std::int64_t channels, std::int64_t stride) const {
@@ -66,6 +67,7 @@ class Epilogue {
       std::int64_t c = 0;
       for (; c + L <= channels; c += L) {
         vec<A> v = load(row + c);
+        if (bias_) v = v + load(bias_ + c);
         if (scale_) v = v * load(scale_ + c);
         if (shift_) v = v + load(shift_ + c);
         if (clip_) {
@@ -76,6 +78,7 @@ class Epilogue {
       }
       for (; c < channels; ++c) {
         A v = row[c];
+        if (bias_) v = v + bias_[c];
         if (scale_) v = v * scale_[c];
         if (shift_) v = v + shift_[c];
         if (clip_) {
@@ -88,7 +91,8 @@ class Epilogue {
   }
 
  private:
-  AlignedBuffer<A> scale_buf_, shift_buf_;
+  AlignedBuffer<A> bias_buf_, scale_buf_, shift_buf_;
+  const A* bias_ = nullptr;
   const A* scale_ = nullptr;
   const A* shift_ = nullptr;
   bool clip_ = false;

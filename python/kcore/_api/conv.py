@@ -195,9 +195,9 @@ _CONV_RANK = {"conv1d": 1, "conv2d": 2, "conv3d": 3, "depthwise_conv2d": 2}
 
 def fused_conv(op, kern, args, kwargs, epilogue, pre_pads=None):
     """The convolution op (conv1d/2d/3d, depthwise_conv2d) on its arguments, x first zero-padded by
-    pre_pads (channels_last) when given, followed in the kernel by epilogue = (scale, shift, lo,
-    hi): per output channel y * scale + shift (None: skipped), then limited to [lo, hi]
-    (kcore/_fusion.py)."""
+    pre_pads (channels_last) when given, followed in the kernel by epilogue = (bias, scale, shift,
+    lo, hi): per output channel (y + bias) * scale + shift (None: skipped), then limited to
+    [lo, hi] (kcore/_fusion.py)."""
     b = op.signature.bind(*args, **kwargs)
     b.apply_defaults()
     a = b.arguments
