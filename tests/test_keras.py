@@ -122,6 +122,53 @@ def test_cnn_predict_matches_numpy(tmp_path):
     assert run_keras(code, tmp_path)["err"] < 1e-5
 
 
+def test_keras_layer_chains_fuse_into_their_convolutions(tmp_path):
+    # MobileNet's Conv2D(use_bias=False) -> BatchNormalization -> ReLU(6.) (whose parameters are
+    # 0-d arrays), ZeroPadding2D -> DepthwiseConv2D('valid'), and ResNet50's Conv2D -> BN -> relu:
+    # each a single fused convolution in predict, with the ops' own bits.
+    code = """
+    import json
+    import keras
+    from keras import layers
+    from keras import backend as K
+    from kcore import _fusion, _graph, _kernels
+    calls, unfused_ops = [], []
+    original = _fusion.compute
+    def spy(chain, value):
+        out = original(chain, value)
+        calls.append(out is not None)
+        return out
+    _fusion.compute = spy
+    for name in ("elementwise1", "elementwise3"):  # relu; x * scale + shift
+        def counted(*args, _f=getattr(_kernels.NATIVE, name), _name=name):
+            unfused_ops.append(_name)
+            return _f(*args)
+        setattr(_kernels.NATIVE, name, counted)
+    inp = layers.Input((12, 12, 3))
+    h = layers.Conv2D(8, 3, padding="same", use_bias=False)(inp)
+    h = layers.ReLU(6.)(layers.BatchNormalization()(h))
+    h = layers.ZeroPadding2D(((0, 1), (0, 1)))(h)
+    h = layers.DepthwiseConv2D(3, strides=2, padding="valid", use_bias=False)(h)
+    h = layers.ReLU(6.)(layers.BatchNormalization()(h))
+    h = layers.Conv2D(5, 1)(h)
+    out = layers.Activation("relu")(layers.BatchNormalization()(h))
+    m = keras.models.Model(inp, out)
+    for layer in m.layers:  # moving statistics that are not the initial 0 and 1
+        if isinstance(layer, layers.BatchNormalization):
+            g, b, mean, var = layer.get_weights()
+            layer.set_weights([g * 1.5, b + 0.25, mean + 0.1, var * 2])
+    x = rng.standard_normal((4, 12, 12, 3)).astype("float32")
+    m.predict(x)
+    calls.clear(), unfused_ops.clear()
+    got = m.predict(x)
+    ops = list(unfused_ops)
+    unfused = _graph.evaluate([m.output], {m.input: x, K.learning_phase(): 0})[0]
+    print(json.dumps({"calls": calls, "ops": ops, "same": got.tobytes() == unfused.tobytes()}))
+    """
+    out = run_keras(code, tmp_path)
+    assert out["calls"] == [True, True, True] and out["ops"] == [] and out["same"]
+
+
 def test_batchnorm_cnn_fits_and_predicts_with_moving_statistics(tmp_path):
     code = """
     import json
