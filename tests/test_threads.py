@@ -171,3 +171,37 @@ def test_tight_loops_give_the_same_bits_as_a_cold_call(threads, rng, op):
     cold = np.asarray(fn()).tobytes()
     warm = {np.asarray(fn()).tobytes() for _ in range(40)}
     assert warm == {cold}
+
+
+SHUTDOWN_SCRIPT = """
+import threading, time
+import numpy as np
+from kcore import backend as K
+rng = np.random.default_rng(0)
+a = rng.standard_normal(8 << 20).astype(np.float32)
+b = rng.standard_normal((1024, 1024)).astype(np.float32)
+img = rng.standard_normal((8, 32, 32, 16)).astype(np.float32)
+w = rng.standard_normal((3, 3, 16, 16)).astype(np.float32)
+calls = [lambda: K.cumsum(a), lambda: K.var(b), lambda: K.dot(b, b), lambda: K.conv2d(img, w, padding="same"),
+         lambda: K.tanh(a), lambda: K.cast(a, "float16")]
+started = threading.Barrier(len(calls) + 1)
+def work(f):
+    started.wait()
+    while True:
+        f()
+for f in calls:
+    threading.Thread(target=work, args=(f,), daemon=True).start()
+started.wait()
+time.sleep(0.2)
+"""
+
+
+@pytest.mark.parametrize("threads_env", ["2", "1"])
+def test_interpreter_exit_with_daemon_threads_inside_kernels(threads_env):
+    # The main thread ends while daemon threads run kernels: each must never take the GIL back
+    # through a noexcept frame (pybind11's gil_scoped_release aborted the process here).
+    env = dict(os.environ, KCORE_NUM_THREADS=threads_env)
+    for _ in range(5):
+        r = subprocess.run([sys.executable, "-c", SHUTDOWN_SCRIPT], capture_output=True, text=True, env=env,
+                           timeout=120)
+        assert r.returncode == 0 and "terminate" not in r.stderr and "FATAL" not in r.stderr, r.stderr[-2000:]

@@ -13,6 +13,7 @@
 
 #include "bindings/array_view.hpp"
 #include "bindings/results.hpp"
+#include "bindings/without_gil.hpp"
 #include "kcore/conv_plan.hpp"
 #include "kcore/dispatch.hpp"
 
@@ -103,10 +104,7 @@ py::object conv_nd(py::handle xh, py::handle wh, const std::vector<std::int64_t>
   p.x = static_cast<const char*>(x.data());
   p.w = static_cast<const char*>(w.data());
   p.y = static_cast<char*>(out.mutable_data());
-  {
-    py::gil_scoped_release release;
-    kcore::kernels().conv(p);
-  }
+  without_gil([&] { kcore::kernels().conv(p); });
   return std::move(out);
 }
 
@@ -148,10 +146,7 @@ py::object conv_transpose_nd(py::handle xh, py::handle wh, const std::vector<std
   p.x = static_cast<const char*>(x.data());
   p.w = static_cast<const char*>(w.data());
   p.y = static_cast<char*>(out.mutable_data());
-  {
-    py::gil_scoped_release release;
-    kcore::kernels().conv(p);
-  }
+  without_gil([&] { kcore::kernels().conv(p); });
   return std::move(out);
 }
 
@@ -169,10 +164,7 @@ py::object pool_nd(py::handle xh, const std::vector<std::int64_t>& size, const s
   py::array out = result(x, p.g, nd, p.g.channels);
   p.x = static_cast<const char*>(x.data());
   p.y = static_cast<char*>(out.mutable_data());
-  {
-    py::gil_scoped_release release;
-    kcore::kernels().pool(p);
-  }
+  without_gil([&] { kcore::kernels().pool(p); });
   return std::move(out);
 }
 
@@ -205,10 +197,7 @@ py::object resize_nd(py::handle xh, const std::vector<std::int64_t>& factors, co
   py::array out = empty_c_shape(x.dtype(), nd + 2, shape);
   p.x = static_cast<const char*>(x.data());
   p.y = static_cast<char*>(out.mutable_data());
-  {
-    py::gil_scoped_release release;
-    kcore::kernels().resize(p);
-  }
+  without_gil([&] { kcore::kernels().resize(p); });
   return std::move(out);
 }
 

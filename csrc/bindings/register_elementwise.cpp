@@ -14,6 +14,7 @@
 #include "bindings/fastcall.hpp"
 #include "bindings/keras_args.hpp"
 #include "bindings/results.hpp"
+#include "bindings/without_gil.hpp"
 #include "kcore/dispatch.hpp"
 #include "kcore/elementwise_plan.hpp"
 
@@ -25,10 +26,7 @@ py::array copy_of(const py::array& like, const kcore::ArrayRef& src, const py::d
   py::array out = order == ResultOrder::like_input ? empty_like_k(like, dtype) : empty_c_shape(dtype, src.ndim, src.shape);
   const kcore::ArrayRef dst = to_ref(out, "copy");
   const kcore::ElementwisePlan plan = kcore::make_elementwise_plan(kcore::ElementwiseKind::copy, dst, &src, 1);
-  {
-    py::gil_scoped_release release;
-    kcore::kernels().elementwise(plan);
-  }
+  without_gil([&] { kcore::kernels().elementwise(plan); });
   return out;
 }
 
@@ -121,10 +119,7 @@ py::object binary(kcore::ElementwiseKind kind, py::handle x, py::handle y) {
     dst = to_ref(out, "elementwise");
   }
   const kcore::ElementwisePlan plan = kcore::make_elementwise_plan(kind, dst, in, 2);
-  {
-    py::gil_scoped_release release;
-    kcore::kernels().elementwise(plan);
-  }
+  without_gil([&] { kcore::kernels().elementwise(plan); });
   return scalar_if_0d(std::move(out));
 }
 
@@ -142,10 +137,7 @@ py::object ternary(kcore::ElementwiseKind kind, py::handle x, py::handle y, py::
   py::array out = empty_c_shape(xa.dtype(), in[0].ndim, in[0].shape);
   const kcore::ArrayRef dst = to_ref(out, "elementwise3");
   const kcore::ElementwisePlan plan = kcore::make_elementwise_plan(kind, dst, in, 3);
-  {
-    py::gil_scoped_release release;
-    kcore::kernels().elementwise(plan);
-  }
+  without_gil([&] { kcore::kernels().elementwise(plan); });
   return scalar_if_0d(std::move(out));
 }
 
@@ -158,10 +150,7 @@ py::object unary(kcore::ElementwiseKind kind, py::handle x, const double* params
   const kcore::ArrayRef dst = to_ref(out, "elementwise1");
   kcore::ElementwisePlan plan = kcore::make_elementwise_plan(kind, dst, &in, 1);
   std::copy(params, params + kcore::kElementwiseParams, plan.param);
-  {
-    py::gil_scoped_release release;
-    kcore::kernels().elementwise(plan);
-  }
+  without_gil([&] { kcore::kernels().elementwise(plan); });
   return scalar_if_0d(std::move(out));
 }
 
@@ -177,10 +166,7 @@ py::object softmax(py::handle x) {
   py::array out = empty_c_shape(xa.dtype(), static_cast<int>(xa.ndim()), to_ref(xa, "softmax").shape);
   plan.in = static_cast<const char*>(xa.data());
   plan.out = static_cast<char*>(out.mutable_data());
-  {
-    py::gil_scoped_release release;
-    kcore::kernels().softmax(plan);
-  }
+  without_gil([&] { kcore::kernels().softmax(plan); });
   return std::move(out);
 }
 

@@ -10,6 +10,7 @@
 #include "bindings/fastcall.hpp"
 #include "bindings/keras_args.hpp"
 #include "bindings/results.hpp"
+#include "bindings/without_gil.hpp"
 #include "kcore/dispatch.hpp"
 #include "kcore/gemm_plan.hpp"
 
@@ -85,10 +86,7 @@ py::array contract(const py::array& x, const kcore::ArrayRef& xr, const py::arra
   }
   py::array out = empty_c_shape(x.dtype(), nd, shape);
   g.c = static_cast<char*>(out.mutable_data());
-  {
-    py::gil_scoped_release release;
-    kcore::kernels().gemm(g);
-  }
+  without_gil([&] { kcore::kernels().gemm(g); });
   return out;
 }
 

@@ -10,6 +10,7 @@
 #include "bindings/fastcall.hpp"
 #include "bindings/keras_args.hpp"
 #include "bindings/results.hpp"
+#include "bindings/without_gil.hpp"
 #include "kcore/dispatch.hpp"
 #include "kcore/reduce_plan.hpp"
 
@@ -49,10 +50,7 @@ py::array run_reduce(ReduceKind kind, const py::array& x, const kcore::ArrayRef&
   }
   py::array out = steal_result(new_result_array(out_dtype.ptr(), nd, shape, nullptr));
   const kcore::ReducePlan plan = kcore::make_reduce_plan(in, reduce_axis, static_cast<char*>(out.mutable_data()), out_kind, kind);
-  {
-    py::gil_scoped_release release;
-    kcore::kernels().reduce(plan);
-  }
+  without_gil([&] { kcore::kernels().reduce(plan); });
   return out;
 }
 

@@ -2,6 +2,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include "bindings/without_gil.hpp"
 #include "kcore/blas.hpp"
 #include "kcore/block_cache.hpp"
 #include "kcore/dispatch.hpp"
@@ -29,8 +30,7 @@ void register_runtime(py::module_& m) {
       throw py::type_error("stream_read: expects a C-contiguous array of 8-byte elements");
     const auto* p = static_cast<const std::uint64_t*>(a.data());
     const auto n = static_cast<std::int64_t>(a.size());
-    py::gil_scoped_release release;
-    return kcore::probes().stream_read(p, n);
+    return without_gil([&] { return kcore::probes().stream_read(p, n); });
   }, "Bandwidth probe: XOR of all 64-bit words, read with the kernels' threads.");
   m.def("stream_copy", [](py::array& dst, const py::array& src) {
     if (!(dst.flags() & py::array::c_style) || !(src.flags() & py::array::c_style) ||
@@ -39,8 +39,7 @@ void register_runtime(py::module_& m) {
     auto* d = static_cast<char*>(dst.mutable_data());
     const auto* s = static_cast<const char*>(src.data());
     const auto n = static_cast<std::int64_t>(src.nbytes());
-    py::gil_scoped_release release;
-    kcore::probes().stream_copy(d, s, n);
+    without_gil([&] { kcore::probes().stream_copy(d, s, n); });
   }, "Bandwidth probe: copy src into dst with the kernels' threads.");
   m.def("load_blas", [](const std::string& path, const std::string& prefix) {
     try {

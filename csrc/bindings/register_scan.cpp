@@ -8,6 +8,7 @@
 #include "bindings/fastcall.hpp"
 #include "bindings/keras_args.hpp"
 #include "bindings/results.hpp"
+#include "bindings/without_gil.hpp"
 #include "kcore/dispatch.hpp"
 #include "kcore/scan_plan.hpp"
 
@@ -28,10 +29,7 @@ py::object scan(ScanKind kind, py::handle x, py::handle axis) {
   py::array out = empty_like_k(arr, arr.dtype());
   const kcore::ArrayRef dst = to_ref(out, fn);
   const kcore::ScanPlan plan = kcore::make_scan_plan(in, ax, dst.data, dst.strides, kind);
-  {
-    py::gil_scoped_release release;
-    kcore::kernels().scan(plan);
-  }
+  without_gil([&] { kcore::kernels().scan(plan); });
   return std::move(out);
 }
 
