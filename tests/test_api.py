@@ -383,6 +383,48 @@ def test_bad_inputs_name_the_function():
         K.reshape(np.ones(6), (4, -1))
 
 
+X234 = np.ones((2, 3, 4), np.float32)
+
+
+@pytest.mark.parametrize("call,error,match", [
+    (lambda: K.reshape(X234, (-2, 3)), ValueError, r"reshape: shape's sizes must be >= 0, with at most one -1"),
+    (lambda: K.reshape(X234, (-1, -1)), ValueError, r"reshape: shape's sizes must be >= 0, with at most one -1"),
+    (lambda: K.reshape(X234, (2.5, 3)), TypeError, r"reshape: shape must be an int or a sequence of ints"),
+    (lambda: K.reshape(X234, (2 ** 64,)), TypeError, r"reshape: shape must be an int or a sequence of ints"),
+    (lambda: K.reshape(None, (1,)), TypeError, "reshape: expected an array, a number or a nested list"),
+    (lambda: K.expand_dims(None), TypeError, "expand_dims: expected an array, a number or a nested list"),
+    (lambda: K.expand_dims(X234, 2 ** 63), ValueError, r"expand_dims: axis 9223372036854775808 is out of range for "
+                                                       r"a tensor of rank 3 \(valid: -4 to 3\)"),
+    (lambda: K.expand_dims(X234, 1.0), TypeError, "expand_dims: axis must be an int, got 1.0"),
+    (lambda: K.one_hot(np.array([0, 1]), -1), ValueError, r"one_hot: num_classes must be in \[0, 2\*\*31\), got -1"),
+    (lambda: K.one_hot(np.array([0, 1]), 2 ** 63), ValueError, r"one_hot: num_classes must be in \[0, 2\*\*31\)"),
+    (lambda: K.one_hot(np.array([0, 1]), "3"), TypeError, "one_hot: num_classes must be an int, got '3'"),
+    (lambda: K.one_hot(np.array([0, 1]), True), TypeError, "one_hot: num_classes must be an int, got True"),
+    (lambda: K.concatenate([X234, X234], axis=-5), ValueError, "concatenate: axis -5 is out of bounds for an array "
+                                                              "of rank 3"),
+    (lambda: K.concatenate([X234, X234], axis=2 ** 63), ValueError, "concatenate: axis 9223372036854775808 is out"),
+    (lambda: K.concatenate([X234, X234[0]]), ValueError, r"concatenate: the tensors' ranks differ \(3, 2\)"),
+    (lambda: K.concatenate([np.float32(1), np.float32(2)]), ValueError, "concatenate: cannot join rank-0 tensors"),
+    (lambda: K.concatenate([X234, None]), TypeError, "concatenate: expected an array"),
+    (lambda: K.variable(np.ones(2, complex)), TypeError, "variable: complex values are not supported"),
+    (lambda: K.variable([1j, 2]), TypeError, "variable: complex values are not supported"),
+    (lambda: K.eval(None), TypeError, "eval: expected an array, a number or a nested list"),
+    (lambda: K.eval(object()), TypeError, "eval: expected a tensor, a variable or an array, got object"),
+])
+def test_shape_and_value_functions_reject_bad_arguments(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_shape_functions_take_what_keras_passes():
+    assert K.reshape(X234, (-1, 4)).shape == (6, 4) and K.reshape(X234, 24).shape == (24,)
+    assert K.reshape(np.ones(1), ()).shape == () and K.reshape(X234, np.array([4, 6])).shape == (4, 6)
+    assert K.expand_dims(X234, -4).shape == (1, 2, 3, 4) and K.expand_dims(X234, np.int64(3)).shape == (2, 3, 4, 1)
+    assert K.one_hot(np.array([0, 2]), np.int32(3)).tolist() == [[1, 0, 0], [0, 0, 1]]
+    assert K.concatenate([X234, X234], axis=np.int64(-2)).shape == (2, 6, 4)
+    assert K.eval(3.0) == 3.0 and K.eval([1, 2]).tolist() == [1, 2]
+
+
 def test_more_backend_functions(capsys):
     x = np.array([[1.0, 2.0, 3.0], [1000.0, 1000.0, -np.inf]], np.float32)
     expected = [np.log(np.sum(np.exp([1.0, 2.0, 3.0]))), 1000 + np.log(2)]

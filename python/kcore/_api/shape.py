@@ -8,6 +8,7 @@ import numbers
 
 import numpy as np
 
+from kcore import _validate as V
 from kcore._api.common import static_dtype, static_shape
 from kcore._api.config import normalize_data_format
 from kcore._api.grad import gradient, no_gradient
@@ -25,13 +26,16 @@ def concatenate(tensors, axis=-1):
     if builtins.any(d != dtypes[0] for d in dtypes):
         raise TypeError(f"concatenate: the tensors' dtypes differ ({', '.join(sorted({d.name for d in dtypes}))}); "
                         f"cast them to one first")
-    arrs = [np.asarray(t, dtype=None if hasattr(t, "dtype") or not dtypes else dtypes[0]) for t in tensors]
+    arrs = [V.as_array(t, "concatenate") if hasattr(t, "dtype") or not dtypes
+            else np.asarray(V.as_array(t, "concatenate"), dtype=dtypes[0]) for t in tensors]
     if not arrs:
         raise ValueError("concatenate: needs at least one tensor")
     rank = arrs[0].ndim
-    if axis < 0:
-        axis = axis + rank if rank else 0
-    return np.concatenate(arrs, axis=axis)
+    if rank == 0:
+        raise ValueError("concatenate: cannot join rank-0 tensors (scalars); stack them instead")
+    if builtins.any(a.ndim != rank for a in arrs):
+        raise ValueError(f"concatenate: the tensors' ranks differ ({', '.join(str(a.ndim) for a in arrs)})")
+    return np.concatenate(arrs, axis=_core.single_axis(axis, rank, "concatenate"))
 
 
 @op()
@@ -41,11 +45,16 @@ def stack(x, axis=0):
 
 @op()
 def reshape(x, shape):
-    a = np.asarray(x)
+    a = V.as_array(x, "reshape")
     try:
-        target = tuple(int(d) for d in np.asarray(shape).reshape(-1))
-    except (TypeError, ValueError):
-        raise TypeError(f"reshape: shape must be a sequence of ints, got {shape!r}") from None
+        dims = np.asarray(shape, dtype=np.int64 if isinstance(shape, (list, tuple)) and not shape else None)
+    except (TypeError, ValueError, OverflowError):
+        dims = np.asarray(None)
+    if dims.ndim > 1 or dims.dtype.kind not in "iu":
+        raise TypeError(f"reshape: shape must be an int or a sequence of ints, got {shape!r}")
+    target = tuple(int(d) for d in dims.reshape(-1))
+    if builtins.any(d < -1 for d in target) or target.count(-1) > 1:
+        raise ValueError(f"reshape: shape's sizes must be >= 0, with at most one -1 (inferred), got {shape!r}")
     try:
         return np.reshape(a, target)
     except ValueError:
@@ -55,7 +64,13 @@ def reshape(x, shape):
 
 @op()
 def expand_dims(x, axis=-1):
-    return np.expand_dims(np.asarray(x), axis)
+    a = V.as_array(x, "expand_dims")
+    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, numbers.Integral):
+        raise TypeError(f"expand_dims: axis must be an int, got {axis!r}")
+    if not -a.ndim - 1 <= axis <= a.ndim:
+        raise ValueError(f"expand_dims: axis {axis} is out of range for a tensor of rank {a.ndim} (valid: "
+                         f"{-a.ndim - 1} to {a.ndim})")
+    return np.expand_dims(a, int(axis))
 
 
 @op()
@@ -150,7 +165,11 @@ def one_hot(indices, num_classes):
     idx = np.asarray(indices)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"one_hot: indices must be integers, got {idx.dtype}")
+    if isinstance(num_classes, (bool, np.bool_)) or not isinstance(num_classes, numbers.Integral):
+        raise TypeError(f"one_hot: num_classes must be an int, got {num_classes!r}")
     n = int(num_classes)
+    if not 0 <= n < 2 ** 31:  # TensorFlow's depth is an int32
+        raise ValueError(f"one_hot: num_classes must be in [0, 2**31), got {n}")
     return (idx[..., None] == np.arange(n)).astype(np.float32)
 
 

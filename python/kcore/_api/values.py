@@ -34,6 +34,8 @@ def variable(value, dtype=None, name=None, constraint=None):
         value = value.toarray()
     if value is None:
         raise TypeError("variable: the initial value is None; give an array, a number or a nested list")
+    if np.iscomplexobj(value):
+        raise TypeError(f"variable: complex values are not supported (a {dt} variable would drop the imaginary part)")
     try:
         arr = np.array(np.asarray(value), dtype=dt, copy=True)
     except (TypeError, ValueError) as e:
@@ -157,7 +159,10 @@ def eval(x):
             raise ValueError(f"eval: {x.name} depends on placeholder(s) "
                              f"{', '.join(p.name for p in missing)}; use K.function and feed them")
         return np.array(_graph.value_of(x), copy=True)
-    return np.asarray(x)
+    a = np.asarray(V.as_array(x, "eval") if x is None or isinstance(x, (str, bytes, dict, set)) else x)
+    if a.dtype == object:
+        raise TypeError(f"eval: expected a tensor, a variable or an array, got {type(x).__name__}")
+    return a
 
 
 def get_value(x):
@@ -169,7 +174,10 @@ def get_value(x):
             raise TypeError(f"get_value: {x.name} depends on a placeholder; only variables and "
                             f"placeholder-free tensors have a value")
         return np.array(_graph.value_of(x), copy=True)
-    return np.asarray(x)
+    a = np.asarray(V.as_array(x, "eval") if x is None or isinstance(x, (str, bytes, dict, set)) else x)
+    if a.dtype == object:
+        raise TypeError(f"eval: expected a tensor, a variable or an array, got {type(x).__name__}")
+    return a
 
 
 def batch_get_value(ops):
