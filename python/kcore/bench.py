@@ -489,14 +489,19 @@ def main(argv=None) -> int:
     p.add_argument("--keras", action="store_true",
                    help="time Keras model.predict (MobileNet, ResNet50; batch 1 and 32) on kcore and on tf_keras "
                         "when installed, instead of the kernel families")
+    p.add_argument("--tf-python", metavar="PYTHON",
+                   help="with --keras: the interpreter that has tensorflow-cpu and tf-keras (a venv of their own: "
+                        "TensorFlow pins NumPy and h5py versions of its own)")
     p.add_argument("--chart", help="write a PNG of speedups per family here (needs matplotlib)")
     args = p.parse_args(argv)
     from kcore import bench_nn
 
+    if args.tf_python is not None and not (os.path.isfile(args.tf_python) and os.access(args.tf_python, os.X_OK)):
+        raise SystemExit(f"--tf-python: {args.tf_python!r} is not an executable file")
     if args.keras:
         print(f"Keras predict, 224x224 inputs, random weights; kcore {kcore.__version__} "
               f"({kcore.get_num_threads()} threads), median of 3", flush=True)
-        print(bench_nn.format_keras(bench_nn.run_keras()))
+        print(bench_nn.format_keras(bench_nn.run_keras(tf_python=args.tf_python)))
         return 0
     if args.torch and bench_nn.torch_module() is None:
         raise SystemExit("--torch: PyTorch is not installed (pip install torch)")

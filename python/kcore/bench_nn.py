@@ -462,24 +462,26 @@ print(json.dumps({"median_s": statistics.median(times), "checksum": float(np.abs
 """
 
 
-def keras_engines():
-    """The engines `--keras` can time: kcore (Keras 2.3.1 installed) and tf_keras (installed)."""
+def keras_engines(tf_python=None):
+    """The engines `--keras` can time: kcore (Keras 2.3.1 installed) and tf_keras (installed here,
+    or in the interpreter `tf_python`)."""
     import importlib.util
 
     engines = []
     if importlib.util.find_spec("keras") is not None:
         engines.append("kcore")
-    if importlib.util.find_spec("tf_keras") is not None:
+    if tf_python is not None or importlib.util.find_spec("tf_keras") is not None:
         engines.append("tf_keras")
     return engines
 
 
-def run_keras(models=KERAS_MODELS, batches=(1, 32), rounds=3, threads=None):
-    """model.predict timings, one fresh process per (model, batch, engine): Keras picks its backend
-    once per process. Returns rows (model, batch, {engine: seconds or error text})."""
+def run_keras(models=KERAS_MODELS, batches=(1, 32), rounds=3, threads=None, tf_python=None):
+    """model.predict timings, one fresh process per (model, batch, engine), the engines alternating:
+    Keras picks its backend once per process. tf_keras runs in `tf_python` when given. Returns rows
+    (model, batch, {engine: seconds or error text})."""
     import json
 
-    engines = keras_engines()
+    engines = keras_engines(tf_python)
     rows = []
     for name in models:
         for batch in batches:
@@ -490,7 +492,8 @@ def run_keras(models=KERAS_MODELS, batches=(1, 32), rounds=3, threads=None):
                     env["KERAS_BACKEND"] = "kcore.backend"
                 if threads:
                     env["KCORE_NUM_THREADS"] = env["OMP_NUM_THREADS"] = str(threads)
-                r = subprocess.run([sys.executable, "-c", _KERAS_SCRIPT, name, str(batch), str(rounds), engine],
+                python = tf_python if engine == "tf_keras" and tf_python else sys.executable
+                r = subprocess.run([python, "-c", _KERAS_SCRIPT, name, str(batch), str(rounds), engine],
                                    env=env, capture_output=True, text=True, timeout=1800)
                 lines = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
                 if r.returncode != 0 or not lines:
@@ -514,8 +517,9 @@ def format_keras(rows) -> str:
         for engine, v in cell.items():
             if isinstance(v, str):
                 lines.append(f"    {engine}: {v}")
-    if "tf_keras" not in keras_engines():
-        lines.append("(tf_keras is not installed: pip install tensorflow-cpu tf-keras to compare)")
+    if not any("tf_keras" in cell for _, _, cell in rows):
+        lines.append("(tf_keras is not installed: pip install tensorflow-cpu tf-keras in a venv of its own and pass "
+                     "--tf-python to compare)")
     return "\n".join(lines)
 
 
