@@ -410,6 +410,22 @@ X234 = np.ones((2, 3, 4), np.float32)
     (lambda: K.variable([1j, 2]), TypeError, "variable: complex values are not supported"),
     (lambda: K.eval(None), TypeError, "eval: expected an array, a number or a nested list"),
     (lambda: K.eval(object()), TypeError, "eval: expected a tensor, a variable or an array, got object"),
+    (lambda: K.zeros((2.5, 2)), TypeError, "zeros: shape's dims must be an int, got 2.5"),
+    (lambda: K.ones((2 ** 63,)), ValueError, r"ones: shape's dims must be in \[0, 2\*\*63\)"),
+    (lambda: K.random_normal((2.5,)), TypeError, "random_normal: shape's dims must be an int"),
+    (lambda: K.eye("3"), TypeError, "eye: size must be an int, got '3'"),
+    (lambda: K.eye(-1), ValueError, r"eye: size must be in \[0, 2\*\*63\), got -1"),
+    (lambda: K.tile(X234, (1.5, 2)), TypeError, "tile: n's dims must be an int, got 1.5"),
+    (lambda: K.repeat(X234[0], 2.0), TypeError, "repeat: n must be an int, got 2.0"),
+    (lambda: K.repeat_elements(X234, 2, 5), ValueError, "repeat_elements: axis 5 is out of bounds"),
+    (lambda: K.stack([X234, X234], axis=9), ValueError, "stack: axis 9 is out of bounds for an array of rank 4"),
+    (lambda: K.l2_normalize(X234, axis=9), ValueError, "l2_normalize: axis 9 is out of bounds"),
+    (lambda: K.slice(X234, (0, 0, 0), (1.5, 2, 2)), TypeError, "slice: size must be a tuple of ints >= 0"),
+    (lambda: K.flatten(None), TypeError, "flatten: expected an array"),
+    (lambda: K.batch_flatten(None), TypeError, "batch_flatten: expected an array"),
+    (lambda: K.gather(None, [0]), TypeError, "gather: expected an array"),
+    (lambda: K.placeholder(shape=(2.5,)), TypeError, "placeholder: shape's dims must be an int, got 2.5"),
+    (lambda: K.placeholder(ndim=-1), ValueError, r"placeholder: ndim must be in \[0, 2\*\*63\), got -1"),
 ])
 def test_shape_and_value_functions_reject_bad_arguments(call, error, match):
     with pytest.raises(error, match=match):
@@ -423,6 +439,9 @@ def test_shape_functions_take_what_keras_passes():
     assert K.one_hot(np.array([0, 2]), np.int32(3)).tolist() == [[1, 0, 0], [0, 0, 1]]
     assert K.concatenate([X234, X234], axis=np.int64(-2)).shape == (2, 6, 4)
     assert K.eval(3.0) == 3.0 and K.eval([1, 2]).tolist() == [1, 2]
+    assert K.zeros((2, np.int64(3))).shape == (2, 3) and K.eye((2, 3)).shape == (2, 3)
+    assert K.tile(X234, np.array([2, 1, 1])).shape == (4, 3, 4) and K.tile(X234, np.array(2)).shape == (2, 3, 8)
+    assert K.slice(X234, (0, 1, 0), (-1, 2, 4)).shape == (2, 2, 4) and K.placeholder((None, 3)).shape == (None, 3)
 
 
 def test_more_backend_functions(capsys):

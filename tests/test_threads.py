@@ -205,3 +205,23 @@ def test_interpreter_exit_with_daemon_threads_inside_kernels(threads_env):
         r = subprocess.run([sys.executable, "-c", SHUTDOWN_SCRIPT], capture_output=True, text=True, env=env,
                            timeout=120)
         assert r.returncode == 0 and "terminate" not in r.stderr and "FATAL" not in r.stderr, r.stderr[-2000:]
+
+
+def test_closed_kernel_gate_parks_other_threads_only():
+    # kcore's atexit handler closes the gate: the closing thread still runs kernels, others park
+    # before starting one (so none runs while the libraries' exit destructors do).
+    code = textwrap.dedent("""
+        import threading, numpy as np
+        from kcore import backend as K
+        from kcore._runtime import _core
+        a = np.ones(1000, np.float32)
+        assert _core.close_kernels(5.0)
+        assert float(K.sum(a)) == 1000.0
+        done = threading.Event()
+        t = threading.Thread(target=lambda: (K.sum(a), done.set()), daemon=True)
+        t.start()
+        assert not done.wait(0.5)
+        print("ok")
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]

@@ -25,6 +25,9 @@ void register_runtime(py::module_& m) {
         "Choose the best kernel level the CPU supports, capped at `cap` ('' for no cap).");
   m.def("cpu_level", [] { return std::string(kcore::kernels().level); });
   m.def("supported_cpu_levels", &kcore::supported_levels);
+  m.def("close_kernels", &close_kernels, py::arg("timeout_s"),
+        "At interpreter exit: other threads park instead of starting kernels; waits (at most timeout_s) until none "
+        "runs one. Returns whether none does.");
   m.def("stream_read", [](const py::array& a) {
     if (!(a.flags() & py::array::c_style) || a.itemsize() != 8)
       throw py::type_error("stream_read: expects a C-contiguous array of 8-byte elements");

@@ -1,6 +1,7 @@
 """Loads the native core with the environment it needs, and owns the thread/CPU-level settings."""
 from __future__ import annotations
 
+import atexit
 import glob
 import importlib.util
 import os
@@ -33,6 +34,16 @@ def _load_core():
 
 
 _core, _user_wait_policy = _load_core()
+
+
+def _close_kernels():
+    # Daemon threads may still be inside kernels when the interpreter exits; the libraries those
+    # use (OpenBLAS) free their memory in exit destructors. Registered at import, so it runs after
+    # the atexit handlers registered later (which may still call kcore).
+    _core.close_kernels(10.0)
+
+
+atexit.register(_close_kernels)
 
 
 def _threads_from_env() -> tuple[int, str]:

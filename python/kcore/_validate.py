@@ -42,3 +42,29 @@ def as_array(x, fn: str) -> np.ndarray:
 def check_numeric(a: np.ndarray, fn: str) -> None:
     if a.dtype.kind not in "fiub" or a.dtype.char == "g":
         raise TypeError(f"{fn}: unsupported dtype {a.dtype}; accepted dtypes: {NUMERIC_NAMES}")
+
+
+def count(v, fn: str, what: str) -> int:
+    """v as a count: an int (Python or NumPy, not bool) in [0, 2**63)."""
+    import numbers
+
+    if isinstance(v, np.ndarray) and v.ndim == 0 and v.dtype.kind in "iu":  # a graph value (K.shape(x)[0])
+        v = v.item()
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
+        raise TypeError(f"{fn}: {what} must be an int, got {v!r}")
+    if not 0 <= int(v) < 2 ** 63:
+        raise ValueError(f"{fn}: {what} must be in [0, 2**63), got {int(v)}")
+    return int(v)
+
+
+def dims(shape, fn: str, what: str = "shape", unknown: bool = False) -> tuple:
+    """shape (an int or a sequence) as a tuple of counts; None entries kept when `unknown`."""
+    import numbers
+
+    if isinstance(shape, numbers.Integral) and not isinstance(shape, (bool, np.bool_)):
+        shape = (shape,)
+    if isinstance(shape, np.ndarray) and shape.ndim <= 1 and shape.dtype.kind in "iu":  # graph values
+        shape = tuple(shape.reshape(-1).tolist())
+    if not isinstance(shape, (list, tuple)):
+        raise TypeError(f"{fn}: {what} must be a tuple of ints, got {shape!r}")
+    return tuple(None if d is None and unknown else count(d, fn, f"{what}'s dims") for d in shape)

@@ -117,7 +117,8 @@ def binary_crossentropy(target, output, from_logits=False):
 @op()
 def l2_normalize(x, axis=None):
     a = float_arr(x, "l2_normalize")
-    ss = np.sum(np.square(a), axis=axis, keepdims=True)
+    axes = _core.normalize_axes(axis, a.ndim, "l2_normalize")
+    ss = np.sum(np.square(a), axis=axes, keepdims=True)
     return (a / np.sqrt(np.maximum(ss, a.dtype.type(1e-12)))).astype(a.dtype)
 
 

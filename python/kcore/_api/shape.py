@@ -38,9 +38,16 @@ def concatenate(tensors, axis=-1):
     return np.concatenate(arrs, axis=_core.single_axis(axis, rank, "concatenate"))
 
 
+def _is_count(v) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)) and int(v) >= 0
+
+
 @op()
 def stack(x, axis=0):
-    return np.stack([np.asarray(t) for t in x], axis=axis)
+    arrs = [V.as_array(t, "stack") for t in x]
+    if not arrs:
+        raise ValueError("stack: needs at least one tensor")
+    return np.stack(arrs, axis=_core.single_axis(axis, arrs[0].ndim + 1, "stack"))
 
 
 @op()
@@ -84,34 +91,35 @@ def squeeze(x, axis):
 
 @op()
 def flatten(x):
-    return np.asarray(x).reshape(-1)
+    return V.as_array(x, "flatten").reshape(-1)
 
 
 @op()
 def batch_flatten(x):
-    a = np.asarray(x)
+    a = V.as_array(x, "batch_flatten")
     return a.reshape(a.shape[0] if a.ndim else 1, -1)
 
 
 @op()
 def repeat(x, n):
     """(samples, dim) -> (samples, n, dim)."""
-    a = np.asarray(x)
+    a = V.as_array(x, "repeat")
     if a.ndim != 2:
         raise ValueError(f"repeat: expects a rank-2 tensor (samples, dim), got shape {a.shape}")
-    return np.repeat(a[:, None, :], int(n), axis=1)
+    return np.repeat(a[:, None, :], V.count(n, "repeat", "n"), axis=1)
 
 
 @op()
 def repeat_elements(x, rep, axis):
-    return np.repeat(np.asarray(x), int(rep), axis=axis)
+    a = V.as_array(x, "repeat_elements")
+    return np.repeat(a, V.count(rep, "repeat_elements", "rep"), axis=_core.single_axis(axis, a.ndim, "repeat_elements"))
 
 
 @op()
 def tile(x, n):
     """Tile; n shorter than the rank is padded with leading 1s (Keras 2.3)."""
-    a = np.asarray(x)
-    reps = (int(n),) if isinstance(n, numbers.Integral) else tuple(int(v) for v in np.asarray(n).reshape(-1))
+    a = V.as_array(x, "tile")
+    reps = V.dims(n, "tile", "n")
     if len(reps) > a.ndim:
         raise ValueError(f"tile: n {reps} is longer than the rank of shape {a.shape}")
     reps = (1,) * (a.ndim - len(reps)) + reps
@@ -182,8 +190,11 @@ def reverse(x, axes):
 
 @op("slice")
 def slice_(x, start, size):
-    a = np.asarray(x)
-    start, size = list(start), list(size)
+    a = V.as_array(x, "slice")
+    start = list(V.dims(start, "slice", "start"))
+    if not isinstance(size, (list, tuple)) or not all(_is_count(s) or (_is_count(-s) and s == -1) for s in size):
+        raise TypeError(f"slice: size must be a tuple of ints >= 0 (-1: to the end), got {size!r}")
+    size = list(size)
     if len(start) != a.ndim or len(size) != a.ndim:
         raise ValueError(f"slice: start and size need one entry per axis of shape {a.shape}")
     idx = tuple(slice(s, a.shape[i] if z == -1 else s + z) for i, (s, z) in enumerate(zip(start, size, strict=True)))
@@ -205,7 +216,9 @@ def switch(condition, then_expression, else_expression):
 @op()
 def gather(reference, indices):
     """reference[indices] along axis 0; out-of-range indices raise as in TensorFlow."""
-    ref = np.asarray(reference)
+    ref = V.as_array(reference, "gather")
+    if ref.ndim == 0:
+        raise ValueError("gather: reference must have at least one axis")
     idx = np.asarray(indices)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"gather: indices must be integers, got {idx.dtype}")
@@ -217,7 +230,9 @@ def gather(reference, indices):
 @op()
 def batch_gather(reference, indices):
     """tf.compat.v1.batch_gather: gather with batch_dims = rank(indices) - 1."""
-    ref = np.asarray(reference)
+    ref = V.as_array(reference, "gather")
+    if ref.ndim == 0:
+        raise ValueError("gather: reference must have at least one axis")
     idx = np.asarray(indices)
     b = idx.ndim - 1
     if idx.ndim < 1 or ref.shape[:b] != idx.shape[:b]:

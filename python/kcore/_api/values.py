@@ -3,7 +3,6 @@ random values."""
 from __future__ import annotations
 
 import builtins
-import numbers
 
 import numpy as np
 
@@ -74,11 +73,9 @@ def placeholder(shape=None, ndim=None, dtype=None, sparse=False, name=None):
     """A symbolic input; shape wins over ndim, None dims are unknown."""
     dt = dtype_name(dtype, "placeholder")
     if shape is None and ndim is not None:
-        shape = (None,) * int(ndim)
+        shape = (None,) * V.count(ndim, "placeholder", "ndim")
     if shape is not None:
-        shape = tuple(None if d is None else int(d) for d in shape)
-        if builtins.any(d is not None and d < 0 for d in shape):
-            raise ValueError(f"placeholder: dims must be >= 0 or None, got {shape}")
+        shape = V.dims(shape, "placeholder", unknown=True)
     p = Placeholder(shape, dt, sparse=sparse, name=None if name is None else _graph.scoped(name))
     p._keras_shape = shape
     p._uses_learning_phase = False
@@ -316,15 +313,7 @@ def size_of(x, name=None):
 
 
 def _shape_arg(shape, fn):
-    if isinstance(shape, numbers.Integral):
-        shape = (int(shape),)
-    try:
-        shape = tuple(int(d) for d in shape)
-    except (TypeError, ValueError):
-        raise TypeError(f"{fn}: shape must be a tuple of ints, got {shape!r}") from None
-    if builtins.any(d < 0 for d in shape):
-        raise ValueError(f"{fn}: negative dim in shape {shape}")
-    return shape
+    return V.dims(shape, fn)
 
 
 def zeros(shape, dtype=None, name=None):
@@ -344,9 +333,9 @@ def eye(size, dtype=None, name=None):
     if isinstance(size, (list, tuple)):
         if len(size) != 2:
             raise ValueError(f"eye: size must be an int or a pair (n, m), got {size!r}")
-        n, m = (int(s) for s in size)
+        n, m = (V.count(s, "eye", "size") for s in size)
     else:
-        n = m = int(size)
+        n = m = V.count(size, "eye", "size")
     return variable(np.eye(n, m), dtype=dtype_name(dtype, "eye"), name=name)
 
 
