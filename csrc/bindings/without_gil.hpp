@@ -54,25 +54,20 @@ inline void retake_gil(PyThreadState* state) {
 // the gate is closed, other threads park before starting a kernel.
 template <class F>
 auto without_gil(F&& f) {
-  KernelGate& gate = kernel_gate();
-  const unsigned long self = PyThread_get_thread_ident();
-  PyThreadState* const state = PyEval_SaveThread();
-  gate.running.fetch_add(1);
-  if (gate.closed.load() && gate.closer.load() != self) {
-    gate.running.fetch_sub(1);
-    park_forever();
-  }
   if constexpr (std::is_void_v<decltype(f())>) {
-    try {
+    without_gil([&] {
       std::forward<F>(f)();
-    } catch (...) {
-      gate.running.fetch_sub(1);
-      retake_gil(state);
-      throw;
-    }
-    gate.running.fetch_sub(1);
-    retake_gil(state);
+      return true;
+    });
   } else {
+    KernelGate& gate = kernel_gate();
+    const unsigned long self = PyThread_get_thread_ident();
+    PyThreadState* const state = PyEval_SaveThread();
+    gate.running.fetch_add(1);
+    if (gate.closed.load() && gate.closer.load() != self) {
+      gate.running.fetch_sub(1);
+      park_forever();
+    }
     std::optional<decltype(f())> result;
     try {
       result.emplace(std::forward<F>(f)());
