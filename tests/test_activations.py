@@ -82,6 +82,21 @@ def test_float16_tables_are_the_float32_kernels_rounded(name):
     np.testing.assert_array_equal(getattr(K, name)(view).view(np.uint16), got[::-3].view(np.uint16))
 
 
+def test_float32_tanh_within_one_ulp_everywhere():
+    # Per-interval polynomials (tanh_table.hpp): every 997th float32 up to where tanh rounds to 1,
+    # each quarter binade's first value and the one before it, and the exact 1 from there on.
+    top = int(np.float32(9.02).view(np.int32))
+    bits = np.arange(0, top + 1, 997, dtype=np.int32)
+    starts = ((np.arange(491, (top >> 21) + 1, dtype=np.int32)) << 21)
+    bits = np.concatenate([bits, starts, starts - 1, [top]])
+    x = bits.view(np.float32)
+    x = np.concatenate([x, -x])
+    got = K.tanh(x)
+    assert ulp_error(got, np.tanh(x.astype(np.float64)), np.float32) <= 1.0
+    assert (K.tanh(np.float32([9.02, 9.0110, 1e4, 3e38])) == 1).all()
+    assert np.array_equal(got[: len(x) // 2], -got[len(x) // 2:])  # odd, bit for bit
+
+
 SPECIAL = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-300, -1e-300, 5e-324, 1.0, -1.0, 700.0, -750.0])
 
 

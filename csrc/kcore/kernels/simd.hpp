@@ -110,6 +110,25 @@ inline vec<A> load_as(const W* p) {
   }
 }
 
+// t[i mod N] for each lane's index i (N a power of two): one or two two-register permutes where N
+// fits (vpermt2ps on AVX-512, vpermps on AVX2), a load per lane otherwise; the same values by any.
+template <int N, class T>
+inline vec<T> lookup(const T* t, vec<int_of<T>> i) {
+  static_assert(N > 0 && (N & (N - 1)) == 0, "the index is taken modulo N");
+  constexpr int L = kLanes<T>;
+  if constexpr (N <= 2 * L) {  // __builtin_shuffle takes the index modulo 2L
+    return __builtin_shuffle(load(t), N > L ? load(t + L) : load(t), i);
+  } else if constexpr (N <= 4 * L && kVecBytes >= 32) {
+    const vec<T> lo = __builtin_shuffle(load(t), load(t + L), i);
+    const vec<T> hi = __builtin_shuffle(load(t + 2 * L), N > 3 * L ? load(t + 3 * L) : load(t + 2 * L), i);
+    return (i & (2 * L)) == 0 ? lo : hi;
+  } else {
+    vec<T> r;
+    for (int l = 0; l < L; ++l) r[l] = t[i[l] & (N - 1)];
+    return r;
+  }
+}
+
 // True if any lane of a comparison mask is set (a single test instruction where there is one).
 template <class Mask>
 inline bool any_lane(Mask m) {

@@ -12,6 +12,7 @@
 #include <type_traits>
 
 #include "kcore/kernels/simd.hpp"
+#include "kcore/kernels/tanh_table.hpp"
 
 namespace kcore {
 namespace KCORE_ISA {
@@ -28,9 +29,6 @@ struct Consts<float> {
   static constexpr float kExpm1Big = 20.0f;                 // expm1 rounds to exp beyond this
   static constexpr int kExpm1Terms = 7;                      // r^k / k!, k = 2..7
   static constexpr int kLogTerms = 4;                        // 2 / (2k + 1), k = 1..4
-  static constexpr float kTanhOne = 10.0f;                   // tanh rounds to 1 beyond this
-  static constexpr float kTanhSeries = 0.55f;                // the odd series below this
-  static constexpr int kTanhTerms = 8;
 };
 template <>
 struct Consts<double> {
@@ -215,11 +213,36 @@ inline vec<A> abs(vec<A> x) {
   return bits_as<vec<A>>(bits_as<ivec<A>>(x) & ~splat<I>(std::numeric_limits<I>::min()));
 }
 
+// float tanh: a degree-5 polynomial per quarter binade of |x| (tanh_table.hpp, from
+// tools/gen_tanh_table.py), its coefficients picked per lane by permutes: no exp, no division.
+inline vec<float> tanh_float(vec<float> x) {
+  namespace tt = tanh_table;
+  using I = std::int32_t;
+  vec<float> a = abs<float>(x);
+  a = a > splat<float>(tt::kOne) ? splat<float>(tt::kOne) : a;  // NaN stays NaN
+  const ivec<float> bits = bits_as<ivec<float>>(a);
+  const auto first = a < splat<float>(tt::kFirstEnd);
+  // The interval (NaN's is out of range: lookup wraps it, and NaN - start stays NaN) and its start,
+  // |x| with the bits below the interval index cleared.
+  const ivec<float> i = first ? splat<I>(0) : (bits >> tt::kShift) - splat<I>(tt::kBase);
+  const ivec<float> start = first ? splat<I>(0) : bits & splat<I>(-(I{1} << tt::kShift));
+  const vec<float> d = a - bits_as<vec<float>>(start);  // exact
+  constexpr int N = tt::kIntervals;
+  static_assert(tt::kDegree == 5, "the Horner steps below");
+  vec<float> p = lookup<N>(tt::kTanhC5, i);
+  p = p * d + lookup<N>(tt::kTanhC4, i);
+  p = p * d + lookup<N>(tt::kTanhC3, i);
+  p = p * d + lookup<N>(tt::kTanhC2, i);
+  p = p * d + lookup<N>(tt::kTanhC1, i);
+  const vec<float> y = lookup<N>(tt::kTanhC0, i) + (lookup<N>(tt::kTanhC0Lo, i) + d * p);
+  return copysign<float>(y, x);
+}
+
 // tanh: near 0 its odd Taylor series (terms to well below half an ulp), elsewhere
 // tanh(|x|) = 1 - 2 / (exp(2|x|) + 1) (no cancellation there: the quotient is under 1/2) with the
 // sign restored.
 template <class A>
-inline vec<A> tanh(vec<A> x) {
+inline vec<A> tanh_series_exp(vec<A> x) {
   using C = Consts<A>;
   const vec<A> a = clamp<A>(abs<A>(x), 0, C::kTanhOne);
   const vec<A> far = splat<A>(1) - splat<A>(2) / (exp<A>(a + a) + splat<A>(1));
@@ -230,6 +253,15 @@ inline vec<A> tanh(vec<A> x) {
   for (int k = C::kTanhTerms - 1; k >= 1; --k) q = q * z + splat<A>(c[k]);
   const vec<A> near = x + x * (z * q);
   return copysign<A>(a < splat<A>(C::kTanhSeries) ? near : far, x);
+}
+
+template <class A>
+inline vec<A> tanh(vec<A> x) {
+  if constexpr (std::is_same_v<A, float>) {
+    return tanh_float(x);
+  } else {
+    return tanh_series_exp<A>(x);
+  }
 }
 
 // 1 / (1 + e^-x) from e = exp(-|x|), which never overflows (tiny results keep their precision).
