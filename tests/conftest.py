@@ -1,5 +1,9 @@
 import os
 
+# Streaming stores start at the last-level cache's size; tests put their shapes on both sides of
+# the threshold (tests/limits.py), so a small one keeps them small. Set before kcore loads.
+os.environ.setdefault("KCORE_STREAM_BYTES", str(1 << 20))
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings

@@ -84,7 +84,7 @@ void register_runtime(py::module_& m) {
     namespace t = kcore::tuning;
     py::dict d;
     d["grain"] = t::kGrain;
-    d["stream_bytes"] = t::kStreamBytes;
+    d["stream_bytes"] = t::stream_bytes();
     d["leaf"] = t::kLeaf;
     d["split_rows"] = t::kSplitRows;
     d["split_bytes"] = t::kSplitBytes;

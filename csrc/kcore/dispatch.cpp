@@ -1,6 +1,12 @@
 #include "kcore/dispatch.hpp"
 
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
 #include <stdexcept>
+
+#include "kcore/tuning.hpp"
 
 namespace kcore {
 namespace {
@@ -67,5 +73,38 @@ std::string supported_levels() {
   if (cpu_has_avx512()) s += ",avx512";
   return s;
 }
+
+namespace tuning {
+namespace {
+// The last-level cache one core sees, from sysfs (sysconf reports a whole EPYC package's L3,
+// ten times what one core's CCD has); 0 when unknown.
+std::int64_t last_level_cache_bytes() {
+  std::int64_t best = 0;
+  for (int i = 0; i < 8; ++i) {
+    const std::string dir = "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(i) + "/";
+    std::FILE* f = std::fopen((dir + "size").c_str(), "r");
+    if (f == nullptr) break;
+    long long kib = 0;
+    char unit = 0;
+    const int got = std::fscanf(f, "%lld%c", &kib, &unit);
+    std::fclose(f);
+    if (got >= 1) best = std::max<std::int64_t>(best, kib << (unit == 'M' ? 20 : 10));
+  }
+  return best;
+}
+}  // namespace
+
+std::int64_t stream_bytes() {
+  static const std::int64_t bytes = [] {
+    if (const char* e = std::getenv("KCORE_STREAM_BYTES")) {
+      char* end = nullptr;
+      const long long v = std::strtoll(e, &end, 10);
+      if (end != e && *end == '\0' && v > 0) return static_cast<std::int64_t>(v);
+    }
+    return std::clamp<std::int64_t>(last_level_cache_bytes(), std::int64_t(4) << 20, std::int64_t(64) << 20);
+  }();
+  return bytes;
+}
+}  // namespace tuning
 
 }  // namespace kcore

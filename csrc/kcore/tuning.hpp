@@ -17,8 +17,10 @@ constexpr std::int64_t kWarmWindowNs = 10000;
 constexpr std::int64_t kWarmGrainDivisor = 16;
 
 // --- memory traffic (kernels/stream.hpp) ---
-// Results from this size are written with streaming stores: they would not stay in the caches.
-constexpr std::int64_t kStreamBytes = std::int64_t(512) << 10;
+// Results from this size are written with streaming stores: the last-level cache one core sees,
+// within [4, 64] MiB (KCORE_STREAM_BYTES overrides it). A smaller result stays in that cache for
+// whatever reads it next, so ordinary stores serve it better (dispatch.cpp).
+std::int64_t stream_bytes();
 // Software prefetch distance for streaming reads: the hardware prefetchers alone keep too few
 // lines in flight on one core.
 constexpr int kPrefetchBytes = 2048;
