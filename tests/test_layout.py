@@ -39,6 +39,38 @@ def test_cast_matches_astype_bitwise(data, src, dst):
         np.array_equal(got.view(f"u{got.itemsize}"), expected.view(f"u{expected.itemsize}"))
 
 
+INT_SOURCES = ["uint8", "int8", "int32", "int64"]
+
+
+@given(data=st.data(), src=st.sampled_from(INT_SOURCES), dst=st.sampled_from(FLOATS))
+def test_casts_from_integers_are_native_and_match_astype(data, src, dst):
+    x = data.draw(views(np.dtype(src).type))
+    got = _core.cast(x, dst)  # the native entry itself: None would mean NumPy's route
+    assert got is not None and got.dtype == np.dtype(dst) and got.shape == x.shape
+    with np.errstate(all="ignore"):
+        expected = x.astype(dst)
+    np.testing.assert_array_equal(got.view(f"u{got.itemsize}"), expected.view(f"u{expected.itemsize}"))
+    assert np.array_equal(K.cast(x, dst), expected)
+
+
+def test_casts_from_integers_round_once(threads):
+    # float32 rounding above 2^24, float16's largest finite value and where it overflows.
+    i32 = np.array([2**24 + 1, 2**24 + 3, -(2**31), 2**31 - 1, 65504, 65519, 65520, -65536, 2049, 2051], np.int32)
+    i64 = np.concatenate([i32.astype(np.int64), [2**63 - 1, -(2**63), 2**53 + 1, 2**40 + 2**16 + 1]])
+    for x in (i32, i64, np.arange(-128, 128, dtype=np.int8), np.arange(256, dtype=np.uint8)):
+        for dst in FLOATS:
+            with np.errstate(over="ignore"):
+                want = x.astype(dst).view(f"u{np.dtype(dst).itemsize}")
+            assert np.array_equal(K.cast(x, dst).view(want.dtype), want), (x.dtype, dst)
+    # An image batch: the same bits for every thread count, transposed views included.
+    img = np.random.default_rng(3).integers(0, 256, (4, 37, 29, 3), dtype=np.uint8)
+    for n in (1, 2, 3):
+        threads.set_num_threads(n)
+        for v in (img, img.transpose(0, 3, 1, 2), img[:, ::-1]):
+            assert np.array_equal(K.cast(v, "float32"), v.astype(np.float32))
+            assert np.array_equal(K.cast(v, "float16").view(np.uint16), v.astype(np.float16).view(np.uint16))
+
+
 ALL_HALVES_SCRIPT = r"""
 import numpy as np, warnings
 warnings.simplefilter("ignore")
@@ -59,9 +91,12 @@ for wide in ("float32", "float64"):
 rng = np.random.default_rng(5)
 bits32 = rng.integers(0, 2**32, 1 << 18, dtype=np.uint64).astype(np.uint32).view(np.float32)
 bits64 = rng.integers(0, 2**64 - 1, 1 << 18, dtype=np.uint64).view(np.float64)
-for a in (bits32, bits64):
+ints = [rng.integers(np.iinfo(t).min, np.iinfo(t).max, 4099, dtype=t, endpoint=True)
+        for t in (np.uint8, np.int8, np.int32, np.int64)]
+for a in [bits32, bits64] + ints:
     for dst in ("float16", "float32", "float64"):
-        ok &= np.array_equal(K.cast(a, dst).view(u[dst]), a.astype(dst).view(u[dst]))
+        with np.errstate(over="ignore"):
+            ok &= np.array_equal(K.cast(a, dst).view(u[dst]), a.astype(dst).view(u[dst]))
 print(_core.cpu_level(), ok)
 """
 

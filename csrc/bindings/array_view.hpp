@@ -39,6 +39,27 @@ inline kcore::DType native_float_dtype(const py::array& a, const char* fn) {
                        "arrays in native byte order, got dtype " + std::string(py::str(a.dtype())));
 }
 
+// The dtype of an exact ndarray a cast reads natively: float16/32/64, uint8, int8, int32, int64 in
+// native byte order; false for anything else (NumPy's astype then converts it).
+inline bool cast_source_dtype(py::handle x, kcore::DType& dt) {
+  constexpr int kNpyByte = 1, kNpyUbyte = 2, kNpyInt = 5, kNpyLong = 7, kNpyLongLong = 9;
+  const auto& api = py::detail::npy_api::get();
+  if (Py_TYPE(x.ptr()) != api.PyArray_Type_) return false;
+  const auto* descr = py::detail::array_descriptor_proxy(py::detail::array_proxy(x.ptr())->descr);
+  if (!native_byte_order(descr->byteorder)) return false;
+  switch (descr->type_num) {
+    case kNpyHalf: dt = kcore::DType::f16; return true;
+    case kNpyFloat: dt = kcore::DType::f32; return true;
+    case kNpyDouble: dt = kcore::DType::f64; return true;
+    case kNpyUbyte: dt = kcore::DType::u8; return true;
+    case kNpyByte: dt = kcore::DType::i8; return true;
+    case kNpyInt: dt = kcore::DType::i32; return sizeof(int) == 4;
+    case kNpyLong: dt = kcore::DType::i64; return sizeof(long) == 8;
+    case kNpyLongLong: dt = kcore::DType::i64; return sizeof(long long) == 8;
+    default: return false;
+  }
+}
+
 // An exact ndarray (no subclass) of native-order float16/32/64: what the fast paths accept.
 inline bool is_plain_float_array(py::handle x) {
   const auto& api = py::detail::npy_api::get();
@@ -73,9 +94,10 @@ inline py::object scalar_if_0d(py::array out) {
   return py::reinterpret_steal<py::object>(scalar);
 }
 
-inline kcore::ArrayRef to_ref(const py::array& a, const char* fn) {
+// a as an ArrayRef of dtype (native_float_dtype's by default: the checked float types).
+inline kcore::ArrayRef to_ref(const py::array& a, const char* fn, const kcore::DType* dtype = nullptr) {
   kcore::ArrayRef r;
-  r.dtype = native_float_dtype(a, fn);
+  r.dtype = dtype != nullptr ? *dtype : native_float_dtype(a, fn);
   r.ndim = static_cast<int>(a.ndim());
   if (r.ndim > kcore::kMaxDims) throw py::value_error(std::string(fn) + ": too many dimensions");
   r.data = const_cast<char*>(static_cast<const char*>(a.data()));

@@ -48,12 +48,13 @@ const py::dtype* float_dtype_named(py::handle name) {
 }
 
 py::object cast(py::handle x, py::handle dtype) {
-  if (!is_plain_float_array(x)) return py::none();
+  kcore::DType src;
+  if (!cast_source_dtype(x, src)) return py::none();
   const py::dtype* dt = float_dtype_named(dtype);
   if (dt == nullptr) return py::none();  // integer and bool targets: NumPy's astype
   const auto arr = py::reinterpret_borrow<py::array>(x);
   // The result keeps x's memory order (as NumPy's astype); a C-contiguous x skips the layout sort.
-  return copy_of(arr, to_ref(arr, "cast"), *dt, arr.flags() & py::array::c_style ? ResultOrder::c : ResultOrder::like_input);
+  return copy_of(arr, to_ref(arr, "cast", &src), *dt, arr.flags() & py::array::c_style ? ResultOrder::c : ResultOrder::like_input);
 }
 
 py::object transpose(py::handle x) {

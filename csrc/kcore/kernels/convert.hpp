@@ -109,6 +109,18 @@ inline decltype(auto) visit_float(DType dt, const char* op, F&& f) {
   throw std::invalid_argument(std::string(op) + ": unsupported dtype (float16, float32, float64 only)");
 }
 
+// visit_float, and also the integer types a cast reads (uint8, int8, int32, int64).
+template <class F>
+inline decltype(auto) visit_cast_source(DType dt, const char* op, F&& f) {
+  switch (dt) {
+    case DType::u8: return f(std::uint8_t{});
+    case DType::i8: return f(std::int8_t{});
+    case DType::i32: return f(std::int32_t{});
+    case DType::i64: return f(std::int64_t{});
+    default: return visit_float(dt, op, std::forward<F>(f));
+  }
+}
+
 // Narrowing from an accumulator with a single rounding.
 template <class T, class A>
 inline T narrow(A a) {
@@ -222,8 +234,9 @@ inline D convert_one(S x) {
     if constexpr (std::is_same_v<D, float>) return half_to_float(x);
     else return half_to_double(x);
   } else if constexpr (std::is_same_v<D, half>) {
-    if constexpr (std::is_same_v<S, float>) return float_to_half(x);
-    else return double_to_half(x);
+    // An integer rounds once: below 2^24 it is exact in float, from 65520 on it is inf either way.
+    if constexpr (std::is_same_v<S, double>) return double_to_half(x);
+    else return float_to_half(static_cast<float>(x));
   } else {
     return static_cast<D>(x);
   }
@@ -243,6 +256,44 @@ inline bool any_half_nan(const half* s) {
 }
 }  // namespace detail
 
+namespace detail {
+// kLanes<A> integers from p as A. Bytes go through int32 by vpmovsxbd/vpmovzxbd (GCC's generic
+// conversion of a byte vector goes lane by lane).
+template <class A, class S>
+inline vec<A> int_lanes_as(const S* p) {
+  constexpr int L = kLanes<A>;
+  if constexpr (sizeof(S) == 1) {
+    typedef std::int32_t i32v __attribute__((vector_size(L * 4)));
+    i32v w;
+#if defined(__AVX512F__)
+    if constexpr (L == 16) {
+      const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+      const __m512i r = std::is_signed_v<S> ? _mm512_cvtepi8_epi32(b) : _mm512_cvtepu8_epi32(b);
+      std::memcpy(&w, &r, sizeof w);
+      return __builtin_convertvector(w, vec<A>);
+    }
+#endif
+#if defined(__AVX2__)
+    if constexpr (L == 8) {
+      const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
+      const __m256i r = std::is_signed_v<S> ? _mm256_cvtepi8_epi32(b) : _mm256_cvtepu8_epi32(b);
+      std::memcpy(&w, &r, sizeof w);
+      return __builtin_convertvector(w, vec<A>);
+    }
+#endif
+    std::int32_t lanes[L];
+    for (int l = 0; l < L; ++l) lanes[l] = p[l];
+    std::memcpy(&w, lanes, sizeof w);
+    return __builtin_convertvector(w, vec<A>);
+  } else {
+    typedef S sv __attribute__((vector_size(L * sizeof(S))));
+    sv x;
+    std::memcpy(&x, p, sizeof x);
+    return __builtin_convertvector(x, vec<A>);
+  }
+}
+}  // namespace detail
+
 // Contiguous run: s[0, n) -> d[0, n).
 template <class S, class D>
 inline void convert_run(const S* s, D* d, std::int64_t n) {
@@ -250,6 +301,11 @@ inline void convert_run(const S* s, D* d, std::int64_t n) {
   if constexpr (std::is_same_v<S, D>) {
     std::memcpy(d, s, static_cast<std::size_t>(n) * sizeof(S));
     return;
+  } else if constexpr (std::is_integral_v<S>) {
+    // Integers widen in registers (vpmovzxbd/vpmovsxbd, then vcvtdq2ps; vcvtqq2ps for int64):
+    // the same values as the C conversion, float16 through float32 as convert_one.
+    using A = std::conditional_t<std::is_same_v<D, double>, double, float>;
+    for (; i + kLanes<A> <= n; i += kLanes<A>) store_narrowed<D, A>(d + i, detail::int_lanes_as<A>(s + i));
   } else if constexpr (std::is_same_v<S, half>) {
 #if defined(__AVX512F__) || defined(__F16C__)
     for (; i + 16 <= n; i += 16) {

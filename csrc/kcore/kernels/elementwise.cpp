@@ -96,7 +96,7 @@ void softmax_row(const T* x, T* y, std::int64_t n, widen_t<T>* e) {
 void elementwise(const ElementwisePlan& p) {
   if (p.size == 0) return;
   if (p.kind == ElementwiseKind::copy) {
-    visit_float(p.dtype[kIn], "copy", [&](auto s) {
+    visit_cast_source(p.dtype[kIn], "copy", [&](auto s) {
       visit_float(p.dtype[kOut], "copy", [&](auto d) { copy_typed<decltype(s), decltype(d)>(p); });
     });
     return;

@@ -37,9 +37,10 @@ def permute_dimensions(kern, x, pattern):
 
 @op("cast", kernels=True, native=("cast",))
 def cast(kern, x, dtype):
-    """x converted to dtype, in x's memory order (as NumPy's astype): float16/32/64 natively
-    (round to nearest even, NaN payloads, -0.0, subnormals and overflow exactly as NumPy's
-    astype); integer and bool types through NumPy (float to int truncates toward zero)."""
+    """x converted to dtype, in x's memory order (as NumPy's astype): into float16/32/64 natively
+    from floats, uint8, int8, int32 and int64 (round to nearest even, NaN payloads, -0.0,
+    subnormals and overflow exactly as NumPy's astype); other sources and integer and bool
+    targets through NumPy (float to int truncates toward zero)."""
     a = V.as_array(x, "cast")
     name = _core.dtype_name(dtype, "cast")
     r = kern.cast(a, name) if a is not x else None  # see _ops.py: entries
