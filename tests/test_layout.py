@@ -200,6 +200,24 @@ def test_block_transposes_are_exact_on_every_level(level):
     assert r.stdout.split()[-2:] == [level, "True"]
 
 
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_image_channel_permutes(dtype, threads):
+    # NHWC <-> NCHW with few channels copies at a stride directly (up to kFewRows channels, then
+    # tiles): both sides of that, views, and the same bits on every thread count.
+    rng = np.random.default_rng(7)
+    for c in (1, 2, 3, 4, 8, 9, 16):
+        x = rng.standard_normal((3, 37, 2100 // c + 5, c)).astype(dtype)
+        nchw = np.transpose(x, (0, 3, 1, 2))
+        for v, perm in ((x, (0, 3, 1, 2)), (x[:, ::-1], (0, 3, 1, 2)), (x[..., ::2, :], (0, 3, 2, 1)),
+                        (nchw, (0, 2, 3, 1)), (nchw[:, ::-1], (0, 2, 3, 1))):
+            want = np.ascontiguousarray(np.transpose(v, perm))
+            for n in (1, 2, 3):
+                threads.set_num_threads(n)
+                got = K.permute_dimensions(v, perm)
+                u = f"u{got.itemsize}"
+                assert got.flags.c_contiguous and np.array_equal(got.view(u), want.view(u))
+
+
 @pytest.mark.parametrize("n", [T["stream_bytes"] // 4 + 7, 700001, 1 << 21])
 def test_large_casts_stream_exactly(n):
     # Results from stream_bytes up are written with streaming stores, in pieces aligned to the

@@ -77,6 +77,10 @@ constexpr std::int64_t kScanNarrowCols = 32;
 constexpr std::int64_t kCopyChunk = std::int64_t(1) << 16;
 // Square tiles of a converting transpose (fit L1 with both types).
 constexpr std::int64_t kCopyTile = 64;
+// A transposing copy with at most this many source or destination columns (image channels) copies
+// at a stride directly, in runs of this many elements of the long dim per task.
+constexpr std::int64_t kFewRows = 8;
+constexpr std::int64_t kFewRowsRun = 2048;
 // Elements of a strided or broadcast input gathered at a time (into L1).
 constexpr std::int64_t kGatherElems = 256;
 // Bytes of source rows per register-transpose task.

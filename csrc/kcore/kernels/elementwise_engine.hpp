@@ -178,6 +178,14 @@ void transpose_blocks(const ElementwisePlan& p) {
 }
 #endif
 
+// One S at p (any alignment), converted as NumPy's astype converts it.
+template <class S, class D>
+KCORE_INLINE D load_converted(const char* p) {
+  S x;
+  std::memcpy(&x, p, sizeof x);
+  return convert_one<D>(x);
+}
+
 // A copy that converts while it transposes: dim t is contiguous in the source, the last dim in
 // the destination. Square tiles that fit in L1: source columns read (and converted) into tile
 // rows, destination rows written from tile columns.
@@ -190,8 +198,40 @@ void transpose_tiles(const ElementwisePlan& p) {
   const std::int64_t ss_t = p.dim[t].stride[kIn], ds_t = p.dim[t].stride[kOut];
   LoopDim outer_dims[kMaxDims];
   const int n_outer = dims_but(p, t, outer_dims);
-  const std::int64_t tiles_t = (nt + kTile - 1) / kTile, tiles_j = (inner + kTile - 1) / kTile;
   const std::int64_t outer = p.size / (nt * inner);
+  if (nt <= tuning::kFewRows || inner <= tuning::kFewRows) {
+    // Few source columns or few destination columns (image channels: NHWC <-> NCHW): rows are
+    // gathered at a stride directly, over a long run of the long dim; square tiles would be a
+    // few elements wide and cost more in bookkeeping than in copying.
+    constexpr std::int64_t kRun = tuning::kFewRowsRun;
+    const bool few_src = nt <= tuning::kFewRows;
+    const std::int64_t n_long = few_src ? inner : nt, runs = (n_long + kRun - 1) / kRun;
+    const std::int64_t work = few_src ? nt : inner;
+    parallel_for(0, outer * runs, std::max<std::int64_t>(1, tuning::kGrain / (work * kRun)), [&](std::int64_t b, std::int64_t e) {
+      for (std::int64_t task = b; task < e; ++task) {
+        const std::int64_t r0 = (task % runs) * kRun, nr = std::min(kRun, n_long - r0);
+        std::int64_t off[kIn + 1];
+        offsets_of(task / runs, outer_dims, n_outer, off);
+        const char* src = p.data[kIn] + off[kIn];
+        char* dst = p.data[kOut] + off[kOut];
+        if (few_src) {  // destination rows i, elements j = r0 + r: strided reads
+          for (std::int64_t i = 0; i < nt; ++i) {
+            const char* col = src + i * ss_t + r0 * s_inner;
+            D* row = reinterpret_cast<D*>(dst + i * ds_t) + r0;
+            for (std::int64_t r = 0; r < nr; ++r) row[r] = load_converted<S, D>(col + r * s_inner);
+          }
+        } else {  // destination rows i = r0 + r of `inner` elements: strided writes of short rows
+          for (std::int64_t r = 0; r < nr; ++r) {
+            const char* s = src + (r0 + r) * ss_t;
+            D* row = reinterpret_cast<D*>(dst + (r0 + r) * ds_t);
+            for (std::int64_t j = 0; j < inner; ++j) row[j] = load_converted<S, D>(s + j * s_inner);
+          }
+        }
+      }
+    });
+    return;
+  }
+  const std::int64_t tiles_t = (nt + kTile - 1) / kTile, tiles_j = (inner + kTile - 1) / kTile;
   const std::int64_t tasks = outer * tiles_t * tiles_j;
   parallel_for(0, tasks, std::max<std::int64_t>(1, tuning::kGrain / (kTile * kTile)), [&](std::int64_t b, std::int64_t e) {
     alignas(64) D tile[kTile * kTile];
