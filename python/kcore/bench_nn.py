@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import statistics
 import subprocess
 import sys
 
@@ -22,7 +21,7 @@ import kcore
 from kcore import _reference
 from kcore import backend as K
 from kcore import numpy_backend as NK
-from kcore.bench import _calibrate, _timed, geomean  # the core families' timing protocol
+from kcore.bench import FAMILIES, geomean, interleaved, torch_runs, torch_threads  # the core families' protocol
 
 EW_OPS = ("add", "multiply", "maximum", "bias_add", "batch_normalization", "relu", "relu6", "leaky_relu", "elu",
           "sigmoid", "hard_sigmoid", "tanh", "softplus", "softsign", "exp", "log", "softmax", "preprocess")
@@ -71,15 +70,6 @@ class NNResult:
     t_torch: float | None
     speedup: float  # NumPy's time / kcore's (NaN without a NumPy column)
     torch_speedup: float  # PyTorch's time / kcore's (NaN without PyTorch)
-
-
-def torch_module():
-    """PyTorch when installed (the bench's optional comparison), else None."""
-    try:
-        import torch
-    except ImportError:
-        return None
-    return torch
 
 
 def elementwise_cases(dtypes, thread_counts, ops=EW_OPS):
@@ -330,45 +320,15 @@ def _check_elementwise(case, x, y, b, stats, got):
         raise AssertionError(f"{case.name}: result differs from the float64 reference")
 
 
-def interleaved(fns, rounds: int, min_time: float):
-    """Median time of each callable (None entries skipped) and the median per-round ratio of each
-    to the first, timed in interleaved rounds."""
-    live = [f for f in fns if f is not None]
-    for f in live:
-        f()
-    counts = [_calibrate(f, min_time) for f in live]
-    times: list[list[float]] = [[] for _ in live]
-    for _ in range(rounds):
-        for i, f in enumerate(live):
-            times[i].append(_timed(f, counts[i]))
-    medians = [statistics.median(t) for t in times]
-    ratios = [statistics.median(b / a for a, b in zip(times[0], t, strict=True)) for t in times]
-    out_t: list[float | None] = []
-    out_r: list[float] = []
-    it = iter(zip(medians, ratios, strict=True))
-    for f in fns:
-        if f is None:
-            out_t.append(None)
-            out_r.append(float("nan"))
-        else:
-            m, r = next(it)
-            out_t.append(m)
-            out_r.append(r)
-    return out_t, out_r
-
-
-def torch_threads(torch, n):
-    if torch is not None:
-        torch.set_num_threads(n)
-
-
-def run_nn_cases(cases, rounds, min_time, use_torch=True, progress=None):
-    torch = torch_module() if use_torch else None
+def run_nn_cases(cases, rounds, min_time, torch=None, progress=None):
+    """The cases' results, each passed to `progress` as soon as it is measured; `torch`: the
+    PyTorch module to time beside NumPy (None: NumPy only)."""
     results = []
     default_threads = kcore.get_num_threads()
+    torch_before = torch.get_num_threads() if torch is not None else 0
     try:
         with np.errstate(all="ignore"):
-            for i, case in enumerate(cases):
+            for case in cases:
                 kcore.set_num_threads(case.threads)
                 torch_threads(torch, case.threads)
                 if case.family == "elementwise":
@@ -380,60 +340,19 @@ def run_nn_cases(cases, rounds, min_time, use_torch=True, progress=None):
                 else:
                     x, w, stride, kind, kfn, nfn, tfn = _conv_fns(case, torch)
                     _check_conv(case, x, w, stride, kind, kfn())
-                if tfn is not None:
-                    try:
-                        tfn()
-                    except (RuntimeError, NotImplementedError):  # an op PyTorch lacks for this dtype
-                        tfn = None
-                (tk, tn, tt), (_, rn, rt) = interleaved([kfn, nfn, tfn], rounds, min_time)
+                (tk, tn, tt), (_, rn, rt) = interleaved([kfn, nfn, torch_runs(tfn)], rounds, min_time)
                 assert tk is not None
                 results.append(NNResult(case, tk, tn, tt, rn, rt))
                 if progress:
-                    progress(i + 1, len(cases), results[-1])
+                    progress(results[-1])
     finally:
         kcore.set_num_threads(default_threads)
-        torch_threads(torch, default_threads)
+        torch_threads(torch, torch_before)
     return results
-
-
-def _fmt_t(t):
-    return "-" if t is None else f"{t * 1e3:.3f}ms"
-
-
-def _fmt_r(r):
-    return "-" if math.isnan(r) else f"{r:.2f}x"
-
-
-def format_nn_line(r: NNResult) -> str:
-    return (f"{r.case.family:<11} {r.case.name:<32} {_fmt_t(r.t_kcore):>10} {_fmt_t(r.t_numpy):>11} "
-            f"{_fmt_t(r.t_torch):>10} {_fmt_r(r.speedup):>8} {_fmt_r(r.torch_speedup):>8}")
-
-
-def format_nn_table(results) -> str:
-    head = (f"{'family':<11} {'case':<32} {'kcore':>10} {'numpy':>11} {'torch':>10} {'vs numpy':>8} "
-            f"{'vs torch':>8}")
-    return "\n".join([head] + [format_nn_line(r) for r in results])
 
 
 def _geomean(values):
     return geomean(v for v in values if not math.isnan(v))
-
-
-def nn_summary(results) -> str:
-    lines = []
-    groups: dict = {}
-    for r in results:
-        groups.setdefault((r.case.family, r.case.threads), []).append(r)
-    for (family, t), rs in sorted(groups.items()):
-        parts = []
-        for label, key in (("NumPy", "speedup"), ("PyTorch", "torch_speedup")):
-            vals = [r for r in rs if not math.isnan(getattr(r, key))]
-            if vals:
-                w = min(vals, key=lambda r: getattr(r, key))
-                parts.append(f"vs {label} geomean {_geomean(getattr(r, key) for r in vals):.2f}x, worst "
-                             f"{getattr(w, key):.2f}x ({w.case.name})")
-        lines.append(f"{family}, {t} thread(s), {len(rs)} cases: " + "; ".join(parts))
-    return "\n".join(lines)
 
 
 # --- Keras models ------------------------------------------------------------------------------
@@ -523,9 +442,10 @@ def format_keras(rows) -> str:
     return "\n".join(lines)
 
 
-def write_chart(nn_results, core_results, path: str) -> str:
+def write_chart(results, path: str) -> str:
     """A PNG of speedups per family against NumPy and PyTorch (geomean, worst case as an error
-    bar). Needs matplotlib (the bench extra); returns what was written or why not."""
+    bar), from the core families' and the inference families' results. Needs matplotlib (the
+    bench extra); returns what was written or why not."""
     try:
         import matplotlib
 
@@ -538,15 +458,14 @@ def write_chart(nn_results, core_results, path: str) -> str:
     threads = kcore.get_num_threads()  # the default thread count's cases
     bars = []  # (label, against, geomean, worst)
     groups: dict = {}
-    for r in core_results:
+    for r in results:
         if r.case.threads == threads:
-            groups.setdefault((r.case.family, "NumPy"), []).append(r.speedup)
-    for r in nn_results:  # per dtype: PyTorch's float16 convolutions are slow enough to hide float32's
-        if r.case.threads == threads:
-            label = f"{r.case.family} {r.case.dtype}"
+            # the inference families per dtype: PyTorch's float16 convolutions are slow enough to hide float32's
+            label = f"{r.case.family}\n{r.case.dtype}" if isinstance(r, NNResult) else r.case.family
             groups.setdefault((label, "NumPy"), []).append(r.speedup)
             groups.setdefault((label, "PyTorch"), []).append(r.torch_speedup)
-    for (family, against), vals in sorted(groups.items()):
+    order = {f: i for i, f in enumerate(FAMILIES)}
+    for (family, against), vals in sorted(groups.items(), key=lambda kv: (order[kv[0][0].split()[0]], kv[0])):
         vals = [v for v in vals if not math.isnan(v)]
         if vals:
             bars.append((family, against, _geomean(vals), min(vals)))
