@@ -85,6 +85,7 @@ void register_runtime(py::module_& m) {
     py::dict d;
     d["grain"] = t::kGrain;
     d["stream_bytes"] = t::stream_bytes();
+    d["cache_bytes"] = t::last_level_cache_bytes();
     d["leaf"] = t::kLeaf;
     d["split_rows"] = t::kSplitRows;
     d["split_bytes"] = t::kSplitBytes;

@@ -75,9 +75,7 @@ std::string supported_levels() {
 }
 
 namespace tuning {
-namespace {
-// The last-level cache one core sees, from sysfs (sysconf reports a whole EPYC package's L3,
-// ten times what one core's CCD has); 0 when unknown.
+// From sysfs: sysconf reports a whole EPYC package's L3, ten times what one core's CCD has.
 std::int64_t last_level_cache_bytes() {
   std::int64_t best = 0;
   for (int i = 0; i < 8; ++i) {
@@ -92,7 +90,6 @@ std::int64_t last_level_cache_bytes() {
   }
   return best;
 }
-}  // namespace
 
 std::int64_t stream_bytes() {
   static const std::int64_t bytes = [] {

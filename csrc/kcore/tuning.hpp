@@ -21,6 +21,8 @@ constexpr std::int64_t kWarmGrainDivisor = 16;
 // within [4, 64] MiB (KCORE_STREAM_BYTES overrides it). A smaller result stays in that cache for
 // whatever reads it next, so ordinary stores serve it better (dispatch.cpp).
 std::int64_t stream_bytes();
+// The last-level cache one core sees (sysfs), 0 where the OS does not say.
+std::int64_t last_level_cache_bytes();
 // Software prefetch distance for streaming reads: the hardware prefetchers alone keep too few
 // lines in flight on one core.
 constexpr int kPrefetchBytes = 2048;

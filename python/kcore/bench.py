@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import glob
 import importlib.util
 import json
 import math
@@ -237,9 +236,10 @@ def case_fns(case: Case, x: np.ndarray):
         return reduction_fns(case, x)
     if case.family == "transpose":
         if case.axis is None:
-            return (lambda: K.transpose(x)), (lambda: np.ascontiguousarray(x.T))
+            return (lambda: K.transpose(x)), (lambda: np.array(x.T, order="C"))
         pattern = case.axis
-        return (lambda: K.permute_dimensions(x, pattern)), (lambda: np.ascontiguousarray(np.transpose(x, pattern)))
+        # np.array copies even where the permuted view is already contiguous (one channel), as kcore does.
+        return (lambda: K.permute_dimensions(x, pattern)), (lambda: np.array(np.transpose(x, pattern), order="C"))
     dst = case.dtype.split("->")[1]
     return (lambda: K.cast(x, dst)), (lambda: x.astype(dst))
 
@@ -304,7 +304,7 @@ def torch_case_fn(torch, case: Case, x: np.ndarray, y: np.ndarray | None = None)
         return lambda: f(t, dim=axis)
     if case.family == "transpose":
         pattern = tuple(reversed(range(t.ndim))) if case.axis is None else case.axis
-        return lambda: t.permute(pattern).contiguous()
+        return lambda: t.permute(pattern).clone(memory_format=torch.contiguous_format)  # a copy, as kcore's
     if case.family == "cast":
         dst = getattr(torch, case.dtype.split("->")[1])
         return lambda: t.to(dst)
@@ -483,18 +483,8 @@ def measure_bandwidth(threads: int, rounds: int = 7) -> tuple[float, float]:
 
 
 def cache_bytes() -> int | None:
-    """The largest CPU cache the OS reports (Linux sysfs), or None where it reports none."""
-    sizes = []
-    for path in glob.glob("/sys/devices/system/cpu/cpu0/cache/index*/size"):
-        try:
-            with open(path) as f:
-                text = f.read().strip().upper()
-        except OSError:
-            continue
-        digits = text.rstrip("KMG")
-        if digits.isdigit():
-            sizes.append(int(digits) << {"K": 10, "M": 20, "G": 30}.get(text[len(digits):], 0))
-    return max(sizes) if sizes else None
+    """The last-level cache one core sees, as the kernels read it (Linux sysfs), or None."""
+    return _core.tuning()["cache_bytes"] or None
 
 
 @dataclasses.dataclass
