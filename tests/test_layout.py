@@ -180,10 +180,10 @@ ok = True
 # enough (>= 8 MB, line-aligned rows) for streaming stores.
 cases = [((67, 131), (1, 0)), ((131, 67), (1, 0)), ((3, 70, 45), (0, 2, 1)), ((5, 33, 40), (2, 1, 0)),
          ((2064, 1027), (1, 0)), ((3, 1024, 1040), (0, 2, 1)), ((1027, 2064), (1, 0))]
-for dt in (np.float16, np.float32, np.float64):
+for dt in (np.float16, np.float32, np.float64, np.uint8, np.int32):
     for shape, perm in cases:
         bits = rng.integers(0, 2**63, shape, dtype=np.uint64)
-        x = bits.astype({2: np.uint16, 4: np.uint32, 8: np.uint64}[np.dtype(dt).itemsize]).view(dt)
+        x = bits.astype({1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}[np.dtype(dt).itemsize]).view(dt)
         for v in (x, x[..., ::-1], x[..., 1:]):
             got = K.permute_dimensions(v, perm)
             ok &= np.array_equal(got.view(np.uint8), np.transpose(v, perm).copy().view(np.uint8))
@@ -200,20 +200,21 @@ def test_block_transposes_are_exact_on_every_level(level):
     assert r.stdout.split()[-2:] == [level, "True"]
 
 
-@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("dtype", FLOATS + ["uint8", "int8", "int32", "int64"])
 def test_image_channel_permutes(dtype, threads):
     # NHWC <-> NCHW with few channels copies at a stride directly (up to kFewRows channels, then
     # tiles): both sides of that, views, and the same bits on every thread count.
     rng = np.random.default_rng(7)
     for c in (1, 2, 3, 4, 8, 9, 16):
-        x = rng.standard_normal((3, 37, 2100 // c + 5, c)).astype(dtype)
+        x = rng.standard_normal((3, 37, 2100 // c + 5, c)) * 50
+        x = x.astype(dtype) if dtype in FLOATS else x.astype(np.int64).astype(dtype)
         nchw = np.transpose(x, (0, 3, 1, 2))
         for v, perm in ((x, (0, 3, 1, 2)), (x[:, ::-1], (0, 3, 1, 2)), (x[..., ::2, :], (0, 3, 2, 1)),
                         (nchw, (0, 2, 3, 1)), (nchw[:, ::-1], (0, 2, 3, 1))):
             want = np.ascontiguousarray(np.transpose(v, perm))
             for n in (1, 2, 3):
                 threads.set_num_threads(n)
-                got = K.permute_dimensions(v, perm)
+                got = _core.permute_dimensions(v, perm)  # the native entry: integers too
                 u = f"u{got.itemsize}"
                 assert got.flags.c_contiguous and np.array_equal(got.view(u), want.view(u))
 

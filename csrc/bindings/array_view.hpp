@@ -39,8 +39,9 @@ inline kcore::DType native_float_dtype(const py::array& a, const char* fn) {
                        "arrays in native byte order, got dtype " + std::string(py::str(a.dtype())));
 }
 
-// The dtype of an exact ndarray a cast reads natively: float16/32/64, uint8, int8, int32, int64 in
-// native byte order; false for anything else (NumPy's astype then converts it).
+// The dtype of an exact ndarray the native copies (cast, transpose, permute_dimensions) read:
+// float16/32/64, uint8, int8, int32, int64 in native byte order; false for anything else (NumPy's
+// routes then take it).
 inline bool cast_source_dtype(py::handle x, kcore::DType& dt) {
   constexpr int kNpyByte = 1, kNpyUbyte = 2, kNpyInt = 5, kNpyLong = 7, kNpyLongLong = 9;
   const auto& api = py::detail::npy_api::get();

@@ -24,7 +24,8 @@ namespace kcore_py {
 
 py::array copy_of(const py::array& like, const kcore::ArrayRef& src, const py::dtype& dtype, ResultOrder order) {
   py::array out = order == ResultOrder::like_input ? empty_like_k(like, dtype) : empty_c_shape(dtype, src.ndim, src.shape);
-  const kcore::ArrayRef dst = to_ref(out, "copy");
+  // A copy into src's own dtype (an integer permute) keeps src's kind; other results are floats.
+  const kcore::ArrayRef dst = to_ref(out, "copy", dtype.equal(like.dtype()) ? &src.dtype : nullptr);
   const kcore::ElementwisePlan plan = kcore::make_elementwise_plan(kcore::ElementwiseKind::copy, dst, &src, 1);
   without_gil([&] { kcore::kernels().elementwise(plan); });
   return out;
@@ -58,18 +59,20 @@ py::object cast(py::handle x, py::handle dtype) {
 }
 
 py::object transpose(py::handle x) {
-  if (!is_plain_float_array(x)) return py::none();
+  kcore::DType dt;
+  if (!cast_source_dtype(x, dt)) return py::none();
   const auto arr = py::reinterpret_borrow<py::array>(x);
-  kcore::ArrayRef v = to_ref(arr, "transpose");
+  kcore::ArrayRef v = to_ref(arr, "transpose", &dt);
   std::reverse(v.shape, v.shape + v.ndim);
   std::reverse(v.strides, v.strides + v.ndim);
   return copy_of(arr, v, arr.dtype(), ResultOrder::c);
 }
 
 py::object permute_dimensions(py::handle x, py::handle pattern) {
-  if (!is_plain_float_array(x)) return py::none();
+  kcore::DType dt;
+  if (!cast_source_dtype(x, dt)) return py::none();
   const auto arr = py::reinterpret_borrow<py::array>(x);
-  const kcore::ArrayRef in = to_ref(arr, "permute_dimensions");
+  const kcore::ArrayRef in = to_ref(arr, "permute_dimensions", &dt);
   int perm[kcore::kMaxDims];
   permutation(pattern, in.ndim, in.shape, perm);
   kcore::ArrayRef v = in;

@@ -97,7 +97,11 @@ void elementwise(const ElementwisePlan& p) {
   if (p.size == 0) return;
   if (p.kind == ElementwiseKind::copy) {
     visit_cast_source(p.dtype[kIn], "copy", [&](auto s) {
-      visit_float(p.dtype[kOut], "copy", [&](auto d) { copy_typed<decltype(s), decltype(d)>(p); });
+      using S = decltype(s);
+      if constexpr (std::is_integral_v<S>) {  // integer layout copies keep their type
+        if (p.dtype[kOut] == p.dtype[kIn]) return copy_typed<S, S>(p);
+      }
+      visit_float(p.dtype[kOut], "copy", [&](auto d) { copy_typed<S, decltype(d)>(p); });
     });
     return;
   }

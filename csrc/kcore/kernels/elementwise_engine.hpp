@@ -272,7 +272,7 @@ void copy_typed(const ElementwisePlan& p) {
     return run_lines(p, Convert<S, D>{}, stream);
   }
 #ifdef KCORE_REGISTER_TRANSPOSE
-  if constexpr (std::is_same_v<S, D>) {
+  if constexpr (std::is_same_v<S, D> && sizeof(S) >= 2) {  // (register blocks of 2-8 byte lanes)
     // (Thin arrays, under one line of columns or one block of rows, keep the tiles.)
     constexpr std::int64_t kLineElems = kLineBytes / sizeof(S);
     if (p.dim[p.src_inner].stride[kIn] == static_cast<std::int64_t>(sizeof(S)) && p.dim[p.ndim - 1].size >= kLineElems &&

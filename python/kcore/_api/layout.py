@@ -1,4 +1,5 @@
-"""transpose, permute_dimensions and cast: one native strided-copy engine (float16/32/64)."""
+"""transpose, permute_dimensions and cast: one native strided-copy engine (float16/32/64, and
+uint8/int8/int32/int64 arrays: permuted as they are, cast into the float types)."""
 from __future__ import annotations
 
 import numpy as np
