@@ -226,6 +226,28 @@ void batch_dot_axes(py::handle axes, int xn, const std::int64_t* xs, int yn, con
                           std::to_string(ys[a1]) + ")");
 }
 
+bool flag(py::handle v, const char* fn, const char* what) {
+  if (v.ptr() == Py_True) return true;
+  if (v.ptr() == Py_False || v.is_none()) return false;
+  static PyObject* number = py::object(py::module_::import("numpy").attr("number")).release().ptr();
+  static PyObject* complex = py::object(py::module_::import("numpy").attr("complexfloating")).release().ptr();
+  static PyObject* numpy_bool = py::object(py::module_::import("numpy").attr("bool_")).release().ptr();
+  bool ok = PyLong_Check(v.ptr()) || PyFloat_Check(v.ptr()) || PyObject_IsInstance(v.ptr(), numpy_bool) == 1 ||
+            (PyObject_IsInstance(v.ptr(), number) == 1 && PyObject_IsInstance(v.ptr(), complex) != 1);
+  if (!ok && py::isinstance<py::array>(v)) {
+    const auto a = py::reinterpret_borrow<py::array>(v);
+    const char kind = a.dtype().kind();
+    ok = a.ndim() == 0 && (kind == 'b' || kind == 'i' || kind == 'u' || kind == 'f');
+  }
+  if (PyErr_Occurred()) throw py::error_already_set();
+  if (!ok)
+    throw py::type_error(std::string(fn) + ": " + what + " must be a bool (or a number, read as bool(v)), got " +
+                         py_repr(v));
+  const int truth = PyObject_IsTrue(v.ptr());
+  if (truth < 0) throw py::error_already_set();
+  return truth != 0;
+}
+
 namespace {
 constexpr const char* kDtypeNames[] = {"float16", "float32", "float64", "int8",   "int16",  "int32",
                                        "int64",   "uint8",   "uint16",  "uint32", "uint64", "bool"};
@@ -309,6 +331,9 @@ void register_keras_args(py::module_& m) {
     return py::make_tuple(a0, a1);
   }, py::arg("axes"), py::arg("x_shape"), py::arg("y_shape"),
         "batch_dot's (a0, a1) as Keras 2.3 computes them; raises Keras's errors.");
+  m.def("flag", [](py::handle v, const std::string& fn, const std::string& what) {
+    return flag(v, fn.c_str(), what.c_str());
+  }, py::arg("v"), py::arg("fn"), py::arg("what"), "A flag argument as bool(v); TypeError for what is not a bool or a number.");
   m.def("dtype_name", [](py::handle dtype, const std::string& fn) { return dtype_name(dtype, fn.c_str()); },
         py::arg("dtype"), py::arg("fn"), "The accepted dtype name for a dtype argument; TypeError otherwise.");
   py::tuple names(std::size(kDtypeNames));

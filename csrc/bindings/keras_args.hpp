@@ -44,6 +44,11 @@ void batch_dot_axes(py::handle axes, int xn, const std::int64_t* xs, int yn, con
 // for Python's float, int and bool (NumPy reads float as float64, TensorFlow as float32).
 std::string dtype_name(py::handle dtype, const char* fn);
 
+// A flag argument (keepdims, from_logits, ...) as TensorFlow reads it, bool(v), for bools, None and
+// numbers (Python's, NumPy scalars, 0-d numeric arrays); TypeError for anything else (text, lists,
+// arrays of several elements, objects), naming the function and the argument.
+bool flag(py::handle v, const char* fn, const char* what);
+
 // Python's repr of a shape, "(2, 3)" or "(3,)".
 std::string shape_repr(int ndim, const std::int64_t* shape);
 

@@ -187,14 +187,19 @@ py::object binary_args(PyObject* const* args, Py_ssize_t) {
   return binary(kind, args[1], args[2]);
 }
 // elementwise1(kind, x[, p0[, p1[, p2]]]): parameters in Keras's order (elu: alpha; relu: alpha,
-// max_value, threshold); a missing one or None is NaN (relu: no maximum).
+// max_value, threshold); a missing one is NaN, as is relu's max_value None (no maximum). Any other
+// None is declined, for the Python layer to reject.
 py::object unary_args(PyObject* const* args, Py_ssize_t n) {
   const auto kind = enum_arg<kcore::ElementwiseKind>(args[0], kcore::ElementwiseKind::less_equal, "elementwise1");
   if (!kcore::is_unary(kind)) throw py::value_error("elementwise1: kind must be one of exp .. relu");
   double params[kcore::kElementwiseParams];
   for (int i = 0; i < kcore::kElementwiseParams; ++i) {
     params[i] = std::numeric_limits<double>::quiet_NaN();
-    if (2 + i >= n || args[2 + i] == Py_None) continue;
+    if (2 + i >= n) continue;
+    if (args[2 + i] == Py_None) {
+      if (kind == kcore::ElementwiseKind::relu && i == 1) continue;
+      return py::none();
+    }
     if (!PyFloat_Check(args[2 + i]) && !PyLong_Check(args[2 + i])) return py::none();  // tensors: the Python route
     params[i] = PyFloat_AsDouble(args[2 + i]);
     if (params[i] == -1.0 && PyErr_Occurred()) throw py::error_already_set();
@@ -260,7 +265,7 @@ void register_elementwise(py::module_& m) {
        METH_FASTCALL,
        "elementwise1(kind, x[, p0[, p1[, p2]]]): exp/log/tanh/sigmoid/hard_sigmoid/softplus/softsign/elu (alpha)/"
        "relu (alpha, max_value or None, threshold) of a plain float ndarray, in x's memory order, the same bits on "
-       "every ISA level; None for any other x or parameters that are not Python numbers."},
+       "every ISA level; None for any other x or parameters that are not Python numbers (or relu's max_value None)."},
       {"softmax", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&fastcall<softmax_args, 1>)),
        METH_FASTCALL,
        "softmax(x): softmax over the last axis of a C-contiguous plain float ndarray (float16 in float32, float32 "

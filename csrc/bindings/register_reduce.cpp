@@ -71,9 +71,9 @@ py::object reduce(ReduceKind kind, py::handle x, py::handle axis, bool keepdims)
 }
 
 py::object reduce_args(PyObject* const* args, Py_ssize_t n) {
-  const int keepdims = n > 3 ? PyObject_IsTrue(args[3]) : 0;
-  if (keepdims < 0) throw py::error_already_set();
-  return reduce(enum_arg<ReduceKind>(args[0], ReduceKind::all, "reduce"), args[1], args[2], keepdims != 0);
+  const ReduceKind kind = enum_arg<ReduceKind>(args[0], ReduceKind::all, "reduce");
+  const bool keepdims = n > 3 && flag(args[3], kind_name(kind), "keepdims");
+  return reduce(kind, args[1], args[2], keepdims);
 }
 
 }  // namespace

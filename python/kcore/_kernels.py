@@ -9,7 +9,8 @@ keras_args), and return None to decline any other input:
     transpose(x)                       permute_dimensions(x, pattern)
     dot(x, y)                          batch_dot(x, y, axes)        elementwise(kind, x, y)
     elementwise3(kind, x, y, z)        (multiply_add: x * y + z; clip: x within [y, z])
-    elementwise1(kind, x[, p0[, p1[, p2]]])  (exp, log and the activations; Keras's parameters)
+    elementwise1(kind, x[, p0[, p1[, p2]]])  (exp, log and the activations; Keras's parameters as
+                                             Python numbers, None only for relu's max_value)
     softmax(x)                         (over the last axis of a C-contiguous x)
     conv(x, w, strides, dilation, pads, depthwise[, epilogue])
     conv_transpose(x, w, out_sp, strides, dilation, pads)
@@ -64,6 +65,7 @@ class _Numpy:
         if not _plain(x):
             return None
         kind = ReduceKind(kind)
+        keepdims = _core.flag(keepdims, kind.name, "keepdims")
         if kind in (ReduceKind.argmax, ReduceKind.argmin):
             out = ref.argreduce_exact(kind.name, x, _core.arg_axis(axis, x.shape, kind.name))
             return out if out.ndim else out[()]
@@ -151,7 +153,10 @@ class _Numpy:
 
     @staticmethod
     def elementwise1(kind, x, *params):
-        if not _plain(x) or not all(p is None or type(p) in (int, float) for p in params):
+        # As the native entry: Python numbers, None only for relu's max_value (no maximum).
+        nullable = [ElementwiseKind(kind) == ElementwiseKind.relu and i == 1 for i in range(len(params))]
+        if not _plain(x) or not all(type(p) in (int, float) or (p is None and ok)
+                                      for p, ok in zip(params, nullable, strict=True)):
             return None
         return _rounded(ref.unary_exact(ElementwiseKind(kind).name, x, *params), x.dtype)
 
