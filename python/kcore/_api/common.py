@@ -7,25 +7,6 @@ import numpy as np
 
 from kcore import _validate as V
 from kcore._graph import Tensor
-from kcore._runtime import _core
-
-
-def dtype_name(dtype, fn: str, default: str | None = None) -> str:
-    """A dtype argument as an accepted name (None: `default`, else floatx)."""
-    if dtype is None:
-        return default or V.floatx()
-    return _core.dtype_name(dtype, fn)
-
-
-def arr(x, fn: str) -> np.ndarray:
-    a = V.as_array(x, fn)
-    V.check_numeric(a, fn)
-    return a
-
-
-def float_arr(x, fn: str) -> np.ndarray:
-    a = arr(x, fn)
-    return a if a.dtype.kind == "f" else a.astype(V.floatx())
 
 
 def static_shape(v):
@@ -35,10 +16,10 @@ def static_shape(v):
     return np.shape(v) if not hasattr(v, "shape") else tuple(v.shape)
 
 
-def static_dtype(v) -> str:
+def static_dtype(v, fn: str = "shape inference") -> str:
     if isinstance(v, Tensor):
         return v.dtype
-    return V.as_array(v, "shape inference").dtype.name
+    return V.as_array(v, fn).dtype.name
 
 
 def same_as_first(x, *args, **kwargs):

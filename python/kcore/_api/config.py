@@ -2,9 +2,8 @@
 kcore/_config.py). Plain functions, the same in every backend."""
 from __future__ import annotations
 
-import numbers
-
 from kcore import _config
+from kcore import _validate as V
 
 PUBLIC = ("epsilon", "set_epsilon", "floatx", "set_floatx", "image_data_format", "set_image_data_format",
           "image_dim_ordering", "set_image_dim_ordering", "normalize_data_format", "backend")
@@ -16,9 +15,7 @@ def epsilon() -> float:
 
 
 def set_epsilon(e) -> None:
-    if isinstance(e, bool) or not isinstance(e, numbers.Real):
-        raise ValueError(f"set_epsilon: expected a number, got {e!r}")
-    _config.SETTINGS.epsilon = float(e)
+    _config.SETTINGS.epsilon = V.number(e, "set_epsilon", "e")
     _config.SETTINGS.sources["epsilon"] = "setter"
 
 
@@ -28,8 +25,9 @@ def floatx() -> str:
 
 
 def set_floatx(floatx) -> None:
-    if floatx not in _config.FLOATX_VALUES:
-        raise ValueError(f"Unknown floatx type: {floatx!r}; expected one of {', '.join(_config.FLOATX_VALUES)}")
+    if not isinstance(floatx, str) or floatx not in _config.FLOATX_VALUES:
+        raise ValueError(f"set_floatx: Unknown floatx type: {floatx!r}; expected one of "
+                         f"{', '.join(_config.FLOATX_VALUES)}")
     _config.SETTINGS.floatx = str(floatx)
     _config.SETTINGS.sources["floatx"] = "setter"
 
@@ -39,9 +37,8 @@ def image_data_format() -> str:
 
 
 def set_image_data_format(data_format) -> None:
-    if data_format not in _config.DATA_FORMATS:
-        raise ValueError(f"Unknown data_format: {data_format!r}; expected one of {', '.join(_config.DATA_FORMATS)}")
-    _config.SETTINGS.image_data_format = str(data_format)
+    _config.SETTINGS.image_data_format = V.choice(data_format, "set_image_data_format", "data_format",
+                                                  _config.DATA_FORMATS)
     _config.SETTINGS.sources["image_data_format"] = "setter"
 
 
@@ -51,19 +48,19 @@ def image_dim_ordering() -> str:
 
 
 def set_image_dim_ordering(dim_ordering) -> None:
-    if dim_ordering not in ("tf", "th"):
-        raise ValueError(f"Unknown dim_ordering: {dim_ordering!r}; expected 'tf' or 'th'")
-    set_image_data_format("channels_first" if dim_ordering == "th" else "channels_last")
+    ordering = V.choice(dim_ordering, "set_image_dim_ordering", "dim_ordering", ("tf", "th"))
+    set_image_data_format("channels_first" if ordering == "th" else "channels_last")
 
 
 def normalize_data_format(value):
+    return data_format(value, "normalize_data_format")
+
+
+def data_format(value, fn: str) -> str:
+    """A data_format argument of fn: None means image_data_format(); case does not matter (Keras)."""
     if value is None:
         return image_data_format()
-    data_format = str(value).lower()
-    if data_format not in _config.DATA_FORMATS:
-        raise ValueError(f"The `data_format` argument must be one of \"channels_first\", \"channels_last\". "
-                         f"Received: {value!r}")
-    return data_format
+    return V.choice(value, fn, "data_format", _config.DATA_FORMATS, lower=True)
 
 
 def backend() -> str:

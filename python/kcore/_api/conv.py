@@ -13,17 +13,17 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import numbers
-import operator
 
 import numpy as np
 
 from kcore import _reference as ref
 from kcore import _validate as V
-from kcore._api.common import static_dtype, static_shape
-from kcore._api.config import normalize_data_format
+from kcore._api.common import broadcast_shapes, static_dtype, static_shape
+from kcore._api.config import data_format as data_format_of
 from kcore._api.grad import builder_for, gradient, no_gradient
 from kcore._graph import Operators
 from kcore._ops import op
+from kcore._runtime import _core
 
 PUBLIC = ("batch_normalization", "normalize_batch_in_training")
 
@@ -33,23 +33,17 @@ PUBLIC = ("batch_normalization", "normalize_batch_in_training")
 
 
 def _ints(v, n: int, fn: str, what: str, minimum: int = 1) -> tuple:
-    """An int or n ints, each >= minimum, as a tuple of n ints."""
-    vals = (v,) * n if isinstance(v, numbers.Integral) else v
-    try:
-        vals = tuple(vals)
-    except TypeError:
-        raise TypeError(f"{fn}: {what} must be an int or {n} ints, got {v!r}") from None
-    if len(vals) != n or builtins.any(isinstance(a, bool) or not isinstance(a, numbers.Integral) or a < minimum
-                                      for a in vals):
-        raise ValueError(f"{fn}: {what} must be an int >= {minimum} or {n} of them, got {v!r}")
-    return tuple(int(a) for a in vals)
+    """An int or n ints, each in [minimum, 2**31), as a tuple of n ints."""
+    vals = (v,) * n if isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)) else v
+    if not isinstance(vals, (list, tuple)):
+        raise TypeError(f"{fn}: {what} must be an int or {n} ints, got {v!r}")
+    if len(vals) != n:
+        raise ValueError(f"{fn}: {what} must be an int or {n} ints, got {v!r}")
+    return tuple(V.count(a, fn, what, low=minimum, bits=31) for a in vals)
 
 
 def _mode(padding, fn: str, allowed: tuple) -> str:
-    mode = padding.lower() if isinstance(padding, str) else padding
-    if mode not in allowed:
-        raise ValueError(f"{fn}: padding must be one of {', '.join(map(repr, allowed))}, got {padding!r}")
-    return mode
+    return V.choice(padding, fn, "padding", allowed, lower=True)
 
 
 def tf_pads(in_sp, ksize, strides, dilation, mode) -> list:
@@ -92,7 +86,7 @@ def _rank(fn: str, shape, nd: int, what: str = "x"):
 
 
 def _float_dtypes(fn: str, *values) -> str:
-    dts = [static_dtype(v) for v in values]
+    dts = [static_dtype(v, fn) for v in values]
     for dt in dts:
         if dt not in ("float16", "float32", "float64"):
             raise TypeError(f"{fn}: expects float16, float32 or float64 tensors, got {dt}")
@@ -138,7 +132,7 @@ class ConvPlan:
 def conv_plan(fn, nd, x, kernel, strides, padding, data_format, dilation_rate, *, depthwise=False,
               causal=False, pointwise=None) -> ConvPlan:
     """The canonical call and result shape of a (depthwise, separable) convolution."""
-    fmt = normalize_data_format(data_format)
+    fmt = data_format_of(data_format, fn)
     dtype = _float_dtypes(fn, x, kernel, *(() if pointwise is None else (pointwise,)))
     strides = _ints(strides, nd, fn, "strides")
     dilation = _ints(dilation_rate, nd, fn, "dilation_rate")
@@ -289,7 +283,7 @@ def _deconv_length(size, k, stride, dilation, mode):
 
 
 def conv_transpose_plan(fn, nd, x, kernel, output_shape, strides, padding, data_format, dilation_rate) -> ConvPlan:
-    fmt = normalize_data_format(data_format)
+    fmt = data_format_of(data_format, fn)
     dtype = _float_dtypes(fn, x, kernel)
     strides = _ints(strides, nd, fn, "strides")
     dilation = _ints(dilation_rate, nd, fn, "dilation_rate")
@@ -364,13 +358,12 @@ def conv3d_transpose(kern, x, kernel, output_shape, strides=(1, 1, 1), padding="
 
 
 def pool_plan(fn, nd, x, pool_size, strides, padding, data_format, pool_mode) -> ConvPlan:
-    fmt = normalize_data_format(data_format)
+    fmt = data_format_of(data_format, fn)
     dtype = _float_dtypes(fn, x)
     size = _ints(pool_size, nd, fn, "pool_size")
     strides = _ints(strides, nd, fn, "strides")
     mode = _mode(padding, fn, ("valid", "same"))
-    if pool_mode not in ("max", "avg"):
-        raise ValueError(f"{fn}: pool_mode must be 'max' or 'avg', got {pool_mode!r}")
+    V.choice(pool_mode, fn, "pool_mode", ("max", "avg"))
     xs = static_shape(x)
     _rank(fn, xs, nd)
     if xs is None:
@@ -416,7 +409,7 @@ def pool3d(kern, x, pool_size, strides=(1, 1, 1), padding="valid", data_format=N
 def _local_plan(fn, nd, inputs, kernel, kernel_size, strides, output_shape, data_format):
     """(format, inputs, channels_last inputs, kernel with features in (*window, channels) order,
     window, strides, output positions) of an unshared convolution."""
-    fmt = normalize_data_format(data_format)
+    fmt = data_format_of(data_format, fn)
     _float_dtypes(fn, inputs, kernel)
     a, w = _array(inputs, fn), _array(kernel, fn)
     ksize = _ints(kernel_size, nd, fn, "kernel_size")
@@ -463,41 +456,48 @@ def local_conv2d(kern, inputs, kernel, kernel_size, strides, output_shape, data_
 # Resizing
 
 
+def _factors(fn, factors: dict) -> tuple:
+    """The resize factors ({name: value}) as ints >= 1."""
+    return tuple(V.count(f, fn, name, low=1, bits=31) for name, f in factors.items())
+
+
 def _resize(kern, fn, x, factors, data_format, interpolation):
-    fmt = normalize_data_format(data_format)
+    fmt = data_format_of(data_format, fn)
     _float_dtypes(fn, x)
     a = _array(x, fn)
-    nd = len(factors)
-    _rank(fn, a.shape, nd)
-    factors = tuple(_ints(f, 1, fn, "the factors")[0] for f in factors)
-    if interpolation not in ("nearest", "bilinear"):
-        raise ValueError(f"{fn}: interpolation must be 'nearest' or 'bilinear', got {interpolation!r}")
+    factors = _factors(fn, factors)
+    _rank(fn, a.shape, len(factors))
+    V.choice(interpolation, fn, "interpolation", ("nearest", "bilinear"))
     return _from_last(_provided(kern.resize(_to_last(a, fmt), factors, interpolation), fn), fmt)
 
 
-def _resize_shape(x, factors, data_format):
+def _resize_shape(fn, x, factors, data_format):
+    factors = _factors(fn, factors)
     xs = static_shape(x)
     if xs is None:
-        return None, static_dtype(x)
-    fmt = normalize_data_format(data_format)
+        return None, static_dtype(x, fn)
+    fmt = data_format_of(data_format, fn)
     xl = _last(xs, fmt)
     out = (xl[0], *(None if d is None else d * f for d, f in zip(xl[1:-1], factors, strict=True)), xl[-1])
-    return _in_format(out, fmt), static_dtype(x)
+    return _in_format(out, fmt), static_dtype(x, fn)
 
 
 @op(kernels=True, shape=lambda x, height_factor, width_factor, data_format, interpolation="nearest":
-    _resize_shape(x, (height_factor, width_factor), data_format))
+    _resize_shape("resize_images", x, {"height_factor": height_factor, "width_factor": width_factor}, data_format))
 def resize_images(kern, x, height_factor, width_factor, data_format, interpolation="nearest"):
     """Rows and columns scaled by integer factors: nearest repeats, bilinear interpolates as
     TensorFlow's legacy resize (no corner alignment, no half-pixel centres)."""
-    return _resize(kern, "resize_images", x, (height_factor, width_factor), data_format, interpolation)
+    return _resize(kern, "resize_images", x, {"height_factor": height_factor, "width_factor": width_factor},
+                   data_format, interpolation)
 
 
 @op(kernels=True, shape=lambda x, depth_factor, height_factor, width_factor, data_format:
-    _resize_shape(x, (depth_factor, height_factor, width_factor), data_format))
+    _resize_shape("resize_volumes", x, {"depth_factor": depth_factor, "height_factor": height_factor,
+                                        "width_factor": width_factor}, data_format))
 def resize_volumes(kern, x, depth_factor, height_factor, width_factor, data_format):
     """The three spatial dims scaled by integer factors (each element repeated)."""
-    return _resize(kern, "resize_volumes", x, (depth_factor, height_factor, width_factor), data_format, "nearest")
+    return _resize(kern, "resize_volumes", x, {"depth_factor": depth_factor, "height_factor": height_factor,
+                                               "width_factor": width_factor}, data_format, "nearest")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -511,17 +511,21 @@ def _rank_of(x, fn):
     return len(shape), shape
 
 
-def _along(B, v, ndim: int, axis: int, channels, dtype):
-    """A per-channel vector laid along axis (other shapes are used as they broadcast), in x's dtype."""
+def _along(B, v, shape, axis: int, dtype, fn: str, what: str):
+    """A per-channel vector laid along axis (other shapes are used as they broadcast to x's
+    shape), in x's dtype."""
     if v is None:
         return None
-    if static_dtype(v) != dtype:
+    if static_dtype(v, fn) != dtype:
         v = B.cast(v, dtype)
-    vs = static_shape(v)
+    vs, ndim = static_shape(v), len(shape)
+    channels = shape[axis] if ndim else None
     if vs is not None and len(vs) == 1 and ndim > 1 and axis != ndim - 1 and vs[0] == channels:
-        shape = [1] * ndim
-        shape[axis] = channels
-        return B.reshape(v, tuple(shape))
+        laid = [1] * ndim
+        laid[axis] = channels
+        return B.reshape(v, tuple(laid))
+    if vs is not None and broadcast_shapes(vs, shape, fn) != tuple(shape):
+        raise ValueError(f"{fn}: {what} of shape {tuple(vs)} does not broadcast to x's shape {tuple(shape)}")
     return v
 
 
@@ -547,14 +551,17 @@ def batch_normalization(x, mean, var, beta, gamma, axis=-1, epsilon=1e-3):
     """(x - mean) / sqrt(var + epsilon) * gamma + beta, composed of kcore's ops (so gradients flow);
     1-D statistics are laid along `axis`; beta and gamma may be None."""
     fn = "batch_normalization"
+    x, mean, var = (V.operand(t, fn, what) for t, what in ((x, "x"), (mean, "mean"), (var, "var")))
+    beta, gamma = V.operand(beta, fn, "beta", none=True), V.operand(gamma, fn, "gamma", none=True)
+    epsilon = V.number(epsilon, fn, "epsilon")
     _float_input(x, fn)
     ndim, shape = _rank_of(x, fn)
     if isinstance(axis, bool) or not isinstance(axis, numbers.Integral) or not -ndim <= axis < max(ndim, 1):
         raise ValueError(f"{fn}: axis {axis!r} is out of range for x of rank {ndim}")
     axis = int(axis) % max(ndim, 1)
     B = builder_for(x, mean, var, beta, gamma)
-    channels = shape[axis] if ndim else None
-    m, v, b, g = (_along(B, t, ndim, axis, channels, static_dtype(x)) for t in (mean, var, beta, gamma))
+    m, v, b, g = (_along(B, t, shape, axis, static_dtype(x), fn, what)
+                  for t, what in ((mean, "mean"), (var, "var"), (beta, "beta"), (gamma, "gamma")))
     return _normalize(B, x, m, v, b, g, epsilon)
 
 
@@ -563,24 +570,28 @@ def normalize_batch_in_training(x, gamma, beta, reduction_axes, epsilon=1e-3):
     population variance) normalise x as batch_normalization does; mean and variance have x's
     shape without the reduced axes. Composed of kcore's ops, so gradients flow."""
     fn = "normalize_batch_in_training"
+    x = V.operand(x, fn, "x")
+    gamma, beta = V.operand(gamma, fn, "gamma", none=True), V.operand(beta, fn, "beta", none=True)
+    epsilon = V.number(epsilon, fn, "epsilon")
     _float_input(x, fn)
-    ndim, _ = _rank_of(x, fn)
-    try:
-        raw = [operator.index(r) for r in reduction_axes]
-    except TypeError:
-        raise TypeError(f"{fn}: reduction_axes must be ints, got {reduction_axes!r}") from None
-    if not raw or builtins.any(not -ndim <= r < ndim for r in raw):
-        raise ValueError(f"{fn}: reduction_axes {reduction_axes!r} must name axes of x (rank {ndim})")
-    axes = tuple(sorted({r % ndim for r in raw}))
+    ndim, shape = _rank_of(x, fn)
+    if not isinstance(reduction_axes, (list, tuple)) or not reduction_axes:
+        raise TypeError(f"{fn}: reduction_axes must be a non-empty list of axes, got {reduction_axes!r}")
+    axes = _core.normalize_axes(list(reduction_axes), ndim, fn)
+    kept = [1 if i in axes else d for i, d in enumerate(shape)]
     B = builder_for(x, gamma, beta)
     mean, var = B.mean(x, axes, True), B.var(x, axes, True)
 
-    def shaped(p):  # gamma/beta per kept channel, laid out like the kept-dims statistics, in x's dtype
+    def shaped(p, what):  # gamma/beta per kept channel, laid out like the kept-dims statistics, in x's dtype
         if p is None:
             return None
+        ps = static_shape(p)
+        if ps is not None and None not in ps and None not in kept and int(np.prod(ps)) != int(np.prod(kept)):
+            raise ValueError(f"{fn}: {what} of shape {tuple(ps)} does not hold one value per channel of the "
+                             f"statistics {tuple(kept)}")
         return B._reshape_like(p if static_dtype(p) == static_dtype(x) else B.cast(p, static_dtype(x)), mean)
 
-    normed = _normalize(B, x, mean, var, shaped(beta), shaped(gamma), epsilon)
+    normed = _normalize(B, x, mean, var, shaped(beta, "beta"), shaped(gamma, "gamma"), epsilon)
     for ax in reversed(axes):
         mean, var = B.squeeze(mean, ax), B.squeeze(var, ax)
     return normed, mean, var
@@ -594,14 +605,13 @@ def in_top_k(predictions, targets, k):
     """Whether predictions[i, targets[i]] is among the k largest of row i (ties count as in, as
     TensorFlow); False for an out-of-range target or a non-finite prediction."""
     fn = "in_top_k"
-    p = _array(predictions, fn)
-    t = np.asarray(targets)
+    p = V.tensor(predictions, fn, "predictions")
+    t = V.integer_tensor(targets, fn, "targets")
     if p.ndim != 2 or p.dtype.kind != "f":
         raise ValueError(f"{fn}: predictions must be a float matrix (batch, classes), got {p.dtype} {p.shape}")
-    if t.dtype.kind not in "iu" or t.shape != p.shape[:1]:
+    if t.shape != p.shape[:1]:
         raise ValueError(f"{fn}: targets must be {p.shape[0]} ints, got {t.dtype} {t.shape}")
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
-        raise TypeError(f"{fn}: k must be an int, got {k!r}")
+    k = V.count(k, fn, "k", bits=31)
     valid = (t >= 0) & (t < p.shape[1])
     rows = np.arange(p.shape[0])
     target = p[rows, np.where(valid, t, 0)] if p.shape[1] else np.zeros(p.shape[0], p.dtype)
@@ -668,7 +678,7 @@ gradient("pool3d")(_pool_rule(3))
 @op("_resize_grad", shape=lambda g, x, *rest: (static_shape(x), static_dtype(g)))
 def resize_grad(g, x, factors, data_format, interpolation):
     """The adjoint of resize_exact: each output's gradient goes back to the inputs it read."""
-    fmt = normalize_data_format(data_format)
+    fmt = data_format_of(data_format, "gradients")
     a, gr = _array(x, "gradients"), _to_last(_array(g, "gradients"), fmt).astype(np.float64)
     xl = _to_last(a, fmt)
     for axis in range(len(factors), 0, -1):  # undo the last axis first

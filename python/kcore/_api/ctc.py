@@ -9,6 +9,7 @@ import dataclasses
 import numpy as np
 
 from kcore import _graph
+from kcore import _validate as V
 from kcore._api.common import static_dtype, static_shape
 from kcore._api.config import epsilon
 from kcore._api.grad import builder_for, gradient, no_gradient
@@ -32,22 +33,21 @@ class SparseValue:
         return out
 
 
-def _lengths(v, n, fn):
-    a = np.asarray(v).reshape(-1)
-    if a.dtype.kind not in "iu" and not np.all(a == np.floor(a)):
-        raise ValueError(f"{fn}: lengths must be whole numbers, got {a}")
-    a = a.astype(np.int64)
-    if a.shape != (n,) or np.any(a < 0):
-        raise ValueError(f"{fn}: expected {n} non-negative lengths, got {np.asarray(v).tolist()}")
-    return a
+def _lengths(v, n, fn, what):
+    a = V.tensor(v, fn, what).reshape(-1)
+    if a.dtype.kind not in "iub" and not np.all(a == np.floor(a)):
+        raise ValueError(f"{fn}: {what} must be whole numbers, got {a}")
+    if a.shape != (n,) or np.any(a < 0) or np.any(a >= 2 ** 62):
+        raise ValueError(f"{fn}: expected {n} non-negative {what}, got {a.tolist()}")
+    return a.astype(np.int64)
 
 
 def ctc_label_dense_to_sparse(labels, label_lengths):
     """The first label_lengths[i] labels of each row, as a SparseValue of shape labels.shape."""
-    lab = np.asarray(labels)
+    lab = V.tensor(labels, "ctc_label_dense_to_sparse", "labels")
     if lab.ndim != 2:
         raise ValueError(f"ctc_label_dense_to_sparse: labels must be (samples, max_length), got shape {lab.shape}")
-    lengths = _lengths(label_lengths, lab.shape[0], "ctc_label_dense_to_sparse")
+    lengths = _lengths(label_lengths, lab.shape[0], "ctc_label_dense_to_sparse", "label_lengths")
     idx = [(i, j) for i in range(lab.shape[0]) for j in range(min(int(lengths[i]), lab.shape[1]))]
     indices = np.array(idx, dtype=np.int64).reshape(-1, 2)
     values = lab[tuple(indices.T)] if len(idx) else np.zeros(0, lab.dtype)
@@ -115,13 +115,13 @@ def ctc_batch_cost(y_true, y_pred, input_length, label_length):
     y_pred (samples, frames, classes) probabilities with the blank last, input_length and
     label_length (samples, 1)."""
     fn = "ctc_batch_cost"
-    labels, pred = np.asarray(y_true), np.asarray(y_pred)
+    labels, pred = V.tensor(y_true, fn, "y_true"), V.tensor(y_pred, fn, "y_pred")
     if pred.ndim != 3 or labels.ndim != 2 or labels.shape[0] != pred.shape[0]:
         raise ValueError(f"{fn}: y_true must be (samples, labels) and y_pred (samples, frames, classes) for the same "
                          f"samples, got {labels.shape} and {pred.shape}")
     n = pred.shape[0]
-    frames = _lengths(input_length, n, fn)
-    lengths = _lengths(label_length, n, fn)
+    frames = _lengths(input_length, n, fn, "input_length")
+    lengths = _lengths(label_length, n, fn, "label_length")
     if np.any(frames > pred.shape[1]) or np.any(lengths > labels.shape[1]):
         raise ValueError(f"{fn}: input_length or label_length exceeds the tensors' lengths")
     logp = _log_probs(pred)
@@ -137,8 +137,8 @@ def ctc_batch_cost_grad(g, y_true, y_pred, input_length, label_length):
     zero at frames past each sample's input_length."""
     labels, pred = np.asarray(y_true), np.asarray(y_pred)
     n = pred.shape[0]
-    frames = _lengths(input_length, n, "ctc_batch_cost")
-    lengths = _lengths(label_length, n, "ctc_batch_cost")
+    frames = _lengths(input_length, n, "ctc_batch_cost", "input_length")
+    lengths = _lengths(label_length, n, "ctc_batch_cost", "label_length")
     logp = _log_probs(pred)
     out = np.zeros(pred.shape)
     for i in range(n):
@@ -199,13 +199,12 @@ def _beam(logp, beam_width, top_paths, merge_repeated=False):
 
 def _decode(y_pred, input_length, greedy, beam_width, top_paths, merge_repeated):
     fn = "ctc_decode"
-    pred = np.asarray(y_pred)
+    pred = V.tensor(y_pred, fn, "y_pred")
     if pred.ndim != 3:
         raise ValueError(f"{fn}: y_pred must be (samples, frames, classes), got shape {pred.shape}")
-    if not greedy and (int(beam_width) < 1 or int(top_paths) < 1 or int(top_paths) > int(beam_width)):
-        raise ValueError(f"{fn}: need 1 <= top_paths <= beam_width, got {top_paths} and {beam_width}")
+    greedy, beam_width, top_paths, merge_repeated = _decode_options(greedy, beam_width, top_paths, merge_repeated)
     n = pred.shape[0]
-    frames = _lengths(input_length, n, fn)
+    frames = _lengths(input_length, n, fn, "input_length")
     logits = np.log(np.asarray(pred, np.float64) + epsilon())
     logp = _log_probs(pred)  # the beam search normalizes, as TensorFlow's
     k = 1 if greedy else int(top_paths)
@@ -234,12 +233,24 @@ def ctc_decoded(y_pred, input_length, greedy, beam_width, top_paths, merge_repea
     return decoded[i] if i >= 0 else scores
 
 
+def _decode_options(greedy, beam_width, top_paths, merge_repeated):
+    fn = "ctc_decode"
+    greedy, merge_repeated = V.flag(greedy, fn, "greedy"), V.flag(merge_repeated, fn, "merge_repeated")
+    beam_width = V.count(beam_width, fn, "beam_width", low=1, bits=31)
+    top_paths = V.count(top_paths, fn, "top_paths", low=1, bits=31)
+    if not greedy and top_paths > beam_width:
+        raise ValueError(f"{fn}: need 1 <= top_paths <= beam_width, got {top_paths} and {beam_width}")
+    return greedy, beam_width, top_paths, merge_repeated
+
+
 def ctc_decode(y_pred, input_length, greedy=True, beam_width=100, top_paths=1, merge_repeated=False):
     """([decoded label matrices, -1 padded] (top_paths of them), log probabilities (samples,
     top_paths)): greedy (best class per frame, repeats merged, blanks dropped; its score is minus
     the sum of each frame's largest log-probability, as TensorFlow's) or a prefix beam search
     (merge_repeated: repeated labels in its results merge, even where a blank separated them)."""
     if _graph.contains_symbolic(y_pred) or _graph.contains_symbolic(input_length):
+        greedy, beam_width, top_paths, merge_repeated = _decode_options(greedy, beam_width, top_paths,
+                                                                        merge_repeated)
         B = builder_for(y_pred, input_length)
         k = 1 if greedy else int(top_paths)
         args = (y_pred, input_length, greedy, beam_width, top_paths, merge_repeated)

@@ -9,7 +9,7 @@ import numbers
 import numpy as np
 
 from kcore import _validate as V
-from kcore._api.common import arr, binary_rule, broadcast_shapes, float_arr, static_dtype, static_shape
+from kcore._api.common import binary_rule, broadcast_shapes, static_dtype, static_shape
 from kcore._api.grad import gradient, no_gradient
 from kcore._kernels import ElementwiseKind as E
 from kcore._ops import op
@@ -17,19 +17,35 @@ from kcore._ops import op
 PUBLIC = ()
 
 
+def _is_number(v) -> bool:
+    return isinstance(v, (numbers.Real, np.bool_))
+
+
 def pair(x, y, fn):
     """Two operands with Keras/TF dtype rules: a Python number takes the other's dtype."""
-    xa = V.as_array(x, fn) if not isinstance(x, numbers.Number) else None
-    ya = V.as_array(y, fn) if not isinstance(y, numbers.Number) else None
+    xa = V.as_array(x, fn) if not _is_number(x) else None
+    ya = V.as_array(y, fn) if not _is_number(y) else None
     if xa is None and ya is None:
         xa, ya = V.as_array(x, fn), V.as_array(y, fn)
     elif xa is None:
-        xa = np.asarray(x, dtype=ya.dtype)
+        V.check_numeric(ya, fn)
+        xa = V.scalar_as(x, ya.dtype, fn, "x")
     elif ya is None:
-        ya = np.asarray(y, dtype=xa.dtype)
+        V.check_numeric(xa, fn)
+        ya = V.scalar_as(y, xa.dtype, fn, "y")
     for a in (xa, ya):
         V.check_numeric(a, fn)
     return xa, ya
+
+
+def broadcast(fn, *arrays) -> tuple:
+    """The shape the operands broadcast to; ValueError naming fn when they do not."""
+    shapes = [np.shape(a) for a in arrays]
+    try:
+        return np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise ValueError(f"{fn}: operands could not be broadcast together with shapes "
+                         f"{' '.join(map(str, shapes))}") from None
 
 
 def _keep(result, like):
@@ -42,6 +58,7 @@ def _arithmetic(kern, kind, ufunc, x, y):
     r = kern.elementwise(kind, a, b) if a is not x or b is not y else None  # see _ops.py: entries
     if r is not None:
         return r
+    broadcast(kind.name, a, b)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         return ufunc(a, b)
 
@@ -76,7 +93,7 @@ def _ternary_rule(x, y, z):
 def multiply_add(kern, x, y, z):
     """x * y + z in one pass (two roundings, as the separate ops): batch normalization's x * scale + shift."""
     a, b = pair(x, y, "multiply_add")
-    c = np.asarray(z, dtype=a.dtype) if isinstance(z, numbers.Number) else V.as_array(z, "multiply_add")
+    c = V.scalar_as(z, a.dtype, "multiply_add", "z") if _is_number(z) else V.tensor(z, "multiply_add")
     r = kern.elementwise3(E.multiply_add, a, b, c) if a is not x or b is not y or c is not z else None
     if r is not None:
         return r
@@ -87,13 +104,14 @@ def multiply_add(kern, x, y, z):
 @op("_power", shape=binary_rule("power", np.power))
 def power(x, y):
     a, b = pair(x, y, "power")
+    broadcast("power", a, b)
     with np.errstate(all="ignore"):
         return np.power(a, b)
 
 
 @op("_negative")
 def negative(x):
-    return -arr(x, "negative")
+    return -V.tensor(x, "negative")
 
 
 @op("_getitem")
@@ -103,37 +121,27 @@ def getitem(x, key):
 
 @op()
 def square(x):
-    return np.square(arr(x, "square"))
+    return np.square(V.tensor(x, "square"))
 
 
 @op("abs")
 def abs_(x):
-    return np.abs(arr(x, "abs"))
+    return np.abs(V.tensor(x, "abs"))
 
 
 @op()
 def sqrt(x):
     """Square root; negative inputs are clipped to 0 first, as Keras on TensorFlow."""
-    a = float_arr(x, "sqrt")
+    a = V.float_tensor(x, "sqrt")
     return np.sqrt(np.maximum(a, a.dtype.type(0)))
-
-
-def _param(p, fn: str, name: str):
-    """A function parameter (alpha, max_value, ...) as the kernels take it: a Python number or None."""
-    if p is None or type(p) in (int, float):
-        return p
-    if isinstance(p, np.ndarray) and p.ndim == 0 and p.dtype.kind in "iuf":
-        return float(p)
-    if isinstance(p, numbers.Real) and not isinstance(p, (bool, np.bool_)):
-        return float(p)
-    raise TypeError(f"{fn}: {name} must be a real number, got {type(p).__name__}")
 
 
 def unary(kern, kind, x, fn: str, **params):
     """exp, log and the activations on the provider's elementwise1 (its parameters, in Keras's
-    order, as Python numbers; float16/32/64 of any layout; other dtypes become floatx)."""
-    a = np.asarray(float_arr(x, fn))
-    ps = tuple(_param(p, fn, name) for name, p in params.items())
+    order, as Python numbers; relu's max_value may be None; float16/32/64 of any layout; other
+    dtypes become floatx)."""
+    a = np.asarray(V.float_tensor(x, fn))
+    ps = tuple(None if p is None and name == "max_value" else V.number(p, fn, name) for name, p in params.items())
     r = kern.elementwise1(kind, a, *ps)
     if r is None:  # (the providers take every plain float array with number parameters)
         raise TypeError(f"{fn}: cannot compute on {type(x).__name__} of dtype {a.dtype}")
@@ -159,30 +167,32 @@ log = unary_op(E.log, "Natural logarithm: -inf at 0, NaN below.")
 @op("round")
 def round_(x):
     """Round half to even, as TensorFlow."""
-    return np.round(arr(x, "round"))
+    return np.round(V.tensor(x, "round"))
 
 
 @op()
 def sign(x):
-    return np.sign(arr(x, "sign"))
+    return np.sign(V.tensor(x, "sign"))
 
 
 @op("pow")
 def pow_(x, a):
-    xa = arr(x, "pow")
+    xa = V.tensor(x, "pow")
+    exponent = V.scalar_as(a, xa.dtype, "pow", "a") if _is_number(a) else V.tensor(a, "pow", "a")
+    broadcast("pow", xa, exponent)
     with np.errstate(all="ignore"):
-        exponent = np.asarray(a, dtype=xa.dtype) if isinstance(a, numbers.Number) else np.asarray(a)
         return _keep(np.power(xa, exponent), xa)
 
 
 @op(kernels=True)
 def clip(kern, x, min_value, max_value):
     """Clip to [min_value, max_value]; None means unbounded; max < min takes max = min. NaN stays."""
-    a = arr(x, "clip")
-    lo = -np.inf if min_value is None else min_value
-    hi = np.inf if max_value is None else max_value
-    if isinstance(lo, numbers.Number) and isinstance(hi, numbers.Number) and hi < lo:
+    a = V.tensor(x, "clip")
+    lo = -np.inf if min_value is None else V.real(min_value, "clip", "min_value")
+    hi = np.inf if max_value is None else V.real(max_value, "clip", "max_value")
+    if _is_number(lo) and _is_number(hi) and hi < lo:
         hi = lo
+    broadcast("clip", a, lo, hi)
     if a.dtype.kind == "f":
         with np.errstate(all="ignore"):
             r = kern.elementwise3(E.clip, a, np.asarray(lo, a.dtype), np.asarray(hi, a.dtype))
@@ -222,12 +232,12 @@ def minimum(kern, x, y):
 
 @op()
 def sin(x):
-    return np.sin(float_arr(x, "sin"))
+    return np.sin(V.float_tensor(x, "sin"))
 
 
 @op()
 def cos(x):
-    return np.cos(float_arr(x, "cos"))
+    return np.cos(V.float_tensor(x, "cos"))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -94,6 +94,9 @@ def gradients(loss, variables):
     targets = [variables] if single else list(variables)
     if not isinstance(loss, Tensor) or loss.op is None:
         raise TypeError(f"gradients: loss must be a tensor computed from the variables, got {loss!r}")
+    for v in targets:
+        if not _is_graph(v):
+            raise TypeError(f"gradients: variables must be variables or graph tensors, got {type(v).__name__}")
     B = builder_for(loss)
     grads: dict = {id(loss): B.ones_like(loss)}
 

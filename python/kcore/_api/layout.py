@@ -47,8 +47,7 @@ def cast(kern, x, dtype):
     r = kern.cast(a, name) if a is not x else None  # see _ops.py: entries
     if r is not None:
         return r
-    if a.dtype.kind not in "fiub":
-        raise TypeError(f"cast: unsupported input dtype {a.dtype}; accepted: {V.NUMERIC_NAMES}")
+    V.check_numeric(a, "cast", "x")
     with np.errstate(invalid="ignore", over="ignore"):
         return a.astype(name)
 
@@ -56,9 +55,7 @@ def cast(kern, x, dtype):
 @op("cast_to_floatx", kernels=True)
 def cast_to_floatx(kern, x):
     """x as a NumPy array of floatx (Keras returns NumPy values here)."""
-    if not isinstance(x, np.ndarray) or x.dtype.kind in "fiub":
-        return REGISTRY["cast"].eager(kern, x, V.floatx())
-    return np.asarray(x, V.floatx())
+    return REGISTRY["cast"].eager(kern, V.tensor(x, "cast_to_floatx"), V.floatx())
 
 
 # ---------------------------------------------------------------------------------------------

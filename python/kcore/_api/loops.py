@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from kcore import _graph
+from kcore import _validate as V
 from kcore._api.common import static_dtype, static_shape
 from kcore._api.grad import builder_for, gradient, gradients
 from kcore._graph import Operators, Placeholder, Tensor
@@ -24,11 +25,11 @@ from kcore._ops import op
 PUBLIC = ("rnn", "map_fn", "foldl", "foldr")
 
 
-def _steps(x, axis: int, input_length=None):
+def _steps(x, axis: int, fn: str, input_length=None):
     """The number of steps along axis, or None when it is not known statically."""
     shape = static_shape(x)
     if shape is None or len(shape) <= axis:
-        raise ValueError(f"the loop axis {axis} is missing from a tensor of shape {shape}")
+        raise ValueError(f"{fn}: the loop axis {axis} is missing from a tensor of shape {shape}")
     return shape[axis] if shape[axis] is not None else input_length
 
 
@@ -239,11 +240,23 @@ def rnn(step_function, inputs, initial_states, go_backwards=False, mask=None, co
     """Iterates step_function(input_t, states + constants) -> (output_t, new_states) over axis 1 of
     inputs (samples, time, ...); returns (last_output, outputs (samples, time, ...), new_states).
     A mask (samples, time) keeps the previous output and states at masked steps."""
-    if not callable(step_function):
-        raise TypeError(f"rnn: step_function must be callable, got {step_function!r}")
-    states = list(initial_states or [])
-    constants = list(constants or [])
-    steps = _steps(inputs, 1, input_length)
+    fn = "rnn"
+    V.function(step_function, fn, "step_function")
+    inputs = V.operand(inputs, fn, "inputs")
+    states, constants = (_operands(v, fn, what) for v, what in ((initial_states, "initial_states"),
+                                                               (constants, "constants")))
+    V.flag(go_backwards, fn, "go_backwards")
+    V.flag(unroll, fn, "unroll")
+    if input_length is not None:
+        input_length = V.count(input_length, fn, "input_length", bits=31)
+    steps = _steps(inputs, 1, fn, input_length)
+    if len(static_shape(inputs)) < 3:
+        raise ValueError(f"rnn: inputs must be (samples, time, ...) of rank >= 3, got shape {static_shape(inputs)}")
+    mask = V.operand(mask, fn, "mask", none=True)
+    ms, xs = static_shape(mask) if mask is not None else None, static_shape(inputs)
+    if ms is not None and (len(ms) != 2 or any(a is not None and b is not None and a != b
+                                               for a, b in zip(ms, xs[:2], strict=True))):
+        raise ValueError(f"rnn: mask must be (samples, time) {tuple(xs[:2])}, got shape {tuple(ms)}")
     if steps is not None:
         return _rnn_unrolled(step_function, inputs, states, go_backwards, mask, constants, steps)
     # As TensorFlow's rnn, the step runs once on the first input outside the loop: what a cell
@@ -280,17 +293,27 @@ def _rnn_unrolled(step_function, inputs, states, go_backwards, mask, constants, 
 # map_fn, foldl, foldr
 
 
-def _elements(elems):
-    n = _steps(elems, 0)
+def _operands(values, fn: str, what: str) -> list:
+    """A list (or tuple, or None: empty) of tensor arguments, each checked (V.operand)."""
+    if values is None:
+        return []
+    if not isinstance(values, (list, tuple)):
+        raise TypeError(f"{fn}: {what} must be a list of tensors, got {type(values).__name__}")
+    return [V.operand(v, fn, what) for v in values]
+
+
+def _elements(elems, fn):
+    n = _steps(elems, 0, fn)
     return None if n is None else [elems[i] for i in range(n)]
 
 
 def map_fn(fn, elems, name=None, dtype=None):
     """fn applied to each element of elems along axis 0, the results stacked."""
-    if not callable(fn):
-        raise TypeError(f"map_fn: fn must be callable, got {fn!r}")
+    V.function(fn, "map_fn", "fn")
+    elems, name = V.operand(elems, "map_fn", "elems"), V.name(name, "map_fn")
+    dtype = dtype if dtype is None else V.dtype_name(dtype, "map_fn")
     B = builder_for(elems)
-    items = _elements(elems)
+    items = _elements(elems, "map_fn")
     if items is not None:
         out = B.stack([fn(e) for e in items], axis=0) if items else np.zeros((0,), dtype or static_dtype(elems))
         return out if dtype is None else B.cast(out, dtype)
@@ -299,10 +322,11 @@ def map_fn(fn, elems, name=None, dtype=None):
     return out if dtype is None else B.cast(out, dtype)
 
 
-def _fold(fn, elems, initializer, reverse, fn_name):
-    if not callable(fn):
-        raise TypeError(f"{fn_name}: fn must be callable, got {fn!r}")
-    items = _elements(elems)
+def _fold(fn, elems, initializer, reverse, fn_name, name):
+    V.function(fn, fn_name, "fn")
+    elems, initializer = V.operand(elems, fn_name, "elems"), V.operand(initializer, fn_name, "initializer", none=True)
+    V.name(name, fn_name)
+    items = _elements(elems, fn_name)
     if items is not None:
         if reverse:
             items = items[::-1]
@@ -327,9 +351,9 @@ def _fold(fn, elems, initializer, reverse, fn_name):
 
 def foldl(fn, elems, initializer=None, name=None):
     """fn(acc, x) folded over elems along axis 0, left to right."""
-    return _fold(fn, elems, initializer, False, "foldl")
+    return _fold(fn, elems, initializer, False, "foldl", name)
 
 
 def foldr(fn, elems, initializer=None, name=None):
     """fn(acc, x) folded over elems along axis 0, right to left."""
-    return _fold(fn, elems, initializer, True, "foldr")
+    return _fold(fn, elems, initializer, True, "foldr", name)

@@ -7,9 +7,11 @@ from __future__ import annotations
 import numpy as np
 
 from kcore import _graph
-from kcore._api.common import arr, float_arr, same_as_first, static_dtype, static_shape
+from kcore import _validate as V
+from kcore._api.common import same_as_first, static_dtype, static_shape
+from kcore._api.config import data_format as config_data_format
 from kcore._api.config import epsilon, floatx, normalize_data_format
-from kcore._api.elementwise import add, unary, unary_op
+from kcore._api.elementwise import add, broadcast, unary, unary_op
 from kcore._api.grad import builder_for, gradient
 from kcore._api.state import learning_phase
 from kcore._api.values import rng
@@ -27,7 +29,9 @@ def relu(kern, x, alpha=0.0, max_value=None, threshold=0.0):
     """As Keras 2.3.1 on TensorFlow: max(x, 0), or x * (x > threshold) for a nonzero threshold;
     clipped to [0, max_value] when max_value is given; minus alpha * relu(threshold - x), in one
     native pass. Integer tensors keep their dtype (alpha and threshold then need a float tensor)."""
-    a = arr(x, "relu")
+    a = V.tensor(x, "relu")
+    alpha, threshold = V.number(alpha, "relu", "alpha"), V.number(threshold, "relu", "threshold")
+    max_value = None if max_value is None else V.number(max_value, "relu", "max_value")
     if a.dtype.kind != "f":
         if a.dtype.kind not in "iu":
             raise TypeError(f"relu: expects a numeric tensor, got {a.dtype}")
@@ -48,10 +52,10 @@ def elu(kern, x, alpha=1.0):
 def softmax(kern, x, axis=-1):
     """exp(x - max) / sum(exp(x - max)) along `axis` (one native pass per row; other axes are
     moved last and back)."""
-    a = np.asarray(float_arr(x, "softmax"))
+    a = np.asarray(V.float_tensor(x, "softmax"))
     if a.ndim <= 1:
         raise ValueError(f"softmax: cannot apply softmax to a tensor of rank {a.ndim} (shape {a.shape})")
-    ax = _core.scan_axis(axis, a.ndim, "softmax")
+    ax = _core.single_axis(-1 if axis is None else axis, a.ndim, "softmax")  # (None: the last axis, as tf.nn)
     rows = np.ascontiguousarray(np.moveaxis(a, ax, -1))
     r = kern.softmax(rows)
     return r if ax == a.ndim - 1 else np.ascontiguousarray(np.moveaxis(r, -1, ax))
@@ -71,10 +75,11 @@ def _log_softmax(a, axis):
 
 @op()
 def categorical_crossentropy(target, output, from_logits=False, axis=-1):
-    t = float_arr(target, "categorical_crossentropy")
-    o = float_arr(output, "categorical_crossentropy")
+    fn = "categorical_crossentropy"
+    t, o = V.float_tensor(target, fn, "target"), V.float_tensor(output, fn, "output")
     if t.shape != o.shape:
-        raise ValueError(f"categorical_crossentropy: target shape {t.shape} and output shape {o.shape} differ")
+        raise ValueError(f"{fn}: target shape {t.shape} and output shape {o.shape} differ")
+    from_logits, axis = V.flag(from_logits, fn, "from_logits"), _core.single_axis(axis, o.ndim, fn)
     with np.errstate(divide="ignore", invalid="ignore"):
         if from_logits:
             return (-np.sum(t * _log_softmax(o, axis), axis=axis)).astype(o.dtype)
@@ -86,10 +91,15 @@ def categorical_crossentropy(target, output, from_logits=False, axis=-1):
 
 @op()
 def sparse_categorical_crossentropy(target, output, from_logits=False, axis=-1):
-    o = float_arr(output, "sparse_categorical_crossentropy")
-    t = np.asarray(target)
-    o = np.moveaxis(o, axis, -1)
-    t = t.reshape(o.shape[:-1]).astype(np.int64)
+    fn = "sparse_categorical_crossentropy"
+    o, t = V.float_tensor(output, fn, "output"), V.tensor(target, fn, "target")
+    from_logits = V.flag(from_logits, fn, "from_logits")
+    o = np.moveaxis(o, _core.single_axis(axis, o.ndim, fn), -1)
+    if t.size != int(np.prod(o.shape[:-1])):
+        raise ValueError(f"{fn}: target of shape {t.shape} does not hold one label per row of output "
+                         f"{tuple(np.moveaxis(o, -1, axis).shape)} ({int(np.prod(o.shape[:-1]))} rows)")
+    with np.errstate(invalid="ignore"):
+        t = t.reshape(o.shape[:-1]).astype(np.int64)
     with np.errstate(divide="ignore", invalid="ignore"):
         if from_logits:
             logp = _log_softmax(o, -1)
@@ -103,8 +113,11 @@ def sparse_categorical_crossentropy(target, output, from_logits=False, axis=-1):
 
 @op()
 def binary_crossentropy(target, output, from_logits=False):
-    t = float_arr(target, "binary_crossentropy")
-    o = float_arr(output, "binary_crossentropy")
+    fn = "binary_crossentropy"
+    t, o = V.float_tensor(target, fn, "target"), V.float_tensor(output, fn, "output")
+    if t.shape != o.shape:  # (tf.nn.sigmoid_cross_entropy_with_logits does not broadcast)
+        raise ValueError(f"{fn}: target shape {t.shape} and output shape {o.shape} differ")
+    from_logits = V.flag(from_logits, fn, "from_logits")
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if not from_logits:
             eps = o.dtype.type(epsilon())
@@ -116,7 +129,7 @@ def binary_crossentropy(target, output, from_logits=False):
 
 @op()
 def l2_normalize(x, axis=None):
-    a = float_arr(x, "l2_normalize")
+    a = V.float_tensor(x, "l2_normalize")
     axes = _core.normalize_axes(axis, a.ndim, "l2_normalize")
     ss = np.sum(np.square(a), axis=axes, keepdims=True)
     return (a / np.sqrt(np.maximum(ss, a.dtype.type(1e-12)))).astype(a.dtype)
@@ -125,14 +138,17 @@ def l2_normalize(x, axis=None):
 @op(kernels=True)
 def bias_add(kern, x, bias, data_format=None):
     """x + bias along the channels (the tensor addition's kernel: native for one float dtype)."""
-    a = np.asarray(x)
-    b = np.asarray(bias)
-    data_format = normalize_data_format(data_format)
+    fn = "bias_add"
+    a, b = V.tensor(x, fn, "x"), V.tensor(bias, fn, "bias")
+    data_format = config_data_format(data_format, fn)
     if b.ndim != 1 and b.ndim != a.ndim - 1:
         raise ValueError(f"bias_add: unexpected bias rank {b.ndim}; expected 1 or {a.ndim - 1} "
                          f"for x of shape {a.shape}")
     if data_format == "channels_first" and a.ndim > 2:
         b = b.reshape((1, b.shape[0]) + (1,) * (a.ndim - 2)) if b.ndim == 1 else np.moveaxis(b, -1, 0)[None]
+    if broadcast(fn, a, b) != a.shape:
+        raise ValueError(f"bias_add: bias of shape {np.shape(bias)} does not match the channels of x {a.shape} "
+                         f"({data_format})")
     r = kern.elementwise(E.add, a, b)
     return r if r is not None else add(kern, a, b)
 
@@ -143,14 +159,14 @@ def bias_add(kern, x, bias, data_format=None):
 def stop_gradient(variables):
     """The values unchanged; K.gradients stops here (its rule passes no gradient)."""
     if isinstance(variables, (list, tuple)):
-        return [np.asarray(v) for v in variables]
-    return np.asarray(variables)
+        return [V.tensor(v, "stop_gradient", "variables") for v in variables]
+    return V.tensor(variables, "stop_gradient", "variables")
 
 
 @op(shape=same_as_first, side_effect=True)
 def print_tensor(x, message=""):
     """Prints message and x's value, returns x (as Keras's print_tensor)."""
-    a = np.asarray(x)
+    a = V.tensor(x, "print_tensor")
     print(message, a)
     return a
 
@@ -159,11 +175,15 @@ def in_train_phase(x, alt, training=None):
     """x in the training phase, else alt (callables are called). training defaults to
     K.learning_phase(): a fixed 0/1 picks at once; the learning-phase placeholder gives a node
     that picks when it is evaluated (marked _uses_learning_phase), as Keras on TensorFlow."""
+    return _in_phase(x, alt, training, "in_train_phase")
+
+
+def _in_phase(x, alt, training, fn):
     uses_learning_phase = training is None
     if training is None:
         training = learning_phase()
     if not isinstance(training, (Tensor, Variable)):
-        chosen = x if bool(np.asarray(training)) else alt
+        chosen = x if V.flag(training, fn, "training") else alt
         return chosen() if callable(chosen) else chosen
     xv = x() if callable(x) else x
     av = alt() if callable(alt) else alt
@@ -174,26 +194,34 @@ def in_train_phase(x, alt, training=None):
 
 
 def in_test_phase(x, alt, training=None):
-    return in_train_phase(alt, x, training=training)
+    return _in_phase(alt, x, training, "in_test_phase")
 
 
 def dropout(x, level, noise_shape=None, seed=None):
     """Zeros a fraction `level` of x and scales the rest by 1 / (1 - level): x times a random mask
     (a new one at every evaluation of a symbolic x, through which gradients flow)."""
-    if not isinstance(level, (int, float)) or isinstance(level, bool) or not 0 <= level < 1:
+    if not 0 <= V.number(level, "dropout", "level") < 1:
         raise ValueError(f"dropout: level must be in [0, 1), got {level!r}")
+    V.seed(seed, "dropout")
+    if noise_shape is not None:
+        V.dims(noise_shape, "dropout", "noise_shape", unknown=True)
     if _graph.contains_symbolic(x):
         B = builder_for(x)
         return B._multiply(x, B._dropout_mask(x, level, noise_shape, seed))
-    a = float_arr(x, "dropout")
+    a = V.float_tensor(x, "dropout")
     return (a * dropout_mask(a, level, noise_shape, seed)).astype(a.dtype)
 
 
 @op("_dropout_mask", shape=lambda x, level, noise_shape=None, seed=None: (static_shape(x), _float_name(x)))
 def dropout_mask(x, level, noise_shape=None, seed=None):
-    a = float_arr(x, "dropout")
-    shape = a.shape if noise_shape is None else tuple(a.shape[i] if d is None else d for i, d in enumerate(noise_shape))
-    keep = rng(seed).uniform(size=shape) >= level
+    a = V.float_tensor(x, "dropout")
+    shape = a.shape
+    if noise_shape is not None:
+        dims = V.dims(noise_shape, "dropout", "noise_shape", unknown=True)
+        shape = tuple(n if d is None else d for n, d in zip(a.shape, dims, strict=False))
+        if len(dims) != a.ndim or any(d not in (1, n) for d, n in zip(shape, a.shape, strict=True)):
+            raise ValueError(f"dropout: noise_shape {tuple(noise_shape)} does not broadcast to x's shape {a.shape}")
+    keep = rng(seed, "dropout").uniform(size=shape) >= level
     return np.broadcast_to(keep / a.dtype.type(1 - level), a.shape).astype(a.dtype)
 
 

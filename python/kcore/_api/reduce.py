@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from kcore import _validate as V
-from kcore._api.common import float_arr, static_dtype
+from kcore._api.common import static_dtype
 from kcore._api.grad import gradient, no_gradient
 from kcore._kernels import ReduceKind as R
 from kcore._ops import op
@@ -31,6 +31,7 @@ def reduce(kern, kind, x, axis, keepdims):
     if r is not None:
         return r
     V.check_numeric(a, fn)
+    keepdims = V.flag(keepdims, fn, "keepdims")
     if kind in (R.argmax, R.argmin):
         out = np.asarray((np.argmax if kind == R.argmax else np.argmin)(a, axis=_core.arg_axis(axis, a.shape, fn)))
         out = out.astype(np.int64)
@@ -115,8 +116,9 @@ for _kind, _doc in (
 @op()
 def logsumexp(x, axis=None, keepdims=False):
     """log(sum(exp(x))) computed stably (the max is subtracted first)."""
-    a = float_arr(x, "logsumexp")
+    a = V.float_tensor(x, "logsumexp")
     ax = _core.normalize_axes(axis, a.ndim, "logsumexp")
+    keepdims = V.flag(keepdims, "logsumexp", "keepdims")
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         m = np.max(a, axis=ax, keepdims=True) if a.size else np.zeros((1,) * a.ndim, a.dtype)
         m = np.where(np.isfinite(m), m, 0).astype(a.dtype)

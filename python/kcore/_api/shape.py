@@ -10,7 +10,9 @@ import numpy as np
 
 from kcore import _validate as V
 from kcore._api.common import static_dtype, static_shape
+from kcore._api.config import data_format as data_format_of
 from kcore._api.config import normalize_data_format
+from kcore._api.elementwise import broadcast
 from kcore._api.grad import gradient, no_gradient
 from kcore._ops import op
 from kcore._runtime import _core
@@ -22,20 +24,23 @@ PUBLIC = ()
 def concatenate(tensors, axis=-1):
     """Joins tensors of one dtype along axis (mixed dtypes raise, as Keras on TensorFlow; Python
     lists take the tensors' dtype)."""
+    tensors = V.tensors(tensors, "concatenate", "tensors")
     dtypes = [np.dtype(t.dtype) for t in tensors if hasattr(t, "dtype")]
     if builtins.any(d != dtypes[0] for d in dtypes):
         raise TypeError(f"concatenate: the tensors' dtypes differ ({', '.join(sorted({d.name for d in dtypes}))}); "
                         f"cast them to one first")
-    arrs = [V.as_array(t, "concatenate") if hasattr(t, "dtype") or not dtypes
-            else np.asarray(V.as_array(t, "concatenate"), dtype=dtypes[0]) for t in tensors]
-    if not arrs:
-        raise ValueError("concatenate: needs at least one tensor")
+    arrs = [V.tensor(t, "concatenate", "tensors") if hasattr(t, "dtype") or not dtypes
+            else np.asarray(V.tensor(t, "concatenate", "tensors"), dtype=dtypes[0]) for t in tensors]
     rank = arrs[0].ndim
     if rank == 0:
         raise ValueError("concatenate: cannot join rank-0 tensors (scalars); stack them instead")
     if builtins.any(a.ndim != rank for a in arrs):
         raise ValueError(f"concatenate: the tensors' ranks differ ({', '.join(str(a.ndim) for a in arrs)})")
-    return np.concatenate(arrs, axis=_core.single_axis(axis, rank, "concatenate"))
+    ax = _core.single_axis(axis, rank, "concatenate")
+    if builtins.any(a.shape[:ax] + a.shape[ax + 1:] != arrs[0].shape[:ax] + arrs[0].shape[ax + 1:] for a in arrs):
+        raise ValueError(f"concatenate: the tensors' shapes {', '.join(str(a.shape) for a in arrs)} differ off "
+                         f"axis {ax}")
+    return np.concatenate(arrs, axis=ax)
 
 
 def _is_count(v) -> bool:
@@ -44,24 +49,16 @@ def _is_count(v) -> bool:
 
 @op()
 def stack(x, axis=0):
-    arrs = [V.as_array(t, "stack") for t in x]
-    if not arrs:
-        raise ValueError("stack: needs at least one tensor")
+    arrs = [V.tensor(t, "stack", "x") for t in V.tensors(x, "stack", "x")]
+    if builtins.any(a.shape != arrs[0].shape for a in arrs):
+        raise ValueError(f"stack: the tensors' shapes differ ({', '.join(str(a.shape) for a in arrs)})")
     return np.stack(arrs, axis=_core.single_axis(axis, arrs[0].ndim + 1, "stack"))
 
 
 @op()
 def reshape(x, shape):
     a = V.as_array(x, "reshape")
-    try:
-        dims = np.asarray(shape, dtype=np.int64 if isinstance(shape, (list, tuple)) and not shape else None)
-    except (TypeError, ValueError, OverflowError):
-        dims = np.asarray(None)
-    if dims.ndim > 1 or dims.dtype.kind not in "iu":
-        raise TypeError(f"reshape: shape must be an int or a sequence of ints, got {shape!r}")
-    target = tuple(int(d) for d in dims.reshape(-1))
-    if builtins.any(d < -1 for d in target) or target.count(-1) > 1:
-        raise ValueError(f"reshape: shape's sizes must be >= 0, with at most one -1 (inferred), got {shape!r}")
+    target = V.dims(shape, "reshape", minus_one=True)
     try:
         return np.reshape(a, target)
     except ValueError:
@@ -71,7 +68,7 @@ def reshape(x, shape):
 
 @op()
 def expand_dims(x, axis=-1):
-    a = V.as_array(x, "expand_dims")
+    a = V.tensor(x, "expand_dims")
     if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, numbers.Integral):
         raise TypeError(f"expand_dims: axis must be an int, got {axis!r}")
     if not -a.ndim - 1 <= axis <= a.ndim:
@@ -82,7 +79,7 @@ def expand_dims(x, axis=-1):
 
 @op()
 def squeeze(x, axis):
-    a = np.asarray(x)
+    a = V.tensor(x, "squeeze")
     ax = _core.single_axis(axis, a.ndim, "squeeze")
     if a.shape[ax] != 1:
         raise ValueError(f"squeeze: cannot squeeze axis {axis} of shape {a.shape}: its size is {a.shape[ax]}, not 1")
@@ -91,68 +88,73 @@ def squeeze(x, axis):
 
 @op()
 def flatten(x):
-    return V.as_array(x, "flatten").reshape(-1)
+    return V.tensor(x, "flatten").reshape(-1)
 
 
 @op()
 def batch_flatten(x):
-    a = V.as_array(x, "batch_flatten")
+    a = V.tensor(x, "batch_flatten")
     return a.reshape(a.shape[0] if a.ndim else 1, -1)
 
 
 @op()
 def repeat(x, n):
     """(samples, dim) -> (samples, n, dim)."""
-    a = V.as_array(x, "repeat")
+    a = V.tensor(x, "repeat")
     if a.ndim != 2:
         raise ValueError(f"repeat: expects a rank-2 tensor (samples, dim), got shape {a.shape}")
-    return np.repeat(a[:, None, :], V.count(n, "repeat", "n"), axis=1)
+    n = V.count(n, "repeat", "n", bits=31)  # (tf.tile's multiples are int32)
+    V.dims((a.shape[0], n, a.shape[1]), "repeat", "the result's shape")
+    return np.repeat(a[:, None, :], n, axis=1)
 
 
 @op()
 def repeat_elements(x, rep, axis):
-    a = V.as_array(x, "repeat_elements")
-    return np.repeat(a, V.count(rep, "repeat_elements", "rep"), axis=_core.single_axis(axis, a.ndim, "repeat_elements"))
+    a = V.tensor(x, "repeat_elements")
+    rep, ax = V.count(rep, "repeat_elements", "rep", bits=31), _core.single_axis(axis, a.ndim, "repeat_elements")
+    V.dims(a.shape[:ax] + (a.shape[ax] * rep,) + a.shape[ax + 1:], "repeat_elements", "the result's shape")
+    return np.repeat(a, rep, axis=ax)
 
 
 @op()
 def tile(x, n):
     """Tile; n shorter than the rank is padded with leading 1s (Keras 2.3)."""
-    a = V.as_array(x, "tile")
+    a = V.tensor(x, "tile")
     reps = V.dims(n, "tile", "n")
     if len(reps) > a.ndim:
         raise ValueError(f"tile: n {reps} is longer than the rank of shape {a.shape}")
     reps = (1,) * (a.ndim - len(reps)) + reps
+    V.dims(tuple(d * r for d, r in zip(a.shape, reps, strict=True)), "tile", "the result's shape")
     return np.tile(a, reps)
+
+
+def _pads(padding, fn: str, nd: int) -> list:
+    """Zero padding as nd (before, after) pairs of counts (one pair: a 1-element list)."""
+    pairs = [padding] if nd == 0 else padding
+    if not isinstance(pairs, (list, tuple)) or len(pairs) != max(nd, 1) or builtins.any(
+            not isinstance(p, (list, tuple)) or len(p) != 2 for p in pairs):
+        wanted = "a pair (before, after)" if nd == 0 else f"{nd} pairs (before, after), one per spatial dim"
+        raise ValueError(f"{fn}: padding must be {wanted}, got {padding!r}")
+    return [tuple(V.count(v, fn, "padding", bits=31) for v in p) for p in pairs]
 
 
 @op()
 def temporal_padding(x, padding=(1, 1)):
-    a = np.asarray(x)
-    if len(padding) != 2:
-        raise ValueError(f"temporal_padding: padding must be a pair, got {padding!r}")
+    a = V.tensor(x, "temporal_padding")
+    (pad,) = _pads(padding, "temporal_padding", 0)
     if a.ndim != 3:
         raise ValueError(f"temporal_padding: expects a rank-3 tensor, got shape {a.shape}")
-    return np.pad(a, ((0, 0), tuple(padding), (0, 0)))
+    return np.pad(a, ((0, 0), pad, (0, 0)))
 
 
 def _spatial_padding(fn, x, padding, data_format, nd):
-    a = np.asarray(x)
-    data_format = normalize_data_format(data_format)
-    if (not isinstance(padding, (list, tuple)) or len(padding) != nd
-            or builtins.any(not isinstance(p, (list, tuple)) or len(p) != 2 for p in padding)):
-        raise ValueError(f"{fn}: padding must be {nd} pairs (before, after), one per spatial dim, got {padding!r}")
-    pads = [tuple(_count(v, fn, "padding") for v in p) for p in padding]
+    a = V.tensor(x, fn)
+    data_format = data_format_of(data_format, fn)
+    pads = _pads(padding, fn, nd)
     if a.ndim != nd + 2:
         raise ValueError(f"{fn}: expects a rank-{nd + 2} tensor, got shape {a.shape}")
     pads = [(0, 0), (0, 0), *pads] if data_format == "channels_first" else [(0, 0), *pads, (0, 0)]
     return np.pad(a, pads)
-
-
-def _count(v, fn, what):
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 0:
-        raise ValueError(f"{fn}: {what} must hold non-negative ints, got {v!r}")
-    return int(v)
 
 
 @op()
@@ -170,58 +172,56 @@ def spatial_3d_padding(x, padding=((1, 1), (1, 1), (1, 1)), data_format=None):
 @op()
 def one_hot(indices, num_classes):
     """indices.shape + (num_classes,), float32; out-of-range indices give all-zero rows."""
-    idx = np.asarray(indices)
-    if idx.dtype.kind not in "iu":
-        raise TypeError(f"one_hot: indices must be integers, got {idx.dtype}")
-    if isinstance(num_classes, (bool, np.bool_)) or not isinstance(num_classes, numbers.Integral):
-        raise TypeError(f"one_hot: num_classes must be an int, got {num_classes!r}")
-    n = int(num_classes)
-    if not 0 <= n < 2 ** 31:  # TensorFlow's depth is an int32
-        raise ValueError(f"one_hot: num_classes must be in [0, 2**31), got {n}")
+    idx = V.integer_tensor(indices, "one_hot", "indices")
+    n = V.count(num_classes, "one_hot", "num_classes", bits=31)  # TensorFlow's depth is an int32
+    V.dims(idx.shape + (n,), "one_hot", "the result's shape")
     return (idx[..., None] == np.arange(n)).astype(np.float32)
 
 
 @op()
 def reverse(x, axes):
-    a = np.asarray(x)
-    axes = (axes,) if isinstance(axes, numbers.Integral) else tuple(axes)
-    return np.flip(a, axis=tuple(_core.single_axis(ax, a.ndim, "reverse") for ax in axes)).copy()
+    a = V.tensor(x, "reverse")
+    if axes is None:
+        raise TypeError("reverse: axes must be an int or a list of ints, got None")
+    return np.flip(a, axis=_core.normalize_axes(axes, a.ndim, "reverse")).copy()
 
 
 @op("slice")
 def slice_(x, start, size):
-    a = V.as_array(x, "slice")
+    a = V.tensor(x, "slice")
     start = list(V.dims(start, "slice", "start"))
-    if not isinstance(size, (list, tuple)) or not all(_is_count(s) or (_is_count(-s) and s == -1) for s in size):
+    if not isinstance(size, (list, tuple)) or not all(_is_count(s) or (isinstance(s, int) and s == -1) for s in size):
         raise TypeError(f"slice: size must be a tuple of ints >= 0 (-1: to the end), got {size!r}")
     size = list(size)
     if len(start) != a.ndim or len(size) != a.ndim:
         raise ValueError(f"slice: start and size need one entry per axis of shape {a.shape}")
-    idx = tuple(slice(s, a.shape[i] if z == -1 else s + z) for i, (s, z) in enumerate(zip(start, size, strict=True)))
-    return a[idx].copy()
+    ends = [n if z == -1 else s + z for s, z, n in zip(start, size, a.shape, strict=True)]
+    if builtins.any(s > n or e > n for s, e, n in zip(start, ends, a.shape, strict=True)):
+        raise ValueError(f"slice: start {tuple(start)} and size {tuple(size)} reach past the end of shape {a.shape}")
+    return a[tuple(slice(s, e) for s, e in zip(start, ends, strict=True))].copy()
 
 
 @op()
 def switch(condition, then_expression, else_expression):
     """Elementwise (or scalar) choice between two tensors."""
-    c = np.asarray(condition).astype(bool)
-    t, e = np.asarray(then_expression), np.asarray(else_expression)
+    c = V.tensor(condition, "switch", "condition").astype(bool)
+    t = V.tensor(then_expression, "switch", "then_expression")
+    e = V.tensor(else_expression, "switch", "else_expression")
     if c.ndim == 0:
         return t if bool(c) else e
     while c.ndim < t.ndim:
         c = c[..., None]
+    broadcast("switch", c, t, e)
     return np.where(c, t, e)
 
 
 @op()
 def gather(reference, indices):
     """reference[indices] along axis 0; out-of-range indices raise as in TensorFlow."""
-    ref = V.as_array(reference, "gather")
+    ref = V.tensor(reference, "gather", "reference")
     if ref.ndim == 0:
         raise ValueError("gather: reference must have at least one axis")
-    idx = np.asarray(indices)
-    if idx.dtype.kind not in "iu":
-        raise TypeError(f"gather: indices must be integers, got {idx.dtype}")
+    idx = V.integer_tensor(indices, "gather", "indices")
     if idx.size and (idx.min() < 0 or idx.max() >= ref.shape[0]):
         raise ValueError(f"gather: indices must be in [0, {ref.shape[0]}), got range [{idx.min()}, {idx.max()}]")
     return ref[idx]
@@ -230,12 +230,10 @@ def gather(reference, indices):
 @op()
 def batch_gather(reference, indices):
     """tf.compat.v1.batch_gather: gather with batch_dims = rank(indices) - 1."""
-    ref = V.as_array(reference, "gather")
-    if ref.ndim == 0:
-        raise ValueError("gather: reference must have at least one axis")
-    idx = np.asarray(indices)
+    ref = V.tensor(reference, "batch_gather", "reference")
+    idx = V.integer_tensor(indices, "batch_gather", "indices")
     b = idx.ndim - 1
-    if idx.ndim < 1 or ref.shape[:b] != idx.shape[:b]:
+    if idx.ndim < 1 or ref.ndim < idx.ndim or ref.shape[:b] != idx.shape[:b]:
         raise ValueError(f"batch_gather: leading dims of indices {idx.shape} must match reference {ref.shape}")
     if idx.size and (idx.min() < 0 or idx.max() >= ref.shape[b]):
         raise ValueError(f"batch_gather: indices must be in [0, {ref.shape[b]})")

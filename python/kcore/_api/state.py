@@ -3,10 +3,12 @@ functions, the same in every backend."""
 from __future__ import annotations
 
 import contextlib
+import numbers
 
 import numpy as np
 
 from kcore import _graph, _state
+from kcore import _validate as V
 from kcore._graph import Placeholder
 
 PUBLIC = ("get_uid", "reset_uids", "clear_session", "learning_phase", "set_learning_phase",
@@ -15,6 +17,8 @@ PUBLIC = ("get_uid", "reset_uids", "clear_session", "learning_phase", "set_learn
 
 def get_uid(prefix=""):
     """1, 2, 3, ... for each prefix (per session)."""
+    if not isinstance(prefix, str):
+        raise TypeError(f"get_uid: prefix must be a str, got {prefix!r}")
     return _state.get_uid(prefix)
 
 
@@ -42,23 +46,23 @@ def learning_phase():
 
 
 def set_learning_phase(value):
-    if value not in (0, 1) or isinstance(value, float):
-        raise ValueError("Expected learning phase to be 0 or 1.")
+    if not isinstance(value, (numbers.Integral, np.bool_)) or value not in (0, 1):
+        raise ValueError(f"set_learning_phase: Expected learning phase to be 0 or 1. Got {value!r}.")
     _state.learning_phase = int(value)
 
 
 def manual_variable_initialization(value):
-    _state.manual_variable_initialization = bool(value)
+    _state.manual_variable_initialization = V.flag(value, "manual_variable_initialization", "value")
 
 
 def symbolic(func):
     """Decorator kept for Keras compatibility: kcore functions are already mode-agnostic."""
-    return func
+    return V.function(func, "symbolic", "func")
 
 
 def eager(func):
     """Decorator kept for Keras compatibility: kcore functions are already mode-agnostic."""
-    return func
+    return V.function(func, "eager", "func")
 
 
 @contextlib.contextmanager
@@ -78,7 +82,17 @@ def name_scope(name):
 def control_dependencies(control_inputs):
     """Tensors created inside are computed after control_inputs: updates among them are applied
     first (a metric's result reads its variables after its update_state), as on TensorFlow."""
-    _graph._control.append(_graph.flat_items(control_inputs) if control_inputs is not None else [])
+    items, stack = [], [] if control_inputs is None else [control_inputs]
+    while stack:  # (nested lists and tuples of tensors, variables and updates, as Keras's metrics give)
+        o = stack.pop()
+        if isinstance(o, (_graph.Operators, _graph.Update)):
+            items.append(o)
+        elif type(o) in (list, tuple):
+            stack.extend(reversed(o))
+        else:
+            raise TypeError(f"control_dependencies: control_inputs must be tensors, variables or updates (or "
+                            f"lists of them), got {type(o).__name__}")
+    _graph._control.append(items)
     try:
         yield
     finally:

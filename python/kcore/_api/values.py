@@ -8,7 +8,6 @@ import numpy as np
 
 from kcore import _graph
 from kcore import _validate as V
-from kcore._api.common import dtype_name
 from kcore._api.grad import builder_for, gradient, no_gradient
 from kcore._graph import Constant, Placeholder, Tensor, Update
 from kcore._ops import op
@@ -26,19 +25,20 @@ PUBLIC = ("variable", "constant", "placeholder", "is_placeholder", "is_variable"
 def variable(value, dtype=None, name=None, constraint=None):
     """A kcore.Variable holding value as dtype (floatx when None, even for integer input). Ops on
     variables build graph nodes that read the variable when evaluated."""
-    dt = dtype_name(dtype, "variable")
+    dt = V.dtype_name(dtype, "variable")
+    V.name(name, "variable")
+    V.function(constraint, "variable", "constraint", none=True)
     if isinstance(value, Tensor):
         value = _graph.value_of(value)  # a constant or a placeholder-free expression: its value now
     if _is_sparse_matrix(value):
         value = value.toarray()
     if value is None:
         raise TypeError("variable: the initial value is None; give an array, a number or a nested list")
-    if np.iscomplexobj(value):
+    a = V.as_array(value, "variable", "value")
+    if a.dtype.kind == "c":
         raise TypeError(f"variable: complex values are not supported (a {dt} variable would drop the imaginary part)")
-    try:
-        arr = np.array(np.asarray(value), dtype=dt, copy=True)
-    except (TypeError, ValueError) as e:
-        raise TypeError(f"variable: cannot make a {dt} variable from the {type(value).__name__} given ({e})") from None
+    V.check_numeric(a, "variable", "value")
+    arr = np.array(a, dtype=dt, copy=True)
     v = Variable(arr, _graph.scoped(name or f"variable_{get_uid('variable')}"), constraint)
     v._keras_shape = arr.shape
     v._uses_learning_phase = False
@@ -48,15 +48,13 @@ def variable(value, dtype=None, name=None, constraint=None):
 def constant(value, dtype=None, shape=None, name=None):
     """A constant tensor of value (broadcast to shape when given): a graph leaf whose value is
     fixed; np.asarray / K.eval give it."""
-    dt = dtype_name(dtype, "constant")
+    dt = V.dtype_name(dtype, "constant")
+    V.name(name, "constant")
     if isinstance(value, (Tensor, Variable)):
         value = _graph.value_of(value) if isinstance(value, Tensor) else value._value
-    try:
-        arr = np.array(value, dtype=dt, copy=True)
-    except (TypeError, ValueError) as e:
-        raise TypeError(f"constant: cannot make a {dt} constant from the {type(value).__name__} given ({e})") from None
+    arr = np.array(V.tensor(value, "constant", "value"), dtype=dt, copy=True)
     if shape is not None:
-        shape = tuple(shape)
+        shape = V.dims(shape, "constant")
         if arr.size == 1:
             arr = np.full(shape, arr.reshape(()), dtype=dt)
         elif arr.size == int(np.prod(shape)):
@@ -71,9 +69,13 @@ def constant(value, dtype=None, shape=None, name=None):
 
 def placeholder(shape=None, ndim=None, dtype=None, sparse=False, name=None):
     """A symbolic input; shape wins over ndim, None dims are unknown."""
-    dt = dtype_name(dtype, "placeholder")
+    dt = V.dtype_name(dtype, "placeholder")
+    V.name(name, "placeholder")
+    sparse = V.flag(sparse, "placeholder", "sparse")
+    if ndim is not None and V.count(ndim, "placeholder", "ndim") > 64:
+        raise ValueError(f"placeholder: ndim must be at most 64 (NumPy's limit), got {ndim}")
     if shape is None and ndim is not None:
-        shape = (None,) * V.count(ndim, "placeholder", "ndim")
+        shape = (None,) * ndim
     if shape is not None:
         shape = V.dims(shape, "placeholder", unknown=True)
     p = Placeholder(shape, dt, sparse=sparse, name=None if name is None else _graph.scoped(name))
@@ -98,7 +100,8 @@ def is_tensor(x):
 def is_keras_tensor(x):
     """False for every backend tensor (Keras 2: only layer outputs carry Keras history)."""
     if not is_tensor(x):
-        raise ValueError(f"Unexpectedly found an instance of type `{type(x)}`. Expected a symbolic tensor instance.")
+        raise ValueError(f"is_keras_tensor: Unexpectedly found an instance of type `{type(x)}`. Expected a symbolic "
+                         f"tensor instance.")
     return hasattr(x, "_keras_history")
 
 
@@ -116,105 +119,125 @@ def to_dense(tensor):
     return tensor
 
 
+def _described(x, fn):
+    """What int_shape, ndim, dtype and count_params read: a tensor, a variable, an array (of any
+    dtype) or a sparse matrix as it is; anything else as an array (lists and numbers)."""
+    if isinstance(x, (Tensor, Variable, np.ndarray)) or _is_sparse_matrix(x):
+        return x
+    return V.as_array(x, fn)
+
+
 def int_shape(x):
     """The shape as a tuple of ints and None (None for an unknown rank)."""
-    if isinstance(x, (Tensor, Variable)):
-        return x.shape
-    return np.shape(np.asarray(x)) if not hasattr(x, "shape") else tuple(x.shape)
+    s = _described(x, "int_shape").shape
+    return s if s is None else tuple(s)
 
 
 def get_variable_shape(x):
-    return int_shape(x)
+    return tuple(_described(x, "get_variable_shape").shape)
 
 
 def ndim(x):
-    s = int_shape(x)
+    s = _described(x, "ndim").shape
     return None if s is None else len(s)
 
 
 def dtype(x):
     """The dtype name, e.g. 'float32'."""
-    if isinstance(x, (Tensor, Variable)):
-        return x.dtype
-    return V.as_array(x, "dtype").dtype.name
+    v = _described(x, "dtype")
+    return v.dtype if isinstance(v, (Tensor, Variable)) else v.dtype.name
 
 
 def count_params(x):
-    s = int_shape(x)
+    s = _described(x, "count_params").shape
     if s is None or builtins.any(d is None for d in s):
         raise ValueError(f"count_params: the shape of {x!r} is not fully known")
     return np.prod(s, dtype=np.int64)
 
 
-def eval(x):
-    """The value of x as a NumPy array (a tensor is evaluated; it must need no fed placeholder)."""
+def _value(x, fn):
     if isinstance(x, Variable):
         return x._value.copy()
     if isinstance(x, Tensor):
         missing = _graph.needed_placeholders([x])
         if missing:
-            raise ValueError(f"eval: {x.name} depends on placeholder(s) "
+            raise ValueError(f"{fn}: {x.name} depends on placeholder(s) "
                              f"{', '.join(p.name for p in missing)}; use K.function and feed them")
         return np.array(_graph.value_of(x), copy=True)
-    a = np.asarray(V.as_array(x, "eval") if x is None or isinstance(x, (str, bytes, dict, set)) else x)
-    if a.dtype == object:
-        raise TypeError(f"eval: expected a tensor, a variable or an array, got {type(x).__name__}")
-    return a
+    return V.tensor(x, fn)
+
+
+def eval(x):
+    """The value of x as a NumPy array (a tensor is evaluated; it must need no fed placeholder)."""
+    return _value(x, "eval")
 
 
 def get_value(x):
     """The value of a variable (or of a tensor that needs no fed placeholder)."""
-    if isinstance(x, Variable):
-        return x._value.copy()
-    if isinstance(x, Tensor):
-        if _graph.needed_placeholders([x]):
-            raise TypeError(f"get_value: {x.name} depends on a placeholder; only variables and "
-                            f"placeholder-free tensors have a value")
-        return np.array(_graph.value_of(x), copy=True)
-    a = np.asarray(V.as_array(x, "eval") if x is None or isinstance(x, (str, bytes, dict, set)) else x)
-    if a.dtype == object:
-        raise TypeError(f"eval: expected a tensor, a variable or an array, got {type(x).__name__}")
-    return a
+    return _value(x, "get_value")
 
 
 def batch_get_value(ops):
-    return [get_value(x) for x in ops]
+    if ops is None:
+        return []
+    if not isinstance(ops, (list, tuple)):
+        raise TypeError(f"batch_get_value: ops must be a list of tensors, got {type(ops).__name__}")
+    return [_value(x, "batch_get_value") for x in ops]
+
+
+def _new_value(x, value, fn):
+    """value (not symbolic) as the array assigned to variable x: a numeric tensor of x's shape, or
+    one that broadcasts to it."""
+    a = V.tensor(value, fn, "the new value")
+    try:
+        fits = np.broadcast_shapes(a.shape, x.shape) == x.shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"{fn}: a value of shape {a.shape} does not fit variable '{x.name}' of shape {x.shape}")
+    return a
+
+
+def _set_value(x, value, fn):
+    V.variable(x, fn)
+    a = V.tensor(value, fn, "value")
+    if a.shape != x.shape:
+        raise ValueError(f"{fn}: shape {a.shape} does not match variable '{x.name}' of shape {x.shape}")
+    x.assign(a)
 
 
 def set_value(x, value):
-    if not isinstance(x, Variable):
-        raise TypeError(f"set_value: expected a kcore.Variable, got {type(x).__name__}")
-    value = np.asarray(value)
-    if value.shape != x.shape:
-        raise ValueError(f"set_value: shape {value.shape} does not match variable '{x.name}' of shape {x.shape}")
-    x.assign(value)
+    _set_value(x, value, "set_value")
 
 
 def batch_set_value(tuples):
+    if tuples is None:
+        return
+    if not isinstance(tuples, (list, tuple)) or not all(isinstance(t, (list, tuple)) and len(t) == 2 for t in tuples):
+        raise TypeError(f"batch_set_value: tuples must be a list of (variable, value) pairs, got {tuples!r}")
     for x, value in tuples:
-        set_value(x, value)
+        _set_value(x, value, "batch_set_value")
 
 
-def _update(x, value, mode):
-    if not isinstance(x, Variable):
-        raise TypeError(f"update: expected a kcore.Variable to update, got {type(x).__name__}")
+def _update(x, value, mode, fn):
+    V.variable(x, fn)
     if _graph.contains_symbolic(value):
         return Update(x, value, mode)
-    Update(x, None, mode).apply(value)
+    Update(x, None, mode).apply(_new_value(x, value, fn))
     return x
 
 
 def update(x, new_x):
     """Assigns new_x to variable x (returns x; symbolic new_x gives an update for K.function)."""
-    return _update(x, new_x, "set")
+    return _update(x, new_x, "set", "update")
 
 
 def update_add(x, increment):
-    return _update(x, increment, "add")
+    return _update(x, increment, "add", "update_add")
 
 
 def update_sub(x, decrement):
-    return _update(x, decrement, "sub")
+    return _update(x, decrement, "sub", "update_sub")
 
 
 @op("_moving_average_target")
@@ -225,9 +248,12 @@ def moving_average_target(x, value, momentum):
 
 def moving_average_update(x, value, momentum):
     """x -= (x - value) * (1 - momentum), as Keras 2.3 and tf_keras."""
-    if _graph.contains_symbolic(value):
-        return Update(x, builder_for(value)._moving_average_target(x, value, momentum), "set")
-    x.assign(moving_average_target(x, value, momentum))
+    fn = "moving_average_update"
+    V.variable(x, fn)
+    momentum = momentum if isinstance(momentum, _graph.Operators) else V.number(momentum, fn, "momentum")
+    if _graph.contains_symbolic(value) or _graph.contains_symbolic(momentum):
+        return Update(x, builder_for(value, momentum)._moving_average_target(x, value, momentum), "set")
+    x.assign(moving_average_target(x, _new_value(x, value, fn), momentum))
     return x
 
 
@@ -242,11 +268,21 @@ class Function:
                 raise TypeError(f"function: inputs must be placeholders, got {t!r}")
         self._single_output = not isinstance(outputs, (list, tuple))
         self.outputs = [outputs] if self._single_output else list(outputs)
+        stack = list(self.outputs)
+        while stack:  # (outputs may nest in lists and tuples)
+            o = stack.pop()
+            if type(o) in (list, tuple):
+                stack.extend(o)
+            else:
+                V.operand(o, "function", "outputs")
+        if updates is not None and not isinstance(updates, (list, tuple)):
+            raise TypeError(f"function: updates must be a list, got {type(updates).__name__}")
         self.updates = []
         for u in updates or []:
             if isinstance(u, Update):
                 self.updates.append(u)
             elif isinstance(u, (list, tuple)) and len(u) == 2 and isinstance(u[0], Variable):
+                V.operand(u[1], "function", "an update's new value")
                 self.updates.append(Update(u[0], u[1], "set"))
             elif isinstance(u, Variable):
                 continue  # an update already applied eagerly returns its variable
@@ -293,39 +329,37 @@ def function(inputs, outputs, updates=None, **kwargs):
     if kwargs:
         raise ValueError(f"function: invalid keyword argument(s) {', '.join(sorted(kwargs))}; "
                          f"it takes inputs, outputs, updates and name")
+    V.name(name, "function")
     return Function(inputs, outputs, updates=updates, name=name)
 
 
 @op("shape")
 def shape_of(x):
     """The shape as an int32 array."""
-    return np.asarray(np.shape(np.asarray(x)), dtype=np.int32)
+    return np.asarray(V.tensor(x, "shape").shape, dtype=np.int32)
 
 
 @op("size")
 def size_of(x, name=None):
     """The number of elements, as an int32 scalar."""
-    return np.int32(np.asarray(x).size)
+    V.name(name, "size")
+    return np.int32(V.tensor(x, "size").size)
 
 
 # ---------------------------------------------------------------------------------------------
 # Creation
 
 
-def _shape_arg(shape, fn):
-    return V.dims(shape, fn)
-
-
 def zeros(shape, dtype=None, name=None):
-    shape = _shape_arg(shape, "zeros")
-    arr = np.zeros(shape, dtype=dtype_name(dtype, "zeros"))
-    return arr if 0 in shape else variable(arr, dtype=arr.dtype.name, name=name)
+    shape = V.dims(shape, "zeros")
+    arr = np.zeros(shape, dtype=V.dtype_name(dtype, "zeros"))
+    return arr if 0 in shape else variable(arr, dtype=arr.dtype.name, name=V.name(name, "zeros"))
 
 
 def ones(shape, dtype=None, name=None):
-    shape = _shape_arg(shape, "ones")
-    arr = np.ones(shape, dtype=dtype_name(dtype, "ones"))
-    return arr if 0 in shape else variable(arr, dtype=arr.dtype.name, name=name)
+    shape = V.dims(shape, "ones")
+    arr = np.ones(shape, dtype=V.dtype_name(dtype, "ones"))
+    return arr if 0 in shape else variable(arr, dtype=arr.dtype.name, name=V.name(name, "ones"))
 
 
 def eye(size, dtype=None, name=None):
@@ -333,60 +367,75 @@ def eye(size, dtype=None, name=None):
     if isinstance(size, (list, tuple)):
         if len(size) != 2:
             raise ValueError(f"eye: size must be an int or a pair (n, m), got {size!r}")
-        n, m = (V.count(s, "eye", "size") for s in size)
+        n, m = V.dims(size, "eye", "size")
     else:
         n = m = V.count(size, "eye", "size")
-    return variable(np.eye(n, m), dtype=dtype_name(dtype, "eye"), name=name)
+    V.dims((n, m), "eye", "size")
+    return variable(np.eye(n, m), dtype=V.dtype_name(dtype, "eye"), name=V.name(name, "eye"))
 
 
 @op()
 def zeros_like(x, dtype=None, name=None):
-    a = np.asarray(x)
-    return np.zeros(a.shape, dtype=a.dtype if dtype is None else dtype_name(dtype, "zeros_like"))
+    a = V.tensor(x, "zeros_like")
+    V.name(name, "zeros_like")
+    return np.zeros(a.shape, dtype=a.dtype if dtype is None else V.dtype_name(dtype, "zeros_like"))
 
 
 @op()
 def ones_like(x, dtype=None, name=None):
-    a = np.asarray(x)
-    return np.ones(a.shape, dtype=a.dtype if dtype is None else dtype_name(dtype, "ones_like"))
+    a = V.tensor(x, "ones_like")
+    V.name(name, "ones_like")
+    return np.ones(a.shape, dtype=a.dtype if dtype is None else V.dtype_name(dtype, "ones_like"))
 
 
 @op()
 def identity(x, name=None):
-    return np.array(np.asarray(x), copy=True)
+    V.name(name, "identity")
+    return np.array(V.tensor(x, "identity"), copy=True)
 
 
-def rng(seed):
+def rng(seed, fn: str = "random"):
     """The generator of a random op: from `seed`, or, as Keras's Theano and CNTK backends do, from a
     seed drawn from NumPy's global generator (so np.random.seed makes a Keras script reproducible)."""
-    return np.random.default_rng(np.random.randint(1, 10 ** 7) if seed is None else int(seed))
+    seed = V.seed(seed, fn)
+    return np.random.default_rng(np.random.randint(1, 10 ** 7) if seed is None else seed)
 
 
 def random_uniform_variable(shape, low, high, dtype=None, name=None, seed=None):
-    dt = dtype_name(dtype, "random_uniform_variable")
-    return variable(rng(seed).uniform(low, high, _shape_arg(shape, "random_uniform_variable")), dt, name)
+    fn = "random_uniform_variable"
+    dt, shape, name = V.dtype_name(dtype, fn), V.dims(shape, fn), V.name(name, fn)
+    low, high = V.number(low, fn, "low"), V.number(high, fn, "high")
+    return variable(rng(seed, fn).uniform(low, high, shape), dt, name)
 
 
 def random_normal_variable(shape, mean, scale, dtype=None, name=None, seed=None):
-    dt = dtype_name(dtype, "random_normal_variable")
-    return variable(rng(seed).normal(mean, scale, _shape_arg(shape, "random_normal_variable")), dt, name)
+    fn = "random_normal_variable"
+    dt, shape, name = V.dtype_name(dtype, fn), V.dims(shape, fn), V.name(name, fn)
+    mean, scale = V.number(mean, fn, "mean"), V.number(scale, fn, "scale")
+    return variable(rng(seed, fn).normal(mean, scale, shape), dt, name)
 
 
 def random_uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
-    dt = dtype_name(dtype, "random_uniform")
-    return rng(seed).uniform(minval, maxval, _shape_arg(shape, "random_uniform")).astype(dt)
+    fn = "random_uniform"
+    dt, shape = V.dtype_name(dtype, fn), V.dims(shape, fn)
+    minval, maxval = V.number(minval, fn, "minval"), V.number(maxval, fn, "maxval")
+    return rng(seed, fn).uniform(minval, maxval, shape).astype(dt)
 
 
 def random_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
-    dt = dtype_name(dtype, "random_normal")
-    return rng(seed).normal(mean, stddev, _shape_arg(shape, "random_normal")).astype(dt)
+    fn = "random_normal"
+    dt, shape = V.dtype_name(dtype, fn), V.dims(shape, fn)
+    mean, stddev = V.number(mean, fn, "mean"), V.number(stddev, fn, "stddev")
+    return rng(seed, fn).normal(mean, stddev, shape).astype(dt)
 
 
 def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
     """Normal samples redrawn until within two standard deviations of the mean."""
-    dt = dtype_name(dtype, "truncated_normal")
-    r = rng(seed)
-    out = r.standard_normal(_shape_arg(shape, "truncated_normal"))
+    fn = "truncated_normal"
+    dt, shape = V.dtype_name(dtype, fn), V.dims(shape, fn)
+    mean, stddev = V.number(mean, fn, "mean"), V.number(stddev, fn, "stddev")
+    r = rng(seed, fn)
+    out = r.standard_normal(shape)
     bad = np.abs(out) > 2
     while bad.any():
         out[bad] = r.standard_normal(int(bad.sum()))
@@ -395,22 +444,32 @@ def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
 
 
 def random_binomial(shape, p=0.0, dtype=None, seed=None):
-    dt = dtype_name(dtype, "random_binomial")
-    return (rng(seed).uniform(size=_shape_arg(shape, "random_binomial")) < p).astype(dt)
+    fn = "random_binomial"
+    dt, shape, p = V.dtype_name(dtype, fn), V.dims(shape, fn), V.number(p, fn, "p")
+    return (rng(seed, fn).uniform(size=shape) < p).astype(dt)
 
 
 def arange(start, stop=None, step=1, dtype="int32"):
     """tf.range semantics: arange(-5) is empty; float arguments give floats even for dtype int32."""
-    start = np.asarray(eval(start)).item() if isinstance(start, (Variable, Tensor, np.ndarray)) else start
+    fn = "arange"
+    if isinstance(start, (Variable, Tensor)):
+        start = eval(start)
+    V.number(start, fn, "start")
+    start = start.item() if isinstance(start, np.ndarray) else start
+    if stop is not None:
+        V.number(stop, fn, "stop")
+    if V.number(step, fn, "step") == 0:
+        raise ValueError(f"{fn}: step must not be 0")
+    name = V.dtype_name(dtype, fn)
     if stop is None and start < 0:
         start = 0
-    if stop is not None:
-        values = np.arange(start, stop, step)
-    else:
-        values = np.arange(start, step=step) if step != 1 else np.arange(start)
+    try:
+        values = np.arange(start, step=step) if stop is None else np.arange(start, stop, step)
+    except (ValueError, OverflowError) as e:  # a range too long for an array
+        raise ValueError(f"{fn}: cannot make the range [{start}, {stop}) in steps of {step}: {e}") from None
     if dtype == "int32" and values.dtype.kind == "f":
         return values.astype(np.float32)
-    return values.astype(dtype_name(dtype, "arange"))
+    return values.astype(name)
 
 
 # ---------------------------------------------------------------------------------------------
