@@ -213,7 +213,7 @@ NUMPY = _Numpy()
 
 def _c_array(x):
     """x as the native convolution entries take it: C-contiguous and aligned."""
-    return x if x.flags.c_contiguous and x.flags.aligned else np.ascontiguousarray(x)
+    return x if x.flags.c_contiguous and x.flags.aligned else np.array(x, order="C", copy=True)  # (aligned too)
 
 
 def _native_conv(x, w, strides, dilation, pads, depthwise, epilogue=None):
