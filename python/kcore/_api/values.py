@@ -134,7 +134,8 @@ def int_shape(x):
 
 
 def get_variable_shape(x):
-    return tuple(_described(x, "get_variable_shape").shape)
+    s = _described(x, "get_variable_shape").shape
+    return s if s is None else tuple(s)
 
 
 def ndim(x):
