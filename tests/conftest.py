@@ -6,13 +6,11 @@ os.environ.setdefault("KCORE_STREAM_BYTES", str(1 << 20))
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import settings
 
-settings.register_profile("ci", max_examples=150, deadline=None, derandomize=True,
-                          suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("dev", max_examples=60, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile("ci" if os.environ.get("CI") else os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+import profiles
+
+settings.load_profile(profiles.ACTIVE)
 
 
 @pytest.fixture

@@ -58,3 +58,36 @@ def axis_args(draw, ndim):
     axes = draw(st.lists(st.integers(0, ndim - 1), unique=True, max_size=ndim))
     axes = [a - ndim if draw(st.booleans()) else a for a in axes]
     return draw(st.sampled_from([tuple, list]))(axes)
+
+
+@st.composite
+def relaid(draw, a):
+    """a's values in another memory layout: C, Fortran, axes permuted, reversed or stepped."""
+    kind = draw(st.sampled_from(["c", "fortran", "permute", "reverse", "step"]))
+    if a.ndim == 0 or kind == "c":
+        return np.ascontiguousarray(a)
+    if kind == "fortran":
+        return np.asfortranarray(a)
+    if kind == "permute":
+        perm = draw(st.permutations(range(a.ndim)))
+        return np.transpose(np.ascontiguousarray(np.transpose(a, perm)), np.argsort(perm))
+    ax = draw(st.integers(0, a.ndim - 1))
+    if kind == "reverse":
+        return np.flip(np.ascontiguousarray(np.flip(a, ax)), ax)
+    every_other = (slice(None),) * ax + (slice(None, None, 2),)
+    spaced = np.zeros(a.shape[:ax] + (2 * a.shape[ax],) + a.shape[ax + 1:], a.dtype)
+    spaced[every_other] = a
+    return spaced[every_other]
+
+
+@st.composite
+def operands(draw, dtype, shape, bound=8.0, allow_special=True):
+    """Values in [-bound, bound] (sums of a few products stay far from float16's overflow), maybe
+    a NaN or an inf in a few places, in any memory layout."""
+    width = {np.float16: 16, np.float32: 32, np.float64: 64}[dtype]
+    a = draw(hnp.arrays(dtype, shape, elements=st.floats(-bound, bound, width=width, allow_subnormal=True)))
+    if allow_special and a.size and draw(st.integers(0, 3)) == 0:
+        flat = a.reshape(-1)
+        for i in draw(st.lists(st.integers(0, a.size - 1), min_size=1, max_size=2)):
+            flat[i] = draw(st.sampled_from([np.nan, np.inf, -np.inf]))
+    return draw(relaid(a))

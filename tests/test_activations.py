@@ -10,37 +10,13 @@ import kcore
 from kcore import _reference
 from kcore import backend as K
 from kcore import numpy_backend as NK
-from reference import FLOATS
+from reference import FLOATS, FLOOR, HALF_ULPS, SOFTMAX_TOL, ulp_bound, ulp_error
 from strategies import DTYPES, views
 
-# Largest error allowed, in units in the last place of the result's dtype. float16 computes in
-# float32 and rounds once: correctly rounded but for the rare double rounding.
-ULPS = {"exp": 1.5, "log": 1.5, "tanh": 2, "sigmoid": 3, "softplus": 3, "softsign": 2, "elu": 1.5,
-        "hard_sigmoid": 1, "relu": 0.5}
-HALF_ULPS = 1.0
 # Input ranges that cover each function's whole behaviour: overflow, underflow, subnormal results.
 RANGES = {"exp": (-110, 90), "log": (0, 1e30), "tanh": (-12, 12), "sigmoid": (-110, 40), "softplus": (-110, 100),
           "softsign": (-100, 100), "elu": (-30, 5), "hard_sigmoid": (-4, 4), "relu": (-5, 5)}
 UNARY = list(RANGES)
-FLOOR = {"hard_sigmoid": 1.0}
-
-
-def ulp_error(got, exact, dtype, floor=0.0):
-    """|got - exact| in ulps of the exact value rounded to dtype (of `floor` for smaller values:
-    hard_sigmoid's 0.2 x + 0.5 cancels near 0, in TensorFlow's arithmetic as in kcore's);
-    inf/NaN must match exactly."""
-    got = np.asarray(got).astype(np.longdouble)
-    exact = np.asarray(exact, np.longdouble)
-    with np.errstate(all="ignore"):
-        rounded = exact.astype(dtype)
-        same_class = (np.isnan(got) == np.isnan(exact)) & (np.isinf(got) == np.isinf(rounded))
-        assert same_class.all(), (got[~same_class][:5], exact[~same_class][:5])
-        finite = np.isfinite(got)
-        spacing = np.spacing(np.maximum(np.abs(rounded), dtype(floor))).astype(np.longdouble)
-        spacing = np.where(spacing == 0, np.finfo(dtype).smallest_subnormal, spacing)
-        err = np.abs(got - exact) / spacing
-    assert (got[np.isinf(got)] == rounded[np.isinf(got)]).all()
-    return float(err[finite].max()) if finite.any() else 0.0
 
 
 def _inputs(name, dtype, rng, n=60000):
@@ -61,7 +37,7 @@ def test_unary_accuracy_in_ulps(name, dtype, rng):
     got = getattr(K, name)(x)
     assert got.dtype == dtype and got.shape == x.shape
     exact = _reference.unary_exact(name, x)
-    assert ulp_error(got, exact, dtype, FLOOR.get(name, 0)) <= (HALF_ULPS if dtype == np.float16 else ULPS[name])
+    assert ulp_error(got, exact, dtype, FLOOR.get(name, 0)) <= ulp_bound(name, dtype)
 
 
 ALL_HALVES = np.arange(1 << 16, dtype=np.uint16).view(np.float16)  # every float16, NaN payloads included
@@ -169,7 +145,7 @@ def test_activations_take_every_layout(data):
     assert np.shape(got) == x.shape and np.asarray(got).dtype == dtype
     with np.errstate(all="ignore"):
         exact = _reference.unary_exact(name, np.ascontiguousarray(x))
-    assert ulp_error(got, exact, dtype, FLOOR.get(name, 0)) <= (HALF_ULPS if dtype == np.float16 else ULPS[name])
+    assert ulp_error(got, exact, dtype, FLOOR.get(name, 0)) <= ulp_bound(name, dtype)
     # The same values from the contiguous copy: a layout never changes a bit of an elementwise result.
     assert np.asarray(got).tobytes() == np.asarray(getattr(K, name)(np.ascontiguousarray(x))).tobytes()
 
@@ -182,7 +158,7 @@ def test_softmax_rows(shape, axis, dtype, rng):
     got = K.softmax(x, axis=axis)
     assert got.dtype == dtype and got.shape == x.shape and got.flags.c_contiguous
     exact = np.moveaxis(_reference.softmax_exact(np.moveaxis(x, axis, -1)), -1, axis)
-    tol = {np.float16: 1e-3, np.float32: 4e-7, np.float64: 1e-15}[dtype]
+    tol = SOFTMAX_TOL[dtype]
     np.testing.assert_allclose(got.astype(np.float64), exact.astype(np.float64), rtol=tol * 4, atol=tol * 1e-3)
     if x.size:
         np.testing.assert_allclose(np.sum(got.astype(np.float64), axis=axis), 1.0, rtol=tol * x.shape[axis])
@@ -231,7 +207,7 @@ def test_numpy_backend_rounds_the_reference(dtype, rng):
     for name in UNARY:
         ref = getattr(NK, name)(x)
         got = getattr(K, name)(x)
-        bound = (HALF_ULPS if dtype == np.float16 else ULPS[name]) + 0.5
+        bound = ulp_bound(name, dtype) + 0.5
         with np.errstate(all="ignore"):
             spacing = np.spacing(np.maximum(np.abs(ref), dtype(FLOOR.get(name, 0)))).astype(np.float64)
             err = np.abs(got.astype(np.float64) - ref.astype(np.float64)) / spacing

@@ -9,21 +9,10 @@ import pytest
 
 from kcore import backend as K
 from kcore import numpy_backend as KN
+from reference import tf_out_and_start
 
 BACKENDS = [pytest.param(K, id="kcore"), pytest.param(KN, id="numpy")]
 rng = np.random.default_rng(7)
-
-
-def tf_out_and_start(size, k, s, d, padding):
-    """Outputs along one dim and the input position of output 0's first tap (TensorFlow's rules)."""
-    span = (k - 1) * d + 1
-    if padding == "valid":
-        return max(-(-(size - span + 1) // s), 0), 0
-    if padding == "causal":
-        return max(-(-size // s), 0), -(span - 1)
-    out = -(-size // s)
-    total = max((out - 1) * s + span - size, 0)
-    return out, -(total // 2)
 
 
 def naive_conv(x, w, strides, dilation, padding, depthwise=False):

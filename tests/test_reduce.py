@@ -6,28 +6,17 @@ from hypothesis import strategies as st
 
 from kcore import backend as K
 from limits import T
-from reference import argreduce_exact, assert_rounded_close, eps, norm_axes, reduce_exact
+from reference import (
+    ACC_REL,
+    argreduce_exact,
+    assert_prod_close,
+    assert_rounded_close,
+    reduce_exact,
+    reduce_spread,
+)
 from strategies import DTYPES, axis_args, views
 
 VALUE_OPS = ["sum", "prod", "mean", "max", "min", "var", "std"]
-# Accumulation error allowed relative to sum(|x|), per input dtype (the result's own rounding
-# is allowed separately): float16 accumulates in float32, float32 and float64 in float64.
-ACC_REL = {np.float16: 2.0**-18, np.float32: 2.0**-40, np.float64: 2.0**-40}
-
-
-def _spread(name, x, axis, keepdims):
-    x64 = np.abs(x.astype(np.float64))
-    ax = norm_axes(axis, x.ndim)
-    with np.errstate(all="ignore"):
-        if name == "sum":
-            return np.sum(x64, axis=ax, keepdims=keepdims)
-        if name == "mean":
-            return np.mean(x64, axis=ax, keepdims=keepdims) if x.size else 0.0
-        if name in ("var", "std"):
-            m = np.max(x64, axis=ax, keepdims=keepdims, initial=0.0)
-            return m * m if name == "var" else m
-        return 0.0
-
 
 @given(data=st.data(), dtype=DTYPES, name=st.sampled_from(VALUE_OPS), keepdims=st.booleans())
 def test_value_reductions_match_oracle(data, dtype, name, keepdims):
@@ -40,25 +29,10 @@ def test_value_reductions_match_oracle(data, dtype, name, keepdims):
     if name in ("max", "min"):
         np.testing.assert_array_equal(got, exact.astype(dtype))
     elif name == "prod":
-        with np.errstate(all="ignore"):
-            rel = np.abs(np.asarray(got, np.float64) - exact)
-            ok = (rel <= 8 * eps(dtype) * np.abs(exact) + np.finfo(dtype).smallest_subnormal) | (
-                np.asarray(got, np.float64) == exact) | (np.isnan(got) & np.isnan(exact))
-            ok |= np.abs(exact) > np.finfo(dtype).max  # overflow: compared by class below
-            # Where partial products of the non-zero values overflow even float64, the result
-            # depends on the order of multiplication (0 * inf is NaN): no oracle applies.
-            x64 = np.abs(x.astype(np.float64))
-            magnitude = np.prod(np.where(x64 == 0, 1.0, np.maximum(x64, 1.0)), axis=norm_axes(axis, x.ndim),
-                                keepdims=keepdims)
-            ok |= np.isinf(magnitude)
-            # Likewise where they underflow float64's normal range (subnormal rounding is order-bound).
-            smallest = np.prod(np.where(x64 == 0, 1.0, np.minimum(x64, 1.0)), axis=norm_axes(axis, x.ndim),
-                               keepdims=keepdims)
-            ok |= smallest < np.finfo(np.float64).tiny
-        assert ok.all()
+        assert_prod_close(got, exact, x, axis, keepdims)
     else:
         acc = ACC_REL[dtype] * (8 if name in ("var", "std") else 1)
-        assert_rounded_close(got, exact, dtype, _spread(name, x, axis, keepdims), acc)
+        assert_rounded_close(got, exact, dtype, reduce_spread(name, x, axis, keepdims), acc)
 
 
 @given(data=st.data(), dtype=DTYPES, name=st.sampled_from(["any", "all"]), keepdims=st.booleans())
@@ -114,7 +88,7 @@ def test_larger_shapes_every_axis(dtype, shape, rng):
                 elif name == "prod":
                     continue  # products of thousands of normals over/underflow; covered above
                 else:
-                    assert_rounded_close(got, exact, dtype, _spread(name, view, axis, False),
+                    assert_rounded_close(got, exact, dtype, reduce_spread(name, view, axis, False),
                                          ACC_REL[dtype] * 8)
             if axis is not None and not isinstance(axis, tuple):
                 for name in ("argmax", "argmin"):
@@ -145,7 +119,7 @@ def test_tall_column_reductions_split_by_rows(dtype, shape, axis, step, rng):
         if name in ("max", "min"):
             np.testing.assert_array_equal(got, exact.astype(dtype))
         elif name != "prod":
-            assert_rounded_close(got, exact, dtype, _spread(name, view, axis, False), ACC_REL[dtype] * 8)
+            assert_rounded_close(got, exact, dtype, reduce_spread(name, view, axis, False), ACC_REL[dtype] * 8)
         assert np.isnan(np.asarray(got)[..., 3]).all(), name
     for name in ("argmax", "argmin"):
         np.testing.assert_array_equal(getattr(K, name)(view, axis=axis), argreduce_exact(name, view, axis))
@@ -177,7 +151,8 @@ def test_outputs_of_several_leaves(dtype, shape, axis, rng, threads):
             if name in ("max", "min"):
                 np.testing.assert_array_equal(got[1][name], exact.astype(dtype))
             elif name != "prod":
-                assert_rounded_close(got[1][name], exact, dtype, _spread(name, view, axis, False), ACC_REL[dtype] * 8)
+                assert_rounded_close(got[1][name], exact, dtype, reduce_spread(name, view, axis, False),
+                                     ACC_REL[dtype] * 8)
         if not isinstance(axis, tuple):
             for name in ("argmax", "argmin"):
                 np.testing.assert_array_equal(got[1][name], argreduce_exact(name, view, axis))
