@@ -70,6 +70,19 @@ inline bool is_plain_float_array(py::handle x) {
          (descr->type_num == kNpyHalf || descr->type_num == kNpyFloat || descr->type_num == kNpyDouble);
 }
 
+// A plain float array as the kernels may read it through typed pointers: x itself, or, when its
+// data or strides are not multiples of the item's alignment (a view into packed bytes), a copy of
+// it in its memory order.
+inline py::array aligned_array(py::handle x) {
+  const auto& api = py::detail::npy_api::get();
+  if (py::detail::array_proxy(x.ptr())->flags & py::detail::npy_api::NPY_ARRAY_ALIGNED_)
+    return py::reinterpret_borrow<py::array>(x);
+  constexpr int kNpyKeepOrder = 2;
+  PyObject* copy = api.PyArray_NewCopy_(x.ptr(), kNpyKeepOrder);
+  if (copy == nullptr) throw py::error_already_set();
+  return py::reinterpret_steal<py::array>(copy);
+}
+
 inline int type_num(py::handle x) {
   return py::detail::array_descriptor_proxy(py::detail::array_proxy(x.ptr())->descr)->type_num;
 }

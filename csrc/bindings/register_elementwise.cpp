@@ -53,7 +53,7 @@ py::object cast(py::handle x, py::handle dtype) {
   if (!cast_source_dtype(x, src)) return py::none();
   const py::dtype* dt = float_dtype_named(dtype);
   if (dt == nullptr) return py::none();  // integer and bool targets: NumPy's astype
-  const auto arr = py::reinterpret_borrow<py::array>(x);
+  const py::array arr = aligned_array(x);
   // The result keeps x's memory order (as NumPy's astype); a C-contiguous x skips the layout sort.
   return copy_of(arr, to_ref(arr, "cast", &src), *dt, arr.flags() & py::array::c_style ? ResultOrder::c : ResultOrder::like_input);
 }
@@ -61,7 +61,7 @@ py::object cast(py::handle x, py::handle dtype) {
 py::object transpose(py::handle x) {
   kcore::DType dt;
   if (!cast_source_dtype(x, dt)) return py::none();
-  const auto arr = py::reinterpret_borrow<py::array>(x);
+  const py::array arr = aligned_array(x);
   kcore::ArrayRef v = to_ref(arr, "transpose", &dt);
   std::reverse(v.shape, v.shape + v.ndim);
   std::reverse(v.strides, v.strides + v.ndim);
@@ -71,7 +71,7 @@ py::object transpose(py::handle x) {
 py::object permute_dimensions(py::handle x, py::handle pattern) {
   kcore::DType dt;
   if (!cast_source_dtype(x, dt)) return py::none();
-  const auto arr = py::reinterpret_borrow<py::array>(x);
+  const py::array arr = aligned_array(x);
   const kcore::ArrayRef in = to_ref(arr, "permute_dimensions", &dt);
   int perm[kcore::kMaxDims];
   permutation(pattern, in.ndim, in.shape, perm);
@@ -103,7 +103,7 @@ bool broadcast(const kcore::ArrayRef& x, const kcore::ArrayRef& y, kcore::ArrayR
 
 py::object binary(kcore::ElementwiseKind kind, py::handle x, py::handle y) {
   if (!is_plain_float_array(x) || !is_plain_float_array(y) || !same_dtype(x, y)) return py::none();
-  const auto xa = py::reinterpret_borrow<py::array>(x), ya = py::reinterpret_borrow<py::array>(y);
+  const py::array xa = aligned_array(x), ya = aligned_array(y);
   const kcore::ArrayRef xr = to_ref(xa, "elementwise"), yr = to_ref(ya, "elementwise");
   kcore::ArrayRef in[2];
   if (!broadcast(xr, yr, in[0], in[1])) return py::none();  // NumPy explains the shapes
@@ -132,8 +132,7 @@ py::object ternary(kcore::ElementwiseKind kind, py::handle x, py::handle y, py::
   if (!is_plain_float_array(x) || !is_plain_float_array(y) || !is_plain_float_array(z) || !same_dtype(x, y) ||
       !same_dtype(x, z))
     return py::none();
-  const auto xa = py::reinterpret_borrow<py::array>(x), ya = py::reinterpret_borrow<py::array>(y),
-             za = py::reinterpret_borrow<py::array>(z);
+  const py::array xa = aligned_array(x), ya = aligned_array(y), za = aligned_array(z);
   const kcore::ArrayRef xr = to_ref(xa, "elementwise3"), yr = to_ref(ya, "elementwise3"), zr = to_ref(za, "elementwise3");
   kcore::ArrayRef xy[2], in[3], unused;
   if (!broadcast(xr, yr, xy[0], xy[1]) || !broadcast(xy[0], zr, in[0], in[2])) return py::none();
@@ -148,7 +147,7 @@ py::object ternary(kcore::ElementwiseKind kind, py::handle x, py::handle y, py::
 // One float operand, the result in x's memory order; params are the kind's (elu, relu).
 py::object unary(kcore::ElementwiseKind kind, py::handle x, const double* params) {
   if (!is_plain_float_array(x)) return py::none();
-  const auto xa = py::reinterpret_borrow<py::array>(x);
+  const py::array xa = aligned_array(x);
   const kcore::ArrayRef in = to_ref(xa, "elementwise1");
   py::array out = empty_like_k(xa, xa.dtype());
   const kcore::ArrayRef dst = to_ref(out, "elementwise1");
@@ -161,7 +160,7 @@ py::object unary(kcore::ElementwiseKind kind, py::handle x, const double* params
 // softmax over the last axis of a C-contiguous float array of rank >= 1.
 py::object softmax(py::handle x) {
   if (!is_plain_float_array(x)) return py::none();
-  const auto xa = py::reinterpret_borrow<py::array>(x);
+  const py::array xa = aligned_array(x);
   if (!(xa.flags() & py::array::c_style) || xa.ndim() < 1) return py::none();
   kcore::SoftmaxPlan plan;
   plan.dtype = native_float_dtype(xa, "softmax");

@@ -97,7 +97,7 @@ bool same_float_pair(py::handle x, py::handle y) {
 // K.dot: x's last axis against y's only or second-to-last one (Keras 2.3).
 py::object dot(py::handle xh, py::handle yh) {
   if (!same_float_pair(xh, yh)) return py::none();
-  const auto x = py::reinterpret_borrow<py::array>(xh), y = py::reinterpret_borrow<py::array>(yh);
+  const py::array x = aligned_array(xh), y = aligned_array(yh);
   const kcore::ArrayRef xr = to_ref(x, "dot"), yr = to_ref(y, "dot");
   const int xn = xr.ndim, yn = yr.ndim;
   const int y_k = dot_axis(xn, xr.shape, yn, yr.shape);
@@ -111,7 +111,7 @@ py::object dot(py::handle xh, py::handle yh) {
 // K.batch_dot (Keras 2.3): per-item tensordot over axes (a0, a1); rank-2 . rank-2 gives (batch, 1).
 py::object batch_dot(py::handle xh, py::handle yh, py::handle axes) {
   if (!same_float_pair(xh, yh)) return py::none();
-  const auto x = py::reinterpret_borrow<py::array>(xh), y = py::reinterpret_borrow<py::array>(yh);
+  const py::array x = aligned_array(xh), y = aligned_array(yh);
   const kcore::ArrayRef xr = to_ref(x, "batch_dot"), yr = to_ref(y, "batch_dot");
   const int xn = xr.ndim, yn = yr.ndim;
   int a0 = 0, a1 = 0;

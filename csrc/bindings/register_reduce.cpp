@@ -56,7 +56,7 @@ py::array run_reduce(ReduceKind kind, const py::array& x, const kcore::ArrayRef&
 
 py::object reduce(ReduceKind kind, py::handle x, py::handle axis, bool keepdims) {
   if (!is_plain_float_array(x)) return py::none();
-  const auto arr = py::reinterpret_borrow<py::array>(x);
+  const py::array arr = aligned_array(x);
   const char* fn = kind_name(kind);
   const kcore::ArrayRef in = to_ref(arr, fn);
   bool reduce_axis[kcore::kMaxDims];

@@ -21,7 +21,7 @@ using kcore::ScanKind;
 
 py::object scan(ScanKind kind, py::handle x, py::handle axis) {
   if (!is_plain_float_array(x)) return py::none();
-  const auto arr = py::reinterpret_borrow<py::array>(x);
+  const py::array arr = aligned_array(x);
   const char* fn = kind == ScanKind::sum ? "cumsum" : "cumprod";
   const kcore::ArrayRef in = to_ref(arr, fn);
   const int ax = scan_axis(axis, in.ndim, fn);

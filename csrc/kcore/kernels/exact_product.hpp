@@ -86,7 +86,8 @@ inline vec<E> scaled_up(vec<E> acc, lanes_of<E> tiny) {
   const lanes_of<E> subnormal = tiny & (mag < (I(1) << F::kFraction));
   const V normal_up = (tiny & ~subnormal) ? acc : V{};
   constexpr E kIntBase = E(I(1) << F::kFraction);
-  const V significand = lane_values<E>(mag + lane_bits<E>(V{} + kIntBase)) - kIntBase;
+  // Only subnormal lanes are added: in the others the integer sum would overflow.
+  const V significand = lane_values<E>((mag & subnormal) + lane_bits<E>(V{} + kIntBase)) - kIntBase;
   const V sub_up = lane_values<E>(lane_bits<E>(significand * F::kGrid) | (bits & kSignBit<E>));
   return subnormal ? sub_up : (tiny ? normal_up * F::kUp : acc);
 }
