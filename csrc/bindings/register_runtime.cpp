@@ -86,6 +86,7 @@ void register_runtime(py::module_& m) {
     d["grain"] = t::kGrain;
     d["stream_bytes"] = t::stream_bytes();
     d["cache_bytes"] = t::last_level_cache_bytes();
+    d["prefetch_reads"] = t::prefetch_reads;
     d["leaf"] = t::kLeaf;
     d["split_rows"] = t::kSplitRows;
     d["split_bytes"] = t::kSplitBytes;

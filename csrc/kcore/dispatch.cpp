@@ -91,6 +91,12 @@ std::int64_t last_level_cache_bytes() {
   return best;
 }
 
+const bool prefetch_reads = [] {
+  if (const char* e = std::getenv("KCORE_PREFETCH"); e != nullptr && (e[0] == '0' || e[0] == '1') && e[1] == '\0')
+    return e[0] == '1';
+  return std::string(cpu_vendor()) != "amd";
+}();
+
 std::int64_t stream_bytes() {
   static const std::int64_t bytes = [] {
     if (const char* e = std::getenv("KCORE_STREAM_BYTES")) {

@@ -23,9 +23,12 @@ constexpr std::int64_t kWarmGrainDivisor = 16;
 std::int64_t stream_bytes();
 // The last-level cache one core sees (sysfs), 0 where the OS does not say.
 std::int64_t last_level_cache_bytes();
-// Software prefetch distance for streaming reads: the hardware prefetchers alone keep too few
-// lines in flight on one core.
+// Software prefetch distance for streaming reads: on Intel the hardware prefetchers alone kept
+// too few lines in flight on one core...
 constexpr int kPrefetchBytes = 2048;
+// ...while on AMD Zen 4 the prefetches only took load slots: streaming reads prefetch where this
+// is set, by vendor (not on AMD), KCORE_PREFETCH=0/1 overriding (dispatch.cpp).
+extern const bool prefetch_reads;
 
 // --- reductions (kernels/reduce_engine.hpp, reduce_ops.hpp) ---
 // Elements in one horizontal leaf, the unit of the fixed combination order: a strided leaf is

@@ -74,10 +74,11 @@ inline void stream_bytes(char* d, const char* s, std::int64_t n) {
 }
 
 // Prefetches the `bytes` (a multiple of 64, or less than 64) that lie tuning::kPrefetchBytes past
-// p, into every cache level (the non-temporal hint was slower). Prefetches never fault, so
-// reading ahead of the end is harmless.
+// p, into every cache level (the non-temporal hint was slower), where tuning::prefetch_reads says
+// so. Prefetches never fault, so reading ahead of the end is harmless.
 template <int Bytes>
 inline void prefetch_ahead(const void* p) {
+  if (!tuning::prefetch_reads) return;
 #pragma GCC unroll 4
   for (int c = 0; c < Bytes; c += 64)
     __builtin_prefetch(static_cast<const char*>(p) + tuning::kPrefetchBytes + c, 0, 3);
