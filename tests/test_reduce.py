@@ -197,6 +197,20 @@ def test_float32_sum_at_least_as_accurate_as_pairwise(axis, rng):
     assert np.all(ours <= numpy_pairwise + 0.5 * np.spacing(np.float32(exact)))
 
 
+@pytest.mark.parametrize("shape, axis", [((1 << 20,), None), ((16, 3 * 8192 + 100), -1), ((3 * 8192 + 100, 16), 0)])
+def test_float32_sum_error_grows_like_pairwise_not_with_n(shape, axis):
+    # Runs of ones, then a long stretch of 2**-24 (half an ulp of 1): a float32 accumulator that
+    # keeps absorbing terms after the ones drops every small term; pairwise summation's bound
+    # (log2(n) roundings of at most u * sum|x| each) does not allow that.
+    n = shape[0 if axis in (None, 0) else 1]
+    pos = np.arange(n) % 8192
+    line = np.where(pos < 64, np.float32(1), np.float32(2.0**-24))
+    x = np.ascontiguousarray(np.broadcast_to(line[:, None] if axis == 0 else line, shape))
+    exact = np.sum(x.astype(np.float64), axis=axis)
+    err = np.abs(K.sum(x, axis=axis).astype(np.float64) - exact)
+    assert np.all(err <= np.ceil(np.log2(n)) * 2.0**-24 * exact)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_var_with_a_large_mean(dtype):
     x = (np.array([4, 7, 13, 16], np.float64) + 1e9 if dtype == np.float64 else
