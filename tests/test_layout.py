@@ -180,6 +180,8 @@ ok = True
 # enough (>= 8 MB, line-aligned rows) for streaming stores.
 cases = [((67, 131), (1, 0)), ((131, 67), (1, 0)), ((3, 70, 45), (0, 2, 1)), ((5, 33, 40), (2, 1, 0)),
          ((2064, 1027), (1, 0)), ((3, 1024, 1040), (0, 2, 1)), ((1027, 2064), (1, 0))]
+# Pixels of 2-4 channels split into planes and merged back (NHWC <-> NCHW).
+cases += [((2, 9, 301, c), (0, 3, 1, 2)) for c in (2, 3, 4)] + [((2, c, 9, 301), (0, 2, 3, 1)) for c in (2, 3, 4)]
 for dt in (np.float16, np.float32, np.float64, np.uint8, np.int32):
     for shape, perm in cases:
         bits = rng.integers(0, 2**63, shape, dtype=np.uint64)

@@ -186,6 +186,48 @@ KCORE_INLINE D load_converted(const char* p) {
   return convert_one<D>(x);
 }
 
+// Pixels of C channels (NHWC <-> NCHW) split into C planes, or planes merged into pixels. With C
+// known and the pointers unaliased, GCC vectorizes the (de)interleave with permutes; a stride-C
+// gather went element by element.
+template <class U, int C>
+void split_pixels(const U* __restrict px, U* __restrict planes, std::int64_t plane_stride, std::int64_t n) {
+  for (std::int64_t r = 0; r < n; ++r)
+#pragma GCC unroll 4
+    for (int c = 0; c < C; ++c) planes[c * plane_stride + r] = px[r * C + c];
+}
+template <class U, int C>
+void merge_pixels(const U* __restrict planes, std::int64_t plane_stride, U* __restrict px, std::int64_t n) {
+  for (std::int64_t r = 0; r < n; ++r)
+#pragma GCC unroll 4
+    for (int c = 0; c < C; ++c) px[r * C + c] = planes[c * plane_stride + r];
+}
+
+// split_pixels or merge_pixels for 2 to 4 channels of plain copies; false where neither applies.
+template <class S, class D>
+bool pixels_copy(bool split, const char* src, char* dst, std::int64_t channels, std::int64_t plane_bytes,
+                 std::int64_t n) {
+  if constexpr (std::is_same_v<S, D>) {
+    using U = std::conditional_t<sizeof(S) == 1, std::uint8_t, uint_of<S>>;
+    constexpr std::int64_t E = sizeof(S);
+    if (plane_bytes % E != 0) return false;
+    const auto go = [&](auto c) {
+      constexpr int C = decltype(c)::value;
+      if (split) split_pixels<U, C>(reinterpret_cast<const U*>(src), reinterpret_cast<U*>(dst), plane_bytes / E, n);
+      else merge_pixels<U, C>(reinterpret_cast<const U*>(src), plane_bytes / E, reinterpret_cast<U*>(dst), n);
+      return true;
+    };
+    switch (channels) {
+      case 2: return go(std::integral_constant<int, 2>{});
+      case 3: return go(std::integral_constant<int, 3>{});
+      case 4: return go(std::integral_constant<int, 4>{});
+      default: return false;
+    }
+  } else {
+    (void)split, (void)src, (void)dst, (void)channels, (void)plane_bytes, (void)n;
+    return false;
+  }
+}
+
 // A copy that converts while it transposes: dim t is contiguous in the source, the last dim in
 // the destination. Square tiles that fit in L1: source columns read (and converted) into tile
 // rows, destination rows written from tile columns.
@@ -215,12 +257,18 @@ void transpose_tiles(const ElementwisePlan& p) {
         const char* src = p.data[kIn] + off[kIn];
         char* dst = p.data[kOut] + off[kOut];
         if (few_src) {  // destination rows i, elements j = r0 + r: strided reads
+          if (s_inner == nt * static_cast<std::int64_t>(sizeof(S)) && ss_t == static_cast<std::int64_t>(sizeof(S)) &&
+              pixels_copy<S, D>(true, src + r0 * s_inner, dst + r0 * static_cast<std::int64_t>(sizeof(D)), nt, ds_t, nr))
+            continue;
           for (std::int64_t i = 0; i < nt; ++i) {
             const char* col = src + i * ss_t + r0 * s_inner;
             D* row = reinterpret_cast<D*>(dst + i * ds_t) + r0;
             for (std::int64_t r = 0; r < nr; ++r) row[r] = load_converted<S, D>(col + r * s_inner);
           }
         } else {  // destination rows i = r0 + r of `inner` elements: strided writes of short rows
+          if (ds_t == inner * static_cast<std::int64_t>(sizeof(D)) && ss_t == static_cast<std::int64_t>(sizeof(S)) &&
+              pixels_copy<S, D>(false, src + r0 * ss_t, dst + r0 * ds_t, inner, s_inner, nr))
+            continue;
           for (std::int64_t r = 0; r < nr; ++r) {
             const char* s = src + (r0 + r) * ss_t;
             D* row = reinterpret_cast<D*>(dst + (r0 + r) * ds_t);
