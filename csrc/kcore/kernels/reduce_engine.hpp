@@ -108,6 +108,15 @@ void reduce_horizontal(const Op& op, const ReducePlan& p) {
     });
     return;
   }
+  // Outputs of several leaves in one run each (long rows): each output's leaves in memory order.
+  if (nseg == 1 && s0 == static_cast<std::int64_t>(sizeof(T))) {
+    parallel_for(0, p.noutputs, grain, [&](std::int64_t b, std::int64_t e) {
+      for_each_offset<kIn + 1>(p.outer(), p.n_outer, b, e, [&](const std::array<std::int64_t, kIn + 1> off) {
+        write(off[kOut], reduce_output(p.in + off[kIn], false));
+      });
+    });
+    return;
+  }
   // Outputs of several leaves (axis (0, 2) of a 3-D array): a block of outputs at a time, leaf by
   // leaf across the block, so that memory is read in order (leaf l of neighbouring outputs
   // usually neighbours) rather than jumping between one output's leaves; then each output

@@ -79,7 +79,7 @@ struct SumOp {
 
   state identity() const { return kUnit; }
   state leaf(const T* p, std::int64_t n, std::int64_t) const {
-    if constexpr (F == Fold::add && std::is_same_v<T, float>) return cascade_sum(p, n);
+    if constexpr (F == Fold::add && std::is_same_v<T, float>) return sum_in_runs(p, n);
     return fold_contig<A, F>(p, n, kUnit);
   }
   void combine(state& a, const state& b) const { a = fold1<A, F>(a, b); }
