@@ -39,31 +39,31 @@ struct RowWidener {
 
 // The row loop of the column folds: rows in passes of four (four streams from memory at once;
 // measured faster than one or two), prefetched only within the block's columns (past them lie
-// other blocks'; float16 rows are read from widened buffers), then the last rows one at a time.
+// other blocks'), then the last rows one at a time. Rows are passed as stored: float16 is widened
+// in registers (load_widened), which beat widening each row into a buffer first.
 //   four(x, j): fold the vector of L columns at j of the four rows x[0..3]
 //   four_one(x, j): fold column j of the four rows (the columns past the last whole vector)
 //   one_row(x): fold one row
 template <class T, int L, class Four, class FourOne, class OneRow>
 inline void fold_rows_by_four(const char* rows, std::int64_t row_stride, std::int64_t nrows, std::int64_t w,
                               Four four, FourOne four_one, OneRow one_row) {
-  using W = widen_t<T>;
-  RowWidener<T> widen[4];
   const std::int64_t wv = w / L * L;
-  constexpr std::int64_t kAhead = tuning::kPrefetchBytes / static_cast<std::int64_t>(sizeof(W));
-  const std::int64_t prefetch_end = std::is_same_v<T, half> ? 0 : std::max<std::int64_t>(0, wv - kAhead);
+  constexpr std::int64_t kAhead = tuning::kPrefetchBytes / static_cast<std::int64_t>(sizeof(T));
+  const std::int64_t prefetch_end = std::max<std::int64_t>(0, wv - kAhead);
+  const auto row = [&](std::int64_t r) { return reinterpret_cast<const T*>(rows + r * row_stride); };
   std::int64_t r = 0;
   for (; r + 4 <= nrows; r += 4) {
-    const W* x[4];
-    for (int k = 0; k < 4; ++k) x[k] = widen[k](rows + (r + k) * row_stride, w);
+    const T* x[4];
+    for (int k = 0; k < 4; ++k) x[k] = row(r + k);
     std::int64_t j = 0;
     for (; j < prefetch_end; j += L) {
-      for (int k = 0; k < 4; ++k) prefetch_ahead<L * sizeof(W)>(x[k] + j);
+      for (int k = 0; k < 4; ++k) prefetch_ahead<L * sizeof(T)>(x[k] + j);
       four(x, j);
     }
     for (; j < wv; j += L) four(x, j);
     for (; j < w; ++j) four_one(x, j);
   }
-  for (; r < nrows; ++r) one_row(widen[0](rows + r * row_stride, w));
+  for (; r < nrows; ++r) one_row(row(r));
 }
 
 // sum, prod and mean.
@@ -99,16 +99,16 @@ struct SumOp {
     for (std::int64_t j = 0; j < w; ++j) tmp[j] = kUnit;
     fold_rows_by_four<T, L>(
         rows, row_stride, nrows, w,
-        [&](const W* const* x, std::int64_t j) {
+        [&](const T* const* x, std::int64_t j) {
           vec<A> t = load(tmp + j);
-          for (int k = 0; k < 4; ++k) t = fold(t, load_as<A>(x[k] + j));
+          for (int k = 0; k < 4; ++k) t = fold(t, load_widened<A>(x[k] + j));
           store(tmp + j, t);
         },
-        [&](const W* const* x, std::int64_t j) {
-          for (int k = 0; k < 4; ++k) tmp[j] = fold1<A, F>(tmp[j], static_cast<A>(x[k][j]));
+        [&](const T* const* x, std::int64_t j) {
+          for (int k = 0; k < 4; ++k) tmp[j] = fold1<A, F>(tmp[j], convert_one<A>(x[k][j]));
         },
-        [&](const W* x) {
-          for (std::int64_t j = 0; j < w; ++j) tmp[j] = fold1<A, F>(tmp[j], static_cast<A>(x[j]));
+        [&](const T* x) {
+          for (std::int64_t j = 0; j < w; ++j) tmp[j] = fold1<A, F>(tmp[j], convert_one<A>(x[j]));
         });
     for (std::int64_t j = 0; j < w; ++j) st[j] = fold1<A, F>(st[j], tmp[j]);
   }
@@ -170,23 +170,24 @@ struct MinMaxOp {
     const std::int64_t wv = w / L * L;
     fold_rows_by_four<T, L>(
         rows, row_stride, nrows, w,
-        [&](const W* const* x, std::int64_t j) {
+        [&](const T* const* x, std::int64_t j) {
           vec<W> m = load(st + j);
-          const vec<W> a0 = load(x[0] + j), a1 = load(x[1] + j), a2 = load(x[2] + j), a3 = load(x[3] + j);
+          const vec<W> a0 = load_widened<W>(x[0] + j), a1 = load_widened<W>(x[1] + j), a2 = load_widened<W>(x[2] + j),
+                       a3 = load_widened<W>(x[3] + j);
           m = better(a3, better(a2, better(a1, better(a0, m))));
           check += (a0 + a1) + (a2 + a3);
           store(st + j, m);
         },
-        [&](const W* const* x, std::int64_t j) {
-          for (int k = 0; k < 4; ++k) st[j] = pick(st[j], x[k][j]);
+        [&](const T* const* x, std::int64_t j) {
+          for (int k = 0; k < 4; ++k) st[j] = pick(st[j], convert_one<W>(x[k][j]));
         },
-        [&](const W* x) {
+        [&](const T* x) {
           for (std::int64_t j = 0; j < wv; j += L) {
-            const vec<W> a = load(x + j);
+            const vec<W> a = load_widened<W>(x + j);
             store(st + j, better(a, load(st + j)));
             check += a;
           }
-          for (std::int64_t j = wv; j < w; ++j) st[j] = pick(st[j], x[j]);
+          for (std::int64_t j = wv; j < w; ++j) st[j] = pick(st[j], convert_one<W>(x[j]));
         });
     if (!any_lane(check != check)) return;
     std::memcpy(st, saved, static_cast<std::size_t>(w) * sizeof(state));
