@@ -388,7 +388,8 @@ X234 = np.ones((2, 3, 4), np.float32)
 
 
 @pytest.mark.parametrize("call,error,match", [
-    (lambda: K.reshape(X234, (-2, 3)), ValueError, r"reshape: shape's dims must be in \[0, 2\*\*63\), got -2"),
+    (lambda: K.reshape(X234, (-2, 3)), ValueError,
+     r"reshape: shape's dims must be in \[0, 2\*\*63\) or one -1 \(a size to infer\), got -2"),
     (lambda: K.reshape(X234, (-1, -1)), ValueError, r"reshape: shape may hold one -1 \(a size to infer\)"),
     (lambda: K.reshape(X234, (2.5, 3)), TypeError, r"reshape: shape's dims must be an int, got 2.5"),
     (lambda: K.reshape(X234, (2 ** 64,)), ValueError, r"reshape: shape's dims must be in \[0, 2\*\*63\)"),

@@ -127,7 +127,9 @@ def dims(shape, fn: str, what: str = "shape", unknown: bool = False, minus_one: 
     for d in shape:
         if d is None and unknown:
             out.append(None)
-        elif minus_one and isinstance(d, numbers.Integral) and not isinstance(d, (bool, np.bool_)) and d == -1:
+        elif minus_one and isinstance(d, numbers.Integral) and not isinstance(d, (bool, np.bool_)) and d < 0:
+            if d != -1:
+                raise ValueError(f"{fn}: {what}'s dims must be in [0, 2**63) or one -1 (a size to infer), got {d}")
             out.append(-1)
         else:
             out.append(count(d, fn, f"{what}'s dims"))
