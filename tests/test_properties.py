@@ -19,6 +19,7 @@ from reference import (
     FLOATS,
     FLOOR,
     SOFTMAX_TOL,
+    acc_rel,
     assert_cumprod_close,
     assert_prod_close,
     assert_rounded_close,
@@ -86,7 +87,7 @@ def test_reductions(data, dtype, name, keepdims):
     elif name == "prod":
         assert_prod_close(got, f64(want), x, axis, keepdims)
     else:  # integers' var and std are float64 statistics rounded to floatx
-        acc = ACC_REL[dtype if dtype in FLOATS else np.float64] * (8 if name in ("var", "std") else 1)
+        acc = acc_rel(name, dtype if dtype in FLOATS else np.float64)
         assert_rounded_close(got, want, want.dtype.type, reduce_spread(name, x, axis, keepdims), acc)
 
 

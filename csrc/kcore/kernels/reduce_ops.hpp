@@ -92,6 +92,29 @@ struct SumOp {
   }
   void col_rows(state* st, const char* rows, std::int64_t row_stride, std::int64_t nrows,
                 std::int64_t w, std::int64_t) const {
+    if constexpr (F == Fold::add && std::is_same_v<T, float>) {
+      // Each pass of four float32 rows is added in float32 (3 roundings per column), then meets
+      // the column's float64 total: one conversion per four elements instead of one each.
+      constexpr int Lf = kLanes<float>, Ld = kLanes<double>;
+      alignas(64) double tmp[kCols];
+      for (std::int64_t j = 0; j < w; ++j) tmp[j] = kUnit;
+      fold_rows_by_four<T, Lf>(
+          rows, row_stride, nrows, w,
+          [&](const float* const* x, std::int64_t j) {
+            alignas(64) float f[Lf];
+            store(f, ((load(x[0] + j) + load(x[1] + j)) + load(x[2] + j)) + load(x[3] + j));
+#pragma GCC unroll 4
+            for (int h = 0; h < Lf; h += Ld) store(tmp + j + h, load(tmp + j + h) + load_as<double>(f + h));
+          },
+          [&](const float* const* x, std::int64_t j) {
+            tmp[j] += static_cast<double>(((x[0][j] + x[1][j]) + x[2][j]) + x[3][j]);
+          },
+          [&](const float* x) {
+            for (std::int64_t j = 0; j < w; ++j) tmp[j] += static_cast<double>(x[j]);
+          });
+      for (std::int64_t j = 0; j < w; ++j) st[j] += tmp[j];
+      return;
+    }
     // Each column folds its rows one at a time, in row order.
     constexpr int L = kLanes<A>;
     const auto fold = [](vec<A> a, vec<A> b) { return F == Fold::add ? a + b : a * b; };
