@@ -99,7 +99,7 @@ def _register(kind, doc):
 
 
 for _kind, _doc in (
-        (R.sum, "Sum alongside an axis (float16 accumulates in float32, float32 in float64)."),
+        (R.sum, "Sum alongside an axis (float16 in float32; float32 in short float32 runs added in float64)."),
         (R.prod, "Product alongside an axis."),
         (R.mean, "Mean alongside an axis (integers: truncating, as TensorFlow)."),
         (R.max, "Maximum; NaN propagates; an empty axis gives -inf."),
