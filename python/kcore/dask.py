@@ -1,0 +1,725 @@
+"""kcore on `dask.array`: the same functions, argument names and semantics as `kcore.backend`, on
+chunked arrays larger than one machine's memory (`pip install 'kcore[dask]'`).
+
+    import dask.array as da
+    import kcore.dask as kd
+    x = da.from_zarr("stack.zarr")            # e.g. a (100000, 512, 512) float16 image stack
+    mean_image = kd.mean(x, axis=0)           # a dask array; .compute() on any scheduler
+    std = kd.std(kd.cast(x, "float32"), axis=(1, 2))
+
+Every function takes dask arrays (NumPy arrays and nested lists are wrapped, as dask.array's own
+functions do) and returns a lazy dask array. Each block runs on kcore's kernels.
+
+What is chunk-local and what merges across chunks
+- Chunk-local, with any input chunks: `cast`, `transpose`/`permute_dimensions`, the elementwise
+  ops and activations, `batch_normalization` and `bias_add` (statistics given), and `softmax` (its
+  axis is first gathered into one chunk). Each output element is computed from its own inputs, so
+  the result does not depend on the chunks.
+- Reductions (sum, prod, mean, var, std, max, min, any, all, argmax, argmin), `l2_normalize`'s
+  sum of squares and the scans (cumsum, cumprod) merge partial results across chunks. Floating
+  merges round differently when the blocks change, so these first rechunk the input to kcore's
+  canonical grid (`canonical_chunks`: a function of the shape and dtype only, C-order slabs of
+  at most 2**24 elements; free when the input already has it) and merge the blocks' partial
+  states in a fixed pairwise order (`split_every` blocks per merge, 8 by default, as
+  dask.array.reduction). Results are therefore bitwise identical for every input chunking,
+  scheduler (synchronous, threads, processes, distributed) and thread count.
+
+Partial states and the rounding of the result (x of dtype T, r the exact value):
+- sum, mean: each block's sum accumulated by kcore (float16 widened to float32 in cache-sized
+  pieces; float32 and float64 blocks as they are: float64 accumulation, rounded once to the
+  block's float dtype), merged in float64, rounded once to T:
+  |result - r| <= ulp(r)/2 + 2**-24 * sum|x| (float16, float32) or 2**-40 * sum|x| (float64).
+  This meets SPEC.md's rule for sums (at least as accurate as NumPy's pairwise summation, with no
+  growth in n); kcore's in-memory float32 sum keeps its float64 accumulator to the end and is
+  closer (2**-40 * sum|x|).
+- prod: block products of float64 pieces, merged in float64, rounded once (8 ulps, as kcore's).
+- var, std: each block's (count, mean, M2) in float64 (kcore's float64 mean and variance of
+  cache-sized float64 pieces), merged with Chan's pairwise update, so data with a large mean keep
+  their accuracy; var = M2/n and std = sqrt(M2/n) rounded once to T (as kcore's in-memory bound).
+- max, min, any, all, argmax, argmin: exact. argmax/argmin keep the first index of the extreme,
+  skip NaN and give 0 for an all-NaN line, as kcore's in-memory functions.
+- cumsum, cumprod: as kcore's own scan engine does with its segments, the blocks along the axis
+  are scanned from exact carries: pass 1 takes each block's total in float64, a sequential
+  float64 scan of the totals gives each block's starting value, and pass 2 scans each block from
+  it in float64 (kcore's kernels), rounding each output once to T. An axis that fits one block is
+  scanned by kcore's in-memory kernel (bit for bit). Integer scans wrap as NumPy's, exactly.
+
+Threads: inside a Dask task each kcore call uses max(1, N // W) threads, where N is
+kcore.get_num_threads() in the process running the task and W the tasks that process may run at
+once (a distributed worker's nthreads; the local threaded and processes schedulers' num_workers,
+else the CPU count; 1 for the synchronous scheduler), set as an OpenMP limit on the calling
+thread for the task's duration (kcore honours it, SPEC.md "Threads and processes"). distributed's
+nanny starts workers with OMP_NUM_THREADS=1, so there N is 1 unless the user sets it. A process
+forked after kcore ran keeps working (serially, kcore's rule for forked children).
+"""
+from __future__ import annotations
+
+import builtins
+import contextlib
+import functools
+import math
+import numbers
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import dask
+import dask.array as da
+import numpy as np
+
+from kcore import _validate as V
+from kcore import backend as K
+from kcore._kernels import ReduceKind
+from kcore._runtime import _core
+
+__all__ = [
+    "abs", "all", "any", "argmax", "argmin", "batch_normalization", "bias_add", "canonical_chunks", "cast",
+    "clip", "cos", "cumprod", "cumsum", "elu", "equal", "exp", "greater", "greater_equal", "hard_sigmoid",
+    "l2_normalize", "less", "less_equal", "log", "max", "maximum", "mean", "min", "minimum", "not_equal",
+    "permute_dimensions", "pow", "prod", "relu", "round", "sigmoid", "sign", "sin", "softmax", "softplus",
+    "softsign", "sqrt", "square", "std", "sum", "tanh", "thread_budget", "transpose", "var", "with_thread_budget",
+]
+
+# The canonical block: C-order slabs of at most this many elements (32 MiB of float16).
+BLOCK_ELEMENTS = 1 << 24
+# Partial states of float blocks are computed on pieces of about this many elements, which stay
+# in the L2 cache while they are widened and reduced.
+PIECE_ELEMENTS = 1 << 16
+SPLIT_EVERY = 8
+_FLOATS = "efd"
+_VAR_STATE = np.dtype([("n", "f8"), ("mean", "f8"), ("m2", "f8")])
+
+
+def _name(fn: str) -> str:
+    return f"kcore.dask.{fn}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Threads: each task's kcore calls get the worker's share of the process's threads.
+
+_omp_local = threading.local()
+_omp_controllers: dict[int, list] = {}
+
+
+def _openmp_libraries() -> list:
+    """The OpenMP runtimes loaded in this process (threadpoolctl's controllers), found once per
+    process (a forked child looks again: its own pid)."""
+    pid = os.getpid()
+    if pid not in _omp_controllers:
+        import threadpoolctl
+
+        _omp_controllers[pid] = threadpoolctl.ThreadpoolController().select(user_api="openmp").lib_controllers
+    return _omp_controllers[pid]
+
+
+def _tasks_at_once() -> int:
+    """W: how many tasks the process running this one may run at the same time."""
+    if "distributed" in sys.modules:
+        from distributed import get_worker
+
+        try:
+            worker = get_worker()
+        except ValueError:  # not inside a distributed worker
+            pass
+        else:
+            return builtins.max(1, int(worker.state.nthreads))
+    import multiprocessing
+
+    in_pool = threading.current_thread() is not threading.main_thread() or multiprocessing.parent_process() is not None
+    if not in_pool:
+        return 1  # the synchronous scheduler: one task at a time, in the caller's thread
+    from dask.system import CPU_COUNT
+
+    return builtins.max(1, int(dask.config.get("num_workers", None) or CPU_COUNT))
+
+
+def thread_budget() -> int:
+    """The threads each kcore call uses inside the Dask task calling this (see the module
+    docstring): max(1, kcore.get_num_threads() // tasks the process runs at once)."""
+    return builtins.max(1, _core.get_num_threads() // _tasks_at_once())
+
+
+@contextlib.contextmanager
+def _task_threads() -> Iterator[None]:
+    """Limits kcore's OpenMP threads on the calling thread to thread_budget() for one task, and
+    restores the thread's own limit afterwards (the synchronous scheduler runs tasks in the
+    user's thread)."""
+    n = thread_budget()
+    libs = _openmp_libraries() if n < _core.get_num_threads() else []
+    before = [lib.num_threads for lib in libs]
+    for lib in libs:
+        lib.set_num_threads(n)
+    try:
+        yield
+    finally:
+        for lib, b in zip(libs, before, strict=True):
+            lib.set_num_threads(b)
+
+
+def with_thread_budget(f: Callable) -> Callable:
+    """f run under the task's thread budget (thread_budget()): for your own block functions that
+    call kcore (e.g. `x.map_blocks(kcore.dask.with_thread_budget(my_preprocessing))`)."""
+    @functools.wraps(f)
+    def run(*args, **kwargs):
+        with _task_threads():
+            return f(*args, **kwargs)
+
+    return run
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs and the canonical grid
+
+
+def _as_dask(x, fn: str) -> da.Array:
+    """x as a dask array of a numeric dtype with known chunks; NumPy arrays, numbers and nested
+    lists are wrapped (converted as kcore converts them) in blocks of the canonical grid."""
+    name = _name(fn)
+    if isinstance(x, da.Array):
+        V.check_numeric(np.empty(0, x.dtype), name)
+        if builtins.any(math.isnan(c) for cs in x.chunks for c in cs):
+            raise ValueError(f"{name}: the input's chunk sizes are unknown; call compute_chunk_sizes() first")
+        return x
+    if dask.is_dask_collection(x):
+        raise TypeError(f"{name}: expected a dask array (or a NumPy array, a number or a nested list of numbers), "
+                        f"got {type(x).__name__}")
+    a = V.tensor(x, name)
+    return da.from_array(a, chunks=canonical_chunks(a.shape, a.dtype))
+
+
+def canonical_chunks(shape: tuple[int, ...], dtype: Any = None) -> tuple[tuple[int, ...], ...]:
+    """kcore's canonical block grid for an array of `shape`: C-order slabs of at most
+    BLOCK_ELEMENTS elements (trailing axes whole while they fit, the next one split, leading
+    axes in blocks of 1). Reductions and scans rechunk to it, so that their arithmetic depends on
+    the shape alone (`dtype` is accepted for dask.array's chunk helpers' signature)."""
+    shape = tuple(int(n) for n in shape)
+    chunk = [1] * len(shape)
+    inner = 1
+    for ax in range(len(shape) - 1, -1, -1):
+        n = shape[ax]
+        if n == 0 or inner * n <= BLOCK_ELEMENTS:
+            chunk[ax] = builtins.max(n, 1) if n else 0
+            inner *= builtins.max(n, 1)
+            continue
+        chunk[ax] = builtins.max(1, BLOCK_ELEMENTS // inner)
+        break
+    return tuple(_split(n, c) for n, c in zip(shape, chunk, strict=True))
+
+
+def _split(n: int, c: int) -> tuple[int, ...]:
+    if n == 0:
+        return (0,)
+    return (c,) * (n // c) + ((n % c,) if n % c else ())
+
+
+def _canonical(x: da.Array) -> da.Array:
+    chunks = canonical_chunks(x.shape, x.dtype)
+    return x if x.chunks == chunks else x.rechunk(chunks)
+
+
+def _pieces(block: np.ndarray) -> list[np.ndarray]:
+    """A C-contiguous block cut along its first axis into pieces of about PIECE_ELEMENTS."""
+    if block.ndim == 0 or block.shape[0] <= 1 or block.size <= PIECE_ELEMENTS:
+        return [block]
+    row = block.size // block.shape[0]
+    step = builtins.max(1, PIECE_ELEMENTS // builtins.max(row, 1))
+    return [block[i:i + step] for i in range(0, block.shape[0], step)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Reductions: partial states per block, merged pairwise in a fixed order.
+
+
+def _tree(states: np.ndarray, merge: Callable) -> np.ndarray:
+    """The states along the last axis merged pairwise, neighbours first, in index order (as
+    kcore's reduction engine combines its leaves): the order depends on the count alone."""
+    while states.shape[-1] > 1:
+        n = states.shape[-1]
+        left, right = states[..., 0:n - 1:2], states[..., 1:n:2]
+        merged = merge(left, right)
+        states = np.concatenate([merged, states[..., n - 1:]], axis=-1) if n % 2 else merged
+    return states
+
+
+def _merge_var(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Chan et al.'s pairwise update of (count, mean, M2); b follows a."""
+    out = np.empty(a.shape, _VAR_STATE)
+    n = a["n"] + b["n"]
+    with np.errstate(all="ignore"):
+        delta = b["mean"] - a["mean"]
+        wb = np.where(n > 0, b["n"] / n, 0.0)
+        mean = a["mean"] + delta * wb
+        m2 = a["m2"] + b["m2"] + delta * delta * a["n"] * wb
+    out["n"] = n
+    out["mean"] = np.where(a["n"] == 0, b["mean"], np.where(b["n"] == 0, a["mean"], mean))
+    out["m2"] = np.where(a["n"] == 0, b["m2"], np.where(b["n"] == 0, a["m2"], m2))
+    return out
+
+
+def _merge_arg(kind: str) -> Callable:
+    better = np.greater if kind == "argmax" else np.less
+
+    def merge(a, b):
+        # b (later indices) wins only when strictly better, or when a has no candidate (NaN).
+        va, vb = a["v"], b["v"]
+        with np.errstate(invalid="ignore"):
+            take_b = better(vb, va)
+            if va.dtype.kind == "f":
+                take_b |= np.isnan(va) & ~np.isnan(vb)
+        return np.where(take_b, b, a)
+
+    return merge
+
+
+_MERGES: dict[str, Callable] = {
+    "sum": np.add, "mean": np.add, "prod": np.multiply, "max": np.maximum, "min": np.minimum,
+    "any": np.logical_or, "all": np.logical_and, "var": _merge_var, "std": _merge_var,
+    "argmax": _merge_arg("argmax"), "argmin": _merge_arg("argmin"),
+}
+
+
+def _float64_pieces(block: np.ndarray, axes: tuple[int, ...], state: Callable, merge: Callable,
+                    wide: str = "float64") -> np.ndarray:
+    """state(piece widened to `wide`) over cache-sized pieces of the block, merged in order
+    along the first axis (or put side by side, when the first axis is kept)."""
+    pieces = _pieces(block)
+    if len(pieces) > 1 and 0 in axes and len(pieces) * _kept_size(block.shape, axes) > block.size // 16:
+        pieces = [block]  # many outputs per piece: merging pieces would cost more than it saves
+    states = [state(_core.cast(p, wide) if p.dtype != np.dtype(wide) else p) for p in pieces]
+    if len(states) == 1:
+        return states[0]
+    if 0 not in axes:
+        return np.concatenate(states, axis=0)
+    return _tree(np.stack(states, axis=-1), merge)[..., 0]
+
+
+def _kept_size(shape: tuple[int, ...], axes: tuple[int, ...]) -> int:
+    return int(np.prod([n for i, n in enumerate(shape) if i not in axes], dtype=np.int64))
+
+
+@with_thread_budget
+def _block_state(block: np.ndarray, kind: str, axes: tuple[int, ...], block_info=None) -> np.ndarray:
+    """One block's partial state (keepdims over `axes`)."""
+    block = np.ascontiguousarray(block)
+    floats = block.dtype.char in _FLOATS
+
+    def native(k, a, dtype=None):
+        return np.asarray(_core.reduce(ReduceKind.__members__[k], a, axes, True), dtype=dtype)
+
+    if kind in ("sum", "mean"):
+        if not floats:
+            return np.asarray(K.sum(block, axes, True))
+        wide = "float32" if block.dtype == np.float16 else block.dtype.name
+        return _float64_pieces(block, axes, lambda p: native("sum", p, np.float64), np.add, wide)
+    if kind == "prod":
+        if not floats:
+            return np.asarray(K.prod(block, axes, True))
+        return _float64_pieces(block, axes, lambda p: native("prod", p, np.float64), np.multiply)
+    if kind in ("var", "std"):
+        def moments(p):
+            s = np.empty(_keepdims(p.shape, axes), _VAR_STATE)
+            n = p.size // builtins.max(s.size, 1) if s.size else 0
+            s["n"] = n
+            s["mean"] = native("mean", p)
+            s["m2"] = native("var", p) * n
+            return s
+
+        return _float64_pieces(block, axes, moments, _merge_var)
+    if kind in ("argmax", "argmin"):
+        (axis,) = axes
+        local = np.asarray(getattr(K, kind)(block, axis))
+        s = np.empty(_keepdims(block.shape, axes), [("v", block.dtype), ("i", "i8")])
+        s["v"] = np.take_along_axis(block, np.expand_dims(local, axis), axis) if block.shape[axis] else 0
+        start = block_info[0]["array-location"][axis][0] if block_info else 0
+        s["i"] = np.expand_dims(local, axis) + start
+        return s
+    return np.asarray(getattr(K, kind)(block, axes, True))
+
+
+def _keepdims(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+def _combine(states: np.ndarray, axis: tuple[int, ...], keepdims: bool = True, *, kind: str) -> np.ndarray:
+    """A group of neighbouring blocks' states (concatenated along `axis`) merged into one."""
+    axis = tuple(sorted(axis))
+    moved = np.moveaxis(states, axis, tuple(range(states.ndim - len(axis), states.ndim)))
+    flat = moved.reshape(moved.shape[:states.ndim - len(axis)] + (-1,))  # the blocks in C order
+    merged = _tree(flat, _MERGES[kind])
+    return merged.reshape(_keepdims(states.shape, axis))
+
+
+def _finish(states: np.ndarray, axis: tuple[int, ...], keepdims: bool = False, *, kind: str, out_dtype: np.dtype,
+            count: int) -> np.ndarray:
+    """The last merge, then the result from the state, rounded once to the result's dtype."""
+    s = _combine(states, axis, True, kind=kind)
+    with np.errstate(all="ignore"):
+        if kind in ("var", "std"):
+            v = s["m2"] / s["n"] if count else np.full(s.shape, np.nan)
+            out = np.sqrt(v) if kind == "std" else v
+        elif kind == "mean":
+            out = s / count if count else np.full(s.shape, np.nan)
+        elif kind in ("argmax", "argmin"):
+            out = np.where(np.isnan(s["v"]), 0, s["i"]) if s["v"].dtype.kind == "f" else s["i"]
+        else:
+            out = s
+        out = np.asarray(out).astype(out_dtype)
+    return out if keepdims else out.reshape(tuple(n for i, n in enumerate(out.shape) if i not in axis))
+
+
+def _reduction(kind: str, x, axis, keepdims, split_every) -> da.Array:
+    fn = _name(kind)
+    x = _as_dask(x, kind)
+    arg = kind in ("argmax", "argmin")
+    if arg:
+        axes: tuple[int, ...] = (_core.arg_axis(axis, x.shape, fn),)
+        keep = False
+    else:
+        norm = _core.normalize_axes(axis, x.ndim, fn)
+        axes = tuple(range(x.ndim)) if norm is None else tuple(norm)
+        keep = V.flag(keepdims, fn, "keepdims")
+    meta = getattr(K, kind)(np.zeros((1,) * x.ndim, x.dtype), *((axes[0],) if arg else (axes, keep)))
+    dtype = np.asarray(meta).dtype
+    if not arg and kind in ("sum", "prod", "mean", "var", "std") and x.dtype.kind not in "fiub":
+        raise TypeError(f"{fn}: unsupported dtype {x.dtype}")
+    if x.dtype.kind in "iub" and kind in ("mean", "var", "std"):
+        raise TypeError(f"{fn}: needs float16, float32 or float64 input on Dask, got {x.dtype} "
+                        f"(kcore.dask.cast it first)")
+    if x.dtype == np.bool_ and kind in ("sum", "prod"):
+        raise TypeError(f"{fn}: needs a numeric input other than bool on Dask (kcore.dask.cast it first)")
+    split_every = SPLIT_EVERY if split_every is None else V.count(split_every, fn, "split_every", low=2)
+    x = _canonical(x)
+    count = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
+    state_dtype = _state_dtype(kind, x.dtype)
+    state_chunks = tuple((1,) * len(c) if i in axes else c for i, c in enumerate(x.chunks))
+    states = x.map_blocks(_block_state, kind, axes, dtype=state_dtype, chunks=state_chunks,
+                          meta=np.empty((0,) * x.ndim, state_dtype), name=f"kcore-{kind}-state")
+    return da.reduction(states, chunk=_identity, combine=functools.partial(_combine, kind=kind),
+                        aggregate=functools.partial(_finish, kind=kind, out_dtype=dtype, count=count),
+                        axis=axes, keepdims=keep, dtype=state_dtype, split_every=split_every, concatenate=True,
+                        meta=np.empty((0,) * (x.ndim if keep else x.ndim - len(axes)), dtype),
+                        name=f"kcore-{kind}")
+
+
+def _identity(states: np.ndarray, axis=None, keepdims=True) -> np.ndarray:
+    return states  # (each block's state is already reduced over the axes)
+
+
+def _state_dtype(kind: str, dtype: np.dtype) -> np.dtype:
+    if kind in ("var", "std"):
+        return _VAR_STATE
+    if kind in ("argmax", "argmin"):
+        return np.dtype([("v", dtype), ("i", "i8")])
+    if kind in ("any", "all"):
+        return np.dtype(bool)
+    if kind in ("sum", "mean", "prod") and dtype.char in _FLOATS:
+        return np.dtype(np.float64)
+    return np.dtype(dtype)
+
+
+def _value_reduction(kind: str, doc: str) -> Callable:
+    def reduction(x, axis=None, keepdims=False, split_every=None):
+        return _reduction(kind, x, axis, keepdims, split_every)
+
+    reduction.__name__ = reduction.__qualname__ = kind
+    reduction.__doc__ = doc
+    return reduction
+
+
+def _index_reduction(kind: str, doc: str) -> Callable:
+    def reduction(x, axis=-1, split_every=None):
+        return _reduction(kind, x, axis, False, split_every)
+
+    reduction.__name__ = reduction.__qualname__ = kind
+    reduction.__doc__ = doc
+    return reduction
+
+
+sum = _value_reduction("sum", "Sum over axis (None: all axes) of a dask array; see the module docstring.")
+prod = _value_reduction("prod", "Product over axis of a dask array (float64 partial products).")
+mean = _value_reduction("mean", "Mean over axis of a dask array (floats).")
+var = _value_reduction("var", "Population variance (ddof=0) over axis, merged with Chan's update.")
+std = _value_reduction("std", "Population standard deviation (ddof=0) over axis.")
+max = _value_reduction("max", "Maximum over axis; NaN propagates; exact.")
+min = _value_reduction("min", "Minimum over axis; NaN propagates; exact.")
+any = _value_reduction("any", "Logical OR over axis (bool result).")
+all = _value_reduction("all", "Logical AND over axis (bool result).")
+argmax = _index_reduction("argmax", "Index of the first maximum along axis (default -1; NaN skipped; int64).")
+argmin = _index_reduction("argmin", "Index of the first minimum along axis (default -1; NaN skipped; int64).")
+
+
+# ---------------------------------------------------------------------------------------------
+# Scans: block totals, a sequential scan of them, then each block from its exact start.
+
+
+@with_thread_budget
+def _scan_block(block: np.ndarray, kind: str, axis: int) -> np.ndarray:
+    return np.asarray(getattr(K, kind)(np.ascontiguousarray(block), axis))
+
+
+@with_thread_budget
+def _scan_total(block: np.ndarray, kind: str, axis: int) -> np.ndarray:
+    block = np.ascontiguousarray(block)
+    reduce_kind = ReduceKind.sum if kind == "cumsum" else ReduceKind.prod
+    if block.dtype.char in _FLOATS:
+        return np.asarray(_core.reduce(reduce_kind, _core.cast(block, "float64"), (axis,), True))
+    f = np.sum if kind == "cumsum" else np.prod
+    return f(block, axis=axis, keepdims=True, dtype=block.dtype)
+
+
+def _exclusive_scan(totals: np.ndarray, kind: str, axis: int) -> np.ndarray:
+    """Each block's starting value: the running sum (product) of the earlier blocks' totals,
+    sequential along the axis."""
+    unit = 0 if kind == "cumsum" else 1
+    f = np.cumsum if kind == "cumsum" else np.cumprod
+    with np.errstate(all="ignore"):
+        running = f(totals, axis=axis, dtype=totals.dtype)
+    first = np.full_like(np.take(totals, [0], axis=axis), unit)
+    return np.concatenate([first, np.take(running, range(totals.shape[axis] - 1), axis=axis)], axis=axis)
+
+
+@with_thread_budget
+def _scan_from(block: np.ndarray, start: np.ndarray, kind: str, axis: int) -> np.ndarray:
+    block = np.ascontiguousarray(block)
+    add = kind == "cumsum"
+    if block.dtype.char not in _FLOATS:
+        f = np.cumsum if add else np.cumprod
+        with np.errstate(all="ignore"):
+            local = f(block, axis=axis, dtype=block.dtype)
+            return local + start if add else local * start
+    wide = np.array(_core.cast(block, "float64"), copy=block.dtype == np.float64)
+    first = [slice(None)] * block.ndim
+    first[axis] = slice(0, 1)
+    with np.errstate(all="ignore"):  # the carry enters as the scan's own first step would
+        wide[tuple(first)] = wide[tuple(first)] + start if add else wide[tuple(first)] * start
+    out = _core.scan(_core.ScanKind.sum if add else _core.ScanKind.prod, wide, axis)
+    return out if block.dtype == np.float64 else _core.cast(out, block.dtype.name)
+
+
+def _scan(kind: str, x, axis) -> da.Array:
+    fn = _name(kind)
+    x = _as_dask(x, kind)
+    ax = _core.scan_axis(axis, x.ndim, fn)
+    if x.dtype == np.bool_:
+        raise TypeError(f"{fn}: needs a numeric input other than bool on Dask (kcore.dask.cast it first)")
+    x = _canonical(x)
+    if x.numblocks[ax] == 1:
+        return x.map_blocks(_scan_block, kind, ax, dtype=x.dtype, name=f"kcore-{kind}")
+    total_dtype = np.float64 if x.dtype.char in _FLOATS else x.dtype
+    total_chunks = tuple((1,) * len(c) if i == ax else c for i, c in enumerate(x.chunks))
+    totals = x.map_blocks(_scan_total, kind, ax, dtype=total_dtype, chunks=total_chunks,
+                          name=f"kcore-{kind}-total")
+    starts = totals.rechunk({ax: -1}).map_blocks(_exclusive_scan, kind, ax, dtype=total_dtype,
+                                                 name=f"kcore-{kind}-start").rechunk(total_chunks)
+    return da.map_blocks(_scan_from, x, starts, kind, ax, dtype=x.dtype, chunks=x.chunks, name=f"kcore-{kind}")
+
+
+def cumsum(x, axis=0):
+    """Cumulative sum along axis (default 0), dtype kept; carried across blocks exactly."""
+    return _scan("cumsum", x, axis)
+
+
+def cumprod(x, axis=0):
+    """Cumulative product along axis (default 0), dtype kept; carried across blocks exactly."""
+    return _scan("cumprod", x, axis)
+
+
+# ---------------------------------------------------------------------------------------------
+# Chunk-local ops
+
+
+@with_thread_budget
+def _apply(block: np.ndarray, fn: str, *args, **kwargs) -> np.ndarray:
+    return np.asarray(getattr(K, fn)(block, *args, **kwargs))
+
+
+@with_thread_budget
+def _apply2(a, b, fn: str) -> np.ndarray:
+    return np.asarray(getattr(K, fn)(a, b))
+
+
+def _result_dtype(fn: str, *probes, **kwargs) -> np.dtype:
+    """The dtype kcore's in-memory function gives (its argument errors raise here, naming it)."""
+    return np.asarray(getattr(K, fn)(*probes, **kwargs)).dtype
+
+
+def _probe(v) -> Any:
+    """A one-element stand-in of an operand, for _result_dtype."""
+    if isinstance(v, da.Array):
+        return np.zeros((1,) * v.ndim, v.dtype)
+    return v
+
+
+def cast(x, dtype):
+    """x converted to dtype block by block (kcore's cast: round to nearest even, NaN, -0.0,
+    subnormals and overflow as NumPy's astype)."""
+    x = _as_dask(x, "cast")
+    name = V.dtype_name(dtype, _name("cast"))
+    out = _result_dtype("cast", np.zeros(1, x.dtype), name)
+    return x.map_blocks(_apply, "cast", name, dtype=out, name="kcore-cast")
+
+
+def permute_dimensions(x, pattern):
+    """Axes permuted by pattern; each block is a C-contiguous copy made by kcore's transpose."""
+    x = _as_dask(x, "permute_dimensions")
+    perm = _core.permutation(pattern, x.shape)
+    out_ind = tuple(perm)
+    return da.blockwise(_apply, out_ind, x, tuple(range(x.ndim)), "permute_dimensions", perm, dtype=x.dtype,
+                        name="kcore-permute", concatenate=True)
+
+
+def transpose(x):
+    """All axes reversed (kcore's transpose on each block)."""
+    x = _as_dask(x, "transpose")
+    return permute_dimensions(x, tuple(range(x.ndim))[::-1])
+
+
+def _unary(fn: str, doc: str, params: tuple[tuple[str, Any], ...] = ()) -> Callable:
+    def op(x, *args, **kwargs):
+        x = _as_dask(x, fn)
+        bound = dict(params)
+        names = [p for p, _ in params]
+        if len(args) > len(names):
+            raise TypeError(f"{_name(fn)}: takes at most {len(names) + 1} positional arguments, got {len(args) + 1}")
+        for k in kwargs:
+            if k not in bound:
+                raise TypeError(f"{_name(fn)}: unexpected keyword argument {k!r}")
+        bound.update(zip(names, args, strict=False))
+        bound.update(kwargs)
+        dtype = _result_dtype(fn, np.zeros((1,) * x.ndim, x.dtype), **bound)
+        return x.map_blocks(_apply, fn, dtype=dtype, name=f"kcore-{fn}", **bound)
+
+    op.__name__ = op.__qualname__ = fn
+    op.__doc__ = doc
+    return op
+
+
+exp = _unary("exp", "exp(x) on each block.")
+log = _unary("log", "log(x) on each block.")
+square = _unary("square", "x * x on each block.")
+abs = _unary("abs", "|x| on each block.")
+sqrt = _unary("sqrt", "Square root (negative inputs give 0, as Keras on TensorFlow) on each block.")
+round = _unary("round", "Round half to even on each block.")
+sign = _unary("sign", "Sign on each block.")
+sin = _unary("sin", "sin(x) on each block.")
+cos = _unary("cos", "cos(x) on each block.")
+sigmoid = _unary("sigmoid", "The logistic sigmoid on each block.")
+tanh = _unary("tanh", "tanh(x) on each block.")
+softplus = _unary("softplus", "log(1 + exp(x)) on each block.")
+softsign = _unary("softsign", "x / (1 + |x|) on each block.")
+hard_sigmoid = _unary("hard_sigmoid", "clip(0.2 x + 0.5, 0, 1) on each block.")
+elu = _unary("elu", "Keras's elu on each block.", (("alpha", 1.0),))
+relu = _unary("relu", "Keras's relu on each block.", (("alpha", 0.0), ("max_value", None), ("threshold", 0.0)))
+clip = _unary("clip", "x within [min_value, max_value] (numbers) on each block.",
+              (("min_value", None), ("max_value", None)))
+pow = _unary("pow", "x ** a (a number) on each block.", (("a", 1),))
+
+
+def _binary(fn: str, doc: str) -> Callable:
+    def op(x, y):
+        operands = []
+        for v in (x, y):
+            if isinstance(v, (numbers.Real, np.bool_)):
+                operands.append(v)
+            else:
+                operands.append(_as_dask(v, fn))
+        if not builtins.any(isinstance(v, da.Array) for v in operands):
+            operands[0] = _as_dask(operands[0], fn)
+        dtype = _result_dtype(fn, *map(_probe, operands))
+        return da.core.elemwise(_apply2, *operands, fn, dtype=dtype, name=f"kcore-{fn}")
+
+    op.__name__ = op.__qualname__ = fn
+    op.__doc__ = doc
+    return op
+
+
+maximum = _binary("maximum", "Elementwise maximum (NaN propagates), broadcast as NumPy.")
+minimum = _binary("minimum", "Elementwise minimum (NaN propagates), broadcast as NumPy.")
+equal = _binary("equal", "Elementwise x == y (bool).")
+not_equal = _binary("not_equal", "Elementwise x != y (bool).")
+greater = _binary("greater", "Elementwise x > y (bool).")
+greater_equal = _binary("greater_equal", "Elementwise x >= y (bool).")
+less = _binary("less", "Elementwise x < y (bool).")
+less_equal = _binary("less_equal", "Elementwise x <= y (bool).")
+
+
+def softmax(x, axis=-1):
+    """Softmax along axis (default -1): the axis is gathered into one chunk, then kcore's softmax
+    runs on each block."""
+    x = _as_dask(x, "softmax")
+    _result_dtype("softmax", np.zeros((2,) * x.ndim, x.dtype), axis)  # kcore's checks, naming softmax
+    ax = _core.single_axis(-1 if axis is None else axis, x.ndim, _name("softmax"))
+    if x.numblocks[ax] > 1:
+        x = x.rechunk({ax: -1})
+    dtype = _result_dtype("softmax", np.zeros((2,) * x.ndim, x.dtype), ax)
+    return x.map_blocks(_apply, "softmax", ax, dtype=dtype, name="kcore-softmax")
+
+
+@with_thread_budget
+def _l2_scale(block: np.ndarray, ss: np.ndarray) -> np.ndarray:
+    with np.errstate(all="ignore"):
+        return (block / np.sqrt(np.maximum(ss, block.dtype.type(1e-12)))).astype(block.dtype)
+
+
+def l2_normalize(x, axis=None):
+    """x / sqrt(max(sum(x**2, axis), 1e-12)), as Keras; the sum of squares is kcore.dask.sum's
+    (canonical grid, chunk-independent)."""
+    x = _as_dask(x, "l2_normalize")
+    _core.normalize_axes(axis, x.ndim, _name("l2_normalize"))
+    if x.dtype.kind != "f":
+        x = cast(x, V.floatx())
+    ss = sum(square(x), axis, True)
+    return da.map_blocks(_l2_scale, x, ss, dtype=x.dtype, name="kcore-l2-normalize")
+
+
+@with_thread_budget
+def _along(block: np.ndarray, *stats, along: int, fn: str, block_info=None, **kwargs) -> np.ndarray:
+    """fn(block, *stats) with each 1-D statistic cut to the block's range along `along`."""
+    lo, hi = block_info[0]["array-location"][along] if block_info else (0, block.shape[along])
+    parts = [None if s is None else (s[lo:hi] if s.ndim == 1 else s) for s in stats]
+    return np.asarray(getattr(K, fn)(block, *parts, **kwargs))
+
+
+def _channel_stat(v, fn: str, what: str) -> np.ndarray | None:
+    if v is None:
+        return None
+    if isinstance(v, da.Array):
+        v = v.compute()  # per-channel statistics: small
+    return V.tensor(v, _name(fn), what)
+
+
+def _probe_along(x: da.Array, axis: int) -> np.ndarray:
+    """A probe of x's rank and dtype, one element thick except along axis."""
+    return np.zeros(tuple(n if i == axis else 1 for i, n in enumerate(x.shape)), x.dtype)
+
+
+def batch_normalization(x, mean, var, beta, gamma, axis=-1, epsilon=1e-3):
+    """(x - mean) / sqrt(var + epsilon) * gamma + beta on each block, the 1-D statistics laid
+    along axis (NumPy or small dask arrays; beta and gamma may be None)."""
+    fn = "batch_normalization"
+    x = _as_dask(x, fn)
+    stats = [_channel_stat(v, fn, w) for v, w in ((mean, "mean"), (var, "var"), (beta, "beta"), (gamma, "gamma"))]
+    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral) or not -x.ndim <= axis < builtins.max(x.ndim, 1):
+        raise ValueError(f"{_name(fn)}: axis {axis!r} is out of range for x of rank {x.ndim}")
+    ax = int(axis) % builtins.max(x.ndim, 1)
+    dtype = _result_dtype(fn, _probe_along(x, ax), *stats, axis=ax, epsilon=epsilon)
+    return x.map_blocks(_along, *stats, along=ax, fn=fn, axis=ax, epsilon=epsilon, dtype=dtype,
+                        name="kcore-batchnorm")
+
+
+def bias_add(x, bias, data_format=None):
+    """x + bias along the channels (data_format as Keras) on each block."""
+    fn = "bias_add"
+    x = _as_dask(x, fn)
+    b = _channel_stat(bias, fn, "bias")
+    fmt = V.choice(K.image_data_format() if data_format is None else data_format, _name(fn), "data_format",
+                   ("channels_first", "channels_last"))
+    ax = 1 if fmt == "channels_first" and x.ndim > 2 else x.ndim - 1
+    if b is not None and b.ndim == 1:
+        dtype = _result_dtype(fn, _probe_along(x, ax), b, data_format)
+        return x.map_blocks(_along, b, along=ax, fn=fn, data_format=data_format, dtype=dtype, name="kcore-bias-add")
+    x = x.rechunk({i: -1 for i in range(1, x.ndim)})  # a bias of x's rank - 1 covers every axis but the first
+    dtype = _result_dtype(fn, np.zeros((1,) + x.shape[1:], x.dtype), b, data_format)
+    return x.map_blocks(_apply, fn, b, data_format, dtype=dtype, name="kcore-bias-add")
