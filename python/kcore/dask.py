@@ -2,6 +2,7 @@
 chunked arrays larger than one machine's memory (`pip install 'kcore[dask]'`).
 
     import dask.array as da
+from dask.base import tokenize
     import kcore.dask as kd
     x = da.from_zarr("stack.zarr")            # e.g. a (100000, 512, 512) float16 image stack
     mean_image = kd.mean(x, axis=0)           # a dask array; .compute() on any scheduler
@@ -68,6 +69,7 @@ from typing import Any
 import dask
 import dask.array as da
 import numpy as np
+from dask.base import tokenize
 
 from kcore import _validate as V
 from kcore import backend as K
@@ -219,12 +221,12 @@ def _canonical(x: da.Array) -> da.Array:
     return x if x.chunks == chunks else x.rechunk(chunks)
 
 
-def _pieces(block: np.ndarray) -> list[np.ndarray]:
-    """A C-contiguous block cut along its first axis into pieces of about PIECE_ELEMENTS."""
-    if block.ndim == 0 or block.shape[0] <= 1 or block.size <= PIECE_ELEMENTS:
+def _pieces(block: np.ndarray, piece: int) -> list[np.ndarray]:
+    """A C-contiguous block cut along its first axis into pieces of about `piece` elements."""
+    if block.ndim == 0 or block.shape[0] <= 1 or block.size <= piece:
         return [block]
     row = block.size // block.shape[0]
-    step = builtins.max(1, PIECE_ELEMENTS // builtins.max(row, 1))
+    step = builtins.max(1, piece // builtins.max(row, 1))
     return [block[i:i + step] for i in range(0, block.shape[0], step)]
 
 
@@ -238,7 +240,8 @@ def _tree(states: np.ndarray, merge: Callable) -> np.ndarray:
     while states.shape[-1] > 1:
         n = states.shape[-1]
         left, right = states[..., 0:n - 1:2], states[..., 1:n:2]
-        merged = merge(left, right)
+        with np.errstate(all="ignore"):  # (inf * 0 and inf - inf give NaN, as in kcore)
+            merged = merge(left, right)
         states = np.concatenate([merged, states[..., n - 1:]], axis=-1) if n % 2 else merged
     return states
 
@@ -280,11 +283,11 @@ _MERGES: dict[str, Callable] = {
 }
 
 
-def _float64_pieces(block: np.ndarray, axes: tuple[int, ...], state: Callable, merge: Callable,
+def _float64_pieces(block: np.ndarray, axes: tuple[int, ...], piece: int, state: Callable, merge: Callable,
                     wide: str = "float64") -> np.ndarray:
     """state(piece widened to `wide`) over cache-sized pieces of the block, merged in order
     along the first axis (or put side by side, when the first axis is kept)."""
-    pieces = _pieces(block)
+    pieces = _pieces(block, piece)
     if len(pieces) > 1 and 0 in axes and len(pieces) * _kept_size(block.shape, axes) > block.size // 16:
         pieces = [block]  # many outputs per piece: merging pieces would cost more than it saves
     states = [state(_core.cast(p, wide) if p.dtype != np.dtype(wide) else p) for p in pieces]
@@ -300,8 +303,9 @@ def _kept_size(shape: tuple[int, ...], axes: tuple[int, ...]) -> int:
 
 
 @with_thread_budget
-def _block_state(block: np.ndarray, kind: str, axes: tuple[int, ...], block_info=None) -> np.ndarray:
-    """One block's partial state (keepdims over `axes`)."""
+def _block_state(block: np.ndarray, kind: str, axes: tuple[int, ...], piece: int, block_info=None) -> np.ndarray:
+    """One block's partial state (keepdims over `axes`), from pieces of about `piece` elements
+    (a graph argument: the arithmetic is fixed when the graph is built)."""
     block = np.ascontiguousarray(block)
     floats = block.dtype.char in _FLOATS
 
@@ -312,11 +316,11 @@ def _block_state(block: np.ndarray, kind: str, axes: tuple[int, ...], block_info
         if not floats:
             return np.asarray(K.sum(block, axes, True))
         wide = "float32" if block.dtype == np.float16 else block.dtype.name
-        return _float64_pieces(block, axes, lambda p: native("sum", p, np.float64), np.add, wide)
+        return _float64_pieces(block, axes, piece, lambda p: native("sum", p, np.float64), np.add, wide)
     if kind == "prod":
         if not floats:
             return np.asarray(K.prod(block, axes, True))
-        return _float64_pieces(block, axes, lambda p: native("prod", p, np.float64), np.multiply)
+        return _float64_pieces(block, axes, piece, lambda p: native("prod", p, np.float64), np.multiply)
     if kind in ("var", "std"):
         def moments(p):
             s = np.empty(_keepdims(p.shape, axes), _VAR_STATE)
@@ -326,7 +330,7 @@ def _block_state(block: np.ndarray, kind: str, axes: tuple[int, ...], block_info
             s["m2"] = native("var", p) * n
             return s
 
-        return _float64_pieces(block, axes, moments, _merge_var)
+        return _float64_pieces(block, axes, piece, moments, _merge_var)
     if kind in ("argmax", "argmin"):
         (axis,) = axes
         local = np.asarray(getattr(K, kind)(block, axis))
@@ -346,7 +350,8 @@ def _combine(states: np.ndarray, axis: tuple[int, ...], keepdims: bool = True, *
     """A group of neighbouring blocks' states (concatenated along `axis`) merged into one."""
     axis = tuple(sorted(axis))
     moved = np.moveaxis(states, axis, tuple(range(states.ndim - len(axis), states.ndim)))
-    flat = moved.reshape(moved.shape[:states.ndim - len(axis)] + (-1,))  # the blocks in C order
+    group = int(np.prod([states.shape[a] for a in axis], dtype=np.int64))
+    flat = moved.reshape(moved.shape[:states.ndim - len(axis)] + (group,))  # the blocks in C order
     merged = _tree(flat, _MERGES[kind])
     return merged.reshape(_keepdims(states.shape, axis))
 
@@ -394,8 +399,8 @@ def _reduction(kind: str, x, axis, keepdims, split_every) -> da.Array:
     count = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
     state_dtype = _state_dtype(kind, x.dtype)
     state_chunks = tuple((1,) * len(c) if i in axes else c for i, c in enumerate(x.chunks))
-    states = x.map_blocks(_block_state, kind, axes, dtype=state_dtype, chunks=state_chunks,
-                          meta=np.empty((0,) * x.ndim, state_dtype), name=f"kcore-{kind}-state")
+    states = x.map_blocks(_block_state, kind, axes, PIECE_ELEMENTS, dtype=state_dtype, chunks=state_chunks,
+                          meta=np.empty((0,) * x.ndim, state_dtype), token=f"kcore-{kind}-state")
     return da.reduction(states, chunk=_identity, combine=functools.partial(_combine, kind=kind),
                         aggregate=functools.partial(_finish, kind=kind, out_dtype=dtype, count=count),
                         axis=axes, keepdims=keep, dtype=state_dtype, split_every=split_every, concatenate=True,
@@ -506,14 +511,14 @@ def _scan(kind: str, x, axis) -> da.Array:
         raise TypeError(f"{fn}: needs a numeric input other than bool on Dask (kcore.dask.cast it first)")
     x = _canonical(x)
     if x.numblocks[ax] == 1:
-        return x.map_blocks(_scan_block, kind, ax, dtype=x.dtype, name=f"kcore-{kind}")
+        return x.map_blocks(_scan_block, kind, ax, dtype=x.dtype, token=f"kcore-{kind}")
     total_dtype = np.float64 if x.dtype.char in _FLOATS else x.dtype
     total_chunks = tuple((1,) * len(c) if i == ax else c for i, c in enumerate(x.chunks))
     totals = x.map_blocks(_scan_total, kind, ax, dtype=total_dtype, chunks=total_chunks,
-                          name=f"kcore-{kind}-total")
+                          token=f"kcore-{kind}-total")
     starts = totals.rechunk({ax: -1}).map_blocks(_exclusive_scan, kind, ax, dtype=total_dtype,
-                                                 name=f"kcore-{kind}-start").rechunk(total_chunks)
-    return da.map_blocks(_scan_from, x, starts, kind, ax, dtype=x.dtype, chunks=x.chunks, name=f"kcore-{kind}")
+                                                 token=f"kcore-{kind}-start").rechunk(total_chunks)
+    return da.map_blocks(_scan_from, x, starts, kind, ax, dtype=x.dtype, chunks=x.chunks, token=f"kcore-{kind}")
 
 
 def cumsum(x, axis=0):
@@ -558,7 +563,7 @@ def cast(x, dtype):
     x = _as_dask(x, "cast")
     name = V.dtype_name(dtype, _name("cast"))
     out = _result_dtype("cast", np.zeros(1, x.dtype), name)
-    return x.map_blocks(_apply, "cast", name, dtype=out, name="kcore-cast")
+    return x.map_blocks(_apply, "cast", name, dtype=out, token="kcore-cast")
 
 
 def permute_dimensions(x, pattern):
@@ -566,8 +571,8 @@ def permute_dimensions(x, pattern):
     x = _as_dask(x, "permute_dimensions")
     perm = _core.permutation(pattern, x.shape)
     out_ind = tuple(perm)
-    return da.blockwise(_apply, out_ind, x, tuple(range(x.ndim)), "permute_dimensions", perm, dtype=x.dtype,
-                        name="kcore-permute", concatenate=True)
+    return da.blockwise(_apply, out_ind, x, tuple(range(x.ndim)), "permute_dimensions", None, perm, None,
+                        dtype=x.dtype, token="kcore-permute")
 
 
 def transpose(x):
@@ -589,7 +594,7 @@ def _unary(fn: str, doc: str, params: tuple[tuple[str, Any], ...] = ()) -> Calla
         bound.update(zip(names, args, strict=False))
         bound.update(kwargs)
         dtype = _result_dtype(fn, np.zeros((1,) * x.ndim, x.dtype), **bound)
-        return x.map_blocks(_apply, fn, dtype=dtype, name=f"kcore-{fn}", **bound)
+        return x.map_blocks(_apply, fn, dtype=dtype, token=f"kcore-{fn}", **bound)
 
     op.__name__ = op.__qualname__ = fn
     op.__doc__ = doc
@@ -628,7 +633,7 @@ def _binary(fn: str, doc: str) -> Callable:
         if not builtins.any(isinstance(v, da.Array) for v in operands):
             operands[0] = _as_dask(operands[0], fn)
         dtype = _result_dtype(fn, *map(_probe, operands))
-        return da.core.elemwise(_apply2, *operands, fn, dtype=dtype, name=f"kcore-{fn}")
+        return da.core.elemwise(_apply2, *operands, fn, dtype=dtype, name=f"kcore-{fn}-{tokenize(fn, *operands)}")
 
     op.__name__ = op.__qualname__ = fn
     op.__doc__ = doc
@@ -654,7 +659,7 @@ def softmax(x, axis=-1):
     if x.numblocks[ax] > 1:
         x = x.rechunk({ax: -1})
     dtype = _result_dtype("softmax", np.zeros((2,) * x.ndim, x.dtype), ax)
-    return x.map_blocks(_apply, "softmax", ax, dtype=dtype, name="kcore-softmax")
+    return x.map_blocks(_apply, "softmax", ax, dtype=dtype, token="kcore-softmax")
 
 
 @with_thread_budget
@@ -671,7 +676,7 @@ def l2_normalize(x, axis=None):
     if x.dtype.kind != "f":
         x = cast(x, V.floatx())
     ss = sum(square(x), axis, True)
-    return da.map_blocks(_l2_scale, x, ss, dtype=x.dtype, name="kcore-l2-normalize")
+    return da.core.elemwise(_l2_scale, x, ss, dtype=x.dtype, name=f"kcore-l2-normalize-{tokenize(x, ss)}")
 
 
 @with_thread_budget
@@ -701,12 +706,13 @@ def batch_normalization(x, mean, var, beta, gamma, axis=-1, epsilon=1e-3):
     fn = "batch_normalization"
     x = _as_dask(x, fn)
     stats = [_channel_stat(v, fn, w) for v, w in ((mean, "mean"), (var, "var"), (beta, "beta"), (gamma, "gamma"))]
-    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral) or not -x.ndim <= axis < builtins.max(x.ndim, 1):
+    rank = builtins.max(x.ndim, 1)
+    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral) or not -rank <= axis < rank:
         raise ValueError(f"{_name(fn)}: axis {axis!r} is out of range for x of rank {x.ndim}")
-    ax = int(axis) % builtins.max(x.ndim, 1)
+    ax = int(axis) % rank
     dtype = _result_dtype(fn, _probe_along(x, ax), *stats, axis=ax, epsilon=epsilon)
     return x.map_blocks(_along, *stats, along=ax, fn=fn, axis=ax, epsilon=epsilon, dtype=dtype,
-                        name="kcore-batchnorm")
+                        token="kcore-batchnorm")
 
 
 def bias_add(x, bias, data_format=None):
@@ -719,7 +725,7 @@ def bias_add(x, bias, data_format=None):
     ax = 1 if fmt == "channels_first" and x.ndim > 2 else x.ndim - 1
     if b is not None and b.ndim == 1:
         dtype = _result_dtype(fn, _probe_along(x, ax), b, data_format)
-        return x.map_blocks(_along, b, along=ax, fn=fn, data_format=data_format, dtype=dtype, name="kcore-bias-add")
-    x = x.rechunk({i: -1 for i in range(1, x.ndim)})  # a bias of x's rank - 1 covers every axis but the first
+        return x.map_blocks(_along, b, along=ax, fn=fn, data_format=data_format, dtype=dtype, token="kcore-bias-add")
+    x = x.rechunk(dict.fromkeys(range(1, x.ndim), -1))  # a bias of x's rank - 1 covers every axis but the first
     dtype = _result_dtype(fn, np.zeros((1,) + x.shape[1:], x.dtype), b, data_format)
-    return x.map_blocks(_apply, fn, b, data_format, dtype=dtype, name="kcore-bias-add")
+    return x.map_blocks(_apply, fn, b, data_format, dtype=dtype, token="kcore-bias-add")
