@@ -2,7 +2,6 @@
 chunked arrays larger than one machine's memory (`pip install 'kcore[dask]'`).
 
     import dask.array as da
-from dask.base import tokenize
     import kcore.dask as kd
     x = da.from_zarr("stack.zarr")            # e.g. a (100000, 512, 512) float16 image stack
     mean_image = kd.mean(x, axis=0)           # a dask array; .compute() on any scheduler
@@ -47,11 +46,14 @@ Partial states and the rounding of the result (x of dtype T, r the exact value):
 
 Threads: inside a Dask task each kcore call uses max(1, N // W) threads, where N is
 kcore.get_num_threads() in the process running the task and W the tasks that process may run at
-once (a distributed worker's nthreads; the local threaded and processes schedulers' num_workers,
-else the CPU count; 1 for the synchronous scheduler), set as an OpenMP limit on the calling
-thread for the task's duration (kcore honours it, SPEC.md "Threads and processes"). distributed's
-nanny starts workers with OMP_NUM_THREADS=1, so there N is 1 unless the user sets it. A process
-forked after kcore ran keeps working (serially, kcore's rule for forked children).
+once: a distributed worker's nthreads; for the local threaded and processes schedulers, dask's
+`num_workers` setting (which sizes their pools; a num_workers= argument to compute() is not
+visible to tasks), else the CPU count; 1 for the synchronous scheduler. It is set as an OpenMP
+limit on the task's thread for the task's duration, which kcore honours below the process's
+initial OpenMP thread count (SPEC.md "Threads and processes"); `with_thread_budget` does the same
+for your own block functions. distributed's nanny starts workers with OMP_NUM_THREADS=1, so there
+N is 1 unless you raise it. A process forked after kcore ran keeps working (serially, kcore's
+rule for forked children) and computes the same bits.
 """
 from __future__ import annotations
 
@@ -91,7 +93,6 @@ BLOCK_ELEMENTS = 1 << 24
 PIECE_ELEMENTS = 1 << 16
 SPLIT_EVERY = 8
 _FLOATS = "efd"
-_VAR_STATE = np.dtype([("n", "f8"), ("mean", "f8"), ("m2", "f8")])
 
 
 def _name(fn: str) -> str:
@@ -221,89 +222,112 @@ def _canonical(x: da.Array) -> da.Array:
     return x if x.chunks == chunks else x.rechunk(chunks)
 
 
-def _pieces(block: np.ndarray, piece: int) -> list[np.ndarray]:
-    """A C-contiguous block cut along its first axis into pieces of about `piece` elements."""
-    if block.ndim == 0 or block.shape[0] <= 1 or block.size <= piece:
-        return [block]
-    row = block.size // block.shape[0]
-    step = builtins.max(1, piece // builtins.max(row, 1))
-    return [block[i:i + step] for i in range(0, block.shape[0], step)]
+def _pieces(block: np.ndarray, axes: tuple[int, ...], piece: int) -> tuple[list[np.ndarray], int | None]:
+    """A C-contiguous block cut into pieces of about `piece` elements, and the axis cut: the
+    outermost kept axis (the pieces' states then sit side by side), else axis 0 when few outputs
+    make merging the pieces cheap (a full reduction); (block, None) when neither fits."""
+    if block.size <= piece or block.ndim == 0:
+        return [block], None
+    kept = [i for i in range(block.ndim) if i not in axes and block.shape[i] > 1]
+    if kept:
+        cut = kept[0]
+        slab = block.size // block.shape[cut]  # elements per unit of the cut axis
+        if slab > 4 * piece:
+            return [block], None
+    else:
+        cut = 0
+        slab = block.size // block.shape[0]
+    step = builtins.max(1, piece // builtins.max(slab, 1))
+    if step >= block.shape[cut]:
+        return [block], None
+    index = [slice(None)] * block.ndim
+    out = []
+    for i in range(0, block.shape[cut], step):
+        index[cut] = slice(i, i + step)
+        out.append(block[tuple(index)])
+    return out, cut
 
 
 # ---------------------------------------------------------------------------------------------
-# Reductions: partial states per block, merged pairwise in a fixed order.
+# Reductions: partial states per block, merged pairwise in a fixed order. A state is a tuple of
+# arrays of the keepdims shape: (sum,), (product,), (max,), ..., (value, index) for argmax/argmin,
+# and (count, mean, M2) for var/std, the count a float64 scalar (every output of a block, or of a
+# group of blocks, has the same). Merges write into arrays made by earlier merges only.
 
 
-def _tree(states: np.ndarray, merge: Callable) -> np.ndarray:
-    """The states along the last axis merged pairwise, neighbours first, in index order (as
-    kcore's reduction engine combines its leaves): the order depends on the count alone."""
-    while states.shape[-1] > 1:
-        n = states.shape[-1]
-        left, right = states[..., 0:n - 1:2], states[..., 1:n:2]
-        with np.errstate(all="ignore"):  # (inf * 0 and inf - inf give NaN, as in kcore)
-            merged = merge(left, right)
-        states = np.concatenate([merged, states[..., n - 1:]], axis=-1) if n % 2 else merged
-    return states
-
-
-def _merge_var(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Chan et al.'s pairwise update of (count, mean, M2); b follows a."""
-    out = np.empty(a.shape, _VAR_STATE)
-    n = a["n"] + b["n"]
-    with np.errstate(all="ignore"):
-        delta = b["mean"] - a["mean"]
-        wb = np.where(n > 0, b["n"] / n, 0.0)
-        mean = a["mean"] + delta * wb
-        m2 = a["m2"] + b["m2"] + delta * delta * a["n"] * wb
-    out["n"] = n
-    out["mean"] = np.where(a["n"] == 0, b["mean"], np.where(b["n"] == 0, a["mean"], mean))
-    out["m2"] = np.where(a["n"] == 0, b["m2"], np.where(b["n"] == 0, a["m2"], m2))
-    return out
+def _merge_var(a: tuple, b: tuple, owned: bool) -> tuple:
+    """Chan et al.'s pairwise update of (count, mean, M2); b follows a. Blocks are never empty
+    unless the whole axis is (then the result is NaN whatever the state)."""
+    na, ma, m2a = a
+    nb, mb, m2b = b
+    n = na + nb
+    wb = nb / n
+    delta = mb - ma
+    m2 = np.add(m2a, m2b, out=m2a if owned else None)
+    m2 += delta * delta * (na * wb)
+    delta *= wb
+    mean = np.add(ma, delta, out=ma if owned else None)
+    return n, mean, m2
 
 
 def _merge_arg(kind: str) -> Callable:
     better = np.greater if kind == "argmax" else np.less
 
-    def merge(a, b):
+    def merge(a, b, owned):
         # b (later indices) wins only when strictly better, or when a has no candidate (NaN).
-        va, vb = a["v"], b["v"]
-        with np.errstate(invalid="ignore"):
-            take_b = better(vb, va)
-            if va.dtype.kind == "f":
-                take_b |= np.isnan(va) & ~np.isnan(vb)
-        return np.where(take_b, b, a)
+        (va, ia), (vb, ib) = a, b
+        take_b = better(vb, va)
+        if va.dtype.kind == "f":
+            take_b |= np.isnan(va) & ~np.isnan(vb)
+        return np.where(take_b, vb, va), np.where(take_b, ib, ia)
 
     return merge
 
 
+def _merge_one(f: Callable) -> Callable:
+    return lambda a, b, owned: (f(a[0], b[0], out=a[0] if owned else None),)
+
+
 _MERGES: dict[str, Callable] = {
-    "sum": np.add, "mean": np.add, "prod": np.multiply, "max": np.maximum, "min": np.minimum,
-    "any": np.logical_or, "all": np.logical_and, "var": _merge_var, "std": _merge_var,
+    "sum": _merge_one(np.add), "mean": _merge_one(np.add), "prod": _merge_one(np.multiply),
+    "max": _merge_one(np.maximum), "min": _merge_one(np.minimum), "any": _merge_one(np.logical_or),
+    "all": _merge_one(np.logical_and), "var": _merge_var, "std": _merge_var,
     "argmax": _merge_arg("argmax"), "argmin": _merge_arg("argmin"),
 }
 
 
-def _float64_pieces(block: np.ndarray, axes: tuple[int, ...], piece: int, state: Callable, merge: Callable,
-                    wide: str = "float64") -> np.ndarray:
-    """state(piece widened to `wide`) over cache-sized pieces of the block, merged in order
-    along the first axis (or put side by side, when the first axis is kept)."""
-    pieces = _pieces(block, piece)
-    if len(pieces) > 1 and 0 in axes and len(pieces) * _kept_size(block.shape, axes) > block.size // 16:
-        pieces = [block]  # many outputs per piece: merging pieces would cost more than it saves
+def _tree(states: list[tuple], kind: str) -> tuple:
+    """The states merged pairwise, neighbours first, in order (as kcore's reduction engine
+    combines its leaves): the order depends on the count alone."""
+    merge = _MERGES[kind]
+    owned = False
+    with np.errstate(all="ignore"):  # (inf * 0 and inf - inf give NaN, as in kcore)
+        while len(states) > 1:
+            merged = [merge(states[i], states[i + 1], owned) for i in range(0, len(states) - 1, 2)]
+            if len(states) % 2:
+                if not owned:  # (the odd one out is an input: later merges write into it)
+                    merged.append(tuple(np.array(p, copy=True) for p in states[-1]))
+                else:
+                    merged.append(states[-1])
+            states, owned = merged, True
+    return states[0]
+
+
+def _float64_pieces(block: np.ndarray, axes: tuple[int, ...], piece: int, state: Callable, kind: str,
+                    wide: str = "float64") -> tuple:
+    """state(piece widened to `wide`) over cache-sized pieces of the block (whole when it needs
+    no widening), side by side along a kept axis or merged in order along axis 0."""
+    pieces, cut = _pieces(block, axes, piece) if block.dtype != np.dtype(wide) else ([block], None)
     states = [state(_core.cast(p, wide) if p.dtype != np.dtype(wide) else p) for p in pieces]
-    if len(states) == 1:
+    if cut is None:
         return states[0]
-    if 0 not in axes:
-        return np.concatenate(states, axis=0)
-    return _tree(np.stack(states, axis=-1), merge)[..., 0]
-
-
-def _kept_size(shape: tuple[int, ...], axes: tuple[int, ...]) -> int:
-    return int(np.prod([n for i, n in enumerate(shape) if i not in axes], dtype=np.int64))
+    if cut not in axes:
+        return tuple(np.concatenate(f, axis=cut) if np.ndim(f[0]) else f[0] for f in zip(*states, strict=True))
+    return _tree(states, kind)
 
 
 @with_thread_budget
-def _block_state(block: np.ndarray, kind: str, axes: tuple[int, ...], piece: int, block_info=None) -> np.ndarray:
+def _block_state(block: np.ndarray, kind: str, axes: tuple[int, ...], piece: int, block_info=None) -> tuple:
     """One block's partial state (keepdims over `axes`), from pieces of about `piece` elements
     (a graph argument: the arithmetic is fixed when the graph is built)."""
     block = np.ascontiguousarray(block)
@@ -312,64 +336,63 @@ def _block_state(block: np.ndarray, kind: str, axes: tuple[int, ...], piece: int
     def native(k, a, dtype=None):
         return np.asarray(_core.reduce(ReduceKind.__members__[k], a, axes, True), dtype=dtype)
 
-    if kind in ("sum", "mean"):
+    if kind in ("sum", "mean", "prod"):
+        reduce_kind = "prod" if kind == "prod" else "sum"
         if not floats:
-            return np.asarray(K.sum(block, axes, True))
-        wide = "float32" if block.dtype == np.float16 else block.dtype.name
-        return _float64_pieces(block, axes, piece, lambda p: native("sum", p, np.float64), np.add, wide)
-    if kind == "prod":
-        if not floats:
-            return np.asarray(K.prod(block, axes, True))
-        return _float64_pieces(block, axes, piece, lambda p: native("prod", p, np.float64), np.multiply)
+            return (np.asarray(getattr(K, reduce_kind)(block, axes, True)),)
+        # float16 sums widen to float32 (kcore sums those in float64); products always to float64.
+        wide = "float32" if block.dtype == np.float16 and kind != "prod" else "float64" if kind == "prod" else \
+            block.dtype.name
+        return _float64_pieces(block, axes, piece, lambda p: (native(reduce_kind, p, np.float64),), kind, wide)
     if kind in ("var", "std"):
         def moments(p):
-            s = np.empty(_keepdims(p.shape, axes), _VAR_STATE)
-            n = p.size // builtins.max(s.size, 1) if s.size else 0
-            s["n"] = n
-            s["mean"] = native("mean", p)
-            s["m2"] = native("var", p) * n
-            return s
+            mean = native("mean", p)
+            n = np.float64(p.size // builtins.max(mean.size, 1) if mean.size else 0)
+            return n, mean, native("var", p) * n
 
-        return _float64_pieces(block, axes, piece, moments, _merge_var)
+        return _float64_pieces(block, axes, piece, moments, kind)
     if kind in ("argmax", "argmin"):
         (axis,) = axes
-        local = np.asarray(getattr(K, kind)(block, axis))
-        s = np.empty(_keepdims(block.shape, axes), [("v", block.dtype), ("i", "i8")])
-        s["v"] = np.take_along_axis(block, np.expand_dims(local, axis), axis) if block.shape[axis] else 0
+        local = np.expand_dims(np.asarray(getattr(K, kind)(block, axis)), axis)
+        value = np.take_along_axis(block, local, axis) if block.shape[axis] else np.zeros(local.shape, block.dtype)
         start = block_info[0]["array-location"][axis][0] if block_info else 0
-        s["i"] = np.expand_dims(local, axis) + start
-        return s
-    return np.asarray(getattr(K, kind)(block, axes, True))
+        return value, local + start
+    return (np.asarray(getattr(K, kind)(block, axes, True)),)
 
 
 def _keepdims(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(1 if i in axes else n for i, n in enumerate(shape))
 
 
-def _combine(states: np.ndarray, axis: tuple[int, ...], keepdims: bool = True, *, kind: str) -> np.ndarray:
-    """A group of neighbouring blocks' states (concatenated along `axis`) merged into one."""
-    axis = tuple(sorted(axis))
-    moved = np.moveaxis(states, axis, tuple(range(states.ndim - len(axis), states.ndim)))
-    group = int(np.prod([states.shape[a] for a in axis], dtype=np.int64))
-    flat = moved.reshape(moved.shape[:states.ndim - len(axis)] + (group,))  # the blocks in C order
-    merged = _tree(flat, _MERGES[kind])
-    return merged.reshape(_keepdims(states.shape, axis))
+def _flat(nested) -> list[tuple]:
+    """The states of a group of neighbouring blocks (dask's nested lists, one level per reduced
+    axis), in C order of the blocks' positions."""
+    if isinstance(nested, tuple):
+        return [nested]
+    return [s for item in nested for s in _flat(item)]
 
 
-def _finish(states: np.ndarray, axis: tuple[int, ...], keepdims: bool = False, *, kind: str, out_dtype: np.dtype,
+def _combine(states, axis=None, keepdims: bool = True, *, kind: str) -> tuple:
+    """A group of neighbouring blocks' states merged into one."""
+    return _tree(_flat(states), kind)
+
+
+def _finish(states, axis: tuple[int, ...], keepdims: bool = False, *, kind: str, out_dtype: np.dtype,
             count: int) -> np.ndarray:
     """The last merge, then the result from the state, rounded once to the result's dtype."""
-    s = _combine(states, axis, True, kind=kind)
+    s = _combine(states, kind=kind)
     with np.errstate(all="ignore"):
         if kind in ("var", "std"):
-            v = s["m2"] / s["n"] if count else np.full(s.shape, np.nan)
+            n, _, m2 = s
+            v = m2 / n if count else np.full(m2.shape, np.nan)
             out = np.sqrt(v) if kind == "std" else v
         elif kind == "mean":
-            out = s / count if count else np.full(s.shape, np.nan)
+            out = s[0] / count if count else np.full(s[0].shape, np.nan)
         elif kind in ("argmax", "argmin"):
-            out = np.where(np.isnan(s["v"]), 0, s["i"]) if s["v"].dtype.kind == "f" else s["i"]
+            value, index = s
+            out = np.where(np.isnan(value), 0, index) if value.dtype.kind == "f" else index
         else:
-            out = s
+            out = s[0]
         out = np.asarray(out).astype(out_dtype)
     return out if keepdims else out.reshape(tuple(n for i, n in enumerate(out.shape) if i not in axis))
 
@@ -397,31 +420,20 @@ def _reduction(kind: str, x, axis, keepdims, split_every) -> da.Array:
     split_every = SPLIT_EVERY if split_every is None else V.count(split_every, fn, "split_every", low=2)
     x = _canonical(x)
     count = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
-    state_dtype = _state_dtype(kind, x.dtype)
     state_chunks = tuple((1,) * len(c) if i in axes else c for i, c in enumerate(x.chunks))
-    states = x.map_blocks(_block_state, kind, axes, PIECE_ELEMENTS, dtype=state_dtype, chunks=state_chunks,
-                          meta=np.empty((0,) * x.ndim, state_dtype), token=f"kcore-{kind}-state")
+    # The states are tuples of arrays (dask's own var passes dicts the same way): their dtype and
+    # meta here only fill dask's bookkeeping.
+    states = x.map_blocks(_block_state, kind, axes, PIECE_ELEMENTS, dtype=np.float64, chunks=state_chunks,
+                          meta=np.empty((0,) * x.ndim, np.float64), token=f"kcore-{kind}-state")
     return da.reduction(states, chunk=_identity, combine=functools.partial(_combine, kind=kind),
                         aggregate=functools.partial(_finish, kind=kind, out_dtype=dtype, count=count),
-                        axis=axes, keepdims=keep, dtype=state_dtype, split_every=split_every, concatenate=True,
+                        axis=axes, keepdims=keep, dtype=np.float64, split_every=split_every, concatenate=False,
                         meta=np.empty((0,) * (x.ndim if keep else x.ndim - len(axes)), dtype),
                         name=f"kcore-{kind}")
 
 
 def _identity(states: np.ndarray, axis=None, keepdims=True) -> np.ndarray:
     return states  # (each block's state is already reduced over the axes)
-
-
-def _state_dtype(kind: str, dtype: np.dtype) -> np.dtype:
-    if kind in ("var", "std"):
-        return _VAR_STATE
-    if kind in ("argmax", "argmin"):
-        return np.dtype([("v", dtype), ("i", "i8")])
-    if kind in ("any", "all"):
-        return np.dtype(bool)
-    if kind in ("sum", "mean", "prod") and dtype.char in _FLOATS:
-        return np.dtype(np.float64)
-    return np.dtype(dtype)
 
 
 def _value_reduction(kind: str, doc: str) -> Callable:
