@@ -415,3 +415,14 @@ def test_importing_kcore_does_not_import_dask():
                        env={**os.environ, "PYTHONWARNINGS": "error"})
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["False", "False"]
+
+
+def test_the_dask_bench_runs_and_checks_its_results(monkeypatch, capsys):
+    from kcore import bench, bench_dask
+
+    monkeypatch.setattr(bench_dask, "SHAPE", (4, 64, 96))
+    assert bench.main(["--dask", "--rounds", "1", "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    for case in ("sum", "var axis=0", "cast ->float32", "cast ->float16", "transpose 0,2,1", "(+rechunk)"):
+        assert case in out
+    assert "of 12 cases meet their target" in out
