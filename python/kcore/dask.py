@@ -25,13 +25,12 @@ What is chunk-local and what merges across chunks
   scheduler (synchronous, threads, processes, distributed) and thread count.
 
 Partial states and the rounding of the result (x of dtype T, r the exact value):
-- sum, mean: each block's sum accumulated by kcore (float16 widened to float32 in cache-sized
-  pieces; float32 and float64 blocks as they are: float64 accumulation, rounded once to the
-  block's float dtype), merged in float64, rounded once to T:
-  |result - r| <= ulp(r)/2 + 2**-24 * sum|x| (float16, float32) or 2**-40 * sum|x| (float64).
-  This meets SPEC.md's rule for sums (at least as accurate as NumPy's pairwise summation, with no
-  growth in n); kcore's in-memory float32 sum keeps its float64 accumulator to the end and is
-  closer (2**-40 * sum|x|).
+- sum, mean: each block's sum by kcore, rounded once to float32 (float16 blocks widened to
+  float32 in cache-sized pieces first; float32 blocks as they are, kcore's float32 sum, whose
+  error grows like pairwise summation's) or float64 (float64 blocks), merged in float64 and
+  rounded once to T: |result - r| <= ulp(r) + 2**-18 * sum|x| (float16, as kcore's in-memory
+  bound), (ceil(log2 n) + 1) * 2**-24 * sum|x| (float32: SPEC.md's rule, at least as accurate as
+  NumPy's pairwise summation) or 2**-40 * sum|x| (float64), for n the elements per output.
 - prod: block products of float64 pieces, merged in float64, rounded once (8 ulps, as kcore's).
 - var, std: each block's (count, mean, M2) in float64 (kcore's float64 mean and variance of
   cache-sized float64 pieces), merged with Chan's pairwise update, so data with a large mean keep
