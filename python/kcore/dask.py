@@ -101,7 +101,6 @@ def _name(fn: str) -> str:
 # ---------------------------------------------------------------------------------------------
 # Threads: each task's kcore calls get the worker's share of the process's threads.
 
-_omp_local = threading.local()
 _omp_controllers: dict[int, list] = {}
 
 
@@ -312,7 +311,7 @@ def _tree(states: list[tuple], kind: str) -> tuple:
     return states[0]
 
 
-def _float64_pieces(block: np.ndarray, axes: tuple[int, ...], piece: int, state: Callable, kind: str,
+def _widened_pieces(block: np.ndarray, axes: tuple[int, ...], piece: int, state: Callable, kind: str,
                     wide: str = "float64") -> tuple:
     """state(piece widened to `wide`) over cache-sized pieces of the block (whole when it needs
     no widening), side by side along a kept axis or merged in order along axis 0."""
@@ -342,14 +341,14 @@ def _block_state(block: np.ndarray, kind: str, axes: tuple[int, ...], piece: int
         # float16 sums widen to float32 (kcore sums those in float64); products always to float64.
         wide = "float32" if block.dtype == np.float16 and kind != "prod" else "float64" if kind == "prod" else \
             block.dtype.name
-        return _float64_pieces(block, axes, piece, lambda p: (native(reduce_kind, p, np.float64),), kind, wide)
+        return _widened_pieces(block, axes, piece, lambda p: (native(reduce_kind, p, np.float64),), kind, wide)
     if kind in ("var", "std"):
         def moments(p):
             mean = native("mean", p)
             n = np.float64(p.size // builtins.max(mean.size, 1) if mean.size else 0)
             return n, mean, native("var", p) * n
 
-        return _float64_pieces(block, axes, piece, moments, kind)
+        return _widened_pieces(block, axes, piece, moments, kind)
     if kind in ("argmax", "argmin"):
         (axis,) = axes
         local = np.expand_dims(np.asarray(getattr(K, kind)(block, axis)), axis)
@@ -409,8 +408,6 @@ def _reduction(kind: str, x, axis, keepdims, split_every) -> da.Array:
         keep = V.flag(keepdims, fn, "keepdims")
     meta = getattr(K, kind)(np.zeros((1,) * x.ndim, x.dtype), *((axes[0],) if arg else (axes, keep)))
     dtype = np.asarray(meta).dtype
-    if not arg and kind in ("sum", "prod", "mean", "var", "std") and x.dtype.kind not in "fiub":
-        raise TypeError(f"{fn}: unsupported dtype {x.dtype}")
     if x.dtype.kind in "iub" and kind in ("mean", "var", "std"):
         raise TypeError(f"{fn}: needs float16, float32 or float64 input on Dask, got {x.dtype} "
                         f"(kcore.dask.cast it first)")
@@ -431,7 +428,7 @@ def _reduction(kind: str, x, axis, keepdims, split_every) -> da.Array:
                         name=f"kcore-{kind}")
 
 
-def _identity(states: np.ndarray, axis=None, keepdims=True) -> np.ndarray:
+def _identity(states: tuple, axis=None, keepdims=True) -> tuple:
     return states  # (each block's state is already reduced over the axes)
 
 
