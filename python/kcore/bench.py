@@ -694,6 +694,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keras", action="store_true",
                    help="time Keras model.predict (MobileNet, ResNet50; batch 1 and 32) on kcore and on tf_keras "
                         "when installed, instead of the kernel families")
+    p.add_argument("--dask", action="store_true",
+                   help="time kcore.dask against NumPy on Dask (sum, var, cast, transpose of a chunked float16 and "
+                        "float32 array; 1 and all threads unless --threads) instead of the kernel families "
+                        "(needs kcore[dask])")
     p.add_argument("--tf-python", metavar="PYTHON",
                    help="with --keras: the interpreter that has tensorflow-cpu and tf-keras (a venv of their own: "
                         "TensorFlow pins NumPy and h5py versions of its own)")
@@ -773,6 +777,8 @@ def main(argv=None) -> int:
               f"({kcore.get_num_threads()} threads), median of 3", flush=True)
         print(bench_nn.format_keras(bench_nn.run_keras(tf_python=args.tf_python)))
         return 0
+    if args.dask:
+        return _main_dask(args)
     if args.check and not args.targets:
         p.error("--check needs --targets (e.g. --targets bench/targets.py)")
     torch = torch_module() if args.torch else None
@@ -823,6 +829,22 @@ def main(argv=None) -> int:
         return 1
     if missed:
         print(f"{len(missed)} target(s) missed at the default thread count (with --check, the exit status is 1)")
+    return 0
+
+
+def _main_dask(args) -> int:
+    if importlib.util.find_spec("dask") is None or importlib.util.find_spec("threadpoolctl") is None:
+        raise SystemExit("--dask: needs dask[array] and threadpoolctl (pip install 'kcore[dask]')")
+    from kcore import bench_dask
+
+    all_threads = kcore.get_num_threads()
+    spec = (args.threads or "1,all").split(",")
+    thread_counts = sorted({all_threads if s.strip() == "all" else int(s) for s in spec})
+    print(bench_dask.header(thread_counts), flush=True)
+    results = bench_dask.run_dask(thread_counts, args.rounds,
+                                  lambda r: print(bench_dask.format_row(r), flush=True))
+    missed = [r for r in results if r.speedup < r.target]
+    print(f"{len(results) - len(missed)} of {len(results)} cases meet their target")
     return 0
 
 
