@@ -108,11 +108,16 @@ void reduce_horizontal(const Op& op, const ReducePlan& p) {
     });
     return;
   }
-  // Outputs of several leaves in one run each (long rows): each output's leaves in memory order.
+  // Outputs of several leaves in one contiguous run each (long rows): each output's leaves in
+  // memory order, then combined in the fixed tree order.
   if (nseg == 1 && s0 == static_cast<std::int64_t>(sizeof(T))) {
     parallel_for(0, p.noutputs, grain, [&](std::int64_t b, std::int64_t e) {
+      std::unique_ptr<state[]> states(new state[static_cast<std::size_t>(nleaves)]);
       for_each_offset<kIn + 1>(p.outer(), p.n_outer, b, e, [&](const std::array<std::int64_t, kIn + 1> off) {
-        write(off[kOut], reduce_output(p.in + off[kIn], false));
+        const T* row = reinterpret_cast<const T*>(p.in + off[kIn]);
+        for (std::int64_t l = 0; l < nleaves; ++l)
+          states[l] = op.leaf(row + l * tuning::kLeaf, std::min(tuning::kLeaf, n0 - l * tuning::kLeaf), l * tuning::kLeaf);
+        write(off[kOut], tree_combine(op, states.get(), nleaves));
       });
     });
     return;
