@@ -309,12 +309,13 @@ inline void convert_run(const S* s, D* d, std::int64_t n) {
   } else if constexpr (std::is_same_v<S, half>) {
 #if defined(__AVX512F__) || defined(__F16C__)
     for (; i + 16 <= n; i += 16) {
-      if (detail::any_half_nan(s + i)) {
+#if defined(__AVX512F__)
+      // A NaN (quieted by the conversion, so found after it) sends the block to the software path.
+      const __m512 f = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + i)));
+      if (_mm512_cmp_ps_mask(f, f, _CMP_UNORD_Q)) {
         for (int l = 0; l < 16; ++l) d[i + l] = convert_one<D>(s[i + l]);
         continue;
       }
-#if defined(__AVX512F__)
-      const __m512 f = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + i)));
       if constexpr (std::is_same_v<D, float>) {
         _mm512_storeu_ps(d + i, f);
       } else {
@@ -322,6 +323,10 @@ inline void convert_run(const S* s, D* d, std::int64_t n) {
         _mm512_storeu_pd(d + i + 8, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(f), 1))));
       }
 #else
+      if (detail::any_half_nan(s + i)) {
+        for (int l = 0; l < 16; ++l) d[i + l] = convert_one<D>(s[i + l]);
+        continue;
+      }
       for (int h = 0; h < 16; h += 8) {
         const __m256 f = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i + h)));
         if constexpr (std::is_same_v<D, float>) {
