@@ -24,7 +24,8 @@ enum class Fold { add, mul };
 // What element type T computes in, by family:
 //   elem: its arithmetic type (float16 is storage only): max/min/arg, products, elementwise ops
 //   sum:  sums, means and running values (scans): float16 in float32 (blocked), float32 in float64
-//         (a whole-array or along-a-row float32 sum adds runs in float32 first: sum_in_runs below)
+//         (float32 sums add short runs in float32 first: sum_in_runs below along rows, passes of
+//         four rows down columns in SumOp::col_rows)
 //   prod: products (reductions): float16 in float64 too, where float32 would drift into the slow
 //         subnormal range over long products (running products avoid that range: exact_product.hpp)
 //   var:  variance and standard deviation: float64 always (two passes, Chan merge)
