@@ -432,22 +432,25 @@ def _identity(states: tuple, axis=None, keepdims=True) -> tuple:
     return states  # (each block's state is already reduced over the axes)
 
 
+def _named(f: Callable, name: str, doc: str) -> Callable:
+    """f as the public function `name` of this module, documented by `doc`."""
+    f.__name__ = f.__qualname__ = name
+    f.__doc__ = doc
+    return f
+
+
 def _value_reduction(kind: str, doc: str) -> Callable:
     def reduction(x, axis=None, keepdims=False, split_every=None):
         return _reduction(kind, x, axis, keepdims, split_every)
 
-    reduction.__name__ = reduction.__qualname__ = kind
-    reduction.__doc__ = doc
-    return reduction
+    return _named(reduction, kind, doc)
 
 
 def _index_reduction(kind: str, doc: str) -> Callable:
     def reduction(x, axis=-1, split_every=None):
         return _reduction(kind, x, axis, False, split_every)
 
-    reduction.__name__ = reduction.__qualname__ = kind
-    reduction.__doc__ = doc
-    return reduction
+    return _named(reduction, kind, doc)
 
 
 sum = _value_reduction("sum", "Sum over axis (None: all axes) of a dask array; see the module docstring.")
@@ -604,9 +607,7 @@ def _unary(fn: str, doc: str, params: tuple[tuple[str, Any], ...] = ()) -> Calla
         dtype = _result_dtype(fn, np.zeros((1,) * x.ndim, x.dtype), **bound)
         return x.map_blocks(_apply, fn, dtype=dtype, token=f"kcore-{fn}", **bound)
 
-    op.__name__ = op.__qualname__ = fn
-    op.__doc__ = doc
-    return op
+    return _named(op, fn, doc)
 
 
 exp = _unary("exp", "exp(x) on each block.")
@@ -643,9 +644,7 @@ def _binary(fn: str, doc: str) -> Callable:
         dtype = _result_dtype(fn, *map(_probe, operands))
         return da.core.elemwise(_apply2, *operands, fn, dtype=dtype, name=f"kcore-{fn}-{tokenize(fn, *operands)}")
 
-    op.__name__ = op.__qualname__ = fn
-    op.__doc__ = doc
-    return op
+    return _named(op, fn, doc)
 
 
 maximum = _binary("maximum", "Elementwise maximum (NaN propagates), broadcast as NumPy.")
