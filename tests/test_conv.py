@@ -205,6 +205,25 @@ def test_native_conv_paths_every_thread_count(threads, name, dtype):
     assert out[0].dtype == dtype and np.all(err <= half_ulp + 2 * taps * eps * bound)
 
 
+@pytest.mark.parametrize("channels", [5, 16, 64])
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_depthwise_wide_lines_give_the_bits_of_narrow_windows(dtype, stride, channels):
+    # Inside long lines the depthwise kernel takes several positions per tile (every tap inside
+    # the line); a 3-wide window takes the general per-tap path. Same chains, so the same bits.
+    x = rng.standard_normal((2, 5, 41, channels)).astype(dtype)
+    w = rng.standard_normal((3, 3, channels, 1)).astype(dtype)
+    full = K.depthwise_conv2d(x, w, (1, stride), "valid")
+    assert full.shape[2] == (41 - 3) // stride + 1
+    for ow in range(full.shape[2]):
+        part = K.depthwise_conv2d(np.ascontiguousarray(x[:, :, ow * stride:ow * stride + 3]), w, (1, stride), "valid")
+        assert part.tobytes() == np.ascontiguousarray(full[:, :, ow:ow + 1]).tobytes(), ow
+    want = naive_conv(x, w, (1, stride), (1, 1), "valid", depthwise=True)
+    check(full, want, dtype, 10)
+    same = K.depthwise_conv2d(x, w, (stride, stride), "same")
+    check(same, naive_conv(x, w, (stride, stride), (1, 1), "same", depthwise=True), dtype, 10)
+
+
 @pytest.mark.parametrize("mode", ["max", "avg"])
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 def test_native_pool_every_thread_count_and_dtype(threads, mode, dtype):

@@ -423,6 +423,46 @@ KCORE_INLINE void dw_tile(const A* const* rows, const A* const* wrows, int nrows
     for (int v = 0; v < V; ++v) store(out + q * OC + c0 + v * L, acc[q][v]);
 }
 
+// The same chains for P output positions whose three taps along w (unit dilation, stride S) all
+// lie inside the line, from input position i0 on: each input vector is loaded once per kernel row
+// and feeds every position and tap that reads it (the general tile loads it once per tap, through
+// the tap's index). One vector of channels (from c0); taps in the general tile's order.
+// Positions per 3-tap tile: P accumulators and the (P - 1) * S + 3 input vectors they read fit
+// the register file (32 vectors with AVX-512, 16 below).
+constexpr int kDw3Positions = kVecBytes == 64 ? 8 : 4;
+
+template <class A, int S, int P>
+KCORE_INLINE void dw3_tile(const A* const* rows, const A* const* wrows, int nrows, std::int64_t xs, std::int64_t OC,
+                           std::int64_t i0, std::int64_t c0, A* out) {
+  constexpr int NX = (P - 1) * S + 3;
+  vec<A> acc[P];
+#pragma GCC unroll 16
+  for (int q = 0; q < P; ++q) acc[q] = splat(A(0));
+  for (int r = 0; r < nrows; ++r) {
+    const A* xp = rows[r] + i0 * xs + c0;
+    const A* wr = wrows[r] + c0;
+    const vec<A> w0 = load(wr), w1 = load(wr + OC), w2 = load(wr + 2 * OC);
+    vec<A> xv[NX];
+#pragma GCC unroll 32
+    for (int j = 0; j < NX; ++j) xv[j] = load(xp + j * xs);
+#pragma GCC unroll 16
+    for (int q = 0; q < P; ++q) {
+      acc[q] = fmadd<A>(xv[q * S], w0, acc[q]);
+      acc[q] = fmadd<A>(xv[q * S + 1], w1, acc[q]);
+      acc[q] = fmadd<A>(xv[q * S + 2], w2, acc[q]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int q = 0; q < P; ++q) store(out + q * OC + c0, acc[q]);
+}
+
+template <class A, int S>
+KCORE_INLINE void dw3_positions(const A* const* rows, const A* const* wrows, int nrows, std::int64_t xs,
+                                std::int64_t OCP, std::int64_t i0, A* out) {
+  constexpr int P = kDw3Positions;
+  for (std::int64_t c0 = 0; c0 < OCP; c0 += kLanes<A>) dw3_tile<A, S, P>(rows, wrows, nrows, xs, OCP, i0, c0, out);
+}
+
 template <class A, int P>
 KCORE_INLINE void dw_positions(const A* const* rows, const A* const* wrows, int nrows, std::int64_t xs,
                                std::int64_t OCP, std::int64_t kw_n, const std::int64_t* iw, A* out) {
@@ -459,6 +499,12 @@ void conv_depthwise(const ConvPlan& p) {
   constexpr std::int64_t kLineBlock = 8;
   const std::int64_t oh_n = g.out[1], blocks_per_plane = (oh_n + kLineBlock - 1) / kLineBlock;
   const bool in_place = std::is_same_v<T, A> && mult == 1 && XS == OC;
+  // Output positions [dw3_first, dw3_end) read all three taps of a 3-wide, unit-dilation, stride
+  // 1 or 2 kernel inside the line: the 3-tap tiles take them.
+  const std::int64_t sw = g.stride[2], pw = g.pad[2];
+  const bool dw3 = kw_n == 3 && g.dil[2] == 1 && (sw == 1 || sw == 2);
+  const std::int64_t dw3_first = dw3 ? (pw + sw - 1) / sw : 0;
+  const std::int64_t dw3_end = dw3 && iw_n + pw >= 3 ? std::min(ow_n, (iw_n - 3 + pw) / sw + 1) : 0;
   parallel_tasks(lines / oh_n * blocks_per_plane, std::max<std::int64_t>(kLineBlock * ow_n * OC * kv, 1),
                  [&](std::int64_t task) {
     const std::int64_t plane = task / blocks_per_plane, oh0 = task % blocks_per_plane * kLineBlock;
@@ -494,7 +540,7 @@ void conv_depthwise(const ConvPlan& p) {
       return dst;
     };
     const std::int64_t max_rows = g.k[0] * g.k[1];
-    AlignedBuffer<A> out(static_cast<std::size_t>(4 * OCP));
+    AlignedBuffer<A> out(static_cast<std::size_t>(std::max(4, kDw3Positions) * OCP));
     Scratch<const A*, 64> rows(max_rows);
     Scratch<const A*, 64> wrow(max_rows);
     constexpr int P = 4;
@@ -506,24 +552,34 @@ void conv_depthwise(const ConvPlan& p) {
         rows.get()[nrows++] = line_of(kd, id, ih);
       });
       const std::int64_t line = plane * oh_n + oh;
-      for (std::int64_t ow = 0; ow < ow_n; ow += P) {
-        const std::int64_t np = std::min<std::int64_t>(P, ow_n - ow);
-        for (std::int64_t q = 0; q < np; ++q)
-          for (std::int64_t kw = 0; kw < kw_n; ++kw) iw.get()[q * kw_n + kw] = input_at(g, 2, ow + q, kw);
+      for (std::int64_t ow = 0; ow < ow_n;) {
+        // Positions [ow, ow + np): a 3-tap tile inside the line, or general tiles up to it.
+        const bool tile3 = dw3 && ow >= dw3_first && ow + kDw3Positions <= dw3_end;
+        const std::int64_t stop = dw3 && ow < dw3_first ? std::min(ow_n, dw3_first) : ow_n;
+        const std::int64_t np = tile3 ? kDw3Positions : std::min<std::int64_t>(P, stop - ow);
         // Straight into y when it takes whole vectors of A; else through `out`.
         A* o = out.get();
         if constexpr (std::is_same_v<T, A>) {
           if (OCP == OC) o = reinterpret_cast<A*>(y + (line * ow_n + ow) * OC);
         }
-        if (np == P) {
-          dw_positions<A, P>(rows.get(), wrow.get(), nrows, XS, OCP, kw_n, iw.get(), o);
+        if (tile3) {
+          const std::int64_t i0 = ow * g.stride[2] - g.pad[2];
+          if (g.stride[2] == 1) dw3_positions<A, 1>(rows.get(), wrow.get(), nrows, XS, OCP, i0, o);
+          else dw3_positions<A, 2>(rows.get(), wrow.get(), nrows, XS, OCP, i0, o);
         } else {
           for (std::int64_t q = 0; q < np; ++q)
-            dw_positions<A, 1>(rows.get(), wrow.get(), nrows, XS, OCP, kw_n, iw.get() + q * kw_n, o + q * OCP);
+            for (std::int64_t kw = 0; kw < kw_n; ++kw) iw.get()[q * kw_n + kw] = input_at(g, 2, ow + q, kw);
+          if (np == P) {
+            dw_positions<A, P>(rows.get(), wrow.get(), nrows, XS, OCP, kw_n, iw.get(), o);
+          } else {
+            for (std::int64_t q = 0; q < np; ++q)
+              dw_positions<A, 1>(rows.get(), wrow.get(), nrows, XS, OCP, kw_n, iw.get() + q * kw_n, o + q * OCP);
+          }
         }
         epi.apply(o, np, OC, o == out.get() ? OCP : OC);
         if (o == out.get())
           for (std::int64_t q = 0; q < np; ++q) convert_run(o + q * OCP, y + (line * ow_n + ow + q) * OC, OC);
+        ow += np;
       }
     }
   });
