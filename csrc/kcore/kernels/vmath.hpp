@@ -155,25 +155,19 @@ inline vec<A> expm1(vec<A> x) {
   return x == splat<A>(0) ? x : r;  // expm1(-0) = -0
 }
 
-// log: x = 2^e m with m in [sqrt(1/2), sqrt(2)), f = m - 1 (exact), then
-// log(1 + f) = f - (f^2/2 - s (f^2/2 + R(s^2))) with s = f / (2 + f).
+// log of a positive normal number given by its bits b, less e_lift in the exponent:
+// x = 2^e m with m in (sqrt(1/2), sqrt(2)] split off by integer arithmetic (b less the bits of the
+// smallest such m carries into the exponent field exactly when m would pass sqrt(2)), f = m - 1
+// (exact), then log(1 + f) = f - (f^2/2 - s (f^2/2 + R(s^2))) with s = f / (2 + f).
 template <class A>
-inline vec<A> log(vec<A> x) {
+inline vec<A> log_normal(ivec<A> b, ivec<A> e_lift) {
   using C = Consts<A>;
   using I = int_of<A>;
-  constexpr A kInf = std::numeric_limits<A>::infinity();
-  constexpr A kMinNormal = std::numeric_limits<A>::min();
-  constexpr A kSub = static_cast<A>(I{1} << (C::kMant + 1));  // lifts subnormals into the normals
-  const auto tiny = x < splat<A>(kMinNormal);
-  const vec<A> xn = tiny ? x * splat<A>(kSub) : x;
-  const ivec<A> b = bits_as<ivec<A>>(xn);
-  constexpr I kMantMask = (I{1} << C::kMant) - 1;
-  ivec<A> e = ((b >> C::kMant) & splat<I>(2 * C::kBias + 1)) - splat<I>(C::kBias);
-  e = tiny ? e - splat<I>(C::kMant + 1) : e;
-  vec<A> m = bits_as<vec<A>>((b & splat<I>(kMantMask)) | splat<I>(static_cast<I>(C::kBias) << C::kMant));  // [1, 2)
-  const auto big = m > splat<A>(static_cast<A>(1.41421356237309504880));
-  m = big ? m * splat<A>(static_cast<A>(0.5)) : m;
-  e = big ? e + splat<I>(1) : e;
+  using U = std::make_unsigned_t<I>;
+  constexpr U kLowest = __builtin_bit_cast(U, static_cast<A>(1.41421356237309504880)) - (U{1} << C::kMant) + 1;
+  const ivec<A> t = bits_as<ivec<A>>(bits_as<vec<U>>(b) - splat<U>(kLowest));  // (wraps, unsigned)
+  const ivec<A> e = (t >> C::kMant) - e_lift;
+  const vec<A> m = bits_as<vec<A>>(bits_as<vec<U>>(b) - (bits_as<vec<U>>(t) & splat<U>(~((U{1} << C::kMant) - 1))));
   const vec<A> f = m - splat<A>(1);
   const vec<A> s = f / (splat<A>(2) + f);
   const vec<A> z = s * s;
@@ -185,7 +179,28 @@ inline vec<A> log(vec<A> x) {
   r = r * z;
   const vec<A> hfsq = splat<A>(static_cast<A>(0.5)) * f * f;
   const vec<A> ef = __builtin_convertvector(e, vec<A>);
-  vec<A> y = ef * splat<A>(C::kLn2Hi) + (f - (hfsq - (s * (hfsq + r) + ef * splat<A>(C::kLn2Lo))));
+  return ef * splat<A>(C::kLn2Hi) + (f - (hfsq - (s * (hfsq + r) + ef * splat<A>(C::kLn2Lo))));
+}
+
+// log: vectors of positive normal numbers (the usual input) take log_normal alone; others lift
+// subnormals into the normals first and set the special values after (the same bits for the
+// normal lanes either way).
+template <class A>
+inline vec<A> log(vec<A> x) {
+  using C = Consts<A>;
+  using I = int_of<A>;
+  using U = std::make_unsigned_t<I>;
+  constexpr A kInf = std::numeric_limits<A>::infinity();
+  constexpr A kMinNormal = std::numeric_limits<A>::min();
+  const ivec<A> b = bits_as<ivec<A>>(x);
+  // Positive normal: bits - min normal's bits below inf's - min normal's, as unsigned.
+  constexpr U kMinBits = __builtin_bit_cast(U, kMinNormal), kInfBits = __builtin_bit_cast(U, kInf);
+  const auto odd = bits_as<vec<U>>(b) - splat<U>(kMinBits) >= splat<U>(kInfBits - kMinBits);
+  if (!any_lane(odd)) return log_normal<A>(b, splat<I>(0));
+  constexpr A kSub = static_cast<A>(I{1} << (C::kMant + 1));  // lifts subnormals into the normals
+  const auto tiny = x < splat<A>(kMinNormal);
+  const vec<A> xn = tiny ? x * splat<A>(kSub) : x;
+  vec<A> y = log_normal<A>(bits_as<ivec<A>>(xn), tiny ? splat<I>(C::kMant + 1) : splat<I>(0));
   y = x < splat<A>(0) ? splat<A>(std::numeric_limits<A>::quiet_NaN()) : y;
   y = x == splat<A>(0) ? splat<A>(-kInf) : y;
   y = x == splat<A>(kInf) ? splat<A>(kInf) : y;
