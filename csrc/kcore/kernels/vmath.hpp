@@ -26,6 +26,7 @@ struct Consts<float> {
   static constexpr float kLn2Hi = 0.693359375f;  // 9 significant bits: n * kLn2Hi is exact
   static constexpr float kLn2Lo = -2.12194440e-4f;
   static constexpr float kExpLo = -104.0f, kExpHi = 89.0f;  // beyond: 0 and inf, by the scaling
+  static constexpr float kExpFast = 87.0f;                   // 2^n normal: |n| <= 126
   static constexpr float kExpm1Big = 20.0f;                 // expm1 rounds to exp beyond this
   static constexpr int kExpm1Terms = 7;                      // r^k / k!, k = 2..7
   static constexpr int kLogTerms = 4;                        // 2 / (2k + 1), k = 1..4
@@ -36,6 +37,7 @@ struct Consts<double> {
   static constexpr double kLn2Hi = 6.93147180369123816490e-01;  // low 32 bits zero
   static constexpr double kLn2Lo = 1.90821492927058770002e-10;
   static constexpr double kExpLo = -746.0, kExpHi = 710.0;
+  static constexpr double kExpFast = 708.0;  // |n| <= 1022
   static constexpr double kExpm1Big = 40.0;
   static constexpr int kExpm1Terms = 13;
   static constexpr int kLogTerms = 10;
@@ -53,6 +55,19 @@ inline To bits_as(From v) {
   To r;
   std::memcpy(&r, &v, sizeof r);
   return r;
+}
+
+template <class A>
+inline vec<A> copysign(vec<A> magnitude, vec<A> sign) {
+  using I = int_of<A>;
+  const I kSign = std::numeric_limits<I>::min();
+  return bits_as<vec<A>>((bits_as<ivec<A>>(magnitude) & ~splat<I>(kSign)) | (bits_as<ivec<A>>(sign) & splat<I>(kSign)));
+}
+
+template <class A>
+inline vec<A> abs(vec<A> x) {
+  using I = int_of<A>;
+  return bits_as<vec<A>>(bits_as<ivec<A>>(x) & ~splat<I>(std::numeric_limits<I>::min()));
 }
 
 // 2^n for integer n in the normal exponent range, built from its bits.
@@ -134,10 +149,16 @@ inline vec<A> clamp(vec<A> x, A lo, A hi) {
   return x > splat<A>(hi) ? splat<A>(hi) : x;
 }
 
+// Vectors with every |x| <= kExpFast (the usual input) need no clamp, and their 2^n is a normal
+// number: one multiply scales (one rounding, as scale's second step: the same bits).
 template <class A>
 inline vec<A> exp(vec<A> x) {
   using C = Consts<A>;
   ivec<A> n;
+  if (!any_lane(~(abs<A>(x) <= splat<A>(C::kExpFast)))) {
+    const vec<A> p = expm1_reduced<A>(reduce_ln2<A>(x, n));
+    return (splat<A>(1) + p) * pow2<A>(n);
+  }
   const vec<A> p = expm1_reduced<A>(reduce_ln2<A>(clamp<A>(x, C::kExpLo, C::kExpHi), n));
   return scale<A>(splat<A>(1) + p, n);
 }
@@ -213,19 +234,6 @@ inline vec<A> log1p_nonneg(vec<A> u) {
   const vec<A> w = splat<A>(1) + u;
   const vec<A> c = (u - (w - splat<A>(1))) / w;
   return log<A>(w) + c;
-}
-
-template <class A>
-inline vec<A> copysign(vec<A> magnitude, vec<A> sign) {
-  using I = int_of<A>;
-  const I kSign = std::numeric_limits<I>::min();
-  return bits_as<vec<A>>((bits_as<ivec<A>>(magnitude) & ~splat<I>(kSign)) | (bits_as<ivec<A>>(sign) & splat<I>(kSign)));
-}
-
-template <class A>
-inline vec<A> abs(vec<A> x) {
-  using I = int_of<A>;
-  return bits_as<vec<A>>(bits_as<ivec<A>>(x) & ~splat<I>(std::numeric_limits<I>::min()));
 }
 
 // float tanh: a degree-5 polynomial per quarter binade of |x| (tanh_table.hpp, from
