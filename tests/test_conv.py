@@ -205,7 +205,7 @@ def test_native_conv_paths_every_thread_count(threads, name, dtype):
     assert out[0].dtype == dtype and np.all(err <= half_ulp + 2 * taps * eps * bound)
 
 
-@pytest.mark.parametrize("channels", [5, 16, 64])
+@pytest.mark.parametrize("channels", [5, 16, 64, 512])  # 512: lines copied apart (kDwPadMinBytes)
 @pytest.mark.parametrize("stride", [1, 2])
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 def test_depthwise_wide_lines_give_the_bits_of_narrow_windows(dtype, stride, channels):

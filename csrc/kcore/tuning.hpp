@@ -129,6 +129,9 @@ constexpr std::int64_t kBlasMinRows = 256, kBlasMinCols = 128, kBlasTasks = 8;
 constexpr std::int64_t kConvWholeBytes = std::int64_t(8) << 20;
 constexpr std::int64_t kConvBlockBytes = std::int64_t(512) << 10;
 constexpr std::int64_t kConvMinBlockRows = 64;
+// Depthwise convolutions copy input lines whose positions are a multiple of 256 bytes and at
+// least this many bytes apart (at unit stride), one vector further apart (L1 set conflicts).
+constexpr std::int64_t kDwPadMinBytes = 2048;
 
 // --- the bench's bandwidth probes (kernels/probe.cpp) ---
 // Words per read block; bytes per copy block and per piece copied with streaming stores.

@@ -491,9 +491,13 @@ void conv_depthwise(const ConvPlan& p) {
     convert_run(reinterpret_cast<const T*>(p.w) + t * OC, wide_w.get() + t * OCP, OC);
     std::fill(wide_w.get() + t * OCP + OC, wide_w.get() + (t + 1) * OCP, A(0));
   }
-  // Input positions XS elements apart: whole vectors, and not a multiple of 256 bytes (positions
-  // that many bytes apart share L1 sets: 512 float32 channels ran at half speed read in place).
-  const std::int64_t XS = (OCP * std::int64_t(sizeof(A))) % 256 == 0 ? OCP + L : OCP;
+  // Input positions XS elements apart: whole vectors; lines of positions a multiple of 256 bytes
+  // and at least kDwPadMinBytes apart, read at unit stride, are copied a vector apart (read in
+  // place they share L1 sets: 512 float32 channels ran at ~0.7x; smaller positions, and stride 2,
+  // ran faster in place, bench/NOTES.md).
+  const std::int64_t pos_bytes = OCP * std::int64_t(sizeof(A));
+  const bool pad_positions = pos_bytes % 256 == 0 && pos_bytes >= tuning::kDwPadMinBytes && g.stride[2] == 1;
+  const std::int64_t XS = pad_positions ? OCP + L : OCP;
   // Tasks of up to kLineBlock output lines of one (n, od): each input line they read is converted
   // (or padded) once per task, not once per output line.
   constexpr std::int64_t kLineBlock = 8;
