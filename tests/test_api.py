@@ -53,6 +53,27 @@ def test_arg_reductions_match_numpy_backend(name):
 ARITHMETIC = {"add": np.add, "subtract": np.subtract, "multiply": np.multiply, "divide": np.divide}
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_large_results_written_with_streaming_stores_are_numpys(dtype, threads):
+    # Operands past KCORE_STREAM_BYTES (1 MiB under the tests) go out with streaming stores from
+    # the first vector-aligned element of each run; inputs at every offset within a vector, odd
+    # lengths, a ternary op and maximum's NaN rule.
+    rng = np.random.default_rng(3)
+    base = rng.standard_normal(300_011).astype(dtype)
+    base[::1001] = np.nan
+    other = rng.standard_normal(300_011).astype(dtype)
+    for n in (1, 2):
+        threads.set_num_threads(n)
+        for off in range(0, 17, 3):
+            x, y = base[off:], other[:base.size - off]
+            for name, ref in (("_add", np.add), ("_multiply", np.multiply), ("_divide", np.divide),
+                              ("maximum", np.maximum)):
+                with np.errstate(all="ignore"):
+                    assert getattr(K, name)(x, y).tobytes() == ref(x, y).tobytes(), (name, off, n)
+            got = K.clip(x, -0.5, 0.5 + y * 0) if off % 2 else K.clip(x, -0.5, 0.5)
+            assert got.tobytes() == np.clip(x, -0.5, 0.5).tobytes()
+
+
 @given(data=st.data(), dtype=DTYPES, name=st.sampled_from(sorted(ARITHMETIC)))
 def test_arithmetic_is_numpys_bit_for_bit(data, dtype, name):
     # The native elementwise engine on two operands of one float dtype, any layout, broadcast

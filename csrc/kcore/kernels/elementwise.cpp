@@ -12,6 +12,22 @@ namespace KCORE_ISA {
 
 namespace {
 
+// Results go out with streaming stores when the operands the op reads and writes in full exceed
+// the last-level cache (tuning::stream_bytes()): they cannot all stay in it, and an ordinary
+// store first reads each line it writes. When they fit, the result stays there for what reads it
+// next (and repeated calls find their operands there).
+template <class T>
+bool stream_result(const ElementwisePlan& p) {
+  const std::int64_t bytes = p.size * static_cast<std::int64_t>(sizeof(T));
+  std::int64_t total = bytes;
+  for (int k = 0; k < p.nops - 1; ++k) {
+    bool full = p.period[kIn + k] == 0;  // (a periodic input is one short row)
+    for (int d = 0; d < p.ndim; ++d) full = full && (p.dim[d].size == 1 || p.dim[d].stride[kIn + k] != 0);
+    if (full) total += bytes;
+  }
+  return total > tuning::stream_bytes();
+}
+
 template <class T>
 void clip_typed(const ElementwisePlan& p) {
   bool scalar_bounds = true;  // both bounds one value, broadcast along every dim
@@ -23,7 +39,7 @@ void clip_typed(const ElementwisePlan& p) {
     convert_run(reinterpret_cast<const T*>(p.data[kIn + 2]), &hi, 1);
     return run_lines(p, ClipScalar<T>{lo, hi}, false);
   }
-  run_lines(p, Ternary<T, Clip>{}, false);
+  run_lines(p, Ternary<T, Clip>{}, stream_result<T>(p));
 }
 
 // The parameterless transcendental functions: float16 through tables (HalfTable), the others
@@ -33,7 +49,7 @@ void unary_fn(const ElementwisePlan& p) {
   if constexpr (std::is_same_v<T, half>) {
     run_lines(p, HalfTable<F>{}, false);
   } else {
-    run_lines(p, Unary<T, F>{}, false);
+    run_lines(p, Unary<T, F>{}, stream_result<T>(p));
   }
 }
 
@@ -46,11 +62,11 @@ void unary_typed(const ElementwisePlan& p) {
     case ElementwiseKind::log: return unary_fn<T, VectorFn<A, vmath::log<A>>>(p);
     case ElementwiseKind::tanh: return unary_fn<T, VectorFn<A, vmath::tanh<A>>>(p);
     case ElementwiseKind::sigmoid: return unary_fn<T, VectorFn<A, vmath::sigmoid<A>>>(p);
-    case ElementwiseKind::hard_sigmoid: return run_lines(p, Unary<T, VectorFn<A, vmath::hard_sigmoid<A>>>{}, false);
+    case ElementwiseKind::hard_sigmoid: return run_lines(p, Unary<T, VectorFn<A, vmath::hard_sigmoid<A>>>{}, stream_result<T>(p));
     case ElementwiseKind::softplus: return unary_fn<T, VectorFn<A, vmath::softplus<A>>>(p);
-    case ElementwiseKind::softsign: return run_lines(p, Unary<T, VectorFn<A, vmath::softsign<A>>>{}, false);
-    case ElementwiseKind::elu: return run_lines(p, Unary<T, Elu<A>>{{std::isnan(p.param[0]) ? A(1) : a0}}, false);
-    case ElementwiseKind::relu: return run_lines(p, Unary<T, Relu<A>>{{std::isnan(p.param[0]) ? A(0) : a0, a1, std::isnan(p.param[2]) ? A(0) : a2, !std::isnan(p.param[1])}}, false);
+    case ElementwiseKind::softsign: return run_lines(p, Unary<T, VectorFn<A, vmath::softsign<A>>>{}, stream_result<T>(p));
+    case ElementwiseKind::elu: return run_lines(p, Unary<T, Elu<A>>{{std::isnan(p.param[0]) ? A(1) : a0}}, stream_result<T>(p));
+    case ElementwiseKind::relu: return run_lines(p, Unary<T, Relu<A>>{{std::isnan(p.param[0]) ? A(0) : a0, a1, std::isnan(p.param[2]) ? A(0) : a2, !std::isnan(p.param[1])}}, stream_result<T>(p));
     default: throw std::invalid_argument("elementwise: not a unary kind");
   }
 }
@@ -126,13 +142,13 @@ void elementwise(const ElementwisePlan& p) {
   visit_float(p.dtype[kOut], "elementwise", [&](auto t) {
     using T = decltype(t);
     switch (p.kind) {
-      case ElementwiseKind::add: return run_lines(p, Binary<T, Add>{}, false);
-      case ElementwiseKind::subtract: return run_lines(p, Binary<T, Subtract>{}, false);
-      case ElementwiseKind::multiply: return run_lines(p, Binary<T, Multiply>{}, false);
-      case ElementwiseKind::divide: return run_lines(p, Binary<T, Divide>{}, false);
-      case ElementwiseKind::maximum: return run_lines(p, Binary<T, Maximum>{}, false);
-      case ElementwiseKind::minimum: return run_lines(p, Binary<T, Minimum>{}, false);
-      case ElementwiseKind::multiply_add: return run_lines(p, Ternary<T, MultiplyAdd>{}, false);
+      case ElementwiseKind::add: return run_lines(p, Binary<T, Add>{}, stream_result<T>(p));
+      case ElementwiseKind::subtract: return run_lines(p, Binary<T, Subtract>{}, stream_result<T>(p));
+      case ElementwiseKind::multiply: return run_lines(p, Binary<T, Multiply>{}, stream_result<T>(p));
+      case ElementwiseKind::divide: return run_lines(p, Binary<T, Divide>{}, stream_result<T>(p));
+      case ElementwiseKind::maximum: return run_lines(p, Binary<T, Maximum>{}, stream_result<T>(p));
+      case ElementwiseKind::minimum: return run_lines(p, Binary<T, Minimum>{}, stream_result<T>(p));
+      case ElementwiseKind::multiply_add: return run_lines(p, Ternary<T, MultiplyAdd>{}, stream_result<T>(p));
       case ElementwiseKind::clip: return clip_typed<T>(p);
       case ElementwiseKind::copy: break;
       default: return unary_typed<T>(p);

@@ -173,15 +173,29 @@ struct Map {
   using in_t = T;
   static constexpr int kInputs = K;
   F f;
-  void run(T* d, const T* const* s, std::int64_t n) const { run_each(d, s, n, std::make_integer_sequence<int, K>{}); }
-  void run_streamed(T* d, const T* const* s, std::int64_t n) const { run(d, s, n); }
+  void run(T* d, const T* const* s, std::int64_t n) const {
+    run_each<false>(d, s, n, std::make_integer_sequence<int, K>{});
+  }
+  // float32/float64 results from the first vector-aligned element on with streaming stores
+  // (float16's half vectors take ordinary ones); the same values either way.
+  void run_streamed(T* d, const T* const* s, std::int64_t n) const {
+    run_each<std::is_same_v<T, widen_t<T>>>(d, s, n, std::make_integer_sequence<int, K>{});
+  }
 
  private:
-  template <int... I>
+  template <bool Stream, int... I>
   void run_each(T* d, const T* const* s, std::int64_t n, std::integer_sequence<int, I...>) const {
     using A = widen_t<T>;
     constexpr int L = kLanes<A>;
     std::int64_t i = 0;
+    if constexpr (Stream) {
+      const auto at = reinterpret_cast<std::uintptr_t>(d);
+      if (at % sizeof(T) == 0) {
+        const std::int64_t head = std::min<std::int64_t>(n, static_cast<std::int64_t>((kVecBytes - at % kVecBytes) % kVecBytes / sizeof(T)));
+        run_each<false>(d, s, head, std::integer_sequence<int, I...>{});
+        for (i = head; i + L <= n; i += L) stream_store(reinterpret_cast<char*>(d + i), f.apply(load(s[I] + i)...));
+      }
+    }
     for (; i + L <= n; i += L) store_narrowed<T, A>(d + i, f.apply(load_widened<A>(s[I] + i)...));
     if (i == n) return;
     alignas(64) T in[K][L] = {};
