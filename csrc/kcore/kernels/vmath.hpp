@@ -292,7 +292,7 @@ template <class A>
 inline vec<A> sigmoid(vec<A> x) {
   const vec<A> e = exp<A>(-abs<A>(x));
   const vec<A> d = splat<A>(1) + e;
-  return x < splat<A>(0) ? e / d : splat<A>(1) / d;
+  return (x < splat<A>(0) ? e : splat<A>(1)) / d;  // one division per vector, not one per branch
 }
 
 // log(1 + e^x) = max(x, 0) + log1p(e^-|x|).
