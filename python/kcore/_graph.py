@@ -377,6 +377,14 @@ def evaluate(items, feed: dict, apply_updates: bool = False, fusion: dict | None
         chains = plans.get(key)
         if chains is None:
             chains = plans.setdefault(key, _fusion.plan(roots, decisions))
+        uses = fusion.get(("uses", key))
+        if uses is None:
+            uses = fusion.setdefault(("uses", key), _uses(roots, chains))
+    else:
+        uses = _uses(roots, chains)
+    reads, left = uses[0], dict(uses[1])  # (what each node may read; readers not yet computed)
+    keep = {id(t) for t in roots}
+    done: set = set()
 
     def value(obj):
         if isinstance(obj, (Tensor, Update)):
@@ -395,13 +403,22 @@ def evaluate(items, feed: dict, apply_updates: bool = False, fusion: dict | None
         elif isinstance(t, Tensor) and t.op is not None and _scalar_switch(t):
             cond = t.args[0]
             needed = [cond] + flat_items(list(t.deps))
-            if not isinstance(cond, (Tensor, Update)) or id(cond) in memo:
+            if not isinstance(cond, (Tensor, Update)) or id(cond) in done:
                 c = value(cond) if contains_symbolic(cond) else cond
                 branches = t.args[1:] if np.ndim(c) != 0 else [t.args[1] if bool(np.asarray(c)) else t.args[2]]
                 needed += _symbolic_args(branches)
         else:
             needed = _inputs_of(t)
-        return [i for i in needed if isinstance(i, (Tensor, Update)) and id(i) not in memo]
+        return [i for i in needed if isinstance(i, (Tensor, Update)) and id(i) not in done]
+
+    def release_inputs(t):
+        """Drops the values t was the last reader of: their memory goes back (to kcore's block
+        cache) for the nodes still to come, instead of every intermediate living to the end."""
+        for i in reads.get(id(t), ()):
+            n = left[id(i)] - 1
+            left[id(i)] = n
+            if n == 0 and id(i) not in keep:
+                memo.pop(id(i), None)
 
     def compute(t):
         if isinstance(t, Update):
@@ -438,7 +455,7 @@ def evaluate(items, feed: dict, apply_updates: bool = False, fusion: dict | None
     stack = [t for t in reversed(roots) if isinstance(t, (Tensor, Update))]
     while stack:  # depth first, each item after what it needs (no recursion: graphs can be deep)
         t = stack[-1]
-        if id(t) in memo:
+        if id(t) in done:
             stack.pop()
             continue
         waits = pending(t)
@@ -447,11 +464,41 @@ def evaluate(items, feed: dict, apply_updates: bool = False, fusion: dict | None
             continue
         stack.pop()
         compute(t)
+        done.add(id(t))
+        release_inputs(t)
     if apply_updates:
         for u in roots:
             if isinstance(u, Update):
                 apply_update(u)
     return [_substitute(t, value) if not isinstance(t, Update) else None for t in items]
+
+
+def _uses(roots, chains) -> tuple:
+    """({id(node): the nodes it may read}, {id(value): how many nodes may read it}) over every node
+    an evaluation of roots may compute: a switch may read both branches, a fused chain the inputs
+    of its inner nodes too (computed op by op when the fused call declines). Counting a reader
+    that never runs (the branch not taken) only keeps a value longer."""
+    reads: dict = {}
+    left: dict = {}
+    stack = [t for t in roots if isinstance(t, (Tensor, Update))]
+    while stack:
+        t = stack.pop()
+        if id(t) in reads:
+            continue
+        chain = chains.get(id(t))
+        if chain is None:
+            found = _inputs_of(t)
+        else:
+            from kcore import _fusion
+            inner = {id(n) for n in chain.inner}
+            found = _fusion.needs(chain) + [i for n in (*chain.inner, t) for i in _inputs_of(n) if id(i) not in inner]
+        distinct = list({id(i): i for i in found if isinstance(i, (Tensor, Update))}.values())
+        reads[id(t)] = distinct
+        for i in distinct:
+            left[id(i)] = left.get(id(i), 0) + 1
+            if id(i) not in reads:
+                stack.append(i)
+    return reads, left
 
 
 def needed_placeholders(items) -> list:
