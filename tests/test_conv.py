@@ -180,6 +180,11 @@ NATIVE_CASES = {  # name: (x shape, kernel shape, strides, padding, depthwise)
     "strided": ((2, 15, 14, 4), (3, 3, 4, 5), (2, 2), "same", False),
     "depthwise": ((2, 13, 12, 8), (3, 3, 8, 1), (1, 1), "same", True),
     "depthwise multiplier": ((2, 9, 8, 5), (3, 3, 5, 3), (2, 2), "same", True),
+    # Windows longer than a depth block of the product (the next block starting inside a tap),
+    # filters in more than one column block, strides past the edge.
+    "long windows": ((2, 7, 9, 37), (3, 3, 37, 300), (1, 1), "same", False),
+    "long windows strided": ((2, 11, 13, 40), (3, 3, 40, 24), (2, 2), "valid", False),
+    "stem": ((2, 23, 21, 3), (7, 7, 3, 16), (2, 2), "same", False),
 }
 
 

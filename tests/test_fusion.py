@@ -70,6 +70,24 @@ def test_fused_chains_give_the_unfused_bits(kind, dtype, depthwise, ksize, fused
     assert got.tobytes() == want.tobytes()
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("kind", ["bias_bn_relu", "clip"])
+def test_fused_chains_over_long_windows_and_many_filters(kind, dtype, fused_calls, rng, threads):
+    # 3 x 3 x 37 = 333 window elements (more than one depth block of the product, the second
+    # starting inside a tap) and 300 filters (column blocks: the epilogue's channels start past 0).
+    x = K.placeholder((None, 7, 9, 37), dtype=dtype)
+    w = K.constant(rng.standard_normal((3, 3, 37, 300)) / 10, dtype=dtype)
+    y = _chain(kind, x, w, dtype, rng)
+    f = K.function([x], [y])
+    xv = rng.standard_normal((2, 7, 9, 37)).astype(dtype)
+    want = _unfused([y], {x: xv})[0]
+    for n in (1, 2, 3):
+        threads.set_num_threads(n)
+        got = f([xv])[0]
+        assert got.tobytes() == want.tobytes()
+    assert fused_calls == [True] * 3
+
+
 def test_float16_rounds_once(fused_calls, rng):
     x = K.placeholder((None, 8, 8, 16), dtype="float16")
     w = K.constant(rng.standard_normal((3, 3, 16, 8)) / 6, dtype="float16")

@@ -14,12 +14,36 @@ struct MatrixOperand {
   std::int64_t item = 0, row = 0, col = 0;
 };
 
+// Work on finished blocks of C while they are still in cache (a convolution's bias, batch
+// normalization and clip): apply(ctx, c, rows, cols, ldc, col0) for rows x cols elements at c,
+// row stride ldc elements, the block's first column col0 of N. Each element of C gets it once,
+// after its last multiply-add. float32/float64 products only.
+struct GemmEpilogue {
+  void (*apply)(const void* ctx, char* c, std::int64_t rows, std::int64_t cols, std::int64_t ldc,
+                std::int64_t col0) = nullptr;
+  const void* ctx = nullptr;
+  void operator()(char* c, std::int64_t rows, std::int64_t cols, std::int64_t ldc, std::int64_t col0) const {
+    if (apply != nullptr && rows > 0 && cols > 0) apply(ctx, c, rows, cols, ldc, col0);
+  }
+};
+
+// A made on demand, a block at a time (a convolution's im2col rows, never stored whole):
+// fill(ctx, m0, rows, k0, cols, out) writes rows [m0, m0 + rows) x columns [k0, k0 + cols) of A
+// row-major (row stride `cols` elements) at out, in the plan's dtype. One item only.
+struct GemmRowsOfA {
+  void (*fill)(const void* ctx, std::int64_t m0, std::int64_t rows, std::int64_t k0, std::int64_t cols,
+               char* out) = nullptr;
+  const void* ctx = nullptr;
+};
+
 struct GemmPlan {
   DType dtype = DType::f32;
   std::int64_t batch = 1, M = 0, N = 0, K = 0;
-  MatrixOperand a;     // M x K
+  MatrixOperand a;     // M x K (unused with a_rows)
   MatrixOperand b;     // K x N
   char* c = nullptr;   // C-contiguous
+  GemmEpilogue epilogue;
+  GemmRowsOfA a_rows;
 };
 
 // x seen as a stack of (rows x k) matrices for a contraction over axis `k`: the item axis 0 when

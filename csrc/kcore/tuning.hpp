@@ -123,9 +123,10 @@ constexpr std::int64_t kBlasMinDim = 2048, kBlasMinDimAmd = 0;
 constexpr std::int64_t kBlasMinRows = 256, kBlasMinCols = 128, kBlasTasks = 8;
 
 // --- convolutions and pooling (kernels/conv.cpp) ---
-// A convolution whose whole im2col matrix fits this many bytes builds it at once and runs one
-// product on every thread (small images, batch 1); larger ones run blocks of output positions,
-// each an im2col block of about kConvBlockBytes (kept in L2) and a single-threaded product.
+// A float16 convolution whose whole float32 im2col matrix fits this many bytes builds it at once
+// and runs one product on every thread (small images, batch 1); larger ones run blocks of output
+// positions, each an im2col block of about kConvBlockBytes (kept in L2) and a single-threaded
+// product. (float32/float64 make their im2col rows inside the product, kernels/conv.cpp.)
 constexpr std::int64_t kConvWholeBytes = std::int64_t(8) << 20;
 constexpr std::int64_t kConvBlockBytes = std::int64_t(512) << 10;
 constexpr std::int64_t kConvMinBlockRows = 64;

@@ -4,14 +4,16 @@
 //
 // A regular convolution is a product: each output position's window (im2col: kernel positions x
 // channels, zeros where the window leaves x) times w seen as a (k * C, filters) matrix, on the
-// gemm family (so OpenBLAS or kcore's packed kernel, whichever the CPU's rule picks). A 1x1
-// convolution with unit strides needs no im2col at all. float16 builds its windows in float32 and
-// runs a float32 product, rounded once. Depthwise convolutions and pooling are memory-bound: one
-// pass per output line, the channels (contiguous in channels_last) in vectors.
+// gemm family. float32/float64 run one product on kcore's packed kernel that makes the window
+// rows as it packs them (GemmPlan::a_rows; a 1x1 convolution with unit strides reads x itself)
+// and applies the fused bias, scale, shift and clip to each block while it is in L2
+// (GemmPlan::epilogue). float16 builds its windows in float32 and runs float32 products, rounded
+// once. Depthwise convolutions and pooling are memory-bound: one pass per output line, the
+// channels (contiguous in channels_last) in vectors.
 //
-// Work splits by shape only (whole im2col or blocks of output positions; output lines), and each
-// output element is one fixed chain of operations, so no thread count changes a bit. Across ISA
-// levels the products' bits may differ (fused multiply-adds), as for dot.
+// Work splits by shape only (the product's own split, blocks of output positions, output lines),
+// and each output element is one fixed chain of operations, so no thread count changes a bit.
+// Across ISA levels the products' bits may differ (fused multiply-adds), as for dot.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -56,20 +58,32 @@ class Epilogue {
     hi_ = static_cast<A>(p.hi);
   }
   bool active() const { return bias_ || scale_ || shift_ || clip_; }
-  // rows x channels values of A, `stride` apart, in place. Vector lanes and the scalar tail do the
-  // same IEEE operations, so where rows are cut never changes a bit.
-  void apply(A* y, std::int64_t rows, std::int64_t channels, std::int64_t stride) const {
+  // The epilogue of a product whose columns are the channels (GemmPlan::epilogue), or none.
+  GemmEpilogue for_gemm() const {
+    if (!active()) return {};
+    return {[](const void* ctx, char* c, std::int64_t rows, std::int64_t cols, std::int64_t ldc, std::int64_t col0) {
+              static_cast<const Epilogue*>(ctx)->apply(reinterpret_cast<A*>(c), rows, cols, ldc, col0);
+            },
+            this};
+  }
+  // rows x channels values of A, `stride` apart, in place, the first being channel `first`.
+  // Vector lanes and the scalar tail do the same IEEE operations, so where rows and columns are
+  // cut never changes a bit.
+  void apply(A* y, std::int64_t rows, std::int64_t channels, std::int64_t stride, std::int64_t first = 0) const {
     if (!active()) return;
     constexpr int L = kLanes<A>;
     const vec<A> vlo = splat(lo_), vhi = splat(hi_);
+    const A* const bias = bias_ ? bias_ + first : nullptr;
+    const A* const scale = scale_ ? scale_ + first : nullptr;
+    const A* const shift = shift_ ? shift_ + first : nullptr;
     for (std::int64_t r = 0; r < rows; ++r) {
       A* row = y + r * stride;
       std::int64_t c = 0;
       for (; c + L <= channels; c += L) {
         vec<A> v = load(row + c);
-        if (bias_) v = v + load(bias_ + c);
-        if (scale_) v = v * load(scale_ + c);
-        if (shift_) v = v + load(shift_ + c);
+        if (bias) v = v + load(bias + c);
+        if (scale) v = v * load(scale + c);
+        if (shift) v = v + load(shift + c);
         if (clip_) {
           v = v < vlo ? vlo : v;
           v = v > vhi ? vhi : v;
@@ -78,9 +92,9 @@ class Epilogue {
       }
       for (; c < channels; ++c) {
         A v = row[c];
-        if (bias_) v = v + bias_[c];
-        if (scale_) v = v * scale_[c];
-        if (shift_) v = v + shift_[c];
+        if (bias) v = v + bias[c];
+        if (scale) v = v * scale[c];
+        if (shift) v = v + shift[c];
         if (clip_) {
           v = v < lo_ ? lo_ : v;
           v = v > hi_ ? hi_ : v;
@@ -177,6 +191,40 @@ void im2col(const ConvGeometry& g, const T* x, std::int64_t p0, std::int64_t p1,
   }
 }
 
+// Columns [k0, k0 + kc) of im2col rows [p0, p1) (as im2col's), row stride kc, in A: the rows a
+// product makes on demand (GemmPlan::a_rows), a cache-sized block at a time.
+template <class T, class A>
+void im2col_cols(const ConvGeometry& g, const T* x, std::int64_t p0, std::int64_t p1, std::int64_t k0, std::int64_t kc,
+                 A* out) {
+  const std::int64_t C = g.channels, taps_hw = g.k[1] * g.k[2], end = k0 + kc;
+  for (std::int64_t p = p0; p < p1; ++p) {
+    std::int64_t q = p;
+    const std::int64_t ow = q % g.out[2];
+    q /= g.out[2];
+    const std::int64_t oh = q % g.out[1];
+    q /= g.out[1];
+    const std::int64_t od = q % g.out[0], n = q / g.out[0];
+    A* dst = out + (p - p0) * kc;
+    for (std::int64_t k = k0; k < end;) {
+      const std::int64_t tap = k / C, c = k % C;
+      const std::int64_t kd = tap / taps_hw, kh = tap / g.k[2] % g.k[1], kw = tap % g.k[2];
+      const std::int64_t id = input_at(g, 0, od, kd);
+      const std::int64_t ih = id < 0 ? -1 : input_at(g, 1, oh, kh);
+      const std::int64_t iw = ih < 0 ? -1 : input_at(g, 2, ow, kw);
+      std::int64_t run = std::min(C - c, end - k);
+      if (iw < 0) {
+        std::fill(dst, dst + run, A(0));
+      } else {
+        // The row's next taps are adjacent in x at unit dilation: one run while they stay inside.
+        if (g.dil[2] == 1) run = std::min(std::min(g.k[2] - kw, g.in[2] - iw) * C - c, end - k);
+        convert_run(x + (((n * g.in[0] + id) * g.in[1] + ih) * g.in[2] + iw) * C + c, dst, run);
+      }
+      dst += run;
+      k += run;
+    }
+  }
+}
+
 template <class T>
 void conv_regular(const ConvPlan& p) {
   using A = widen_t<T>;  // float16 computes in float32
@@ -219,86 +267,68 @@ void conv_regular(const ConvPlan& p) {
   q.N = M;
   q.K = Kd;
   q.b = MatrixOperand{reinterpret_cast<const char*>(w), 0, M * std::int64_t(sizeof(A)), std::int64_t(sizeof(A))};
+  q.epilogue = epi.for_gemm();  // on each block of the product while it is in cache
   const std::int64_t row_bytes = Kd * std::int64_t(sizeof(A));
   bool unit = true;  // 1x1, unit strides, no padding: x itself is the im2col matrix
   for (int d = 0; d < 3; ++d) unit = unit && g.k[d] == 1 && g.stride[d] == 1 && g.pad[d] == 0 && g.in[d] == g.out[d];
   if constexpr (std::is_same_v<T, A>) {
+    q.M = R;
+    q.c = p.y;
     if (unit) {
-      q.M = R;
       q.a = MatrixOperand{p.x, 0, row_bytes, std::int64_t(sizeof(A))};
-      q.c = p.y;
-      if (!epi.active()) return gemm(q);
-      // Blocks of rows, each product followed by its epilogue while the block is in cache.
-      const std::int64_t rows = std::min(R, std::max<std::int64_t>(tuning::kConvMinBlockRows,
-                                                                    tuning::kConvBlockBytes / row_bytes + 15) / 16 * 16);
-      parallel_tasks((R + rows - 1) / rows, std::max<std::int64_t>(rows * Kd * M / 16, 1), [&](std::int64_t t) {
-        const std::int64_t r0 = t * rows, n = std::min(R, r0 + rows) - r0;
-        GemmPlan b = q;
-        b.M = n;
-        b.a.data = p.x + r0 * row_bytes;
-        b.c = reinterpret_cast<char*>(y + r0 * M);
-        gemm(b);
-        epi.apply(y + r0 * M, n, M, M);
+      return gemm(q);
+    }
+    // One product whose A rows are made as they are packed: B is packed once per task, not once
+    // per block of rows, and no im2col block is stored beside the packed one.
+    struct Source {
+      const ConvGeometry* g;
+      const T* x;
+    } source{&g, x};
+    q.a_rows = {[](const void* ctx, std::int64_t m0, std::int64_t rows, std::int64_t k0, std::int64_t cols, char* out) {
+                  const auto* src = static_cast<const Source*>(ctx);
+                  im2col_cols(*src->g, src->x, m0, m0 + rows, k0, cols, reinterpret_cast<A*>(out));
+                },
+                &source};
+    gemm(q);
+  } else {
+    // float16: im2col in float32, float32 products rounded into y (in blocks, so that the float32
+    // copies stay small).
+    if (R * row_bytes <= tuning::kConvWholeBytes) {
+      // The whole im2col matrix at once, then one product on every thread.
+      AlignedBuffer<A> col(static_cast<std::size_t>(R * Kd));
+      const std::int64_t chunk = std::max<std::int64_t>(1, tuning::kConvBlockBytes / row_bytes);
+      parallel_tasks((R + chunk - 1) / chunk, chunk * Kd, [&](std::int64_t t) {
+        const std::int64_t r0 = t * chunk;
+        im2col(g, x, r0, std::min(R, r0 + chunk), col.get() + r0 * Kd);
       });
-      return;
-    }
-  }
-  // One product into y (or, for float16, into a float32 buffer rounded into y).
-  const auto product = [&](const A* col, std::int64_t r0, std::int64_t rows) {
-    GemmPlan b = q;
-    b.M = rows;
-    b.a = MatrixOperand{reinterpret_cast<const char*>(col), 0, row_bytes, std::int64_t(sizeof(A))};
-    if constexpr (std::is_same_v<T, A>) {
-      b.c = reinterpret_cast<char*>(y + r0 * M);
-      gemm(b);
-      epi.apply(y + r0 * M, rows, M, M);  // (a block's rows, still in cache)
-    } else {
-      AlignedBuffer<A> out(static_cast<std::size_t>(rows * M));
-      b.c = reinterpret_cast<char*>(out.get());
-      gemm(b);
-      epi.apply(out.get(), rows, M, M);
-      convert_run(out.get(), y + r0 * M, rows * M);
-    }
-  };
-  if (R * row_bytes <= tuning::kConvWholeBytes) {
-    // The whole im2col matrix at once, then one product on every thread.
-    AlignedBuffer<A> col(static_cast<std::size_t>(R * Kd));
-    const std::int64_t chunk = std::max<std::int64_t>(1, tuning::kConvBlockBytes / row_bytes);
-    parallel_tasks((R + chunk - 1) / chunk, chunk * Kd, [&](std::int64_t t) {
-      const std::int64_t r0 = t * chunk;
-      im2col(g, x, r0, std::min(R, r0 + chunk), col.get() + r0 * Kd);
-    });
-    if constexpr (std::is_same_v<T, A>) {
-      GemmPlan b = q;  // (not `product`: its epilogue would run on one thread)
+      GemmPlan b = q;
       b.M = R;
       b.a = MatrixOperand{reinterpret_cast<const char*>(col.get()), 0, row_bytes, std::int64_t(sizeof(A))};
-      b.c = p.y;
-      gemm(b);
-      epilogue_pass(0, R);
-    } else {
-      GemmPlan b = q;  // float32 result, rounded into y on every thread
       AlignedBuffer<A> out(static_cast<std::size_t>(R * M));
-      b.M = R;
-      b.a = MatrixOperand{reinterpret_cast<const char*>(col.get()), 0, row_bytes, std::int64_t(sizeof(A))};
       b.c = reinterpret_cast<char*>(out.get());
       gemm(b);
       parallel_for(0, R, std::max<std::int64_t>(1, tuning::kGrain / M), [&](std::int64_t r0, std::int64_t r1) {
-        epi.apply(out.get() + r0 * M, r1 - r0, M, M);
         convert_run(out.get() + r0 * M, y + r0 * M, (r1 - r0) * M);
       });
+      return;
     }
-    return;
+    // Blocks of output positions: each task builds its im2col block and runs its own product.
+    const std::int64_t want = std::max(tuning::kConvMinBlockRows, tuning::kConvBlockBytes / row_bytes);
+    const std::int64_t rows = std::min(R, (want + 15) / 16 * 16);
+    const std::int64_t blocks = (R + rows - 1) / rows;
+    parallel_tasks(blocks, std::max<std::int64_t>(rows * Kd * M / 16, 1), [&](std::int64_t t) {
+      const std::int64_t r0 = t * rows, r1 = std::min(R, r0 + rows);
+      AlignedBuffer<A> col(static_cast<std::size_t>((r1 - r0) * Kd));
+      im2col(g, x, r0, r1, col.get());
+      GemmPlan b = q;
+      b.M = r1 - r0;
+      b.a = MatrixOperand{reinterpret_cast<const char*>(col.get()), 0, row_bytes, std::int64_t(sizeof(A))};
+      AlignedBuffer<A> out(static_cast<std::size_t>((r1 - r0) * M));
+      b.c = reinterpret_cast<char*>(out.get());
+      gemm(b);
+      convert_run(out.get(), y + r0 * M, (r1 - r0) * M);
+    });
   }
-  // Blocks of output positions: each task builds its im2col block and runs its own product.
-  const std::int64_t want = std::max(tuning::kConvMinBlockRows, tuning::kConvBlockBytes / row_bytes);
-  const std::int64_t rows = std::min(R, (want + 15) / 16 * 16);
-  const std::int64_t blocks = (R + rows - 1) / rows;
-  parallel_tasks(blocks, std::max<std::int64_t>(rows * Kd * M / 16, 1), [&](std::int64_t t) {
-    const std::int64_t r0 = t * rows, r1 = std::min(R, r0 + rows);
-    AlignedBuffer<A> col(static_cast<std::size_t>((r1 - r0) * Kd));
-    im2col(g, x, r0, r1, col.get());
-    product(col.get(), r0, r1 - r0);
-  });
 }
 
 // The adjoint of conv_regular (a transposed convolution, and a convolution's gradient with

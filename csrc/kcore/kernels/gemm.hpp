@@ -130,9 +130,18 @@ void pack_panel(const char* src, std::int64_t lane_stride, std::int64_t k_stride
   }
 }
 
-// Packs rows [m0, m0+mc) x cols [k0, k0+kc) of A into MR-row panels: panel[p][k][r].
+// Packs rows [m0, m0+mc) x cols [k0, k0+kc) of A into MR-row panels: panel[p][k][r]. Rows made on
+// demand (g.a_rows) are made into `rows` (mc x kc) first.
 template <class T, class A, int MR>
-void pack_a(const GemmPlan& g, const char* a, std::int64_t m0, std::int64_t mc, std::int64_t k0, std::int64_t kc, A* out) {
+void pack_a(const GemmPlan& g, const char* a, std::int64_t m0, std::int64_t mc, std::int64_t k0, std::int64_t kc, A* out,
+            T* rows) {
+  if (g.a_rows.fill != nullptr) {
+    g.a_rows.fill(g.a_rows.ctx, m0, mc, k0, kc, reinterpret_cast<char*>(rows));
+    constexpr std::int64_t item = sizeof(T);
+    for (std::int64_t p = 0; p < mc; p += MR, out += kc * MR)
+      pack_panel<T, A, MR>(reinterpret_cast<const char*>(rows + p * kc), kc * item, item, std::min<std::int64_t>(MR, mc - p), kc, out);
+    return;
+  }
   for (std::int64_t p = 0; p < mc; p += MR, out += kc * MR)
     pack_panel<T, A, MR>(a + (m0 + p) * g.a.row + k0 * g.a.col, g.a.row, g.a.col, std::min<std::int64_t>(MR, mc - p), kc, out);
 }
@@ -180,7 +189,7 @@ inline void micro_kernel(const A* ap, const A* bp, std::int64_t kc, vec<A> (&out
 template <class T>
 void gemm_rows(const GemmPlan& g, const char* a, const widen_t<T>* bpack, std::int64_t k0, std::int64_t kc,
                std::int64_t nc, std::int64_t m0, std::int64_t m1, widen_t<T>* apack, widen_t<T>* cw,
-               std::int64_t ldc) {
+               std::int64_t ldc, std::int64_t col0, T* arows) {
   using Tr = GemmTraits<T>;
   using A = typename Tr::A;
   constexpr int MR = Tr::MR, NR = Tr::NR, NRV = Tr::NRV, L = Tr::L;
@@ -188,7 +197,7 @@ void gemm_rows(const GemmPlan& g, const char* a, const widen_t<T>* bpack, std::i
   const bool first = k0 == 0;
   for (std::int64_t mb = m0; mb < m1; mb += Tr::MC) {
     const std::int64_t mc = std::min(Tr::MC, m1 - mb);
-    pack_a<T, A, MR>(g, a, mb, mc, k0, kc, apack);
+    pack_a<T, A, MR>(g, a, mb, mc, k0, kc, apack, arows);
     for (std::int64_t jp = 0; jp < nc; jp += NR) {
       const std::int64_t cols = std::min<std::int64_t>(NR, nc - jp);
       const A* bp = bpack + (jp / NR) * kc * NR;
@@ -211,6 +220,8 @@ void gemm_rows(const GemmPlan& g, const char* a, const widen_t<T>* bpack, std::i
         }
       }
     }
+    // The MC block's rows are final after the last k block: the epilogue, while they are in L2.
+    if (k0 + kc == g.K) g.epilogue(reinterpret_cast<char*>(cw + (mb - m0) * N), mc, nc, N, col0);
   }
 }
 
@@ -269,6 +280,7 @@ void gemm_typed(const GemmPlan& g) {
     const std::int64_t m_end = std::min(M, (rb + 1) * tasks.rows);
     const std::int64_t c0 = cb * tasks.cols, c1 = std::min(N, c0 + tasks.cols);
     AlignedBuffer<A> apack(apack_size), bpack(bpack_size), wide;
+    AlignedBuffer<T> arows(g.a_rows.fill != nullptr ? apack_size : 0);
     if constexpr (kHalf) wide.reset(static_cast<std::size_t>(pass_rows * tasks.cols));
     T* const c_item = reinterpret_cast<T*>(g.c) + bi * M * N;
     for (std::int64_t r0 = rb * tasks.rows; r0 < m_end; r0 += pass_rows) {
@@ -283,7 +295,7 @@ void gemm_typed(const GemmPlan& g) {
         for (std::int64_t n0 = c0; n0 < c1; n0 += Tr::NC) {
           const std::int64_t nc = std::min(Tr::NC, c1 - n0);
           pack_b<T, A, NR>(g, g.b.data + bi * g.b.item, k0, kc, n0, nc, bpack.get());
-          gemm_rows<T>(g, g.a.data + bi * g.a.item, bpack.get(), k0, kc, nc, r0, r1, apack.get(), cw + (n0 - c0), ldc);
+          gemm_rows<T>(g, g.a.data + bi * g.a.item, bpack.get(), k0, kc, nc, r0, r1, apack.get(), cw + (n0 - c0), ldc, n0, arows.get());
         }
       }
       for (std::int64_t r = r0; r < r1; ++r) {
@@ -291,6 +303,7 @@ void gemm_typed(const GemmPlan& g) {
         if (K == 0) std::fill(row, row + (c1 - c0), A(0));
         if constexpr (kHalf) convert_run(row, c_item + r * N + c0, c1 - c0);
       }
+      if (K == 0) g.epilogue(reinterpret_cast<char*>(cw), r1 - r0, c1 - c0, ldc, c0);
     }
   });
 }
