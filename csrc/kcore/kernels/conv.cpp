@@ -154,47 +154,12 @@ KCORE_INLINE void fma_row(A* acc, const A* x, const A* w, std::int64_t n) {
   }
 }
 
-// Rows [p0, p1) of the im2col matrix (one row per output position, in (batch, *out) order; the
-// row is kernel positions in order, each C channels), in A.
+// Columns [k0, k0 + kc) of rows [p0, p1) of the im2col matrix (one row per output position, in
+// (batch, *out) order; the row is kernel positions in order, each C channels, zeros where the
+// window leaves x), row stride kc, in A: whole rows for float16's blocks, or the cache-sized
+// blocks a product makes on demand (GemmPlan::a_rows).
 template <class T, class A>
-void im2col(const ConvGeometry& g, const T* x, std::int64_t p0, std::int64_t p1, A* col) {
-  const std::int64_t C = g.channels, row = kernel_volume(g) * C;
-  for (std::int64_t p = p0; p < p1; ++p) {
-    std::int64_t q = p;
-    const std::int64_t ow = q % g.out[2];
-    q /= g.out[2];
-    const std::int64_t oh = q % g.out[1];
-    q /= g.out[1];
-    const std::int64_t od = q % g.out[0], n = q / g.out[0];
-    A* dst = col + (p - p0) * row;
-    for (std::int64_t kd = 0; kd < g.k[0]; ++kd) {
-      const std::int64_t id = input_at(g, 0, od, kd);
-      for (std::int64_t kh = 0; kh < g.k[1]; ++kh) {
-        const std::int64_t ih = id < 0 ? -1 : input_at(g, 1, oh, kh);
-        const std::int64_t iw0 = ow * g.stride[2] - g.pad[2];
-        if (ih >= 0 && g.dil[2] == 1 && iw0 >= 0 && iw0 + g.k[2] <= g.in[2]) {
-          // The row's taps are adjacent in x: one run (few channels make many tiny copies otherwise).
-          convert_run(x + (((n * g.in[0] + id) * g.in[1] + ih) * g.in[2] + iw0) * C, dst, g.k[2] * C);
-          dst += g.k[2] * C;
-          continue;
-        }
-        for (std::int64_t kw = 0; kw < g.k[2]; ++kw, dst += C) {
-          const std::int64_t iw = ih < 0 ? -1 : input_at(g, 2, ow, kw);
-          if (iw < 0) {
-            std::fill(dst, dst + C, A(0));
-          } else {
-            convert_run(x + (((n * g.in[0] + id) * g.in[1] + ih) * g.in[2] + iw) * C, dst, C);
-          }
-        }
-      }
-    }
-  }
-}
-
-// Columns [k0, k0 + kc) of im2col rows [p0, p1) (as im2col's), row stride kc, in A: the rows a
-// product makes on demand (GemmPlan::a_rows), a cache-sized block at a time.
-template <class T, class A>
-void im2col_cols(const ConvGeometry& g, const T* x, std::int64_t p0, std::int64_t p1, std::int64_t k0, std::int64_t kc,
+void im2col(const ConvGeometry& g, const T* x, std::int64_t p0, std::int64_t p1, std::int64_t k0, std::int64_t kc,
                  A* out) {
   const std::int64_t C = g.channels, taps_hw = g.k[1] * g.k[2], end = k0 + kc;
   for (std::int64_t p = p0; p < p1; ++p) {
@@ -286,7 +251,7 @@ void conv_regular(const ConvPlan& p) {
     } source{&g, x};
     q.a_rows = {[](const void* ctx, std::int64_t m0, std::int64_t rows, std::int64_t k0, std::int64_t cols, char* out) {
                   const auto* src = static_cast<const Source*>(ctx);
-                  im2col_cols(*src->g, src->x, m0, m0 + rows, k0, cols, reinterpret_cast<A*>(out));
+                  im2col(*src->g, src->x, m0, m0 + rows, k0, cols, reinterpret_cast<A*>(out));
                 },
                 &source};
     gemm(q);
@@ -299,7 +264,7 @@ void conv_regular(const ConvPlan& p) {
       const std::int64_t chunk = std::max<std::int64_t>(1, tuning::kConvBlockBytes / row_bytes);
       parallel_tasks((R + chunk - 1) / chunk, chunk * Kd, [&](std::int64_t t) {
         const std::int64_t r0 = t * chunk;
-        im2col(g, x, r0, std::min(R, r0 + chunk), col.get() + r0 * Kd);
+        im2col(g, x, r0, std::min(R, r0 + chunk), 0, Kd, col.get() + r0 * Kd);
       });
       GemmPlan b = q;
       b.M = R;
@@ -319,7 +284,7 @@ void conv_regular(const ConvPlan& p) {
     parallel_tasks(blocks, std::max<std::int64_t>(rows * Kd * M / 16, 1), [&](std::int64_t t) {
       const std::int64_t r0 = t * rows, r1 = std::min(R, r0 + rows);
       AlignedBuffer<A> col(static_cast<std::size_t>((r1 - r0) * Kd));
-      im2col(g, x, r0, r1, col.get());
+      im2col(g, x, r0, r1, 0, Kd, col.get());
       GemmPlan b = q;
       b.M = r1 - r0;
       b.a = MatrixOperand{reinterpret_cast<const char*>(col.get()), 0, row_bytes, std::int64_t(sizeof(A))};
