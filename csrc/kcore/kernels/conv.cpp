@@ -15,10 +15,12 @@
 // and each output element is one fixed chain of operations, so no thread count changes a bit.
 // Across ISA levels the products' bits may differ (fused multiply-adds), as for dot.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <type_traits>
+#include <vector>
 
 #include "kcore/conv_plan.hpp"
 #include "kcore/gemm_plan.hpp"
@@ -154,38 +156,110 @@ KCORE_INLINE void fma_row(A* acc, const A* x, const A* w, std::int64_t n) {
   }
 }
 
+// A piece of an im2col column range: `len` columns from column `col` (counted from the range's
+// first), all of one kernel tap from channel c; `offset` is where they start in x relative to the
+// window's first element when the window lies inside x.
+struct WindowPiece {
+  std::int64_t col, len, kd, kh, kw, c, offset;
+};
+
+// The pieces of columns [k0, end), one per tap touched, into `pieces`; with merge, pieces adjacent
+// in x joined (a kernel row's taps at unit dilation: one run of k[2] * C elements).
+void window_pieces(const ConvGeometry& g, std::int64_t k0, std::int64_t end, bool merge, std::vector<WindowPiece>& pieces) {
+  const std::int64_t C = g.channels;
+  pieces.clear();
+  if (k0 >= end) return;
+  const std::int64_t tap = k0 / C;
+  std::int64_t c = k0 % C, kd = tap / (g.k[1] * g.k[2]), kh = tap / g.k[2] % g.k[1], kw = tap % g.k[2];
+  for (std::int64_t k = k0; k < end;) {
+    const std::int64_t len = std::min(C - c, end - k);
+    const std::int64_t offset = ((kd * g.dil[0] * g.in[1] + kh * g.dil[1]) * g.in[2] + kw * g.dil[2]) * C + c;
+    if (merge && !pieces.empty() && pieces.back().offset + pieces.back().len == offset) pieces.back().len += len;
+    else pieces.push_back({k - k0, len, kd, kh, kw, c, offset});
+    k += len;
+    c = 0;
+    if (++kw == g.k[2]) {
+      kw = 0;
+      if (++kh == g.k[1]) kh = 0, ++kd;
+    }
+  }
+}
+
+// The pieces and runs of one column range of one convolution call's windows, kept per thread: a
+// product asks for the same range a panel of rows at a time.
+struct WindowColumns {
+  std::uint64_t call = 0;  // 0: none yet; calls are numbered from 1
+  std::int64_t k0 = 0, kc = 0;
+  std::vector<WindowPiece> pieces, runs;
+
+  static std::uint64_t new_call() {
+    static std::atomic<std::uint64_t> calls{0};
+    return ++calls;
+  }
+  static const WindowColumns& of(const ConvGeometry& g, std::uint64_t call, std::int64_t k0, std::int64_t kc) {
+    thread_local WindowColumns cols;
+    if (cols.call != call || cols.k0 != k0 || cols.kc != kc) {
+      window_pieces(g, k0, k0 + kc, false, cols.pieces);
+      window_pieces(g, k0, k0 + kc, true, cols.runs);
+      cols.call = call, cols.k0 = k0, cols.kc = kc;
+    }
+    return cols;
+  }
+};
+
+// s[0, n) -> d[0, n) inline: window runs are a few dozen elements, where a library call costs
+// more than the copy.
+template <class T, class A>
+KCORE_INLINE void copy_run(const T* s, A* d, std::int64_t n) {
+  if constexpr (std::is_same_v<T, A>) {
+    constexpr int L = kLanes<A>;
+    std::int64_t i = 0;
+    for (; i + L <= n; i += L) store(d + i, load(s + i));
+    if (i < n) store_partial(d + i, load_partial(s + i, int(n - i)), int(n - i));
+  } else {
+    convert_run(s, d, n);
+  }
+}
+
 // Columns [k0, k0 + kc) of rows [p0, p1) of the im2col matrix (one row per output position, in
 // (batch, *out) order; the row is kernel positions in order, each C channels, zeros where the
 // window leaves x), row stride kc, in A: whole rows for float16's blocks, or the cache-sized
-// blocks a product makes on demand (GemmPlan::a_rows).
+// blocks a product makes on demand (GemmPlan::a_rows). The column range's pieces are decoded
+// once; a window inside x is then a few copies at fixed offsets from its first element.
 template <class T, class A>
-void im2col(const ConvGeometry& g, const T* x, std::int64_t p0, std::int64_t p1, std::int64_t k0, std::int64_t kc,
-                 A* out) {
-  const std::int64_t C = g.channels, taps_hw = g.k[1] * g.k[2], end = k0 + kc;
+void im2col(const ConvGeometry& g, std::uint64_t call, const T* x, std::int64_t p0, std::int64_t p1, std::int64_t k0,
+            std::int64_t kc, A* out) {
+  const std::int64_t C = g.channels;
+  const WindowColumns& cols = WindowColumns::of(g, call, k0, kc);
+  // The window's extent along each dim (first to last input index it reads).
+  const std::int64_t span[3] = {(g.k[0] - 1) * g.dil[0], (g.k[1] - 1) * g.dil[1], (g.k[2] - 1) * g.dil[2]};
+  std::int64_t q = p0;
+  std::int64_t ow = q % g.out[2];
+  q /= g.out[2];
+  std::int64_t oh = q % g.out[1];
+  q /= g.out[1];
+  std::int64_t od = q % g.out[0], n = q / g.out[0];
   for (std::int64_t p = p0; p < p1; ++p) {
-    std::int64_t q = p;
-    const std::int64_t ow = q % g.out[2];
-    q /= g.out[2];
-    const std::int64_t oh = q % g.out[1];
-    q /= g.out[1];
-    const std::int64_t od = q % g.out[0], n = q / g.out[0];
-    A* dst = out + (p - p0) * kc;
-    for (std::int64_t k = k0; k < end;) {
-      const std::int64_t tap = k / C, c = k % C;
-      const std::int64_t kd = tap / taps_hw, kh = tap / g.k[2] % g.k[1], kw = tap % g.k[2];
-      const std::int64_t id = input_at(g, 0, od, kd);
-      const std::int64_t ih = id < 0 ? -1 : input_at(g, 1, oh, kh);
-      const std::int64_t iw = ih < 0 ? -1 : input_at(g, 2, ow, kw);
-      std::int64_t run = std::min(C - c, end - k);
-      if (iw < 0) {
-        std::fill(dst, dst + run, A(0));
-      } else {
-        // The row's next taps are adjacent in x at unit dilation: one run while they stay inside.
-        if (g.dil[2] == 1) run = std::min(std::min(g.k[2] - kw, g.in[2] - iw) * C - c, end - k);
-        convert_run(x + (((n * g.in[0] + id) * g.in[1] + ih) * g.in[2] + iw) * C + c, dst, run);
+    A* const dst = out + (p - p0) * kc;
+    const std::int64_t bd = od * g.stride[0] - g.pad[0], bh = oh * g.stride[1] - g.pad[1], bw = ow * g.stride[2] - g.pad[2];
+    if (bd >= 0 && bd + span[0] < g.in[0] && bh >= 0 && bh + span[1] < g.in[1] && bw >= 0 && bw + span[2] < g.in[2]) {
+      const T* const base = x + (((n * g.in[0] + bd) * g.in[1] + bh) * g.in[2] + bw) * C;
+      for (const WindowPiece& r : cols.runs) copy_run(base + r.offset, dst + r.col, r.len);
+    } else {
+      for (const WindowPiece& r : cols.pieces) {
+        const std::int64_t id = bd + r.kd * g.dil[0], ih = bh + r.kh * g.dil[1], iw = bw + r.kw * g.dil[2];
+        if (id < 0 || id >= g.in[0] || ih < 0 || ih >= g.in[1] || iw < 0 || iw >= g.in[2])
+          std::fill(dst + r.col, dst + r.col + r.len, A(0));
+        else
+          copy_run(x + (((n * g.in[0] + id) * g.in[1] + ih) * g.in[2] + iw) * C + r.c, dst + r.col, r.len);
       }
-      dst += run;
-      k += run;
+    }
+    if (++ow == g.out[2]) {
+      ow = 0;
+      if (++oh == g.out[1]) {
+        oh = 0;
+        if (++od == g.out[0]) od = 0, ++n;
+      }
     }
   }
 }
@@ -248,23 +322,25 @@ void conv_regular(const ConvPlan& p) {
     struct Source {
       const ConvGeometry* g;
       const T* x;
-    } source{&g, x};
+      std::uint64_t call;
+    } source{&g, x, WindowColumns::new_call()};
     q.a_rows = {[](const void* ctx, std::int64_t m0, std::int64_t rows, std::int64_t k0, std::int64_t cols, char* out) {
                   const auto* src = static_cast<const Source*>(ctx);
-                  im2col(*src->g, src->x, m0, m0 + rows, k0, cols, reinterpret_cast<A*>(out));
+                  im2col(*src->g, src->call, src->x, m0, m0 + rows, k0, cols, reinterpret_cast<A*>(out));
                 },
                 &source};
     gemm(q);
   } else {
     // float16: im2col in float32, float32 products rounded into y (in blocks, so that the float32
     // copies stay small).
+    const std::uint64_t call = WindowColumns::new_call();
     if (R * row_bytes <= tuning::kConvWholeBytes) {
       // The whole im2col matrix at once, then one product on every thread.
       AlignedBuffer<A> col(static_cast<std::size_t>(R * Kd));
       const std::int64_t chunk = std::max<std::int64_t>(1, tuning::kConvBlockBytes / row_bytes);
       parallel_tasks((R + chunk - 1) / chunk, chunk * Kd, [&](std::int64_t t) {
         const std::int64_t r0 = t * chunk;
-        im2col(g, x, r0, std::min(R, r0 + chunk), 0, Kd, col.get() + r0 * Kd);
+        im2col(g, call, x, r0, std::min(R, r0 + chunk), 0, Kd, col.get() + r0 * Kd);
       });
       GemmPlan b = q;
       b.M = R;
@@ -284,7 +360,7 @@ void conv_regular(const ConvPlan& p) {
     parallel_tasks(blocks, std::max<std::int64_t>(rows * Kd * M / 16, 1), [&](std::int64_t t) {
       const std::int64_t r0 = t * rows, r1 = std::min(R, r0 + rows);
       AlignedBuffer<A> col(static_cast<std::size_t>((r1 - r0) * Kd));
-      im2col(g, x, r0, r1, 0, Kd, col.get());
+      im2col(g, call, x, r0, r1, 0, Kd, col.get());
       GemmPlan b = q;
       b.M = r1 - r0;
       b.a = MatrixOperand{reinterpret_cast<const char*>(col.get()), 0, row_bytes, std::int64_t(sizeof(A))};

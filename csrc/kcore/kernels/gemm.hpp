@@ -131,15 +131,17 @@ void pack_panel(const char* src, std::int64_t lane_stride, std::int64_t k_stride
 }
 
 // Packs rows [m0, m0+mc) x cols [k0, k0+kc) of A into MR-row panels: panel[p][k][r]. Rows made on
-// demand (g.a_rows) are made into `rows` (mc x kc) first.
+// demand (g.a_rows) are made a panel at a time into `rows` (MR x kc, so it stays in L1).
 template <class T, class A, int MR>
 void pack_a(const GemmPlan& g, const char* a, std::int64_t m0, std::int64_t mc, std::int64_t k0, std::int64_t kc, A* out,
             T* rows) {
   if (g.a_rows.fill != nullptr) {
-    g.a_rows.fill(g.a_rows.ctx, m0, mc, k0, kc, reinterpret_cast<char*>(rows));
     constexpr std::int64_t item = sizeof(T);
-    for (std::int64_t p = 0; p < mc; p += MR, out += kc * MR)
-      pack_panel<T, A, MR>(reinterpret_cast<const char*>(rows + p * kc), kc * item, item, std::min<std::int64_t>(MR, mc - p), kc, out);
+    for (std::int64_t p = 0; p < mc; p += MR, out += kc * MR) {
+      const std::int64_t lanes = std::min<std::int64_t>(MR, mc - p);
+      g.a_rows.fill(g.a_rows.ctx, m0 + p, lanes, k0, kc, reinterpret_cast<char*>(rows));
+      pack_panel<T, A, MR>(reinterpret_cast<const char*>(rows), kc * item, item, lanes, kc, out);
+    }
     return;
   }
   for (std::int64_t p = 0; p < mc; p += MR, out += kc * MR)
@@ -280,7 +282,7 @@ void gemm_typed(const GemmPlan& g) {
     const std::int64_t m_end = std::min(M, (rb + 1) * tasks.rows);
     const std::int64_t c0 = cb * tasks.cols, c1 = std::min(N, c0 + tasks.cols);
     AlignedBuffer<A> apack(apack_size), bpack(bpack_size), wide;
-    AlignedBuffer<T> arows(g.a_rows.fill != nullptr ? apack_size : 0);
+    AlignedBuffer<T> arows(g.a_rows.fill != nullptr ? static_cast<std::size_t>(MR * kc_max) : 0);
     if constexpr (kHalf) wide.reset(static_cast<std::size_t>(pass_rows * tasks.cols));
     T* const c_item = reinterpret_cast<T*>(g.c) + bi * M * N;
     for (std::int64_t r0 = rb * tasks.rows; r0 < m_end; r0 += pass_rows) {
