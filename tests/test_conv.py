@@ -229,6 +229,24 @@ def test_depthwise_wide_lines_give_the_bits_of_narrow_windows(dtype, stride, cha
     check(same, naive_conv(x, w, (stride, stride), (1, 1), "same", depthwise=True), dtype, 10)
 
 
+@pytest.mark.parametrize("channels,kernel,strides,padding", [(3, 7, 2, "same"), (37, 3, 1, "same"), (16, 3, 2, "valid"),
+                                                             (5, 1, 2, "same")])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_filter_gets_the_same_bits_whatever_the_other_filters(threads, dtype, channels, kernel, strides, padding):
+    # With few filters the product reads the windows in place (a padded copy of x); with more it
+    # packs them, filling the windows that reach into the padding. Each output is the same chain
+    # of multiply-adds either way.
+    x = rng.standard_normal((2, 30, 29, channels)).astype(dtype)
+    w = rng.standard_normal((kernel, kernel, channels, 80)).astype(dtype)
+    for n in (1, 2):
+        threads.set_num_threads(n)
+        few = K.conv2d(x, w[..., :8], (strides, strides), padding)
+        many = K.conv2d(x, w, (strides, strides), padding)
+        assert few.tobytes() == np.ascontiguousarray(many[..., :8]).tobytes()
+    want = naive_conv(x, w, (strides, strides), (1, 1), padding)
+    check(many, want, dtype, 10)
+
+
 @pytest.mark.parametrize("mode", ["max", "avg"])
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 def test_native_pool_every_thread_count_and_dtype(threads, mode, dtype):

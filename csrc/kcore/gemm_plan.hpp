@@ -27,13 +27,29 @@ struct GemmEpilogue {
   }
 };
 
-// A made on demand, a block at a time (a convolution's im2col rows, never stored whole):
-// fill(ctx, m0, rows, k0, cols, out) writes rows [m0, m0 + rows) x columns [k0, k0 + cols) of A
-// row-major (row stride `cols` elements) at out, in the plan's dtype. One item only.
+// Columns [col, col + len) of a block of A, contiguous in memory `offset` elements after each
+// row's start.
+struct GemmRun {
+  std::int64_t col, len, offset;
+};
+
+// A given by its rows rather than as a matrix (a convolution's windows: rows are output
+// positions, each a few runs of the input at the same offsets from the window's start, never
+// stored whole). starts(ctx, m0, rows, out) writes the address of each row's first element for
+// rows [m0, m0 + rows) and returns true, or returns false when some of them are not so laid out
+// (a window in the padding): fill(ctx, m0, rows, k0, cols, out) then writes rows x columns
+// [k0, k0 + cols) row-major (row stride `cols`) at out. runs(ctx, k0, cols, count) gives columns
+// [k0, k0 + cols) as runs in order, valid on the calling thread until its next call. With
+// in_place the micro-kernel reads the runs where they lie (no packing: best where few column
+// panels would reuse a packed one); else they are packed. float32/float64, one item only.
 struct GemmRowsOfA {
+  bool (*starts)(const void* ctx, std::int64_t m0, std::int64_t rows, const char** out) = nullptr;
+  const GemmRun* (*runs)(const void* ctx, std::int64_t k0, std::int64_t cols, std::int64_t* count) = nullptr;
   void (*fill)(const void* ctx, std::int64_t m0, std::int64_t rows, std::int64_t k0, std::int64_t cols,
                char* out) = nullptr;
   const void* ctx = nullptr;
+  bool in_place = false;
+  bool active() const { return starts != nullptr; }
 };
 
 struct GemmPlan {

@@ -126,10 +126,13 @@ constexpr std::int64_t kBlasMinRows = 256, kBlasMinCols = 128, kBlasTasks = 8;
 // A float16 convolution whose whole float32 im2col matrix fits this many bytes builds it at once
 // and runs one product on every thread (small images, batch 1); larger ones run blocks of output
 // positions, each an im2col block of about kConvBlockBytes (kept in L2) and a single-threaded
-// product. (float32/float64 make their im2col rows inside the product, kernels/conv.cpp.)
+// product. (float32/float64 take their windows' rows inside the product, kernels/conv.cpp.)
 constexpr std::int64_t kConvWholeBytes = std::int64_t(8) << 20;
 constexpr std::int64_t kConvBlockBytes = std::int64_t(512) << 10;
 constexpr std::int64_t kConvMinBlockRows = 64;
+// float32/float64 convolutions with at most this many filters read their windows in place (a
+// packed panel would serve at most two column panels of the product); more filters pack them.
+constexpr std::int64_t kConvInPlaceFilters = 64;
 // Depthwise convolutions copy input lines whose positions are a multiple of 256 bytes and at
 // least this many bytes apart (at unit stride), one vector further apart (L1 set conflicts).
 constexpr std::int64_t kDwPadMinBytes = 2048;

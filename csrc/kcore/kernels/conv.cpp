@@ -4,8 +4,8 @@
 //
 // A regular convolution is a product: each output position's window (im2col: kernel positions x
 // channels, zeros where the window leaves x) times w seen as a (k * C, filters) matrix, on the
-// gemm family. float32/float64 run one product on kcore's packed kernel that makes the window
-// rows as it packs them (GemmPlan::a_rows; a 1x1 convolution with unit strides reads x itself)
+// gemm family. float32/float64 run one product on kcore's packed kernel that takes each window's
+// runs from x itself (GemmPlan::a_rows; a 1x1 convolution with unit strides reads x as a matrix)
 // and applies the fused bias, scale, shift and clip to each block while it is in L2
 // (GemmPlan::epilogue). float16 builds its windows in float32 and runs float32 products, rounded
 // once. Depthwise convolutions and pooling are memory-bound: one pass per output line, the
@@ -163,9 +163,8 @@ struct WindowPiece {
   std::int64_t col, len, kd, kh, kw, c, offset;
 };
 
-// The pieces of columns [k0, end), one per tap touched, into `pieces`; with merge, pieces adjacent
-// in x joined (a kernel row's taps at unit dilation: one run of k[2] * C elements).
-void window_pieces(const ConvGeometry& g, std::int64_t k0, std::int64_t end, bool merge, std::vector<WindowPiece>& pieces) {
+// The pieces of columns [k0, end), one per tap touched; only the first is found by division.
+void window_pieces(const ConvGeometry& g, std::int64_t k0, std::int64_t end, std::vector<WindowPiece>& pieces) {
   const std::int64_t C = g.channels;
   pieces.clear();
   if (k0 >= end) return;
@@ -174,8 +173,7 @@ void window_pieces(const ConvGeometry& g, std::int64_t k0, std::int64_t end, boo
   for (std::int64_t k = k0; k < end;) {
     const std::int64_t len = std::min(C - c, end - k);
     const std::int64_t offset = ((kd * g.dil[0] * g.in[1] + kh * g.dil[1]) * g.in[2] + kw * g.dil[2]) * C + c;
-    if (merge && !pieces.empty() && pieces.back().offset + pieces.back().len == offset) pieces.back().len += len;
-    else pieces.push_back({k - k0, len, kd, kh, kw, c, offset});
+    pieces.push_back({k - k0, len, kd, kh, kw, c, offset});
     k += len;
     c = 0;
     if (++kw == g.k[2]) {
@@ -185,12 +183,14 @@ void window_pieces(const ConvGeometry& g, std::int64_t k0, std::int64_t end, boo
   }
 }
 
-// The pieces and runs of one column range of one convolution call's windows, kept per thread: a
-// product asks for the same range a panel of rows at a time.
+// The pieces and runs (pieces adjacent in x joined: at unit dilation a kernel row's taps are one
+// run of k[2] * C elements) of one column range of one convolution call's windows, kept per
+// thread: a product asks for the same range once per block of rows.
 struct WindowColumns {
   std::uint64_t call = 0;  // 0: none yet; calls are numbered from 1
   std::int64_t k0 = 0, kc = 0;
-  std::vector<WindowPiece> pieces, runs;
+  std::vector<WindowPiece> pieces;
+  std::vector<GemmRun> runs;
 
   static std::uint64_t new_call() {
     static std::atomic<std::uint64_t> calls{0};
@@ -199,12 +199,49 @@ struct WindowColumns {
   static const WindowColumns& of(const ConvGeometry& g, std::uint64_t call, std::int64_t k0, std::int64_t kc) {
     thread_local WindowColumns cols;
     if (cols.call != call || cols.k0 != k0 || cols.kc != kc) {
-      window_pieces(g, k0, k0 + kc, false, cols.pieces);
-      window_pieces(g, k0, k0 + kc, true, cols.runs);
+      window_pieces(g, k0, k0 + kc, cols.pieces);
+      cols.runs.clear();
+      for (const WindowPiece& p : cols.pieces) {
+        if (!cols.runs.empty() && cols.runs.back().offset + cols.runs.back().len == p.offset) cols.runs.back().len += p.len;
+        else cols.runs.push_back({p.col, p.len, p.offset});
+      }
       cols.call = call, cols.k0 = k0, cols.kc = kc;
     }
     return cols;
   }
+};
+
+// Output positions in (batch, *out) order from position p: where each window starts along each
+// dim (negative in the padding), stepping by one position.
+class Positions {
+ public:
+  Positions(const ConvGeometry& g, std::int64_t p) : g_(g) {
+    o_[2] = p % g.out[2];
+    p /= g.out[2];
+    o_[1] = p % g.out[1];
+    p /= g.out[1];
+    o_[0] = p % g.out[0];
+    n_ = p / g.out[0];
+  }
+  std::int64_t batch() const { return n_; }
+  std::int64_t first(int d) const { return o_[d] * g_.stride[d] - g_.pad[d]; }
+  // The window's first element in x, when it lies inside.
+  std::int64_t offset() const {
+    return (((n_ * g_.in[0] + first(0)) * g_.in[1] + first(1)) * g_.in[2] + first(2)) * g_.channels;
+  }
+  void next() {
+    if (++o_[2] < g_.out[2]) return;
+    o_[2] = 0;
+    if (++o_[1] < g_.out[1]) return;
+    o_[1] = 0;
+    if (++o_[0] < g_.out[0]) return;
+    o_[0] = 0;
+    ++n_;
+  }
+
+ private:
+  const ConvGeometry& g_;
+  std::int64_t o_[3], n_;
 };
 
 // s[0, n) -> d[0, n) inline: window runs are a few dozen elements, where a library call costs
@@ -223,45 +260,67 @@ KCORE_INLINE void copy_run(const T* s, A* d, std::int64_t n) {
 
 // Columns [k0, k0 + kc) of rows [p0, p1) of the im2col matrix (one row per output position, in
 // (batch, *out) order; the row is kernel positions in order, each C channels, zeros where the
-// window leaves x), row stride kc, in A: whole rows for float16's blocks, or the cache-sized
-// blocks a product makes on demand (GemmPlan::a_rows). The column range's pieces are decoded
-// once; a window inside x is then a few copies at fixed offsets from its first element.
+// window leaves x), row stride kc, in A (float16's windows in float32). The column range's
+// pieces are decoded once; a window inside x is then a few copies at fixed offsets from its
+// first element.
 template <class T, class A>
 void im2col(const ConvGeometry& g, std::uint64_t call, const T* x, std::int64_t p0, std::int64_t p1, std::int64_t k0,
             std::int64_t kc, A* out) {
-  const std::int64_t C = g.channels;
   const WindowColumns& cols = WindowColumns::of(g, call, k0, kc);
   // The window's extent along each dim (first to last input index it reads).
   const std::int64_t span[3] = {(g.k[0] - 1) * g.dil[0], (g.k[1] - 1) * g.dil[1], (g.k[2] - 1) * g.dil[2]};
-  std::int64_t q = p0;
-  std::int64_t ow = q % g.out[2];
-  q /= g.out[2];
-  std::int64_t oh = q % g.out[1];
-  q /= g.out[1];
-  std::int64_t od = q % g.out[0], n = q / g.out[0];
-  for (std::int64_t p = p0; p < p1; ++p) {
+  Positions pos(g, p0);
+  for (std::int64_t p = p0; p < p1; ++p, pos.next()) {
     A* const dst = out + (p - p0) * kc;
-    const std::int64_t bd = od * g.stride[0] - g.pad[0], bh = oh * g.stride[1] - g.pad[1], bw = ow * g.stride[2] - g.pad[2];
+    const std::int64_t bd = pos.first(0), bh = pos.first(1), bw = pos.first(2);
     if (bd >= 0 && bd + span[0] < g.in[0] && bh >= 0 && bh + span[1] < g.in[1] && bw >= 0 && bw + span[2] < g.in[2]) {
-      const T* const base = x + (((n * g.in[0] + bd) * g.in[1] + bh) * g.in[2] + bw) * C;
-      for (const WindowPiece& r : cols.runs) copy_run(base + r.offset, dst + r.col, r.len);
+      const T* const base = x + pos.offset();
+      for (const GemmRun& r : cols.runs) copy_run(base + r.offset, dst + r.col, r.len);
     } else {
+      const std::int64_t n = pos.batch();
       for (const WindowPiece& r : cols.pieces) {
         const std::int64_t id = bd + r.kd * g.dil[0], ih = bh + r.kh * g.dil[1], iw = bw + r.kw * g.dil[2];
         if (id < 0 || id >= g.in[0] || ih < 0 || ih >= g.in[1] || iw < 0 || iw >= g.in[2])
           std::fill(dst + r.col, dst + r.col + r.len, A(0));
         else
-          copy_run(x + (((n * g.in[0] + id) * g.in[1] + ih) * g.in[2] + iw) * C + r.c, dst + r.col, r.len);
-      }
-    }
-    if (++ow == g.out[2]) {
-      ow = 0;
-      if (++oh == g.out[1]) {
-        oh = 0;
-        if (++od == g.out[0]) od = 0, ++n;
+          copy_run(x + (((n * g.in[0] + id) * g.in[1] + ih) * g.in[2] + iw) * g.channels + r.c, dst + r.col, r.len);
       }
     }
   }
+}
+
+// x with zeros around it so that every window lies inside (gp: that input's geometry, without
+// padding), or x itself where every window does already. One pass over x; the product then reads
+// each window's runs where they lie.
+template <class T>
+const T* padded_input(const ConvGeometry& g, const T* x, AlignedBuffer<T>& buf, ConvGeometry& gp) {
+  gp = g;
+  bool inside = true;
+  for (int d = 0; d < 3; ++d) {
+    gp.in[d] = std::max(g.in[d] + g.pad[d], (g.out[d] - 1) * g.stride[d] + (g.k[d] - 1) * g.dil[d] + 1);
+    gp.pad[d] = 0;
+    inside = inside && g.pad[d] == 0 && gp.in[d] == g.in[d];
+  }
+  if (inside) return x;
+  const std::int64_t C = g.channels, line = gp.in[2] * C, lines = g.batch * gp.in[0] * gp.in[1];
+  buf.reset(static_cast<std::size_t>(lines * line));
+  T* const xp = buf.get();
+  parallel_for(0, lines, std::max<std::int64_t>(1, tuning::kGrain / std::max<std::int64_t>(line, 1)),
+               [&](std::int64_t l0, std::int64_t l1) {
+    for (std::int64_t l = l0; l < l1; ++l) {
+      T* const dst = xp + l * line;
+      const std::int64_t ih = l % gp.in[1] - g.pad[1], id = l / gp.in[1] % gp.in[0] - g.pad[0], n = l / (gp.in[1] * gp.in[0]);
+      if (id < 0 || id >= g.in[0] || ih < 0 || ih >= g.in[1]) {
+        std::fill(dst, dst + line, T{});
+        continue;
+      }
+      const std::int64_t left = g.pad[2] * C, row = g.in[2] * C;
+      std::fill(dst, dst + left, T{});
+      std::memcpy(dst + left, x + ((n * g.in[0] + id) * g.in[1] + ih) * row, static_cast<std::size_t>(row) * sizeof(T));
+      std::fill(dst + left + row, dst + line, T{});
+    }
+  });
+  return xp;
 }
 
 template <class T>
@@ -317,18 +376,44 @@ void conv_regular(const ConvPlan& p) {
       q.a = MatrixOperand{p.x, 0, row_bytes, std::int64_t(sizeof(A))};
       return gemm(q);
     }
-    // One product whose A rows are made as they are packed: B is packed once per task, not once
-    // per block of rows, and no im2col block is stored beside the packed one.
+    // One product over the windows' rows: each window's runs read where they lie, no im2col
+    // matrix. With few filters a packed panel would serve few column panels, so the product reads
+    // the rows in place, from a zero-padded copy of x where windows leave it; else it packs them,
+    // filling the rows of panels that reach into the padding.
     struct Source {
-      const ConvGeometry* g;
+      ConvGeometry g;
       const T* x;
       std::uint64_t call;
-    } source{&g, x, WindowColumns::new_call()};
-    q.a_rows = {[](const void* ctx, std::int64_t m0, std::int64_t rows, std::int64_t k0, std::int64_t cols, char* out) {
-                  const auto* src = static_cast<const Source*>(ctx);
-                  im2col(*src->g, src->call, src->x, m0, m0 + rows, k0, cols, reinterpret_cast<A*>(out));
-                },
-                &source};
+      std::int64_t span[3];  // each window's extent along each dim
+    } source{};
+    const bool in_place = M <= tuning::kConvInPlaceFilters;
+    AlignedBuffer<T> padded;
+    source.g = g;
+    source.x = in_place ? padded_input(g, x, padded, source.g) : x;
+    source.call = WindowColumns::new_call();
+    for (int d = 0; d < 3; ++d) source.span[d] = (g.k[d] - 1) * g.dil[d];
+    q.a_rows.starts = [](const void* ctx, std::int64_t m0, std::int64_t rows, const char** out) {
+      const auto* src = static_cast<const Source*>(ctx);
+      Positions pos(src->g, m0);
+      for (std::int64_t i = 0; i < rows; ++i, pos.next()) {
+        for (int d = 0; d < 3; ++d)
+          if (pos.first(d) < 0 || pos.first(d) + src->span[d] >= src->g.in[d]) return false;
+        out[i] = reinterpret_cast<const char*>(src->x + pos.offset());
+      }
+      return true;
+    };
+    q.a_rows.runs = [](const void* ctx, std::int64_t k0, std::int64_t cols, std::int64_t* count) {
+      const auto* src = static_cast<const Source*>(ctx);
+      const WindowColumns& wc = WindowColumns::of(src->g, src->call, k0, cols);
+      *count = static_cast<std::int64_t>(wc.runs.size());
+      return wc.runs.data();
+    };
+    q.a_rows.fill = [](const void* ctx, std::int64_t m0, std::int64_t rows, std::int64_t k0, std::int64_t cols, char* out) {
+      const auto* src = static_cast<const Source*>(ctx);
+      im2col(src->g, src->call, src->x, m0, m0 + rows, k0, cols, reinterpret_cast<A*>(out));
+    };
+    q.a_rows.ctx = &source;
+    q.a_rows.in_place = in_place;
     gemm(q);
   } else {
     // float16: im2col in float32, float32 products rounded into y (in blocks, so that the float32

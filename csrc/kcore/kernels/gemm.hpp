@@ -130,22 +130,29 @@ void pack_panel(const char* src, std::int64_t lane_stride, std::int64_t k_stride
   }
 }
 
-// Packs rows [m0, m0+mc) x cols [k0, k0+kc) of A into MR-row panels: panel[p][k][r]. Rows made on
-// demand (g.a_rows) are made a panel at a time into `rows` (MR x kc, so it stays in L1).
+// Packs rows [m0, m0+mc) x cols [k0, k0+kc) of A into MR-row panels: panel[p][k][r].
 template <class T, class A, int MR>
-void pack_a(const GemmPlan& g, const char* a, std::int64_t m0, std::int64_t mc, std::int64_t k0, std::int64_t kc, A* out,
-            T* rows) {
-  if (g.a_rows.fill != nullptr) {
-    constexpr std::int64_t item = sizeof(T);
-    for (std::int64_t p = 0; p < mc; p += MR, out += kc * MR) {
-      const std::int64_t lanes = std::min<std::int64_t>(MR, mc - p);
-      g.a_rows.fill(g.a_rows.ctx, m0 + p, lanes, k0, kc, reinterpret_cast<char*>(rows));
-      pack_panel<T, A, MR>(reinterpret_cast<const char*>(rows), kc * item, item, lanes, kc, out);
-    }
-    return;
-  }
+void pack_a(const GemmPlan& g, const char* a, std::int64_t m0, std::int64_t mc, std::int64_t k0, std::int64_t kc, A* out) {
   for (std::int64_t p = 0; p < mc; p += MR, out += kc * MR)
     pack_panel<T, A, MR>(a + (m0 + p) * g.a.row + k0 * g.a.col, g.a.row, g.a.col, std::min<std::int64_t>(MR, mc - p), kc, out);
+}
+
+// Packs an MR-row panel of A from its rows' starts (GemmRowsOfA) and the k block's runs:
+// out[k * MR + r]. Rows past `lanes` repeat row 0 (their results are never stored).
+template <class A, int MR>
+void pack_a_rows(const A* const* row, const GemmRun* runs, std::int64_t nruns, A* out) {
+  for (std::int64_t u = 0; u < nruns; ++u) {
+    const A* lane[MR];
+    for (int r = 0; r < MR; ++r) lane[r] = row[r] + runs[u].offset;
+    A* const dst = out + runs[u].col * MR;
+    std::int64_t k = 0;
+#ifdef KCORE_REGISTER_TRANSPOSE
+    k = pack_transposed<A, A, MR>(lane, runs[u].len, dst);
+#endif
+    for (; k < runs[u].len; ++k)
+#pragma GCC unroll 16
+      for (int r = 0; r < MR; ++r) dst[k * MR + r] = lane[r][k];
+  }
 }
 
 // Packs rows [k0, k0+kc) x cols [n0, n0+nc) of B into NR-column panels: panel[p][k][c].
@@ -182,6 +189,80 @@ inline void micro_kernel(const A* ap, const A* bp, std::int64_t kc, vec<A> (&out
     for (int v = 0; v < NRV; ++v) out[r][v] = c[r][v];
 }
 
+// micro_kernel with A read where it lies (GemmRowsOfA): row r's step k of run u is
+// row[r][runs[u].offset + k]. The same multiply-adds in the same order as from a packed panel,
+// so the bits do not depend on which of the two a tile takes.
+template <class A, int MR, int NRV>
+inline void micro_kernel_rows(const A* const* row, const GemmRun* runs, std::int64_t nruns, const A* bp,
+                              vec<A> (&out)[MR][NRV]) {
+  constexpr int L = kLanes<A>;
+  vec<A> c[MR][NRV];
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < NRV; ++v) c[r][v] = splat<A>(A(0));
+  for (std::int64_t u = 0; u < nruns; ++u) {
+    const A* p[MR];
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) p[r] = row[r] + runs[u].offset;
+    const std::int64_t len = runs[u].len;
+#pragma GCC unroll 2
+    for (std::int64_t k = 0; k < len; ++k) {
+      vec<A> b[NRV];
+#pragma GCC unroll 4
+      for (int v = 0; v < NRV; ++v) b[v] = load(bp + k * NRV * L + v * L);
+#pragma GCC unroll 16
+      for (int r = 0; r < MR; ++r) {
+        const vec<A> a = splat<A>(p[r][k]);
+#pragma GCC unroll 4
+        for (int v = 0; v < NRV; ++v) c[r][v] = fmadd<A>(a, b[v], c[r][v]);
+      }
+    }
+    bp += len * NRV * L;
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < NRV; ++v) out[r][v] = c[r][v];
+}
+
+// Where a product's A comes from for one k block: a matrix, packed an MC block at a time into
+// `apack`, or rows (GemmRowsOfA) with `rows` (MC + MR starts), `runs` (the block's columns) and
+// `made` (MR x KC, for rows that are filled): each panel is read in place where it can be (flag
+// in `own`), else packed.
+template <class T>
+struct ABlock {
+  using A = widen_t<T>;
+  A* apack = nullptr;
+  const A** rows = nullptr;
+  const GemmRun* runs = nullptr;
+  std::int64_t nruns = 0;
+  T* made = nullptr;
+  bool* own = nullptr;
+};
+
+// Panels of rows [m0, m0 + mc) of A given by rows over the k block: read in place, packed from
+// their starts, or filled and packed (the panel has a window in the padding).
+template <class T, int MR>
+void prepare_rows(const GemmPlan& g, std::int64_t m0, std::int64_t mc, std::int64_t k0, std::int64_t kc,
+                  const ABlock<T>& src) {
+  using A = widen_t<T>;
+  constexpr std::int64_t item = sizeof(T);
+  for (std::int64_t p = 0; p < mc; p += MR) {
+    const std::int64_t lanes = std::min<std::int64_t>(MR, mc - p);
+    const A** const rows = src.rows + p;
+    A* const out = src.apack + p * kc;
+    bool& own = src.own[p / MR];
+    if (g.a_rows.starts(g.a_rows.ctx, m0 + p, lanes, reinterpret_cast<const char**>(rows))) {
+      std::fill(rows + lanes, rows + MR, rows[0]);  // a short panel's missing rows
+      own = g.a_rows.in_place;
+      if (!own) pack_a_rows<A, MR>(rows, src.runs, src.nruns, out);
+    } else {
+      own = false;
+      g.a_rows.fill(g.a_rows.ctx, m0 + p, lanes, k0, kc, reinterpret_cast<char*>(src.made));
+      pack_panel<T, A, MR>(reinterpret_cast<const char*>(src.made), kc * item, item, lanes, kc, out);
+    }
+  }
+}
+
 // C rows [m0, m1) (in MC blocks of whole MR panels) of one product over the k block
 // [k0, k0 + kc) and a column block of nc columns, from a packed B block: for each NR panel of B
 // (kept in L1), every MR panel of the A block (kept in L2). cw is the block's first row and
@@ -190,8 +271,8 @@ inline void micro_kernel(const A* ap, const A* bp, std::int64_t kc, vec<A> (&out
 // nor the thread count changes a bit.
 template <class T>
 void gemm_rows(const GemmPlan& g, const char* a, const widen_t<T>* bpack, std::int64_t k0, std::int64_t kc,
-               std::int64_t nc, std::int64_t m0, std::int64_t m1, widen_t<T>* apack, widen_t<T>* cw,
-               std::int64_t ldc, std::int64_t col0, T* arows) {
+               std::int64_t nc, std::int64_t m0, std::int64_t m1, const ABlock<T>& src, widen_t<T>* cw,
+               std::int64_t ldc, std::int64_t col0) {
   using Tr = GemmTraits<T>;
   using A = typename Tr::A;
   constexpr int MR = Tr::MR, NR = Tr::NR, NRV = Tr::NRV, L = Tr::L;
@@ -199,7 +280,8 @@ void gemm_rows(const GemmPlan& g, const char* a, const widen_t<T>* bpack, std::i
   const bool first = k0 == 0;
   for (std::int64_t mb = m0; mb < m1; mb += Tr::MC) {
     const std::int64_t mc = std::min(Tr::MC, m1 - mb);
-    pack_a<T, A, MR>(g, a, mb, mc, k0, kc, apack, arows);
+    if (src.rows != nullptr) prepare_rows<T, MR>(g, mb, mc, k0, kc, src);
+    else pack_a<T, A, MR>(g, a, mb, mc, k0, kc, src.apack);
     for (std::int64_t jp = 0; jp < nc; jp += NR) {
       const std::int64_t cols = std::min<std::int64_t>(NR, nc - jp);
       const A* bp = bpack + (jp / NR) * kc * NR;
@@ -210,7 +292,8 @@ void gemm_rows(const GemmPlan& g, const char* a, const widen_t<T>* bpack, std::i
         // The tile's rows of C, from memory for large C, arrive while the k loop runs.
         for (std::int64_t r = 0; r < rows; ++r)
           for (std::int64_t j = 0; j < cols; j += 64 / std::int64_t(sizeof(A))) __builtin_prefetch(c0 + r * N + j, 1, 3);
-        micro_kernel<A, MR, NRV>(apack + (ip / MR) * kc * MR, bp, kc, acc);
+        if (src.rows != nullptr && src.own[ip / MR]) micro_kernel_rows<A, MR, NRV>(src.rows + ip, src.runs, src.nruns, bp, acc);
+        else micro_kernel<A, MR, NRV>(src.apack + (ip / MR) * kc * MR, bp, kc, acc);
         if (cols == NR) {
           for (std::int64_t r = 0; r < rows; ++r)
             for (int v = 0; v < NRV; ++v) store(c0 + r * N + v * L, first ? acc[r][v] : load(c0 + r * N + v * L) + acc[r][v]);
@@ -281,8 +364,12 @@ void gemm_typed(const GemmPlan& g) {
     const std::int64_t bi = task / per_item, rb = task % per_item / tasks.col_blocks, cb = task % tasks.col_blocks;
     const std::int64_t m_end = std::min(M, (rb + 1) * tasks.rows);
     const std::int64_t c0 = cb * tasks.cols, c1 = std::min(N, c0 + tasks.cols);
+    const bool by_rows = g.a_rows.active();
     AlignedBuffer<A> apack(apack_size), bpack(bpack_size), wide;
-    AlignedBuffer<T> arows(g.a_rows.fill != nullptr ? static_cast<std::size_t>(MR * kc_max) : 0);
+    AlignedBuffer<const A*> rows(by_rows ? static_cast<std::size_t>(Tr::MC + MR) : 0);
+    AlignedBuffer<T> made(by_rows ? static_cast<std::size_t>(MR * kc_max) : 0);
+    AlignedBuffer<bool> own(by_rows ? static_cast<std::size_t>(Tr::MC / MR) : 0);
+    ABlock<T> src{apack.get(), by_rows ? rows.get() : nullptr, nullptr, 0, made.get(), own.get()};
     if constexpr (kHalf) wide.reset(static_cast<std::size_t>(pass_rows * tasks.cols));
     T* const c_item = reinterpret_cast<T*>(g.c) + bi * M * N;
     for (std::int64_t r0 = rb * tasks.rows; r0 < m_end; r0 += pass_rows) {
@@ -294,10 +381,11 @@ void gemm_typed(const GemmPlan& g) {
       else cw = c_item + r0 * N + c0, ldc = N;
       for (std::int64_t k0 = 0; k0 < K; k0 += Tr::KC) {
         const std::int64_t kc = std::min(Tr::KC, K - k0);
+        if (by_rows) src.runs = g.a_rows.runs(g.a_rows.ctx, k0, kc, &src.nruns);
         for (std::int64_t n0 = c0; n0 < c1; n0 += Tr::NC) {
           const std::int64_t nc = std::min(Tr::NC, c1 - n0);
           pack_b<T, A, NR>(g, g.b.data + bi * g.b.item, k0, kc, n0, nc, bpack.get());
-          gemm_rows<T>(g, g.a.data + bi * g.a.item, bpack.get(), k0, kc, nc, r0, r1, apack.get(), cw + (n0 - c0), ldc, n0, arows.get());
+          gemm_rows<T>(g, g.a.data + bi * g.a.item, bpack.get(), k0, kc, nc, r0, r1, src, cw + (n0 - c0), ldc, n0);
         }
       }
       for (std::int64_t r = r0; r < r1; ++r) {
