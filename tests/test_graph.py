@@ -262,3 +262,27 @@ def test_symbolic_tensors_refuse_truth_and_numbers():
         bool(K.sum(x) > 0)
     with pytest.raises(TypeError, match="depends on placeholder"):
         np.asarray(x + 1)
+
+
+def test_shape_queries_while_building_evaluate_each_layer_once_per_probe(monkeypatch):
+    # Keras layers ask for their input's shape (BatchNormalization: K.shape(x)[axis]; Reshape:
+    # K.shape(x)[0]) as the model is built: each query runs the graph under a probe size. What
+    # earlier queries computed is kept, so a deep model costs each layer once per probe, not once
+    # per later layer (ResNet50 once took 90 s to build).
+    from kcore._ops import REGISTRY
+
+    calls = []
+    op = REGISTRY["conv2d"]
+    impl = op.impl
+    monkeypatch.setattr(op, "native", None)
+    monkeypatch.setattr(op, "impl", lambda *a, **k: calls.append(1) or impl(*a, **k))
+    x = K.placeholder((None, 6, 6, 4))
+    h, layers = x, 12
+    for _ in range(layers):
+        h = K.conv2d(h, np.full((3, 3, 4, 4), 0.01, np.float32), padding="same")
+        h = K.reshape(h, (K.shape(h)[0], 6, 6, 4))  # a shape query after every convolution
+    assert h.shape == (None, 6, 6, 4)
+    assert len(calls) <= 2 * layers
+    f = K.function([x], [h])
+    got = f([np.ones((3, 6, 6, 4), np.float32)])[0]
+    assert got.shape == (3, 6, 6, 4)

@@ -17,16 +17,25 @@ was applied, as Theano's updates -- except that a node created inside
 A node's static shape and dtype come from the op's shape rule when it has one; otherwise from
 running the op's eager function on zero arrays in which every unknown dim is replaced by a probe
 size, twice with two different probes: dims that agree are static, dims that follow the probe are
-None. Graphs are walked iteratively, so their depth is not bounded by Python's recursion limit.
+None. A shape-like integer input (K.shape(x)[0]) is evaluated under the probe; what that
+evaluation computes is kept (small values themselves, for larger ones their shape) and later
+evaluations start from those values or zeros of those shapes, so building a deep model (each BatchNormalization asks for its input's shape) runs each
+layer once per probe, not once per later layer. Graphs are walked iteratively, so their depth is
+not bounded by Python's recursion limit.
 """
 from __future__ import annotations
 
 import itertools
+import weakref
 
 import numpy as np
 
 _PROBES = (7, 11)  # stand-ins for unknown dims; two runs tell static dims from dynamic ones
 _names = itertools.count(1)
+# {node: {probe: its value (small ones, which may carry shapes) or shape (larger ones) when
+# placeholders had the probe for unknown dims}}
+_probed: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_PROBED_VALUE_SIZE = 64
 
 
 def _registry():
@@ -265,10 +274,8 @@ def make_node(op, kern, args, kwargs) -> Tensor:
             dims = tuple(d if d is not None else (hints or {}).get(n - i, probe) for i, d in enumerate(t.shape))
             if isinstance(t, Tensor) and t.op is not None and n <= 1 and np.dtype(t.dtype).kind in "iu":
                 # A shape-like integer tensor (K.shape(x)[0]): its value under the probe, not zeros.
-                feed = {p: np.zeros(tuple(probe if d is None else d for d in p.shape), p.dtype)
-                        for p in needed_placeholders([t]) if p.shape is not None}
                 try:
-                    return np.asarray(evaluate([t], feed)[0])
+                    return np.asarray(_under_probe(t, probe))
                 except (ValueError, IndexError, TypeError):
                     pass  # its graph needs more than zero inputs: zeros, as for other tensors
             return np.zeros(dims, dtype=t.dtype)
@@ -304,6 +311,32 @@ def make_node(op, kern, args, kwargs) -> Tensor:
     # broadcasts. Dims that come out as 1 may then be unknown, so they are reported None.
     a = run(1)
     return node(tuple(None if d == 1 else d for d in a.shape), a)
+
+
+def _under_probe(t, probe):
+    """t's value with placeholders fed zeros (the probe for unknown dims), starting from what
+    earlier probes computed (small values as they were, larger ones as zeros of their shapes: shapes
+    do not follow from their values); keeps what this one computes."""
+    seeded, feed, stack, seen = {}, {}, [t], set()
+    while stack:  # back from t, stopping at nodes an earlier probe computed
+        n = stack.pop()
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        known = _probed.get(n, {}).get(probe) if n is not t and isinstance(n, Tensor) else None
+        if known is not None:
+            seeded[id(n)] = known if isinstance(known, np.ndarray) else np.zeros(known, n.dtype)
+        elif isinstance(n, Placeholder):
+            if n.default is None and n.shape is not None:
+                feed[n] = np.zeros(tuple(probe if d is None else d for d in n.shape), n.dtype)
+        else:
+            stack.extend(_inputs_of(n))
+
+    def record(node, v):
+        if isinstance(node, Tensor) and node.op is not None and isinstance(v, np.ndarray):
+            _probed.setdefault(node, {})[probe] = v.copy() if v.size <= _PROBED_VALUE_SIZE else v.shape
+
+    return evaluate([t], feed, seeded=seeded, record=record)[0]
 
 
 def _aligned_dims(tensors) -> dict:
@@ -349,13 +382,15 @@ def _scalar_switch(t) -> bool:
     return t.op.name == "switch" and len(t.args) == 3 and not t.kwargs
 
 
-def evaluate(items, feed: dict, apply_updates: bool = False, fusion: dict | None = None):
+def evaluate(items, feed: dict, apply_updates: bool = False, fusion: dict | None = None, seeded: dict | None = None,
+             record=None):
     """Values of `items` (tensors, variables, updates, plain values, or nested lists and tuples
     of them) with placeholders bound by `feed` ({placeholder: array}). Updates reached through
     control dependencies are applied before the nodes that depend on them; with apply_updates,
     every update among the items is applied at the end, from values computed before. A switch on
     a scalar condition evaluates the branch it picks and not the other. `fusion`: a cache (kept
-    by K.function) for the convolution chains computed fused (kcore/_fusion.py); None: no fusion."""
+    by K.function) for the convolution chains computed fused (kcore/_fusion.py); None: no fusion.
+    `seeded`: {id(node): value} taken as computed; `record(node, value)` sees each value computed."""
     from kcore import _fusion
 
     memo: dict = {}
@@ -385,6 +420,9 @@ def evaluate(items, feed: dict, apply_updates: bool = False, fusion: dict | None
     reads, left = uses[0], dict(uses[1])  # (what each node may read; readers not yet computed)
     keep = {id(t) for t in roots}
     done: set = set()
+    if seeded:
+        memo.update(seeded)
+        done.update(seeded)
 
     def value(obj):
         if isinstance(obj, (Tensor, Update)):
@@ -465,6 +503,8 @@ def evaluate(items, feed: dict, apply_updates: bool = False, fusion: dict | None
         stack.pop()
         compute(t)
         done.add(id(t))
+        if record is not None:
+            record(t, memo[id(t)])
         release_inputs(t)
     if apply_updates:
         for u in roots:
