@@ -19,9 +19,9 @@ running the op's eager function on zero arrays in which every unknown dim is rep
 size, twice with two different probes: dims that agree are static, dims that follow the probe are
 None. A shape-like integer input (K.shape(x)[0]) is evaluated under the probe; what that
 evaluation computes is kept (small values themselves, for larger ones their shape) and later
-evaluations start from those values or zeros of those shapes, so building a deep model (each BatchNormalization asks for its input's shape) runs each
-layer once per probe, not once per later layer. Graphs are walked iteratively, so their depth is
-not bounded by Python's recursion limit.
+evaluations start from those values or zeros of those shapes, so building a deep model (each
+BatchNormalization asks for its input's shape) runs each layer once per probe, not once per later
+layer. Graphs are walked iteratively, so their depth is not bounded by Python's recursion limit.
 """
 from __future__ import annotations
 
