@@ -247,6 +247,20 @@ def test_a_filter_gets_the_same_bits_whatever_the_other_filters(threads, dtype, 
     check(many, want, dtype, 10)
 
 
+@pytest.mark.parametrize("filters", [64, 80])
+def test_an_image_gets_the_same_bits_alone_or_in_a_large_batch(threads, filters):
+    # One image makes a short product (B's panels read where they lie); 12 images a tall one
+    # (B packed per task). Same chains of multiply-adds either way.
+    x = rng.standard_normal((12, 64, 64, 3)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 3, filters)).astype(np.float32)
+    for n in (1, 2):
+        threads.set_num_threads(n)
+        whole = K.conv2d(x, w, (1, 1), "same")
+        for i in (0, 11):
+            assert K.conv2d(x[i:i + 1], w, (1, 1), "same").tobytes() == whole[i:i + 1].tobytes()
+    check(whole[:2], naive_conv(x[:2], w, (1, 1), (1, 1), "same"), np.float32, 10)
+
+
 @pytest.mark.parametrize("mode", ["max", "avg"])
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 def test_native_pool_every_thread_count_and_dtype(threads, mode, dtype):

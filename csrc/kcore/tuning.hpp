@@ -105,6 +105,8 @@ constexpr std::int64_t kGemmKC = 256;
 constexpr int kGemmMCTiles = 12;
 // A KC x NC block of B (this many micro-tile columns) is packed once per task.
 constexpr int kGemmNCTiles = 64;
+// Tasks of at most this many rows read B's whole panels in place instead of packing them.
+constexpr std::int64_t kGemmBInPlaceRows = 1024;
 // B rows prefetched this many steps ahead while packing (each is a page or more apart).
 constexpr std::int64_t kGemmPackAhead = 8;
 // Smallest row and column blocks of a task, and tasks per thread (fewer pack less).

@@ -162,10 +162,11 @@ void pack_b(const GemmPlan& g, const char* b, std::int64_t k0, std::int64_t kc, 
     pack_panel<T, A, NR>(b + k0 * g.b.row + (n0 + p) * g.b.col, g.b.col, g.b.row, std::min<std::int64_t>(NR, nc - p), kc, out);
 }
 
-// out (MR x NR) = Apanel (kc x MR) . Bpanel (kc x NR). The accumulators are locals whose address
-// is never taken, so they live in registers for the whole k loop.
+// out (MR x NR) = Apanel (kc x MR) . B (kc x NR, steps ldb apart: a packed panel's NR, or B's own
+// row stride). The accumulators are locals whose address is never taken, so they live in
+// registers for the whole k loop.
 template <class A, int MR, int NRV>
-inline void micro_kernel(const A* ap, const A* bp, std::int64_t kc, vec<A> (&out)[MR][NRV]) {
+inline void micro_kernel(const A* ap, const A* bp, std::int64_t ldb, std::int64_t kc, vec<A> (&out)[MR][NRV]) {
   constexpr int L = kLanes<A>;
   vec<A> c[MR][NRV];
 #pragma GCC unroll 16
@@ -176,7 +177,7 @@ inline void micro_kernel(const A* ap, const A* bp, std::int64_t kc, vec<A> (&out
   for (std::int64_t k = 0; k < kc; ++k) {
     vec<A> b[NRV];
 #pragma GCC unroll 4
-    for (int v = 0; v < NRV; ++v) b[v] = load(bp + k * NRV * L + v * L);
+    for (int v = 0; v < NRV; ++v) b[v] = load(bp + k * ldb + v * L);
 #pragma GCC unroll 16
     for (int r = 0; r < MR; ++r) {
       const vec<A> a = splat<A>(ap[k * MR + r]);
@@ -194,7 +195,7 @@ inline void micro_kernel(const A* ap, const A* bp, std::int64_t kc, vec<A> (&out
 // so the bits do not depend on which of the two a tile takes.
 template <class A, int MR, int NRV>
 inline void micro_kernel_rows(const A* const* row, const GemmRun* runs, std::int64_t nruns, const A* bp,
-                              vec<A> (&out)[MR][NRV]) {
+                              std::int64_t ldb, vec<A> (&out)[MR][NRV]) {
   constexpr int L = kLanes<A>;
   vec<A> c[MR][NRV];
 #pragma GCC unroll 16
@@ -209,7 +210,7 @@ inline void micro_kernel_rows(const A* const* row, const GemmRun* runs, std::int
     for (std::int64_t k = 0; k < len; ++k) {
       vec<A> b[NRV];
 #pragma GCC unroll 4
-      for (int v = 0; v < NRV; ++v) b[v] = load(bp + k * NRV * L + v * L);
+      for (int v = 0; v < NRV; ++v) b[v] = load(bp + k * ldb + v * L);
 #pragma GCC unroll 16
       for (int r = 0; r < MR; ++r) {
         const vec<A> a = splat<A>(p[r][k]);
@@ -217,12 +218,22 @@ inline void micro_kernel_rows(const A* const* row, const GemmRun* runs, std::int
         for (int v = 0; v < NRV; ++v) c[r][v] = fmadd<A>(a, b[v], c[r][v]);
       }
     }
-    bp += len * NRV * L;
+    bp += len * ldb;
   }
 #pragma GCC unroll 16
   for (int r = 0; r < MR; ++r)
     for (int v = 0; v < NRV; ++v) out[r][v] = c[r][v];
 }
+
+// The k block of B a column block's products read: packed NR panels at `pack`; or, with ld
+// (B's row stride in elements), its whole panels where they lie from `data` (the block's first
+// column) and only a last partial panel packed at `pack`.
+template <class A>
+struct BBlock {
+  const A* data = nullptr;
+  std::int64_t ld = 0;
+  const A* pack = nullptr;
+};
 
 // Where a product's A comes from for one k block: a matrix, packed an MC block at a time into
 // `apack`, or rows (GemmRowsOfA) with `rows` (MC + MR starts), `runs` (the block's columns) and
@@ -270,7 +281,7 @@ void prepare_rows(const GemmPlan& g, std::int64_t m0, std::int64_t mc, std::int6
 // chain of multiply-adds per k block, whatever tile or thread computes it, so neither the split
 // nor the thread count changes a bit.
 template <class T>
-void gemm_rows(const GemmPlan& g, const char* a, const widen_t<T>* bpack, std::int64_t k0, std::int64_t kc,
+void gemm_rows(const GemmPlan& g, const char* a, const BBlock<widen_t<T>>& b, std::int64_t k0, std::int64_t kc,
                std::int64_t nc, std::int64_t m0, std::int64_t m1, const ABlock<T>& src, widen_t<T>* cw,
                std::int64_t ldc, std::int64_t col0) {
   using Tr = GemmTraits<T>;
@@ -284,7 +295,10 @@ void gemm_rows(const GemmPlan& g, const char* a, const widen_t<T>* bpack, std::i
     else pack_a<T, A, MR>(g, a, mb, mc, k0, kc, src.apack);
     for (std::int64_t jp = 0; jp < nc; jp += NR) {
       const std::int64_t cols = std::min<std::int64_t>(NR, nc - jp);
-      const A* bp = bpack + (jp / NR) * kc * NR;
+      // Whole panels of B read in place step over B's rows; the rest are packed.
+      const bool whole = b.ld != 0 && cols == NR;
+      const A* const bp = whole ? b.data + jp : b.pack + (b.ld != 0 ? 0 : (jp / NR) * kc * NR);
+      const std::int64_t ldb = whole ? b.ld : NR;
       for (std::int64_t ip = 0; ip < mc; ip += MR) {
         const std::int64_t rows = std::min<std::int64_t>(MR, mc - ip);
         vec<A> acc[MR][NRV];
@@ -292,8 +306,8 @@ void gemm_rows(const GemmPlan& g, const char* a, const widen_t<T>* bpack, std::i
         // The tile's rows of C, from memory for large C, arrive while the k loop runs.
         for (std::int64_t r = 0; r < rows; ++r)
           for (std::int64_t j = 0; j < cols; j += 64 / std::int64_t(sizeof(A))) __builtin_prefetch(c0 + r * N + j, 1, 3);
-        if (src.rows != nullptr && src.own[ip / MR]) micro_kernel_rows<A, MR, NRV>(src.rows + ip, src.runs, src.nruns, bp, acc);
-        else micro_kernel<A, MR, NRV>(src.apack + (ip / MR) * kc * MR, bp, kc, acc);
+        if (src.rows != nullptr && src.own[ip / MR]) micro_kernel_rows<A, MR, NRV>(src.rows + ip, src.runs, src.nruns, bp, ldb, acc);
+        else micro_kernel<A, MR, NRV>(src.apack + (ip / MR) * kc * MR, bp, ldb, kc, acc);
         if (cols == NR) {
           for (std::int64_t r = 0; r < rows; ++r)
             for (int v = 0; v < NRV; ++v) store(c0 + r * N + v * L, first ? acc[r][v] : load(c0 + r * N + v * L) + acc[r][v]);
@@ -360,6 +374,10 @@ void gemm_typed(const GemmPlan& g) {
   const std::size_t bpack_size = static_cast<std::size_t>(((nc_max + NR - 1) / NR) * NR * kc_max);
   const std::int64_t per_item = tasks.row_blocks * tasks.col_blocks;
   const std::int64_t task_work = std::max<std::int64_t>(tasks.rows * tasks.cols * std::max<std::int64_t>(K, 1) / 16, 1);
+  // Few rows per task would use a packed panel of B too little to pay for packing it: whole
+  // panels of a B with contiguous rows are then read where they lie (same bits).
+  const bool b_in_place = !kHalf && g.b.col == std::int64_t(sizeof(T)) && g.b.row % std::int64_t(sizeof(T)) == 0 &&
+                          tasks.rows <= tuning::kGemmBInPlaceRows;
   parallel_tasks(g.batch * per_item, task_work, [&](std::int64_t task) {
     const std::int64_t bi = task / per_item, rb = task % per_item / tasks.col_blocks, cb = task % tasks.col_blocks;
     const std::int64_t m_end = std::min(M, (rb + 1) * tasks.rows);
@@ -384,8 +402,17 @@ void gemm_typed(const GemmPlan& g) {
         if (by_rows) src.runs = g.a_rows.runs(g.a_rows.ctx, k0, kc, &src.nruns);
         for (std::int64_t n0 = c0; n0 < c1; n0 += Tr::NC) {
           const std::int64_t nc = std::min(Tr::NC, c1 - n0);
-          pack_b<T, A, NR>(g, g.b.data + bi * g.b.item, k0, kc, n0, nc, bpack.get());
-          gemm_rows<T>(g, g.a.data + bi * g.a.item, bpack.get(), k0, kc, nc, r0, r1, src, cw + (n0 - c0), ldc, n0);
+          BBlock<A> bb{nullptr, 0, bpack.get()};
+          const char* const b0 = g.b.data + bi * g.b.item;
+          if (b_in_place) {
+            bb.data = reinterpret_cast<const A*>(b0 + k0 * g.b.row) + n0;
+            bb.ld = g.b.row / std::int64_t(sizeof(A));
+            const std::int64_t tail = nc % NR;
+            if (tail != 0) pack_b<T, A, NR>(g, b0, k0, kc, n0 + nc - tail, tail, bpack.get());
+          } else {
+            pack_b<T, A, NR>(g, b0, k0, kc, n0, nc, bpack.get());
+          }
+          gemm_rows<T>(g, g.a.data + bi * g.a.item, bb, k0, kc, nc, r0, r1, src, cw + (n0 - c0), ldc, n0);
         }
       }
       for (std::int64_t r = r0; r < r1; ++r) {
