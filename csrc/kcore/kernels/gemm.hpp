@@ -162,29 +162,33 @@ void pack_b(const GemmPlan& g, const char* b, std::int64_t k0, std::int64_t kc, 
     pack_panel<T, A, NR>(b + k0 * g.b.row + (n0 + p) * g.b.col, g.b.col, g.b.row, std::min<std::int64_t>(NR, nc - p), kc, out);
 }
 
+// One step k of a micro-tile: c[r] += a(r) * B's step k (NRV vectors at bk).
+template <class A, int MR, int NRV, class AOf>
+KCORE_INLINE void tile_step(vec<A> (&c)[MR][NRV], const A* bk, const AOf& a) {
+  constexpr int L = kLanes<A>;
+  vec<A> b[NRV];
+#pragma GCC unroll 4
+  for (int v = 0; v < NRV; ++v) b[v] = load(bk + v * L);
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r) {
+    const vec<A> ar = splat<A>(a(r));
+#pragma GCC unroll 4
+    for (int v = 0; v < NRV; ++v) c[r][v] = fmadd<A>(ar, b[v], c[r][v]);
+  }
+}
+
 // out (MR x NR) = Apanel (kc x MR) . B (kc x NR, steps ldb apart: a packed panel's NR, or B's own
 // row stride). The accumulators are locals whose address is never taken, so they live in
 // registers for the whole k loop.
 template <class A, int MR, int NRV>
 inline void micro_kernel(const A* ap, const A* bp, std::int64_t ldb, std::int64_t kc, vec<A> (&out)[MR][NRV]) {
-  constexpr int L = kLanes<A>;
   vec<A> c[MR][NRV];
 #pragma GCC unroll 16
   for (int r = 0; r < MR; ++r)
     for (int v = 0; v < NRV; ++v) c[r][v] = splat<A>(A(0));
   // Unrolled: the pointer and counter updates of a one-step loop compete with the FMAs for ports.
 #pragma GCC unroll 4
-  for (std::int64_t k = 0; k < kc; ++k) {
-    vec<A> b[NRV];
-#pragma GCC unroll 4
-    for (int v = 0; v < NRV; ++v) b[v] = load(bp + k * ldb + v * L);
-#pragma GCC unroll 16
-    for (int r = 0; r < MR; ++r) {
-      const vec<A> a = splat<A>(ap[k * MR + r]);
-#pragma GCC unroll 4
-      for (int v = 0; v < NRV; ++v) c[r][v] = fmadd<A>(a, b[v], c[r][v]);
-    }
-  }
+  for (std::int64_t k = 0; k < kc; ++k) tile_step<A, MR, NRV>(c, bp + k * ldb, [&](int r) { return ap[k * MR + r]; });
 #pragma GCC unroll 16
   for (int r = 0; r < MR; ++r)
     for (int v = 0; v < NRV; ++v) out[r][v] = c[r][v];
@@ -196,7 +200,6 @@ inline void micro_kernel(const A* ap, const A* bp, std::int64_t ldb, std::int64_
 template <class A, int MR, int NRV>
 inline void micro_kernel_rows(const A* const* row, const GemmRun* runs, std::int64_t nruns, const A* bp,
                               std::int64_t ldb, vec<A> (&out)[MR][NRV]) {
-  constexpr int L = kLanes<A>;
   vec<A> c[MR][NRV];
 #pragma GCC unroll 16
   for (int r = 0; r < MR; ++r)
@@ -207,17 +210,7 @@ inline void micro_kernel_rows(const A* const* row, const GemmRun* runs, std::int
     for (int r = 0; r < MR; ++r) p[r] = row[r] + runs[u].offset;
     const std::int64_t len = runs[u].len;
 #pragma GCC unroll 2
-    for (std::int64_t k = 0; k < len; ++k) {
-      vec<A> b[NRV];
-#pragma GCC unroll 4
-      for (int v = 0; v < NRV; ++v) b[v] = load(bp + k * ldb + v * L);
-#pragma GCC unroll 16
-      for (int r = 0; r < MR; ++r) {
-        const vec<A> a = splat<A>(p[r][k]);
-#pragma GCC unroll 4
-        for (int v = 0; v < NRV; ++v) c[r][v] = fmadd<A>(a, b[v], c[r][v]);
-      }
-    }
+    for (std::int64_t k = 0; k < len; ++k) tile_step<A, MR, NRV>(c, bp + k * ldb, [&](int r) { return p[r][k]; });
     bp += len * ldb;
   }
 #pragma GCC unroll 16
