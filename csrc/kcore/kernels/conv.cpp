@@ -216,6 +216,7 @@ struct WindowColumns {
 class Positions {
  public:
   Positions(const ConvGeometry& g, std::int64_t p) : g_(g) {
+    for (int d = 0; d < 3; ++d) span_[d] = (g.k[d] - 1) * g.dil[d];
     o_[2] = p % g.out[2];
     p /= g.out[2];
     o_[1] = p % g.out[1];
@@ -225,6 +226,12 @@ class Positions {
   }
   std::int64_t batch() const { return n_; }
   std::int64_t first(int d) const { return o_[d] * g_.stride[d] - g_.pad[d]; }
+  // Whether the window lies inside x along every dim.
+  bool inside() const {
+    for (int d = 0; d < 3; ++d)
+      if (first(d) < 0 || first(d) + span_[d] >= g_.in[d]) return false;
+    return true;
+  }
   // The window's first element in x, when it lies inside.
   std::int64_t offset() const {
     return (((n_ * g_.in[0] + first(0)) * g_.in[1] + first(1)) * g_.in[2] + first(2)) * g_.channels;
@@ -241,6 +248,7 @@ class Positions {
 
  private:
   const ConvGeometry& g_;
+  std::int64_t span_[3];  // the window's extent along each dim (first to last input index)
   std::int64_t o_[3], n_;
 };
 
@@ -267,17 +275,14 @@ template <class T, class A>
 void im2col(const ConvGeometry& g, std::uint64_t call, const T* x, std::int64_t p0, std::int64_t p1, std::int64_t k0,
             std::int64_t kc, A* out) {
   const WindowColumns& cols = WindowColumns::of(g, call, k0, kc);
-  // The window's extent along each dim (first to last input index it reads).
-  const std::int64_t span[3] = {(g.k[0] - 1) * g.dil[0], (g.k[1] - 1) * g.dil[1], (g.k[2] - 1) * g.dil[2]};
   Positions pos(g, p0);
   for (std::int64_t p = p0; p < p1; ++p, pos.next()) {
     A* const dst = out + (p - p0) * kc;
-    const std::int64_t bd = pos.first(0), bh = pos.first(1), bw = pos.first(2);
-    if (bd >= 0 && bd + span[0] < g.in[0] && bh >= 0 && bh + span[1] < g.in[1] && bw >= 0 && bw + span[2] < g.in[2]) {
+    if (pos.inside()) {
       const T* const base = x + pos.offset();
       for (const GemmRun& r : cols.runs) copy_run(base + r.offset, dst + r.col, r.len);
     } else {
-      const std::int64_t n = pos.batch();
+      const std::int64_t bd = pos.first(0), bh = pos.first(1), bw = pos.first(2), n = pos.batch();
       for (const WindowPiece& r : cols.pieces) {
         const std::int64_t id = bd + r.kd * g.dil[0], ih = bh + r.kh * g.dil[1], iw = bw + r.kw * g.dil[2];
         if (id < 0 || id >= g.in[0] || ih < 0 || ih >= g.in[1] || iw < 0 || iw >= g.in[2])
@@ -384,20 +389,17 @@ void conv_regular(const ConvPlan& p) {
       ConvGeometry g;
       const T* x;
       std::uint64_t call;
-      std::int64_t span[3];  // each window's extent along each dim
     } source{};
     const bool in_place = M <= tuning::kConvInPlaceFilters;
     AlignedBuffer<T> padded;
     source.g = g;
     source.x = in_place ? padded_input(g, x, padded, source.g) : x;
     source.call = WindowColumns::new_call();
-    for (int d = 0; d < 3; ++d) source.span[d] = (g.k[d] - 1) * g.dil[d];
     q.a_rows.starts = [](const void* ctx, std::int64_t m0, std::int64_t rows, const char** out) {
       const auto* src = static_cast<const Source*>(ctx);
       Positions pos(src->g, m0);
       for (std::int64_t i = 0; i < rows; ++i, pos.next()) {
-        for (int d = 0; d < 3; ++d)
-          if (pos.first(d) < 0 || pos.first(d) + src->span[d] >= src->g.in[d]) return false;
+        if (!pos.inside()) return false;
         out[i] = reinterpret_cast<const char*>(src->x + pos.offset());
       }
       return true;
