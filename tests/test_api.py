@@ -492,7 +492,7 @@ def test_native_entries_check_their_arguments():
     from kcore._runtime import _core
 
     for fn, args, n in [(_core.dot, (1,), "2"), (_core.batch_dot, (), "3"), (_core.cast, (1, 2, 3), "2"),
-                        (_core.reduce, (0,), "3 to 4"), (_core.scan, (0, 1), "3")]:
+                        (_core.reduce, (0,), "3 to 5"), (_core.scan, (0, 1), "3")]:
         with pytest.raises(TypeError, match=rf"{fn.__name__}\(\) takes {n} positional arguments"):
             fn(*args)
     # Anything they do not take is declined (None), for the Python layer to convert or route.

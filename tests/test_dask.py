@@ -35,7 +35,7 @@ FLOATS = (np.float16, np.float32, np.float64)
 
 def dask_sum_rel(dtype, n):
     """The documented bound of the Dask sums and means relative to sum(|x|) (kcore/dask.py): block
-    partials rounded once to float32 (float16, float32 inputs) or kept in float64."""
+    partials as kcore's float32 sums make them (float16, float32 inputs) or float64 sums."""
     if dtype == np.float32:
         return (np.ceil(np.log2(max(n, 1))) + 1) * 2.0**-24
     return ACC_REL[dtype]
@@ -93,6 +93,26 @@ def test_same_bits_for_every_chunking(small_blocks, dtype, axis, rng):
     first = seen[CHUNKINGS[0]]
     for chunks, bits in seen.items():
         assert bits == first, chunks
+
+
+@pytest.mark.parametrize("scheduler", ["sync", "threads"])
+def test_partial_sums_do_not_overflow_where_the_result_does_not(small_blocks, scheduler):
+    # Each 300-element block's float32 sum is past float32's range; the mean, and the sum of blocks
+    # of opposite signs, are not (hypothesis found the mean of 7 values 4.861177e37 to be inf).
+    big = np.float32(4.861177e37)
+    x = np.full(1200, big, np.float32)
+    got = dask.compute(kd.mean(da.from_array(x, chunks=100)), kd.sum(da.from_array(x, chunks=100)),
+                       scheduler=scheduler)
+    assert got[0] == big and got[0].dtype == np.float32
+    assert np.isposinf(got[1])  # the sum itself is past float32's range
+    x[600:] = -big
+    d = da.from_array(x, chunks=(7,))
+    got = dask.compute(kd.sum(d), kd.mean(d), kd.sum(d.reshape(2, 600), axis=1), scheduler=scheduler)
+    assert got[0] == 0 and got[1] == 0
+    np.testing.assert_array_equal(got[2], np.float32([np.inf, -np.inf]))
+    for op in ("sum", "mean"):  # a float32 block of 7 such values, as hypothesis drew it
+        y = np.full(7, big, np.float32)
+        assert np.isfinite(getattr(kd, op)(da.from_array(y, chunks=3)).compute(scheduler=scheduler)) == (op == "mean")
 
 
 # Each example builds and runs a few dask graphs: fewer examples than the kernel tests.

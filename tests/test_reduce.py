@@ -187,6 +187,25 @@ def test_float16_sums_accumulate_in_float32():
     assert np.isinf(K.sum(np.full(4, 60000, np.float16)))  # overflow rounds to inf once
 
 
+@pytest.mark.parametrize("dtype, wide", [(np.float16, np.float32), (np.float32, np.float64), (np.float64, np.float64)])
+@pytest.mark.parametrize("shape, axis", [((1000,), None), ((37, 300), 0), ((300, 37), 1), ((5, 6, 7), (0, 2))])
+def test_wide_sums_give_the_accumulator(dtype, wide, shape, axis, rng):
+    # kcore.dask merges blocks' sums: they must come unrounded (a float32 block's sum may pass
+    # float32's range where the whole mean does not) and round to kcore's own sum.
+    from kcore._runtime import _core
+    x = (rng.standard_normal(shape) * 100).astype(dtype)
+    got = np.asarray(_core.reduce(_core.ReduceKind.sum, x, axis, True, True))
+    assert got.dtype == wide
+    np.testing.assert_array_equal(got.astype(dtype), K.sum(x, axis=axis, keepdims=True))
+    exact = np.sum(x.astype(np.float64), axis=axis, keepdims=True)
+    assert np.all(np.abs(got - exact) <= 1e-6 * np.sum(np.abs(x.astype(np.float64)), axis=axis, keepdims=True))
+    big = np.full(300, np.finfo(np.float32).max / 100, np.float32)
+    assert np.isinf(K.sum(big))
+    assert _core.reduce(_core.ReduceKind.sum, big, None, False, True) == 300 * np.float64(big[0])
+    with pytest.raises(ValueError, match="sum only"):
+        _core.reduce(_core.ReduceKind.mean, x, axis, True, True)
+
+
 @pytest.mark.parametrize("axis", [None, 0])
 def test_float32_sum_at_least_as_accurate_as_pairwise(axis, rng):
     x = rng.uniform(0, 1, (1 << 20, 1) if axis == 0 else 1 << 20).astype(np.float32)

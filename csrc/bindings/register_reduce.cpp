@@ -29,13 +29,18 @@ const char* kind_name(ReduceKind k) {
 // Allocates the result (with size-1 reduced dims when keepdims: the memory layout is the same)
 // and runs the kernel without the GIL.
 py::array run_reduce(ReduceKind kind, const py::array& x, const kcore::ArrayRef& in, const bool* reduce_axis,
-                     bool keepdims) {
+                     bool keepdims, bool wide = false) {
   // dtype objects are cached: building one from a string costs more than a small reduction.
   static const py::dtype int64_dtype = py::dtype::of<std::int64_t>();
   static const py::dtype bool_dtype = py::dtype::of<bool>();
+  static const py::dtype float32_dtype = py::dtype::of<float>();
+  static const py::dtype float64_dtype = py::dtype::of<double>();
   py::dtype out_dtype = x.dtype();
   kcore::DType out_kind = in.dtype;
-  if (kcore::is_index_kind(kind)) {
+  if (wide) {
+    out_kind = kcore::sum_accumulator(in.dtype);
+    out_dtype = out_kind == kcore::DType::f32 ? float32_dtype : float64_dtype;
+  } else if (kcore::is_index_kind(kind)) {
     out_dtype = int64_dtype;
     out_kind = kcore::DType::i64;
   } else if (kind == ReduceKind::any || kind == ReduceKind::all) {
@@ -54,8 +59,10 @@ py::array run_reduce(ReduceKind kind, const py::array& x, const kcore::ArrayRef&
   return out;
 }
 
-py::object reduce(ReduceKind kind, py::handle x, py::handle axis, bool keepdims) {
+py::object reduce(ReduceKind kind, py::handle x, py::handle axis, bool keepdims, bool wide) {
   if (!is_plain_float_array(x)) return py::none();
+  if (wide && kind != ReduceKind::sum)
+    throw py::value_error(std::string("reduce: wide=True is for sum only, got ") + kind_name(kind));
   const py::array arr = aligned_array(x);
   const char* fn = kind_name(kind);
   const kcore::ArrayRef in = to_ref(arr, fn);
@@ -67,13 +74,14 @@ py::object reduce(ReduceKind kind, py::handle x, py::handle axis, bool keepdims)
   } else {
     parse_axes(axis, in.ndim, fn, reduce_axis);
   }
-  return scalar_if_0d(run_reduce(kind, arr, in, reduce_axis, keepdims));
+  return scalar_if_0d(run_reduce(kind, arr, in, reduce_axis, keepdims, wide));
 }
 
 py::object reduce_args(PyObject* const* args, Py_ssize_t n) {
   const ReduceKind kind = enum_arg<ReduceKind>(args[0], ReduceKind::all, "reduce");
   const bool keepdims = n > 3 && flag(args[3], kind_name(kind), "keepdims");
-  return reduce(kind, args[1], args[2], keepdims);
+  const bool wide = n > 4 && flag(args[4], kind_name(kind), "wide");
+  return reduce(kind, args[1], args[2], keepdims, wide);
 }
 
 }  // namespace
@@ -93,9 +101,10 @@ void register_reduce(py::module_& m) {
       .value("all", ReduceKind::all)
       .finalize();
   static PyMethodDef reduce_def = {
-      "reduce", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&fastcall<reduce_args, 3, 4>)), METH_FASTCALL,
-      "reduce(kind, x, axis[, keepdims]): the reduction `kind` (a ReduceKind) of a plain float16/32/64 ndarray with "
-      "Keras's rules (argmax/argmin: one axis, None meaning 0, no keepdims); None for any other x."};
+      "reduce", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&fastcall<reduce_args, 3, 5>)), METH_FASTCALL,
+      "reduce(kind, x, axis[, keepdims[, wide]]): the reduction `kind` (a ReduceKind) of a plain float16/32/64 "
+      "ndarray with Keras's rules (argmax/argmin: one axis, None meaning 0, no keepdims); None for any other x. "
+      "wide (sum only): the sum in its accumulator's dtype (float16: float32, else float64), not rounded to x's."};
   add_fastcall(m, &reduce_def);
 }
 

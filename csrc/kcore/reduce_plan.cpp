@@ -7,6 +7,10 @@ namespace kcore {
 ReducePlan make_reduce_plan(const ArrayRef& in, const bool* reduce_axis, char* out,
                             DType out_dtype, ReduceKind kind) {
   if (in.ndim < 0 || in.ndim > kMaxDims) throw std::invalid_argument("reduce: too many dimensions");
+  const DType expected = is_index_kind(kind) ? DType::i64
+                         : kind == ReduceKind::any || kind == ReduceKind::all ? DType::b8 : in.dtype;
+  if (out_dtype != expected && !(kind == ReduceKind::sum && out_dtype == sum_accumulator(in.dtype)))
+    throw std::invalid_argument("reduce: no such result dtype for this reduction");
   ReducePlan p;
   p.kind = kind;
   p.in_dtype = in.dtype;

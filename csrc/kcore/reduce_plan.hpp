@@ -40,8 +40,13 @@ struct ReducePlan {
   const LoopDim* red() const { return dim + n_outer; }
 };
 
+// What a wide sum of `in` gives (its accumulator: kernels/accumulate.hpp's Acc<T>::sum).
+constexpr DType sum_accumulator(DType in) { return in == DType::f16 ? DType::f32 : DType::f64; }
+
 // `reduce_axis[i]` marks the axes to reduce. `out` is a C-contiguous array of the kept dims.
 // argmax/argmin keep the reduced axis' direction: "first occurrence" depends on it.
+// out_dtype: int64 for argmax/argmin, bool for any/all, else in's dtype or, for sum only,
+// sum_accumulator(in's) (a wide sum).
 ReducePlan make_reduce_plan(const ArrayRef& in, const bool* reduce_axis, char* out,
                             DType out_dtype, ReduceKind kind);
 

@@ -25,9 +25,9 @@ What is chunk-local and what merges across chunks
   scheduler (synchronous, threads, processes, distributed) and thread count.
 
 Partial states and the rounding of the result (x of dtype T, r the exact value):
-- sum, mean: each block's sum by kcore, rounded once to float32 (float16 blocks widened to
-  float32 in cache-sized pieces first; float32 blocks as they are, kcore's float32 sum, whose
-  error grows like pairwise summation's) or float64 (float64 blocks), merged in float64 and
+- sum, mean: each block's sum by kcore, kept in float64 as kcore accumulated it (float16 blocks
+  widened to float32 in cache-sized pieces first; float32 blocks as they are, kcore's float32 sum,
+  whose error grows like pairwise summation's, so no partial sum overflows), merged in float64 and
   rounded once to T: |result - r| <= ulp(r) + 2**-18 * sum|x| (float16, as kcore's in-memory
   bound), (ceil(log2 n) + 1) * 2**-24 * sum|x| (float32: SPEC.md's rule, at least as accurate as
   NumPy's pairwise summation) or 2**-40 * sum|x| (float64), for n the elements per output.
@@ -331,8 +331,8 @@ def _block_state(block: np.ndarray, kind: str, axes: tuple[int, ...], piece: int
     block = np.ascontiguousarray(block)
     floats = block.dtype.char in _FLOATS
 
-    def native(k, a, dtype=None):
-        return np.asarray(_core.reduce(ReduceKind.__members__[k], a, axes, True), dtype=dtype)
+    def native(k, a, dtype=None, wide=False):
+        return np.asarray(_core.reduce(ReduceKind.__members__[k], a, axes, True, wide), dtype=dtype)
 
     if kind in ("sum", "mean", "prod"):
         reduce_kind = "prod" if kind == "prod" else "sum"
@@ -341,7 +341,10 @@ def _block_state(block: np.ndarray, kind: str, axes: tuple[int, ...], piece: int
         # float16 sums widen to float32 (kcore sums those in float64); products always to float64.
         wide = "float32" if block.dtype == np.float16 and kind != "prod" else "float64" if kind == "prod" else \
             block.dtype.name
-        return _widened_pieces(block, axes, piece, lambda p: (native(reduce_kind, p, np.float64),), kind, wide)
+        # Sums are kept as kcore accumulated them (float64), never rounded to float32: a block's
+        # float32 sum may overflow where the mean, or the whole sum, does not.
+        return _widened_pieces(block, axes, piece, lambda p: (native(reduce_kind, p, np.float64, kind != "prod"),),
+                               kind, wide)
     if kind in ("var", "std"):
         def moments(p):
             mean = native("mean", p)

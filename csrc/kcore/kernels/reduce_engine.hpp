@@ -264,7 +264,14 @@ void reduce_run(const Op& op, const ReducePlan& p) {
 template <class T>
 void reduce_typed(const ReducePlan& p) {
   switch (p.kind) {
-    case ReduceKind::sum: return reduce_run<T>(SumOp<T, Fold::add, false>{}, p);
+    case ReduceKind::sum:
+      // (the plan's result dtype is x's or, for a wide sum, the accumulator's: make_reduce_plan)
+      if (p.out_dtype != p.in_dtype) {
+        constexpr DType in = std::is_same_v<T, half> ? DType::f16 : sizeof(T) == 4 ? DType::f32 : DType::f64;
+        static_assert(sizeof(sum_acc_t<T>) == itemsize(sum_accumulator(in)), "sum_accumulator names Acc<T>::sum");
+        return reduce_run<T>(SumOp<T, Fold::add, false, true>{}, p);
+      }
+      return reduce_run<T>(SumOp<T, Fold::add, false>{}, p);
     case ReduceKind::mean: return reduce_run<T>(SumOp<T, Fold::add, true>{}, p);
     case ReduceKind::prod: return reduce_run<T>(SumOp<T, Fold::mul, false>{}, p);
     case ReduceKind::max: return reduce_run<T>(MinMaxOp<T, true>{}, p);

@@ -66,13 +66,14 @@ inline void fold_rows_by_four(const char* rows, std::int64_t row_stride, std::in
   for (; r < nrows; ++r) one_row(row(r));
 }
 
-// sum, prod and mean.
-template <class T, Fold F, bool Mean>
+// sum, prod and mean. Wide: the result is the accumulator itself, not rounded to T (partial
+// sums that are merged later, as kcore.dask's blocks are).
+template <class T, Fold F, bool Mean, bool Wide = false>
 struct SumOp {
   using A = fold_acc_t<T, F>;
   using W = widen_t<T>;
   using state = A;
-  using out_t = T;
+  using out_t = std::conditional_t<Wide, A, T>;
   static constexpr std::int64_t kCols = tuning::kColsSum;
   // -0.0 is the additive identity that keeps the sign of an all -0.0 sum.
   static constexpr A kUnit = F == Fold::add ? A(-0.0) : A(1);
@@ -84,7 +85,10 @@ struct SumOp {
   }
   void combine(state& a, const state& b) const { a = fold1<A, F>(a, b); }
   out_t project(const state& s, std::int64_t count) const {
-    if constexpr (Mean) {
+    if constexpr (Wide) {
+      static_assert(!Mean);
+      return F == Fold::add && count == 0 ? A(0) : s;
+    } else if constexpr (Mean) {
       return narrow<T>(static_cast<double>(s) / static_cast<double>(count));  // empty: NaN
     } else {
       return narrow<T>(F == Fold::add && count == 0 ? A(0) : s);
