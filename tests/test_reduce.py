@@ -229,6 +229,39 @@ def test_float32_sum_error_grows_like_pairwise_not_with_n(shape, axis):
     assert np.all(err <= np.ceil(np.log2(n)) * 2.0**-24 * exact)
 
 
+@pytest.mark.parametrize("n", [34, 64, 100, 512, 513, 1000])
+def test_short_float32_sums_keep_float64_range(n):
+    # A leaf of one run is added in float32 to the end; where that overflows (partial sums past
+    # float32's range that cancel: lanes 0 and 32 meet first, then lanes 0 and 1), it is redone
+    # with float64 totals, as longer leaves are.
+    from kcore._runtime import _core
+    big = np.float32(0.75) * np.finfo(np.float32).max
+    x = np.zeros((3, n), np.float32)
+    x[0, [0, 32]] = x[2, [0, 32]] = big
+    x[0, [1, 33]] = x[2, [1, 33]] = -big
+    x[1] = 1.0
+    want = np.array([0.0, n, 0.0])
+    np.testing.assert_array_equal(K.sum(x, axis=1), want)
+    np.testing.assert_array_equal(K.mean(x, axis=1), (want / n).astype(np.float32))
+    np.testing.assert_array_equal(_core.reduce(_core.ReduceKind.sum, x, 1, False, True), want)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("op", ["sum", "mean", "prod", "max", "min", "var"])
+def test_a_row_gives_the_same_bits_by_every_path(dtype, op, rng):
+    # One leaf definition (a tail is a partial block) whichever way the engine reaches a row:
+    # one row of many contiguous ones, a row alone, a strided row gathered first.
+    f = getattr(K, op)
+    for n in (1, 5, 16, 63, 64, 65, 100, 511, 512, 513, 1000, 8193):
+        x = (rng.standard_normal((5, n)) * 0.05 + 1).astype(dtype)
+        x[2, n // 2] = -0.0 if op != "prod" else x[2, n // 2]
+        spaced = np.zeros((5, 2 * n), dtype)
+        spaced[:, ::2] = x
+        rows = np.asarray(f(x, axis=1))
+        np.testing.assert_array_equal(rows, [f(x[i]) for i in range(5)], err_msg=f"n={n}")
+        np.testing.assert_array_equal(rows, f(spaced[:, ::2], axis=1), err_msg=f"n={n}")
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_var_with_a_large_mean(dtype):
     x = (np.array([4, 7, 13, 16], np.float64) + 1e9 if dtype == np.float64 else

@@ -6,6 +6,7 @@
 // native vectors as the level needs. Logical lane j always sees elements j, j+B, j+2B, ..., so the
 // order of floating-point operations, and therefore every result bit, is the same on every level.
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
@@ -87,6 +88,37 @@ inline std::int64_t fold_blocks(const W* p, std::int64_t n, Step step) {
   return i;
 }
 
+// The last, partial block of a run, q[0, n) with n < the block's lanes: calls step(k, x, offset)
+// for each vector that holds elements, its lanes past the end set to `unit` (which leaves an
+// accumulator as it was). Logical lane j still gets element j, so a tail keeps the lane order of
+// the whole blocks on every level, and its elements are summed pairwise with the rest rather than
+// one after another.
+template <class A, class W, class Step>
+inline void fold_partial_block(const W* q, std::int64_t n, A unit, Step step) {
+  constexpr int L = kLanes<A>;
+#pragma GCC unroll 16
+  for (int k = 0; k < kBlockVecs; ++k) {  // (unrolled: a constant k keeps the accumulators in registers)
+    const std::int64_t have = n - k * L;
+    if (have <= 0) break;
+    step(k, have >= L ? load_widened<A>(q + k * L) : load_widened_partial<A>(q + k * L, static_cast<int>(have), unit), k * L);
+  }
+}
+
+// f over the lanes of one vector in tree_block's order (lane j absorbs lane j + w for w = L/2,
+// ..., 1), as halves of narrowing vectors: extracts and vector ops, never through memory.
+template <class A, int Bytes, class V, class F>
+inline A tree_lanes(V v, F f) {
+  if constexpr (Bytes == 2 * static_cast<int>(sizeof(A))) {
+    return f(v[0], v[1]);
+  } else {
+    using H = typename vec_type<A, Bytes / 2>::type;
+    H lo, hi;
+    std::memcpy(&lo, &v, sizeof lo);
+    std::memcpy(&hi, reinterpret_cast<const char*>(&v) + sizeof lo, sizeof hi);
+    return tree_lanes<A, Bytes / 2>(f(lo, hi), f);
+  }
+}
+
 // Pairwise combination of a block of accumulators in a fixed order: logical lane j absorbs lane
 // j + w for w = B/2, B/4, ..., 1. Steps with w >= the native lane count pair whole vectors, so
 // they run as vector ops; the same pairs are formed on every level, so the bits agree.
@@ -95,37 +127,55 @@ inline A tree_block(V* acc, F f) {
   constexpr int L = kLanes<A>;
   for (int w = kBlockVecs / 2; w >= 1; w /= 2)
     for (int k = 0; k < w; ++k) acc[k] = f(acc[k], acc[k + w]);
-  A lanes[L];
-  std::memcpy(lanes, &acc[0], sizeof lanes);
-  for (int w = L / 2; w >= 1; w /= 2)
-    for (int j = 0; j < w; ++j) lanes[j] = f(lanes[j], lanes[j + w]);
-  return lanes[0];
+  if constexpr (L == 1) return acc[0][0];
+  else return tree_lanes<A, kVecBytes>(acc[0], f);
 }
 
-// Blocked fold of q[0, n) in A: a block of accumulators, a fixed-order tree, a tail.
+// Blocked fold of q[0, n) in A: a block of accumulators (the tail a partial block), a fixed-order
+// tree.
 template <class A, Fold F, class W>
 inline A fold_contig(const W* q, std::int64_t n, A unit) {
   vec<A> acc[kBlockVecs];
   fill_block(acc, unit);
-  std::int64_t i = fold_blocks<A>(q, n, [&acc](int k, vec<A> x, std::int64_t) {
-    acc[k] = F == Fold::add ? acc[k] + x : acc[k] * x;
-  });
-  A s = tree_block<A>(acc, [](auto a, auto b) { return F == Fold::add ? a + b : a * b; });
-  for (; i < n; ++i) s = fold1<A, F>(s, convert_one<A>(q[i]));
-  return s;
+  const auto step = [&acc](int k, vec<A> x, std::int64_t) { acc[k] = F == Fold::add ? acc[k] + x : acc[k] * x; };
+  const std::int64_t i = fold_blocks<A>(q, n, step);
+  fold_partial_block<A>(q + i, n - i, unit, step);
+  return tree_block<A>(acc, [](auto a, auto b) { return F == Fold::add ? a + b : a * b; });
 }
 
 // Sum of float32 q[0, n) in float64, at float32 speed: widening every element cost a conversion
 // each, the bound of the loop. Logical lane j of the 256-byte block adds its elements of a run
 // of tuning::kSumRun blocks in float32, then the run meets the lane's float64 total; lane j
-// absorbs lane j + B/2, then tree_block's order. The run's loop stays rolled: unrolled, GCC
+// absorbs lane j + B/2, then tree_block's order. A leaf of one run (n <= kSumRun * B, the last
+// block partial) stays in float32 to the end, tree included, unless that overflows: at most
+// kSumRun - 1 roundings per lane and a tree of log2(B) levels, as accurate as pairwise
+// summation, and the conversions that cost a short row as much as its loads are gone. The run's loop stays rolled: unrolled, GCC
 // ordered its adds column by column, a chain of dependent adds 256 bytes apart (20-30% slower).
 inline double sum_in_runs(const float* q, std::int64_t n) {
   constexpr int L = kLanes<float>, Ld = kLanes<double>;
   constexpr int B = kBlockLanes<float>;
+  const auto add = [](auto a, auto b) { return a + b; };
+  if (n <= tuning::kSumRun * B) {
+    vec<float> t[kBlockVecs];
+    fill_block(t, -0.0f);
+    const auto step = [&t](int k, vec<float> x, std::int64_t) { t[k] += x; };
+    const std::int64_t i = fold_blocks<float>(q, n, step);
+    fold_partial_block<float>(q + i, n - i, -0.0f, step);
+    const float s = tree_block<float>(t, add);
+    if (std::isfinite(s)) return s;  // else an overflow the float64 totals below may not meet, or NaN
+  }
   vec<double> lo[kBlockVecs], hi[kBlockVecs];  // float64 totals of lanes [0, B/2) and [B/2, B)
   fill_block(lo, -0.0);
   fill_block(hi, -0.0);
+  const auto flush = [&lo, &hi](const vec<float>(&t)[kBlockVecs]) {
+    alignas(64) float lanes[B];
+    std::memcpy(lanes, t, sizeof lanes);
+#pragma GCC unroll 16
+    for (int k = 0; k < kBlockVecs; ++k) {
+      lo[k] += load_as<double>(lanes + k * Ld);
+      hi[k] += load_as<double>(lanes + B / 2 + k * Ld);
+    }
+  };
   std::int64_t i = 0;
   while (i + B <= n) {
     const std::int64_t blocks = std::min(tuning::kSumRun, (n - i) / B);
@@ -140,19 +190,17 @@ inline double sum_in_runs(const float* q, std::int64_t n) {
 #pragma GCC unroll 16
       for (int k = 0; k < kBlockVecs; ++k) t[k] += load(x + k * L);
     }
-    alignas(64) float lanes[B];
-    std::memcpy(lanes, t, sizeof lanes);
-#pragma GCC unroll 16
-    for (int k = 0; k < kBlockVecs; ++k) {
-      lo[k] += load_as<double>(lanes + k * Ld);
-      hi[k] += load_as<double>(lanes + B / 2 + k * Ld);
-    }
+    flush(t);
     i += blocks * B;
   }
+  if (i < n) {  // the partial block: a run of its own
+    vec<float> t[kBlockVecs];
+    fill_block(t, -0.0f);
+    fold_partial_block<float>(q + i, n - i, -0.0f, [&t](int k, vec<float> x, std::int64_t) { t[k] += x; });
+    flush(t);
+  }
   for (int k = 0; k < kBlockVecs; ++k) lo[k] += hi[k];
-  double s = tree_block<double>(lo, [](auto a, auto b) { return a + b; });
-  for (; i < n; ++i) s += static_cast<double>(q[i]);
-  return s;
+  return tree_block<double>(lo, add);
 }
 
 }  // namespace KCORE_ISA

@@ -180,6 +180,39 @@ inline vec<A> load_widened(const T* p) {
   }
 }
 
+// The first n (0 < n < kLanes<A>) elements of p widened as load_widened does, the other lanes
+// `fill`; nothing past p + n is read. AVX-512: one masked load; elsewhere through a buffer.
+template <class A, class T>
+inline vec<A> load_widened_partial(const T* p, int n, A fill) {
+#if defined(__AVX512F__)
+  if constexpr (kVecBytes == 64) {
+    vec<A> v;
+    if constexpr (std::is_same_v<A, float>) {
+      const __mmask16 m = static_cast<__mmask16>((1u << n) - 1);
+      __m512 r;
+      if constexpr (std::is_same_v<T, float>) r = _mm512_mask_loadu_ps(_mm512_set1_ps(fill), m, p);
+      else r = _mm512_mask_blend_ps(m, _mm512_set1_ps(fill), _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p)));
+      std::memcpy(&v, &r, sizeof v);
+      return v;
+    } else if constexpr (std::is_same_v<A, double>) {
+      const __mmask8 m = static_cast<__mmask8>((1u << n) - 1);
+      __m512d r;
+      if constexpr (std::is_same_v<T, double>) r = _mm512_mask_loadu_pd(_mm512_set1_pd(fill), m, p);
+      else if constexpr (std::is_same_v<T, float>) r = _mm512_mask_blend_pd(m, _mm512_set1_pd(fill), _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, p)));
+      else r = _mm512_mask_blend_pd(m, _mm512_set1_pd(fill), _mm512_cvtps_pd(_mm256_cvtph_ps(_mm_maskz_loadu_epi16(m, p))));
+      std::memcpy(&v, &r, sizeof v);
+      return v;
+    }
+  }
+#endif
+  T part[kLanes<A>] = {};
+  std::memcpy(part, p, static_cast<std::size_t>(n) * sizeof(T));
+  alignas(64) A lanes[kLanes<A>];
+  store(lanes, load_widened<A>(part));
+  for (int l = n; l < kLanes<A>; ++l) lanes[l] = fill;
+  return load(lanes);
+}
+
 template <class T, class A>
 inline void store_narrowed(T* p, vec<A> v) {
   if constexpr (std::is_same_v<T, A>) {

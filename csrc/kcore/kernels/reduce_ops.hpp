@@ -171,16 +171,16 @@ struct MinMaxOp {
     vec<W> acc[kBlockVecs], sum[kBlockVecs];
     fill_block(acc, kUnit);
     fill_block(sum, W(0));
-    std::int64_t i = fold_blocks<W>(p, n, [&](int k, vec<W> x, std::int64_t) {
+    const auto step = [&](int k, vec<W> x, std::int64_t) {
       acc[k] = better(x, acc[k]);
       sum[k] += x;
-    });
+    };
+    const std::int64_t i = fold_blocks<W>(p, n, step);
+    fold_partial_block<W>(p + i, n - i, kUnit, step);  // (an inf among the values may meet the padding's)
     vec<W> total = sum[0];
     for (int k = 1; k < kBlockVecs; ++k) total += sum[k];
     if (any_lane(total != total) && has_nan(p, n)) return std::numeric_limits<W>::quiet_NaN();
-    W s = tree_block<W>(acc, [](auto a, auto b) { return (Max ? b > a : b < a) ? b : a; });
-    for (; i < n; ++i) s = pick(s, convert_one<W>(p[i]));
-    return s;
+    return tree_block<W>(acc, [](auto a, auto b) { return (Max ? b > a : b < a) ? b : a; });
   }
   void combine(state& a, const state& b) const { a = pick(a, b); }
   out_t project(const state& s, std::int64_t) const { return narrow<T>(s); }
@@ -371,16 +371,13 @@ struct VarOp {
     vec<double> acc[kBlockVecs];
     fill_block(acc, 0.0);
     const vec<double> mv = splat<double>(mean);
-    std::int64_t i = fold_blocks<double>(p, n, [&acc, mv](int k, vec<double> x, std::int64_t) {
+    const auto step = [&acc, mv](int k, vec<double> x, std::int64_t) {
       const vec<double> d = x - mv;
       acc[k] += d * d;
-    });
-    double m2 = tree_block<double>(acc, [](auto a, auto b) { return a + b; });
-    for (; i < n; ++i) {
-      const double d = convert_one<double>(p[i]) - mean;
-      m2 += d * d;
-    }
-    return state{static_cast<double>(n), mean, m2};
+    };
+    const std::int64_t i = fold_blocks<double>(p, n, step);
+    fold_partial_block<double>(p + i, n - i, mean, step);  // padding at the mean adds 0
+    return state{static_cast<double>(n), mean, tree_block<double>(acc, [](auto a, auto b) { return a + b; })};
   }
   void combine(state& a, const state& b) const { merge(a, b.n, b.mean, b.m2); }
   out_t project(const state& s, std::int64_t) const {
