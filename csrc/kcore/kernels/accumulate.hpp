@@ -149,8 +149,9 @@ inline A fold_contig(const W* q, std::int64_t n, A unit) {
 // absorbs lane j + B/2, then tree_block's order. A leaf of one run (n <= kSumRun * B, the last
 // block partial) stays in float32 to the end, tree included, unless that overflows: at most
 // kSumRun - 1 roundings per lane and a tree of log2(B) levels, as accurate as pairwise
-// summation, and the conversions that cost a short row as much as its loads are gone. The run's loop stays rolled: unrolled, GCC
-// ordered its adds column by column, a chain of dependent adds 256 bytes apart (20-30% slower).
+// summation, and the conversions that cost a short row as much as its loads are gone. The run's
+// loop stays rolled: unrolled, GCC ordered its adds column by column, a chain of dependent adds
+// 256 bytes apart (20-30% slower).
 inline double sum_in_runs(const float* q, std::int64_t n) {
   constexpr int L = kLanes<float>, Ld = kLanes<double>;
   constexpr int B = kBlockLanes<float>;
