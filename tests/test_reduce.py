@@ -246,19 +246,33 @@ def test_short_float32_sums_keep_float64_range(n):
     np.testing.assert_array_equal(_core.reduce(_core.ReduceKind.sum, x, 1, False, True), want)
 
 
+def test_very_short_float32_rows_reduced_together_keep_float64_range():
+    # Rows of at most one vector are summed 16 (8) at a time; lanes 0 and 2 meet first, past
+    # float32's range, and such a row is redone with float64 totals.
+    big = np.float32(0.75) * np.finfo(np.float32).max
+    x = np.tile(np.array([big, -big, big, -big], np.float32), (20, 1))
+    x[5] = 1.0
+    want = np.zeros(20)
+    want[5] = 4.0
+    np.testing.assert_array_equal(K.sum(x, axis=1), want)
+    np.testing.assert_array_equal(K.sum(x[:, :3], axis=1)[:2], [big, big])
+
+
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 @pytest.mark.parametrize("op", ["sum", "mean", "prod", "max", "min", "var"])
 def test_a_row_gives_the_same_bits_by_every_path(dtype, op, rng):
     # One leaf definition (a tail is a partial block) whichever way the engine reaches a row:
-    # one row of many contiguous ones, a row alone, a strided row gathered first.
+    # one row of many contiguous ones (very short ones reduced 8 or 16 at a time, the rest one
+    # by one), a row alone, a strided row gathered first.
     f = getattr(K, op)
-    for n in (1, 5, 16, 63, 64, 65, 100, 511, 512, 513, 1000, 8193):
-        x = (rng.standard_normal((5, n)) * 0.05 + 1).astype(dtype)
+    for n in (1, 2, 5, 7, 8, 9, 16, 17, 63, 64, 65, 100, 511, 512, 513, 1000, 8193):
+        x = (rng.standard_normal((37, n)) * 0.05 + 1).astype(dtype)
         x[2, n // 2] = -0.0 if op != "prod" else x[2, n // 2]
-        spaced = np.zeros((5, 2 * n), dtype)
+        x[3, 0] = np.nan
+        spaced = np.zeros((37, 2 * n), dtype)
         spaced[:, ::2] = x
         rows = np.asarray(f(x, axis=1))
-        np.testing.assert_array_equal(rows, [f(x[i]) for i in range(5)], err_msg=f"n={n}")
+        np.testing.assert_array_equal(rows, [f(x[i]) for i in range(37)], err_msg=f"n={n}")
         np.testing.assert_array_equal(rows, f(spaced[:, ::2], axis=1), err_msg=f"n={n}")
 
 

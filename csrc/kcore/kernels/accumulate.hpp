@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
+#include <utility>
 
 #include "kcore/dtype.hpp"
 #include "kcore/kernels/convert.hpp"
@@ -122,13 +123,45 @@ inline A tree_lanes(V v, F f) {
 // Pairwise combination of a block of accumulators in a fixed order: logical lane j absorbs lane
 // j + w for w = B/2, B/4, ..., 1. Steps with w >= the native lane count pair whole vectors, so
 // they run as vector ops; the same pairs are formed on every level, so the bits agree.
-template <class A, class V, class F>
-inline A tree_block(V* acc, F f) {
-  constexpr int L = kLanes<A>;
+template <class V, class F>
+inline V tree_vectors(V* acc, F f) {  // (the steps that pair whole vectors)
   for (int w = kBlockVecs / 2; w >= 1; w /= 2)
     for (int k = 0; k < w; ++k) acc[k] = f(acc[k], acc[k + w]);
-  if constexpr (L == 1) return acc[0][0];
-  else return tree_lanes<A, kVecBytes>(acc[0], f);
+  return acc[0];
+}
+template <class A, class V, class F>
+inline A tree_block(V* acc, F f) {
+  const V v = tree_vectors(acc, f);
+  if constexpr (kLanes<A> == 1) return v[0];
+  else return tree_lanes<A, kVecBytes>(v, f);
+}
+
+// tree_lanes of kLanes<A> vectors at once, the result of v[r] in lane r: the vectors pair up,
+// and two shuffles gather the first and the second halves of each row's lanes, which one op
+// combines -- tree_lanes' pairs, so its bits, in about three instructions per row where each row
+// alone took a chain of extracts.
+template <int L, int W, int Shift>
+constexpr int row_half_lane(int l) {  // lane l of a step's result: from a or b, its row, its lane
+  const int j = l % (L / 2);
+  return (l < L / 2 ? 0 : L) + j / W * 2 * W + j % W + Shift;
+}
+template <class A, int W, int Shift, std::size_t... l>
+inline vec<A> row_halves(vec<A> a, vec<A> b, std::index_sequence<l...>) {
+  using I = int_of<A>;
+  return __builtin_shuffle(a, b, vec<I>{static_cast<I>(row_half_lane<kLanes<A>, W, Shift>(static_cast<int>(l)))...});
+}
+template <class A, int W, class F>
+inline void tree_rows_step(vec<A>* v, F f) {  // 2W vectors of rows of 2W lanes in, W out
+  const auto lanes = std::make_index_sequence<kLanes<A>>{};
+#pragma GCC unroll 16
+  for (int i = 0; i < W; ++i)
+    v[i] = f(row_halves<A, W, 0>(v[2 * i], v[2 * i + 1], lanes), row_halves<A, W, W>(v[2 * i], v[2 * i + 1], lanes));
+  if constexpr (W > 1) tree_rows_step<A, W / 2>(v, f);
+}
+template <class A, class F>
+inline vec<A> tree_lanes_rows(vec<A>* v, F f) {  // v[kLanes<A>]
+  tree_rows_step<A, kLanes<A> / 2>(v, f);
+  return v[0];
 }
 
 // Blocked fold of q[0, n) in A: a block of accumulators (the tail a partial block), a fixed-order

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <memory>
 #include <stdexcept>
+#include <type_traits>
 
 #include "kcore/kernels/parallel.hpp"
 #include "kcore/kernels/reduce_ops.hpp"
@@ -21,6 +22,12 @@
 
 namespace kcore {
 namespace KCORE_ISA {
+
+// Whether an op reduces several short rows at once (kRows, rows_at_once, leaf_rows).
+template <class Op, class = void>
+struct has_leaf_rows : std::false_type {};
+template <class Op>
+struct has_leaf_rows<Op, std::void_t<decltype(Op::kRows)>> : std::true_type {};
 
 // Order-preserving pairwise combination: s[i] absorbs s[i + w] for doubling w.
 template <class Op>
@@ -98,10 +105,30 @@ void reduce_horizontal(const Op& op, const ReducePlan& p) {
     return;
   }
   const std::int64_t grain = std::max<std::int64_t>(1, tuning::kGrain / std::max<std::int64_t>(p.count, 1));
-  // Many short contiguous rows (e.g. axis=-1 of a matrix) go straight to the op's leaf.
+  // Many short contiguous rows (e.g. axis=-1 of a matrix) go straight to the op's leaf, kRows
+  // at a time where the op reduces very short rows together (leaf_rows: leaf's bits).
   const bool plain_rows = nleaves == 1 && s0 == static_cast<std::int64_t>(sizeof(T));
   if (plain_rows) {
     parallel_for(0, p.noutputs, grain, [&](std::int64_t b, std::int64_t e) {
+      if constexpr (has_leaf_rows<Op>::value) {
+        if (Op::rows_at_once(n0)) {
+          constexpr int R = Op::kRows;
+          const T* rows[R];
+          std::int64_t outs[R];
+          int k = 0;
+          for_each_offset<kIn + 1>(p.outer(), p.n_outer, b, e, [&](const std::array<std::int64_t, kIn + 1> off) {
+            rows[k] = reinterpret_cast<const T*>(p.in + off[kIn]);
+            outs[k] = off[kOut];
+            if (++k < R) return;
+            state st[R];
+            op.leaf_rows(rows, n0, st);
+            for (int r = 0; r < R; ++r) write(outs[r], st[r]);
+            k = 0;
+          });
+          for (int r = 0; r < k; ++r) write(outs[r], op.leaf(rows[r], n0, 0));
+          return;
+        }
+      }
       for_each_offset<kIn + 1>(p.outer(), p.n_outer, b, e, [&](const std::array<std::int64_t, kIn + 1> off) {
         write(off[kOut], op.leaf(reinterpret_cast<const T*>(p.in + off[kIn]), n0, 0));
       });

@@ -83,6 +83,40 @@ struct SumOp {
     if constexpr (F == Fold::add && std::is_same_v<T, float>) return sum_in_runs(p, n);
     return fold_contig<A, F>(p, n, kUnit);
   }
+  // Rows of at most one block, kRows at once: each row's block as leaf() forms it (a partial
+  // block, lanes past the end the unit) and its vector steps, then the in-vector steps of all of
+  // them in one shuffle network (tree_lanes_rows): leaf()'s bits.
+  using RowLane = std::conditional_t<F == Fold::add && std::is_same_v<T, float>, float, A>;
+  static constexpr int kRows = kLanes<RowLane>;
+  static bool rows_at_once(std::int64_t n) { return n <= kBlockLanes<RowLane>; }
+  void leaf_rows(const T* const* rows, std::int64_t n, state* out) const {
+    const RowLane unit = static_cast<RowLane>(kUnit);
+    const auto f = [](auto a, auto b) { return F == Fold::add ? a + b : a * b; };
+    vec<RowLane> v[kRows];
+    if (n <= kRows) {  // one vector a row (the block's others hold the unit: no vector steps)
+#pragma GCC unroll 16
+      for (int r = 0; r < kRows; ++r)
+        v[r] = n == kRows ? load_widened<RowLane>(rows[r]) : load_widened_partial<RowLane>(rows[r], static_cast<int>(n), unit);
+    } else {
+      for (int r = 0; r < kRows; ++r) {
+        vec<RowLane> acc[kBlockVecs];
+#pragma GCC unroll 16
+        for (int k = 0; k < kBlockVecs; ++k) {
+          const std::int64_t have = n - k * kRows;
+          const T* q = rows[r] + k * kRows;
+          acc[k] = have >= kRows ? load_widened<RowLane>(q)
+                   : have > 0    ? load_widened_partial<RowLane>(q, static_cast<int>(have), unit)
+                                 : splat<RowLane>(unit);
+        }
+        v[r] = tree_vectors(acc, f);
+      }
+    }
+    const vec<RowLane> s = tree_lanes_rows<RowLane>(v, f);
+    for (int r = 0; r < kRows; ++r) {
+      if constexpr (std::is_same_v<RowLane, A>) out[r] = s[r];
+      else out[r] = std::isfinite(s[r]) ? static_cast<A>(s[r]) : leaf(rows[r], n, 0);  // (float32 sums: as sum_in_runs)
+    }
+  }
   void combine(state& a, const state& b) const { a = fold1<A, F>(a, b); }
   out_t project(const state& s, std::int64_t count) const {
     if constexpr (Wide) {
