@@ -51,9 +51,15 @@ template <class T> using scan_acc_t = typename Acc<T>::sum;
 template <class T, Fold F>
 using fold_acc_t = std::conditional_t<F == Fold::add, typename Acc<T>::sum, typename Acc<T>::prod>;
 
+// a (+) b, on scalars or vectors alike.
+template <Fold F>
+struct FoldOp {
+  template <class X>
+  X operator()(X a, X b) const { return F == Fold::add ? a + b : a * b; }
+};
 template <class A, Fold F>
 inline A fold1(A a, A b) {
-  return F == Fold::add ? a + b : a * b;
+  return FoldOp<F>{}(a, b);
 }
 
 constexpr int kBlockBytes = 256;
@@ -89,7 +95,7 @@ inline std::int64_t fold_blocks(const W* p, std::int64_t n, Step step) {
   return i;
 }
 
-// The last, partial block of a run, q[0, n) with n < the block's lanes: calls step(k, x, offset)
+// The last, partial block of a run, q[0, n) with n <= the block's lanes: calls step(k, x, offset)
 // for each vector that holds elements, its lanes past the end set to `unit` (which leaves an
 // accumulator as it was). Logical lane j still gets element j, so a tail keeps the lane order of
 // the whole blocks on every level, and its elements are summed pairwise with the rest rather than
@@ -170,10 +176,10 @@ template <class A, Fold F, class W>
 inline A fold_contig(const W* q, std::int64_t n, A unit) {
   vec<A> acc[kBlockVecs];
   fill_block(acc, unit);
-  const auto step = [&acc](int k, vec<A> x, std::int64_t) { acc[k] = F == Fold::add ? acc[k] + x : acc[k] * x; };
+  const auto step = [&acc](int k, vec<A> x, std::int64_t) { acc[k] = FoldOp<F>{}(acc[k], x); };
   const std::int64_t i = fold_blocks<A>(q, n, step);
   fold_partial_block<A>(q + i, n - i, unit, step);
-  return tree_block<A>(acc, [](auto a, auto b) { return F == Fold::add ? a + b : a * b; });
+  return tree_block<A>(acc, FoldOp<F>{});
 }
 
 // Sum of float32 q[0, n) in float64, at float32 speed: widening every element cost a conversion
@@ -188,14 +194,8 @@ inline A fold_contig(const W* q, std::int64_t n, A unit) {
 inline double sum_in_runs(const float* q, std::int64_t n) {
   constexpr int L = kLanes<float>, Ld = kLanes<double>;
   constexpr int B = kBlockLanes<float>;
-  const auto add = [](auto a, auto b) { return a + b; };
   if (n <= tuning::kSumRun * B) {
-    vec<float> t[kBlockVecs];
-    fill_block(t, -0.0f);
-    const auto step = [&t](int k, vec<float> x, std::int64_t) { t[k] += x; };
-    const std::int64_t i = fold_blocks<float>(q, n, step);
-    fold_partial_block<float>(q + i, n - i, -0.0f, step);
-    const float s = tree_block<float>(t, add);
+    const float s = fold_contig<float, Fold::add>(q, n, -0.0f);
     if (std::isfinite(s)) return s;  // else an overflow the float64 totals below may not meet, or NaN
   }
   vec<double> lo[kBlockVecs], hi[kBlockVecs];  // float64 totals of lanes [0, B/2) and [B/2, B)
@@ -234,7 +234,7 @@ inline double sum_in_runs(const float* q, std::int64_t n) {
     flush(t);
   }
   for (int k = 0; k < kBlockVecs; ++k) lo[k] += hi[k];
-  return tree_block<double>(lo, add);
+  return tree_block<double>(lo, FoldOp<Fold::add>{});
 }
 
 }  // namespace KCORE_ISA

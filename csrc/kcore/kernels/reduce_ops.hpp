@@ -91,7 +91,6 @@ struct SumOp {
   static bool rows_at_once(std::int64_t n) { return n <= kBlockLanes<RowLane>; }
   void leaf_rows(const T* const* rows, std::int64_t n, state* out) const {
     const RowLane unit = static_cast<RowLane>(kUnit);
-    const auto f = [](auto a, auto b) { return F == Fold::add ? a + b : a * b; };
     vec<RowLane> v[kRows];
     if (n <= kRows) {  // one vector a row (the block's others hold the unit: no vector steps)
 #pragma GCC unroll 16
@@ -99,19 +98,13 @@ struct SumOp {
         v[r] = n == kRows ? load_widened<RowLane>(rows[r]) : load_widened_partial<RowLane>(rows[r], static_cast<int>(n), unit);
     } else {
       for (int r = 0; r < kRows; ++r) {
-        vec<RowLane> acc[kBlockVecs];
-#pragma GCC unroll 16
-        for (int k = 0; k < kBlockVecs; ++k) {
-          const std::int64_t have = n - k * kRows;
-          const T* q = rows[r] + k * kRows;
-          acc[k] = have >= kRows ? load_widened<RowLane>(q)
-                   : have > 0    ? load_widened_partial<RowLane>(q, static_cast<int>(have), unit)
-                                 : splat<RowLane>(unit);
-        }
-        v[r] = tree_vectors(acc, f);
+        vec<RowLane> acc[kBlockVecs];  // (the unit, then the row loaded in: unit op x is x)
+        fill_block(acc, unit);
+        fold_partial_block<RowLane>(rows[r], n, unit, [&acc](int k, vec<RowLane> x, std::int64_t) { acc[k] = x; });
+        v[r] = tree_vectors(acc, FoldOp<F>{});
       }
     }
-    const vec<RowLane> s = tree_lanes_rows<RowLane>(v, f);
+    const vec<RowLane> s = tree_lanes_rows<RowLane>(v, FoldOp<F>{});
     for (int r = 0; r < kRows; ++r) {
       if constexpr (std::is_same_v<RowLane, A>) out[r] = s[r];
       else out[r] = std::isfinite(s[r]) ? static_cast<A>(s[r]) : leaf(rows[r], n, 0);  // (float32 sums: as sum_in_runs)
@@ -155,7 +148,7 @@ struct SumOp {
     }
     // Each column folds its rows one at a time, in row order.
     constexpr int L = kLanes<A>;
-    const auto fold = [](vec<A> a, vec<A> b) { return F == Fold::add ? a + b : a * b; };
+    const FoldOp<F> fold;
     alignas(64) A tmp[kCols];
     for (std::int64_t j = 0; j < w; ++j) tmp[j] = kUnit;
     fold_rows_by_four<T, L>(
