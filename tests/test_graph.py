@@ -237,6 +237,37 @@ def test_a_scalar_switch_evaluates_only_the_branch_it_picks(capsys):
     K.clear_session()
 
 
+def test_a_value_the_unpicked_branch_would_read_is_dropped_once_the_switch_picks():
+    # Keras's BatchNormalization reads a convolution's output in both branches of in_train_phase;
+    # in predict that output must go (back to the block cache) once the switch has picked, not
+    # live to the end of the evaluation because the training branch never read it.
+    import weakref
+
+    from kcore import _graph
+
+    K.clear_session()
+    x = K.placeholder((None, 4))
+    shared = x * 2.0
+    y = K.in_train_phase(K.sum(shared * 5.0) + shared, shared - 1.0)
+    out = K.exp(y) * 3.0
+    refs, seen = {}, {}
+
+    def record(node, v):
+        if node is out:
+            seen["shared alive at the end"] = refs[id(shared)]() is not None
+        if isinstance(v, np.ndarray):
+            refs[id(node)] = weakref.ref(v)
+
+    ones = np.ones((2, 4), np.float32)
+    got = _graph.evaluate([out], {x: ones, K.learning_phase(): 0}, record=record)[0]
+    np.testing.assert_allclose(got, 3 * np.exp(ones), rtol=1e-6)
+    assert seen == {"shared alive at the end": False}
+    # The picked branch still gets what it reads, whichever it is.
+    got = _graph.evaluate([out], {x: ones, K.learning_phase(): 1}, record=record)[0]
+    np.testing.assert_allclose(got, 3 * np.exp(np.full((2, 4), 82.0)), rtol=1e-6)
+    K.clear_session()
+
+
 def test_placeholders_variables_and_constants_carry_keras_attributes():
     p = K.placeholder((None, 3), name="inp")
     v = K.variable(np.zeros((2, 2)))

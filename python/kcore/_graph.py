@@ -451,12 +451,19 @@ def evaluate(items, feed: dict, apply_updates: bool = False, fusion: dict | None
 
     def release_inputs(t):
         """Drops the values t was the last reader of: their memory goes back (to kcore's block
-        cache) for the nodes still to come, instead of every intermediate living to the end."""
-        for i in reads.get(id(t), ()):
-            n = left[id(i)] - 1
-            left[id(i)] = n
-            if n == 0 and id(i) not in keep:
-                memo.pop(id(i), None)
+        cache) for the nodes still to come, instead of every intermediate living to the end. A
+        node left with no reader before it was computed will never be (the branch a switch did
+        not take): its own reads go too, so what only it would have read is dropped now."""
+        stack = [t]
+        while stack:
+            for i in reads.get(id(stack.pop()), ()):
+                n = left[id(i)] - 1
+                left[id(i)] = n
+                if n == 0 and id(i) not in keep:
+                    if id(i) in done:
+                        memo.pop(id(i), None)
+                    else:
+                        stack.append(i)
 
     def compute(t):
         if isinstance(t, Update):
