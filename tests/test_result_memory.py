@@ -75,6 +75,38 @@ def test_cache_keeps_a_bounded_number_of_blocks(cache_limit):
     assert _core.result_cache_info()["cached"] <= MIN_BYTES + (2 << 20)
 
 
+def test_a_larger_free_block_is_split_for_a_smaller_result(cache_limit):
+    cache_limit(1 << 30)
+    _core.clear_result_cache()
+    big = K.transpose(np.ones((4 * LARGE[0], LARGE[1]), np.float32))  # 4 x MIN_BYTES
+    address = big.__array_interface__["data"][0]
+    del big
+    gc.collect()
+    cached = _core.result_cache_info()["cached"]
+    assert cached >= 4 * MIN_BYTES
+    # The head serves the smaller result (its pages are already there); the rest stays free and
+    # serves the next one; the result holds only what it asked for.
+    a = K.transpose(np.full(LARGE, 2, np.float32))
+    assert a.__array_interface__["data"][0] == address
+    assert _core.result_cache_info()["cached"] == cached - MIN_BYTES
+    b = K.cast(np.full(LARGE, 3, np.float32), "float32")
+    assert b.__array_interface__["data"][0] == address + MIN_BYTES
+    assert _core.result_cache_info()["cached"] == cached - 2 * MIN_BYTES
+    np.testing.assert_array_equal(a, 2)
+    np.testing.assert_array_equal(b, 3)
+    del a, b
+    gc.collect()
+    assert _core.result_cache_info()["cached"] == cached
+    # A block split down to less than the smallest kept size goes back to the kernel.
+    _core.clear_result_cache()
+    c = K.transpose(np.ones((LARGE[0] + LARGE[0] // 2, LARGE[1]), np.float32))  # 1.5 x MIN_BYTES
+    del c
+    gc.collect()
+    d = K.transpose(np.full(LARGE, 5, np.float32))
+    assert _core.result_cache_info()["cached"] == 0
+    np.testing.assert_array_equal(d, 5)
+
+
 def test_resize_and_pickle_of_a_cached_result():
     import pickle
 

@@ -13,6 +13,12 @@ namespace kcore {
 
 namespace {
 
+#ifdef KCORE_HAVE_MMAP
+constexpr bool kCanSplit = true;
+#else
+constexpr bool kCanSplit = false;
+#endif
+
 std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
 
 // Fresh zeroed pages, aligned to 2 MiB so that the kernel can back them with huge pages.
@@ -51,17 +57,31 @@ void* BlockCache::acquire(std::size_t bytes, bool zeroed) {
   const std::size_t want = round_up(bytes < kMinBytes ? kMinBytes : bytes, kAlign);
   {
     std::lock_guard<std::mutex> lock(mu_);
-    // Best fit among blocks at most 1.5x the request: a larger one would hold resident pages the
-    // result never uses.
+    // The smallest free block that holds the request. A larger one is split where blocks are
+    // mappings: the result takes its head (pages already faulted in, so nothing to zero), the
+    // tail stays free in the block's place or goes back to the kernel when too small to keep. A
+    // result never holds more than it asked for, and the blocks a model's early layers freed
+    // serve its later, smaller results. (calloc'd blocks cannot be split: at most 1.5x then.)
     std::size_t best = free_.size();
     for (std::size_t i = 0; i < free_.size(); ++i) {
       const std::size_t c = free_[i].capacity;
-      if (c >= want && c <= want + want / 2 && (best == free_.size() || c < free_[best].capacity)) best = i;
+      if (c >= want && (kCanSplit || c <= want + want / 2) && (best == free_.size() || c < free_[best].capacity)) best = i;
     }
     if (best != free_.size()) {
-      const Block b = free_[best];
-      free_.erase(free_.begin() + static_cast<std::ptrdiff_t>(best));
-      cached_ -= b.capacity;
+      Block b = free_[best];
+      const std::size_t rest = b.capacity - want;
+      if (kCanSplit && rest >= kMinBytes) {
+        free_[best] = Block{static_cast<char*>(b.p) + want, rest};
+        cached_ -= want;
+        b.capacity = want;
+      } else {
+        free_.erase(free_.begin() + static_cast<std::ptrdiff_t>(best));
+        cached_ -= b.capacity;
+        if (kCanSplit && rest != 0) {
+          unmap_block(static_cast<char*>(b.p) + want, rest);
+          b.capacity = want;
+        }
+      }
       in_use_.emplace(b.p, b.capacity);
       if (zeroed) std::memset(b.p, 0, bytes);
       return b.p;

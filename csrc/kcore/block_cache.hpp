@@ -5,7 +5,9 @@
 // write. On a 4096x4096 transpose or cast that costs as much time as the copy itself. glibc
 // already keeps freed blocks below 32 MB in its heap for reuse; this cache extends the same policy
 // to larger blocks, bounded: at most kMaxBlocks free blocks and `limit` bytes are kept, the least
-// recently freed go back to the kernel first, and a limit of 0 turns keeping off.
+// recently freed go back to the kernel first, and a limit of 0 turns keeping off. A request takes
+// the smallest free block that holds it, split when larger (a model's results shrink as it goes
+// deeper: the blocks of its first layers serve the later ones without fresh pages).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -19,7 +21,7 @@ class BlockCache {
  public:
   static constexpr std::size_t kMinBytes = std::size_t(4) << 20;   // smaller requests: malloc
   static constexpr std::size_t kAlign = std::size_t(2) << 20;      // a transparent huge page
-  static constexpr std::size_t kMaxBlocks = 4;
+  static constexpr std::size_t kMaxBlocks = 16;
   static constexpr std::size_t kDefaultLimit = std::size_t(256) << 20;
 
   // A block of at least `bytes` (kMinBytes and up), 2 MiB aligned; nullptr when out of memory.
