@@ -57,11 +57,9 @@ void* BlockCache::acquire(std::size_t bytes, bool zeroed) {
   const std::size_t want = round_up(bytes < kMinBytes ? kMinBytes : bytes, kAlign);
   {
     std::lock_guard<std::mutex> lock(mu_);
-    // The smallest free block that holds the request. A larger one is split where blocks are
-    // mappings: the result takes its head (pages already faulted in, so nothing to zero), the
-    // tail stays free in the block's place or goes back to the kernel when too small to keep. A
-    // result never holds more than it asked for, and the blocks a model's early layers freed
-    // serve its later, smaller results. (calloc'd blocks cannot be split: at most 1.5x then.)
+    // Split (the policy: block_cache.hpp): the head, already faulted in, to the result; the tail
+    // stays free in the block's place, or unmapped when too small to keep. calloc'd blocks
+    // cannot be split, so there a block at most 1.5x the request is taken whole.
     std::size_t best = free_.size();
     for (std::size_t i = 0; i < free_.size(); ++i) {
       const std::size_t c = free_[i].capacity;
