@@ -268,6 +268,63 @@ def test_a_value_the_unpicked_branch_would_read_is_dropped_once_the_switch_picks
     K.clear_session()
 
 
+def test_later_calls_replay_the_first_calls_schedule_with_fresh_values(capsys, monkeypatch):
+    # K.function records its first evaluation's schedule per learning phase and replays it: each
+    # call still reads the variables and feeds of its own, runs only the picked branch, and drops
+    # what the unpicked branch would have read; a switch on a computed condition is decided anew
+    # at every call.
+    import weakref
+
+    from kcore._ops import REGISTRY
+
+    K.clear_session()
+    alive = []
+    original_exp = REGISTRY["exp"].eager
+
+    def exp_eager(kern, *args, **kwargs):  # is `shared` (x * 2) still held when exp runs?
+        alive.append(held[-1]() is not None)
+        return original_exp(kern, *args, **kwargs)
+
+    held = []
+    original_multiply = REGISTRY["_multiply"].eager
+
+    def multiply_eager(kern, *args, **kwargs):
+        out = original_multiply(kern, *args, **kwargs)
+        if isinstance(args[1], float) and args[1] == 2.0:
+            held.append(weakref.ref(out))
+        return out
+
+    x = K.placeholder((None, 4))
+    v = K.variable(1.0)
+    shared = x * 2.0
+    train = K.print_tensor(K.sum(shared * 5.0) + shared, message="TRAIN-BRANCH")
+    y = K.in_train_phase(train, shared - v)
+    out = K.exp(y) * 3.0
+    f = K.function([x, K.learning_phase()], [out])
+    monkeypatch.setattr(REGISTRY["exp"], "eager", exp_eager)  # (after the graph's shape probes)
+    monkeypatch.setattr(REGISTRY["_multiply"], "eager", multiply_eager)
+    ones = np.ones((2, 4), np.float32)
+    for phase, value in [(0, 1.0), (0, 0.5), (1, 0.5), (1, 0.5), (0, -1.0)]:
+        K.set_value(v, value)
+        got, = f([ones, phase])
+        want = np.full((2, 4), 82.0) if phase else np.full((2, 4), 2.0 - value)
+        np.testing.assert_allclose(got, 3 * np.exp(want), rtol=1e-6)
+        assert ("TRAIN-BRANCH" in capsys.readouterr().out) == bool(phase)
+        if not phase:
+            assert alive[-1] is False
+    assert len(alive) == 5
+    # A scalar condition computed from the inputs picks its branch at every call.
+    cond = K.greater(K.sum(x), 0.0)
+    z = K.switch(cond, K.print_tensor(x * 3.0, message="POSITIVE"), K.print_tensor(x * -1.0, message="NEGATIVE"))
+    g = K.function([x], [z])
+    for sign in (1, -1, -1, 1, -1):
+        got, = g([sign * ones])
+        np.testing.assert_array_equal(got, ones * (3.0 if sign > 0 else 1.0))
+        printed = capsys.readouterr().out
+        assert ("POSITIVE" in printed, "NEGATIVE" in printed) == (sign > 0, sign < 0)
+    K.clear_session()
+
+
 def test_placeholders_variables_and_constants_carry_keras_attributes():
     p = K.placeholder((None, 3), name="inp")
     v = K.variable(np.zeros((2, 2)))

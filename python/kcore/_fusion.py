@@ -238,9 +238,11 @@ def needs(chain: Chain) -> list:
     return reads + _symbolic_args([x, chain.bias, chain.scale, chain.shift])
 
 
-def compute(chain: Chain, value):
-    """The chain's value by one fused convolution, or None when its operands do not allow it
-    (dtypes that differ, operands that are not per-channel arrays)."""
+def runner(chain: Chain):
+    """`run(value)`: the chain's value by one fused convolution, with graph items read through
+    `value`, or None when its operands do not allow it (dtypes that differ, operands that are not
+    per-channel arrays). What does not change between evaluations (the padding, where the graph
+    items sit among the arguments) is worked out here, once per schedule (kcore/_graph.py)."""
     from kcore._api.conv import fused_conv
     from kcore._graph import _substitute
 
@@ -250,19 +252,24 @@ def compute(chain: Chain, value):
         p = chain.padding
         spec = _bound(p)["padding"]
         pads = [tuple(spec)] if p.op.name == "temporal_padding" else [tuple(pair) for pair in spec]
-        args = (_substitute(p.args[0], value),) + tuple(_substitute(list(c.args[1:]), value))
+        args = [p.args[0], *c.args[1:]]
     else:
-        args = tuple(_substitute(list(c.args), value))
-    kwargs = _substitute(c.kwargs, value)
-    x = args[0]
-    dtype = getattr(x, "dtype", None)
-    operands: list[np.ndarray | None] = []
-    for v in (chain.bias, chain.scale, chain.shift):
-        if v is None:
-            operands.append(None)
-            continue
-        a = np.asarray(_substitute(v, value))
-        if a.dtype != dtype:
-            return None
-        operands.append(np.ascontiguousarray(a.reshape(-1)))
-    return fused_conv(c.op, c._kern, args, kwargs, (*operands, chain.lo, chain.hi), pads)
+        args = list(c.args)
+    op, kern, kwargs = c.op, c._kern, c.kwargs
+    operands = (chain.bias, chain.scale, chain.shift)
+
+    def run(value):
+        concrete = tuple(_substitute(args, value))
+        dtype = getattr(concrete[0], "dtype", None)
+        epilogue: list = []
+        for v in operands:
+            if v is None:
+                epilogue.append(None)
+                continue
+            a = np.asarray(_substitute(v, value))
+            if a.dtype != dtype:
+                return None
+            epilogue.append(np.ascontiguousarray(a.reshape(-1)))
+        return fused_conv(op, kern, concrete, kwargs, (*epilogue, chain.lo, chain.hi), pads)
+
+    return run

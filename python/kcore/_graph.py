@@ -390,13 +390,22 @@ def evaluate(items, feed: dict, apply_updates: bool = False, fusion: dict | None
     every update among the items is applied at the end, from values computed before. A switch on
     a scalar condition evaluates the branch it picks and not the other. `fusion`: a cache (kept
     by K.function) for the convolution chains computed fused (kcore/_fusion.py); None: no fusion.
-    `seeded`: {id(node): value} taken as computed; `record(node, value)` sees each value computed."""
+    `seeded`: {id(node): value} taken as computed; `record(node, value)` sees each value computed.
+
+    With `fusion`, the first evaluation for a set of decisions also records its schedule (each
+    node computed, in order, with a precompiled call, and the values dropped after it); later
+    ones replay it, which is the same computation without walking the graph again. Only
+    evaluations whose switches all had decided (or constant) conditions record one: any other
+    path through the graph depends on the values computed."""
     from kcore import _fusion
 
     memo: dict = {}
     applied: set = set()
     roots = flat_items(items)
     chains: dict = {}
+    decisions: dict = {}
+    schedule: list | None = None  # (node, its precompiled call, the ids dropped after it), replayed
+    steps: list | None = None  # (node, the ids dropped after it), recorded
     if fusion is not None:
         # (Threads may call one function at once: each step is one atomic dict operation, and two
         # threads computing the same plan store equal ones.)
@@ -415,6 +424,8 @@ def evaluate(items, feed: dict, apply_updates: bool = False, fusion: dict | None
         uses = fusion.get(("uses", key))
         if uses is None:
             uses = fusion.setdefault(("uses", key), _uses(roots, chains))
+        if seeded is None and record is None:
+            schedule, steps = fusion.get(("schedule", key)), []
     else:
         uses = _uses(roots, chains)
     reads, left = uses[0], dict(uses[1])  # (what each node may read; readers not yet computed)
@@ -436,11 +447,14 @@ def evaluate(items, feed: dict, apply_updates: bool = False, fusion: dict | None
 
     def pending(t) -> list:
         """What t still waits for (the inputs a lazy switch needs once its condition is known)."""
+        nonlocal steps
         if id(t) in chains:
             needed = _fusion.needs(chains[id(t)])
         elif isinstance(t, Tensor) and t.op is not None and _scalar_switch(t):
             cond = t.args[0]
             needed = [cond] + flat_items(list(t.deps))
+            if contains_symbolic(cond) and id(cond) not in decisions:
+                steps = None  # the branch read depends on a computed value: no schedule
             if not isinstance(cond, (Tensor, Update)) or id(cond) in done:
                 c = value(cond) if contains_symbolic(cond) else cond
                 branches = t.args[1:] if np.ndim(c) != 0 else [t.args[1] if bool(np.asarray(c)) else t.args[2]]
@@ -449,12 +463,13 @@ def evaluate(items, feed: dict, apply_updates: bool = False, fusion: dict | None
             needed = _inputs_of(t)
         return [i for i in needed if isinstance(i, (Tensor, Update)) and id(i) not in done]
 
-    def release_inputs(t):
+    def release_inputs(t) -> list:
         """Drops the values t was the last reader of: their memory goes back (to kcore's block
         cache) for the nodes still to come, instead of every intermediate living to the end. A
         node left with no reader before it was computed will never be (the branch a switch did
-        not take): its own reads go too, so what only it would have read is dropped now."""
-        stack = [t]
+        not take): its own reads go too, so what only it would have read is dropped now.
+        Returns the ids dropped."""
+        dropped, stack = [], [t]
         while stack:
             for i in reads.get(id(stack.pop()), ()):
                 n = left[id(i)] - 1
@@ -462,8 +477,10 @@ def evaluate(items, feed: dict, apply_updates: bool = False, fusion: dict | None
                 if n == 0 and id(i) not in keep:
                     if id(i) in done:
                         memo.pop(id(i), None)
+                        dropped.append(id(i))
                     else:
                         stack.append(i)
+        return dropped
 
     def compute(t):
         if isinstance(t, Update):
@@ -479,7 +496,7 @@ def evaluate(items, feed: dict, apply_updates: bool = False, fusion: dict | None
             memo[id(t)] = t._value
         elif isinstance(t, Tensor):
             if id(t) in chains:
-                fused = _fusion.compute(chains[id(t)], value)
+                fused = _fusion.runner(chains[id(t)])(value)
                 if fused is not None:
                     memo[id(t)] = fused
                     return
@@ -497,27 +514,99 @@ def evaluate(items, feed: dict, apply_updates: bool = False, fusion: dict | None
                     return
             memo[id(t)] = t.op.eager(t._kern, *_substitute(t.args, value), **_substitute(t.kwargs, value))
 
-    stack = [t for t in reversed(roots) if isinstance(t, (Tensor, Update))]
-    while stack:  # depth first, each item after what it needs (no recursion: graphs can be deep)
-        t = stack[-1]
-        if id(t) in done:
+    if schedule is not None:
+        for t, run, dropped in schedule:
+            if run is None:
+                compute(t)
+            else:
+                memo[id(t)] = run(value)
+            for i in dropped:
+                memo.pop(i, None)
+    else:
+        stack = [t for t in reversed(roots) if isinstance(t, (Tensor, Update))]
+        while stack:  # depth first, each item after what it needs (no recursion: graphs can be deep)
+            t = stack[-1]
+            if id(t) in done:
+                stack.pop()
+                continue
+            waits = pending(t)
+            if waits:
+                stack.extend(reversed(waits))
+                continue
             stack.pop()
-            continue
-        waits = pending(t)
-        if waits:
-            stack.extend(reversed(waits))
-            continue
-        stack.pop()
-        compute(t)
-        done.add(id(t))
-        if record is not None:
-            record(t, memo[id(t)])
-        release_inputs(t)
+            compute(t)
+            done.add(id(t))
+            if record is not None:
+                record(t, memo[id(t)])
+            dropped = release_inputs(t)
+            if steps is not None:
+                steps.append((t, dropped))
+        if steps is not None and fusion is not None:
+            fusion.setdefault(("schedule", key), [(t, _runner(t, chains, decisions), d) for t, d in steps])
     if apply_updates:
         for u in roots:
             if isinstance(u, Update):
                 apply_update(u)
     return [_substitute(t, value) if not isinstance(t, Update) else None for t in items]
+
+
+def _runner(t, chains: dict, decisions: dict):
+    """A precompiled computation of node t for a recorded schedule, `run(value) -> t's value`
+    with `value` reading graph items, doing what evaluate's compute does for t; None for the
+    items compute handles itself (leaves, updates, nodes with control dependencies)."""
+    if not isinstance(t, Tensor) or t.op is None or t.deps:
+        return None
+    if id(t) in chains:  # the fused call, or where it declines, the chain's nodes op by op (as compute)
+        from kcore import _fusion
+
+        chain = chains[id(t)]
+        fused = _fusion.runner(chain)
+        calls = [(id(n), _call(n.op, n._kern, n.args, n.kwargs)) for n in (*chain.inner, t)]
+
+        def run(value):
+            r = fused(value)
+            if r is not None:
+                return r
+            local: dict = {}
+            for key, call in calls:
+                local[key] = call(lambda item: local[id(item)] if id(item) in local else value(item))
+            return local[id(t)]
+
+        return run
+    if _scalar_switch(t):
+        cond = t.args[0]
+        if contains_symbolic(cond):
+            branch = t.args[1] if decisions[id(cond)] else t.args[2]
+        else:  # a constant condition (an elementwise one is left to compute)
+            if np.ndim(cond) != 0:
+                return None
+            branch = t.args[1] if bool(np.asarray(cond)) else t.args[2]
+        return lambda value: np.asarray(_substitute(branch, value))
+    return _call(t.op, t._kern, t.args, t.kwargs)
+
+
+def _call(op, kern, args, kwargs):
+    """`run(value)`: op.eager on (args, kwargs) with their graph items read through `value`. The
+    arguments of an op with a native entry are bound to positions once, here, instead of at each
+    call (Op.eager binds them the same way)."""
+    if op.native is not None and kwargs:
+        bound = op.signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        args, kwargs = tuple(bound.arguments.values()), {}
+    template = list(args)
+    direct = [(i, a) for i, a in enumerate(args) if isinstance(a, Operators)]
+    nested = [(i, a) for i, a in enumerate(args) if type(a) in (list, tuple) and contains_symbolic(a)]
+    eager = op.eager
+
+    def run(value):
+        a = template.copy()
+        for i, item in direct:
+            a[i] = value(item)
+        for i, item in nested:
+            a[i] = _substitute(item, value)
+        return eager(kern, *a, **kwargs)
+
+    return run
 
 
 def _uses(roots, chains) -> tuple:
