@@ -30,6 +30,19 @@ def _chain(kind, x, w, dtype, rng, depthwise=False):
         bias = K.constant(rng.standard_normal(channels), dtype=dtype)
         bn = K.batch_normalization(K.bias_add(conv, bias), mean, var, shift, scale, epsilon=1e-3)
         return K.relu(bn) if kind == "bias_bn_relu" else bn
+    if kind in ("bias_bn_add_relu", "add_first_relu", "bias_bn_add", "add_relu"):
+        # ResNet50's residual blocks: Conv2D -> BatchNormalization -> Add(shortcut) -> relu. The
+        # shortcut: a value of the result's shape (where x has more channels, a strided view of
+        # x, read as a copy; else a 1x1 convolution of x).
+        cin = K.int_shape(x)[-1]
+        shortcut = ((x * 0.5)[..., :channels] if channels <= cin else
+                    K.conv2d(x, K.constant(rng.standard_normal((1, 1, cin, channels)), dtype=dtype)))
+        if kind == "add_relu":
+            return K.relu(conv + shortcut)
+        bn = _chain("bias_bn", x, w, dtype, rng, depthwise)
+        if kind == "add_first_relu":
+            return K.relu(shortcut + bn)
+        return K.relu(bn + shortcut) if kind == "bias_bn_add_relu" else bn + shortcut
     if kind == "bias":
         return K.bias_add(conv, shift)
     if kind == "relu":
@@ -59,7 +72,8 @@ def fused_calls(monkeypatch):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("kind", ["bias_relu", "bn_relu6", "bias_bn_relu", "bias_bn", "bias", "relu", "clip"])
+@pytest.mark.parametrize("kind", ["bias_relu", "bn_relu6", "bias_bn_relu", "bias_bn", "bias", "relu", "clip",
+                                  "bias_bn_add_relu", "add_first_relu", "bias_bn_add", "add_relu"])
 @pytest.mark.parametrize("depthwise,ksize", [(False, 3), (False, 1), (True, 3)])
 def test_fused_chains_give_the_unfused_bits(kind, dtype, depthwise, ksize, fused_calls, rng):
     x = K.placeholder((None, 9, 11, 6), dtype=dtype)
@@ -76,7 +90,7 @@ def test_fused_chains_give_the_unfused_bits(kind, dtype, depthwise, ksize, fused
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("kind", ["bias_bn_relu", "clip"])
+@pytest.mark.parametrize("kind", ["bias_bn_relu", "clip", "bias_bn_add_relu"])
 def test_fused_chains_over_long_windows_and_many_filters(kind, dtype, fused_calls, rng, threads):
     # 3 x 3 x 37 = 333 window elements (more than one depth block of the product, the second
     # starting inside a tap) and 300 filters (column blocks: the epilogue's channels start past 0).
@@ -110,6 +124,23 @@ def test_float16_rounds_once(fused_calls, rng):
     assert np.all(np.abs(got - exact) <= 0.5 * spacing + 1e-7)  # rounded once
     assert np.all(np.abs(got - exact) <= np.abs(unfused - exact))  # never further than op by op
     assert not np.array_equal(got, unfused)  # (the conv's own rounding, which fusion skips, shows)
+
+
+def test_an_add_that_broadcasts_or_promotes_is_computed_op_by_op(fused_calls, rng):
+    # The residual must be a value of the result's shape and dtype: else the fused call declines
+    # and the chain's ops run one by one.
+    x = K.placeholder((None, 5, 5, 3))
+    w = K.constant(rng.standard_normal((3, 3, 3, 4)).astype("float32"))
+    conv = K.conv2d(x, w, padding="same")
+    ys = [K.relu(conv + K.constant(np.arange(4.0), dtype="float32")),  # (4,): broadcast
+          K.relu(conv + K.constant(np.full((1, 5, 5, 4), 0.5), dtype="float64"))]  # float64: promoted
+    xv = rng.standard_normal((2, 5, 5, 3)).astype("float32")
+    for y in ys:
+        fused_calls.clear()
+        got = K.function([x], [y])([xv])[0]
+        want = _unfused([y], {x: xv})[0]
+        assert fused_calls == [False]
+        assert got.dtype == want.dtype and got.shape == want.shape and got.tobytes() == want.tobytes()
 
 
 def test_intermediates_read_elsewhere_are_not_fused(fused_calls, rng):
@@ -183,6 +214,12 @@ def test_epilogue_operands_are_checked(rng):
         _core.conv_nd(x, w, [1, 1], [1, 1], [0, 0, 0, 0], False, None, np.ones(2, np.float64))
     with pytest.raises(ValueError, match="conv: the clip bounds must not be NaN"):
         _core.conv_nd(x, w, [1, 1], [1, 1], [0, 0, 0, 0], False, None, None, float("nan"), 1.0)
+    with pytest.raises(ValueError, match="conv: residual must have the result's shape"):
+        _core.conv_nd(x, w, [1, 1], [1, 1], [0, 0, 0, 0], False, residual=np.ones((1, 4, 4, 3), np.float32))
+    with pytest.raises(TypeError, match="conv: residual must be a C-contiguous array of x's dtype"):
+        _core.conv_nd(x, w, [1, 1], [1, 1], [0, 0, 0, 0], False, residual=np.ones((1, 4, 4, 2), np.float64))
+    with pytest.raises(TypeError, match="conv: residual must be a C-contiguous array of x's dtype"):
+        _core.conv_nd(x, w, [1, 1], [1, 1], [0, 0, 0, 0], False, residual=np.ones((1, 4, 4, 4), np.float32)[..., :2])
 
 
 @pytest.mark.parametrize("dtype", ["float16", "float32"])
@@ -197,11 +234,18 @@ def test_the_numpy_backend_fuses_as_its_ops_round(dtype, fused_calls, rng):
     y = NK.relu(NK.batch_normalization(NK.conv2d(x, w, padding="same"), mean, var, beta, gamma), max_value=1.5)
     bias = NK.constant(rng.standard_normal(4), dtype=dtype)
     y2 = NK.relu(NK.batch_normalization(NK.bias_add(NK.conv2d(x, w, padding="same"), bias), mean, var, beta, gamma))
+    y3 = NK.relu(NK.batch_normalization(NK.conv2d(x, w, padding="same"), mean, var, beta, gamma) + x[..., :1] * 3)
     xv = rng.standard_normal((2, 6, 7, 3)).astype(dtype)
-    got = NK.function([x], [y, y2])([xv])
-    assert fused_calls == [True, True]
-    want = _unfused([y, y2], {x: xv})
-    assert got[0].tobytes() == want[0].tobytes() and got[1].tobytes() == want[1].tobytes()
+    got = NK.function([x], [y, y2, y3])([xv])
+    assert fused_calls == [True, True, False]  # (y3's residual broadcasts: op by op)
+    want = _unfused([y, y2, y3], {x: xv})
+    assert all(g.tobytes() == h.tobytes() for g, h in zip(got, want, strict=True))
+    y4 = NK.relu(NK.batch_normalization(NK.conv2d(x, w, padding="same"), mean, var, beta, gamma) +
+                 NK.concatenate([x, x[..., :1]], axis=-1))
+    fused_calls.clear()
+    got = NK.function([x], [y4])([xv])[0]
+    assert fused_calls == [True]
+    assert got.tobytes() == _unfused([y4], {x: xv})[0].tobytes()
 
 
 @pytest.mark.parametrize("depthwise,strides", [(True, 2), (False, 2), (False, 1)])

@@ -124,8 +124,9 @@ def test_cnn_predict_matches_numpy(tmp_path):
 
 def test_keras_layer_chains_fuse_into_their_convolutions(tmp_path):
     # MobileNet's Conv2D(use_bias=False) -> BatchNormalization -> ReLU(6.) (whose parameters are
-    # 0-d arrays), ZeroPadding2D -> DepthwiseConv2D('valid'), and ResNet50's Conv2D -> BN -> relu:
-    # each a single fused convolution in predict, with the ops' own bits.
+    # 0-d arrays), ZeroPadding2D -> DepthwiseConv2D('valid'), and ResNet50's Conv2D -> BN -> relu
+    # and Conv2D -> BN -> Add(shortcut) -> relu: each a single fused convolution in predict, with
+    # the ops' own bits (no pass over a whole activation outside the convolutions).
     code = """
     import json
     import keras
@@ -142,9 +143,10 @@ def test_keras_layer_chains_fuse_into_their_convolutions(tmp_path):
             return out
         return counted
     _fusion.runner = spy
-    for name in ("elementwise1", "elementwise3"):  # relu; x * scale + shift
+    for name in ("elementwise1", "elementwise3", "elementwise"):  # relu; x * scale + shift; add
         def counted(*args, _f=getattr(_kernels.NATIVE, name), _name=name):
-            unfused_ops.append(_name)
+            if any(getattr(a, "ndim", 0) == 4 for a in args):  # (not the statistics' (C,) math)
+                unfused_ops.append(_name)
             return _f(*args)
         setattr(_kernels.NATIVE, name, counted)
     inp = layers.Input((12, 12, 3))
@@ -153,6 +155,8 @@ def test_keras_layer_chains_fuse_into_their_convolutions(tmp_path):
     h = layers.ZeroPadding2D(((0, 1), (0, 1)))(h)
     h = layers.DepthwiseConv2D(3, strides=2, padding="valid", use_bias=False)(h)
     h = layers.ReLU(6.)(layers.BatchNormalization()(h))
+    r = layers.BatchNormalization()(layers.Conv2D(8, 1)(h))
+    h = layers.Activation("relu")(layers.add([r, h]))
     h = layers.Conv2D(5, 1)(h)
     out = layers.Activation("relu")(layers.BatchNormalization()(h))
     m = keras.models.Model(inp, out)
@@ -169,7 +173,7 @@ def test_keras_layer_chains_fuse_into_their_convolutions(tmp_path):
     print(json.dumps({"calls": calls, "ops": ops, "same": got.tobytes() == unfused.tobytes()}))
     """
     out = run_keras(code, tmp_path)
-    assert out["calls"] == [True, True, True] and out["ops"] == [] and out["same"]
+    assert out["calls"] == [True] * 4 and out["ops"] == [] and out["same"]
 
 
 def test_batchnorm_cnn_fits_and_predicts_with_moving_statistics(tmp_path):

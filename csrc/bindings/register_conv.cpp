@@ -78,7 +78,8 @@ const char* channel_operand(const py::object& v, const py::array& x, std::int64_
 
 py::object conv_nd(py::handle xh, py::handle wh, const std::vector<std::int64_t>& strides,
                    const std::vector<std::int64_t>& dilation, const std::vector<std::int64_t>& pads, bool depthwise,
-                   const py::object& scale, const py::object& shift, double lo, double hi, const py::object& bias) {
+                   const py::object& scale, const py::object& shift, double lo, double hi, const py::object& bias,
+                   const py::object& residual) {
   if (!takes(xh) || !takes(wh) || !same_dtype(xh, wh)) return py::none();
   const auto x = py::reinterpret_borrow<py::array>(xh), w = py::reinterpret_borrow<py::array>(wh);
   const int nd = static_cast<int>(x.ndim()) - 2;
@@ -98,6 +99,15 @@ py::object conv_nd(py::handle xh, py::handle wh, const std::vector<std::int64_t>
   p.bias = channel_operand(bias, x, out_channels, "bias");
   p.scale = channel_operand(scale, x, out_channels, "scale");
   p.shift = channel_operand(shift, x, out_channels, "shift");
+  if (!residual.is_none()) {
+    if (!takes(residual) || !same_dtype(residual, x))
+      throw py::type_error("conv: residual must be a C-contiguous array of x's dtype");
+    const auto r = py::reinterpret_borrow<py::array>(residual);
+    bool same = r.ndim() == out.ndim();
+    for (py::ssize_t d = 0; same && d < r.ndim(); ++d) same = r.shape(d) == out.shape(d);
+    if (!same) throw py::value_error("conv: residual must have the result's shape");
+    p.residual = static_cast<const char*>(r.data());
+  }
   if (std::isnan(lo) || std::isnan(hi)) throw py::value_error("conv: the clip bounds must not be NaN");
   p.lo = lo;
   p.hi = hi;
@@ -207,12 +217,13 @@ void register_conv(py::module_& m) {
   m.def("conv_nd", &conv_nd, py::arg("x"), py::arg("w"), py::arg("strides"), py::arg("dilation"), py::arg("pads"),
         py::arg("depthwise"), py::arg("scale") = py::none(), py::arg("shift") = py::none(),
         py::arg("lo") = -std::numeric_limits<double>::infinity(), py::arg("hi") = std::numeric_limits<double>::infinity(),
-        py::arg("bias") = py::none(),
-        "conv_nd(x, w, strides, dilation, pads, depthwise, scale=None, shift=None, lo=-inf, hi=inf, bias=None): x (batch, "
-        "*spatial, C) correlated with w (*k, C, filters) (depthwise: w (*k, C, multiplier)), zero-padded by pads "
-        "(before, after per dim, flattened), then each output plus bias[c], times scale[c], plus shift[c] (per output "
-        "channel, rounded after each) and limited to [lo, hi] (NaN kept) before it is stored; None unless x and w are "
-        "C-contiguous aligned float16/32/64 arrays of one dtype.");
+        py::arg("bias") = py::none(), py::arg("residual") = py::none(),
+        "conv_nd(x, w, strides, dilation, pads, depthwise, scale=None, shift=None, lo=-inf, hi=inf, bias=None, "
+        "residual=None): x (batch, *spatial, C) correlated with w (*k, C, filters) (depthwise: w (*k, C, multiplier)), "
+        "zero-padded by pads (before, after per dim, flattened), then each output plus bias[c], times scale[c], plus "
+        "shift[c] (per output channel), plus the residual's element (an array of the result's shape), each rounded, "
+        "and limited to [lo, hi] (NaN kept) before it is stored; None unless x and w are C-contiguous aligned "
+        "float16/32/64 arrays of one dtype.");
   m.def("conv_transpose_nd", &conv_transpose_nd, py::arg("x"), py::arg("w"), py::arg("out_sp"), py::arg("strides"),
         py::arg("dilation"), py::arg("pads"),
         "conv_transpose_nd(x, w, out_sp, strides, dilation, pads): the transpose of conv_nd: y (batch, *out_sp, C) "

@@ -29,12 +29,14 @@ struct ConvPlan {
   const char* w = nullptr;
   char* y = nullptr;
   // The epilogue applied to each output before it is stored (what Keras chains after a
-  // convolution: bias_add, batch normalization in inference, relu/relu6/clip): (y + bias[c]) *
-  // scale[c] + shift[c] (rounded after each, as separate ops), then limited to [lo, hi] (NaN
-  // kept). bias/scale/shift: one per output channel, of the dtype, or null.
+  // convolution: bias_add, batch normalization in inference, a residual add, relu/relu6/clip):
+  // (y + bias[c]) * scale[c] + shift[c] + residual (rounded after each, as separate ops), then
+  // limited to [lo, hi] (NaN kept). bias/scale/shift: one per output channel, of the dtype, or
+  // null; residual: an array of y's shape and dtype (C-contiguous), or null.
   const char* bias = nullptr;
   const char* scale = nullptr;
   const char* shift = nullptr;
+  const char* residual = nullptr;
   double lo = -std::numeric_limits<double>::infinity(), hi = std::numeric_limits<double>::infinity();
 };
 

@@ -15,15 +15,18 @@ struct MatrixOperand {
 };
 
 // Work on finished blocks of C while they are still in cache (a convolution's bias, batch
-// normalization and clip): apply(ctx, c, rows, cols, ldc, col0) for rows x cols elements at c,
-// row stride ldc elements, the block's first column col0 of N. Each element of C gets it once,
-// after its last multiply-add. float32/float64 products only.
+// normalization, residual add and clip): apply(ctx, c, rows, cols, ldc, col0, row0) for rows x
+// cols elements at c, row stride ldc elements, the block's first column col0 of N and first row
+// row0 (of the product's one item, counted from `first_row`). Each element of C gets it once,
+// after its last multiply-add. float32/float64 products of one item only.
 struct GemmEpilogue {
-  void (*apply)(const void* ctx, char* c, std::int64_t rows, std::int64_t cols, std::int64_t ldc,
-                std::int64_t col0) = nullptr;
+  void (*apply)(const void* ctx, char* c, std::int64_t rows, std::int64_t cols, std::int64_t ldc, std::int64_t col0,
+                std::int64_t row0) = nullptr;
   const void* ctx = nullptr;
-  void operator()(char* c, std::int64_t rows, std::int64_t cols, std::int64_t ldc, std::int64_t col0) const {
-    if (apply != nullptr && rows > 0 && cols > 0) apply(ctx, c, rows, cols, ldc, col0);
+  std::int64_t first_row = 0;  // the row number of the product's row 0 (a product over a block of rows)
+  void operator()(char* c, std::int64_t rows, std::int64_t cols, std::int64_t ldc, std::int64_t col0,
+                  std::int64_t row0) const {
+    if (apply != nullptr && rows > 0 && cols > 0) apply(ctx, c, rows, cols, ldc, col0, first_row + row0);
   }
 };
 

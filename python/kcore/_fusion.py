@@ -1,13 +1,14 @@
 """Fusion of what Keras chains after a convolution, found when a graph is evaluated.
 
 Keras builds Conv -> bias_add -> relu, Conv -> BatchNormalization (in inference, kcore's
-x * scale + shift: `_multiply_add`) -> ReLU(6), and Conv with its bias -> BatchNormalization ->
-relu (ResNet50), often with ZeroPadding before a 'valid' convolution (absorbed into the
-convolution's own zero padding). Evaluated op by op, each link is a pass over the convolution's
-output. Where such a chain's intermediate values are used by nothing else in the evaluation, the
-chain's last node is computed by one convolution whose epilogue applies the per-channel bias,
-scale and shift and the clip to each output block while it is in cache (kernels/conv.cpp). The
-graph itself is not changed, so gradients (built on the unfused ops) and anything else reading the
+x * scale + shift: `_multiply_add`) -> ReLU(6), Conv with its bias -> BatchNormalization -> relu,
+and Conv -> BatchNormalization -> Add (the residual shortcut) -> relu (ResNet50), often with
+ZeroPadding before a 'valid' convolution (absorbed into the convolution's own zero padding).
+Evaluated op by op, each link is a pass over the convolution's output. Where such a chain's
+intermediate values are used by nothing else in the evaluation, the chain's last node is computed
+by one convolution whose epilogue applies the per-channel bias, scale and shift, adds the
+residual and clips, on each output block while it is in cache (kernels/conv.cpp). The graph
+itself is not changed, so gradients (built on the unfused ops) and anything else reading the
 intermediates see the ordinary nodes.
 
 float32 and float64 results are bitwise those of the unfused ops; float16 rounds once instead of
@@ -35,6 +36,7 @@ class Chain:
     inner: tuple  # the chain's nodes before the last, in order (computed op by op if the fused call declines)
     padding: Any = None  # the zero-padding node the convolution reads (absorbed into its pads), or None
     bias: Any = None  # a per-channel operand added before the scale (a bias_add before the normalization)
+    residual: Any = None  # the other operand of an add after the shift (a value of the result's shape), or None
 
 
 # Keras's ZeroPadding layers before a 'valid' convolution: the padding op per convolution rank.
@@ -166,9 +168,9 @@ def plan(roots, decisions: dict) -> dict:
                  for pair in pairs)
         return p if ok and len(pairs) == _CONV_RANK[c.op.name] else None
 
-    def chain(conv, scale, shift, lo, hi, inner, bias=None):
+    def chain(conv, scale, shift, lo, hi, inner, bias=None, residual=None):
         pad = padding_of(conv)
-        return Chain(conv, scale, shift, lo, hi, ((pad,) if pad is not None else ()) + inner, pad, bias)
+        return Chain(conv, scale, shift, lo, hi, ((pad,) if pad is not None else ()) + inner, pad, bias, residual)
 
     def bias_of(node, channels):
         """The per-channel bias of a channels_last bias_add, else None."""
@@ -196,6 +198,23 @@ def plan(roots, decisions: dict) -> dict:
         b = bias_of(m, c.shape[-1])
         return (c, b, node.args[1], node.args[2], (c, m)) if b is not None else None
 
+    def added(node):
+        """(conv, bias, scale, shift, inner nodes, residual) when node adds a convolution's output
+        (directly or through bias_add / _multiply_add) and another operand, the residual (its
+        shape and dtype are checked when the values are there)."""
+        if node.deps or node.op.name != "_add" or node.kwargs or len(node.args) != 2:
+            return None
+        for pos in (0, 1):
+            m = only_input(node, pos)
+            inner = affine(m) if m is not None else None
+            if inner is not None:
+                c, b, scale, shift, nodes = inner
+                return c, b, scale, shift, nodes + (m,), node.args[1 - pos]
+            c = conv_of(node, pos)
+            if c is not None:
+                return c, None, None, None, (c,), node.args[1 - pos]
+        return None
+
     chains = {}
     for t in order:
         if not isinstance(t, Tensor) or t.op is None or t.deps:
@@ -211,9 +230,19 @@ def plan(roots, decisions: dict) -> dict:
                 c, b, scale, shift, nodes = inner
                 chains[id(t)] = chain(c, scale, shift, bounds[0], bounds[1], nodes + (m,), b)
                 continue
+            summed = added(m) if m is not None else None
+            if summed is not None:
+                c, b, scale, shift, nodes, residual = summed
+                chains[id(t)] = chain(c, scale, shift, bounds[0], bounds[1], nodes + (m,), b, residual)
+                continue
             c = conv_of(t, 0)
             if c is not None:
                 chains[id(t)] = chain(c, None, None, bounds[0], bounds[1], (c,))
+        elif name == "_add":
+            summed = added(t)
+            if summed is not None:
+                c, b, scale, shift, nodes, residual = summed
+                chains[id(t)] = chain(c, scale, shift, -float("inf"), float("inf"), nodes, b, residual)
         elif name in ("bias_add", "_multiply_add"):
             inner = affine(t)
             if inner is not None:
@@ -235,14 +264,15 @@ def needs(chain: Chain) -> list:
     c = chain.conv
     reads = _symbolic_args(c.args[1:], c.kwargs)
     x = chain.padding.args[0] if chain.padding is not None else c.args[0]
-    return reads + _symbolic_args([x, chain.bias, chain.scale, chain.shift])
+    return reads + _symbolic_args([x, chain.bias, chain.scale, chain.shift, chain.residual])
 
 
 def runner(chain: Chain):
     """`run(value)`: the chain's value by one fused convolution, with graph items read through
     `value`, or None when its operands do not allow it (dtypes that differ, operands that are not
-    per-channel arrays). What does not change between evaluations (the padding, where the graph
-    items sit among the arguments) is worked out here, once per schedule (kcore/_graph.py)."""
+    per-channel arrays, a residual not of the result's shape). What does not change between
+    evaluations (the padding, where the graph items sit among the arguments) is worked out here,
+    once per schedule (kcore/_graph.py)."""
     from kcore._api.conv import fused_conv
     from kcore._graph import _substitute
 
@@ -270,6 +300,11 @@ def runner(chain: Chain):
             if a.dtype != dtype:
                 return None
             epilogue.append(np.ascontiguousarray(a.reshape(-1)))
-        return fused_conv(op, kern, concrete, kwargs, (*epilogue, chain.lo, chain.hi), pads)
+        residual = None
+        if chain.residual is not None:
+            residual = np.asarray(_substitute(chain.residual, value))
+            if residual.dtype != dtype:
+                return None
+        return fused_conv(op, kern, concrete, kwargs, (*epilogue, chain.lo, chain.hi, residual), pads)
 
     return run

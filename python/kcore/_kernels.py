@@ -16,8 +16,9 @@ keras_args), and return None to decline any other input:
     conv_transpose(x, w, out_sp, strides, dilation, pads)
     pool(x, size, strides, pads, mode)  local_conv(x, w, ksize, strides, out_sp)  resize(x, factors, mode)
 
-conv's epilogue (bias, scale, shift, lo, hi) follows each output, per channel: (y + bias) * scale +
-shift (None skips one), limited to [lo, hi] (kcore/_fusion.py). The convolution family's calls are
+conv's epilogue (bias, scale, shift, lo, hi, residual) follows each output: per channel (y + bias) *
+scale + shift, plus the residual's element (an array of the result's shape), None skipping any of
+them, then limited to [lo, hi] (kcore/_fusion.py). The convolution family's calls are
 channels_last with explicit (before, after) zero padding per spatial dim (kcore/_api/conv.py
 makes them from Keras's arguments). NATIVE runs conv (regular
 and depthwise), conv_transpose and pool on kcore's kernels (kernels/conv.cpp), resize on
@@ -174,8 +175,8 @@ class _Numpy:
         if epilogue is None:
             return out
         # As the unfused ops on the rounded result: + bias rounded, x * scale + shift rounded once,
-        # then the clip.
-        bias, scale, shift, lo, hi = epilogue
+        # + residual rounded, then the clip.
+        bias, scale, shift, lo, hi, residual = epilogue
         v = out.astype(np.float64)
         with np.errstate(all="ignore"):
             if bias is not None:
@@ -184,6 +185,8 @@ class _Numpy:
                 v = v * scale.astype(np.float64)
             if shift is not None:
                 v = v + shift.astype(np.float64)
+            if residual is not None:
+                v = _rounded(v, x.dtype).astype(np.float64) + residual.astype(np.float64)
         v = _rounded(v, x.dtype)
         return np.where(v < lo, np.asarray(lo, x.dtype), np.where(v > hi, np.asarray(hi, x.dtype), v))
 
@@ -222,8 +225,9 @@ def _native_conv(x, w, strides, dilation, pads, depthwise, epilogue=None):
     flat = [p for pair in pads for p in pair]
     if epilogue is None:
         return _core.conv_nd(_c_array(x), _c_array(w), strides, dilation, flat, depthwise)
-    bias, scale, shift, lo, hi = epilogue
-    return _core.conv_nd(_c_array(x), _c_array(w), strides, dilation, flat, depthwise, scale, shift, lo, hi, bias)
+    bias, scale, shift, lo, hi, residual = epilogue
+    return _core.conv_nd(_c_array(x), _c_array(w), strides, dilation, flat, depthwise, scale, shift, lo, hi, bias,
+                         None if residual is None else _c_array(residual))
 
 
 def _native_pool(x, size, strides, pads, mode):

@@ -41,11 +41,14 @@ constexpr DType dtype_of() {
   return std::is_same_v<A, float> ? DType::f32 : DType::f64;
 }
 
-// The plan's epilogue in A: per-channel bias, scale and shift (widened once), clip bounds.
-template <class A>
+// The plan's epilogue in A = widen_t<T>: per-channel bias, scale and shift (widened once), the
+// residual (read where it lies, widened as it is added), clip bounds.
+template <class T>
 class Epilogue {
+  using A = widen_t<T>;
+
  public:
-  Epilogue(const ConvPlan& p, std::int64_t channels) {
+  Epilogue(const ConvPlan& p, std::int64_t channels) : residual_(reinterpret_cast<const T*>(p.residual)), channels_(channels) {
     const auto widen = [&](const char* src, AlignedBuffer<A>& buf) -> const A* {
       if (src == nullptr) return nullptr;
       buf.reset(static_cast<std::size_t>(channels));
@@ -59,19 +62,22 @@ class Epilogue {
     lo_ = static_cast<A>(p.lo);
     hi_ = static_cast<A>(p.hi);
   }
-  bool active() const { return bias_ || scale_ || shift_ || clip_; }
-  // The epilogue of a product whose columns are the channels (GemmPlan::epilogue), or none.
+  bool active() const { return bias_ || scale_ || shift_ || residual_ || clip_; }
+  // The epilogue of a product whose columns are the channels and rows the output positions
+  // (GemmPlan::epilogue), or none.
   GemmEpilogue for_gemm() const {
     if (!active()) return {};
-    return {[](const void* ctx, char* c, std::int64_t rows, std::int64_t cols, std::int64_t ldc, std::int64_t col0) {
-              static_cast<const Epilogue*>(ctx)->apply(reinterpret_cast<A*>(c), rows, cols, ldc, col0);
+    return {[](const void* ctx, char* c, std::int64_t rows, std::int64_t cols, std::int64_t ldc, std::int64_t col0,
+               std::int64_t row0) {
+              static_cast<const Epilogue*>(ctx)->apply(reinterpret_cast<A*>(c), rows, cols, ldc, col0, row0);
             },
             this};
   }
-  // rows x channels values of A, `stride` apart, in place, the first being channel `first`.
-  // Vector lanes and the scalar tail do the same IEEE operations, so where rows and columns are
-  // cut never changes a bit.
-  void apply(A* y, std::int64_t rows, std::int64_t channels, std::int64_t stride, std::int64_t first = 0) const {
+  // rows x channels values of A, `stride` apart, in place, the first being channel `first` of
+  // output position `position` (where the residual's row is read). Vector lanes and the scalar
+  // tail do the same IEEE operations, so where rows and columns are cut never changes a bit.
+  void apply(A* y, std::int64_t rows, std::int64_t channels, std::int64_t stride, std::int64_t first,
+             std::int64_t position) const {
     if (!active()) return;
     constexpr int L = kLanes<A>;
     const vec<A> vlo = splat(lo_), vhi = splat(hi_);
@@ -80,12 +86,14 @@ class Epilogue {
     const A* const shift = shift_ ? shift_ + first : nullptr;
     for (std::int64_t r = 0; r < rows; ++r) {
       A* row = y + r * stride;
+      const T* const res = residual_ ? residual_ + (position + r) * channels_ + first : nullptr;
       std::int64_t c = 0;
       for (; c + L <= channels; c += L) {
         vec<A> v = load(row + c);
         if (bias) v = v + load(bias + c);
         if (scale) v = v * load(scale + c);
         if (shift) v = v + load(shift + c);
+        if (res) v = v + load_widened<A>(res + c);
         if (clip_) {
           v = v < vlo ? vlo : v;
           v = v > vhi ? vhi : v;
@@ -97,6 +105,7 @@ class Epilogue {
         if (bias) v = v + bias[c];
         if (scale) v = v * scale[c];
         if (shift) v = v + shift[c];
+        if (res) v = v + convert_one<A>(res[c]);
         if (clip_) {
           v = v < lo_ ? lo_ : v;
           v = v > hi_ ? hi_ : v;
@@ -111,6 +120,8 @@ class Epilogue {
   const A* bias_ = nullptr;
   const A* scale_ = nullptr;
   const A* shift_ = nullptr;
+  const T* residual_;
+  std::int64_t channels_;
   bool clip_ = false;
   A lo_{}, hi_{};
 };
@@ -335,13 +346,13 @@ void conv_regular(const ConvPlan& p) {
   const std::int64_t R = positions(g), M = p.filters, Kd = kernel_volume(g) * g.channels;
   if (R == 0 || M == 0) return;
   T* const y = reinterpret_cast<T*>(p.y);
-  const Epilogue<A> epi(p, M);
+  const Epilogue<T> epi(p, M);
   // The epilogue over rows [r0, r1) of a float32/float64 y, on every thread (a pass of its own).
   const auto epilogue_pass = [&](std::int64_t r0, std::int64_t r1) {
     if constexpr (std::is_same_v<T, A>) {
       if (!epi.active()) return;
       parallel_for(r0, r1, std::max<std::int64_t>(1, tuning::kGrain / M), [&](std::int64_t a, std::int64_t b) {
-        epi.apply(y + a * M, b - a, M, M);
+        epi.apply(y + a * M, b - a, M, M, 0, a);
       });
     }
   };
@@ -350,10 +361,12 @@ void conv_regular(const ConvPlan& p) {
     if constexpr (std::is_same_v<T, A>) {
       epilogue_pass(0, R);
     } else if (epi.active()) {
-      AlignedBuffer<A> zeros(static_cast<std::size_t>(M));
-      std::fill(zeros.get(), zeros.get() + M, A(0));
-      epi.apply(zeros.get(), 1, M, M);
-      for (std::int64_t r = 0; r < R; ++r) convert_run(zeros.get(), y + r * M, M);
+      AlignedBuffer<A> row(static_cast<std::size_t>(M));
+      for (std::int64_t r = 0; r < R; ++r) {  // (per row: a residual differs from row to row)
+        std::fill(row.get(), row.get() + M, A(0));
+        epi.apply(row.get(), 1, M, M, 0, r);
+        convert_run(row.get(), y + r * M, M);
+      }
     }
     return;
   }
@@ -450,6 +463,7 @@ void conv_regular(const ConvPlan& p) {
       im2col(g, call, x, r0, r1, 0, Kd, col.get());
       GemmPlan b = q;
       b.M = r1 - r0;
+      b.epilogue.first_row = r0;
       b.a = MatrixOperand{reinterpret_cast<const char*>(col.get()), 0, row_bytes, std::int64_t(sizeof(A))};
       AlignedBuffer<A> out(static_cast<std::size_t>((r1 - r0) * M));
       b.c = reinterpret_cast<char*>(out.get());
@@ -641,7 +655,7 @@ void conv_depthwise(const ConvPlan& p) {
   const T* const x = reinterpret_cast<const T*>(p.x);
   T* const y = reinterpret_cast<T*>(p.y);
   const std::int64_t kv = kernel_volume(g), kw_n = g.k[2];
-  const Epilogue<A> epi(p, OC);
+  const Epilogue<T> epi(p, OC);
   // Weights in A, with OC padded to whole vectors (zeros): the tail tile reads whole vectors.
   const std::int64_t OCP = (OC + L - 1) / L * L;
   AlignedBuffer<A> wide_w(static_cast<std::size_t>(kv * OCP));
@@ -738,7 +752,7 @@ void conv_depthwise(const ConvPlan& p) {
               dw_positions<A, 1>(rows.get(), wrow.get(), nrows, XS, OCP, kw_n, iw.get() + q * kw_n, o + q * OCP);
           }
         }
-        epi.apply(o, np, OC, o == out.get() ? OCP : OC);
+        epi.apply(o, np, OC, o == out.get() ? OCP : OC, 0, line * ow_n + ow);
         if (o == out.get())
           for (std::int64_t q = 0; q < np; ++q) convert_run(o + q * OCP, y + (line * ow_n + ow + q) * OC, OC);
         ow += np;

@@ -9,11 +9,11 @@ void gemm(const GemmPlan& g) {
   visit_float(g.dtype, "gemm", [&](auto t) {
     using T = decltype(t);
     const bool own = g.epilogue.apply != nullptr || g.a_rows.active();
-    if (own && (std::is_same_v<T, half> || (g.a_rows.active() && g.batch != 1)))
+    if (own && (std::is_same_v<T, half> || g.batch != 1))
       throw std::invalid_argument("gemm: an epilogue or rows read in place need one float32 or float64 product");
     if (!g.a_rows.active() && g.M * g.N * g.K <= kSmallWork) {
       gemm_small<T>(g);
-      return g.epilogue(g.c, g.batch * g.M, g.N, g.N, 0);
+      return g.epilogue(g.c, g.M, g.N, g.N, 0, 0);
     }
     // The packed kernel applies an epilogue to each block while it is in L2 (an external BLAS
     // would leave a pass over memory) and reads A's rows where they lie.

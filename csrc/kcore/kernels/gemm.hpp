@@ -313,7 +313,7 @@ void gemm_rows(const GemmPlan& g, const char* a, const BBlock<widen_t<T>>& b, st
       }
     }
     // The MC block's rows are final after the last k block: the epilogue, while they are in L2.
-    if (k0 + kc == g.K) g.epilogue(reinterpret_cast<char*>(cw + (mb - m0) * N), mc, nc, N, col0);
+    if (k0 + kc == g.K) g.epilogue(reinterpret_cast<char*>(cw + (mb - m0) * N), mc, nc, N, col0, mb);
   }
 }
 
@@ -413,7 +413,7 @@ void gemm_typed(const GemmPlan& g) {
         if (K == 0) std::fill(row, row + (c1 - c0), A(0));
         if constexpr (kHalf) convert_run(row, c_item + r * N + c0, c1 - c0);
       }
-      if (K == 0) g.epilogue(reinterpret_cast<char*>(cw), r1 - r0, c1 - c0, ldc, c0);
+      if (K == 0) g.epilogue(reinterpret_cast<char*>(cw), r1 - r0, c1 - c0, ldc, c0, r0);
     }
   });
 }

@@ -177,6 +177,9 @@ def _conv(kern, fn, nd, x, kernel, strides, padding, data_format, dilation_rate,
         seen = np.broadcast_to(np.zeros((), a.dtype), shape)  # (its shape and dtype only)
     p = conv_plan(fn, nd, seen, w, strides, padding, data_format, dilation_rate, depthwise=depthwise, causal=causal)
     pads = p.pads if pre_pads is None else [(b + pb, e + pe) for (b, e), (pb, pe) in zip(p.pads, pre_pads, strict=True)]
+    residual = epilogue[5] if epilogue is not None else None
+    if residual is not None and (residual.shape != tuple(p.out_shape) or residual.dtype != a.dtype):
+        return None  # an add that broadcasts, or mixes dtypes: the chain's ops one by one (kcore/_fusion.py)
     if epilogue is None:
         out = kern.conv(_to_last(a, p.fmt), w, p.strides, p.dilation, pads, depthwise)
     else:
@@ -190,8 +193,9 @@ _CONV_RANK = {"conv1d": 1, "conv2d": 2, "conv3d": 3, "depthwise_conv2d": 2}
 def fused_conv(op, kern, args, kwargs, epilogue, pre_pads=None):
     """The convolution op (conv1d/2d/3d, depthwise_conv2d) on its arguments, x first zero-padded by
     pre_pads (channels_last) when given, followed in the kernel by epilogue = (bias, scale, shift,
-    lo, hi): per output channel (y + bias) * scale + shift (None: skipped), then limited to
-    [lo, hi] (kcore/_fusion.py)."""
+    lo, hi, residual): per output channel (y + bias) * scale + shift, plus the residual (an array
+    of the result's shape), None skipping any of them, then limited to [lo, hi]
+    (kcore/_fusion.py). None when the residual is not of the result's shape and dtype."""
     b = op.signature.bind(*args, **kwargs)
     b.apply_defaults()
     a = b.arguments
