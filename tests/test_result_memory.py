@@ -107,6 +107,41 @@ def test_a_larger_free_block_is_split_for_a_smaller_result(cache_limit):
     np.testing.assert_array_equal(d, 5)
 
 
+def test_freed_pieces_join_again_and_the_smallest_blocks_go_first(cache_limit):
+    def at(a):
+        return a.__array_interface__["data"][0]
+
+    cache_limit(1 << 30)
+    _core.clear_result_cache()
+    four = (4 * LARGE[0], LARGE[1])
+    big = K.transpose(np.ones(four, np.float32))
+    address = at(big)
+    del big
+    gc.collect()
+    a, b = K.transpose(np.full(LARGE, 2, np.float32)), K.transpose(np.full(LARGE, 3, np.float32))
+    assert (at(a), at(b)) == (address, address + MIN_BYTES)  # pieces of the one free block
+    del b, a
+    gc.collect()
+    # The pieces joined the rest of the block: a result of its whole size takes it, no fresh pages.
+    assert _core.result_cache_info()["cached"] == 4 * MIN_BYTES
+    c = K.transpose(np.ones(four, np.float32))
+    assert at(c) == address and _core.result_cache_info()["cached"] == 0
+    # Over the limit, the smallest free block goes first, though freed last: a large block serves
+    # any request a smaller one does.
+    spacer = K.transpose(np.ones(LARGE, np.float32))  # (in use: keeps `small` away from c's block)
+    small = K.transpose(np.ones(LARGE, np.float32))
+    assert at(small) + MIN_BYTES != address and address + 4 * MIN_BYTES != at(small)
+    del c
+    gc.collect()
+    del small
+    gc.collect()
+    assert _core.result_cache_info()["cached"] == 5 * MIN_BYTES
+    cache_limit(4 * MIN_BYTES)
+    assert _core.result_cache_info()["cached"] == 4 * MIN_BYTES
+    assert at(K.transpose(np.ones(four, np.float32))) == address
+    del spacer
+
+
 def test_resize_and_pickle_of_a_cached_result():
     import pickle
 

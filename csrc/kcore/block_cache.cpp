@@ -101,8 +101,8 @@ bool BlockCache::release(void* p) {
     capacity = it->second;
     in_use_.erase(it);
     if (capacity <= limit_) {
-      free_.push_back({p, capacity});
-      cached_ += capacity;
+      free_.push_back(kCanSplit ? joined_locked({p, capacity}) : Block{p, capacity});
+      cached_ += free_.back().capacity;
       trim_locked();
       return true;
     }
@@ -117,10 +117,29 @@ std::size_t BlockCache::capacity(void* p) {
   return it == in_use_.end() ? 0 : it->second;
 }
 
+BlockCache::Block BlockCache::joined_locked(Block b) {
+  for (bool joined = true; joined;) {
+    joined = false;
+    for (std::size_t i = 0; i < free_.size() && !joined; ++i) {
+      const Block f = free_[i];
+      if (static_cast<char*>(f.p) + f.capacity == b.p) b = {f.p, f.capacity + b.capacity};
+      else if (static_cast<char*>(b.p) + b.capacity == f.p) b.capacity += f.capacity;
+      else continue;
+      free_.erase(free_.begin() + static_cast<std::ptrdiff_t>(i));
+      cached_ -= f.capacity;
+      joined = true;
+    }
+  }
+  return b;
+}
+
 void BlockCache::trim_locked() {
   while (!free_.empty() && (cached_ > limit_ || free_.size() > kMaxBlocks)) {
-    const Block b = free_.front();
-    free_.erase(free_.begin());
+    std::size_t smallest = 0;  // the oldest of the smallest
+    for (std::size_t i = 1; i < free_.size(); ++i)
+      if (free_[i].capacity < free_[smallest].capacity) smallest = i;
+    const Block b = free_[smallest];
+    free_.erase(free_.begin() + static_cast<std::ptrdiff_t>(smallest));
     cached_ -= b.capacity;
     unmap_block(b.p, b.capacity);
   }

@@ -4,10 +4,13 @@
 // glibc maps new pages on every call, and the kernel faults in and zeroes each of them on first
 // write. On a 4096x4096 transpose or cast that costs as much time as the copy itself. glibc
 // already keeps freed blocks below 32 MB in its heap for reuse; this cache extends the same policy
-// to larger blocks, bounded: at most kMaxBlocks free blocks and `limit` bytes are kept, the least
-// recently freed go back to the kernel first, and a limit of 0 turns keeping off. A request takes
+// to larger blocks, bounded: at most kMaxBlocks free blocks and `limit` bytes are kept, the
+// smallest (then the least recently freed) go back to the kernel first, as a large block serves
+// any request a smaller one does, and a limit of 0 turns keeping off. A request takes
 // the smallest free block that holds it, split when larger (a model's results shrink as it goes
-// deeper: the blocks of its first layers serve the later ones without fresh pages).
+// deeper: the blocks of its first layers serve the later ones without fresh pages), and a freed
+// block joins the free blocks next to it in memory (the pieces are whole again for the next
+// pass's first layers).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -42,6 +45,7 @@ class BlockCache {
     void* p;
     std::size_t capacity;
   };
+  Block joined_locked(Block b);  // b with its free neighbours in memory (taken out of free_)
   void trim_locked();
 
   std::mutex mu_;
