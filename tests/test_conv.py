@@ -490,6 +490,58 @@ def test_spatial_3d_padding(B):
 
 
 @pytest.mark.parametrize("B", BACKENDS)
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64", "int32", "bool"])
+@pytest.mark.parametrize("view", ["contiguous", "reversed", "offset"])
+def test_zero_paddings_against_numpy_pad(B, dtype, view):
+    # Native for C-contiguous float arrays (kernels/pad.cpp), NumPy's pad for the rest: the same
+    # values either way, for every layout, rank, 0-size dim, NaN and padding of 0.
+    def make(shape):
+        x = (rng.standard_normal(shape) * 4).astype(dtype)
+        if dtype.startswith("float") and x.size:
+            x.flat[0] = np.nan
+        if view == "reversed":
+            return x[::-1]
+        if view == "offset":  # C-contiguous but not 8-aligned for float64 (declined: NumPy's pad)
+            raw = np.zeros(x.nbytes + 1, np.uint8)[1:].view(x.dtype).reshape(x.shape)
+            raw[...] = x
+            return raw
+        return x
+    cases = [("temporal_padding", (3, 5, 2), ((2, 1),), "channels_last"),
+             ("temporal_padding", (0, 5, 2), ((1, 0),), "channels_last"),
+             ("spatial_2d_padding", (2, 5, 7, 3), ((1, 2), (0, 3)), "channels_last"),
+             ("spatial_2d_padding", (2, 3, 5, 7), ((1, 2), (3, 0)), "channels_first"),
+             ("spatial_2d_padding", (2, 0, 4, 3), ((1, 1), (2, 2)), "channels_last"),
+             ("spatial_2d_padding", (2, 4, 4, 0), ((1, 1), (2, 2)), "channels_last"),
+             ("spatial_2d_padding", (2, 4, 4, 3), ((0, 0), (0, 0)), "channels_last"),
+             ("spatial_3d_padding", (2, 3, 4, 5, 2), ((1, 0), (0, 2), (1, 1)), "channels_last"),
+             ("spatial_3d_padding", (1, 2, 3, 4, 5), ((2, 1), (1, 0), (0, 1)), "channels_first")]
+    for fn, shape, pads, fmt in cases:
+        x = make(shape)
+        full = [(0, 0), *pads, (0, 0)] if fmt == "channels_last" else [(0, 0), (0, 0), *pads]
+        if fn == "temporal_padding":
+            got = B.temporal_padding(x, pads[0])
+        else:
+            got = getattr(B, fn)(x, pads, data_format=fmt)
+        want = np.pad(x, full)
+        assert got.dtype == x.dtype and got.shape == want.shape and got.flags.c_contiguous, (fn, shape)
+        assert got.tobytes() == np.ascontiguousarray(want).tobytes(), (fn, shape, view)
+
+
+def test_native_pad_entry_checks_its_pads():
+    from kcore._runtime import _core
+
+    x = np.ones((2, 3), np.float32)
+    np.testing.assert_array_equal(_core.pad_nd(x, [0, 1, 2, 0]), np.pad(x, ((0, 1), (2, 0))))
+    assert _core.pad_nd(np.ones((2, 3), np.int32), [0, 0, 0, 0]) is None  # declined: NumPy's pad
+    with pytest.raises(ValueError, match="pad: pads must be >= 0"):
+        _core.pad_nd(x, [0, -1, 0, 0])
+    with pytest.raises(ValueError, match=r"pad: expected a \(before, after\) pair per dim of x, 2 dims"):
+        _core.pad_nd(x, [1, 1])
+    with pytest.raises(ValueError, match="pad: the result would be too large"):
+        _core.pad_nd(x, [0, 2**62, 0, 0])
+
+
+@pytest.mark.parametrize("B", BACKENDS)
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 def test_batch_normalization(B, dtype):
     x = rng.standard_normal((4, 3, 5)).astype(dtype)

@@ -28,7 +28,8 @@ def cache_limit():
 
 def test_large_results_use_the_cache_small_ones_numpy():
     x = np.arange(np.prod(LARGE), dtype=np.float32).reshape(LARGE)
-    big = [K.transpose(x), K.cast(x, "float64"), K.cumsum(x, axis=0), K.permute_dimensions(x, (1, 0))]
+    big = [K.transpose(x), K.cast(x, "float64"), K.cumsum(x, axis=0), K.permute_dimensions(x, (1, 0)),
+           K.spatial_2d_padding(x[None, :, :, None])]
     for r in big:
         assert get_handler_name(r) == "kcore_result_cache"
         assert r.flags.owndata and r.base is None and r.flags.writeable

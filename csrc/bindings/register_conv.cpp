@@ -1,6 +1,6 @@
-// conv_nd, conv_transpose_nd, pool_nd and resize_nd: the convolution family's native entries (kcore/conv_plan.hpp), called by
-// kcore/_kernels.py with channels_last arrays and explicit (before, after) zero padding per
-// spatial dim. They take C-contiguous, aligned float16/32/64 arrays of one dtype and return None
+// conv_nd, conv_transpose_nd, pool_nd, resize_nd and pad_nd: the convolution family's native
+// entries (kcore/conv_plan.hpp), called by kcore/_kernels.py with channels_last arrays and
+// explicit (before, after) zero padding per spatial dim. They take C-contiguous, aligned float16/32/64 arrays of one dtype and return None
 // for anything else (the caller makes such copies and asks again).
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -211,6 +211,35 @@ py::object resize_nd(py::handle xh, const std::vector<std::int64_t>& factors, co
   return std::move(out);
 }
 
+// x with zeros around each dim: pads (before, after) per dim, flattened.
+py::object pad_nd(py::handle xh, const std::vector<std::int64_t>& pads) {
+  if (!takes(xh)) return py::none();
+  const auto x = py::reinterpret_borrow<py::array>(xh);
+  const int rank = static_cast<int>(x.ndim());
+  if (rank == 0 || rank > kcore::PadPlan::kMaxRank) return py::none();
+  if (static_cast<int>(pads.size()) != 2 * rank)
+    throw py::value_error("pad: expected a (before, after) pair per dim of x, " + std::to_string(rank) + " dims");
+  kcore::PadPlan p;
+  p.rank = rank;
+  p.item = x.itemsize();
+  std::int64_t shape[kcore::PadPlan::kMaxRank];
+  std::int64_t bytes = p.item;
+  for (int d = 0; d < rank; ++d) {
+    p.shape[d] = x.shape(d);
+    p.before[d] = pads[2 * d];
+    p.after[d] = pads[2 * d + 1];
+    if (p.before[d] < 0 || p.after[d] < 0) throw py::value_error("pad: pads must be >= 0");
+    if (__builtin_add_overflow(p.shape[d], p.before[d], &shape[d]) ||
+        __builtin_add_overflow(shape[d], p.after[d], &shape[d]) || __builtin_mul_overflow(bytes, shape[d], &bytes))
+      throw py::value_error("pad: the result would be too large");
+  }
+  py::array out = empty_c_shape(x.dtype(), rank, shape);
+  p.x = static_cast<const char*>(x.data());
+  p.y = static_cast<char*>(out.mutable_data());
+  without_gil([&] { kcore::kernels().pad(p); });
+  return std::move(out);
+}
+
 }  // namespace
 
 void register_conv(py::module_& m) {
@@ -237,6 +266,9 @@ void register_conv(py::module_& m) {
         "resize_nd(x, factors, mode): x (batch, *spatial, C) with each spatial dim scaled by its integer factor, as "
         "TensorFlow's legacy resize ('nearest' repeats, 'bilinear' samples at out / factor, no corner alignment); None "
         "unless x is a C-contiguous aligned float16/32/64 array.");
+  m.def("pad_nd", &pad_nd, py::arg("x"), py::arg("pads"),
+        "pad_nd(x, pads): x with pads[2d] zeros before and pads[2d + 1] after each dim d (a kcore result); None "
+        "unless x is a C-contiguous aligned float16/32/64 array of rank 1 to 8.");
 }
 
 }  // namespace kcore_py

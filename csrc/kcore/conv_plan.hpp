@@ -52,6 +52,17 @@ struct PoolPlan {
   char* y = nullptr;
 };
 
+// y: x (C-contiguous, `rank` dims, elements of `item` bytes) with before[d] zeros added before
+// and after[d] after each dim d (Keras's temporal and spatial paddings).
+struct PadPlan {
+  static constexpr int kMaxRank = 8;
+  int rank = 0;
+  std::int64_t item = 0;
+  std::int64_t shape[kMaxRank] = {}, before[kMaxRank] = {}, after[kMaxRank] = {};
+  const char* x = nullptr;
+  char* y = nullptr;
+};
+
 enum class ResizeMode : std::uint8_t { nearest, bilinear };
 
 // y (batch, *in * factor, C): x (batch, *in, C) with each spatial dim scaled by its integer

@@ -22,6 +22,7 @@ struct KernelTable {
   void (*conv)(const ConvPlan&);
   void (*pool)(const PoolPlan&);
   void (*resize)(const ResizePlan&);
+  void (*pad)(const PadPlan&);
 };
 
 // The benchmark's memory-bandwidth probes, compiled per level like the kernels they measure.

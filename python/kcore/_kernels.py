@@ -15,6 +15,7 @@ keras_args), and return None to decline any other input:
     conv(x, w, strides, dilation, pads, depthwise[, epilogue])
     conv_transpose(x, w, out_sp, strides, dilation, pads)
     pool(x, size, strides, pads, mode)  local_conv(x, w, ksize, strides, out_sp)  resize(x, factors, mode)
+    pad(x, pads)                       (zeros around each dim: (before, after) per dim)
 
 conv's epilogue (bias, scale, shift, lo, hi, residual) follows each output: per channel (y + bias) *
 scale + shift, plus the residual's element (an array of the result's shape), None skipping any of
@@ -22,7 +23,7 @@ them, then limited to [lo, hi] (kcore/_fusion.py). The convolution family's call
 channels_last with explicit (before, after) zero padding per spatial dim (kcore/_api/conv.py
 makes them from Keras's arguments). NATIVE runs conv (regular
 and depthwise), conv_transpose and pool on kcore's kernels (kernels/conv.cpp), resize on
-kernels/resize.cpp, and local_conv on the NumPy reference until its native kernel lands.
+kernels/resize.cpp, pad on kernels/pad.cpp, and local_conv on the NumPy reference until its native kernel lands.
 
 Kinds are the native enums (ReduceKind, ScanKind, ElementwiseKind), bound once from C++.
 """
@@ -41,7 +42,7 @@ FLOAT_CHARS = "efd"  # float16, float32, float64: what the native kernels take
 NATIVE = types.SimpleNamespace(name="kcore", **{name: getattr(_core, name) for name in (
     "reduce", "scan", "cast", "transpose", "permute_dimensions", "dot", "batch_dot", "elementwise",
     "elementwise3", "elementwise1", "softmax")})
-CONV_FAMILY = ("conv", "conv_transpose", "pool", "local_conv", "resize")
+CONV_FAMILY = ("conv", "conv_transpose", "pool", "local_conv", "resize", "pad")
 
 
 def _plain(x) -> bool:
@@ -210,6 +211,10 @@ class _Numpy:
     def resize(x, factors, mode):
         return _rounded(ref.resize_exact(x, factors, mode), x.dtype) if _plain(x) else None
 
+    @staticmethod
+    def pad(x, pads):
+        return np.pad(x, pads) if _plain(x) else None
+
 
 NUMPY = _Numpy()
 
@@ -247,6 +252,11 @@ def _native_resize(x, factors, mode):
     return _core.resize_nd(_c_array(x), factors, mode) if _plain(x) else None
 
 
-NATIVE.conv, NATIVE.conv_transpose, NATIVE.pool, NATIVE.resize = (_native_conv, _native_conv_transpose, _native_pool,
-                                                                  _native_resize)
+def _native_pad(x, pads):
+    # (a strided view declines: NumPy's pad reads it in one pass, a contiguous copy first would be two)
+    return _core.pad_nd(x, [p for pair in pads for p in pair]) if _plain(x) and x.flags.c_contiguous else None
+
+
+NATIVE.conv, NATIVE.conv_transpose, NATIVE.pool, NATIVE.resize, NATIVE.pad = (
+    _native_conv, _native_conv_transpose, _native_pool, _native_resize, _native_pad)
 NATIVE.local_conv = NUMPY.local_conv  # the reference until its native kernel lands

@@ -138,35 +138,42 @@ def _pads(padding, fn: str, nd: int) -> list:
     return [tuple(V.count(v, fn, "padding", bits=31) for v in p) for p in pairs]
 
 
-@op()
-def temporal_padding(x, padding=(1, 1)):
+@op(kernels=True)
+def temporal_padding(kern, x, padding=(1, 1)):
     a = V.tensor(x, "temporal_padding")
     (pad,) = _pads(padding, "temporal_padding", 0)
     if a.ndim != 3:
         raise ValueError(f"temporal_padding: expects a rank-3 tensor, got shape {a.shape}")
-    return np.pad(a, ((0, 0), pad, (0, 0)))
+    return _zero_padded(kern, a, [(0, 0), pad, (0, 0)])
 
 
-def _spatial_padding(fn, x, padding, data_format, nd):
+def _zero_padded(kern, a, pads):
+    """a with (before, after) zeros around each dim: the provider's pad (kcore's result memory
+    and threads), or NumPy's for what it declines (other dtypes, strided views)."""
+    out = kern.pad(a, pads)
+    return out if out is not None else np.pad(a, pads)
+
+
+def _spatial_padding(kern, fn, x, padding, data_format, nd):
     a = V.tensor(x, fn)
     data_format = data_format_of(data_format, fn)
     pads = _pads(padding, fn, nd)
     if a.ndim != nd + 2:
         raise ValueError(f"{fn}: expects a rank-{nd + 2} tensor, got shape {a.shape}")
     pads = [(0, 0), (0, 0), *pads] if data_format == "channels_first" else [(0, 0), *pads, (0, 0)]
-    return np.pad(a, pads)
+    return _zero_padded(kern, a, pads)
 
 
-@op()
-def spatial_2d_padding(x, padding=((1, 1), (1, 1)), data_format=None):
+@op(kernels=True)
+def spatial_2d_padding(kern, x, padding=((1, 1), (1, 1)), data_format=None):
     """Zeros around the rows and columns: padding ((top, bottom), (left, right))."""
-    return _spatial_padding("spatial_2d_padding", x, padding, data_format, 2)
+    return _spatial_padding(kern, "spatial_2d_padding", x, padding, data_format, 2)
 
 
-@op()
-def spatial_3d_padding(x, padding=((1, 1), (1, 1), (1, 1)), data_format=None):
+@op(kernels=True)
+def spatial_3d_padding(kern, x, padding=((1, 1), (1, 1), (1, 1)), data_format=None):
     """Zeros around the three spatial dims: padding ((before, after),) * 3."""
-    return _spatial_padding("spatial_3d_padding", x, padding, data_format, 3)
+    return _spatial_padding(kern, "spatial_3d_padding", x, padding, data_format, 3)
 
 
 @op()
