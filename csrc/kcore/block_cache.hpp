@@ -25,7 +25,7 @@ class BlockCache {
   static constexpr std::size_t kMinBytes = std::size_t(4) << 20;   // smaller requests: malloc
   static constexpr std::size_t kAlign = std::size_t(2) << 20;      // a transparent huge page
   static constexpr std::size_t kMaxBlocks = 16;
-  static constexpr std::size_t kDefaultLimit = std::size_t(256) << 20;
+  static constexpr std::size_t kDefaultLimit = std::size_t(512) << 20;
 
   // A block of at least `bytes` (kMinBytes and up), 2 MiB aligned; nullptr when out of memory.
   // `zeroed` asks for zero-filled memory (calloc).
