@@ -37,6 +37,12 @@ def test_large_results_use_the_cache_small_ones_numpy():
     np.testing.assert_array_equal(big[1], x.astype(np.float64))
     small = K.transpose(x[:8, :8])
     assert get_handler_name(small) != "kcore_result_cache"
+    # Mid-sized results (64 KiB up) are aligned to a cache line, so the next kernel's vector loads
+    # of them never split lines (NumPy's malloc gives 16 bytes).
+    for n in (16384, 16384 + 3, 100000, 1 << 20):
+        mids = [K.relu(np.ones(n, np.float32)) for _ in range(4)]
+        assert all(m.__array_interface__["data"][0] % 64 == 0 for m in mids), n
+        np.testing.assert_array_equal(mids[0], 1)
     # Arrays NumPy makes from ours are NumPy's own.
     assert get_handler_name(big[0] + 1) != "kcore_result_cache"
 
