@@ -141,6 +141,42 @@ def test_an_add_that_broadcasts_or_promotes_is_computed_op_by_op(fused_calls, rn
         want = _unfused([y], {x: xv})[0]
         assert fused_calls == [False]
         assert got.dtype == want.dtype and got.shape == want.shape and got.tobytes() == want.tobytes()
+    # Behind Keras's BatchNormalization switch: op by op, the chain reads the picked branch.
+    K.clear_session()
+    x = K.placeholder((None, 5, 5, 3))
+    conv = K.conv2d(x, w, padding="same")
+    gamma, beta = K.constant(np.full(4, 1.5, np.float32)), K.constant(np.full(4, 0.25, np.float32))
+    mean, var = K.constant(np.zeros(4, np.float32)), K.constant(np.ones(4, np.float32))
+    train, _, _ = K.normalize_batch_in_training(conv, gamma, beta, [0, 1, 2])
+    bn = K.in_train_phase(train, K.batch_normalization(conv, mean, var, beta, gamma))
+    y = K.relu(bn + K.constant(np.arange(4.0), dtype="float32"))
+    f = K.function([x, K.learning_phase()], [y])
+    for _ in range(3):  # (the first call walks the graph, the others replay its schedule)
+        fused_calls.clear()
+        got = f([xv, 0])[0]
+        assert fused_calls == [False]
+        assert got.tobytes() == _unfused([y], {x: xv, K.learning_phase(): np.asarray(0)})[0].tobytes()
+    K.clear_session()
+
+
+@pytest.mark.parametrize("batch", [1, 4])
+def test_float16_residual_rounds_once_at_its_own_position(batch, fused_calls, rng):
+    # float16 convolutions run float32 products, the whole batch at once or (batch 4: an im2col
+    # larger than kConvWholeBytes) in blocks of rows: each block's epilogue reads the residual at
+    # its own output positions.
+    from kcore import _reference
+
+    x = K.placeholder((None, 64, 64, 16), dtype="float16")
+    w = K.constant(rng.standard_normal((3, 3, 16, 8)) / 6, dtype="float16")
+    r = K.placeholder((None, 64, 64, 8), dtype="float16")
+    y = K.relu(K.conv2d(x, w, padding="same") + r)
+    xv = rng.standard_normal((batch, 64, 64, 16)).astype("float16")
+    rv = rng.standard_normal((batch, 64, 64, 8)).astype("float16")
+    got = K.function([x, r], [y])([xv, rv])[0].astype(np.float64)
+    assert fused_calls == [True]
+    exact = np.maximum(_reference.conv_exact(xv, K.eval(w), (1, 1), (1, 1), [(1, 1), (1, 1)]) + rv, 0)
+    spacing = np.spacing(np.abs(exact).astype(np.float16)).astype(np.float64)
+    assert np.all(np.abs(got - exact) <= 0.5 * spacing + 1e-5 * np.abs(exact) + 1e-6)
 
 
 def test_intermediates_read_elsewhere_are_not_fused(fused_calls, rng):

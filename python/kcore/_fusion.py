@@ -37,6 +37,9 @@ class Chain:
     padding: Any = None  # the zero-padding node the convolution reads (absorbed into its pads), or None
     bias: Any = None  # a per-channel operand added before the scale (a bias_add before the normalization)
     residual: Any = None  # the other operand of an add after the shift (a value of the result's shape), or None
+    # ((id(switch), its picked branch), ...): the decided switches between the chain's nodes, which
+    # the chain reads through (computed op by op, a node reads the branch for the switch)
+    through: tuple = ()
 
 
 # Keras's ZeroPadding layers before a 'valid' convolution: the padding op per convolution rank.
@@ -254,6 +257,20 @@ def plan(roots, decisions: dict) -> dict:
     for found in list(chains.values()):
         for node in found.inner:
             chains.pop(id(node), None)
+    for t in order:
+        if id(t) in chains:
+            found = chains[id(t)]
+            inner = {id(n) for n in found.inner}
+            through: dict = {}
+            for n in (*found.inner, t):
+                for a in n.args:
+                    path = []
+                    while isinstance(a, Tensor) and chosen(a) is not None and id(a) not in inner:
+                        path.append(a)
+                        a = chosen(a)
+                    if path and id(a) in inner:
+                        through.update((id(s), a) for s in path)
+            chains[id(t)] = dataclasses.replace(found, through=tuple(through.items()))
     return chains
 
 

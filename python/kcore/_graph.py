@@ -496,14 +496,8 @@ def evaluate(items, feed: dict, apply_updates: bool = False, fusion: dict | None
             memo[id(t)] = t._value
         elif isinstance(t, Tensor):
             if id(t) in chains:
-                fused = _fusion.runner(chains[id(t)])(value)
-                if fused is not None:
-                    memo[id(t)] = fused
-                    return
-                for inner in chains[id(t)].inner:  # operands the fused call does not take: op by op
-                    if id(inner) not in memo:
-                        memo[id(inner)] = inner.op.eager(inner._kern, *_substitute(inner.args, value),
-                                                         **_substitute(inner.kwargs, value))
+                memo[id(t)] = _runner(t, chains, decisions)(value)
+                return
             for d in flat_items(list(t.deps)):
                 if isinstance(d, Update):
                     apply_update(d)
@@ -556,20 +550,26 @@ def _runner(t, chains: dict, decisions: dict):
     items compute handles itself (leaves, updates, nodes with control dependencies)."""
     if not isinstance(t, Tensor) or t.op is None or t.deps:
         return None
-    if id(t) in chains:  # the fused call, or where it declines, the chain's nodes op by op (as compute)
+    if id(t) in chains:  # the fused call, or where it declines, the chain's nodes op by op
         from kcore import _fusion
 
         chain = chains[id(t)]
         fused = _fusion.runner(chain)
         calls = [(id(n), _call(n.op, n._kern, n.args, n.kwargs)) for n in (*chain.inner, t)]
+        through = dict(chain.through)
 
         def run(value):
             r = fused(value)
             if r is not None:
                 return r
             local: dict = {}
+
+            def read(item):  # the chain's own values, a decided switch between them as its branch
+                key = id(through.get(id(item), item))
+                return local[key] if key in local else value(item)
+
             for key, call in calls:
-                local[key] = call(lambda item: local[id(item)] if id(item) in local else value(item))
+                local[key] = call(read)
             return local[id(t)]
 
         return run
