@@ -37,9 +37,9 @@ def test_large_results_use_the_cache_small_ones_numpy():
     np.testing.assert_array_equal(big[1], x.astype(np.float64))
     small = K.transpose(x[:8, :8])
     assert get_handler_name(small) != "kcore_result_cache"
-    # Mid-sized results (64 KiB up) are aligned to a cache line, so the next kernel's vector loads
+    # Mid-sized results (1 MiB up) are aligned to a cache line, so the next kernel's vector loads
     # of them never split lines (NumPy's malloc gives 16 bytes).
-    for n in (16384, 16384 + 3, 100000, 1 << 20):
+    for n in (1 << 18, (1 << 18) + 3, 400000, 1 << 20):
         mids = [K.relu(np.ones(n, np.float32)) for _ in range(4)]
         assert all(m.__array_interface__["data"][0] % 64 == 0 for m in mids), n
         np.testing.assert_array_equal(mids[0], 1)

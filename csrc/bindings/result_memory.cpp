@@ -37,10 +37,10 @@ constexpr unsigned kFeatureVersion1_22 = 0xf;
 
 // Smaller results are the C allocator's, at a cache line's alignment: malloc's 16 bytes make every
 // vector load of a kernel that reads the result in place (the next layer) split cache lines.
-// Results under kAlignedMinBytes keep NumPy's allocator (installing the handler costs more than
-// their kernels lose).
+// Results under kAlignedMinBytes keep NumPy's allocator: installing the handler (a context
+// variable set and reset, ~0.5 us) would cost their short kernels more than split loads do.
 constexpr std::size_t kSmallAlign = 64;
-constexpr std::size_t kAlignedMinBytes = std::size_t(64) << 10;
+constexpr std::size_t kAlignedMinBytes = std::size_t(1) << 20;
 
 void* small_block(std::size_t n) {
   return std::aligned_alloc(kSmallAlign, (std::max<std::size_t>(n, 1) + kSmallAlign - 1) / kSmallAlign * kSmallAlign);
