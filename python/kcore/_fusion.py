@@ -317,11 +317,8 @@ def runner(chain: Chain):
             if a.dtype != dtype:
                 return None
             epilogue.append(np.ascontiguousarray(a.reshape(-1)))
-        residual = None
-        if chain.residual is not None:
-            residual = np.asarray(_substitute(chain.residual, value))
-            if residual.dtype != dtype:
-                return None
+        # (the residual's shape and dtype are checked against the result's in fused_conv)
+        residual = None if chain.residual is None else np.asarray(_substitute(chain.residual, value))
         return fused_conv(op, kern, concrete, kwargs, (*epilogue, chain.lo, chain.hi, residual), pads)
 
     return run
