@@ -18,7 +18,8 @@ struct MatrixOperand {
 // normalization, residual add and clip): apply(ctx, c, rows, cols, ldc, col0, row0) for rows x
 // cols elements at c, row stride ldc elements, the block's first column col0 of N and first row
 // row0 (of the product's one item, counted from `first_row`). Each element of C gets it once,
-// after its last multiply-add. float32/float64 products of one item only.
+// after its last multiply-add; a float16 product's elements are then still its float32 sums
+// (rounded after the epilogue). Products of one item only.
 struct GemmEpilogue {
   void (*apply)(const void* ctx, char* c, std::int64_t rows, std::int64_t cols, std::int64_t ldc, std::int64_t col0,
                 std::int64_t row0) = nullptr;
@@ -44,7 +45,7 @@ struct GemmRun {
 // [k0, k0 + cols) row-major (row stride `cols`) at out. runs(ctx, k0, cols, count) gives columns
 // [k0, k0 + cols) as runs in order, valid on the calling thread until its next call. With
 // in_place the micro-kernel reads the runs where they lie (no packing: best where few column
-// panels would reuse a packed one); else they are packed. float32/float64, one item only.
+// panels would reuse a packed one; float32/float64); else they are packed. One item only.
 struct GemmRowsOfA {
   bool (*starts)(const void* ctx, std::int64_t m0, std::int64_t rows, const char** out) = nullptr;
   const GemmRun* (*runs)(const void* ctx, std::int64_t k0, std::int64_t cols, std::int64_t* count) = nullptr;

@@ -125,13 +125,9 @@ constexpr std::int64_t kBlasMinDim = 2048, kBlasMinDimAmd = 0;
 constexpr std::int64_t kBlasMinRows = 256, kBlasMinCols = 128, kBlasTasks = 8;
 
 // --- convolutions and pooling (kernels/conv.cpp) ---
-// A float16 convolution whose whole float32 im2col matrix fits this many bytes builds it at once
-// and runs one product on every thread (small images, batch 1); larger ones run blocks of output
-// positions, each an im2col block of about kConvBlockBytes (kept in L2) and a single-threaded
-// product. (float32/float64 take their windows' rows inside the product, kernels/conv.cpp.)
+// Transposed convolutions run their product over groups of batch items whose float32 columns
+// (every upstream position's taps) fit this many bytes.
 constexpr std::int64_t kConvWholeBytes = std::int64_t(8) << 20;
-constexpr std::int64_t kConvBlockBytes = std::int64_t(512) << 10;
-constexpr std::int64_t kConvMinBlockRows = 64;
 // float32/float64 convolutions with at most this many filters read their windows in place (a
 // packed panel would serve at most two column panels of the product); more filters pack them.
 constexpr std::int64_t kConvInPlaceFilters = 64;

@@ -4,12 +4,12 @@
 //
 // A regular convolution is a product: each output position's window (im2col: kernel positions x
 // channels, zeros where the window leaves x) times w seen as a (k * C, filters) matrix, on the
-// gemm family. float32/float64 run one product on kcore's packed kernel that takes each window's
-// runs from x itself (GemmPlan::a_rows; a 1x1 convolution with unit strides reads x as a matrix)
-// and applies the fused bias, scale, shift and clip to each block while it is in L2
-// (GemmPlan::epilogue). float16 builds its windows in float32 and runs float32 products, rounded
-// once. Depthwise convolutions and pooling are memory-bound: one pass per output line, the
-// channels (contiguous in channels_last) in vectors.
+// gemm family: one product on kcore's packed kernel that takes each window's runs from x itself
+// (GemmPlan::a_rows; a 1x1 convolution with unit strides reads x as a matrix) and applies the
+// fused bias, scale, shift, residual and clip to each block while it is in L2
+// (GemmPlan::epilogue); float16 widens as it packs, accumulates in float32 and is rounded once,
+// after the epilogue. Depthwise convolutions and pooling are memory-bound: one pass per output
+// line, the channels (contiguous in channels_last) in vectors.
 //
 // Work splits by shape only (the product's own split, blocks of output positions, output lines),
 // and each output element is one fixed chain of operations, so no thread count changes a bit.
@@ -264,31 +264,30 @@ class Positions {
 };
 
 // s[0, n) -> d[0, n) inline: window runs are a few dozen elements, where a library call costs
-// more than the copy.
-template <class T, class A>
-KCORE_INLINE void copy_run(const T* s, A* d, std::int64_t n) {
-  if constexpr (std::is_same_v<T, A>) {
-    constexpr int L = kLanes<A>;
+// more than the copy (float16's go by memcpy: there are no float16 vectors).
+template <class T>
+KCORE_INLINE void copy_run(const T* s, T* d, std::int64_t n) {
+  if constexpr (std::is_same_v<T, half>) {
+    std::memcpy(d, s, static_cast<std::size_t>(n) * sizeof(T));
+  } else {
+    constexpr int L = kLanes<T>;
     std::int64_t i = 0;
     for (; i + L <= n; i += L) store(d + i, load(s + i));
     if (i < n) store_partial(d + i, load_partial(s + i, int(n - i)), int(n - i));
-  } else {
-    convert_run(s, d, n);
   }
 }
 
 // Columns [k0, k0 + kc) of rows [p0, p1) of the im2col matrix (one row per output position, in
 // (batch, *out) order; the row is kernel positions in order, each C channels, zeros where the
-// window leaves x), row stride kc, in A (float16's windows in float32). The column range's
-// pieces are decoded once; a window inside x is then a few copies at fixed offsets from its
-// first element.
-template <class T, class A>
+// window leaves x), row stride kc. The column range's pieces are decoded once; a window inside x
+// is then a few copies at fixed offsets from its first element.
+template <class T>
 void im2col(const ConvGeometry& g, std::uint64_t call, const T* x, std::int64_t p0, std::int64_t p1, std::int64_t k0,
-            std::int64_t kc, A* out) {
+            std::int64_t kc, T* out) {
   const WindowColumns& cols = WindowColumns::of(g, call, k0, kc);
   Positions pos(g, p0);
   for (std::int64_t p = p0; p < p1; ++p, pos.next()) {
-    A* const dst = out + (p - p0) * kc;
+    T* const dst = out + (p - p0) * kc;
     if (pos.inside()) {
       const T* const base = x + pos.offset();
       for (const GemmRun& r : cols.runs) copy_run(base + r.offset, dst + r.col, r.len);
@@ -297,7 +296,7 @@ void im2col(const ConvGeometry& g, std::uint64_t call, const T* x, std::int64_t 
       for (const WindowPiece& r : cols.pieces) {
         const std::int64_t id = bd + r.kd * g.dil[0], ih = bh + r.kh * g.dil[1], iw = bw + r.kw * g.dil[2];
         if (id < 0 || id >= g.in[0] || ih < 0 || ih >= g.in[1] || iw < 0 || iw >= g.in[2])
-          std::fill(dst + r.col, dst + r.col + r.len, A(0));
+          std::fill(dst + r.col, dst + r.col + r.len, T{});
         else
           copy_run(x + (((n * g.in[0] + id) * g.in[1] + ih) * g.in[2] + iw) * g.channels + r.c, dst + r.col, r.len);
       }
@@ -345,132 +344,58 @@ void conv_regular(const ConvPlan& p) {
   const ConvGeometry& g = p.g;
   const std::int64_t R = positions(g), M = p.filters, Kd = kernel_volume(g) * g.channels;
   if (R == 0 || M == 0) return;
-  T* const y = reinterpret_cast<T*>(p.y);
   const Epilogue<T> epi(p, M);
-  // The epilogue over rows [r0, r1) of a float32/float64 y, on every thread (a pass of its own).
-  const auto epilogue_pass = [&](std::int64_t r0, std::int64_t r1) {
-    if constexpr (std::is_same_v<T, A>) {
-      if (!epi.active()) return;
-      parallel_for(r0, r1, std::max<std::int64_t>(1, tuning::kGrain / M), [&](std::int64_t a, std::int64_t b) {
-        epi.apply(y + a * M, b - a, M, M, 0, a);
-      });
-    }
-  };
-  if (Kd == 0) {
-    std::fill(y, y + R * M, T{});
-    if constexpr (std::is_same_v<T, A>) {
-      epilogue_pass(0, R);
-    } else if (epi.active()) {
-      AlignedBuffer<A> row(static_cast<std::size_t>(M));
-      for (std::int64_t r = 0; r < R; ++r) {  // (per row: a residual differs from row to row)
-        std::fill(row.get(), row.get() + M, A(0));
-        epi.apply(row.get(), 1, M, M, 0, r);
-        convert_run(row.get(), y + r * M, M);
-      }
-    }
-    return;
-  }
-  const T* const x = reinterpret_cast<const T*>(p.x);
-  AlignedBuffer<A> wide_w;
-  const A* w = reinterpret_cast<const A*>(p.w);
-  if constexpr (!std::is_same_v<T, A>) {
-    wide_w.reset(static_cast<std::size_t>(Kd * M));
-    convert_run(reinterpret_cast<const T*>(p.w), wide_w.get(), Kd * M);
-    w = wide_w.get();
-  }
   GemmPlan q;
-  q.dtype = dtype_of<A>();
+  q.dtype = p.dtype;  // float16 products widen as they pack and round once (the gemm family)
+  q.M = R;
   q.N = M;
   q.K = Kd;
-  q.b = MatrixOperand{reinterpret_cast<const char*>(w), 0, M * std::int64_t(sizeof(A)), std::int64_t(sizeof(A))};
+  q.b = MatrixOperand{p.w, 0, M * std::int64_t(sizeof(T)), std::int64_t(sizeof(T))};
+  q.c = p.y;
   q.epilogue = epi.for_gemm();  // on each block of the product while it is in cache
-  const std::int64_t row_bytes = Kd * std::int64_t(sizeof(A));
   bool unit = true;  // 1x1, unit strides, no padding: x itself is the im2col matrix
   for (int d = 0; d < 3; ++d) unit = unit && g.k[d] == 1 && g.stride[d] == 1 && g.pad[d] == 0 && g.in[d] == g.out[d];
-  if constexpr (std::is_same_v<T, A>) {
-    q.M = R;
-    q.c = p.y;
-    if (unit) {
-      q.a = MatrixOperand{p.x, 0, row_bytes, std::int64_t(sizeof(A))};
-      return gemm(q);
-    }
-    // One product over the windows' rows: each window's runs read where they lie, no im2col
-    // matrix. With few filters a packed panel would serve few column panels, so the product reads
-    // the rows in place, from a zero-padded copy of x where windows leave it; else it packs them,
-    // filling the rows of panels that reach into the padding.
-    struct Source {
-      ConvGeometry g;
-      const T* x;
-      std::uint64_t call;
-    } source{};
-    const bool in_place = M <= tuning::kConvInPlaceFilters;
-    AlignedBuffer<T> padded;
-    source.g = g;
-    source.x = in_place ? padded_input(g, x, padded, source.g) : x;
-    source.call = WindowColumns::new_call();
-    q.a_rows.starts = [](const void* ctx, std::int64_t m0, std::int64_t rows, const char** out) {
-      const auto* src = static_cast<const Source*>(ctx);
-      Positions pos(src->g, m0);
-      for (std::int64_t i = 0; i < rows; ++i, pos.next()) {
-        if (!pos.inside()) return false;
-        out[i] = reinterpret_cast<const char*>(src->x + pos.offset());
-      }
-      return true;
-    };
-    q.a_rows.runs = [](const void* ctx, std::int64_t k0, std::int64_t cols, std::int64_t* count) {
-      const auto* src = static_cast<const Source*>(ctx);
-      const WindowColumns& wc = WindowColumns::of(src->g, src->call, k0, cols);
-      *count = static_cast<std::int64_t>(wc.runs.size());
-      return wc.runs.data();
-    };
-    q.a_rows.fill = [](const void* ctx, std::int64_t m0, std::int64_t rows, std::int64_t k0, std::int64_t cols, char* out) {
-      const auto* src = static_cast<const Source*>(ctx);
-      im2col(src->g, src->call, src->x, m0, m0 + rows, k0, cols, reinterpret_cast<A*>(out));
-    };
-    q.a_rows.ctx = &source;
-    q.a_rows.in_place = in_place;
-    gemm(q);
-  } else {
-    // float16: im2col in float32, float32 products rounded into y (in blocks, so that the float32
-    // copies stay small).
-    const std::uint64_t call = WindowColumns::new_call();
-    if (R * row_bytes <= tuning::kConvWholeBytes) {
-      // The whole im2col matrix at once, then one product on every thread.
-      AlignedBuffer<A> col(static_cast<std::size_t>(R * Kd));
-      const std::int64_t chunk = std::max<std::int64_t>(1, tuning::kConvBlockBytes / row_bytes);
-      parallel_tasks((R + chunk - 1) / chunk, chunk * Kd, [&](std::int64_t t) {
-        const std::int64_t r0 = t * chunk;
-        im2col(g, call, x, r0, std::min(R, r0 + chunk), 0, Kd, col.get() + r0 * Kd);
-      });
-      GemmPlan b = q;
-      b.M = R;
-      b.a = MatrixOperand{reinterpret_cast<const char*>(col.get()), 0, row_bytes, std::int64_t(sizeof(A))};
-      AlignedBuffer<A> out(static_cast<std::size_t>(R * M));
-      b.c = reinterpret_cast<char*>(out.get());
-      gemm(b);
-      parallel_for(0, R, std::max<std::int64_t>(1, tuning::kGrain / M), [&](std::int64_t r0, std::int64_t r1) {
-        convert_run(out.get() + r0 * M, y + r0 * M, (r1 - r0) * M);
-      });
-      return;
-    }
-    // Blocks of output positions: each task builds its im2col block and runs its own product.
-    const std::int64_t want = std::max(tuning::kConvMinBlockRows, tuning::kConvBlockBytes / row_bytes);
-    const std::int64_t rows = std::min(R, (want + 15) / 16 * 16);
-    const std::int64_t blocks = (R + rows - 1) / rows;
-    parallel_tasks(blocks, std::max<std::int64_t>(rows * Kd * M / 16, 1), [&](std::int64_t t) {
-      const std::int64_t r0 = t * rows, r1 = std::min(R, r0 + rows);
-      AlignedBuffer<A> col(static_cast<std::size_t>((r1 - r0) * Kd));
-      im2col(g, call, x, r0, r1, 0, Kd, col.get());
-      GemmPlan b = q;
-      b.M = r1 - r0;
-      b.epilogue.first_row = r0;
-      b.a = MatrixOperand{reinterpret_cast<const char*>(col.get()), 0, row_bytes, std::int64_t(sizeof(A))};
-      AlignedBuffer<A> out(static_cast<std::size_t>((r1 - r0) * M));
-      b.c = reinterpret_cast<char*>(out.get());
-      gemm(b);
-      convert_run(out.get(), y + r0 * M, (r1 - r0) * M);
-    });
+  if (unit) {
+    q.a = MatrixOperand{p.x, 0, Kd * std::int64_t(sizeof(T)), std::int64_t(sizeof(T))};
+    return gemm(q);
   }
+  // One product over the windows' rows: each window's runs read where they lie, no im2col matrix.
+  // With few filters a packed panel would serve few column panels, so the product reads the rows
+  // in place (float32/float64), from a zero-padded copy of x where windows leave it; else it
+  // packs them, filling the rows of panels that reach into the padding.
+  struct Source {
+    ConvGeometry g;
+    const T* x;
+    std::uint64_t call;
+  } source{};
+  const T* const x = reinterpret_cast<const T*>(p.x);
+  const bool in_place = std::is_same_v<T, A> && M <= tuning::kConvInPlaceFilters;
+  AlignedBuffer<T> padded;
+  source.g = g;
+  source.x = in_place ? padded_input(g, x, padded, source.g) : x;
+  source.call = WindowColumns::new_call();
+  q.a_rows.starts = [](const void* ctx, std::int64_t m0, std::int64_t rows, const char** out) {
+    const auto* src = static_cast<const Source*>(ctx);
+    Positions pos(src->g, m0);
+    for (std::int64_t i = 0; i < rows; ++i, pos.next()) {
+      if (!pos.inside()) return false;
+      out[i] = reinterpret_cast<const char*>(src->x + pos.offset());
+    }
+    return true;
+  };
+  q.a_rows.runs = [](const void* ctx, std::int64_t k0, std::int64_t cols, std::int64_t* count) {
+    const auto* src = static_cast<const Source*>(ctx);
+    const WindowColumns& wc = WindowColumns::of(src->g, src->call, k0, cols);
+    *count = static_cast<std::int64_t>(wc.runs.size());
+    return wc.runs.data();
+  };
+  q.a_rows.fill = [](const void* ctx, std::int64_t m0, std::int64_t rows, std::int64_t k0, std::int64_t cols, char* out) {
+    const auto* src = static_cast<const Source*>(ctx);
+    im2col(src->g, src->call, src->x, m0, m0 + rows, k0, cols, reinterpret_cast<T*>(out));
+  };
+  q.a_rows.ctx = &source;
+  q.a_rows.in_place = in_place;
+  gemm(q);
 }
 
 // The adjoint of conv_regular (a transposed convolution, and a convolution's gradient with

@@ -138,20 +138,20 @@ void pack_a(const GemmPlan& g, const char* a, std::int64_t m0, std::int64_t mc, 
 }
 
 // Packs an MR-row panel of A from its rows' starts (GemmRowsOfA) and the k block's runs:
-// out[k * MR + r]. Rows past `lanes` repeat row 0 (their results are never stored).
-template <class A, int MR>
-void pack_a_rows(const A* const* row, const GemmRun* runs, std::int64_t nruns, A* out) {
+// out[k * MR + r], widened to A. Rows past `lanes` repeat row 0 (their results are never stored).
+template <class T, class A, int MR>
+void pack_a_rows(const T* const* row, const GemmRun* runs, std::int64_t nruns, A* out) {
   for (std::int64_t u = 0; u < nruns; ++u) {
-    const A* lane[MR];
+    const T* lane[MR];
     for (int r = 0; r < MR; ++r) lane[r] = row[r] + runs[u].offset;
     A* const dst = out + runs[u].col * MR;
     std::int64_t k = 0;
 #ifdef KCORE_REGISTER_TRANSPOSE
-    k = pack_transposed<A, A, MR>(lane, runs[u].len, dst);
+    k = pack_transposed<T, A, MR>(lane, runs[u].len, dst);
 #endif
     for (; k < runs[u].len; ++k)
 #pragma GCC unroll 16
-      for (int r = 0; r < MR; ++r) dst[k * MR + r] = lane[r][k];
+      for (int r = 0; r < MR; ++r) dst[k * MR + r] = convert_one<A>(lane[r][k]);
   }
 }
 
@@ -231,12 +231,12 @@ struct BBlock {
 // Where a product's A comes from for one k block: a matrix, packed an MC block at a time into
 // `apack`, or rows (GemmRowsOfA) with `rows` (MC + MR starts), `runs` (the block's columns) and
 // `made` (MR x KC, for rows that are filled): each panel is read in place where it can be (flag
-// in `own`), else packed.
+// in `own`; never for float16, which the micro-kernel reads widened), else packed.
 template <class T>
 struct ABlock {
   using A = widen_t<T>;
   A* apack = nullptr;
-  const A** rows = nullptr;
+  const T** rows = nullptr;
   const GemmRun* runs = nullptr;
   std::int64_t nruns = 0;
   T* made = nullptr;
@@ -252,13 +252,13 @@ void prepare_rows(const GemmPlan& g, std::int64_t m0, std::int64_t mc, std::int6
   constexpr std::int64_t item = sizeof(T);
   for (std::int64_t p = 0; p < mc; p += MR) {
     const std::int64_t lanes = std::min<std::int64_t>(MR, mc - p);
-    const A** const rows = src.rows + p;
+    const T** const rows = src.rows + p;
     A* const out = src.apack + p * kc;
     bool& own = src.own[p / MR];
     if (g.a_rows.starts(g.a_rows.ctx, m0 + p, lanes, reinterpret_cast<const char**>(rows))) {
       std::fill(rows + lanes, rows + MR, rows[0]);  // a short panel's missing rows
-      own = g.a_rows.in_place;
-      if (!own) pack_a_rows<A, MR>(rows, src.runs, src.nruns, out);
+      own = std::is_same_v<T, A> && g.a_rows.in_place;
+      if (!own) pack_a_rows<T, A, MR>(rows, src.runs, src.nruns, out);
     } else {
       own = false;
       g.a_rows.fill(g.a_rows.ctx, m0 + p, lanes, k0, kc, reinterpret_cast<char*>(src.made));
@@ -299,8 +299,12 @@ void gemm_rows(const GemmPlan& g, const char* a, const BBlock<widen_t<T>>& b, st
         // The tile's rows of C, from memory for large C, arrive while the k loop runs.
         for (std::int64_t r = 0; r < rows; ++r)
           for (std::int64_t j = 0; j < cols; j += 64 / std::int64_t(sizeof(A))) __builtin_prefetch(c0 + r * N + j, 1, 3);
-        if (src.rows != nullptr && src.own[ip / MR]) micro_kernel_rows<A, MR, NRV>(src.rows + ip, src.runs, src.nruns, bp, ldb, acc);
-        else micro_kernel<A, MR, NRV>(src.apack + (ip / MR) * kc * MR, bp, ldb, kc, acc);
+        bool own = false;
+        if constexpr (std::is_same_v<T, A>) {
+          own = src.rows != nullptr && src.own[ip / MR];
+          if (own) micro_kernel_rows<A, MR, NRV>(src.rows + ip, src.runs, src.nruns, bp, ldb, acc);
+        }
+        if (!own) micro_kernel<A, MR, NRV>(src.apack + (ip / MR) * kc * MR, bp, ldb, kc, acc);
         if (cols == NR) {
           for (std::int64_t r = 0; r < rows; ++r)
             for (int v = 0; v < NRV; ++v) store(c0 + r * N + v * L, first ? acc[r][v] : load(c0 + r * N + v * L) + acc[r][v]);
@@ -377,7 +381,7 @@ void gemm_typed(const GemmPlan& g) {
     const std::int64_t c0 = cb * tasks.cols, c1 = std::min(N, c0 + tasks.cols);
     const bool by_rows = g.a_rows.active();
     AlignedBuffer<A> apack(apack_size), bpack(bpack_size), wide;
-    AlignedBuffer<const A*> rows(by_rows ? static_cast<std::size_t>(Tr::MC + MR) : 0);
+    AlignedBuffer<const T*> rows(by_rows ? static_cast<std::size_t>(Tr::MC + MR) : 0);
     AlignedBuffer<T> made(by_rows ? static_cast<std::size_t>(MR * kc_max) : 0);
     AlignedBuffer<bool> own(by_rows ? static_cast<std::size_t>(Tr::MC / MR) : 0);
     ABlock<T> src{apack.get(), by_rows ? rows.get() : nullptr, nullptr, 0, made.get(), own.get()};
@@ -408,12 +412,12 @@ void gemm_typed(const GemmPlan& g) {
           gemm_rows<T>(g, g.a.data + bi * g.a.item, bb, k0, kc, nc, r0, r1, src, cw + (n0 - c0), ldc, n0);
         }
       }
-      for (std::int64_t r = r0; r < r1; ++r) {
-        A* const row = cw + (r - r0) * ldc;
-        if (K == 0) std::fill(row, row + (c1 - c0), A(0));
-        if constexpr (kHalf) convert_run(row, c_item + r * N + c0, c1 - c0);
+      if (K == 0) {
+        for (std::int64_t r = r0; r < r1; ++r) std::fill(cw + (r - r0) * ldc, cw + (r - r0) * ldc + (c1 - c0), A(0));
+        g.epilogue(reinterpret_cast<char*>(cw), r1 - r0, c1 - c0, ldc, c0, r0);
       }
-      if (K == 0) g.epilogue(reinterpret_cast<char*>(cw), r1 - r0, c1 - c0, ldc, c0, r0);
+      if constexpr (kHalf)
+        for (std::int64_t r = r0; r < r1; ++r) convert_run(cw + (r - r0) * ldc, c_item + r * N + c0, c1 - c0);
     }
   });
 }
