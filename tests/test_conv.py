@@ -229,6 +229,30 @@ def test_depthwise_wide_lines_give_the_bits_of_narrow_windows(dtype, stride, cha
     check(same, naive_conv(x, w, (stride, stride), (1, 1), "same", depthwise=True), dtype, 10)
 
 
+@pytest.mark.parametrize("mult", [1, 2])
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_a_large_depthwise_result_gets_the_bits_of_its_channels_alone(threads, dtype, stride, mult):
+    # A large result goes out with streaming stores, the input lines the next output line reads
+    # fetched ahead (x read in place); 8 channels alone take neither (no whole cache lines per
+    # position). Each channel is the same chain of multiply-adds either way, a fused epilogue too.
+    x = rng.standard_normal((4, 48, 48, 64 // mult)).astype(dtype)  # (y from 1 MiB: line-aligned)
+    w = rng.standard_normal((3, 3, 64 // mult, mult)).astype(dtype)
+    b = rng.standard_normal(64).astype(dtype)
+    xp = K.placeholder((None, 48, 48, 64 // mult), dtype=dtype)
+    fused = K.function([xp], [K.relu(K.bias_add(K.depthwise_conv2d(xp, w, (stride, stride), "same"), b))])
+    for n in (1, 2):
+        threads.set_num_threads(n)
+        full = K.depthwise_conv2d(x, w, (stride, stride), "same")
+        if dtype != np.float16:  # (float16 fused rounds once: tests/test_fusion.py)
+            assert fused([x])[0].tobytes() == K.relu(K.bias_add(full, b)).tobytes()
+        for c0 in range(0, 64 // mult, 8 // mult):
+            part = K.depthwise_conv2d(np.ascontiguousarray(x[..., c0:c0 + 8 // mult]), w[:, :, c0:c0 + 8 // mult],
+                                      (stride, stride), "same")
+            assert part.tobytes() == np.ascontiguousarray(full[..., c0 * mult:(c0 + 8 // mult) * mult]).tobytes(), c0
+    check(full, naive_conv(x, w, (stride, stride), (1, 1), "same", depthwise=True), dtype, 10)
+
+
 @pytest.mark.parametrize("channels,kernel,strides,padding", [(3, 7, 2, "same"), (37, 3, 1, "same"), (16, 3, 2, "valid"),
                                                              (5, 1, 2, "same")])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -30,6 +30,7 @@
 #include "kcore/kernels/parallel.hpp"
 #include "kcore/kernels/scratch.hpp"
 #include "kcore/kernels/simd.hpp"
+#include "kcore/kernels/stream.hpp"
 #include "kcore/tuning.hpp"
 
 namespace kcore {
@@ -530,8 +531,18 @@ constexpr int kDw3Positions = kVecBytes == 64 ? 8 : 4;
 
 template <class A, int S, int P>
 KCORE_INLINE void dw3_tile(const A* const* rows, const A* const* wrows, int nrows, std::int64_t xs, std::int64_t OC,
-                           std::int64_t i0, std::int64_t c0, A* out) {
+                           std::int64_t i0, std::int64_t c0, A* out, const A* ahead, std::int64_t ahead_stride) {
   constexpr int NX = (P - 1) * S + 3;
+  if (ahead != nullptr) {
+    const A* a = ahead + i0 * xs + c0;
+#pragma GCC unroll 16
+    for (int j = 0; j < P * S; ++j) __builtin_prefetch(a + j * xs, 0, 2);
+    if constexpr (S == 2) {
+      a += ahead_stride;
+#pragma GCC unroll 16
+      for (int j = 0; j < P * S; ++j) __builtin_prefetch(a + j * xs, 0, 2);
+    }
+  }
   vec<A> acc[P];
 #pragma GCC unroll 16
   for (int q = 0; q < P; ++q) acc[q] = splat(A(0));
@@ -555,9 +566,10 @@ KCORE_INLINE void dw3_tile(const A* const* rows, const A* const* wrows, int nrow
 
 template <class A, int S>
 KCORE_INLINE void dw3_positions(const A* const* rows, const A* const* wrows, int nrows, std::int64_t xs,
-                                std::int64_t OCP, std::int64_t i0, A* out) {
+                                std::int64_t OCP, std::int64_t i0, A* out, const A* ahead, std::int64_t ahead_stride) {
   constexpr int P = kDw3Positions;
-  for (std::int64_t c0 = 0; c0 < OCP; c0 += kLanes<A>) dw3_tile<A, S, P>(rows, wrows, nrows, xs, OCP, i0, c0, out);
+  for (std::int64_t c0 = 0; c0 < OCP; c0 += kLanes<A>)
+    dw3_tile<A, S, P>(rows, wrows, nrows, xs, OCP, i0, c0, out, ahead, ahead_stride);
 }
 
 template <class A, int P>
@@ -606,6 +618,12 @@ void conv_depthwise(const ConvPlan& p) {
   const bool dw3 = kw_n == 3 && g.dil[2] == 1 && (sw == 1 || sw == 2);
   const std::int64_t dw3_first = dw3 ? (pw + sw - 1) / sw : 0;
   const std::int64_t dw3_end = dw3 && iw_n + pw >= 3 ? std::min(ow_n, (iw_n - 3 + pw) / sw + 1) : 0;
+  // Large results go out with streaming stores (tuning::kDwStreamDivisor; whole lines only:
+  // positions of whole lines from a line-aligned y), each tile through `out` in L1.
+  const std::int64_t item = sizeof(T), y_bytes = lines * ow_n * OC * item;
+  const bool stream = (OC * item) % kLineBytes == 0 && reinterpret_cast<std::uintptr_t>(y) % kLineBytes == 0 &&
+                      g.batch * g.in[0] * g.in[1] * iw_n * C * item + y_bytes >
+                          tuning::stream_bytes() / tuning::kDwStreamDivisor;
   parallel_tasks(lines / oh_n * blocks_per_plane, std::max<std::int64_t>(kLineBlock * ow_n * OC * kv, 1),
                  [&](std::int64_t task) {
     const std::int64_t plane = task / blocks_per_plane, oh0 = task % blocks_per_plane * kLineBlock;
@@ -642,6 +660,8 @@ void conv_depthwise(const ConvPlan& p) {
     };
     const std::int64_t max_rows = g.k[0] * g.k[1];
     AlignedBuffer<A> out(static_cast<std::size_t>(std::max(4, kDw3Positions) * OCP));
+    const bool narrowed = stream && !(std::is_same_v<T, A> && OCP == OC);
+    AlignedBuffer<T> narrow(narrowed ? static_cast<std::size_t>(std::max(4, kDw3Positions) * OC) : 0);
     Scratch<const A*, 64> rows(max_rows);
     Scratch<const A*, 64> wrow(max_rows);
     constexpr int P = 4;
@@ -653,20 +673,27 @@ void conv_depthwise(const ConvPlan& p) {
         rows.get()[nrows++] = line_of(kd, id, ih);
       });
       const std::int64_t line = plane * oh_n + oh;
+      // The input lines the next output line reads first, fetched while this one is computed.
+      const A* ahead = nullptr;
+      const std::int64_t ahead_stride = iw_n * XS;
+      if (in_place && g.k[0] == 1 && nrows > 0 && oh + 1 < oh_n) {
+        const std::int64_t next = (oh + 1) * g.stride[1] - g.pad[1] + (g.k[1] - 1) * g.dil[1] - (g.stride[1] - 1);
+        if (next >= 0 && next + g.stride[1] - 1 < g.in[1]) ahead = reinterpret_cast<const A*>(x + ((n * g.in[0] + od) * g.in[1] + next) * iw_n * C);
+      }
       for (std::int64_t ow = 0; ow < ow_n;) {
         // Positions [ow, ow + np): a 3-tap tile inside the line, or general tiles up to it.
         const bool tile3 = dw3 && ow >= dw3_first && ow + kDw3Positions <= dw3_end;
         const std::int64_t stop = dw3 && ow < dw3_first ? std::min(ow_n, dw3_first) : ow_n;
         const std::int64_t np = tile3 ? kDw3Positions : std::min<std::int64_t>(P, stop - ow);
-        // Straight into y when it takes whole vectors of A; else through `out`.
+        // Straight into y when it takes whole vectors of A and ordinary stores; else through `out`.
         A* o = out.get();
         if constexpr (std::is_same_v<T, A>) {
-          if (OCP == OC) o = reinterpret_cast<A*>(y + (line * ow_n + ow) * OC);
+          if (OCP == OC && !stream) o = reinterpret_cast<A*>(y + (line * ow_n + ow) * OC);
         }
         if (tile3) {
           const std::int64_t i0 = ow * g.stride[2] - g.pad[2];
-          if (g.stride[2] == 1) dw3_positions<A, 1>(rows.get(), wrow.get(), nrows, XS, OCP, i0, o);
-          else dw3_positions<A, 2>(rows.get(), wrow.get(), nrows, XS, OCP, i0, o);
+          if (g.stride[2] == 1) dw3_positions<A, 1>(rows.get(), wrow.get(), nrows, XS, OCP, i0, o, ahead, ahead_stride);
+          else dw3_positions<A, 2>(rows.get(), wrow.get(), nrows, XS, OCP, i0, o, ahead, ahead_stride);
         } else {
           for (std::int64_t q = 0; q < np; ++q)
             for (std::int64_t kw = 0; kw < kw_n; ++kw) iw.get()[q * kw_n + kw] = input_at(g, 2, ow + q, kw);
@@ -678,11 +705,21 @@ void conv_depthwise(const ConvPlan& p) {
           }
         }
         epi.apply(o, np, OC, o == out.get() ? OCP : OC, 0, line * ow_n + ow);
-        if (o == out.get())
-          for (std::int64_t q = 0; q < np; ++q) convert_run(o + q * OCP, y + (line * ow_n + ow + q) * OC, OC);
+        T* const dst = y + (line * ow_n + ow) * OC;
+        if (o == out.get()) {
+          // Streamed from `out` where it holds y's bytes, else from `narrow` (in T, side by side).
+          const void* from = o;
+          if (!stream || !std::is_same_v<T, A> || OCP != OC) {
+            T* const t = stream ? narrow.get() : dst;
+            for (std::int64_t q = 0; q < np; ++q) convert_run(o + q * OCP, t + q * OC, OC);
+            from = t;
+          }
+          if (stream) stream_bytes(reinterpret_cast<char*>(dst), static_cast<const char*>(from), np * OC * item);
+        }
         ow += np;
       }
     }
+    if (stream) stream_fence();
   });
 }
 
