@@ -656,3 +656,23 @@ def test_empty_batches_and_outputs():
     assert K.conv2d(np.ones((1, 2, 2, 3)), np.ones((3, 3, 3, 4))).shape == (1, 0, 0, 4)
     assert K.pool2d(np.ones((0, 4, 4, 2)), (2, 2), (2, 2)).shape == (0, 2, 2, 2)
     assert math.isclose(float(K.pool2d(np.ones((1, 1, 1, 1)), (3, 3), padding="same", pool_mode="avg")[0, 0, 0, 0]), 1)
+
+
+def test_a_reused_conv_plan_still_checks_arguments_and_follows_the_data_format():
+    # Eager calls reuse the plan of the same arguments (kcore/_api/conv.py): values equal to valid
+    # ones (1.0, True) are still rejected, and a changed image_data_format gets its own plan.
+    x = rng.standard_normal((2, 6, 6, 6)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 6, 4)).astype(np.float32)
+    assert K.conv2d(x, w, (1, 1)).shape == (2, 4, 4, 4)
+    for bad in ((1.0, 1.0), (True, True), (1, 1.0)):
+        with pytest.raises(TypeError, match="conv2d: strides"):
+            K.conv2d(x, w, bad)
+    before = K.image_data_format()
+    try:
+        K.set_image_data_format("channels_first")
+        got = K.conv2d(x, w, (1, 1))  # x read as (batch, channels 6, 6, 6)
+        assert got.shape == (2, 4, 4, 4)
+        check(got, channels_first(naive_conv(np.moveaxis(x, 1, -1), w, (1, 1), (1, 1), "valid")), np.float32, 10)
+    finally:
+        K.set_image_data_format(before)
+    assert K.conv2d(x, w, (1, 1)).tobytes() == K.conv2d(x, w, [1, 1]).tobytes()

@@ -20,6 +20,7 @@ from kcore import _reference as ref
 from kcore import _validate as V
 from kcore._api.common import broadcast_shapes, static_dtype, static_shape
 from kcore._api.config import data_format as data_format_of
+from kcore._api.config import image_data_format
 from kcore._api.grad import builder_for, gradient, no_gradient
 from kcore._graph import Operators
 from kcore._ops import op
@@ -46,7 +47,7 @@ def _mode(padding, fn: str, allowed: tuple) -> str:
     return V.choice(padding, fn, "padding", allowed, lower=True)
 
 
-def tf_pads(in_sp, ksize, strides, dilation, mode) -> list:
+def tf_pads(in_sp, ksize, strides, dilation, mode) -> tuple:
     """(before, after) zero padding per spatial dim, as TensorFlow pads (None where a dim is
     unknown): `same` keeps ceil(size / stride) outputs with the extra element at the end; `causal`
     pads only the start."""
@@ -62,7 +63,7 @@ def tf_pads(in_sp, ksize, strides, dilation, mode) -> list:
         else:
             total = max((-(-i // s) - 1) * s + span - i, 0)
             pads.append((total // 2, total - total // 2))
-    return pads
+    return tuple(pads)
 
 
 def _out_sizes(in_sp, ksize, strides, dilation, pads) -> tuple:
@@ -124,14 +125,46 @@ class ConvPlan:
     fmt: str
     strides: tuple
     dilation: tuple
-    pads: list
+    pads: tuple
     out_shape: tuple | None  # in the caller's data format, None for unknown dims; None: unknown rank
     dtype: str
+
+
+# Plans of eager calls by their arguments (a model calls each layer with the same ones every
+# batch; working a plan out costs more than a small convolution). Each argument is keyed with its
+# type, so that a value equal to a valid one (True for 1, 1.0 for 1) still meets the checks.
+_PLANS: dict = {}
+_MAX_PLANS = 1024
+
+
+def _typed(v):
+    return (v, tuple(map(type, v))) if type(v) is tuple else (v, type(v))
 
 
 def conv_plan(fn, nd, x, kernel, strides, padding, data_format, dilation_rate, *, depthwise=False,
               causal=False, pointwise=None) -> ConvPlan:
     """The canonical call and result shape of a (depthwise, separable) convolution."""
+    key = None
+    if type(x) is np.ndarray and type(kernel) is np.ndarray and (pointwise is None or type(pointwise) is np.ndarray):
+        key = (fn, nd, x.shape, x.dtype, kernel.shape, kernel.dtype, depthwise, causal, _typed(strides),
+               _typed(padding), _typed(data_format), data_format is None and image_data_format(),
+               _typed(dilation_rate), None if pointwise is None else (pointwise.shape, pointwise.dtype))
+        try:
+            return _PLANS[key]
+        except KeyError:
+            pass
+        except TypeError:  # an unhashable argument (a list): no cache
+            key = None
+    p = _conv_plan(fn, nd, x, kernel, strides, padding, data_format, dilation_rate, depthwise, causal, pointwise)
+    if key is not None:
+        if len(_PLANS) >= _MAX_PLANS:
+            _PLANS.clear()
+        _PLANS[key] = p
+    return p
+
+
+def _conv_plan(fn, nd, x, kernel, strides, padding, data_format, dilation_rate, depthwise, causal,
+               pointwise) -> ConvPlan:
     fmt = data_format_of(data_format, fn)
     dtype = _float_dtypes(fn, x, kernel, *(() if pointwise is None else (pointwise,)))
     strides = _ints(strides, nd, fn, "strides")
@@ -141,7 +174,7 @@ def conv_plan(fn, nd, x, kernel, strides, padding, data_format, dilation_rate, *
     _rank(fn, xs, nd)
     _rank(fn, ks, nd, "the kernel")
     if xs is None or ks is None:
-        return ConvPlan(fmt, strides, dilation, [], None, dtype)
+        return ConvPlan(fmt, strides, dilation, (), None, dtype)
     if builtins.any(d is None for d in ks):
         raise ValueError(f"{fn}: the kernel's shape must be known, got {ks}")
     xl = _last(xs, fmt)
@@ -304,7 +337,7 @@ def conv_transpose_plan(fn, nd, x, kernel, output_shape, strides, padding, data_
     _rank(fn, xs, nd)
     _rank(fn, ks, nd, "the kernel")
     if xs is None or ks is None:
-        return ConvPlan(fmt, strides, dilation, [], None, dtype)
+        return ConvPlan(fmt, strides, dilation, (), None, dtype)
     xl, ol = _last(xs, fmt), _last(out, fmt)
     # Symbolic output dims (Keras computes them from K.shape(x) with its deconv_length) take the
     # same rule's value from x's static dims, so that later layers see static shapes.
@@ -371,7 +404,7 @@ def pool_plan(fn, nd, x, pool_size, strides, padding, data_format, pool_mode) ->
     xs = static_shape(x)
     _rank(fn, xs, nd)
     if xs is None:
-        return ConvPlan(fmt, strides, size, [], None, dtype)
+        return ConvPlan(fmt, strides, size, (), None, dtype)
     xl = _last(xs, fmt)
     ones = (1,) * nd
     pads = tf_pads(xl[1:-1], size, strides, ones, mode)
