@@ -64,6 +64,9 @@ struct GemmPlan {
   char* c = nullptr;   // C-contiguous
   GemmEpilogue epilogue;
   GemmRowsOfA a_rows;
+  // false: kcore's packed kernel even where the external BLAS would take the product (a
+  // convolution's, so that its bits do not depend on whether an epilogue is fused).
+  bool blas_allowed = true;
 };
 
 // x seen as a stack of (rows x k) matrices for a contraction over axis `k`: the item axis 0 when

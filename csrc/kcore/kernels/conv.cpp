@@ -354,6 +354,7 @@ void conv_regular(const ConvPlan& p) {
   q.b = MatrixOperand{p.w, 0, M * std::int64_t(sizeof(T)), std::int64_t(sizeof(T))};
   q.c = p.y;
   q.epilogue = epi.for_gemm();  // on each block of the product while it is in cache
+  q.blas_allowed = false;       // (faster here too: 1x1 256 -> 1024 on 8x14x14, bench/NOTES.md)
   bool unit = true;  // 1x1, unit strides, no padding: x itself is the im2col matrix
   for (int d = 0; d < 3; ++d) unit = unit && g.k[d] == 1 && g.stride[d] == 1 && g.pad[d] == 0 && g.in[d] == g.out[d];
   if (unit) {

@@ -20,7 +20,7 @@ void gemm(const GemmPlan& g) {
     // The packed kernel applies an epilogue to each block while it is in L2 (an external BLAS
     // would leave a pass over memory) and reads A's rows where they lie.
     if constexpr (!kHalf)
-      if (!own && std::min({g.M, g.N, g.K}) > blas_min_dim() && gemm_blas<T>(g)) return;
+      if (!own && g.blas_allowed && std::min({g.M, g.N, g.K}) > blas_min_dim() && gemm_blas<T>(g)) return;
     gemm_typed<T>(g);
   });
 }
