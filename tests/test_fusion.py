@@ -107,6 +107,19 @@ def test_fused_chains_over_long_windows_and_many_filters(kind, dtype, fused_call
     assert fused_calls == [True] * 3
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_large_1x1_convolution_gets_the_same_bits_fused_or_alone(dtype, fused_calls, rng):
+    # A 1x1 unit-stride convolution is a product of x itself; past the small-product size it runs
+    # on the packed kernel with or without an epilogue (never an external BLAS for one of them).
+    x = K.placeholder((None, 12, 12, 700), dtype=dtype)  # (700: more than one depth block)
+    w = K.constant(rng.standard_normal((1, 1, 700, 96)) / 8, dtype=dtype)
+    y = _chain("bias", x, w, dtype, rng)
+    xv = rng.standard_normal((4, 12, 12, 700)).astype(dtype)
+    got = K.function([x], [y])([xv])[0]
+    assert fused_calls == [True]
+    assert got.tobytes() == _unfused([y], {x: xv})[0].tobytes()
+
+
 def test_float16_rounds_once(fused_calls, rng):
     x = K.placeholder((None, 8, 8, 16), dtype="float16")
     w = K.constant(rng.standard_normal((3, 3, 16, 8)) / 6, dtype="float16")
