@@ -679,7 +679,8 @@ void conv_depthwise(const ConvPlan& p) {
       const std::int64_t ahead_stride = iw_n * XS;
       if (in_place && g.k[0] == 1 && nrows > 0 && oh + 1 < oh_n) {
         const std::int64_t next = (oh + 1) * g.stride[1] - g.pad[1] + (g.k[1] - 1) * g.dil[1] - (g.stride[1] - 1);
-        if (next >= 0 && next + g.stride[1] - 1 < g.in[1]) ahead = reinterpret_cast<const A*>(x + ((n * g.in[0] + od) * g.in[1] + next) * iw_n * C);
+        if (next >= 0 && next + g.stride[1] - 1 < g.in[1])
+          ahead = reinterpret_cast<const A*>(x + ((n * g.in[0] + od) * g.in[1] + next) * iw_n * C);
       }
       for (std::int64_t ow = 0; ow < ow_n;) {
         // Positions [ow, ow + np): a 3-tap tile inside the line, or general tiles up to it.
@@ -710,7 +711,7 @@ void conv_depthwise(const ConvPlan& p) {
         if (o == out.get()) {
           // Streamed from `out` where it holds y's bytes, else from `narrow` (in T, side by side).
           const void* from = o;
-          if (!stream || !std::is_same_v<T, A> || OCP != OC) {
+          if (!stream || narrowed) {
             T* const t = stream ? narrow.get() : dst;
             for (std::int64_t q = 0; q < np; ++q) convert_run(o + q * OCP, t + q * OC, OC);
             from = t;
