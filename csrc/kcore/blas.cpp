@@ -43,9 +43,10 @@ void load_blas(const std::string& path, const std::string& prefix) {
   };
   auto sgemm = reinterpret_cast<SgemmFn>(sym("cblas_sgemm"));
   auto dgemm = reinterpret_cast<DgemmFn>(sym("cblas_dgemm"));
+  auto get_threads = reinterpret_cast<int (*)()>(sym("openblas_get_num_threads"));
   auto set_threads = reinterpret_cast<void (*)(int)>(sym("openblas_set_num_threads"));
   set_threads(1);
-  g_blas = Blas{sgemm, dgemm};
+  g_blas = Blas{sgemm, dgemm, get_threads, set_threads};
   g_path = path;
   if (g_enabled.load()) g_active.store(&g_blas);
 #else

@@ -19,10 +19,18 @@ constexpr int kCblasRowMajor = 101, kCblasNoTrans = 111, kCblasTrans = 112;
 struct Blas {
   SgemmFn sgemm;
   DgemmFn dgemm;
+  int (*get_threads)();
+  void (*set_threads)(int);
+  // Before a product's calls: the library back to one thread where something else in the process
+  // (threadpoolctl's threadpool_limits sets every OpenBLAS it finds) gave it more; otherwise each
+  // of kcore's threads would start the library's pool on the same cores.
+  void keep_single_threaded() const {
+    if (get_threads() != 1) set_threads(1);
+  }
 };
 
 // Opens the library at `path` and resolves `prefix`cblas_sgemm/dgemm and
-// `prefix`openblas_set_num_threads. Throws std::runtime_error naming what failed.
+// `prefix`openblas_get/set_num_threads. Throws std::runtime_error naming what failed.
 void load_blas(const std::string& path, const std::string& prefix);
 void set_blas_enabled(bool enabled);
 const Blas* blas();        // nullptr when none is loaded or it is disabled

@@ -753,6 +753,7 @@ bool gemm_blas(const GemmPlan& g) {
   // Work in tuning::kGrain's units (elements touched): ~16 multiply-adds each.
   const std::int64_t block_work = std::max<std::int64_t>(rows_per_block * cols_per_block * K / 16, 1);
   count_blas_product();
+  blas->keep_single_threaded();
   parallel_tasks(g.batch * per_item, block_work, [&](std::int64_t t) {
     const std::int64_t bi = t / per_item, r0 = (t % per_item / col_blocks) * rows_per_block;
     const std::int64_t n0 = (t % col_blocks) * cols_per_block;
