@@ -15,7 +15,7 @@
 namespace kcore {
 namespace {
 
-Blas g_blas{nullptr, nullptr};
+Blas g_blas{nullptr, nullptr, nullptr, nullptr};
 std::string g_path;
 std::mutex g_mutex;
 std::atomic<const Blas*> g_active{nullptr};
