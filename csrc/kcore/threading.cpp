@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <thread>
 #include <vector>
 
 #if defined(__linux__)
@@ -26,6 +27,7 @@ namespace {
 
 std::atomic<int> g_num_threads{1};
 std::atomic<bool> g_forked_child{false};
+int g_machine_cores = 1;
 #ifdef _OPENMP
 int g_initial_icv = 1;  // omp_get_max_threads() of a fresh thread, read once at load
 #endif
@@ -39,6 +41,11 @@ struct Init {
     g_num_threads.store(std::max(1, g_initial_icv), std::memory_order_relaxed);
 #endif
     pthread_atfork(nullptr, nullptr, on_fork_child);
+    g_machine_cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+#if defined(__linux__)
+    cpu_set_t allowed;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) == 0) g_machine_cores = std::max(1, CPU_COUNT(&allowed));
+#endif
   }
 };
 const Init g_init;
@@ -120,6 +127,8 @@ void set_num_threads(int n) {
 }
 
 int get_num_threads() { return g_num_threads.load(std::memory_order_relaxed); }
+
+int machine_cores() { return g_machine_cores; }
 
 int threads_for(std::int64_t work, std::int64_t grain) {
 #ifdef _OPENMP

@@ -21,6 +21,9 @@ inline bool could_use_warm_grain(std::int64_t work, std::int64_t grain) {
 
 void set_num_threads(int n);  // n >= 1; process-wide, unlike omp_set_num_threads
 int get_num_threads();
+// The CPUs this process could use when kcore loaded (its affinity), whatever the thread setting:
+// work splits whose results depend on the split may follow the machine, never the thread count.
+int machine_cores();
 
 // Threads to use for `work` items, honouring the process-wide setting, a threadpoolctl limit
 // on the calling thread, nesting, and a forked child (which must stay serial: libgomp's pool

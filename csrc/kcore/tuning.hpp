@@ -120,9 +120,9 @@ constexpr std::int64_t kGemmSmallWork = 32 * 32 * 32;
 // 256-bit units) OpenBLAS matches or beats it on every product the small-product kernel does not
 // take (bench/NOTES.md). KCORE_BLAS_MIN_DIM overrides.
 constexpr std::int64_t kBlasMinDim = 2048, kBlasMinDimAmd = 0;
-// BLAS calls: row blocks of at least this many rows, about this many tasks in all; when the rows
-// make fewer blocks than that, column blocks of at least kBlasMinCols too.
-constexpr std::int64_t kBlasMinRows = 256, kBlasMinCols = 128, kBlasTasks = 8;
+// BLAS calls: row blocks of at least this many rows, about one task per core (at most
+// kBlasMaxTasks); when the rows make fewer blocks than that, column blocks of at least kBlasMinCols.
+constexpr std::int64_t kBlasMinRows = 256, kBlasMinCols = 128, kBlasMaxTasks = 64;
 
 // --- convolutions and pooling (kernels/conv.cpp) ---
 // Transposed convolutions run their product over groups of batch items whose float32 columns

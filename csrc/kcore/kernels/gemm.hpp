@@ -720,12 +720,11 @@ bool blas_operand(std::int64_t rows, std::int64_t cols, std::int64_t row_stride,
 // The largest float32/float64 products (every dimension over blas_min_dim()) on the external BLAS
 // (see kcore/blas.hpp), when one is loaded and the operands have a BLAS layout: OpenBLAS's
 // blocking pulls ahead there (below, and on thin shapes, the packed kernel is as fast or faster;
-// bench/NOTES.md). Each call is single-threaded; kcore runs a fixed set of (item, row block)
-// tasks whose blocks depend on the shape only, so results do not depend on the thread count.
-// Blocks stay large: every call repacks B and has a fixed cost. About kBlasTasks tasks in all; a
-// batch of that many items is not split.
-constexpr std::int64_t kBlasMinRows = tuning::kBlasMinRows, kBlasMinCols = tuning::kBlasMinCols,
-                       kBlasTasks = tuning::kBlasTasks;
+// bench/NOTES.md). Each call is single-threaded; kcore runs a set of (item, row block, column
+// block) tasks whose blocks depend on the shape and the machine's core count only, so results do
+// not depend on the thread count. Blocks stay large: every call repacks its A and B and has a
+// fixed cost. About one task per core; a batch of that many items is not split.
+constexpr std::int64_t kBlasMinRows = tuning::kBlasMinRows, kBlasMinCols = tuning::kBlasMinCols;
 
 template <class T>
 bool gemm_blas(const GemmPlan& g) {
@@ -740,7 +739,8 @@ bool gemm_blas(const GemmPlan& g) {
   };
   if (misaligned(g.a.data, g.a.item) || misaligned(g.b.data, g.b.item)) return false;
   const std::int64_t M = g.M, N = g.N, K = g.K;
-  const std::int64_t blocks_wanted = std::max<std::int64_t>(1, (kBlasTasks + g.batch - 1) / g.batch);
+  const std::int64_t tasks = std::min<std::int64_t>(machine_cores(), tuning::kBlasMaxTasks);
+  const std::int64_t blocks_wanted = std::max<std::int64_t>(1, (tasks + g.batch - 1) / g.batch);
   const std::int64_t want = std::max((M + blocks_wanted - 1) / blocks_wanted, kBlasMinRows);
   const std::int64_t rows_per_block = std::min(M, (want + 15) / 16 * 16);
   const std::int64_t blocks = (M + rows_per_block - 1) / rows_per_block;
