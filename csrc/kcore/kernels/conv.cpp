@@ -565,12 +565,23 @@ KCORE_INLINE void dw3_tile(const A* const* rows, const A* const* wrows, int nrow
   for (int q = 0; q < P; ++q) store(out + q * OC + c0, acc[q]);
 }
 
-template <class A, int S>
+template <class A, int S, int P>
 KCORE_INLINE void dw3_positions(const A* const* rows, const A* const* wrows, int nrows, std::int64_t xs,
                                 std::int64_t OCP, std::int64_t i0, A* out, const A* ahead, std::int64_t ahead_stride) {
-  constexpr int P = kDw3Positions;
   for (std::int64_t c0 = 0; c0 < OCP; c0 += kLanes<A>)
     dw3_tile<A, S, P>(rows, wrows, nrows, xs, OCP, i0, c0, out, ahead, ahead_stride);
+}
+
+// np (a power of two up to kDw3Positions) positions from input position i0 on.
+template <class A, int S>
+void dw3_any(std::int64_t np, const A* const* rows, const A* const* wrows, int nrows, std::int64_t xs, std::int64_t OCP,
+             std::int64_t i0, A* out, const A* ahead, std::int64_t ahead_stride) {
+  constexpr int P = kDw3Positions;
+  if (np == P) return dw3_positions<A, S, P>(rows, wrows, nrows, xs, OCP, i0, out, ahead, ahead_stride);
+  if (np == P / 2) return dw3_positions<A, S, P / 2>(rows, wrows, nrows, xs, OCP, i0, out, ahead, ahead_stride);
+  if (np == P / 4) return dw3_positions<A, S, P / 4>(rows, wrows, nrows, xs, OCP, i0, out, ahead, ahead_stride);
+  for (std::int64_t q = 0; q < np; ++q)
+    dw3_positions<A, S, 1>(rows, wrows, nrows, xs, OCP, i0 + q * S, out + q * OCP, ahead, ahead_stride);
 }
 
 template <class A, int P>
@@ -684,9 +695,13 @@ void conv_depthwise(const ConvPlan& p) {
       }
       for (std::int64_t ow = 0; ow < ow_n;) {
         // Positions [ow, ow + np): a 3-tap tile inside the line, or general tiles up to it.
-        const bool tile3 = dw3 && ow >= dw3_first && ow + kDw3Positions <= dw3_end;
+        const bool tile3 = dw3 && ow >= dw3_first && ow < dw3_end;
         const std::int64_t stop = dw3 && ow < dw3_first ? std::min(ow_n, dw3_first) : ow_n;
-        const std::int64_t np = tile3 ? kDw3Positions : std::min<std::int64_t>(P, stop - ow);
+        std::int64_t np = std::min<std::int64_t>(P, stop - ow);
+        if (tile3) {  // the largest power of two that fits, down to 1
+          np = kDw3Positions;
+          while (ow + np > dw3_end) np /= 2;
+        }
         // Straight into y when it takes whole vectors of A and ordinary stores; else through `out`.
         A* o = out.get();
         if constexpr (std::is_same_v<T, A>) {
@@ -694,8 +709,8 @@ void conv_depthwise(const ConvPlan& p) {
         }
         if (tile3) {
           const std::int64_t i0 = ow * g.stride[2] - g.pad[2];
-          if (g.stride[2] == 1) dw3_positions<A, 1>(rows.get(), wrow.get(), nrows, XS, OCP, i0, o, ahead, ahead_stride);
-          else dw3_positions<A, 2>(rows.get(), wrow.get(), nrows, XS, OCP, i0, o, ahead, ahead_stride);
+          if (g.stride[2] == 1) dw3_any<A, 1>(np, rows.get(), wrow.get(), nrows, XS, OCP, i0, o, ahead, ahead_stride);
+          else dw3_any<A, 2>(np, rows.get(), wrow.get(), nrows, XS, OCP, i0, o, ahead, ahead_stride);
         } else {
           for (std::int64_t q = 0; q < np; ++q)
             for (std::int64_t kw = 0; kw < kw_n; ++kw) iw.get()[q * kw_n + kw] = input_at(g, 2, ow + q, kw);
