@@ -80,6 +80,17 @@ void register_runtime(py::module_& m) {
   }, "The result block cache: limit, bytes kept now, smallest result served, most free blocks kept.");
   m.def("clear_result_cache", [] { kcore::result_blocks().clear(); },
         "Return every kept block of freed results to the operating system.");
+  m.def("scratch_cache_info", [] {
+    auto& c = kcore::scratch_blocks();
+    py::dict d;
+    d["limit"] = c.limit();
+    d["cached"] = c.cached_bytes();
+    d["min_bytes"] = c.min_bytes();
+    d["max_blocks"] = kcore::BlockCache::kMaxBlocks;
+    return d;
+  }, "The kernels' scratch block cache: limit, bytes kept now, smallest buffer served, most free blocks kept.");
+  m.def("clear_scratch_cache", [] { kcore::scratch_blocks().clear(); },
+        "Return every kept block of the kernels' freed scratch buffers to the operating system.");
   m.def("tuning", [] {
     namespace t = kcore::tuning;
     py::dict d;

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #if defined(__unix__) || defined(__APPLE__)
+#include <pthread.h>
 #include <sys/mman.h>
 #define KCORE_HAVE_MMAP 1
 #else
@@ -21,14 +22,14 @@ constexpr bool kCanSplit = false;
 
 std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
 
-// Fresh zeroed pages, aligned to 2 MiB so that the kernel can back them with huge pages.
-void* map_block(std::size_t capacity) {
+// Fresh zeroed pages, aligned (2 MiB: the kernel can back them with huge pages).
+void* map_block(std::size_t capacity, std::size_t align) {
 #ifdef KCORE_HAVE_MMAP
-  const std::size_t span = capacity + BlockCache::kAlign;
+  const std::size_t span = capacity + align;
   void* raw = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (raw == MAP_FAILED) return nullptr;
   const auto base = reinterpret_cast<std::uintptr_t>(raw);
-  const std::uintptr_t aligned = round_up(base, BlockCache::kAlign);
+  const std::uintptr_t aligned = round_up(base, align);
   if (aligned > base) munmap(raw, aligned - base);
   const std::uintptr_t end = aligned + capacity;
   if (base + span > end) munmap(reinterpret_cast<void*>(end), base + span - end);
@@ -38,6 +39,7 @@ void* map_block(std::size_t capacity) {
 #endif
   return p;
 #else
+  (void)align;
   return std::calloc(1, capacity);
 #endif
 }
@@ -54,7 +56,7 @@ void unmap_block(void* p, std::size_t capacity) {
 }  // namespace
 
 void* BlockCache::acquire(std::size_t bytes, bool zeroed) {
-  const std::size_t want = round_up(bytes < kMinBytes ? kMinBytes : bytes, kAlign);
+  const std::size_t want = round_up(bytes < min_bytes_ ? min_bytes_ : bytes, align_);
   {
     std::lock_guard<std::mutex> lock(mu_);
     // Split (the policy: block_cache.hpp): the head, already faulted in, to the result; the tail
@@ -68,7 +70,7 @@ void* BlockCache::acquire(std::size_t bytes, bool zeroed) {
     if (best != free_.size()) {
       Block b = free_[best];
       const std::size_t rest = b.capacity - want;
-      if (kCanSplit && rest >= kMinBytes) {
+      if (kCanSplit && rest >= min_bytes_) {
         free_[best] = Block{static_cast<char*>(b.p) + want, rest};
         cached_ -= want;
         b.capacity = want;
@@ -85,7 +87,7 @@ void* BlockCache::acquire(std::size_t bytes, bool zeroed) {
       return b.p;
     }
   }
-  void* p = map_block(want);  // outside the lock: mapping is a system call
+  void* p = map_block(want, align_);  // outside the lock: mapping is a system call
   if (p == nullptr) return nullptr;
   std::lock_guard<std::mutex> lock(mu_);
   in_use_.emplace(p, want);
@@ -173,5 +175,27 @@ BlockCache& result_blocks() {
   static BlockCache* cache = new BlockCache();  // never destroyed: arrays may outlive exit hooks
   return *cache;
 }
+
+BlockCache& scratch_blocks() {
+  // From 256 KiB (below, glibc keeps freed memory), at most 64 MiB kept; never destroyed:
+  // daemon threads may still be in kernels at exit.
+  static BlockCache* cache = new BlockCache(std::size_t(256) << 10, std::size_t(64) << 10, std::size_t(64) << 20);
+  return *cache;
+}
+
+#ifdef KCORE_HAVE_MMAP
+namespace {
+// A thread inside a cache while another forks would leave the child's copy locked forever.
+void lock_caches() {
+  result_blocks().lock_for_fork();
+  scratch_blocks().lock_for_fork();
+}
+void unlock_caches() {
+  scratch_blocks().unlock_after_fork();
+  result_blocks().unlock_after_fork();
+}
+const int g_fork_handlers = pthread_atfork(lock_caches, unlock_caches, unlock_caches);
+}  // namespace
+#endif
 
 }  // namespace kcore

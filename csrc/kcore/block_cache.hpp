@@ -22,13 +22,18 @@ namespace kcore {
 
 class BlockCache {
  public:
-  static constexpr std::size_t kMinBytes = std::size_t(4) << 20;   // smaller requests: malloc
+  static constexpr std::size_t kMinBytes = std::size_t(4) << 20;   // smaller results: malloc
   static constexpr std::size_t kAlign = std::size_t(2) << 20;      // a transparent huge page
   static constexpr std::size_t kMaxBlocks = 16;
   static constexpr std::size_t kDefaultLimit = std::size_t(512) << 20;
 
-  // A block of at least `bytes` (kMinBytes and up), 2 MiB aligned; nullptr when out of memory.
-  // `zeroed` asks for zero-filled memory (calloc).
+  BlockCache() = default;
+  // Blocks of min_bytes and up, in multiples of `align` (a power of two, a page or more).
+  BlockCache(std::size_t min_bytes, std::size_t align, std::size_t limit)
+      : min_bytes_(min_bytes), align_(align), limit_(limit) {}
+
+  // A block of at least `bytes` (min_bytes() and up), `align` aligned; nullptr when out of
+  // memory. `zeroed` asks for zero-filled memory (calloc).
   void* acquire(std::size_t bytes, bool zeroed);
   // Gives back a block from acquire(); returns false (and does nothing) for any other pointer.
   bool release(void* p);
@@ -39,6 +44,11 @@ class BlockCache {
   std::size_t limit();
   std::size_t cached_bytes();
   void clear();  // returns every free block to the kernel
+  std::size_t min_bytes() const { return min_bytes_; }
+
+  // Held across fork() (pthread_atfork, block_cache.cpp): a child copies a consistent cache.
+  void lock_for_fork() { mu_.lock(); }
+  void unlock_after_fork() { mu_.unlock(); }
 
  private:
   struct Block {
@@ -48,6 +58,7 @@ class BlockCache {
   Block joined_locked(Block b);  // b with its free neighbours in memory (taken out of free_)
   void trim_locked();
 
+  const std::size_t min_bytes_ = kMinBytes, align_ = kAlign;
   std::mutex mu_;
   std::size_t limit_ = kDefaultLimit;
   std::size_t cached_ = 0;
@@ -56,5 +67,8 @@ class BlockCache {
 };
 
 BlockCache& result_blocks();
+// Kernels' own large scratch buffers (kernels/scratch.hpp's AlignedBuffer): fresh pages on each
+// call otherwise (glibc returns freed megabytes to the kernel), faulted in and zeroed again.
+BlockCache& scratch_blocks();
 
 }  // namespace kcore

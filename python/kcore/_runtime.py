@@ -166,6 +166,12 @@ def _result_cache_limit() -> str:
 _result_cache_report = _result_cache_limit()
 
 
+def _scratch_cache_report() -> str:
+    info = _core.scratch_cache_info()
+    return (f"up to {info['limit'] >> 20} MiB in {info['max_blocks']} blocks of the kernels' freed scratch "
+            f"buffers of {info['min_bytes'] >> 10} KiB and up kept for reuse")
+
+
 def version() -> str:
     return _core.build_info()["version"]
 
@@ -207,6 +213,7 @@ def config_report() -> str:
             else f"spin {SPINCOUNT} pauses, then sleep (GOMP_SPINCOUNT, set by kcore)"),
         f"  blas:              {_blas_line()}",
         f"  result memory:     {_result_cache_report}",
+        f"  scratch memory:    {_scratch_cache_report()}",
     ]
     lines += _config.report_lines()
     return "\n".join(lines)
