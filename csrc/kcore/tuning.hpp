@@ -128,6 +128,10 @@ constexpr std::int64_t kBlasMinRows = 256, kBlasMinCols = 128, kBlasMaxTasks = 6
 // Transposed convolutions run their product over groups of batch items whose float32 columns
 // (every upstream position's taps) fit this many bytes.
 constexpr std::int64_t kConvWholeBytes = std::int64_t(8) << 20;
+// Transposed convolutions of unit dilation run one convolution per residue class of the output
+// positions modulo the strides: one class after another, each threaded, when each has at least
+// this many positions; else the classes side by side, one thread each.
+constexpr std::int64_t kConvPhaseRows = 4096;
 // float32/float64 convolutions with at most this many filters read their windows in place (a
 // packed panel would serve at most two column panels of the product); more filters pack them.
 constexpr std::int64_t kConvInPlaceFilters = 64;

@@ -400,6 +400,131 @@ void conv_regular(const ConvPlan& p) {
   gemm(q);
 }
 
+// The adjoint without a column matrix (unit dilation): along each dim, the positions i of y with
+// one residue rho mod the stride receive the taps k = r, r + s, ... (r = (rho + pad) mod s) from
+// x's positions j0 + q - m, m the tap's rank: a stride-1 correlation of x with those taps in
+// reverse order. Each residue class (a phase) is such a convolution (conv_regular, in its own
+// buffer unless it is all of y), then copied to its positions of y; a class no tap reaches is
+// zero. Each element is then one product's sum, in the product's fixed order, whatever the
+// threads. False (nothing done) where a class would start past its first tap's input (a pad
+// larger than the kernel), for conv_adjoint's columns.
+template <class T>
+bool conv_adjoint_phases(const ConvPlan& p) {
+  const ConvGeometry& g = p.g;
+  const std::int64_t C = g.channels, F = p.filters;
+  struct Dim {
+    std::int64_t r, taps, n, pad;
+  };
+  const auto dim_of = [&](int d, std::int64_t rho) {
+    const std::int64_t s = g.stride[d], r = (rho + g.pad[d]) % s, j0 = (rho + g.pad[d]) / s;
+    const std::int64_t taps = r < g.k[d] ? (g.k[d] - 1 - r) / s + 1 : 0;
+    const std::int64_t n = rho < g.in[d] ? (g.in[d] - rho + s - 1) / s : 0;
+    return Dim{r, taps, n, taps - 1 - j0};
+  };
+  for (int d = 0; d < 3; ++d) {
+    if (g.dil[d] != 1 || g.k[d] < 1) return false;
+    for (std::int64_t rho = 0; rho < g.stride[d]; ++rho)
+      if (const Dim e = dim_of(d, rho); e.taps > 0 && e.pad < 0) return false;
+  }
+  const std::int64_t item = sizeof(T);
+  const bool whole = g.stride[0] == 1 && g.stride[1] == 1 && g.stride[2] == 1;
+  // One zero-padded copy of x in which every class's windows lie (gx: x's geometry, padded by the
+  // largest class pad before, to the furthest class window after); a class's windows then start
+  // its pad fewer positions in.
+  ConvGeometry gx;
+  gx.batch = g.batch;
+  gx.channels = F;
+  for (int d = 0; d < 3; ++d) {
+    std::int64_t lo = 0, end = g.out[d];
+    for (std::int64_t rho = 0; rho < g.stride[d]; ++rho)
+      if (const Dim e = dim_of(d, rho); e.taps > 0) lo = std::max(lo, e.pad);
+    for (std::int64_t rho = 0; rho < g.stride[d]; ++rho)
+      if (const Dim e = dim_of(d, rho); e.taps > 0 && e.n > 0) end = std::max(end, lo - e.pad + e.n + e.taps - 1);
+    gx.in[d] = g.out[d];
+    gx.pad[d] = lo;
+    gx.out[d] = std::max(end, g.out[d] + lo);
+  }
+  AlignedBuffer<T> padded;
+  ConvGeometry gp;
+  const T* const xp = padded_input(gx, reinterpret_cast<const T*>(p.x), padded, gp);
+  const T* const w = reinterpret_cast<const T*>(p.w);
+  T* const y = reinterpret_cast<T*>(p.y);
+  // Class `phase` (its residue along each dim): its convolution into `out`, then its positions.
+  const auto run = [&](std::int64_t phase, T* out) {
+    const std::int64_t rho[3] = {phase / (g.stride[1] * g.stride[2]), phase / g.stride[2] % g.stride[1],
+                                 phase % g.stride[2]};
+    const Dim e[3] = {dim_of(0, rho[0]), dim_of(1, rho[1]), dim_of(2, rho[2])};
+    if (e[0].n * e[1].n * e[2].n == 0) return;
+    const bool reached = e[0].taps * e[1].taps * e[2].taps > 0;
+    if (reached) {
+      // The class's taps, last first, as (taps..., F, C): w is (k..., C, F).
+      AlignedBuffer<T> wp(static_cast<std::size_t>(e[0].taps * e[1].taps * e[2].taps * C * F));
+      std::int64_t t = 0;
+      for (std::int64_t a = e[0].taps - 1; a >= 0; --a)
+        for (std::int64_t b = e[1].taps - 1; b >= 0; --b)
+          for (std::int64_t c = e[2].taps - 1; c >= 0; --c, ++t) {
+            const std::int64_t k = ((e[0].r + a * g.stride[0]) * g.k[1] + e[1].r + b * g.stride[1]) * g.k[2] +
+                                   e[2].r + c * g.stride[2];
+            const T* const src = w + k * C * F;
+            T* const dst = wp.get() + t * F * C;
+            for (std::int64_t f = 0; f < F; ++f)
+              for (std::int64_t ch = 0; ch < C; ++ch) dst[f * C + ch] = src[ch * F + f];
+          }
+      ConvPlan q;
+      q.dtype = p.dtype;
+      q.g.batch = g.batch;
+      q.g.channels = F;
+      std::int64_t base[3];
+      for (int d = 0; d < 3; ++d) {
+        q.g.in[d] = gp.in[d];
+        q.g.out[d] = e[d].n;
+        q.g.k[d] = e[d].taps;
+        base[d] = gx.pad[d] - e[d].pad;
+      }
+      q.filters = C;
+      q.x = reinterpret_cast<const char*>(xp + ((base[0] * gp.in[1] + base[1]) * gp.in[2] + base[2]) * F);
+      q.w = reinterpret_cast<const char*>(wp.get());
+      q.y = reinterpret_cast<char*>(out);
+      conv_regular<T>(q);
+      if (out == y) return;
+    }
+    // The class's positions of y, a line (n, q0, q1) at a time.
+    const std::int64_t lines = g.batch * e[0].n * e[1].n;
+    parallel_for(0, lines, std::max<std::int64_t>(1, tuning::kGrain / std::max<std::int64_t>(e[2].n * C, 1)),
+                 [&](std::int64_t l0, std::int64_t l1) {
+      for (std::int64_t l = l0; l < l1; ++l) {
+        const std::int64_t q1 = l % e[1].n, q0 = l / e[1].n % e[0].n, n = l / (e[1].n * e[0].n);
+        T* const dst = y + ((n * g.in[0] + rho[0] + q0 * g.stride[0]) * g.in[1] + rho[1] + q1 * g.stride[1]) * g.in[2] * C +
+                       rho[2] * C;
+        const T* const src = out + l * e[2].n * C;
+        for (std::int64_t q2 = 0; q2 < e[2].n; ++q2) {
+          T* const to = dst + q2 * g.stride[2] * C;
+          if (reached) std::memcpy(to, src + q2 * C, static_cast<std::size_t>(C * item));
+          else std::fill(to, to + C, T{});
+        }
+      }
+    });
+  };
+  const std::int64_t phases = g.stride[0] * g.stride[1] * g.stride[2];
+  if (whole) {
+    run(0, y);
+    return true;
+  }
+  // A class's positions (at most): its buffer's.
+  const std::int64_t most = g.batch * ((g.in[0] + g.stride[0] - 1) / g.stride[0]) *
+                            ((g.in[1] + g.stride[1] - 1) / g.stride[1]) * ((g.in[2] + g.stride[2] - 1) / g.stride[2]);
+  if (most >= tuning::kConvPhaseRows) {  // one class after another, each threaded
+    AlignedBuffer<T> buf(static_cast<std::size_t>(most * C));
+    for (std::int64_t phase = 0; phase < phases; ++phase) run(phase, buf.get());
+  } else {  // classes side by side, one thread each: few rows thread poorly
+    parallel_tasks(phases, std::max<std::int64_t>(most * C * F * kernel_volume(g) / phases / 16, 1), [&](std::int64_t phase) {
+      AlignedBuffer<T> buf(static_cast<std::size_t>(most * C));
+      run(phase, buf.get());
+    });
+  }
+  return true;
+}
+
 // The adjoint of conv_regular (a transposed convolution, and a convolution's gradient with
 // respect to its input): y (batch, *in, C) from x (batch, *out, filters) and w (*k, C, filters).
 // A product gives every upstream position's contribution to each of its taps, cols = x @ w^T
@@ -418,6 +543,7 @@ void conv_adjoint(const ConvPlan& p) {
     std::fill(y, y + g.batch * in_pos * C, T{});
     return;
   }
+  if (conv_adjoint_phases<T>(p)) return;
   const T* const x = reinterpret_cast<const T*>(p.x);
   // w^T (filters, taps x C) in A.
   AlignedBuffer<A> wide(static_cast<std::size_t>(KC * F)), wt(static_cast<std::size_t>(KC * F));
