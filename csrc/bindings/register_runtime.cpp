@@ -19,6 +19,8 @@ void register_runtime(py::module_& m) {
     kcore::set_num_threads(n);
   }, py::arg("n"));
   m.def("get_num_threads", &kcore::get_num_threads);
+  m.def("machine_cores", &kcore::machine_cores,
+        "The CPUs this process could use when kcore loaded: the default thread count, and what BLAS products split by.");
   m.def("effective_num_threads", [] { return kcore::threads_for(std::int64_t(1) << 40, 1); },
         "Threads a large kernel would use from this calling thread (after threadpoolctl limits).");
   m.def("select_cpu_level", [](const std::string& cap) { kcore::select_level(cap); }, py::arg("cap"),

@@ -60,10 +60,7 @@ def _threads_from_env() -> tuple[int, str]:
             return n, f"environment ({var})"
         warnings.warn(f"kcore: ignoring {var}={raw!r}; expected a positive integer", RuntimeWarning,
                       stacklevel=3)
-    try:
-        return max(1, len(os.sched_getaffinity(0))), "default (usable cores)"
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1), "default (cpu count)"
+    return _core.machine_cores(), "default (usable cores)"
 
 
 def _select_level() -> str:
