@@ -285,6 +285,67 @@ def test_an_image_gets_the_same_bits_alone_or_in_a_large_batch(threads, filters)
     check(whole[:2], naive_conv(x[:2], w, (1, 1), (1, 1), "same"), np.float32, 10)
 
 
+# 3x3 convolutions of unit strides with at least 32 channels and 36 output tiles of 2x2 per batch
+# item go by Winograd F(2x2, 3x3) (kernels/conv.cpp).
+WINOGRAD_CASES = [  # (batch, height, width, channels, filters, padding)
+    (1, 12, 12, 32, 8, "same"),  # 36 tiles exactly; filters short of one panel
+    (3, 15, 17, 37, 70, "same"),  # odd sizes (the last tiles hang over), channel and filter tails
+    (2, 16, 19, 64, 33, "valid"),
+    (2, 13, 14, 300, 40, "same"),  # channels past one depth block of the product (256)
+]
+
+
+@pytest.mark.parametrize("case", WINOGRAD_CASES)
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_winograd_convolutions_match_the_loop_every_thread_count(threads, case, dtype):
+    n, h, wd, c, f, padding = case
+    x = rng.standard_normal((n, h, wd, c)).astype(dtype)
+    w = (rng.standard_normal((3, 3, c, f)) / math.sqrt(9 * c)).astype(dtype)
+    out = []
+    for t in (1, 2, 3):
+        threads.set_num_threads(t)
+        out.append(K.conv2d(x, w, (1, 1), padding))
+    assert out[0].tobytes() == out[1].tobytes() == out[2].tobytes()
+    want = naive_conv(x, w, (1, 1), (1, 1), padding)
+    check(out[0], want, dtype)
+    if dtype != np.float16:  # (float16's error is its one rounding of the float32 result)
+        # The transforms' extra roundings stay within a few units of the sum of |x| |w|.
+        bound = naive_conv(np.abs(x), np.abs(w), (1, 1), (1, 1), padding)
+        assert np.max(np.abs(out[0] - want) / bound) <= 4 * np.finfo(dtype).eps
+
+
+def test_winograd_items_and_depth_slices_keep_their_bits(threads):
+    # The choice follows each item's tiles, not the batch: an image alone or in a batch, and a
+    # depth slice of a conv3d with a (1, 3, 3) kernel, get the bits of conv2d on that image.
+    x = rng.standard_normal((5, 14, 14, 48)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 48, 40)).astype(np.float32)
+    for t in (1, 2):
+        threads.set_num_threads(t)
+        whole = K.conv2d(x, w, (1, 1), "same")
+        for i in (0, 4):
+            assert K.conv2d(x[i:i + 1], w, (1, 1), "same").tobytes() == whole[i:i + 1].tobytes()
+        vol = K.conv3d(x[None], w[None], (1, 1, 1), "same")
+        assert vol[0].tobytes() == whole.tobytes()
+    check(whole[:1], naive_conv(x[:1], w, (1, 1), (1, 1), "same"), np.float32, 10)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_winograd_convolutions_give_the_direct_sums_inf_and_nan(dtype):
+    # A transformed tile that holds an inf gives inf - inf = NaN where the direct sum gives inf:
+    # such a call is computed the direct way.
+    x = rng.standard_normal((2, 16, 16, 32)).astype(dtype)
+    w = rng.standard_normal((3, 3, 32, 24)).astype(dtype)
+    x[0, 5, 7, 3] = np.inf
+    x[1, 10, 10, 5] = -np.inf
+    x[1, 2, 3, :] = np.nan
+    got = K.conv2d(x, w, (1, 1), "same").astype(np.float64)
+    want = naive_conv(x, w, (1, 1), (1, 1), "same")
+    assert np.array_equal(np.isnan(got), np.isnan(want)) and np.isinf(want).sum() > 0
+    assert np.array_equal(got[np.isinf(want)], want[np.isinf(want)])
+    finite = np.isfinite(want)
+    np.testing.assert_allclose(got[finite], want[finite], rtol=tol(dtype), atol=tol(dtype) * 10)
+
+
 @pytest.mark.parametrize("mode", ["max", "avg"])
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 def test_native_pool_every_thread_count_and_dtype(threads, mode, dtype):

@@ -1,6 +1,8 @@
 """Convolution chains computed fused when a K.function runs (kcore/_fusion.py): the same bits as
 the ops one by one for float32/float64, closer to exact for float16, only where nothing else
 reads the intermediates, through the learning phase's switches, for every thread count."""
+import math
+
 import numpy as np
 import pytest
 
@@ -108,6 +110,24 @@ def test_fused_chains_over_long_windows_and_many_filters(kind, dtype, fused_call
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("kind", ["bias_bn_relu", "clip", "bias_bn_add_relu", "add_first_relu"])
+def test_fused_chains_on_winograd_convolutions(kind, dtype, fused_calls, rng, threads):
+    # 40 channels and 7 x 7 output tiles per image: Winograd F(2x2, 3x3) (kernels/conv.cpp), whose
+    # epilogue runs on each run of output positions of a tile row, for blocks of 2 x 16 or 2 x 8
+    # filters (the residual read at each run's own positions).
+    x = K.placeholder((None, 14, 13, 40), dtype=dtype)
+    w = K.constant(rng.standard_normal((3, 3, 40, 70)) / 10, dtype=dtype)
+    y = _chain(kind, x, w, dtype, rng)
+    f = K.function([x], [y])
+    xv = rng.standard_normal((3, 14, 13, 40)).astype(dtype)
+    want = _unfused([y], {x: xv})[0]
+    for n in (1, 2):
+        threads.set_num_threads(n)
+        assert f([xv])[0].tobytes() == want.tobytes()
+    assert len(fused_calls) >= 2 and all(fused_calls)  # (add_first_relu: the shortcut's conv too)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_a_large_1x1_convolution_gets_the_same_bits_fused_or_alone(dtype, fused_calls, rng):
     # A 1x1 unit-stride convolution is a product of x itself; past the small-product size it runs
     # on the packed kernel with or without an epilogue (never an external BLAS for one of them).
@@ -172,18 +192,18 @@ def test_an_add_that_broadcasts_or_promotes_is_computed_op_by_op(fused_calls, rn
     K.clear_session()
 
 
-@pytest.mark.parametrize("batch", [1, 4])
-def test_float16_residual_rounds_once_at_its_own_position(batch, fused_calls, rng):
+@pytest.mark.parametrize("batch,channels", [(1, 16), (4, 16), (2, 48)])
+def test_float16_residual_rounds_once_at_its_own_position(batch, channels, fused_calls, rng):
     # float16 convolutions run float32 products, the whole batch at once or (batch 4: an im2col
-    # larger than kConvWholeBytes) in blocks of rows: each block's epilogue reads the residual at
-    # its own output positions.
+    # larger than kConvWholeBytes) in blocks of rows, or (48 channels) by Winograd in blocks of
+    # tiles: each block's epilogue reads the residual at its own output positions.
     from kcore import _reference
 
-    x = K.placeholder((None, 64, 64, 16), dtype="float16")
-    w = K.constant(rng.standard_normal((3, 3, 16, 8)) / 6, dtype="float16")
+    x = K.placeholder((None, 64, 64, channels), dtype="float16")
+    w = K.constant(rng.standard_normal((3, 3, channels, 8)) / (1.5 * math.sqrt(channels)), dtype="float16")
     r = K.placeholder((None, 64, 64, 8), dtype="float16")
     y = K.relu(K.conv2d(x, w, padding="same") + r)
-    xv = rng.standard_normal((batch, 64, 64, 16)).astype("float16")
+    xv = rng.standard_normal((batch, 64, 64, channels)).astype("float16")
     rv = rng.standard_normal((batch, 64, 64, 8)).astype("float16")
     got = K.function([x, r], [y])([xv, rv])[0].astype(np.float64)
     assert fused_calls == [True]

@@ -135,6 +135,13 @@ constexpr std::int64_t kConvPhaseRows = 4096;
 // float32/float64 convolutions with at most this many filters read their windows in place (a
 // packed panel would serve at most two column panels of the product); more filters pack them.
 constexpr std::int64_t kConvInPlaceFilters = 64;
+// 3x3 convolutions of unit strides go by Winograd F(2x2, 3x3) from this many channels and 2x2
+// output tiles per batch item (fewer: the transforms and the weights' transform cost more than
+// they save).
+constexpr std::int64_t kWinogradMinChannels = 32, kWinogradMinTiles = 36;
+// A block of tiles' transformed inputs (16 x tiles x channels) stays in L2, but has at least
+// this many micro-tile panels of tiles (each panel of the transformed weights serves them all).
+constexpr std::int64_t kWinogradBlockBytes = std::int64_t(256) << 10, kWinogradMinPanels = 4;
 // Depthwise convolutions copy input lines whose positions are a multiple of 256 bytes and at
 // least this many bytes apart (at unit stride), one vector further apart (L1 set conflicts).
 constexpr std::int64_t kDwPadMinBytes = 2048;

@@ -8,7 +8,9 @@
 // (GemmPlan::a_rows; a 1x1 convolution with unit strides reads x as a matrix) and applies the
 // fused bias, scale, shift, residual and clip to each block while it is in L2
 // (GemmPlan::epilogue); float16 widens as it packs, accumulates in float32 and is rounded once,
-// after the epilogue. Depthwise convolutions and pooling are memory-bound: one pass per output
+// after the epilogue. A 3x3 convolution of unit strides with enough channels goes by Winograd
+// F(2x2, 3x3) instead: 16 products on the same micro-kernel, the same fused epilogue, 2.25 times
+// fewer multiply-adds. Depthwise convolutions and pooling are memory-bound: one pass per output
 // line, the channels (contiguous in channels_last) in vectors.
 //
 // Work splits by shape only (the product's own split, blocks of output positions, output lines),
@@ -27,6 +29,7 @@
 #include "kcore/kernels/accumulate.hpp"
 #include "kcore/kernels/convert.hpp"
 #include "kcore/kernels/entries.hpp"
+#include "kcore/kernels/gemm.hpp"
 #include "kcore/kernels/parallel.hpp"
 #include "kcore/kernels/scratch.hpp"
 #include "kcore/kernels/simd.hpp"
@@ -339,6 +342,218 @@ const T* padded_input(const ConvGeometry& g, const T* x, AlignedBuffer<T>& buf, 
   return xp;
 }
 
+// Winograd F(2x2, 3x3) (Lavin and Gray, 2015): a 3x3 convolution of unit strides and dilation
+// computes each 2x2 tile of outputs from the 4x4 tile of inputs under it as A^T [(G g G^T) .*
+// (B^T d B)] A, 16 multiplications per channel pair where the direct sum takes 36. Summed over
+// the channels, each of the 16 transformed positions is a product, (tiles x C) . (C x filters),
+// on the gemm family's micro-kernel; the transforms are adds and subtracts (G's halves are exact),
+// so the extra rounding is a few additions per element: within the float32 tolerance the direct
+// path meets (tests/test_conv.py measures both against float64). A tile whose inputs hold an
+// inf or NaN (or whose sums overflow) would give NaN where the direct sum gives inf, so any
+// non-finite result sends the whole call back to the direct path.
+
+// d (a 4x4 tile, row-major) -> B^T d B, for vectors or scalars.
+template <class V>
+KCORE_INLINE void winograd_input(const V (&d)[16], V (&v)[16]) {
+  V e[16];
+  for (int j = 0; j < 4; ++j) {
+    e[j] = d[j] - d[8 + j];
+    e[4 + j] = d[4 + j] + d[8 + j];
+    e[8 + j] = d[8 + j] - d[4 + j];
+    e[12 + j] = d[4 + j] - d[12 + j];
+  }
+  for (int i = 0; i < 16; i += 4) {
+    v[i] = e[i] - e[i + 2];
+    v[i + 1] = e[i + 1] + e[i + 2];
+    v[i + 2] = e[i + 2] - e[i + 1];
+    v[i + 3] = e[i + 1] - e[i + 3];
+  }
+}
+
+// m (the tile's 16 products) -> A^T m A, the tile's outputs y[oy * 2 + ox].
+template <class V>
+KCORE_INLINE void winograd_output(const V (&m)[16], V (&y)[4]) {
+  V s[8];
+  for (int j = 0; j < 4; ++j) {
+    s[j] = m[j] + m[4 + j] + m[8 + j];
+    s[4 + j] = m[4 + j] - m[8 + j] - m[12 + j];
+  }
+  for (int r = 0; r < 2; ++r) {
+    y[2 * r] = s[4 * r] + s[4 * r + 1] + s[4 * r + 2];
+    y[2 * r + 1] = s[4 * r + 1] - s[4 * r + 2] - s[4 * r + 3];
+  }
+}
+
+// G g G^T of every (channel, filter) pair of w (3, 3, C, K), in double and rounded once, laid
+// out as the products' B: u[((jp * 16 + xi) * C + c) * NR + j] for filter jp * NR + j (zeros past
+// K), so the NR columns of one transformed position are one panel.
+template <class T, int NR>
+void winograd_weights(const T* w, std::int64_t C, std::int64_t K, widen_t<T>* u) {
+  using A = widen_t<T>;
+  const std::int64_t panels = (K + NR - 1) / NR;
+  parallel_for(0, C * panels, std::max<std::int64_t>(1, tuning::kGrain / (16 * NR)), [&](std::int64_t b0, std::int64_t b1) {
+    for (std::int64_t b = b0; b < b1; ++b) {
+      // (Filter panels innermost: one channel's rows of w are read in order.)
+      const std::int64_t jp = b % panels, c = b / panels, cols = std::min<std::int64_t>(NR, K - jp * NR);
+      double gq[9][NR], e[12][NR];
+      for (int t = 0; t < 9; ++t) {
+        const T* src = w + (t * C + c) * K + jp * NR;
+        if (cols == NR) {  // (a fixed count vectorizes)
+          for (int j = 0; j < NR; ++j) gq[t][j] = double(convert_one<A>(src[j]));
+        } else {
+          for (int j = 0; j < NR; ++j) gq[t][j] = j < cols ? double(convert_one<A>(src[j])) : 0.0;
+        }
+      }
+      for (int bb = 0; bb < 3; ++bb)  // e = G g: rows 0-3, column bb
+        for (int j = 0; j < NR; ++j) {
+          const double g0 = gq[bb][j], g1 = gq[3 + bb][j], g2 = gq[6 + bb][j];
+          e[bb][j] = g0;
+          e[3 + bb][j] = 0.5 * (g0 + g1 + g2);
+          e[6 + bb][j] = 0.5 * (g0 - g1 + g2);
+          e[9 + bb][j] = g2;
+        }
+      for (int i = 0; i < 4; ++i) {  // (G g) G^T: row i
+        A* out = u + ((jp * 16 + 4 * i) * C + c) * NR;
+        const std::int64_t step = C * NR;
+        for (int j = 0; j < NR; ++j) {
+          const double e0 = e[3 * i][j], e1 = e[3 * i + 1][j], e2 = e[3 * i + 2][j];
+          out[j] = A(e0);
+          out[step + j] = A(0.5 * (e0 + e1 + e2));
+          out[2 * step + j] = A(0.5 * (e0 - e1 + e2));
+          out[3 * step + j] = A(e2);
+        }
+      }
+    }
+  });
+}
+
+// The convolution by Winograd F(2x2, 3x3) where it applies (a 3x3 kernel over the last two
+// spatial dims, unit strides and dilation, enough channels and tiles); false where it
+// does not or where a result came out non-finite (the caller then runs the direct path, which
+// writes all of y again). Tiles go in blocks (whole micro-tile panels; the block's transformed
+// inputs, 16 x tiles x C, stay in L2); for each NR filters, each panel's 16 products land in
+// L1 and go through the output transform, the epilogue and the rounding at once. Each output is
+// one fixed chain of operations, whatever the blocks or threads.
+template <class T>
+bool conv_winograd(const ConvPlan& p, const Epilogue<T>& epi) {
+  using Tr = GemmTraits<T>;
+  using A = typename Tr::A;
+  constexpr int MR = Tr::MR, NR = Tr::NR, NRV = Tr::NRV, L = Tr::L;
+  constexpr std::int64_t KC = Tr::KC;
+  const ConvGeometry& g = p.g;
+  if (g.k[0] != 1 || g.stride[0] != 1 || g.pad[0] != 0 || g.out[0] != g.in[0]) return false;
+  for (int d = 1; d < 3; ++d)
+    if (g.k[d] != 3 || g.stride[d] != 1 || g.dil[d] != 1) return false;
+  const std::int64_t C = g.channels, K = p.filters;
+  const std::int64_t images = g.batch * g.in[0], H = g.in[1], W = g.in[2], OH = g.out[1], OW = g.out[2];
+  const std::int64_t TH = (OH + 1) / 2, TW = (OW + 1) / 2, tiles = images * TH * TW;
+  // By each batch item's tiles, not the batch's or the filters': an item's outputs keep their
+  // bits alone or in a batch, a filter's whatever the other filters.
+  if (C < tuning::kWinogradMinChannels || g.in[0] * TH * TW < tuning::kWinogradMinTiles) return false;
+  const std::int64_t panels = (tiles + MR - 1) / MR, KP = (K + NR - 1) / NR;
+  // Tasks: blocks of tile panels whose transformed inputs fit the L2 budget (each panel of the
+  // transformed weights then serves them all), times groups of filter panels where the blocks
+  // alone would leave threads idle (each such task transforms its block's inputs again, a small
+  // cost next to its products). Neither split changes a bit, so both may follow the threads.
+  const std::int64_t want = 4 * std::int64_t(get_num_threads());
+  std::int64_t per_block = std::min<std::int64_t>(
+      panels, std::max(tuning::kWinogradMinPanels, tuning::kWinogradBlockBytes / (16 * MR * C * std::int64_t(sizeof(A)))));
+  if (((panels + per_block - 1) / per_block) * KP < want) per_block = std::max<std::int64_t>(1, panels * KP / want);
+  const std::int64_t blocks = (panels + per_block - 1) / per_block;
+  const std::int64_t per_group = (KP + std::clamp<std::int64_t>(want / blocks, 1, KP) - 1) / std::clamp<std::int64_t>(want / blocks, 1, KP);
+  const std::int64_t groups = (KP + per_group - 1) / per_group;
+  AlignedBuffer<A> ubuf(static_cast<std::size_t>(16 * KP * NR * C));
+  A* const U = ubuf.get();
+  winograd_weights<T, NR>(reinterpret_cast<const T*>(p.w), C, K, U);
+  const T* const x = reinterpret_cast<const T*>(p.x);
+  T* const y = reinterpret_cast<T*>(p.y);
+  std::atomic<bool> nonfinite{false};
+  parallel_tasks(blocks * groups, per_block * MR * C * per_group * NR, [&](std::int64_t task) {
+    const std::int64_t blk = task / groups, jp0 = task % groups * per_group, jp1 = std::min(KP, jp0 + per_group);
+    const std::int64_t t0 = blk * per_block * MR, t1 = std::min(tiles, t0 + per_block * MR), nt = t1 - t0;
+    AlignedBuffer<A> vbuf(static_cast<std::size_t>(16 * nt * C)), mbuf(static_cast<std::size_t>(16 * nt * NR)), sbuf(4 * MR * NR);
+    A* const V = vbuf.get();
+    A* const M = mbuf.get();
+    A* const S = sbuf.get();
+    // The block's input transforms: V[xi][tile][c].
+    for (std::int64_t t = t0; t < t1; ++t) {
+      const std::int64_t tw = t % TW, th = t / TW % TH, img = t / (TW * TH);
+      const std::int64_t ih0 = 2 * th - g.pad[1], iw0 = 2 * tw - g.pad[2];
+      std::int64_t at[16];  // each tile input's offset in x, or -1 in the padding
+      for (int a = 0; a < 4; ++a)
+        for (int b = 0; b < 4; ++b) {
+          const std::int64_t ih = ih0 + a, iw = iw0 + b;
+          at[4 * a + b] = ih >= 0 && ih < H && iw >= 0 && iw < W ? ((img * H + ih) * W + iw) * C : -1;
+        }
+      A* const out = V + (t - t0) * C;
+      std::int64_t c = 0;
+      for (; c + L <= C; c += L) {
+        vec<A> d[16], v[16];
+        for (int i = 0; i < 16; ++i) d[i] = at[i] >= 0 ? load_widened<A>(x + at[i] + c) : splat<A>(A(0));
+        winograd_input(d, v);
+        for (int i = 0; i < 16; ++i) store(out + i * nt * C + c, v[i]);
+      }
+      for (; c < C; ++c) {
+        A d[16], v[16];
+        for (int i = 0; i < 16; ++i) d[i] = at[i] >= 0 ? convert_one<A>(x[at[i] + c]) : A(0);
+        winograd_input(d, v);
+        for (int i = 0; i < 16; ++i) out[i * nt * C + c] = v[i];
+      }
+    }
+    const vec<A> zero = splat<A>(A(0));
+    vec<A> bad = zero;  // stays zero while every output is finite
+    const A* rows[MR];
+    for (std::int64_t jp = jp0; jp < jp1; ++jp) {
+      const std::int64_t cols = std::min<std::int64_t>(NR, K - jp * NR);
+      // The 16 products of the block's tiles for these NR filters: M[xi][tile][NR]; each of B's
+      // panels serves every panel of tiles while it is in L1.
+      for (int xi = 0; xi < 16; ++xi)
+        for (std::int64_t ip = 0; ip < nt; ip += MR) {
+          const std::int64_t rn = std::min<std::int64_t>(MR, nt - ip);
+          for (int r = 0; r < MR; ++r) rows[r] = V + (xi * nt + ip + (r < rn ? r : 0)) * C;
+          A* const mo = M + (xi * nt + ip) * NR;
+          for (std::int64_t c0 = 0; c0 < C; c0 += KC) {
+            const GemmRun run{0, std::min(KC, C - c0), c0};
+            vec<A> acc[MR][NRV];
+            micro_kernel_rows<A, MR, NRV>(rows, &run, 1, U + ((jp * 16 + xi) * C + c0) * NR, NR, acc);
+            for (std::int64_t r = 0; r < rn; ++r)
+              for (int v = 0; v < NRV; ++v)
+                store(mo + r * NR + v * L, c0 == 0 ? acc[r][v] : load(mo + r * NR + v * L) + acc[r][v]);
+          }
+        }
+      for (std::int64_t ip = 0; ip < nt; ip += MR) {
+        const std::int64_t rn = std::min<std::int64_t>(MR, nt - ip);
+        // Output transforms into S: row oy of tile i at S[(oy * 2 * MR + 2 * i + ox) * NR].
+        for (std::int64_t i = 0; i < rn; ++i)
+          for (int v = 0; v < NRV; ++v) {
+            vec<A> m[16], o[4];
+            for (int xi = 0; xi < 16; ++xi) m[xi] = load(M + (xi * nt + ip + i) * NR + v * L);
+            winograd_output(m, o);
+            for (int q = 0; q < 4; ++q) {
+              bad = fmadd<A>(o[q], zero, bad);
+              store(S + ((q / 2) * 2 * MR + 2 * i + q % 2) * NR + v * L, o[q]);
+            }
+          }
+        // The epilogue and the stores, one run of positions per tile row and output row.
+        for (std::int64_t i = 0; i < rn;) {
+          const std::int64_t t = t0 + ip + i, tw = t % TW, line = t / TW, th = line % TH, img = line / TH;
+          const std::int64_t run = std::min(rn - i, TW - tw);
+          for (int oy = 0; oy < 2 && 2 * th + oy < OH; ++oy) {
+            const std::int64_t ow0 = 2 * tw, n = std::min(2 * run, OW - ow0);
+            const std::int64_t pos = (img * OH + 2 * th + oy) * OW + ow0;
+            A* const s = S + (oy * 2 * MR + 2 * i) * NR;
+            epi.apply(s, n, cols, NR, jp * NR, pos);
+            for (std::int64_t r = 0; r < n; ++r) convert_run(s + r * NR, y + (pos + r) * K + jp * NR, cols);
+          }
+          i += run;
+        }
+      }
+    }
+    if (any_lane(bad != bad)) nonfinite.store(true, std::memory_order_relaxed);
+  });
+  return !nonfinite.load();
+}
+
 template <class T>
 void conv_regular(const ConvPlan& p) {
   using A = widen_t<T>;  // float16 computes in float32
@@ -346,6 +561,7 @@ void conv_regular(const ConvPlan& p) {
   const std::int64_t R = positions(g), M = p.filters, Kd = kernel_volume(g) * g.channels;
   if (R == 0 || M == 0) return;
   const Epilogue<T> epi(p, M);
+  if (conv_winograd<T>(p, epi)) return;
   GemmPlan q;
   q.dtype = p.dtype;  // float16 products widen as they pack and round once (the gemm family)
   q.M = R;
