@@ -542,9 +542,9 @@ def test_argument_errors_of_the_native_entries():
     assert K.sum(np.ones((2, 3), np.float32), axis=axes) == 6
 
 
-@pytest.mark.parametrize("dtype,name", [(np.float16, "float16"), (np.dtype(">f4"), "float32"), (np.dtype("f8"), "float64"),
-                                        (np.longlong, "int64"), (np.intc, "int32"), (np.uint16, "uint16"),
-                                        (np.bool_, "bool"), (np.dtype("u1"), "uint8")])
+@pytest.mark.parametrize("dtype,name", [(np.float16, "float16"), (np.dtype(">f4"), "float32"),
+                                        (np.dtype("f8"), "float64"), (np.longlong, "int64"), (np.intc, "int32"),
+                                        (np.uint16, "uint16"), (np.bool_, "bool"), (np.dtype("u1"), "uint8")])
 def test_dtypes_given_as_numpy_types_or_dtypes(dtype, name):
     # Read by kind and size (numpy's dtype.name is computed in Python): the same names as numpy's.
     x = np.arange(6, dtype=np.float32).reshape(2, 3) - 2
