@@ -139,6 +139,8 @@ constexpr std::int64_t kConvInPlaceFilters = 64;
 // output tiles per batch item (fewer: the transforms and the weights' transform cost more than
 // they save).
 constexpr std::int64_t kWinogradMinChannels = 32, kWinogradMinTiles = 36;
+// ... and whose kernel's transform (16 x channels x filters) takes at most this many bytes.
+constexpr std::int64_t kWinogradMaxWeightBytes = std::int64_t(64) << 20;
 // A block of tiles' transformed inputs (16 x tiles x channels) stays in L2, but has at least
 // this many micro-tile panels of tiles (each panel of the transformed weights serves them all).
 constexpr std::int64_t kWinogradBlockBytes = std::int64_t(256) << 10, kWinogradMinPanels = 4;

@@ -451,6 +451,8 @@ bool conv_winograd(const ConvPlan& p, const Epilogue<T>& epi) {
   // bits alone or in a batch, a filter's whatever the other filters.
   if (C < tuning::kWinogradMinChannels || g.in[0] * TH * TW < tuning::kWinogradMinTiles) return false;
   const std::int64_t panels = (tiles + MR - 1) / MR, KP = (K + NR - 1) / NR;
+  // The kernel's transform is 16/9 the kernel's size: past a bound, the direct path needs no copy.
+  if (16 * KP * NR * C * std::int64_t(sizeof(A)) > tuning::kWinogradMaxWeightBytes) return false;
   // Tasks: blocks of tile panels whose transformed inputs fit the L2 budget (each panel of the
   // transformed weights then serves them all), times groups of filter panels where the blocks
   // alone would leave threads idle (each such task transforms its block's inputs again, a small
