@@ -257,9 +257,7 @@ std::string accepted_dtypes() {
   for (const char* n : kDtypeNames) s += (s.empty() ? "" : ", ") + std::string(n);
   return s;
 }
-}  // namespace
 
-namespace {
 const char* name_by_kind(char kind, py::ssize_t size) {
   switch (kind) {
     case 'f': return size == 2 ? "float16" : size == 4 ? "float32" : size == 8 ? "float64" : nullptr;

@@ -347,8 +347,8 @@ const T* padded_input(const ConvGeometry& g, const T* x, AlignedBuffer<T>& buf, 
 // (B^T d B)] A, 16 multiplications per channel pair where the direct sum takes 36. Summed over
 // the channels, each of the 16 transformed positions is a product, (tiles x C) . (C x filters),
 // on the gemm family's micro-kernel; the transforms are adds and subtracts (G's halves are exact),
-// so the extra rounding is a few additions per element: within the float32 tolerance the direct
-// path meets (tests/test_conv.py measures both against float64). A tile whose inputs hold an
+// so the extra rounding is a few additions per element: within 4 units of rounding of the sum of
+// |x| |w|, as the direct path (tests/test_conv.py, bench/NOTES.md). A tile whose inputs hold an
 // inf or NaN (or whose sums overflow) would give NaN where the direct sum gives inf, so any
 // non-finite result sends the whole call back to the direct path.
 
