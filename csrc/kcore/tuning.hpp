@@ -138,7 +138,7 @@ constexpr std::int64_t kConvInPlaceFilters = 64;
 // 3x3 convolutions of unit strides go by Winograd F(2x2, 3x3) from this many channels and 2x2
 // output tiles per batch item (fewer: the transforms and the weights' transform cost more than
 // they save).
-constexpr std::int64_t kWinogradMinChannels = 32, kWinogradMinTiles = 36;
+constexpr std::int64_t kWinogradMinChannels = 16, kWinogradMinTiles = 36;
 // ... and whose kernel's transform (16 x channels x filters) takes at most this many bytes.
 constexpr std::int64_t kWinogradMaxWeightBytes = std::int64_t(64) << 20;
 // A block of tiles' transformed inputs (16 x tiles x channels) stays in L2, but has at least
