@@ -462,8 +462,8 @@ bool conv_winograd(const ConvPlan& p, const Epilogue<T>& epi) {
       panels, std::max(tuning::kWinogradMinPanels, tuning::kWinogradBlockBytes / (16 * MR * C * std::int64_t(sizeof(A)))));
   if (((panels + per_block - 1) / per_block) * KP < want) per_block = std::max<std::int64_t>(1, panels * KP / want);
   const std::int64_t blocks = (panels + per_block - 1) / per_block;
-  const std::int64_t per_group = (KP + std::clamp<std::int64_t>(want / blocks, 1, KP) - 1) / std::clamp<std::int64_t>(want / blocks, 1, KP);
-  const std::int64_t groups = (KP + per_group - 1) / per_group;
+  const std::int64_t split = std::clamp<std::int64_t>(want / blocks, 1, KP);  // filter groups wanted
+  const std::int64_t per_group = (KP + split - 1) / split, groups = (KP + per_group - 1) / per_group;
   AlignedBuffer<A> ubuf(static_cast<std::size_t>(16 * KP * NR * C));
   A* const U = ubuf.get();
   winograd_weights<T, NR>(reinterpret_cast<const T*>(p.w), C, K, U);
