@@ -4,7 +4,6 @@
 #include <mutex>
 #include <stdexcept>
 
-#include "kcore/dispatch.hpp"
 #include "kcore/tuning.hpp"
 
 #if defined(__unix__) || defined(__APPLE__)
@@ -65,10 +64,7 @@ const Blas* blas() { return g_active.load(std::memory_order_acquire); }
 
 void set_blas_min_dim(std::int64_t n) { g_min_dim.store(n, std::memory_order_relaxed); }
 
-std::int64_t default_blas_min_dim() {
-  static const std::int64_t n = std::string(cpu_vendor()) == "amd" ? tuning::kBlasMinDimAmd : tuning::kBlasMinDim;
-  return n;
-}
+std::int64_t default_blas_min_dim() { return tuning::kBlasMinDim; }
 
 std::int64_t blas_min_dim() {
   const std::int64_t n = g_min_dim.load(std::memory_order_relaxed);

@@ -36,9 +36,8 @@ void set_blas_enabled(bool enabled);
 const Blas* blas();        // nullptr when none is loaded or it is disabled
 std::string blas_path();   // "" when none is loaded
 
-// Products go to the BLAS only when every dimension (M, N, K) exceeds blas_min_dim(): this
-// CPU's default (default_blas_min_dim(), by vendor: tuning::kBlasMinDim, kBlasMinDimAmd) unless
-// set; below it kcore's packed kernel is as fast or faster on that CPU.
+// Products go to the BLAS only when every dimension (M, N, K) exceeds blas_min_dim():
+// default_blas_min_dim() (tuning::kBlasMinDim) unless set.
 void set_blas_min_dim(std::int64_t n);
 std::int64_t blas_min_dim();
 std::int64_t default_blas_min_dim();

@@ -115,11 +115,11 @@ constexpr std::int64_t kGemmMinRows = 64, kGemmMinCols = 64, kGemmTasksPerThread
 constexpr std::int64_t kGemmWideBytes = std::int64_t(4) << 20;
 // Products of at most this many multiply-adds per item skip packing (register-blocked kernel).
 constexpr std::int64_t kGemmSmallWork = 32 * 32 * 32;
-// Float32/float64 products go to the external BLAS when M, N and K all exceed this: on Intel
-// (Sapphire Rapids) the packed kernel is as fast or faster up to 2048; on AMD (Zen 4, AVX-512 on
-// 256-bit units) OpenBLAS matches or beats it on every product the small-product kernel does not
-// take (bench/NOTES.md). KCORE_BLAS_MIN_DIM overrides.
-constexpr std::int64_t kBlasMinDim = 2048, kBlasMinDimAmd = 0;
+// Float32/float64 products go to the external BLAS when M, N and K all exceed this: on AMD (Zen 4,
+// AVX-512 on 256-bit units) and on Intel (Emerald Rapids) OpenBLAS matches NumPy on every product
+// the small-product kernel does not take, where the packed kernel fell behind on batched mid-size
+// products at one thread (bench/NOTES.md). KCORE_BLAS_MIN_DIM overrides.
+constexpr std::int64_t kBlasMinDim = 0;
 // BLAS calls: row blocks of at least this many rows, about one task per core (at most
 // kBlasMaxTasks); when the rows make fewer blocks than that, column blocks of at least kBlasMinCols.
 constexpr std::int64_t kBlasMinRows = 256, kBlasMinCols = 128, kBlasMaxTasks = 64;

@@ -115,7 +115,7 @@ _blas_loaded = _core.blas_path() is not None
 
 def _blas_min_dim_from_env() -> int | None:
     """KCORE_BLAS_MIN_DIM=n sends a float32/float64 product to the BLAS only when M, N and K all
-    exceed n; without it, the rule for this CPU's vendor (tuning.hpp). Returns n, or None."""
+    exceed n; without it, kcore's default (tuning.hpp). Returns n, or None."""
     raw = os.environ.get("KCORE_BLAS_MIN_DIM", "").strip()
     if not raw:
         return None
@@ -138,7 +138,7 @@ def _blas_line() -> str:
         return _blas_report
     n = _core.blas_min_dim()
     source = ("KCORE_BLAS_MIN_DIM" if n == _blas_min_dim_env
-              else f"the rule for {_core.cpu_vendor()} CPUs" if _blas_min_dim_env is None
+              else "the default" if _blas_min_dim_env is None
               and n == _core.default_blas_min_dim() else "set at run time")
     return (f"{_blas_report} (float32/float64 products with M, N and K all over {n}, {source}; "
             f"those small enough for kcore's register-blocked kernel stay there)")
