@@ -225,6 +225,21 @@ def test_image_channel_permutes(dtype, threads):
                 assert got.flags.c_contiguous and np.array_equal(got.view(u), want.view(u))
 
 
+def test_streaming_size_follows_the_cpu_unless_the_environment_sets_it():
+    # The tests run with KCORE_STREAM_BYTES set (conftest.py); without it: 8 MiB on Intel, else
+    # the last-level cache one core sees, within [4, 64] MiB.
+    code = "import kcore._core as c; t = c.tuning(); print(c.cpu_vendor(), t['stream_bytes'], t['cache_bytes'])"
+    env = {k: v for k, v in os.environ.items() if k != "KCORE_STREAM_BYTES"}
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    vendor, got, cache = r.stdout.split()
+    mib = 1 << 20
+    assert int(got) == (8 * mib if vendor == "intel" else min(max(int(cache), 4 * mib), 64 * mib))
+    env["KCORE_STREAM_BYTES"] = "123456"
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.split()[1] == "123456", r.stderr
+
+
 @pytest.mark.parametrize("n", [T["stream_bytes"] // 4 + 7, 700001, 1 << 21])
 def test_large_casts_stream_exactly(n):
     # Results from stream_bytes up are written with streaming stores, in pieces aligned to the

@@ -104,6 +104,7 @@ std::int64_t stream_bytes() {
       const long long v = std::strtoll(e, &end, 10);
       if (end != e && *end == '\0' && v > 0) return static_cast<std::int64_t>(v);
     }
+    if (std::string(cpu_vendor()) == "intel") return kStreamBytesIntel;
     return std::clamp<std::int64_t>(last_level_cache_bytes(), std::int64_t(4) << 20, std::int64_t(64) << 20);
   }();
   return bytes;

@@ -19,8 +19,11 @@ constexpr std::int64_t kWarmGrainDivisor = 16;
 // --- memory traffic (kernels/stream.hpp) ---
 // Results from this size are written with streaming stores: the last-level cache one core sees,
 // within [4, 64] MiB (KCORE_STREAM_BYTES overrides it). A smaller result stays in that cache for
-// whatever reads it next, so ordinary stores serve it better (dispatch.cpp).
+// whatever reads it next, so ordinary stores serve it better (dispatch.cpp)...
 std::int64_t stream_bytes();
+// ...but on Intel, this: a VM there reports the package's whole L3 (300 MiB), and results of
+// 16-32 MiB written with ordinary stores ran up to 3x slower than streamed ones.
+constexpr std::int64_t kStreamBytesIntel = std::int64_t(8) << 20;
 // The last-level cache one core sees (sysfs), 0 where the OS does not say.
 std::int64_t last_level_cache_bytes();
 // Software prefetch distance for streaming reads: on Intel the hardware prefetchers alone kept
@@ -148,9 +151,10 @@ constexpr std::int64_t kWinogradBlockBytes = std::int64_t(256) << 10, kWinogradM
 // least this many bytes apart (at unit stride), one vector further apart (L1 set conflicts).
 constexpr std::int64_t kDwPadMinBytes = 2048;
 // Depthwise convolutions write y with streaming stores from a smaller size than elementwise ops
-// (x and y over stream_bytes() / this): their ordinary stores push out the input lines the next
-// output lines read again (8x56x56x128 float32, 13 MB in all, ran ~1.3x faster streamed).
-constexpr std::int64_t kDwStreamDivisor = 4;
+// (x and y over this, or over stream_bytes() if smaller): their ordinary stores push out the input
+// lines the next output lines read again (8x56x56x128 float32, 13 MB in all, ran ~1.3x faster
+// streamed on AMD); at a quarter of Intel's stream_bytes(), 2 MiB, MobileNet predicts lost ~15%.
+constexpr std::int64_t kDwStreamBytes = std::int64_t(8) << 20;
 
 // --- the bench's bandwidth probes (kernels/probe.cpp) ---
 // Words per read block; bytes per copy block and per piece copied with streaming stores.

@@ -974,12 +974,12 @@ void conv_depthwise(const ConvPlan& p) {
   const bool dw3 = kw_n == 3 && g.dil[2] == 1 && (sw == 1 || sw == 2);
   const std::int64_t dw3_first = dw3 ? (pw + sw - 1) / sw : 0;
   const std::int64_t dw3_end = dw3 && iw_n + pw >= 3 ? std::min(ow_n, (iw_n - 3 + pw) / sw + 1) : 0;
-  // Large results go out with streaming stores (tuning::kDwStreamDivisor; whole lines only:
+  // Large results go out with streaming stores (tuning::kDwStreamBytes; whole lines only:
   // positions of whole lines from a line-aligned y), each tile through `out` in L1.
   const std::int64_t item = sizeof(T), y_bytes = lines * ow_n * OC * item;
   const bool stream = (OC * item) % kLineBytes == 0 && reinterpret_cast<std::uintptr_t>(y) % kLineBytes == 0 &&
                       g.batch * g.in[0] * g.in[1] * iw_n * C * item + y_bytes >
-                          tuning::stream_bytes() / tuning::kDwStreamDivisor;
+                          std::min(tuning::stream_bytes(), tuning::kDwStreamBytes);
   parallel_tasks(lines / oh_n * blocks_per_plane, std::max<std::int64_t>(kLineBlock * ow_n * OC * kv, 1),
                  [&](std::int64_t task) {
     const std::int64_t plane = task / blocks_per_plane, oh0 = task % blocks_per_plane * kLineBlock;
