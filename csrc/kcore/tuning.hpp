@@ -22,7 +22,7 @@ constexpr std::int64_t kWarmGrainDivisor = 16;
 // whatever reads it next, so ordinary stores serve it better (dispatch.cpp)...
 std::int64_t stream_bytes();
 // ...but on Intel, this: a VM there reports the package's whole L3 (300 MiB), and results of
-// 16-32 MiB written with ordinary stores ran up to 3x slower than streamed ones.
+// 16-32 MiB written with ordinary stores ran 1.2-5x slower than streamed ones (bench/NOTES.md).
 constexpr std::int64_t kStreamBytesIntel = std::int64_t(8) << 20;
 // The last-level cache one core sees (sysfs), 0 where the OS does not say.
 std::int64_t last_level_cache_bytes();
