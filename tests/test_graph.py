@@ -46,6 +46,28 @@ def test_function_updates_run_after_outputs():
     np.testing.assert_array_equal(K.eval(v), [1, 2])
 
 
+def test_updates_of_plain_values_wait_inside_symbolic():
+    # Eager, K.update* changes the variable at once (eager TensorFlow); inside K.symbolic, as
+    # TensorFlow's graph mode, it gives an update that each run of a function applies again.
+    v = K.variable(np.array([1.0, 2.0]))
+    assert K.update_add(v, np.array([1.0, 1.0])) is v
+    np.testing.assert_array_equal(K.eval(v), [2, 3])
+    build = K.symbolic(lambda: [K.update_add(v, 1.0), K.update_sub(v, np.array([0.5, 0.5])),
+                                K.moving_average_update(v, np.zeros(2), 0.5)])
+    add, sub, average = build()
+    np.testing.assert_array_equal(K.eval(v), [2, 3])  # nothing applied while building
+    x = K.placeholder(shape=(2,))
+    f = K.function([x], [v + x], updates=[add])
+    for want in ([3, 4], [4, 5]):
+        f([np.zeros(2)])
+        np.testing.assert_array_equal(K.eval(v), want)
+    np.testing.assert_array_equal(K.eval(sub), [3.5, 4.5])  # evaluating an update runs it once
+    np.testing.assert_array_equal(K.eval(v), [3.5, 4.5])
+    np.testing.assert_array_equal(K.eval(average), [1.75, 2.25])
+    with pytest.raises(ValueError, match=r"update_add: a value of shape \(3,\) does not fit"):
+        K.symbolic(lambda: K.update_add(v, np.ones(3)))()
+
+
 def test_variables_are_read_when_evaluated():
     v = K.variable(np.array(2.0))
     x = K.placeholder(shape=())

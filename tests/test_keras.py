@@ -337,6 +337,45 @@ def test_one_sgd_step_updates_weights_as_numpy_backpropagation(tmp_path):
     assert run_keras(code, tmp_path)["err"] < 1e-5
 
 
+ADAM_STEPS = """
+import json
+from keras.models import Sequential
+from keras.layers import Dense
+from keras.optimizers import Adam
+x = rng.standard_normal((16, 4)).astype("float32")
+y = rng.standard_normal((16, 2)).astype("float32")
+m = Sequential([Dense(2, input_shape=(4,))])
+m.compile(Adam(0.1, epsilon=1e-7, decay=0.1), "mse")
+w, b = (v.astype(np.float64) for v in m.get_weights())
+params, ms, vs = [w, b], [np.zeros_like(w), np.zeros_like(b)], [np.zeros_like(w), np.zeros_like(b)]
+for step in range(3):  # Keras 2.3.1's Adam, its decay read before the step counts
+    e = x @ params[0] + params[1] - y
+    grads = [2 * x.T @ e / e.size, 2 * e.sum(0) / e.size]
+    lr = 0.1 / (1 + 0.1 * step)
+    t = step + 1
+    lr_t = lr * np.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t)
+    for i, g in enumerate(grads):
+        ms[i] = 0.9 * ms[i] + 0.1 * g
+        vs[i] = 0.999 * vs[i] + 0.001 * g * g
+        params[i] = params[i] - lr_t * ms[i] / (np.sqrt(vs[i]) + 1e-7)
+for _ in range(3):
+    m.train_on_batch(x, y)
+print(json.dumps({"err": max(float(np.abs(a - b).max()) for a, b in zip(m.get_weights(), params)),
+                  "iterations": int(K.get_value(m.optimizer.iterations))}))
+"""
+
+
+@pytest.mark.parametrize("first", ["keras", "kcore"])
+def test_adam_steps_count_their_iterations(tmp_path, first):
+    # The optimizers build `K.update_add(self.iterations, 1)` with a plain 1 under K.symbolic:
+    # it must run at every step (Adam's bias correction and the decay read the count), in
+    # whichever order Keras and kcore were imported.
+    imports = "import kcore\nimport keras\n" if first == "kcore" else "import keras\nimport kcore\n"
+    out = run_keras(imports + "from keras import backend as K\n" + ADAM_STEPS, tmp_path)
+    assert out["iterations"] == 3
+    assert out["err"] < 1e-5
+
+
 def test_kcore_imported_before_keras(tmp_path):
     # The compatibility layer arrives with Keras, and Keras's setters reach kcore's settings.
     code = """

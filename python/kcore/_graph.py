@@ -13,6 +13,9 @@ An `Update` (from K.update*, or (variable, value) pairs) is a graph item too: it
 computed with the outputs and applied after them, every update from the values read before any
 was applied, as Theano's updates -- except that a node created inside
 `K.control_dependencies(updates)` sees those updates applied first, as TensorFlow orders them.
+K.update* with a plain value applies it at once, as eager TensorFlow does, except while a function
+decorated with K.symbolic runs (Keras 2.3.1's optimizers build their updates so, TensorFlow's graph
+mode): there it gives an Update as well, applied whenever the function that runs it is called.
 
 A node's static shape and dtype come from the op's shape rule when it has one; otherwise from
 running the op's eager function on zero arrays in which every unknown dim is replaced by a probe
@@ -25,13 +28,16 @@ layer. Graphs are walked iteratively, so their depth is not bounded by Python's 
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
+import threading
 import weakref
 
 import numpy as np
 
 _PROBES = (7, 11)  # stand-ins for unknown dims; two runs tell static dims from dynamic ones
 _names = itertools.count(1)
+_building = threading.local()  # depth of K.symbolic functions running in this thread
 # {node: {probe: its value (small ones, which may carry shapes) or shape (larger ones) when
 # placeholders had the probe for unknown dims}}
 _probed: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -162,6 +168,20 @@ class Constant(Tensor):
 
     def __repr__(self):
         return f"<kcore.Constant '{self.name}' shape={self._shape} dtype={self.dtype}>"
+
+
+@contextlib.contextmanager
+def building():
+    """Graph building (K.symbolic): updates of plain values wait for a function to run them."""
+    _building.depth = getattr(_building, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        _building.depth -= 1
+
+
+def is_building() -> bool:
+    return getattr(_building, "depth", 0) > 0
 
 
 class Update:

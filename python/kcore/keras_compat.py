@@ -13,7 +13,10 @@ them, and nothing else:
 
 - Keras's settings: Keras 2.x keeps floatx, epsilon and the image data format in
   `keras.backend.common`, kcore's ops read kcore's. When Keras runs on a kcore backend, Keras's
-  `set_floatx`, `set_epsilon` and `set_image_data_format` set both (`link_settings`).
+  `set_floatx`, `set_epsilon` and `set_image_data_format` set both (`link_settings`), and its
+  `K.symbolic` (a no-op outside TensorFlow: Keras's loader keeps it over the backend's) is kcore's,
+  under which the optimizers' `K.update_add(self.iterations, 1)` runs at every training step
+  instead of once when the update is built.
 
 kcore applies it when Keras 2.x is imported in a process that has imported kcore, in either
 order (kcore/_keras_hook.py), never in a process that does not use Keras. `import
@@ -83,7 +86,7 @@ def link_settings() -> None:
     """Makes Keras's setters set kcore's settings too, once Keras's loader has chosen a kcore
     backend (nothing otherwise)."""
     from kcore import _config
-    from kcore._api import config
+    from kcore._api import config, state
 
     common, loader = sys.modules.get("keras.backend.common"), sys.modules.get("keras.backend.load_backend")
     if common is None or getattr(loader, "_BACKEND", None) not in _config.OWN_MODULES:
@@ -98,6 +101,11 @@ def link_settings() -> None:
         for module in (common, loader, sys.modules.get("keras.backend")):
             if module is not None and getattr(module, name, None) is keras_setter:
                 setattr(module, name, linked)
+    keras_symbolic = getattr(common, "symbolic", None)
+    if keras_symbolic is not None and keras_symbolic is not state.symbolic:
+        for module in (common, loader, sys.modules.get("keras.backend")):
+            if module is not None and getattr(module, "symbolic", None) is keras_symbolic:
+                setattr(module, "symbolic", state.symbolic)  # noqa: B010
 
 
 def _as_bytes(value):

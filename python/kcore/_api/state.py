@@ -3,6 +3,7 @@ functions, the same in every backend."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import numbers
 
 import numpy as np
@@ -56,8 +57,18 @@ def manual_variable_initialization(value):
 
 
 def symbolic(func):
-    """Decorator kept for Keras compatibility: kcore functions are already mode-agnostic."""
-    return V.function(func, "symbolic", "func")
+    """Runs func building a graph, as Keras on TensorFlow runs it in graph mode: ops are
+    mode-agnostic already, but K.update* of a plain value inside give an update applied each time a
+    K.function runs it instead of changing the variable at once (Keras 2.3.1's optimizers build
+    `K.update_add(self.iterations, 1)` so)."""
+    V.function(func, "symbolic", "func")
+
+    @functools.wraps(func)
+    def in_graph(*args, **kwargs):
+        with _graph.building():
+            return func(*args, **kwargs)
+
+    return in_graph
 
 
 def eager(func):

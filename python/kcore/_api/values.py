@@ -159,6 +159,13 @@ def count_params(x):
 def _value(x, fn):
     if isinstance(x, Variable):
         return x._value.copy()
+    if isinstance(x, Update):  # runs it, as a session runs an assign op: the variable's new value
+        missing = _graph.needed_placeholders([x])
+        if missing:
+            raise ValueError(f"{fn}: {x.name} depends on placeholder(s) "
+                             f"{', '.join(p.name for p in missing)}; use K.function and feed them")
+        _graph.evaluate([x], {}, apply_updates=True)
+        return x.variable._value.copy()
     if isinstance(x, Tensor):
         missing = _graph.needed_placeholders([x])
         if missing:
@@ -224,7 +231,10 @@ def _update(x, value, mode, fn):
     V.variable(x, fn)
     if _graph.contains_symbolic(value):
         return Update(x, value, mode)
-    Update(x, None, mode).apply(_new_value(x, value, fn))
+    value = _new_value(x, value, fn)
+    if _graph.is_building():  # (K.symbolic: applied when a function runs it)
+        return Update(x, value, mode)
+    Update(x, None, mode).apply(value)
     return x
 
 
@@ -252,9 +262,11 @@ def moving_average_update(x, value, momentum):
     fn = "moving_average_update"
     V.variable(x, fn)
     momentum = momentum if isinstance(momentum, _graph.Operators) else V.number(momentum, fn, "momentum")
-    if _graph.contains_symbolic(value) or _graph.contains_symbolic(momentum):
+    if not _graph.contains_symbolic(value):
+        value = _new_value(x, value, fn)
+    if _graph.contains_symbolic(value) or _graph.contains_symbolic(momentum) or _graph.is_building():
         return Update(x, builder_for(value, momentum)._moving_average_target(x, value, momentum), "set")
-    x.assign(moving_average_target(x, _new_value(x, value, fn), momentum))
+    x.assign(moving_average_target(x, value, momentum))
     return x
 
 
