@@ -259,6 +259,20 @@ def test_a_scalar_switch_evaluates_only_the_branch_it_picks(capsys):
     K.clear_session()
 
 
+def test_switch_takes_callable_branches():
+    # TensorFlow's backend calls them; a known scalar condition calls only the branch it picks
+    # (Keras 2.3.1's hinge losses switch between two lambdas on a symbolic condition).
+    x = K.placeholder((None, 3))
+    y = K.switch(K.all(K.equal(x, 0)), lambda: x + 2, lambda: x - 1)
+    f = K.function([x], [y])
+    np.testing.assert_array_equal(f([np.zeros((2, 3))])[0], np.full((2, 3), 2))
+    np.testing.assert_array_equal(f([np.ones((1, 3))])[0], np.zeros((1, 3)))
+    assert K.switch(False, lambda: 1 / 0, x) is x
+    np.testing.assert_array_equal(K.switch(np.array([True, False]), lambda: np.ones(2), np.zeros(2)), [1, 0])
+    with pytest.raises(TypeError, match=r"switch: .* for the branch's value, got str"):
+        K.switch(True, lambda: "a", 1)
+
+
 def test_a_value_the_unpicked_branch_would_read_is_dropped_once_the_switch_picks():
     # Keras's BatchNormalization reads a convolution's output in both branches of in_train_phase;
     # in predict that output must go (back to the block cache) once the switch has picked, not

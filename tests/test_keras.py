@@ -365,6 +365,30 @@ print(json.dumps({"err": max(float(np.abs(a - b).max()) for a, b in zip(m.get_we
 """
 
 
+def test_hinge_losses_train_as_their_formulas(tmp_path):
+    # Keras 2.3.1's hinge losses convert 0/1 labels to -1/1 with K.switch on two lambdas.
+    code = """
+    import json
+    from keras.models import Sequential
+    from keras.layers import Dense
+    x = rng.standard_normal((64, 4)).astype("float32")
+    y = (x[:, :2] > 0).astype("float32")
+    out = {}
+    for loss in ("hinge", "squared_hinge"):
+        m = Sequential([Dense(2, activation="tanh", input_shape=(4,))])
+        m.compile("sgd", loss)
+        p = m.predict(x).astype(np.float64)
+        margin = np.maximum(1 - (2 * y - 1) * p, 0)
+        want = np.mean(margin if loss == "hinge" else margin ** 2, axis=-1).mean()
+        got = m.evaluate(x, y, verbose=0)
+        h = m.fit(x, y, epochs=10, verbose=0)
+        out[loss] = [float(abs(got - want)), float(h.history["loss"][0]), float(h.history["loss"][-1])]
+    print(json.dumps(out))
+    """
+    for loss, (err, first, last) in run_keras(code, tmp_path).items():
+        assert err < 1e-5 and last < first, (loss, err, first, last)
+
+
 @pytest.mark.parametrize("first", ["keras", "kcore"])
 def test_adam_steps_count_their_iterations(tmp_path, first):
     # The optimizers build `K.update_add(self.iterations, 1)` with a plain 1 under K.symbolic:

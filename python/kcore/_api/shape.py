@@ -8,13 +8,14 @@ import numbers
 
 import numpy as np
 
+from kcore import _graph
 from kcore import _validate as V
 from kcore._api.common import static_dtype, static_shape
 from kcore._api.config import data_format as data_format_of
 from kcore._api.config import normalize_data_format
 from kcore._api.elementwise import broadcast
-from kcore._api.grad import gradient, no_gradient
-from kcore._ops import op
+from kcore._api.grad import Builder, builder_for, gradient, no_gradient
+from kcore._ops import REGISTRY, op
 from kcore._runtime import _core
 
 PUBLIC = ()
@@ -210,7 +211,10 @@ def slice_(x, start, size):
 
 @op()
 def switch(condition, then_expression, else_expression):
-    """Elementwise (or scalar) choice between two tensors."""
+    """Elementwise (or scalar) choice between two tensors; a branch may be a callable that gives
+    it (TensorFlow's backend: a decided scalar condition calls only the branch it picks)."""
+    if callable(then_expression) or callable(else_expression):
+        return _switch_of_callables(None, condition, then_expression, else_expression)
     c = V.tensor(condition, "switch", "condition").astype(bool)
     t = V.tensor(then_expression, "switch", "then_expression")
     e = V.tensor(else_expression, "switch", "else_expression")
@@ -220,6 +224,28 @@ def switch(condition, then_expression, else_expression):
         c = c[..., None]
     broadcast("switch", c, t, e)
     return np.where(c, t, e)
+
+
+def _switch_of_callables(kern, condition, then_expression, else_expression):
+    """switch with callable branches: called here (only the chosen one when the condition is a
+    known scalar), then the switch of what they gave."""
+    if not _graph.contains_symbolic(condition):
+        c = V.tensor(condition, "switch", "condition")
+        if c.ndim == 0:
+            chosen = then_expression if bool(c) else else_expression
+            got = chosen() if callable(chosen) else chosen
+            return got if _graph.contains_symbolic(got) else V.tensor(got, "switch", "the branch's value")
+    t = then_expression() if callable(then_expression) else then_expression
+    e = else_expression() if callable(else_expression) else else_expression
+    for v, what in ((t, "then_expression"), (e, "else_expression")):
+        if callable(v):
+            raise TypeError(f"switch: {what} must give a tensor when called, got {v!r}")
+    B = builder_for(condition, t, e) if kern is None else Builder(kern)
+    return B.switch(condition, t, e)
+
+
+REGISTRY["switch"].build = lambda kern, c, t, e: (
+    _switch_of_callables(kern, c, t, e) if callable(t) or callable(e) else None)
 
 
 @op()
