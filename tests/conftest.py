@@ -26,3 +26,14 @@ def threads():
     before = kcore.get_num_threads()
     yield kcore
     kcore.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def _learning_phase():
+    """A test that sets the learning phase (K.set_learning_phase) leaves it as it found it: later
+    tests build graphs on the learning-phase placeholder."""
+    from kcore import _state
+
+    before = _state.learning_phase
+    yield
+    _state.learning_phase = before
