@@ -259,6 +259,32 @@ def test_a_scalar_switch_evaluates_only_the_branch_it_picks(capsys):
     K.clear_session()
 
 
+@pytest.mark.parametrize("make", [lambda s: K.random_normal(s, stddev=2.0), lambda s: K.random_uniform(s, -1, 1),
+                                  lambda s: K.truncated_normal(s), lambda s: K.random_binomial(s, 0.5)])
+def test_random_ops_on_symbolic_shapes_draw_at_each_run(make):
+    x = K.placeholder((None, 5))
+    r = make(K.shape(x))
+    assert K.int_shape(r) == (None, 5) and K.int_shape(make((K.shape(x)[0], 1, 3))) == (None, 1, 3)
+    f = K.function([x], [r])
+    a, b = f([np.zeros((64, 5))])[0], f([np.zeros((64, 5))])[0]
+    assert a.shape == (64, 5) and a.dtype == np.float32 and not np.array_equal(a, b)
+    assert K.gradients(K.sum(x * r), [x])[0] is not None
+    assert isinstance(make((2, 3)), np.ndarray)  # eager with a known shape
+
+
+def test_reshape_infers_the_minus_one_from_static_sizes():
+    y = K.placeholder((None, 3))
+    r = K.reshape(y, (-1, 7, 3))  # 7 x 3 need not divide stand-ins for the unknown dim
+    assert K.int_shape(r) == (None, 7, 3)
+    assert K.function([y], [r])([np.zeros((14, 3))])[0].shape == (2, 7, 3)
+    x = K.placeholder((None, 7, 5))
+    assert K.int_shape(K.reshape(x, (K.shape(x)[0], 35))) == (None, 35)
+    assert K.int_shape(K.reshape(x, (-1, 5))) == (None, 5)
+    assert K.int_shape(K.reshape(K.placeholder((2, 6)), (3, -1))) == (3, 4)
+    with pytest.raises(ValueError, match=r"reshape: cannot reshape an array of shape \(2, 6\) \(12 elements\)"):
+        K.reshape(K.placeholder((2, 6)), (5, -1))
+
+
 def test_switch_takes_callable_branches():
     # TensorFlow's backend calls them; a known scalar condition calls only the branch it picks
     # (Keras 2.3.1's hinge losses switch between two lambdas on a symbolic condition).

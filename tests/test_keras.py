@@ -365,6 +365,36 @@ print(json.dumps({"err": max(float(np.abs(a - b).max()) for a, b in zip(m.get_we
 """
 
 
+def test_noise_layers_and_time_distributed_build_train_and_predict(tmp_path):
+    # The noise layers draw with K.random_*(K.shape(x)) (a new draw at each training step, none at
+    # inference); TimeDistributed reshapes (None, 7, 5) to (-1, 5) and back to (-1, 7, 3).
+    code = """
+    import json
+    import keras
+    from keras.models import Sequential
+    from keras.layers import (AlphaDropout, Dense, GaussianDropout, GaussianNoise, SpatialDropout1D,
+                              TimeDistributed)
+    x = rng.standard_normal((32, 7, 5)).astype("float32")
+    y = rng.standard_normal((32, 7, 3)).astype("float32")
+    out = {}
+    for noise in (GaussianNoise(0.3), GaussianDropout(0.3), AlphaDropout(0.3), SpatialDropout1D(0.3)):
+        m = Sequential([TimeDistributed(Dense(3), input_shape=(7, 5)), noise])
+        m.compile("sgd", "mse")
+        w, b = m.get_weights()
+        train = keras.backend.function([m.input, keras.backend.learning_phase()], [m.output])
+        h = m.fit(x, y, epochs=2, verbose=0)
+        w, b = m.get_weights()
+        out[type(noise).__name__] = {
+            "shape": list(m.output_shape), "finite": bool(np.isfinite(h.history["loss"]).all()),
+            "predict_err": float(np.abs(m.predict(x) - (x @ w + b)).max()),
+            "fresh_noise": bool(np.abs(train([x, 1])[0] - train([x, 1])[0]).max() > 0)}
+    print(json.dumps(out))
+    """
+    for name, got in run_keras(code, tmp_path).items():
+        assert got["shape"] == [None, 7, 3] and got["finite"] and got["fresh_noise"], (name, got)
+        assert got["predict_err"] < 1e-5, (name, got)
+
+
 def test_hinge_losses_train_as_their_formulas(tmp_path):
     # Keras 2.3.1's hinge losses convert 0/1 labels to -1/1 with K.switch on two lambdas.
     code = """

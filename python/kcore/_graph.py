@@ -333,6 +333,57 @@ def make_node(op, kern, args, kwargs) -> Tensor:
     return node(tuple(None if d == 1 else d for d in a.shape), a)
 
 
+def static_dims(shape) -> tuple | None:
+    """The dims a shape argument (ints, shape-like int tensors such as K.shape(x) or K.shape(x)[0],
+    or a list of both) gives before anything runs: each an int where it does not depend on fed
+    values or unknown dims, else None; None when even its length is unknown."""
+    if not contains_symbolic(shape):
+        try:
+            return tuple(int(d) for d in np.asarray(shape).reshape(-1))
+        except (TypeError, ValueError):
+            return None
+    if isinstance(shape, Operators):
+        if shape.shape is None or len(shape.shape) > 1 or (shape.shape and shape.shape[0] is None):
+            return None
+        parts, whole = [shape], True
+    elif type(shape) in (list, tuple):
+        parts, whole = list(shape), False
+    else:
+        return None
+
+    def dynamic(t) -> bool:  # reads a fed or variable value (not just shapes)
+        stack, seen = [t], set()
+        while stack:
+            n = stack.pop()
+            if id(n) in seen:
+                continue
+            seen.add(id(n))
+            if isinstance(n, Tensor) and n.op is not None and n.op.name == "shape":
+                continue
+            fed = isinstance(n, Placeholder) and n.default is None
+            if fed or (isinstance(n, Operators) and not isinstance(n, Tensor)):  # (or a variable)
+                return True
+            stack.extend(_inputs_of(n))
+        return False
+
+    out: list = []
+    for part in parts:
+        if not isinstance(part, Operators):
+            out.append(part)
+            continue
+        n = 1 if not part.shape else part.shape[0]
+        if part.shape is None or (part.shape and part.shape[0] is None) or dynamic(part):
+            out.extend([None] * (n if whole or part.shape else 1))
+            continue
+        try:
+            a, b = (np.asarray(_under_probe(part, probe)).reshape(-1) for probe in _PROBES)
+        except (ValueError, IndexError, TypeError):
+            out.extend([None] * n)
+            continue
+        out.extend(int(x) if x == y else None for x, y in zip(a.tolist(), b.tolist(), strict=True))
+    return tuple(out)
+
+
 def _under_probe(t, probe):
     """t's value with placeholders fed zeros (the probe for unknown dims), starting from what
     earlier probes computed (small values as they were, larger ones as zeros of their shapes: shapes

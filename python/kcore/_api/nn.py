@@ -203,7 +203,7 @@ def dropout(x, level, noise_shape=None, seed=None):
     if not 0 <= V.number(level, "dropout", "level") < 1:
         raise ValueError(f"dropout: level must be in [0, 1), got {level!r}")
     V.seed(seed, "dropout")
-    if noise_shape is not None:
+    if noise_shape is not None and not _graph.contains_symbolic(noise_shape):  # (else checked when run)
         V.dims(noise_shape, "dropout", "noise_shape", unknown=True)
     if _graph.contains_symbolic(x):
         B = builder_for(x)

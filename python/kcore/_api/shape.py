@@ -56,7 +56,34 @@ def stack(x, axis=0):
     return np.stack(arrs, axis=_core.single_axis(axis, arrs[0].ndim + 1, "stack"))
 
 
-@op()
+def _reshape_rule(x, shape):
+    """Static shape of reshape: the target's dims where known; a -1 is computed when x's size and
+    the other dims are known (probing could not tell it: stand-ins for x's unknown dims need not
+    divide by the known ones)."""
+    if not _graph.contains_symbolic(shape):
+        V.dims(shape, "reshape", minus_one=True)
+    dims = _graph.static_dims(shape)
+    dt = static_dtype(x)
+    if dims is None:
+        return None, dt
+    xs = static_shape(x)
+    known_x = xs is not None and None not in xs
+    if -1 in dims:
+        rest = [d for d in dims if d != -1]
+        size = int(np.prod(xs, dtype=np.int64)) if known_x else None
+        per = int(np.prod(rest, dtype=np.int64)) if None not in rest else None
+        fill = None
+        if size is not None and per is not None:
+            if per == 0 or size % per:
+                raise ValueError(f"reshape: cannot reshape an array of shape {xs} ({size} elements) into {dims}")
+            fill = size // per
+        dims = tuple(fill if d == -1 else d for d in dims)
+    elif known_x and None not in dims and int(np.prod(dims, dtype=np.int64)) != int(np.prod(xs, dtype=np.int64)):
+        raise ValueError(f"reshape: cannot reshape an array of shape {xs} ({int(np.prod(xs))} elements) into {dims}")
+    return dims, dt
+
+
+@op(shape=_reshape_rule)
 def reshape(x, shape):
     a = V.as_array(x, "reshape")
     target = V.dims(shape, "reshape", minus_one=True)

@@ -18,8 +18,7 @@ PUBLIC = ("variable", "constant", "placeholder", "is_placeholder", "is_variable"
           "is_sparse", "to_dense", "int_shape", "ndim", "dtype", "count_params", "eval", "get_value",
           "batch_get_value", "set_value", "batch_set_value", "update", "update_add", "update_sub",
           "moving_average_update", "function", "zeros", "ones", "eye", "random_uniform_variable",
-          "random_normal_variable", "random_uniform", "random_normal", "truncated_normal", "random_binomial",
-          "arange", "get_variable_shape")
+          "random_normal_variable", "arange", "get_variable_shape")
 
 
 def variable(value, dtype=None, name=None, constraint=None):
@@ -428,6 +427,16 @@ def random_normal_variable(shape, mean, scale, dtype=None, name=None, seed=None)
     return variable(rng(seed, fn).normal(mean, scale, shape), dt, name)
 
 
+# The random ops are graph ops when their shape is symbolic (K.shape(x), as Keras's noise and
+# dropout layers pass it): each evaluation then draws new values, as a TensorFlow session does.
+def _random_rule(fn):
+    def rule(shape, *args, dtype=None, seed=None, **kwargs):
+        return _graph.static_dims(shape), V.dtype_name(dtype, fn)
+
+    return rule
+
+
+@op("random_uniform", shape=_random_rule("random_uniform"))
 def random_uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
     fn = "random_uniform"
     dt, shape = V.dtype_name(dtype, fn), V.dims(shape, fn)
@@ -435,6 +444,7 @@ def random_uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
     return rng(seed, fn).uniform(minval, maxval, shape).astype(dt)
 
 
+@op("random_normal", shape=_random_rule("random_normal"))
 def random_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
     fn = "random_normal"
     dt, shape = V.dtype_name(dtype, fn), V.dims(shape, fn)
@@ -442,6 +452,7 @@ def random_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
     return rng(seed, fn).normal(mean, stddev, shape).astype(dt)
 
 
+@op("truncated_normal", shape=_random_rule("truncated_normal"))
 def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
     """Normal samples redrawn until within two standard deviations of the mean."""
     fn = "truncated_normal"
@@ -456,10 +467,15 @@ def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
     return (out * stddev + mean).astype(dt)
 
 
+@op("random_binomial", shape=_random_rule("random_binomial"))
 def random_binomial(shape, p=0.0, dtype=None, seed=None):
     fn = "random_binomial"
     dt, shape, p = V.dtype_name(dtype, fn), V.dims(shape, fn), V.number(p, fn, "p")
     return (rng(seed, fn).uniform(size=shape) < p).astype(dt)
+
+
+for _name in ("random_uniform", "random_normal", "truncated_normal", "random_binomial"):
+    gradient(_name)(no_gradient)
 
 
 def arange(start, stop=None, step=1, dtype="int32"):
