@@ -343,11 +343,9 @@ def static_dims(shape) -> tuple | None:
         except (TypeError, ValueError):
             return None
     if isinstance(shape, Operators):
-        if shape.shape is None or len(shape.shape) > 1 or (shape.shape and shape.shape[0] is None):
-            return None
-        parts, whole = [shape], True
+        parts = [shape]
     elif type(shape) in (list, tuple):
-        parts, whole = list(shape), False
+        parts = list(shape)
     else:
         return None
 
@@ -371,9 +369,12 @@ def static_dims(shape) -> tuple | None:
         if not isinstance(part, Operators):
             out.append(part)
             continue
-        n = 1 if not part.shape else part.shape[0]
-        if part.shape is None or (part.shape and part.shape[0] is None) or dynamic(part):
-            out.extend([None] * (n if whole or part.shape else 1))
+        dims = getattr(part, "shape", None)
+        if dims is None or len(dims) > 1 or (dims and dims[0] is None):
+            return None  # (its length is unknown)
+        n = dims[0] if dims else 1
+        if dynamic(part):
+            out.extend([None] * n)
             continue
         try:
             a, b = (np.asarray(_under_probe(part, probe)).reshape(-1) for probe in _PROBES)
