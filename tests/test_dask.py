@@ -54,7 +54,7 @@ def cluster():
     """A LocalCluster started by the tests, after kcore ran kernels in this process: 2 worker
     processes of 1 thread each."""
     assert K.sum(np.ones(1 << 20, np.float32)) == 1 << 20  # kcore's threads started before the workers
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                                   silence_logs=50) as c, distributed.Client(c) as client:
         yield client
 
