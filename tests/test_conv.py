@@ -171,6 +171,33 @@ def test_max_pool_keeps_nan_and_negative_values():
     assert np.isnan(K.pool2d(x, (2, 2), (2, 2), "same")[0, 0, 0, 0])
 
 
+def test_pool_windows_far_larger_than_the_input_visit_only_the_input():
+    # A window of 2**31 - 1 positions ('same' pads by ~2**30) once looped over every tap.
+    import subprocess
+    import sys
+
+    code = """
+import numpy as np
+from kcore import backend as K
+x = np.arange(50, dtype=np.float32).reshape(1, 5, 5, 2)
+big = (2 ** 31 - 1,) * 2
+print(K.pool2d(x, big, padding="same").max(), K.pool2d(x, big, padding="same", pool_mode="avg")[0, 2, 2].tolist(),
+      K.pool3d(x[..., None, :], big + (10 ** 8,), padding="same", pool_mode="avg")[0, 0, 0, 0].tolist())
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["49.0", "[24.0,", "25.0]", "[24.0,", "25.0]"]
+
+
+def test_average_pools_of_wide_windows_keep_their_accuracy():
+    # float32 sums of 1e6 values drifted by ~1%; wide windows sum in float64.
+    got = K.pool2d(np.full((1, 1000, 1000, 1), 0.1, np.float32), (1000, 1000), pool_mode="avg")
+    assert got.dtype == np.float32 and got.item() == np.float32(0.1)
+    assert K.pool2d(np.full((1, 300, 300, 1), 60000, np.float16), (300, 300), pool_mode="avg").item() == 60000
+    assert K.pool3d(np.full((1, 100, 100, 100, 1), 0.1, np.float32), (100,) * 3, pool_mode="avg").item() == \
+        np.float32(0.1)
+
+
 # --- the native kernels (kernels/conv.cpp): their paths, dtypes, layouts and thread counts -----
 
 NATIVE_CASES = {  # name: (x shape, kernel shape, strides, padding, depthwise)

@@ -156,6 +156,10 @@ constexpr std::int64_t kDwPadMinBytes = 2048;
 // streamed on AMD); at a quarter of Intel's stream_bytes(), 2 MiB, MobileNet predicts lost ~15%.
 constexpr std::int64_t kDwStreamBytes = std::int64_t(8) << 20;
 
+// Average pools over windows of more positions than this sum float16/float32 in float64 (float32
+// sums of 1e6 equal values drifted ~1%); smaller windows sum in float32.
+constexpr std::int64_t kPoolWideWindow = 256;
+
 // --- the bench's bandwidth probes (kernels/probe.cpp) ---
 // Words per read block; bytes per copy block and per piece copied with streaming stores.
 constexpr std::int64_t kProbeReadBlock = std::int64_t(1) << 16;

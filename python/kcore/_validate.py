@@ -28,10 +28,25 @@ def _of(what) -> str:
     return f" for {what}" if what else ""
 
 
+_INT32 = np.iinfo(np.int32)
+
+
+def _has_big_int(x) -> bool:
+    """Whether a Python int past int64 sits among x's nested lists (NumPy made objects of them)."""
+    stack = [x]
+    while stack:
+        o = stack.pop()
+        if isinstance(o, (list, tuple)):
+            stack.extend(o)
+        elif isinstance(o, int) and not isinstance(o, bool) and not -2 ** 63 <= o < 2 ** 63:
+            return True
+    return False
+
+
 def as_array(x, fn: str, what: str | None = None) -> np.ndarray:
     """x as an ndarray in native byte order, never one of Python objects. Python scalars and lists
-    convert as TensorFlow converts them (floats to floatx, ints to int32); NumPy inputs keep their
-    dtype."""
+    convert as TensorFlow converts them (floats to floatx, ints to int32, or int64 where a value
+    needs it; past int64, an error); NumPy inputs keep their dtype."""
     if type(x) is np.ndarray:
         a = x
     else:
@@ -47,7 +62,11 @@ def as_array(x, fn: str, what: str | None = None) -> np.ndarray:
             if a.dtype == np.float64:
                 a = a.astype(floatx())
             elif a.dtype == np.int64:
-                a = a.astype(np.int32)
+                if a.size == 0 or (_INT32.min <= a.min() and a.max() <= _INT32.max):
+                    a = a.astype(np.int32)
+            elif a.dtype == np.uint64 or (a.dtype.kind == "O" and _has_big_int(x)):
+                raise ValueError(f"{fn}: a Python int{_of(what)} is out of the int64 range (TensorFlow converts "
+                                 f"Python ints to int32 or int64)")
     if a.dtype.kind == "O":  # (ragged lists, None or arbitrary objects inside: no numeric value)
         if isinstance(x, np.ndarray):
             raise TypeError(f"{fn}: unsupported dtype object{_of(what)}; accepted dtypes: {NUMERIC_NAMES}")

@@ -139,17 +139,26 @@ KCORE_INLINE std::int64_t input_at(const ConvGeometry& g, int d, std::int64_t o,
   return i >= 0 && i < g.in[d] ? i : -1;
 }
 
+// The kernel offsets [lo, hi) along dim d whose input index for output o lies inside x: a
+// window far larger than x (a pool size of 2**31 - 1) visits only these.
+struct TapRange {
+  std::int64_t lo, hi;
+};
+KCORE_INLINE TapRange taps_inside(const ConvGeometry& g, int d, std::int64_t o) {
+  const std::int64_t base = o * g.stride[d] - g.pad[d], dil = g.dil[d];
+  const std::int64_t lo = std::min(g.k[d], base >= 0 ? std::int64_t(0) : (dil - 1 - base) / dil);
+  const std::int64_t hi = base >= g.in[d] ? lo : std::min(g.k[d], (g.in[d] - base + dil - 1) / dil);
+  return {lo, std::max(lo, hi)};
+}
+
 // f(kd, kh, id, ih) for each kernel row (kd, kh) of output line (od, oh) that lies inside x, in
 // (kd, kh) order.
 template <class F>
 KCORE_INLINE void for_each_input_line(const ConvGeometry& g, std::int64_t od, std::int64_t oh, const F& f) {
-  for (std::int64_t kd = 0; kd < g.k[0]; ++kd) {
-    const std::int64_t id = input_at(g, 0, od, kd);
-    if (id < 0) continue;
-    for (std::int64_t kh = 0; kh < g.k[1]; ++kh) {
-      const std::int64_t ih = input_at(g, 1, oh, kh);
-      if (ih >= 0) f(kd, kh, id, ih);
-    }
+  const TapRange d = taps_inside(g, 0, od), h = taps_inside(g, 1, oh);
+  for (std::int64_t kd = d.lo; kd < d.hi; ++kd) {
+    const std::int64_t id = od * g.stride[0] - g.pad[0] + kd * g.dil[0];
+    for (std::int64_t kh = h.lo; kh < h.hi; ++kh) f(kd, kh, id, oh * g.stride[1] - g.pad[1] + kh * g.dil[1]);
   }
 }
 
@@ -1084,21 +1093,25 @@ void conv_depthwise(const ConvPlan& p) {
   });
 }
 
-// Max (NaN wins, as np.maximum) or the average over the window's positions inside x.
-template <class T>
-void pool_typed(const PoolPlan& p) {
+// Max (NaN wins, as np.maximum) or the average over the window's positions inside x, summed in S:
+// A, or float64 for averages over windows of more than tuning::kPoolWideWindow positions (float32
+// sums of a million values drift by ~1%).
+template <class T, class S>
+void pool_lines(const PoolPlan& p) {
   using A = widen_t<T>;
   const ConvGeometry& g = p.g;
   const std::int64_t C = g.channels, lines = g.batch * g.out[0] * g.out[1], ow_n = g.out[2], iw_n = g.in[2];
-  if (lines == 0 || ow_n == 0 || C == 0) return;
   const T* const x = reinterpret_cast<const T*>(p.x);
   T* const y = reinterpret_cast<T*>(p.y);
   const bool is_max = p.mode == PoolMode::max;
-  parallel_tasks(lines, std::max<std::int64_t>(ow_n * C * kernel_volume(g), 1), [&](std::int64_t line) {
+  std::int64_t window = 1;  // positions a window can hold inside x, for the work estimate
+  for (int d = 0; d < 3; ++d) window *= std::min(g.k[d], g.in[d]);
+  parallel_tasks(lines, std::max<std::int64_t>(ow_n * C * window, 1), [&](std::int64_t line) {
     const std::int64_t oh = line % g.out[1], od = line / g.out[1] % g.out[0], n = line / (g.out[1] * g.out[0]);
-    AlignedBuffer<A> acc(static_cast<std::size_t>(ow_n * C)), in;
+    AlignedBuffer<S> acc(static_cast<std::size_t>(ow_n * C));
+    AlignedBuffer<A> in;
     if constexpr (!std::is_same_v<T, A>) in.reset(static_cast<std::size_t>(iw_n * C));
-    std::fill(acc.get(), acc.get() + ow_n * C, is_max ? -std::numeric_limits<A>::infinity() : A(0));
+    std::fill(acc.get(), acc.get() + ow_n * C, is_max ? -std::numeric_limits<S>::infinity() : S(0));
     std::int64_t rows_inside = 0;  // (kd, kh) pairs inside x; times the kw inside, the count
     for_each_input_line(g, od, oh, [&](std::int64_t, std::int64_t, std::int64_t id, std::int64_t ih) {
       ++rows_inside;
@@ -1111,30 +1124,40 @@ void pool_typed(const PoolPlan& p) {
         row = in.get();
       }
       for (std::int64_t ow = 0; ow < ow_n; ++ow) {
-        A* a = acc.get() + ow * C;
-        for (std::int64_t kw = 0; kw < g.k[2]; ++kw) {
-          const std::int64_t iw = input_at(g, 2, ow, kw);
-          if (iw < 0) continue;
-          const A* v = row + iw * C;
+        S* a = acc.get() + ow * C;
+        const TapRange w = taps_inside(g, 2, ow);
+        for (std::int64_t kw = w.lo; kw < w.hi; ++kw) {
+          const A* v = row + (ow * g.stride[2] - g.pad[2] + kw * g.dil[2]) * C;
           if (is_max) {
-            for (std::int64_t c = 0; c < C; ++c) a[c] = (v[c] > a[c] || v[c] != v[c]) ? v[c] : a[c];
+            for (std::int64_t c = 0; c < C; ++c) a[c] = (v[c] > a[c] || v[c] != v[c]) ? S(v[c]) : a[c];
           } else {
-            for (std::int64_t c = 0; c < C; ++c) a[c] += v[c];
+            for (std::int64_t c = 0; c < C; ++c) a[c] += S(v[c]);
           }
         }
       }
     });
     if (!is_max) {
       for (std::int64_t ow = 0; ow < ow_n; ++ow) {
-        std::int64_t cols_inside = 0;
-        for (std::int64_t kw = 0; kw < g.k[2]; ++kw) cols_inside += input_at(g, 2, ow, kw) >= 0;
-        const A count = A(rows_inside * cols_inside);
-        A* a = acc.get() + ow * C;
+        const TapRange w = taps_inside(g, 2, ow);
+        const S count = S(rows_inside * (w.hi - w.lo));
+        S* a = acc.get() + ow * C;
         for (std::int64_t c = 0; c < C; ++c) a[c] /= count;
       }
     }
     convert_run(acc.get(), y + line * ow_n * C, ow_n * C);
   });
+}
+
+template <class T>
+void pool_typed(const PoolPlan& p) {
+  const ConvGeometry& g = p.g;
+  if (g.batch * g.out[0] * g.out[1] == 0 || g.out[2] == 0 || g.channels == 0) return;
+  std::int64_t window = 1;
+  for (int d = 0; d < 3; ++d) window *= std::min(g.k[d], g.in[d]);
+  if (p.mode == PoolMode::avg && !std::is_same_v<widen_t<T>, double> && window > tuning::kPoolWideWindow)
+    pool_lines<T, double>(p);
+  else
+    pool_lines<T, widen_t<T>>(p);
 }
 
 }  // namespace
