@@ -557,3 +557,16 @@ def test_dtypes_given_as_numpy_types_or_dtypes(dtype, name):
 def test_unsupported_numpy_dtypes_raise_type_errors(dtype):
     with pytest.raises(TypeError, match=r"cast: unsupported dtype .*; accepted: float16, float32, float64"):
         K.cast(np.ones(3, np.float32), dtype)
+
+
+def test_python_ints_past_int32_keep_their_value():
+    # TensorFlow converts Python ints to int32, or to int64 where a value needs it.
+    assert K.sum(2 ** 40) == 2 ** 40 and K.sum([2 ** 31]) == 2 ** 31 and K.sum([-2 ** 31 - 1]) == -2 ** 31 - 1
+    assert K.sum([1, 2]).dtype == np.int32 and K.sum([1, 2 ** 40]).dtype == np.int64
+    assert K.cast([2 ** 40], "float32").tolist() == [2.0 ** 40]
+    assert K.one_hot([2 ** 32 + 1], 3).tolist() == [[0, 0, 0]]  # out of range: a zero row
+    with pytest.raises(ValueError, match=r"gather: indices must be in \[0, 3\)"):
+        K.gather(np.zeros((3, 2)), [2 ** 40])
+    for big in (2 ** 70, [2 ** 63], [1, -2 ** 80]):
+        with pytest.raises(ValueError, match="sum: a Python int is out of the int64 range"):
+            K.sum(big)
