@@ -128,6 +128,9 @@ class ConvPlan:
     pads: tuple
     out_shape: tuple | None  # in the caller's data format, None for unknown dims; None: unknown rank
     dtype: str
+    # Where some kernel taps read only padding for every output (a dilation past x's size with
+    # 'same'): per spatial dim (taps lo:hi, x's part read lo:hi, its pads), else None.
+    taps: tuple | None = None
 
 
 # Plans of eager calls by their arguments (a model calls each layer with the same ones every
@@ -189,7 +192,30 @@ def _conv_plan(fn, nd, x, kernel, strides, padding, data_format, dilation_rate, 
         out_ch = ps[nd + 1]
     pads = tf_pads(xl[1:-1], ks[:nd], strides, dilation, mode)
     out = (xl[0], *_out_sizes(xl[1:-1], ks[:nd], strides, dilation, pads), out_ch)
-    return ConvPlan(fmt, strides, dilation, pads, _in_format(out, fmt), dtype)
+    return ConvPlan(fmt, strides, dilation, pads, _in_format(out, fmt), dtype,
+                    _taps_inside(xl[1:-1], ks[:nd], strides, dilation, pads, out[1:-1]))
+
+
+def _taps_inside(in_sp, ksize, strides, dilation, pads, out_sp):
+    """ConvPlan.taps: the taps that can read x, and the part of x they read, where that drops taps
+    (otherwise x would be zero-padded for taps that read nothing: 8 GB for a 5x5 input at dilation
+    16384)."""
+    if builtins.any(v is None for v in (*in_sp, *out_sp)) or builtins.any(p is None for p in pads):
+        return None
+    dims, trimmed = [], False
+    for n, k, s, d, (pb, _), o in zip(in_sp, ksize, strides, dilation, pads, out_sp, strict=True):
+        if o == 0 or n == 0:
+            return None
+        # Tap j reads indices -pb + j*d up to (o - 1)*s - pb + j*d: keep those that reach x.
+        lo = builtins.max(0, -(((o - 1) * s - pb) // d))  # (ceil((pb - (o - 1) * s) / d))
+        hi = builtins.min(k, (n - 1 + pb) // d + 1)
+        if lo >= hi:
+            return None  # (every tap reads padding only: left as it is)
+        trimmed |= lo > 0 or hi < k
+        first, last = -pb + lo * d, (o - 1) * s - pb + (hi - 1) * d
+        x_lo, x_hi = builtins.max(0, first), builtins.min(n, last + 1)
+        dims.append((lo, hi, x_lo, x_hi, x_lo - first, last + 1 - x_hi))
+    return tuple(dims) if trimmed else None
 
 
 def _conv_shape(fn, nd, **plan_kwargs):
@@ -213,10 +239,15 @@ def _conv(kern, fn, nd, x, kernel, strides, padding, data_format, dilation_rate,
     residual = epilogue[5] if epilogue is not None else None
     if residual is not None and (residual.shape != tuple(p.out_shape) or residual.dtype != a.dtype):
         return None  # an add that broadcasts, or mixes dtypes: the chain's ops one by one (kcore/_fusion.py)
+    xl = _to_last(a, p.fmt)
+    if p.taps is not None and pre_pads is None:  # only the taps that read x, on the part they read
+        xl = xl[(slice(None), *(slice(x_lo, x_hi) for _, _, x_lo, x_hi, _, _ in p.taps))]
+        w = w[tuple(slice(lo, hi) for lo, hi, _, _, _, _ in p.taps)]
+        pads = tuple((b, e) for *_, b, e in p.taps)
     if epilogue is None:
-        out = kern.conv(_to_last(a, p.fmt), w, p.strides, p.dilation, pads, depthwise)
+        out = kern.conv(xl, w, p.strides, p.dilation, pads, depthwise)
     else:
-        out = kern.conv(_to_last(a, p.fmt), w, p.strides, p.dilation, pads, depthwise, epilogue)
+        out = kern.conv(xl, w, p.strides, p.dilation, pads, depthwise, epilogue)
     return _from_last(_provided(out, fn), p.fmt)
 
 
