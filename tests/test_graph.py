@@ -402,6 +402,11 @@ def test_name_scopes_prefix_names():
             w = K.variable(0.0, name="bias")
     assert scope == "dense_1/" and v.name == "dense_1/kernel" and w.name == "dense_1/inner/bias"
     assert K.variable(0.0, name="free").name == "free"
+    with K.name_scope("dense"), K.name_scope("conv1/conv") as inner:  # (Keras's DenseNet names a layer so)
+        assert inner == "dense/conv1/conv/" and K.variable(1.0, name="kernel").name == "dense/conv1/conv/kernel"
+        with K.name_scope("top/") as whole:  # a trailing '/': the whole prefix, as TensorFlow
+            assert whole == "top/" and K.placeholder((2,), name="p").name == "top/p"
+        assert K.placeholder((2,), name="q").name == "dense/conv1/conv/q"
     with pytest.raises(ValueError, match="name_scope"), K.name_scope(""):
         pass
 

@@ -79,14 +79,20 @@ def eager(func):
 @contextlib.contextmanager
 def name_scope(name):
     """Variables, placeholders and tensors created inside are named 'name/...' (scopes nest);
-    yields the scope's prefix, e.g. 'outer/name/'."""
-    if not isinstance(name, str) or not name or "/" in name:
-        raise ValueError(f"name_scope: expects a non-empty name without '/', got {name!r}")
-    _graph._scopes.append(name)
+    yields the scope's prefix, e.g. 'outer/name/'. As in TensorFlow, a name may hold '/' (Keras's
+    DenseNet names a layer 'conv1/conv': nested scopes), and one ending in '/' is the whole prefix,
+    not nested in the enclosing scopes."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name_scope: expects a non-empty name, got {name!r}")
+    saved = list(_graph._scopes)
+    if name.endswith("/"):
+        _graph._scopes[:] = [name.rstrip("/")] if name.strip("/") else []
+    else:
+        _graph._scopes.append(name)
     try:
         yield _graph.scoped("")
     finally:
-        _graph._scopes.pop()
+        _graph._scopes[:] = saved
 
 
 @contextlib.contextmanager
