@@ -570,3 +570,42 @@ def test_python_ints_past_int32_keep_their_value():
     for big in (2 ** 70, [2 ** 63], [1, -2 ** 80]):
         with pytest.raises(ValueError, match="sum: a Python int is out of the int64 range"):
             K.sum(big)
+
+
+def test_clip_keeps_an_integer_dtype():
+    # Keras's TensorFlow backend converts the bounds to x's dtype (0.5 does not convert to int32).
+    x = np.array([1, 5, -3], np.int32)
+    for got, want in ((K.clip(x, 0, 2), [1, 2, 0]), (K.clip(x, 0.0, None), [1, 5, 0]),
+                      (K.clip(np.array([1, 200], np.uint8), -5, 1e9), [1, 200])):
+        assert got.dtype == (x.dtype if len(got) == 3 else np.uint8) and got.tolist() == want
+    with pytest.raises(TypeError, match=r"clip: min_value 0\.5 is not a whole number, for x of dtype int32"):
+        K.clip(x, 0.5, 2.5)
+
+
+def test_function_feeds_and_to_dense_take_numbers_only():
+    p = K.placeholder((None,), dtype="float64")
+    f = K.function([p], [K.sum(p)])
+    assert f([[0.1, 0.2]])[0] == 0.1 + 0.2  # Python floats straight to float64
+    for bad, msg in (([np.array([1 + 5j, 2], np.complex64)], "unsupported dtype complex64"),
+                     (["abc"], r"unsupported dtype <U3"), ([[[1, 2], [3]]], "cannot make an array")):
+        with pytest.raises(TypeError, match=f"function: {msg}"):
+            f(bad)
+    assert K.to_dense([1, 2]).tolist() == [1, 2] and K.to_dense(p) is p
+    with pytest.raises(TypeError, match="to_dense: unsupported dtype object"):
+        K.to_dense(np.array([1, "a"], dtype=object))
+
+
+def test_random_ops_take_reversed_ranges_and_negative_scales():
+    # As TensorFlow computes them: minval + (maxval - minval) * U, mean + stddev * N.
+    u = K.random_uniform((1000,), minval=1, maxval=0, seed=1)
+    assert u.min() > 0 and u.max() < 1
+    np.testing.assert_array_equal(K.random_normal((5,), stddev=-1.0, seed=2), -K.random_normal((5,), seed=2))
+    np.testing.assert_array_equal(K.random_uniform((5,), 2, 5, seed=3),
+                                  np.random.default_rng(3).uniform(2, 5, 5).astype(np.float32))
+
+
+def test_batch_normalization_axis_must_be_an_int():
+    x = np.ones((2, 3, 4), np.float32)
+    for axis in (1.0, True):
+        with pytest.raises(TypeError, match="batch_normalization: axis must be an int"):
+            K.batch_normalization(x, 0.0, 1.0, 0.0, 1.0, axis=axis)

@@ -717,7 +717,9 @@ def batch_normalization(x, mean, var, beta, gamma, axis=-1, epsilon=1e-3):
     x = _as_dask(x, fn)
     stats = [_channel_stat(v, fn, w) for v, w in ((mean, "mean"), (var, "var"), (beta, "beta"), (gamma, "gamma"))]
     rank = builtins.max(x.ndim, 1)
-    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral) or not -rank <= axis < rank:
+    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, numbers.Integral):
+        raise TypeError(f"{_name(fn)}: axis must be an int, got {axis!r}")
+    if not -rank <= axis < rank:
         raise ValueError(f"{_name(fn)}: axis {axis!r} is out of range for x of rank {x.ndim}")
     ax = int(axis) % rank
     dtype = _result_dtype(fn, _probe_along(x, ax), *stats, axis=ax, epsilon=epsilon)

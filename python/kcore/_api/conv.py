@@ -624,7 +624,9 @@ def batch_normalization(x, mean, var, beta, gamma, axis=-1, epsilon=1e-3):
     epsilon = V.number(epsilon, fn, "epsilon")
     _float_input(x, fn)
     ndim, shape = _rank_of(x, fn)
-    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral) or not -ndim <= axis < max(ndim, 1):
+    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, numbers.Integral):
+        raise TypeError(f"{fn}: axis must be an int, got {axis!r}")
+    if not -ndim <= axis < max(ndim, 1):
         raise ValueError(f"{fn}: axis {axis!r} is out of range for x of rank {ndim}")
     axis = int(axis) % max(ndim, 1)
     B = builder_for(x, mean, var, beta, gamma)

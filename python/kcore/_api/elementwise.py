@@ -198,7 +198,21 @@ def clip(kern, x, min_value, max_value):
             r = kern.elementwise3(E.clip, a, np.asarray(lo, a.dtype), np.asarray(hi, a.dtype))
         if r is not None:
             return r
+    if a.dtype.kind != "f":  # bounds in x's dtype, as Keras's TensorFlow backend converts them
+        lo, hi = (_integral_bound(b, a.dtype, what) for b, what in ((lo, "min_value"), (hi, "max_value")))
     return _keep(np.clip(a, lo, hi), a)
+
+
+def _integral_bound(b, dtype, what):
+    """A clip bound for integer (or bool) x: in x's dtype, infinities at its range's ends; a bound
+    with a fraction is a TypeError (TensorFlow does not convert 0.5 to int32)."""
+    v = np.asarray(b)
+    if v.dtype.kind == "f":
+        finite = np.isfinite(v)
+        if np.any(v[finite] != np.floor(v[finite])) or np.any(np.isnan(v)):
+            raise TypeError(f"clip: {what} {b!r} is not a whole number, for x of dtype {dtype}")
+    info = np.iinfo(dtype) if dtype.kind in "iu" else np.iinfo(np.uint8)
+    return np.clip(v, info.min, info.max if dtype.kind in "iu" else 1).astype(dtype)
 
 
 def _comparison(kind, ufunc):

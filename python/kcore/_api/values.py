@@ -113,9 +113,13 @@ def is_sparse(tensor):
 
 
 def to_dense(tensor):
+    """A sparse matrix's array; tensors and variables as they are; anything else as a numeric array
+    (TypeError for what has no numeric value)."""
     if _is_sparse_matrix(tensor):
         return np.asarray(tensor.toarray())
-    return tensor
+    if isinstance(tensor, _graph.Operators):
+        return tensor
+    return V.tensor(tensor, "to_dense")
 
 
 def _described(x, fn):
@@ -317,7 +321,17 @@ class Function:
             raise ValueError(f"function: expected {len(self.inputs)} input value(s), got {len(inputs)}")
         feed = {}
         for p, value in zip(self.inputs, inputs, strict=True):
-            arr = np.asarray(to_dense(value), dtype=p.dtype)
+            v = value.toarray() if _is_sparse_matrix(value) else value
+            what = f"the value fed to '{p.name}'"
+            if not isinstance(v, np.ndarray):  # (Python floats straight to p's dtype, not through floatx)
+                try:
+                    v = np.asarray(v)
+                except (ValueError, TypeError) as e:
+                    raise TypeError(f"function: cannot make an array for {what} from the "
+                                    f"{type(value).__name__} given ({e})") from None
+            arr = V.tensor(v, "function", what)  # (no complex, str or objects)
+            if arr.dtype != p.dtype:
+                arr = arr.astype(p.dtype)
             if p.shape is not None and (arr.ndim != len(p.shape) or builtins.any(
                     d is not None and d != n for d, n in zip(p.shape, arr.shape, strict=True))):
                 raise ValueError(f"function: placeholder '{p.name}' has shape {p.shape}, fed a value of "
@@ -413,18 +427,30 @@ def rng(seed, fn: str = "random"):
     return np.random.default_rng(np.random.randint(1, 10 ** 7) if seed is None else seed)
 
 
+# low + (high - low) * U and mean + scale * N, as TensorFlow computes them (NumPy's uniform and
+# normal draw the same values but refuse high < low, a negative scale and infinite ranges).
+def _uniform(r, low, high, shape):
+    with np.errstate(all="ignore"):
+        return low + (high - low) * r.random(shape)
+
+
+def _normal(r, mean, scale, shape):
+    with np.errstate(all="ignore"):
+        return mean + scale * r.standard_normal(shape)
+
+
 def random_uniform_variable(shape, low, high, dtype=None, name=None, seed=None):
     fn = "random_uniform_variable"
     dt, shape, name = V.dtype_name(dtype, fn), V.dims(shape, fn), V.name(name, fn)
     low, high = V.number(low, fn, "low"), V.number(high, fn, "high")
-    return variable(rng(seed, fn).uniform(low, high, shape), dt, name)
+    return variable(_uniform(rng(seed, fn), low, high, shape), dt, name)
 
 
 def random_normal_variable(shape, mean, scale, dtype=None, name=None, seed=None):
     fn = "random_normal_variable"
     dt, shape, name = V.dtype_name(dtype, fn), V.dims(shape, fn), V.name(name, fn)
     mean, scale = V.number(mean, fn, "mean"), V.number(scale, fn, "scale")
-    return variable(rng(seed, fn).normal(mean, scale, shape), dt, name)
+    return variable(_normal(rng(seed, fn), mean, scale, shape), dt, name)
 
 
 # The random ops are graph ops when their shape is symbolic (K.shape(x), as Keras's noise and
@@ -441,7 +467,7 @@ def random_uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
     fn = "random_uniform"
     dt, shape = V.dtype_name(dtype, fn), V.dims(shape, fn)
     minval, maxval = V.number(minval, fn, "minval"), V.number(maxval, fn, "maxval")
-    return rng(seed, fn).uniform(minval, maxval, shape).astype(dt)
+    return _uniform(rng(seed, fn), minval, maxval, shape).astype(dt)
 
 
 @op("random_normal", shape=_random_rule("random_normal"))
@@ -449,7 +475,7 @@ def random_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
     fn = "random_normal"
     dt, shape = V.dtype_name(dtype, fn), V.dims(shape, fn)
     mean, stddev = V.number(mean, fn, "mean"), V.number(stddev, fn, "stddev")
-    return rng(seed, fn).normal(mean, stddev, shape).astype(dt)
+    return _normal(rng(seed, fn), mean, stddev, shape).astype(dt)
 
 
 @op("truncated_normal", shape=_random_rule("truncated_normal"))
