@@ -787,3 +787,11 @@ def test_a_reused_conv_plan_still_checks_arguments_and_follows_the_data_format()
     finally:
         K.set_image_data_format(before)
     assert K.conv2d(x, w, (1, 1)).tobytes() == K.conv2d(x, w, [1, 1]).tobytes()
+
+
+def test_a_kernel_without_taps_is_a_clear_error():
+    x = np.ones((1, 5, 5, 3), np.float32)
+    with pytest.raises(ValueError, match=r"conv2d: the kernel's spatial dims must be at least 1, got a kernel of "
+                                         r"shape \(0, 2, 3, 4\)"):
+        K.conv2d(x, np.zeros((0, 2, 3, 4), np.float32))
+    assert K.conv2d(x, np.zeros((1, 1, 3, 0), np.float32)).shape == (1, 5, 5, 0)  # no filters: an empty result

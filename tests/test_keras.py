@@ -395,6 +395,21 @@ def test_noise_layers_and_time_distributed_build_train_and_predict(tmp_path):
         assert got["predict_err"] < 1e-5, (name, got)
 
 
+def test_layer_names_holding_a_slash_build(tmp_path):
+    # Keras's DenseNets name layers 'conv1/conv' (K.name_scope of it nests scopes, as on TensorFlow).
+    code = """
+    import json
+    from keras.models import Sequential
+    from keras.layers import Conv2D, GlobalAveragePooling2D
+    m = Sequential([Conv2D(4, 3, name="conv1/conv", input_shape=(8, 8, 2)), GlobalAveragePooling2D(name="pool/avg")])
+    x = rng.standard_normal((2, 8, 8, 2)).astype("float32")
+    w, b = m.get_weights()
+    print(json.dumps({"names": [v.name for v in m.weights], "shape": list(m.predict(x).shape)}))
+    """
+    out = run_keras(code, tmp_path)
+    assert out["shape"] == [2, 4] and all(n.startswith("conv1/conv/") for n in out["names"]), out
+
+
 def test_hinge_losses_train_as_their_formulas(tmp_path):
     # Keras 2.3.1's hinge losses convert 0/1 labels to -1/1 with K.switch on two lambdas.
     code = """

@@ -180,6 +180,8 @@ def _conv_plan(fn, nd, x, kernel, strides, padding, data_format, dilation_rate, 
         return ConvPlan(fmt, strides, dilation, (), None, dtype)
     if builtins.any(d is None for d in ks):
         raise ValueError(f"{fn}: the kernel's shape must be known, got {ks}")
+    if builtins.any(d < 1 for d in ks[:nd]):
+        raise ValueError(f"{fn}: the kernel's spatial dims must be at least 1, got a kernel of shape {tuple(ks)}")
     xl = _last(xs, fmt)
     if xl[-1] is not None and ks[nd] != xl[-1]:
         raise ValueError(f"{fn}: the kernel {ks} expects {ks[nd]} input channels, x {tuple(xs)} has {xl[-1]}")
