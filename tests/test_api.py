@@ -326,7 +326,7 @@ def test_state_functions():
     assert K.is_placeholder(K.learning_phase()) and not K.eval(K.learning_phase())
     K.manual_variable_initialization(True)
     K.manual_variable_initialization(False)
-    assert K.symbolic(len)([1, 2]) == 2 and K.eager(len) is len
+    assert K.symbolic(len)([1, 2]) == 2 and K.eager(len)([1]) == 1
     assert K.image_dim_ordering() in ("tf", "th")
     old = K.image_data_format()
     K.set_image_dim_ordering("th")
@@ -580,6 +580,10 @@ def test_clip_keeps_an_integer_dtype():
         assert got.dtype == (x.dtype if len(got) == 3 else np.uint8) and got.tolist() == want
     with pytest.raises(TypeError, match=r"clip: min_value 0\.5 is not a whole number, for x of dtype int32"):
         K.clip(x, 0.5, 2.5)
+    for dt in (np.int64, np.uint64):  # (float(2**63 - 1) is 2**63: no round trip through float)
+        for lo, hi, want in ((0, None, [0, 3]), (0, np.inf, [0, 3]), (2 ** 70, 2 ** 71, [np.iinfo(dt).max] * 2)):
+            got = K.clip(np.array([0, 3], dt), lo, hi)
+            assert got.dtype == dt and got.tolist() == want, (dt, lo, hi, got)
 
 
 def test_function_feeds_and_to_dense_take_numbers_only():
@@ -587,10 +591,14 @@ def test_function_feeds_and_to_dense_take_numbers_only():
     f = K.function([p], [K.sum(p)])
     assert f([[0.1, 0.2]])[0] == 0.1 + 0.2  # Python floats straight to float64
     for bad, msg in (([np.array([1 + 5j, 2], np.complex64)], "unsupported dtype complex64"),
-                     (["abc"], r"unsupported dtype <U3"), ([[[1, 2], [3]]], "cannot make an array")):
+                     (["abc"], "cannot make an array"), ([[[1, 2], [3]]], "cannot make an array")):
         with pytest.raises(TypeError, match=f"function: {msg}"):
             f(bad)
-    assert K.to_dense([1, 2]).tolist() == [1, 2] and K.to_dense(p) is p
+    assert K.to_dense([1, 2]).tolist() == [1, 2] and K.to_dense(p) is p and K.to_dense(None) is None
+    sparse = K.ctc_label_dense_to_sparse(np.array([[1, 2], [3, 0]]), np.array([2, 1]))
+    assert K.to_dense(sparse).tolist() == [[1, 2], [3, 0]]
+    # Numbers held as objects or strings (a mixed-dtype DataFrame's values) still convert.
+    assert f([np.array([1, 2.5], dtype=object)])[0] == 3.5 and f([np.array(["1.5", "2"])])[0] == 3.5
     with pytest.raises(TypeError, match="to_dense: unsupported dtype object"):
         K.to_dense(np.array([1, "a"], dtype=object))
 

@@ -171,7 +171,7 @@ def test_max_pool_keeps_nan_and_negative_values():
     assert np.isnan(K.pool2d(x, (2, 2), (2, 2), "same")[0, 0, 0, 0])
 
 
-def test_taps_that_read_only_padding_are_dropped_not_padded_for():
+def test_taps_that_read_only_padding_are_dropped_not_padded_for(monkeypatch):
     # 'same' at a dilation past x's size: only the centre tap reads x (x was once padded to
     # 32773 x 32773 for it, 8 GB).
     rng = np.random.default_rng(3)
@@ -181,17 +181,28 @@ def test_taps_that_read_only_padding_are_dropped_not_padded_for():
     np.testing.assert_allclose(got, x @ w[1, 1], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(K.conv1d(x[0], w[0], padding="causal", dilation_rate=2 ** 31 - 1), x[0] @ w[0, 2],
                                rtol=1e-5, atol=1e-6)
-    # Geometries where some taps drop, against the NumPy backend.
-    for n, k, s, d in [((5, 7), (3, 3), (1, 2), (4, 9)), ((4, 5), (3, 3), (1, 1), (10, 11)),
-                       ((8, 2), (2, 2), (3, 1), (6, 3)), ((4, 6), (3, 3), (1, 2), (9, 3))]:
-        padding = "same"
-        xx = rng.standard_normal((2, *n, 3)).astype(np.float32)
-        ww = rng.standard_normal((*k, 3, 2)).astype(np.float32)
-        np.testing.assert_allclose(K.conv2d(xx, ww, s, padding, dilation_rate=d),
-                                   KN.conv2d(xx, ww, s, padding, dilation_rate=d), rtol=1e-5, atol=1e-5)
-        np.testing.assert_allclose(K.depthwise_conv2d(xx, ww[..., :1], s, padding, dilation_rate=d),
-                                   KN.depthwise_conv2d(xx, ww[..., :1], s, padding, dilation_rate=d), rtol=1e-5,
-                                   atol=1e-5)
+    # Geometries where some taps drop, against the same convolutions with every tap (x padded).
+    from kcore._api import conv as plans
+
+    cases = [((5, 7), (3, 3), (1, 2), (4, 9)), ((4, 5), (3, 3), (1, 1), (10, 11)), ((8, 2), (2, 2), (3, 1), (6, 3)),
+             ((4, 6), (3, 3), (1, 2), (9, 3))]
+    inputs = [(rng.standard_normal((2, *n, 3)).astype(np.float32), rng.standard_normal((*k, 3, 2)).astype(np.float32))
+              for n, k, _, _ in cases]
+
+    def run():
+        plans._PLANS.clear()
+        return [(K.conv2d(xx, ww, s, "same", dilation_rate=d),
+                 K.depthwise_conv2d(xx, ww[..., :1], s, "same", dilation_rate=d))
+                for (xx, ww), (_, _, s, d) in zip(inputs, cases, strict=True)]
+
+    assert all(plans.conv_plan("conv2d", 2, xx, ww, s, "same", None, d).taps is not None
+               for (xx, ww), (_, _, s, d) in zip(inputs, cases, strict=True))
+    trimmed = run()
+    monkeypatch.setattr(plans, "_taps_inside", lambda *args: None)
+    for got, want in zip(trimmed, run(), strict=True):
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+    plans._PLANS.clear()
 
 
 def test_pool_windows_far_larger_than_the_input_visit_only_the_input():

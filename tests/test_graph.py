@@ -66,6 +66,10 @@ def test_updates_of_plain_values_wait_inside_symbolic():
     np.testing.assert_array_equal(K.eval(average), [1.75, 2.25])
     with pytest.raises(ValueError, match=r"update_add: a value of shape \(3,\) does not fit"):
         K.symbolic(lambda: K.update_add(v, np.ones(3)))()
+    assert K.symbolic(lambda: K.eager(lambda: K.update_add(v, 1.0))())() is v  # K.eager applies at once
+    np.testing.assert_array_equal(K.eval(v), [2.75, 3.25])
+    with K.name_scope("after"):  # (an error inside left no graph building behind)
+        assert K.update_add(v, -1.0) is v
 
 
 def test_variables_are_read_when_evaluated():
@@ -270,6 +274,14 @@ def test_random_ops_on_symbolic_shapes_draw_at_each_run(make):
     assert a.shape == (64, 5) and a.dtype == np.float32 and not np.array_equal(a, b)
     assert K.gradients(K.sum(x * r), [x])[0] is not None
     assert isinstance(make((2, 3)), np.ndarray)  # eager with a known shape
+
+
+def test_random_op_nodes_know_their_dtype_and_check_their_numbers_when_built():
+    x = K.placeholder((None, 3))
+    assert K.random_normal(K.shape(x), 0.0, 1.0, "float64").dtype == "float64"
+    assert K.random_binomial(K.shape(x), 0.5, "int32").dtype == "int32"
+    with pytest.raises(TypeError, match="random_normal: mean must be a real number, got Placeholder"):
+        K.random_normal(K.shape(x), mean=x)
 
 
 def test_reshape_infers_the_minus_one_from_static_sizes():

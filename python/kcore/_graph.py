@@ -180,6 +180,17 @@ def building():
         _building.depth -= 1
 
 
+@contextlib.contextmanager
+def not_building():
+    """Out of graph building (K.eager inside K.symbolic): updates apply at once again."""
+    depth = getattr(_building, "depth", 0)
+    _building.depth = 0
+    try:
+        yield
+    finally:
+        _building.depth = depth
+
+
 def is_building() -> bool:
     return getattr(_building, "depth", 0) > 0
 

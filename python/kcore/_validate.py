@@ -49,6 +49,11 @@ def as_array(x, fn: str, what: str | None = None) -> np.ndarray:
     needs it; past int64, an error); NumPy inputs keep their dtype."""
     if type(x) is np.ndarray:
         a = x
+    elif type(x) is int:  # (the common scalar: no list walk, no min/max)
+        if not -2 ** 63 <= x < 2 ** 63:
+            raise ValueError(f"{fn}: a Python int{_of(what)} is out of the int64 range (TensorFlow converts "
+                             f"Python ints to int32 or int64)")
+        a = np.asarray(x, np.int32 if -2 ** 31 <= x < 2 ** 31 else np.int64)
     else:
         if x is None or isinstance(x, _NOT_ARRAYS):
             raise TypeError(f"{fn}: expected an array, a number or a nested list of numbers{_of(what)}, "
@@ -64,7 +69,7 @@ def as_array(x, fn: str, what: str | None = None) -> np.ndarray:
             elif a.dtype == np.int64:
                 if a.size == 0 or (_INT32.min <= a.min() and a.max() <= _INT32.max):
                     a = a.astype(np.int32)
-            elif a.dtype == np.uint64 or (a.dtype.kind == "O" and _has_big_int(x)):
+            elif a.dtype.kind in "uO" and _has_big_int(x):
                 raise ValueError(f"{fn}: a Python int{_of(what)} is out of the int64 range (TensorFlow converts "
                                  f"Python ints to int32 or int64)")
     if a.dtype.kind == "O":  # (ragged lists, None or arbitrary objects inside: no numeric value)

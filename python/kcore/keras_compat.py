@@ -14,9 +14,10 @@ them, and nothing else:
 - Keras's settings: Keras 2.x keeps floatx, epsilon and the image data format in
   `keras.backend.common`, kcore's ops read kcore's. When Keras runs on a kcore backend, Keras's
   `set_floatx`, `set_epsilon` and `set_image_data_format` set both (`link_settings`), and its
-  `K.symbolic` (a no-op outside TensorFlow: Keras's loader keeps it over the backend's) is kcore's,
-  under which the optimizers' `K.update_add(self.iterations, 1)` runs at every training step
-  instead of once when the update is built.
+  `K.symbolic` and `K.eager` (no-ops outside TensorFlow: Keras's loader keeps them over the
+  backend's) are kcore's: K.update* of plain values inside `K.symbolic` (the optimizers' updates,
+  layers' and metrics' calls, `compile`) wait for a K.function to run them, as in TensorFlow's
+  graph mode, so `K.update_add(self.iterations, 1)` runs at every training step, not once.
 
 kcore applies it when Keras 2.x is imported in a process that has imported kcore, in either
 order (kcore/_keras_hook.py), never in a process that does not use Keras. `import
@@ -101,11 +102,13 @@ def link_settings() -> None:
         for module in (common, loader, sys.modules.get("keras.backend")):
             if module is not None and getattr(module, name, None) is keras_setter:
                 setattr(module, name, linked)
-    keras_symbolic = getattr(common, "symbolic", None)
-    if keras_symbolic is not None and keras_symbolic is not state.symbolic:
+    for name in ("symbolic", "eager"):
+        keras_own, ours = getattr(common, name, None), getattr(state, name)
+        if keras_own is None or keras_own is ours:
+            continue
         for module in (common, loader, sys.modules.get("keras.backend")):
-            if module is not None and getattr(module, "symbolic", None) is keras_symbolic:
-                setattr(module, "symbolic", state.symbolic)  # noqa: B010
+            if module is not None and getattr(module, name, None) is keras_own:
+                setattr(module, name, ours)
 
 
 def _as_bytes(value):

@@ -146,6 +146,7 @@ struct TapRange {
 };
 KCORE_INLINE TapRange taps_inside(const ConvGeometry& g, int d, std::int64_t o) {
   const std::int64_t base = o * g.stride[d] - g.pad[d], dil = g.dil[d];
+  if (base >= 0 && base + (g.k[d] - 1) * dil < g.in[d]) return {0, g.k[d]};  // (the common case)
   const std::int64_t lo = std::min(g.k[d], base >= 0 ? std::int64_t(0) : (dil - 1 - base) / dil);
   const std::int64_t hi = base >= g.in[d] ? lo : std::min(g.k[d], (g.in[d] - base + dil - 1) / dil);
   return {lo, std::max(lo, hi)};

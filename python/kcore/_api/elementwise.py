@@ -206,13 +206,17 @@ def clip(kern, x, min_value, max_value):
 def _integral_bound(b, dtype, what):
     """A clip bound for integer (or bool) x: in x's dtype, infinities at its range's ends; a bound
     with a fraction is a TypeError (TensorFlow does not convert 0.5 to int32)."""
+    lo, hi = (int(np.iinfo(dtype).min), int(np.iinfo(dtype).max)) if dtype.kind in "iu" else (0, 1)
     v = np.asarray(b)
     if v.dtype.kind == "f":
         finite = np.isfinite(v)
         if np.any(v[finite] != np.floor(v[finite])) or np.any(np.isnan(v)):
             raise TypeError(f"clip: {what} {b!r} is not a whole number, for x of dtype {dtype}")
-    info = np.iinfo(dtype) if dtype.kind in "iu" else np.iinfo(np.uint8)
-    return np.clip(v, info.min, info.max if dtype.kind in "iu" else 1).astype(dtype)
+    elif v.dtype.kind in "iub":
+        return np.clip(v, lo, hi).astype(dtype)  # (exact: within the ints NumPy compares)
+    # Floats (and Python ints past int64) compared as Python numbers: float(2**63 - 1) is 2**63.
+    out = [lo if e < lo else hi if e > hi else int(e) for e in v.reshape(-1).tolist()]
+    return np.array(out, dtype=dtype).reshape(v.shape)
 
 
 def _comparison(kind, ufunc):

@@ -72,8 +72,16 @@ def symbolic(func):
 
 
 def eager(func):
-    """Decorator kept for Keras compatibility: kcore functions are already mode-agnostic."""
-    return V.function(func, "eager", "func")
+    """Runs func eagerly (out of a K.symbolic function's graph building): kcore's ops are
+    mode-agnostic already; K.update* of plain values apply at once inside it."""
+    V.function(func, "eager", "func")
+
+    @functools.wraps(func)
+    def eagerly(*args, **kwargs):
+        with _graph.not_building():
+            return func(*args, **kwargs)
+
+    return eagerly
 
 
 @contextlib.contextmanager

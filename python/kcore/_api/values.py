@@ -3,6 +3,7 @@ random values."""
 from __future__ import annotations
 
 import builtins
+import inspect
 
 import numpy as np
 
@@ -10,7 +11,7 @@ from kcore import _graph
 from kcore import _validate as V
 from kcore._api.grad import builder_for, gradient, no_gradient
 from kcore._graph import Constant, Placeholder, Tensor, Update
-from kcore._ops import op
+from kcore._ops import REGISTRY, op
 from kcore._state import get_uid
 from kcore._variables import Variable
 
@@ -113,12 +114,14 @@ def is_sparse(tensor):
 
 
 def to_dense(tensor):
-    """A sparse matrix's array; tensors and variables as they are; anything else as a numeric array
-    (TypeError for what has no numeric value)."""
+    """A sparse matrix's (or sparse value's) array; tensors, variables and None as they are;
+    anything else as a numeric array (TypeError for what has no numeric value)."""
     if _is_sparse_matrix(tensor):
         return np.asarray(tensor.toarray())
-    if isinstance(tensor, _graph.Operators):
+    if isinstance(tensor, _graph.Operators) or tensor is None:
         return tensor
+    if hasattr(tensor, "dense_shape") and callable(getattr(tensor, "to_dense", None)):  # (ctc's SparseValue)
+        return tensor.to_dense()
     return V.tensor(tensor, "to_dense")
 
 
@@ -321,17 +324,7 @@ class Function:
             raise ValueError(f"function: expected {len(self.inputs)} input value(s), got {len(inputs)}")
         feed = {}
         for p, value in zip(self.inputs, inputs, strict=True):
-            v = value.toarray() if _is_sparse_matrix(value) else value
-            what = f"the value fed to '{p.name}'"
-            if not isinstance(v, np.ndarray):  # (Python floats straight to p's dtype, not through floatx)
-                try:
-                    v = np.asarray(v)
-                except (ValueError, TypeError) as e:
-                    raise TypeError(f"function: cannot make an array for {what} from the "
-                                    f"{type(value).__name__} given ({e})") from None
-            arr = V.tensor(v, "function", what)  # (no complex, str or objects)
-            if arr.dtype != p.dtype:
-                arr = arr.astype(p.dtype)
+            arr = _fed(p, value.toarray() if _is_sparse_matrix(value) else value)
             if p.shape is not None and (arr.ndim != len(p.shape) or builtins.any(
                     d is not None and d != n for d, n in zip(p.shape, arr.shape, strict=True))):
                 raise ValueError(f"function: placeholder '{p.name}' has shape {p.shape}, fed a value of "
@@ -346,6 +339,22 @@ class Function:
         # Scalars come back as NumPy scalars, as TensorFlow's session returns them.
         outputs = [o[()] if isinstance(o, np.ndarray) and o.ndim == 0 else o for o in outputs]
         return outputs[0] if self._single_output else outputs
+
+
+def _fed(p, value):
+    """A value fed to placeholder p, in p's dtype: Python numbers straight to it (not through
+    floatx), numbers held as objects or strings (a mixed-dtype DataFrame's values) converted;
+    complex values and what holds no number are a TypeError naming the placeholder."""
+    try:
+        a = np.asarray(value)
+        if a.dtype.kind in "OUS":
+            a = np.asarray(value, dtype=p.dtype)
+    except (ValueError, TypeError, OverflowError) as e:
+        raise TypeError(f"function: cannot make an array for the value fed to '{p.name}' from the "
+                        f"{type(value).__name__} given ({e})") from None
+    if a.dtype.kind not in "fiub" or a.dtype.char == "g":
+        V.check_numeric(a, "function", f"the value fed to '{p.name}'")
+    return a if a.dtype == p.dtype else a.astype(p.dtype)
 
 
 def function(inputs, outputs, updates=None, **kwargs):
@@ -455,14 +464,21 @@ def random_normal_variable(shape, mean, scale, dtype=None, name=None, seed=None)
 
 # The random ops are graph ops when their shape is symbolic (K.shape(x), as Keras's noise and
 # dropout layers pass it): each evaluation then draws new values, as a TensorFlow session does.
-def _random_rule(fn):
-    def rule(shape, *args, dtype=None, seed=None, **kwargs):
-        return _graph.static_dims(shape), V.dtype_name(dtype, fn)
+def _random_rule(fn, numbers):
+    """The static shape rule of random op fn, whose other arguments must be plain numbers (no
+    gradient flows to them): checked when the node is built, not when it first runs."""
+    def rule(shape, *args, **kwargs):
+        bound = inspect.signature(REGISTRY[fn].impl).bind(shape, *args, **kwargs)
+        bound.apply_defaults()
+        for name in numbers:
+            V.number(bound.arguments[name], fn, name)
+        V.seed(bound.arguments["seed"], fn)
+        return _graph.static_dims(shape), V.dtype_name(bound.arguments["dtype"], fn)
 
     return rule
 
 
-@op("random_uniform", shape=_random_rule("random_uniform"))
+@op("random_uniform", shape=_random_rule("random_uniform", ("minval", "maxval")))
 def random_uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
     fn = "random_uniform"
     dt, shape = V.dtype_name(dtype, fn), V.dims(shape, fn)
@@ -470,7 +486,7 @@ def random_uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
     return _uniform(rng(seed, fn), minval, maxval, shape).astype(dt)
 
 
-@op("random_normal", shape=_random_rule("random_normal"))
+@op("random_normal", shape=_random_rule("random_normal", ("mean", "stddev")))
 def random_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
     fn = "random_normal"
     dt, shape = V.dtype_name(dtype, fn), V.dims(shape, fn)
@@ -478,7 +494,7 @@ def random_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
     return _normal(rng(seed, fn), mean, stddev, shape).astype(dt)
 
 
-@op("truncated_normal", shape=_random_rule("truncated_normal"))
+@op("truncated_normal", shape=_random_rule("truncated_normal", ("mean", "stddev")))
 def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
     """Normal samples redrawn until within two standard deviations of the mean."""
     fn = "truncated_normal"
@@ -493,15 +509,11 @@ def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
     return (out * stddev + mean).astype(dt)
 
 
-@op("random_binomial", shape=_random_rule("random_binomial"))
+@op("random_binomial", shape=_random_rule("random_binomial", ("p",)))
 def random_binomial(shape, p=0.0, dtype=None, seed=None):
     fn = "random_binomial"
     dt, shape, p = V.dtype_name(dtype, fn), V.dims(shape, fn), V.number(p, fn, "p")
     return (rng(seed, fn).uniform(size=shape) < p).astype(dt)
-
-
-for _name in ("random_uniform", "random_normal", "truncated_normal", "random_binomial"):
-    gradient(_name)(no_gradient)
 
 
 def arange(start, stop=None, step=1, dtype="int32"):
@@ -537,5 +549,6 @@ def _identity_grad(B, out, g, x, name=None):
 
 
 
-for _name in ("zeros_like", "ones_like", "shape", "size"):
+for _name in ("zeros_like", "ones_like", "shape", "size", "random_uniform", "random_normal", "truncated_normal",
+              "random_binomial"):
     gradient(_name)(no_gradient)
