@@ -37,7 +37,7 @@ import numpy as np
 
 _PROBES = (7, 11)  # stand-ins for unknown dims; two runs tell static dims from dynamic ones
 _names = itertools.count(1)
-_building = threading.local()  # depth of K.symbolic functions running in this thread
+_building = threading.local()  # whether a K.symbolic function runs in this thread (not under K.eager)
 # {node: {probe: its value (small ones, which may carry shapes) or shape (larger ones) when
 # placeholders had the probe for unknown dims}}
 _probed: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -171,28 +171,19 @@ class Constant(Tensor):
 
 
 @contextlib.contextmanager
-def building():
-    """Graph building (K.symbolic): updates of plain values wait for a function to run them."""
-    _building.depth = getattr(_building, "depth", 0) + 1
+def building(on: bool = True):
+    """Graph building (K.symbolic; K.eager turns it off inside): updates of plain values wait for a
+    function to run them."""
+    before = getattr(_building, "on", False)
+    _building.on = on
     try:
         yield
     finally:
-        _building.depth -= 1
-
-
-@contextlib.contextmanager
-def not_building():
-    """Out of graph building (K.eager inside K.symbolic): updates apply at once again."""
-    depth = getattr(_building, "depth", 0)
-    _building.depth = 0
-    try:
-        yield
-    finally:
-        _building.depth = depth
+        _building.on = before
 
 
 def is_building() -> bool:
-    return getattr(_building, "depth", 0) > 0
+    return getattr(_building, "on", False)
 
 
 class Update:

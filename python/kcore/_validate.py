@@ -43,6 +43,11 @@ def _has_big_int(x) -> bool:
     return False
 
 
+def _past_int64(fn: str, what: str | None) -> ValueError:
+    return ValueError(f"{fn}: a Python int{_of(what)} is out of the int64 range (TensorFlow converts Python ints "
+                      f"to int32 or int64)")
+
+
 def as_array(x, fn: str, what: str | None = None) -> np.ndarray:
     """x as an ndarray in native byte order, never one of Python objects. Python scalars and lists
     convert as TensorFlow converts them (floats to floatx, ints to int32, or int64 where a value
@@ -51,8 +56,7 @@ def as_array(x, fn: str, what: str | None = None) -> np.ndarray:
         a = x
     elif type(x) is int:  # (the common scalar: no list walk, no min/max)
         if not -2 ** 63 <= x < 2 ** 63:
-            raise ValueError(f"{fn}: a Python int{_of(what)} is out of the int64 range (TensorFlow converts "
-                             f"Python ints to int32 or int64)")
+            raise _past_int64(fn, what)
         a = np.asarray(x, np.int32 if -2 ** 31 <= x < 2 ** 31 else np.int64)
     else:
         if x is None or isinstance(x, _NOT_ARRAYS):
@@ -70,8 +74,7 @@ def as_array(x, fn: str, what: str | None = None) -> np.ndarray:
                 if a.size == 0 or (_INT32.min <= a.min() and a.max() <= _INT32.max):
                     a = a.astype(np.int32)
             elif a.dtype.kind in "uO" and _has_big_int(x):
-                raise ValueError(f"{fn}: a Python int{_of(what)} is out of the int64 range (TensorFlow converts "
-                                 f"Python ints to int32 or int64)")
+                raise _past_int64(fn, what)
     if a.dtype.kind == "O":  # (ragged lists, None or arbitrary objects inside: no numeric value)
         if isinstance(x, np.ndarray):
             raise TypeError(f"{fn}: unsupported dtype object{_of(what)}; accepted dtypes: {NUMERIC_NAMES}")

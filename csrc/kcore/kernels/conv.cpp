@@ -1098,15 +1098,13 @@ void conv_depthwise(const ConvPlan& p) {
 // A, or float64 for averages over windows of more than tuning::kPoolWideWindow positions (float32
 // sums of a million values drift by ~1%).
 template <class T, class S>
-void pool_lines(const PoolPlan& p) {
+void pool_lines(const PoolPlan& p, std::int64_t window) {
   using A = widen_t<T>;
   const ConvGeometry& g = p.g;
   const std::int64_t C = g.channels, lines = g.batch * g.out[0] * g.out[1], ow_n = g.out[2], iw_n = g.in[2];
   const T* const x = reinterpret_cast<const T*>(p.x);
   T* const y = reinterpret_cast<T*>(p.y);
   const bool is_max = p.mode == PoolMode::max;
-  std::int64_t window = 1;  // positions a window can hold inside x, for the work estimate
-  for (int d = 0; d < 3; ++d) window *= std::min(g.k[d], g.in[d]);
   parallel_tasks(lines, std::max<std::int64_t>(ow_n * C * window, 1), [&](std::int64_t line) {
     const std::int64_t oh = line % g.out[1], od = line / g.out[1] % g.out[0], n = line / (g.out[1] * g.out[0]);
     AlignedBuffer<S> acc(static_cast<std::size_t>(ow_n * C));
@@ -1153,12 +1151,12 @@ template <class T>
 void pool_typed(const PoolPlan& p) {
   const ConvGeometry& g = p.g;
   if (g.batch * g.out[0] * g.out[1] == 0 || g.out[2] == 0 || g.channels == 0) return;
-  std::int64_t window = 1;
+  std::int64_t window = 1;  // positions a window can hold inside x
   for (int d = 0; d < 3; ++d) window *= std::min(g.k[d], g.in[d]);
   if (p.mode == PoolMode::avg && !std::is_same_v<widen_t<T>, double> && window > tuning::kPoolWideWindow)
-    pool_lines<T, double>(p);
+    pool_lines<T, double>(p, window);
   else
-    pool_lines<T, widen_t<T>>(p);
+    pool_lines<T, widen_t<T>>(p, window);
 }
 
 }  // namespace

@@ -56,6 +56,11 @@ def stack(x, axis=0):
     return np.stack(arrs, axis=_core.single_axis(axis, arrs[0].ndim + 1, "stack"))
 
 
+def _cannot_reshape(shape, size, target) -> ValueError:
+    return ValueError(f"reshape: cannot reshape an array of shape {tuple(shape)} ({size} elements) into "
+                      f"{tuple(target)}")
+
+
 def _reshape_rule(x, shape):
     """Static shape of reshape: the target's dims where known; a -1 is computed when x's size and
     the other dims are known (probing could not tell it: stand-ins for x's unknown dims need not
@@ -75,11 +80,11 @@ def _reshape_rule(x, shape):
         fill = None
         if size is not None and per is not None:
             if per == 0 or size % per:
-                raise ValueError(f"reshape: cannot reshape an array of shape {xs} ({size} elements) into {dims}")
+                raise _cannot_reshape(xs, size, dims)
             fill = size // per
         dims = tuple(fill if d == -1 else d for d in dims)
     elif known_x and None not in dims and int(np.prod(dims, dtype=np.int64)) != int(np.prod(xs, dtype=np.int64)):
-        raise ValueError(f"reshape: cannot reshape an array of shape {xs} ({int(np.prod(xs))} elements) into {dims}")
+        raise _cannot_reshape(xs, int(np.prod(xs, dtype=np.int64)), dims)
     return dims, dt
 
 
@@ -90,8 +95,7 @@ def reshape(x, shape):
     try:
         return np.reshape(a, target)
     except ValueError:
-        raise ValueError(f"reshape: cannot reshape an array of shape {a.shape} ({a.size} elements) into "
-                         f"{target}") from None
+        raise _cannot_reshape(a.shape, a.size, target) from None
 
 
 @op()

@@ -56,32 +56,29 @@ def manual_variable_initialization(value):
     _state.manual_variable_initialization = V.flag(value, "manual_variable_initialization", "value")
 
 
+def _in_mode(func, fn: str, building: bool):
+    V.function(func, fn, "func")
+
+    @functools.wraps(func)
+    def run(*args, **kwargs):
+        with _graph.building(building):
+            return func(*args, **kwargs)
+
+    return run
+
+
 def symbolic(func):
     """Runs func building a graph, as Keras on TensorFlow runs it in graph mode: ops are
     mode-agnostic already, but K.update* of a plain value inside give an update applied each time a
     K.function runs it instead of changing the variable at once (Keras 2.3.1's optimizers build
     `K.update_add(self.iterations, 1)` so)."""
-    V.function(func, "symbolic", "func")
-
-    @functools.wraps(func)
-    def in_graph(*args, **kwargs):
-        with _graph.building():
-            return func(*args, **kwargs)
-
-    return in_graph
+    return _in_mode(func, "symbolic", True)
 
 
 def eager(func):
-    """Runs func eagerly (out of a K.symbolic function's graph building): kcore's ops are
-    mode-agnostic already; K.update* of plain values apply at once inside it."""
-    V.function(func, "eager", "func")
-
-    @functools.wraps(func)
-    def eagerly(*args, **kwargs):
-        with _graph.not_building():
-            return func(*args, **kwargs)
-
-    return eagerly
+    """Runs func out of a K.symbolic function's graph building: K.update* of plain values apply at
+    once inside it."""
+    return _in_mode(func, "eager", False)
 
 
 @contextlib.contextmanager

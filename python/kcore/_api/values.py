@@ -352,8 +352,7 @@ def _fed(p, value):
     except (ValueError, TypeError, OverflowError) as e:
         raise TypeError(f"function: cannot make an array for the value fed to '{p.name}' from the "
                         f"{type(value).__name__} given ({e})") from None
-    if a.dtype.kind not in "fiub" or a.dtype.char == "g":
-        V.check_numeric(a, "function", f"the value fed to '{p.name}'")
+    V.check_numeric(a, "function", f"the value fed to '{p.name}'")
     return a if a.dtype == p.dtype else a.astype(p.dtype)
 
 
