@@ -121,7 +121,7 @@ def assert_cumprod_close(got, exact, dtype):
 # result's dtype. float16 computes in float32 and rounds once: correctly rounded but for the rare
 # double rounding.
 ULPS = {"exp": 1.5, "log": 1.5, "tanh": 2, "sigmoid": 3, "softplus": 3, "softsign": 2, "elu": 1.5,
-        "hard_sigmoid": 1, "relu": 0.5}
+        "hard_sigmoid": 1, "relu": 0.5, "square": 0.5, "abs": 0, "sqrt": 0.5, "sign": 0, "round": 0}
 HALF_ULPS = 1.0
 FLOOR = {"hard_sigmoid": 1.0}
 # softmax's relative error per dtype (results are checked within 4 of these, and 1e-3 of one

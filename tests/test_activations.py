@@ -229,3 +229,66 @@ def test_bad_input_is_a_clear_error():
     with pytest.raises(TypeError, match="sigmoid: expected an array"):
         K.sigmoid("x")
     assert kcore.backend.exp(np.float32(0.0)) == 1.0
+
+
+# square, abs, sqrt, sign, round and negation round at most once: every float16, and float32 and
+# float64 values of every kind, bit for bit as NumPy computes them in the input's dtype (sqrt of
+# x clipped at 0 first, as Keras's TensorFlow backend; NaN compared as NaN).
+EXACT = {"square": np.square, "abs": np.abs, "sign": np.sign, "round": np.round,
+         "sqrt": lambda a: np.sqrt(np.where(a > 0, a, np.where(np.isnan(a), a, 0)).astype(a.dtype)),
+         "negative": np.negative}
+
+
+def _exact_op(name):
+    return (lambda x: kcore.backend._negative(x)) if name == "negative" else getattr(K, name)
+
+
+def _exact_inputs(dtype, rng):
+    if dtype == np.float16:
+        return ALL_HALVES
+    info = np.finfo(dtype)
+    edges = np.array([0.0, -0.0, np.nan, np.inf, -np.inf, 0.5, -0.5, 1.5, 2.5, -2.5, 3.5, info.max, -info.max,
+                      info.tiny, info.smallest_subnormal, -info.smallest_subnormal,
+                      2.0 ** (info.nmant - 1) + 0.5, 2.0 ** info.nmant - 0.5, 2.0 ** info.nmant + 1], dtype)
+    bits = rng.integers(0, 2 ** (8 * np.dtype(dtype).itemsize), 40001, dtype=np.uint64 if dtype == np.float64
+                        else np.uint32).astype(f"u{np.dtype(dtype).itemsize}").view(dtype)
+    return np.concatenate([edges, bits, rng.uniform(-1e4, 1e4, 5000).astype(dtype)])
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("name", list(EXACT))
+def test_exact_functions_match_numpy_bit_for_bit(name, dtype, rng):
+    x = _exact_inputs(dtype, rng)
+    with np.errstate(all="ignore"):
+        want = EXACT[name](x)
+        for v in (x, x[::-3], x[::2]):
+            got = _exact_op(name)(v)
+            w = EXACT[name](v)
+            assert got.dtype == dtype and got.shape == v.shape
+            nan = np.isnan(w)
+            np.testing.assert_array_equal(np.isnan(got), nan)
+            bits = f"u{np.dtype(dtype).itemsize}"
+            np.testing.assert_array_equal(got[~nan].view(bits), w[~nan].view(bits))
+    assert want.dtype == dtype
+
+
+@pytest.mark.parametrize("name", list(EXACT))
+def test_exact_functions_keep_integer_dtypes(name):
+    x = np.array([-7, -1, 0, 3, 100], np.int32)
+    got = _exact_op(name)(x)
+    if name == "sqrt":  # (integers become floatx first)
+        np.testing.assert_array_equal(got, np.sqrt(np.maximum(x, 0)).astype(np.float32))
+        assert got.dtype == np.float32
+    else:
+        np.testing.assert_array_equal(got, EXACT[name](x))
+        assert got.dtype == np.int32
+
+
+def test_exact_functions_values_keras_users_rely_on():
+    f = np.float32
+    assert K.round(np.array([0.5, 1.5, 2.5, -0.5, -2.5, 2.6], f)).tolist() == [0.0, 2.0, 2.0, -0.0, -2.0, 3.0]
+    assert K.sqrt(np.array([-4.0, 4.0, 0.0], f)).tolist() == [0.0, 2.0, 0.0]
+    assert K.sign(np.array([-3.0, 0.0, -0.0, 2.0], f)).tolist() == [-1.0, 0.0, 0.0, 1.0]
+    assert np.isnan(K.sign(np.array(np.nan, f))) and np.isnan(K.sqrt(np.array(np.nan, f)))
+    assert K.abs(np.array([-np.inf, -0.0], f)).tolist() == [np.inf, 0.0] and not np.signbit(K.abs(f(-0.0)))
+    assert K.square(np.array([3e19, -2.0], f)).tolist() == [np.inf, 4.0]

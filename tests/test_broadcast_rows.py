@@ -71,3 +71,33 @@ def test_comparisons_are_native_and_numpys(dtype, rng, threads):
                 assert np.asarray(got).dtype == np.bool_ and np.array_equal(got, want), (name, n)
         assert isinstance(f(special[0], special[1]), np.bool_)
 
+
+
+# Long lines with one operand constant along them (a scalar, a broadcast column) or read backwards
+# (a reversed view): laid out once per line, or read in reverse, in the engine's L1 buffer. The
+# 2200-wide rows cross the buffer's 256 elements; 1100 x 2048 float32 results (9 MB) are streamed.
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("rows", [3, 1100])
+def test_scalars_columns_and_reversed_lines(rows, dtype, rng, threads):
+    x = rng.standard_normal((rows, 2200 if rows == 3 else 2048)).astype(dtype)
+    others = {"scalar": np.asarray(dtype(1.75)), "column": (rng.standard_normal((rows, 1)) + 3).astype(dtype),
+              "reversed": x[::-1, ::-1], "reversed column": x[:, ::-1][:, :1]}
+    for what, b in others.items():
+        for kind, f in ((E.multiply, np.multiply), (E.divide, np.divide), (E.subtract, np.subtract)):
+            with np.errstate(all="ignore"):
+                want, want_swapped = f(x, b), f(b, x)
+            for n in (1, 2):
+                threads.set_num_threads(n)
+                assert _core.elementwise(kind, x, b).tobytes() == want.tobytes(), (what, kind, n)
+                assert _core.elementwise(kind, b, x).tobytes() == want_swapped.tobytes(), (what, kind, n)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64, np.int32])
+def test_reverse_and_slice_copy_views(dtype, rng):
+    x = (rng.standard_normal((5, 300, 7)) * 100).astype(dtype)
+    for axes in (0, 1, 2, -1, (0, 2), (0, 1, 2)):
+        got = K.reverse(x, axes)
+        assert got.flags.c_contiguous and got.dtype == dtype
+        assert np.array_equal(got, np.flip(x, axes))
+    got = K.slice(x[:, ::-1], (1, 3, 0), (3, 290, -1))
+    assert got.flags.c_contiguous and np.array_equal(got, x[:, ::-1][1:4, 3:293, :])

@@ -34,7 +34,8 @@ SCRIPT = textwrap.dedent("""
         z = np.concatenate([rng.uniform(-120, 100, 4099), [np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-40]])
         with np.errstate(all="ignore"):
             z = z.astype(dt)
-        for op in ("exp", "log", "tanh", "sigmoid", "softplus", "softsign", "elu", "hard_sigmoid"):
+        for op in ("exp", "log", "tanh", "sigmoid", "softplus", "softsign", "elu", "hard_sigmoid", "square", "abs",
+                   "sqrt", "sign", "round"):
             out[f"{dt.__name__}-{op}"] = getattr(K, op)(z)
             out[f"{dt.__name__}-{op}-small"] = getattr(K, op)(z[:37] / 40)
         out[f"{dt.__name__}-leaky"] = K.relu(z, alpha=0.3, max_value=6.0, threshold=0.5)

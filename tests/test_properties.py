@@ -304,7 +304,8 @@ def test_elementwise(data, dtype, name):
     assert_same_bits(got[~nan], want[~nan])
 
 
-UNARY = ["exp", "log", "tanh", "sigmoid", "softplus", "softsign", "elu", "hard_sigmoid", "relu", "softmax"]
+UNARY = ["exp", "log", "tanh", "sigmoid", "softplus", "softsign", "elu", "hard_sigmoid", "relu", "softmax",
+         "square", "abs", "sqrt", "sign", "round"]
 
 
 @FAMILY

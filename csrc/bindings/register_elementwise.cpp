@@ -235,6 +235,12 @@ void register_elementwise(py::module_& m) {
       .value("hard_sigmoid", kcore::ElementwiseKind::hard_sigmoid)
       .value("softplus", kcore::ElementwiseKind::softplus)
       .value("softsign", kcore::ElementwiseKind::softsign)
+      .value("square", kcore::ElementwiseKind::square)
+      .value("abs", kcore::ElementwiseKind::abs)
+      .value("sqrt", kcore::ElementwiseKind::sqrt)
+      .value("sign", kcore::ElementwiseKind::sign)
+      .value("round", kcore::ElementwiseKind::round)
+      .value("negative", kcore::ElementwiseKind::negative)
       .value("elu", kcore::ElementwiseKind::elu)
       .value("relu", kcore::ElementwiseKind::relu)
       .value("equal", kcore::ElementwiseKind::equal)
@@ -264,7 +270,8 @@ void register_elementwise(py::module_& m) {
        "of three plain ndarrays of one float dtype, broadcast together, in C order; None otherwise."},
       {"elementwise1", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&fastcall<unary_args, 2, 5>)),
        METH_FASTCALL,
-       "elementwise1(kind, x[, p0[, p1[, p2]]]): exp/log/tanh/sigmoid/hard_sigmoid/softplus/softsign/elu (alpha)/"
+       "elementwise1(kind, x[, p0[, p1[, p2]]]): exp/log/tanh/sigmoid/hard_sigmoid/softplus/softsign/square/abs/"
+       "sqrt (of x clipped at 0)/sign/round (half to even)/negative/elu (alpha)/"
        "relu (alpha, max_value or None, threshold) of a plain float ndarray, in x's memory order, the same bits on "
        "every ISA level; None for any other x or parameters that are not Python numbers (or relu's max_value None)."},
       {"softmax", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&fastcall<softmax_args, 1>)),

@@ -41,14 +41,20 @@ class ElementwiseKind(enum.IntEnum):
     hard_sigmoid = 13
     softplus = 14
     softsign = 15
-    elu = 16
-    relu = 17
-    equal = 18
-    not_equal = 19
-    greater = 20
-    greater_equal = 21
-    less = 22
-    less_equal = 23
+    square = 16
+    abs = 17
+    sqrt = 18
+    sign = 19
+    round = 20
+    negative = 21
+    elu = 22
+    relu = 23
+    equal = 24
+    not_equal = 25
+    greater = 26
+    greater_equal = 27
+    less = 28
+    less_equal = 29
 
 # --- the native families: plain float16/32/64 ndarrays; None for any other input ---
 

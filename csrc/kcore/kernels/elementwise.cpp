@@ -65,6 +65,12 @@ void unary_typed(const ElementwisePlan& p) {
     case ElementwiseKind::hard_sigmoid: return run_lines(p, Unary<T, VectorFn<A, vmath::hard_sigmoid<A>>>{}, stream_result<T>(p));
     case ElementwiseKind::softplus: return unary_fn<T, VectorFn<A, vmath::softplus<A>>>(p);
     case ElementwiseKind::softsign: return run_lines(p, Unary<T, VectorFn<A, vmath::softsign<A>>>{}, stream_result<T>(p));
+    case ElementwiseKind::square: return run_lines(p, Unary<T, VectorFn<A, vmath::square<A>>>{}, stream_result<T>(p));
+    case ElementwiseKind::abs: return run_lines(p, Unary<T, VectorFn<A, vmath::abs<A>>>{}, stream_result<T>(p));
+    case ElementwiseKind::sqrt: return run_lines(p, Unary<T, VectorFn<A, vmath::sqrt<A>>>{}, stream_result<T>(p));
+    case ElementwiseKind::sign: return run_lines(p, Unary<T, VectorFn<A, vmath::sign<A>>>{}, stream_result<T>(p));
+    case ElementwiseKind::round: return run_lines(p, Unary<T, VectorFn<A, vmath::round<A>>>{}, stream_result<T>(p));
+    case ElementwiseKind::negative: return run_lines(p, Unary<T, VectorFn<A, vmath::negative<A>>>{}, stream_result<T>(p));
     case ElementwiseKind::elu: return run_lines(p, Unary<T, Elu<A>>{{std::isnan(p.param[0]) ? A(1) : a0}}, stream_result<T>(p));
     case ElementwiseKind::relu: return run_lines(p, Unary<T, Relu<A>>{{std::isnan(p.param[0]) ? A(0) : a0, a1, std::isnan(p.param[2]) ? A(0) : a2, !std::isnan(p.param[1])}}, stream_result<T>(p));
     default: throw std::invalid_argument("elementwise: not a unary kind");

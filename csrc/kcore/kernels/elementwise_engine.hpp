@@ -4,8 +4,9 @@
 //
 // Loop shapes (the plan is elementwise_plan.hpp):
 //  - lines: runs along the output's contiguous last dim, cut into chunks that threads share.
-//    Inputs contiguous along it are read in place, others (strided, reversed, broadcast) are
-//    gathered into an L1 buffer first. Large conversions are written behind with streaming stores.
+//    Inputs contiguous along it are read in place, others gathered into an L1 buffer first: one
+//    value along the line (a scalar, a broadcast column) laid out once, a reversed line read
+//    backwards, other strides element by element. Large results go out with streaming stores.
 //  - copies that transpose (a source dim other than the last is unit-stride): N x N register
 //    blocks for same-type copies, L1 tiles (read source columns, write destination rows) for casts.
 // Every element is computed on its own, so the cut into tasks never shows in a result.
@@ -57,6 +58,11 @@ void run_lines(const ElementwisePlan& p, const Op& op, bool stream) {
   // kPattern times over, at the phase where the run starts.
   constexpr std::int64_t kMaxPeriod = 256 / sizeof(D);
   constexpr std::int64_t kPattern = kBuf + kMaxPeriod;
+  // Streaming stores pay where every input arrives whole; behind element-by-element gathers
+  // the stores wait on the reads anyway.
+  bool gathers = false;
+  for (int k = 0; k < K; ++k)
+    gathers |= p.period[kIn + k] == 0 && last.stride[kIn + k] != 0 && last.stride[kIn + k] != static_cast<std::int64_t>(sizeof(S));
   parallel_for(0, lines * per_line, std::max<std::int64_t>(1, tuning::kGrain / chunk), [&](std::int64_t b, std::int64_t e) {
     if (contiguous && per_line == 1) {  // whole lines: the walker's odometer, no division per line
       for_each_offset<K + 1>(p.dim, nd - 1, b, e, [&](const std::array<std::int64_t, K + 1> off) {
@@ -103,14 +109,31 @@ void run_lines(const ElementwisePlan& p, const Op& op, bool stream) {
             continue;
           }
           const std::int64_t step = last.stride[kIn + k];
+          if (step == 0) {  // one value along the line (a scalar, a broadcast column): laid out once
+            if (pattern_of[k] != at[k]) {
+              pattern_of[k] = at[k];
+              S v;
+              std::memcpy(&v, at[k], sizeof v);
+              std::fill(pattern[k], pattern[k] + kBuf, v);
+            }
+            s[k] = pattern[k];
+            continue;
+          }
           if (step == static_cast<std::int64_t>(sizeof(S))) {
             s[k] = reinterpret_cast<const S*>(at[k]) + j;
+            continue;
+          }
+          if (step == -static_cast<std::int64_t>(sizeof(S))) {  // a reversed line
+            const S* r = reinterpret_cast<const S*>(at[k] + j * step);
+            for (std::int64_t i = 0; i < m; ++i) buf[k][i] = r[-i];
+            s[k] = buf[k];
             continue;
           }
           for (std::int64_t i = 0; i < m; ++i) std::memcpy(&buf[k][i], at[k] + (j + i) * step, sizeof(S));
           s[k] = buf[k];
         }
-        op.run(d + j, s, m);
+        if (stream && !gathers) op.run_streamed(d + j, s, m);
+        else op.run(d + j, s, m);
       }
     }
     if (stream) stream_fence();

@@ -6,6 +6,7 @@
 // stays far below half an ulp on the reduced interval, and log through s = f / (2 + f).
 #pragma once
 #include <array>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <limits>
@@ -306,6 +307,61 @@ inline vec<A> softplus(vec<A> x) {
 template <class A>
 inline vec<A> softsign(vec<A> x) {
   return x / (splat<A>(1) + abs<A>(x));
+}
+
+template <class A>
+inline vec<A> square(vec<A> x) {
+  return x * x;
+}
+
+template <class A>
+inline vec<A> negative(vec<A> x) {
+  return -x;
+}
+
+// The IEEE square root (correctly rounded on every level) of x limited below by +0 (Keras's
+// TensorFlow backend clips first); NaN stays NaN.
+template <class A>
+inline vec<A> sqrt(vec<A> x) {
+  vec<A> v = x > splat<A>(0) ? x : (x != x ? x : splat<A>(0));
+#if defined(__AVX512F__)
+  if constexpr (kVecBytes == 64) {
+    if constexpr (std::is_same_v<A, float>) return bits_as<vec<A>>(_mm512_sqrt_ps(bits_as<__m512>(v)));
+    else return bits_as<vec<A>>(_mm512_sqrt_pd(bits_as<__m512d>(v)));
+  }
+#endif
+#if defined(__AVX__)
+  if constexpr (kVecBytes == 32) {
+    if constexpr (std::is_same_v<A, float>) return bits_as<vec<A>>(_mm256_sqrt_ps(bits_as<__m256>(v)));
+    else return bits_as<vec<A>>(_mm256_sqrt_pd(bits_as<__m256d>(v)));
+  }
+#endif
+#if defined(__SSE2__)
+  if constexpr (kVecBytes == 16) {
+    if constexpr (std::is_same_v<A, float>) return bits_as<vec<A>>(_mm_sqrt_ps(bits_as<__m128>(v)));
+    else return bits_as<vec<A>>(_mm_sqrt_pd(bits_as<__m128d>(v)));
+  }
+#endif
+  for (int l = 0; l < kLanes<A>; ++l) v[l] = std::sqrt(v[l]);
+  return v;
+}
+
+// -1, +0 or 1 by x's sign, as NumPy's sign (both zeros give +0); NaN stays NaN.
+template <class A>
+inline vec<A> sign(vec<A> x) {
+  const vec<A> zero_or_nan = x == x ? splat<A>(0) : x;
+  return x > splat<A>(0) ? splat<A>(1) : (x < splat<A>(0) ? splat<A>(-1) : zero_or_nan);
+}
+
+// Round half to even in the current (nearest) mode: below 2^(digits - 1), adding and taking away
+// that power leaves |x| rounded to an integer; larger values, infinities and NaN are integers or
+// stay as they are. The sign goes back on after, so -0.4 gives -0.0 (as NumPy's round).
+template <class A>
+inline vec<A> round(vec<A> x) {
+  const vec<A> big = splat<A>(static_cast<A>(std::int64_t(1) << (std::numeric_limits<A>::digits - 1)));
+  const vec<A> a = abs<A>(x);
+  const vec<A> r = copysign<A>((a + big) - big, x);
+  return a < big ? r : x;
 }
 
 // Keras 2.3.1 (TensorFlow): clip(0.2 x + 0.5, 0, 1), rounded after each step.

@@ -1,7 +1,7 @@
 """Elementwise ops: arithmetic, maximum, minimum and the comparisons (the tensor operators;
-native for two operands of one float dtype, broadcast as NumPy does), exp, log and clip (native),
-and square, abs, sqrt, round, sign, pow, sin and cos (NumPy). The input dtype is kept (the
-comparisons give bool)."""
+native for two operands of one float dtype, broadcast as NumPy does), exp, log, clip, square, abs,
+sqrt, round, sign and negation (native for float16/32/64; NumPy for integers), and pow, sin and
+cos (NumPy). The input dtype is kept (the comparisons give bool)."""
 from __future__ import annotations
 
 import numbers
@@ -109,31 +109,11 @@ def power(x, y):
         return np.power(a, b)
 
 
-@op("_negative")
-def negative(x):
-    return -V.tensor(x, "negative")
 
 
 @op("_getitem")
 def getitem(x, key):
     return np.asarray(x)[key]
-
-
-@op()
-def square(x):
-    return np.square(V.tensor(x, "square"))
-
-
-@op("abs")
-def abs_(x):
-    return np.abs(V.tensor(x, "abs"))
-
-
-@op()
-def sqrt(x):
-    """Square root; negative inputs are clipped to 0 first, as Keras on TensorFlow."""
-    a = V.float_tensor(x, "sqrt")
-    return np.sqrt(np.maximum(a, a.dtype.type(0)))
 
 
 def unary(kern, kind, x, fn: str, **params):
@@ -164,15 +144,33 @@ exp = unary_op(E.exp, "exp(x), within 1.5 ulps (float16 correctly rounded).")
 log = unary_op(E.log, "Natural logarithm: -inf at 0, NaN below.")
 
 
-@op("round")
-def round_(x):
-    """Round half to even, as TensorFlow."""
-    return np.round(V.tensor(x, "round"))
+def _sqrt_clipped(a):
+    return np.sqrt(np.maximum(a, a.dtype.type(0)))
 
 
-@op()
-def sign(x):
-    return np.sign(V.tensor(x, "sign"))
+def exact_op(kind, ufunc, doc: str, name: str | None = None, to_float: bool = False):
+    """Registers op `name` (kind's name by default): a one-operand function that rounds at most
+    once, native for float16/32/64 (the same bits as NumPy's `ufunc` there); other dtypes keep
+    theirs through `ufunc`, or become floatx first where `to_float`."""
+    fn = kind.name
+
+    def impl(kern, x):
+        a = V.float_tensor(x, fn) if to_float else V.tensor(x, fn)
+        r = kern.elementwise1(kind, a) if a.dtype.kind == "f" else None
+        return r if r is not None else ufunc(a)
+
+    impl.__name__ = impl.__qualname__ = fn
+    impl.__doc__ = doc
+    return op(name or fn, kernels=True, native=("elementwise1", kind))(impl)
+
+
+square = exact_op(E.square, np.square, "x * x.")
+abs_ = exact_op(E.abs, np.abs, "|x|.")
+sqrt = exact_op(E.sqrt, _sqrt_clipped, "Square root; negative inputs are clipped to 0 first, as Keras on TensorFlow.",
+                to_float=True)
+round_ = exact_op(E.round, np.round, "Round half to even, as TensorFlow.")
+sign = exact_op(E.sign, np.sign, "-1, 0 or 1 by the sign of x (NaN stays NaN).")
+negative = exact_op(E.negative, np.negative, "-x.", name="_negative")
 
 
 @op("pow")

@@ -127,12 +127,17 @@ def binary_crossentropy(target, output, from_logits=False):
     return loss.astype(o.dtype)
 
 
-@op()
-def l2_normalize(x, axis=None):
+@op(kernels=True)
+def l2_normalize(kern, x, axis=None):
+    """x / sqrt(max(sum(x**2, axis), 1e-12)) on the native ops (float16 computed in float32, so its
+    sum of squares does not overflow)."""
     a = V.float_tensor(x, "l2_normalize")
     axes = _core.normalize_axes(axis, a.ndim, "l2_normalize")
-    ss = np.sum(np.square(a), axis=axes, keepdims=True)
-    return (a / np.sqrt(np.maximum(ss, a.dtype.type(1e-12)))).astype(a.dtype)
+    w = a if a.dtype != np.float16 else REGISTRY["cast"].eager(kern, a, "float32")
+    ss = REGISTRY["sum"].eager(kern, REGISTRY["square"].eager(kern, w), axes, True)
+    norm = REGISTRY["sqrt"].eager(kern, REGISTRY["maximum"].eager(kern, ss, 1e-12))
+    r = REGISTRY["_divide"].eager(kern, w, norm)
+    return r if r.dtype == a.dtype else REGISTRY["cast"].eager(kern, r, a.dtype.name)
 
 
 @op(kernels=True)

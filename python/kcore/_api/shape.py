@@ -217,16 +217,16 @@ def one_hot(indices, num_classes):
     return (idx[..., None] == np.arange(n)).astype(np.float32)
 
 
-@op()
-def reverse(x, axes):
+@op(kernels=True)
+def reverse(kern, x, axes):
     a = V.tensor(x, "reverse")
     if axes is None:
         raise TypeError("reverse: axes must be an int or a list of ints, got None")
-    return np.flip(a, axis=_core.normalize_axes(axes, a.ndim, "reverse")).copy()
+    return _copy(kern, np.flip(a, axis=_core.normalize_axes(axes, a.ndim, "reverse")))
 
 
-@op("slice")
-def slice_(x, start, size):
+@op("slice", kernels=True)
+def slice_(kern, x, start, size):
     a = V.tensor(x, "slice")
     start = list(V.dims(start, "slice", "start"))
     if not isinstance(size, (list, tuple)) or not all(_is_count(s) or (isinstance(s, int) and s == -1) for s in size):
@@ -237,7 +237,13 @@ def slice_(x, start, size):
     ends = [n if z == -1 else s + z for s, z, n in zip(start, size, a.shape, strict=True)]
     if builtins.any(s > n or e > n for s, e, n in zip(start, ends, a.shape, strict=True)):
         raise ValueError(f"slice: start {tuple(start)} and size {tuple(size)} reach past the end of shape {a.shape}")
-    return a[tuple(slice(s, e) for s, e in zip(start, ends, strict=True))].copy()
+    return _copy(kern, a[tuple(slice(s, e) for s, e in zip(start, ends, strict=True))])
+
+
+def _copy(kern, view):
+    """A C-contiguous copy of a view: the copy engine where the provider takes its dtype."""
+    r = kern.permute_dimensions(view, tuple(range(view.ndim)))
+    return r if r is not None else view.copy()
 
 
 @op()
