@@ -254,3 +254,39 @@ def test_large_casts_stream_exactly(n):
                 continue
             got = K.cast(x, dst)
             np.testing.assert_array_equal(got.view(np.uint8), x.astype(dst).view(np.uint8))
+
+
+@given(data=st.data(), dtype=DTYPES)
+def test_concatenate_and_stack_of_views_are_exact(data, dtype):
+    x = data.draw(views(dtype, allow_special=True))
+    if x.ndim == 0:
+        return
+    ax = data.draw(st.integers(-x.ndim, x.ndim - 1))
+    parts = [x, x[::-1], np.flip(x, ax)[:, ...]]
+    got = K.concatenate(parts, axis=ax)
+    assert got.dtype == dtype and got.tobytes() == np.concatenate(parts, axis=ax).tobytes()
+    sax = data.draw(st.integers(-x.ndim - 1, x.ndim))
+    got = K.stack(parts, axis=sax)
+    assert got.dtype == dtype and got.tobytes() == np.stack(parts, axis=sax).tobytes()
+
+
+@pytest.mark.parametrize("dtype", [*FLOATS, "uint8", "int8", "int32", "int64"])
+def test_concatenate_channels_and_batches(dtype, rng, threads):
+    # DenseNet's joins: feature maps of different channel counts along the last axis; rows of a
+    # batch along the first; a part with no elements on the axis.
+    maps = [(rng.standard_normal((2, 9, 11, c)) * 50).astype(dtype) for c in (3, 64, 0, 17)]
+    for n in (1, 2):
+        threads.set_num_threads(n)
+        got = K.concatenate(maps, axis=-1)
+        assert got.tobytes() == np.concatenate(maps, axis=-1).tobytes() and got.dtype == dtype
+        assert got.flags.c_contiguous
+        thin = [m[..., :1] for m in maps]  # (1-channel slabs: NumPy's join)
+        assert K.concatenate(thin, axis=-1).tobytes() == np.concatenate(thin, axis=-1).tobytes()
+        big = [np.repeat(m, 40, axis=1) for m in maps]  # (streamed: 8 MB and more for float64)
+        assert K.concatenate(big, axis=-1).tobytes() == np.concatenate(big, axis=-1).tobytes()
+        assert K.concatenate(big[1:2] * 2, axis=0).tobytes() == np.concatenate(big[1:2] * 2, axis=0).tobytes()
+        rows = [m[:, :, :, :3].transpose(3, 1, 2, 0) for m in maps[:2]]
+        assert K.concatenate(rows, axis=0).tobytes() == np.concatenate(rows, axis=0).tobytes()
+    assert _core.concatenate([maps[0], maps[1].astype(np.float64 if dtype != "float64" else np.float32)], 3) is None
+    assert _core.concatenate([maps[0], maps[1]], 4) is None and _core.concatenate([], 0) is None
+    assert _core.concatenate([maps[0], maps[1]], 2) is None  # (shapes differ off axis 2)

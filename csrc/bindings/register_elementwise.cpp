@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <limits>
 #include <string>
+#include <vector>
 
 #include "bindings/array_view.hpp"
 #include "bindings/elementwise.hpp"
@@ -83,6 +84,85 @@ py::object permute_dimensions(py::handle x, py::handle pattern) {
     v.strides[i] = in.strides[perm[i]];
   }
   return copy_of(arr, v, arr.dtype(), ResultOrder::c);
+}
+
+// The arrays (a list or tuple of plain ndarrays of one dtype the copies read, one rank >= 1, the same
+// shape off `axis`, an axis in [-rank, rank): the Python layer checks these and gives the errors)
+// joined along axis into a new C-contiguous result. None for anything else.
+py::object concatenate(py::handle arrays, py::handle axis_arg) {
+  if (!PyList_CheckExact(arrays.ptr()) && !PyTuple_CheckExact(arrays.ptr())) return py::none();
+  const py::sequence seq = py::reinterpret_borrow<py::sequence>(arrays);
+  const Py_ssize_t n = py::len(seq);
+  if (n == 0 || !PyLong_CheckExact(axis_arg.ptr())) return py::none();
+  std::vector<py::array> parts;
+  parts.reserve(static_cast<std::size_t>(n));
+  kcore::DType dt{};
+  for (Py_ssize_t i = 0; i < n; ++i) {
+    const py::handle a = seq[i];
+    kcore::DType d;
+    if (!cast_source_dtype(a, d) || (i > 0 && (d != dt || type_num(a) != type_num(parts[0])))) return py::none();
+    dt = d;
+    parts.push_back(aligned_array(a));
+  }
+  const int nd = static_cast<int>(parts[0].ndim());
+  int overflow = 0;
+  long axis = PyLong_AsLongAndOverflow(axis_arg.ptr(), &overflow);
+  if (axis < 0) axis += nd;
+  if (overflow != 0 || nd < 1 || nd > kcore::kMaxDims || axis < 0 || axis >= nd) return py::none();
+  std::int64_t shape[kcore::kMaxDims];
+  for (int k = 0; k < nd; ++k) shape[k] = parts[0].shape(k);
+  shape[axis] = 0;
+  for (const py::array& a : parts) {
+    if (a.ndim() != nd) return py::none();
+    for (int k = 0; k < nd; ++k)
+      if (k != axis && a.shape(k) != shape[k]) return py::none();
+    shape[axis] += a.shape(axis);
+  }
+  py::array out = empty_c_shape(parts[0].dtype(), nd, shape);
+  // C-contiguous parts with rows of 64 bytes and more (on average): the result's rows in order,
+  // each part's in turn; others slab by slab through the copy engine.
+  bool c_order = true;
+  std::int64_t outer = 1;
+  for (int k = 0; k < axis; ++k) outer *= shape[k];
+  for (const py::array& a : parts) c_order = c_order && (a.flags() & py::array::c_style);
+  if (c_order && outer > 0 && static_cast<std::int64_t>(out.nbytes()) / outer >= 64 * n) {
+    std::vector<const char*> src;
+    std::vector<std::int64_t> row_bytes;
+    for (const py::array& a : parts) {
+      src.push_back(static_cast<const char*>(a.data()));
+      row_bytes.push_back(static_cast<std::int64_t>(a.nbytes()) / outer);
+    }
+    kcore::ConcatPlan plan;
+    plan.out = static_cast<char*>(out.mutable_data());
+    plan.rows = outer;
+    plan.parts = static_cast<int>(parts.size());
+    plan.src = src.data();
+    plan.row_bytes = row_bytes.data();
+    without_gil([&] { kcore::kernels().concat(plan); });
+    return std::move(out);
+  }
+  const kcore::ArrayRef whole = to_ref(out, "concatenate", &dt);
+  std::vector<kcore::ElementwisePlan> plans;
+  std::int64_t at = 0;
+  for (const py::array& a : parts) {
+    const kcore::ArrayRef src = to_ref(a, "concatenate", &dt);
+    kcore::ArrayRef slab = whole;
+    slab.shape[axis] = src.shape[axis];
+    slab.data += at * whole.strides[axis];
+    at += src.shape[axis];
+    // The engine writes along a contiguous innermost dim: a slab whose innermost dim longer than
+    // one does not end the result's rows has none (NumPy's join takes it).
+    int k = nd - 1;
+    while (k >= 0 && slab.shape[k] <= 1) --k;
+    std::int64_t inside = 1;
+    for (int j = k + 1; j < nd; ++j) inside *= shape[j];
+    if (k >= 0 && inside != 1) return py::none();
+    plans.push_back(kcore::make_elementwise_plan(kcore::ElementwiseKind::copy, slab, &src, 1));
+  }
+  without_gil([&] {
+    for (const kcore::ElementwisePlan& plan : plans) kcore::kernels().elementwise(plan);
+  });
+  return std::move(out);
 }
 
 // x and y broadcast against each other (NumPy's rules) as views of the result's shape; false
@@ -178,6 +258,10 @@ py::object softmax(py::handle x) {
 py::object cast_args(PyObject* const* args, Py_ssize_t) { return cast(args[0], args[1]); }
 py::object transpose_args(PyObject* const* args, Py_ssize_t) { return transpose(args[0]); }
 py::object permute_args(PyObject* const* args, Py_ssize_t) { return permute_dimensions(args[0], args[1]); }
+py::object concatenate_args(PyObject* const* args, Py_ssize_t n) {
+  static const py::handle last = py::int_(-1).release();  // Keras's default axis (never released)
+  return concatenate(args[0], n > 1 ? py::handle(args[1]) : last);
+}
 py::object binary_args(PyObject* const* args, Py_ssize_t) {
   const auto kind = enum_arg<kcore::ElementwiseKind>(args[0], kcore::ElementwiseKind::less_equal, "elementwise");
   if (kind == kcore::ElementwiseKind::copy) throw py::value_error("elementwise: copy is not a binary op");
@@ -259,6 +343,11 @@ void register_elementwise(py::module_& m) {
       {"permute_dimensions",
        reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&fastcall<permute_args, 2>)), METH_FASTCALL,
        "permute_dimensions(x, pattern): the permuted plain float ndarray as a new C-contiguous array; None otherwise."},
+      {"concatenate", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&fastcall<concatenate_args, 1, 2>)),
+       METH_FASTCALL,
+       "concatenate(arrays, axis=-1): a list or tuple of plain ndarrays of one dtype (float16/32/64, uint8, int8, "
+       "int32, int64) and one rank, the same shape off axis (an int in [-rank, rank)), joined along axis as a new "
+       "C-contiguous array; None otherwise."},
       {"elementwise", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&fastcall<binary_args, 3>)),
        METH_FASTCALL,
        "elementwise(kind, x, y): add/subtract/multiply/divide/maximum/minimum, or a comparison (equal .. less_equal: "

@@ -16,6 +16,7 @@ struct KernelTable {
   const char* level;
   void (*reduce)(const ReducePlan&);
   void (*elementwise)(const ElementwisePlan&);
+  void (*concat)(const ConcatPlan&);
   void (*softmax)(const SoftmaxPlan&);
   void (*scan)(const ScanPlan&);
   void (*gemm)(const GemmPlan&);

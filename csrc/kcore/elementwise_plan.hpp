@@ -46,6 +46,16 @@ struct ElementwisePlan {
   std::int64_t period[kMaxOperands] = {};
 };
 
+// C-contiguous parts joined along an axis into a C-contiguous result: row o of the result is row o of
+// each part in turn (rows: what lies at and inside the axis), so the result is written in order.
+struct ConcatPlan {
+  char* out = nullptr;
+  std::int64_t rows = 0;                // the product of the dims outside the axis
+  int parts = 0;
+  const char* const* src = nullptr;     // parts' data
+  const std::int64_t* row_bytes = nullptr;  // bytes of one row of each part (they sum to the result's)
+};
+
 // softmax over the last axis of C-contiguous rows: out = exp(x - max) / sum(exp(x - max)) per row.
 struct SoftmaxPlan {
   DType dtype = DType::f32;

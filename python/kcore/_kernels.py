@@ -40,7 +40,7 @@ ReduceKind, ScanKind, ElementwiseKind = _core.ReduceKind, _core.ScanKind, _core.
 FLOAT_CHARS = "efd"  # float16, float32, float64: what the native kernels take
 
 NATIVE = types.SimpleNamespace(name="kcore", **{name: getattr(_core, name) for name in (
-    "reduce", "scan", "cast", "transpose", "permute_dimensions", "dot", "batch_dot", "elementwise",
+    "reduce", "scan", "cast", "transpose", "permute_dimensions", "concatenate", "dot", "batch_dot", "elementwise",
     "elementwise3", "elementwise1", "softmax")})
 CONV_FAMILY = ("conv", "conv_transpose", "pool", "local_conv", "resize", "pad")
 
@@ -102,6 +102,21 @@ class _Numpy:
         if not _plain(x):
             return None
         return np.array(np.transpose(x, _core.permutation(pattern, x.shape)), order="C", copy=True)
+
+    @staticmethod
+    def concatenate(arrays, axis=-1):
+        # As the native entry: None for anything but one dtype, one rank >= 1, matching shapes.
+        if type(arrays) not in (list, tuple) or not arrays or type(axis) is not int:
+            return None
+        first = arrays[0]
+        if not all(_plain(a) and a.dtype == first.dtype and a.ndim == first.ndim >= 1 for a in arrays):
+            return None
+        if not -first.ndim <= axis < first.ndim:
+            return None
+        ax = axis % first.ndim
+        if any(a.shape[:ax] + a.shape[ax + 1:] != first.shape[:ax] + first.shape[ax + 1:] for a in arrays):
+            return None
+        return np.concatenate(arrays, axis=ax)
 
     @staticmethod
     def dot(x, y):

@@ -115,6 +115,44 @@ void softmax_row(const T* x, T* y, std::int64_t n, widen_t<T>* e) {
 
 }  // namespace
 
+// Rows in order, each part's row copied in turn, in pieces of at most kCopyChunk elements' bytes
+// (so a few long rows still spread over the threads); results past the caches stream their
+// whole lines.
+void concat(const ConcatPlan& p) {
+  constexpr std::int64_t kPiece = tuning::kCopyChunk * 4;
+  std::int64_t row = 0, pieces = 0;  // per row
+  for (int k = 0; k < p.parts; ++k) {
+    row += p.row_bytes[k];
+    pieces += (p.row_bytes[k] + kPiece - 1) / kPiece;
+  }
+  if (p.rows == 0 || row == 0) return;
+  const bool stream = p.rows * row >= tuning::stream_bytes();
+  const std::int64_t grain = std::max<std::int64_t>(1, tuning::kGrain * 4 * pieces / row);  // (kGrain floats' bytes)
+  parallel_for(0, p.rows * pieces, grain, [&](std::int64_t b, std::int64_t e) {
+    std::int64_t r = b / pieces, j = b % pieces;
+    for (std::int64_t t = b; t < e; ++r, j = 0) {
+      char* d = p.out + r * row;
+      for (int k = 0; k < p.parts && t < e; ++k) {  // (the row's pieces from j on)
+        const std::int64_t n = p.row_bytes[k], count = (n + kPiece - 1) / kPiece;
+        if (j >= count) {
+          j -= count;
+          d += n;
+          continue;
+        }
+        for (; j < count && t < e; ++j, ++t) {
+          const std::int64_t at = j * kPiece, len = std::min(kPiece, n - at);
+          const char* s = p.src[k] + r * n + at;
+          if (stream) stream_bytes(d + at, s, len);
+          else std::memcpy(d + at, s, static_cast<std::size_t>(len));
+        }
+        j = 0;
+        d += n;
+      }
+    }
+    if (stream) stream_fence();
+  });
+}
+
 void elementwise(const ElementwisePlan& p) {
   if (p.size == 0) return;
   if (p.kind == ElementwiseKind::copy) {

@@ -21,8 +21,8 @@ from kcore._runtime import _core
 PUBLIC = ()
 
 
-@op()
-def concatenate(tensors, axis=-1):
+@op(kernels=True, native=("concatenate",))
+def concatenate(kern, tensors, axis=-1):
     """Joins tensors of one dtype along axis (mixed dtypes raise, as Keras on TensorFlow; Python
     lists take the tensors' dtype)."""
     tensors = V.tensors(tensors, "concatenate", "tensors")
@@ -41,19 +41,28 @@ def concatenate(tensors, axis=-1):
     if builtins.any(a.shape[:ax] + a.shape[ax + 1:] != arrs[0].shape[:ax] + arrs[0].shape[ax + 1:] for a in arrs):
         raise ValueError(f"concatenate: the tensors' shapes {', '.join(str(a.shape) for a in arrs)} differ off "
                          f"axis {ax}")
-    return np.concatenate(arrs, axis=ax)
+    return _joined(kern, arrs, ax)
+
+
+def _joined(kern, arrs, ax):
+    """The arrays joined along axis ax: the copy engine where the provider takes them."""
+    r = kern.concatenate(arrs, ax)
+    return r if r is not None else np.concatenate(arrs, axis=ax)
 
 
 def _is_count(v) -> bool:
     return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)) and int(v) >= 0
 
 
-@op()
-def stack(x, axis=0):
+@op(kernels=True)
+def stack(kern, x, axis=0):
     arrs = [V.tensor(t, "stack", "x") for t in V.tensors(x, "stack", "x")]
     if builtins.any(a.shape != arrs[0].shape for a in arrs):
         raise ValueError(f"stack: the tensors' shapes differ ({', '.join(str(a.shape) for a in arrs)})")
-    return np.stack(arrs, axis=_core.single_axis(axis, arrs[0].ndim + 1, "stack"))
+    ax = _core.single_axis(axis, arrs[0].ndim + 1, "stack")
+    if builtins.any(a.dtype != arrs[0].dtype for a in arrs):
+        return np.stack(arrs, axis=ax)
+    return _joined(kern, [np.expand_dims(a, ax) for a in arrs], ax)
 
 
 def _cannot_reshape(shape, size, target) -> ValueError:
