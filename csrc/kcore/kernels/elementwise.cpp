@@ -115,9 +115,9 @@ void softmax_row(const T* x, T* y, std::int64_t n, widen_t<T>* e) {
 
 }  // namespace
 
-// Rows in order, each part's row copied in turn, in pieces of at most kCopyChunk elements' bytes
-// (so a few long rows still spread over the threads); results past the caches stream their
-// whole lines.
+// Rows in order, each part's row copied in turn, in pieces of at most kCopyChunk float32s' bytes
+// (so a few long rows still spread over the threads); whole lines stream by stream_result's rule
+// (the parts read and the result written pass the last-level cache).
 void concat(const ConcatPlan& p) {
   constexpr std::int64_t kPiece = tuning::kCopyChunk * 4;
   std::int64_t row = 0, pieces = 0;  // per row
@@ -126,7 +126,7 @@ void concat(const ConcatPlan& p) {
     pieces += (p.row_bytes[k] + kPiece - 1) / kPiece;
   }
   if (p.rows == 0 || row == 0) return;
-  const bool stream = p.rows * row >= tuning::stream_bytes();
+  const bool stream = 2 * p.rows * row > tuning::stream_bytes();
   const std::int64_t grain = std::max<std::int64_t>(1, tuning::kGrain * 4 * pieces / row);  // (kGrain floats' bytes)
   parallel_for(0, p.rows * pieces, grain, [&](std::int64_t b, std::int64_t e) {
     std::int64_t r = b / pieces, j = b % pieces;
