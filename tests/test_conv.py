@@ -427,8 +427,17 @@ def test_native_conv_takes_views_and_empty_batches():
     check(K.conv2d(view, w, padding="same"), naive_conv(view, w, (1, 1), (1, 1), "same"), np.float32, scale=10)
     assert K.conv2d(np.zeros((0, 8, 8, 6), np.float32), w, padding="same").shape == (0, 8, 8, 4)
     assert K.pool2d(np.zeros((0, 8, 8, 6), np.float32), (2, 2), (2, 2)).shape == (0, 4, 4, 6)
-    assert K.depthwise_conv2d(np.zeros((1, 2, 2, 3), np.float32), np.ones((3, 3, 3, 1), np.float32)).shape == \
-        (1, 0, 0, 3)
+    # A window longer than the input is TensorFlow's "negative dimension size" (its graph mode, which
+    # Keras 2.3.1 builds in), not an empty result; 'same' pads to fit.
+    for f in (lambda p: K.depthwise_conv2d(np.zeros((1, 2, 2, 3), np.float32), np.ones((3, 3, 3, 1), np.float32),
+                                           padding=p),
+              lambda p: K.conv1d(np.zeros((1, 4, 2), np.float32), np.ones((3, 2, 1), np.float32), padding=p,
+                                 dilation_rate=2),
+              lambda p: K.pool3d(np.zeros((1, 5, 2, 5, 1), np.float32), (3, 3, 3), padding=p)):
+        with pytest.raises(ValueError, match=r"does not fit the \d+ positions of spatial dim"):
+            f("valid")
+        assert f("same").size > 0
+    assert K.conv2d(np.zeros((1, 3, 3, 1), np.float32), np.ones((3, 3, 1, 1), np.float32)).shape == (1, 1, 1, 1)
 
 
 def naive_conv_transpose(x, w, out_sp, strides, dilation, padding):
@@ -775,7 +784,9 @@ def test_wrong_types_raise_type_errors():
 
 def test_empty_batches_and_outputs():
     assert K.conv2d(np.ones((0, 5, 5, 3)), np.ones((3, 3, 3, 4))).shape == (0, 3, 3, 4)
-    assert K.conv2d(np.ones((1, 2, 2, 3)), np.ones((3, 3, 3, 4))).shape == (1, 0, 0, 4)
+    with pytest.raises(ValueError, match="conv2d: a window of 3 positions"):
+        K.conv2d(np.ones((1, 2, 2, 3)), np.ones((3, 3, 3, 4)))
+    assert K.conv2d(np.ones((1, 0, 2, 3)), np.ones((3, 3, 3, 4)), padding="same").shape == (1, 0, 2, 4)
     assert K.pool2d(np.ones((0, 4, 4, 2)), (2, 2), (2, 2)).shape == (0, 2, 2, 2)
     assert math.isclose(float(K.pool2d(np.ones((1, 1, 1, 1)), (3, 3), padding="same", pool_mode="avg")[0, 0, 0, 0]), 1)
 

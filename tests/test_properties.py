@@ -226,7 +226,9 @@ def test_convolutions(data, dtype, name, fmt):
         out_shape = (batch, cout, *out_sp) if fmt == "channels_first" else (batch, *out_sp, cout)
         taps = int(np.prod(ksize)) * cin
     else:
-        x_sp = tuple(data.draw(st.integers(0, 7)) for _ in range(nd))
+        # (A 'valid' window longer than x is an error, tested in test_conv.py.)
+        spans = [(k - 1) * d + 1 if padding == "valid" else 0 for k, d in zip(ksize, dilation, strict=True)]
+        x_sp = tuple(data.draw(st.integers(span, span + 7)) for span in spans)
         w_shape = (*ksize, cin, cout)  # depthwise: cout is the depth multiplier
         taps = int(np.prod(ksize)) * (1 if name == "depthwise_conv2d" else cin)
     # Finite operands, as for the products (the reference convolves through BLAS too); and kcore
@@ -254,12 +256,15 @@ def test_convolutions(data, dtype, name, fmt):
 @given(data=st.data(), dtype=DTYPES, mode=st.sampled_from(["max", "avg"]), padding=st.sampled_from(["valid", "same"]),
        fmt=st.sampled_from(["channels_last", "channels_first"]))
 def test_pooling(data, dtype, mode, padding, fmt):
-    shape = (data.draw(st.integers(0, 2)), data.draw(st.integers(0, 7)), data.draw(st.integers(0, 7)),
-             data.draw(st.integers(1, 3)))
     size = (data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3)))
+    low = size if padding == "valid" else (0, 0)  # (a longer window is an error, tested in test_conv.py)
+    shape = (data.draw(st.integers(0, 2)), data.draw(st.integers(low[0], 7)), data.draw(st.integers(low[1], 7)),
+             data.draw(st.integers(1, 3)))
     strides = (data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3)))
     x = _channels(data.draw(operands(dtype, shape, bound=float(np.finfo(dtype).max) / 16)), fmt)
-    got, want = both("pool2d", x, size, strides, padding, fmt, mode)
+    pair = both("pool2d", x, size, strides, padding, fmt, mode)
+    assert pair is not None
+    got, want = pair
     if mode == "max":
         np.testing.assert_array_equal(got, want)
     else:
