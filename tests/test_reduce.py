@@ -433,3 +433,31 @@ def test_max_min_special_values_in_every_position(dtype, op):
             got = getattr(K, op)(clean, axis=axis)
             np.testing.assert_array_equal(got, ref(clean, axis=axis))
             assert not np.isnan(got).any()
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_logsumexp_is_stable_on_every_axis(dtype):
+    # Against float64 math written out here: large and tiny magnitudes (no overflow from the max
+    # subtracted first), rows of -inf (-inf), an inf (inf) and a NaN (NaN), keepdims, views.
+    rng = np.random.default_rng(5)
+    big = {np.float16: 60.0, np.float32: 500.0, np.float64: 5000.0}[dtype]
+    x = (rng.standard_normal((6, 37, 11)) * big).astype(dtype)
+    x[0, 0, :] = -np.inf
+    x[1, 2, 3] = np.inf
+    x[2, 4, 5] = np.nan
+    for v in (x, x[:, ::-2].transpose(2, 0, 1)):
+        for axis in (None, 0, 1, -1, (0, 2)):
+            for keepdims in (False, True):
+                got = K.logsumexp(v, axis=axis, keepdims=keepdims)
+                w = v.astype(np.float64)
+                with np.errstate(all="ignore"):
+                    m = np.max(w, axis=axis, keepdims=True)
+                    m = np.where(np.isfinite(m), m, 0.0)
+                    want = np.log(np.sum(np.exp(w - m), axis=axis, keepdims=True)) + m
+                if not keepdims:
+                    want = np.squeeze(want, axis=axis)
+                assert got.dtype == dtype and got.shape == want.shape
+                np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+                ok = ~np.isnan(want)
+                tol = {np.float16: 2e-3, np.float32: 1e-6, np.float64: 1e-13}[dtype]
+                np.testing.assert_allclose(np.asarray(got, np.float64)[ok], want[ok], rtol=tol, atol=tol)

@@ -13,7 +13,7 @@ from kcore import _validate as V
 from kcore._api.common import static_dtype
 from kcore._api.grad import gradient, no_gradient
 from kcore._kernels import ReduceKind as R
-from kcore._ops import op
+from kcore._ops import REGISTRY, op
 from kcore._runtime import _core
 
 PUBLIC = ()
@@ -113,16 +113,20 @@ for _kind, _doc in (
     _register(_kind, _doc)
 
 
-@op()
-def logsumexp(x, axis=None, keepdims=False):
-    """log(sum(exp(x))) computed stably (the max is subtracted first)."""
+@op(kernels=True)
+def logsumexp(kern, x, axis=None, keepdims=False):
+    """log(sum(exp(x))) computed stably (the max is subtracted first), on the native ops."""
     a = V.float_tensor(x, "logsumexp")
     ax = _core.normalize_axes(axis, a.ndim, "logsumexp")
     keepdims = V.flag(keepdims, "logsumexp", "keepdims")
+
+    def run(name, *args):
+        return REGISTRY[name].eager(kern, *args)
+
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        m = np.max(a, axis=ax, keepdims=True) if a.size else np.zeros((1,) * a.ndim, a.dtype)
+        m = run("max", a, ax, True) if a.size else np.zeros((1,) * a.ndim, a.dtype)
         m = np.where(np.isfinite(m), m, 0).astype(a.dtype)
-        out = np.log(np.sum(np.exp(a - m), axis=ax, keepdims=True)) + m
+        out = np.asarray(run("_add", run("log", run("sum", run("exp", run("_subtract", a, m)), ax, True)), m))
     return (out if keepdims else np.squeeze(out, axis=ax if ax is not None else tuple(range(a.ndim)))).astype(a.dtype)
 
 
