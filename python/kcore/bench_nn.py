@@ -23,8 +23,10 @@ from kcore import backend as K
 from kcore import numpy_backend as NK
 from kcore.bench import FAMILIES, geomean, interleaved, torch_runs, torch_threads  # the core families' protocol
 
-EW_OPS = ("add", "multiply", "maximum", "bias_add", "batch_normalization", "relu", "relu6", "leaky_relu", "elu",
-          "sigmoid", "hard_sigmoid", "tanh", "softplus", "softsign", "exp", "log", "softmax", "preprocess")
+EW_OPS = ("add", "multiply", "scale", "maximum", "bias_add", "batch_normalization", "square", "sqrt", "relu", "relu6",
+          "leaky_relu", "elu", "sigmoid", "hard_sigmoid", "tanh", "softplus", "softsign", "exp", "log", "softmax",
+          "preprocess")
+# scale: x times a Python number (Keras's x * 0.5, a Lambda layer's scale).
 # preprocess: a uint8 NHWC image batch -> float32 -> per-channel mean and std -> normalized ->
 # channels_first -> float16 (the case's dtype names the result); float16 only.
 PREPROCESS_SHAPE = (32, 224, 224, 3)
@@ -92,10 +94,16 @@ def _numpy_elementwise(op, x, y, b, stats):
         return lambda: x + y
     if op == "multiply":
         return lambda: x * y
+    if op == "scale":
+        return lambda: x * t(0.5)
     if op == "maximum":
         return lambda: np.maximum(x, y)
     if op == "bias_add":
         return lambda: x + b
+    if op == "square":
+        return lambda: np.square(x)
+    if op == "sqrt":
+        return lambda: np.sqrt(y)
     if op == "batch_normalization":
         m, v, beta, gamma = stats
         return lambda: (x - m) / np.sqrt(v + t(1e-3)) * gamma + beta
@@ -139,11 +147,15 @@ def _kcore_elementwise(op, x, y, b, stats):
     if op in ("add", "multiply", "maximum"):
         f = getattr(K, op if op == "maximum" else f"_{op}")  # (tensors' + and *: the ops _add and _multiply)
         return lambda: f(x, y)
+    if op == "scale":
+        return lambda: K._multiply(x, 0.5)
     if op == "bias_add":
         return lambda: K.bias_add(x, b)
     if op == "batch_normalization":
         m, v, beta, gamma = stats
         return lambda: K.batch_normalization(x, m, v, beta, gamma, epsilon=1e-3)
+    if op == "sqrt":
+        return lambda: K.sqrt(y)
     if op == "relu6":
         return lambda: K.relu(x, max_value=6)
     if op == "leaky_relu":
@@ -168,6 +180,8 @@ def _torch_elementwise(torch, op, x, y, b, stats):
         return lambda: tx + ty
     if op == "multiply":
         return lambda: tx * ty
+    if op == "scale":
+        return lambda: tx * 0.5
     if op == "maximum":
         return lambda: torch.maximum(tx, ty)
     if op == "bias_add":
@@ -179,9 +193,9 @@ def _torch_elementwise(torch, op, x, y, b, stats):
     simple = {"relu": torch.relu, "relu6": F.relu6, "leaky_relu": lambda a: F.leaky_relu(a, 0.3), "elu": F.elu,
               "sigmoid": torch.sigmoid, "hard_sigmoid": lambda a: torch.clamp(a * 0.2 + 0.5, 0, 1),
               "tanh": torch.tanh, "softplus": F.softplus, "softsign": F.softsign, "exp": torch.exp,
-              "softmax": lambda a: torch.softmax(a, -1)}
-    if op == "log":
-        return lambda: torch.log(ty)
+              "softmax": lambda a: torch.softmax(a, -1), "square": torch.square}
+    if op in ("log", "sqrt"):
+        return lambda: getattr(torch, op)(ty)
     if op == "preprocess":
         def preprocess():
             f = tx.float()
