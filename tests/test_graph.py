@@ -453,3 +453,24 @@ def test_shape_queries_while_building_evaluate_each_layer_once_per_probe(monkeyp
     f = K.function([x], [h])
     got = f([np.ones((3, 6, 6, 4), np.float32)])[0]
     assert got.shape == (3, 6, 6, 4)
+
+
+@pytest.mark.parametrize("seed", [None, 7])
+def test_seeded_random_nodes_draw_anew_at_every_run(seed):
+    # As TensorFlow's graph: a random op's seed fixes the sequence of its runs, not one draw; so a
+    # Dropout(seed=...) layer trains with a new mask at every step.
+    x = K.placeholder(shape=(None, 64))
+    nodes = [K.dropout(x, 0.5, seed=seed), K.random_uniform(K.shape(x), seed=seed),
+             K.random_normal(K.shape(x), seed=seed), K.truncated_normal(K.shape(x), seed=seed),
+             K.random_binomial(K.shape(x), 0.5, seed=seed)]
+    f = K.function([x], nodes)
+    ones = np.ones((3, 64), np.float32)
+    first, second = f([ones]), f([ones])
+    for a, b in zip(first, second, strict=True):
+        assert a.shape == (3, 64) and not np.array_equal(a, b)
+    if seed is not None:  # a new graph with the same seed repeats the runs' sequence
+        again = K.function([x], [K.dropout(x, 0.5, seed=seed), K.random_uniform(K.shape(x), seed=seed)])
+        for run in (first, second):
+            got = again([ones])
+            assert np.array_equal(got[0], run[0]) and np.array_equal(got[1], run[1])
+    assert np.array_equal(K.random_uniform((4,), seed=3), K.random_uniform((4,), seed=3))  # eager: one draw

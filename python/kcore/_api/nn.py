@@ -14,7 +14,7 @@ from kcore._api.config import epsilon, floatx, normalize_data_format
 from kcore._api.elementwise import add, broadcast, unary, unary_op
 from kcore._api.grad import builder_for, gradient
 from kcore._api.state import learning_phase
-from kcore._api.values import rng
+from kcore._api.values import rng, seeded_node
 from kcore._graph import Tensor
 from kcore._kernels import ElementwiseKind as E
 from kcore._ops import REGISTRY, op
@@ -228,6 +228,9 @@ def dropout_mask(x, level, noise_shape=None, seed=None):
             raise ValueError(f"dropout: noise_shape {tuple(noise_shape)} does not broadcast to x's shape {a.shape}")
     keep = rng(seed, "dropout").uniform(size=shape) >= level
     return np.broadcast_to(keep / a.dtype.type(1 - level), a.shape).astype(a.dtype)
+
+
+REGISTRY["_dropout_mask"].build = seeded_node("_dropout_mask")
 
 
 def _float_name(x):

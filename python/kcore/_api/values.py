@@ -428,11 +428,42 @@ def identity(x, name=None):
     return np.array(V.tensor(x, "identity"), copy=True)
 
 
+class SeedStream:
+    """The generator of a seeded random node (TensorFlow's op-level seed in a graph): made with the
+    node from its seed and advanced by every evaluation, so each run draws anew and the runs'
+    sequence repeats with the seed."""
+
+    __slots__ = ("generator", "seed")
+
+    def __init__(self, seed: int):
+        self.seed = seed
+        self.generator = np.random.default_rng(seed)
+
+    def __repr__(self):
+        return f"SeedStream({self.seed})"
+
+
 def rng(seed, fn: str = "random"):
-    """The generator of a random op: from `seed`, or, as Keras's Theano and CNTK backends do, from a
-    seed drawn from NumPy's global generator (so np.random.seed makes a Keras script reproducible)."""
+    """The generator of a random op: a node's SeedStream; from `seed` (an eager call: the same
+    draws for the same seed); or, as Keras's Theano and CNTK backends do, from a seed drawn from
+    NumPy's global generator (so np.random.seed makes a Keras script reproducible)."""
+    if isinstance(seed, SeedStream):
+        return seed.generator
     seed = V.seed(seed, fn)
     return np.random.default_rng(np.random.randint(1, 10 ** 7) if seed is None else seed)
+
+
+def seeded_node(name: str):
+    """Random op `name`'s build rule: a node given an int seed gets its own SeedStream instead."""
+    def build(kern, *args, **kwargs):
+        bound = REGISTRY[name].signature.bind(*args, **kwargs)
+        seed = bound.arguments.get("seed")
+        if seed is None or isinstance(seed, SeedStream):
+            return None
+        bound.arguments["seed"] = SeedStream(V.seed(seed, name.lstrip("_")))
+        return _graph.make_node(REGISTRY[name], kern, bound.args, bound.kwargs)
+
+    return build
 
 
 # low + (high - low) * U and mean + scale * N, as TensorFlow computes them (NumPy's uniform and
@@ -471,7 +502,8 @@ def _random_rule(fn, numbers):
         bound.apply_defaults()
         for name in numbers:
             V.number(bound.arguments[name], fn, name)
-        V.seed(bound.arguments["seed"], fn)
+        if not isinstance(bound.arguments["seed"], SeedStream):
+            V.seed(bound.arguments["seed"], fn)
         return _graph.static_dims(shape), V.dtype_name(bound.arguments["dtype"], fn)
 
     return rule
@@ -513,6 +545,10 @@ def random_binomial(shape, p=0.0, dtype=None, seed=None):
     fn = "random_binomial"
     dt, shape, p = V.dtype_name(dtype, fn), V.dims(shape, fn), V.number(p, fn, "p")
     return (rng(seed, fn).uniform(size=shape) < p).astype(dt)
+
+
+for _name in ("random_uniform", "random_normal", "truncated_normal", "random_binomial"):
+    REGISTRY[_name].build = seeded_node(_name)
 
 
 def arange(start, stop=None, step=1, dtype="int32"):
