@@ -101,3 +101,31 @@ def test_reverse_and_slice_copy_views(dtype, rng):
         assert np.array_equal(got, np.flip(x, axes))
     got = K.slice(x[:, ::-1], (1, 3, 0), (3, 290, -1))
     assert got.flags.c_contiguous and np.array_equal(got, x[:, ::-1][1:4, 3:293, :])
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_switch_selects_branch_values_unchanged(dtype, rng, threads):
+    # K.switch of tensors: the native select (the condition as 0/1 in the branches' dtype), bit for
+    # bit NumPy's where, conditions of lower rank expanded at the end (Keras's rule), NaN in a
+    # branch kept, float conditions true where nonzero or NaN.
+    t = rng.standard_normal((40, 300, 3)).astype(dtype)
+    e = rng.standard_normal((40, 300, 3)).astype(dtype)
+    t[0, :5, 0] = [np.nan, np.inf, -np.inf, -0.0, 0.0]
+    for cond in (rng.random((40, 300, 3)) > 0.5, rng.random((40, 300)) > 0.3, rng.random(40) > 0.5,
+                 np.where(rng.random((40, 300, 3)) > 0.5, rng.choice([np.nan, np.inf, -1.0, 2.0], (40, 300, 3)),
+                          rng.choice([0.0, -0.0], (40, 300, 3))).astype(dtype),
+                 rng.integers(-2, 3, (40, 300, 1)).astype(np.int32)):
+        c = cond.astype(bool)
+        while c.ndim < t.ndim:
+            c = c[..., None]
+        want = np.where(c, t, e)
+        for n in (1, 2):
+            threads.set_num_threads(n)
+            got = K.switch(cond, t, e)
+            assert got.dtype == dtype and got.tobytes() == want.tobytes()
+            assert K.switch(cond, t[::-1], e[:, ::2].repeat(2, axis=1)).tobytes() == \
+                np.where(c, t[::-1], e[:, ::2].repeat(2, axis=1)).tobytes()
+    assert K.switch(np.array([True, False]), np.int32([1, 2]), np.int32([3, 4])).tolist() == [1, 4]  # NumPy's where
+    assert K.switch(np.array([True, False]), np.float32([1, 2]), np.float64([3, 4])).dtype == np.float64
+    c = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-300], np.float64)
+    assert _core.elementwise3(E.select, c, np.ones(6), np.zeros(6)).tolist() == [1, 1, 1, 0, 0, 1]

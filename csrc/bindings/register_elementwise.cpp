@@ -267,8 +267,9 @@ py::object binary_args(PyObject* const* args, Py_ssize_t) {
   if (kind == kcore::ElementwiseKind::copy) throw py::value_error("elementwise: copy is not a binary op");
   if (kcore::is_unary(kind))
     throw py::value_error("elementwise: " + std::to_string(static_cast<int>(kind)) + " is a unary kind (elementwise1)");
-  if (kind == kcore::ElementwiseKind::multiply_add || kind == kcore::ElementwiseKind::clip)
-    throw py::value_error("elementwise: multiply_add and clip take three operands (elementwise3)");
+  if (kind == kcore::ElementwiseKind::multiply_add || kind == kcore::ElementwiseKind::clip ||
+      kind == kcore::ElementwiseKind::select)
+    throw py::value_error("elementwise: multiply_add, clip and select take three operands (elementwise3)");
   return binary(kind, args[1], args[2]);
 }
 // elementwise1(kind, x[, p0[, p1[, p2]]]): parameters in Keras's order (elu: alpha; relu: alpha,
@@ -293,9 +294,10 @@ py::object unary_args(PyObject* const* args, Py_ssize_t n) {
 }
 py::object softmax_args(PyObject* const* args, Py_ssize_t) { return softmax(args[0]); }
 py::object ternary_args(PyObject* const* args, Py_ssize_t) {
-  const auto kind = enum_arg<kcore::ElementwiseKind>(args[0], kcore::ElementwiseKind::clip, "elementwise3");
-  if (kind != kcore::ElementwiseKind::multiply_add && kind != kcore::ElementwiseKind::clip)
-    throw py::value_error("elementwise3: kind must be multiply_add or clip");
+  const auto kind = enum_arg<kcore::ElementwiseKind>(args[0], kcore::ElementwiseKind::select, "elementwise3");
+  if (kind != kcore::ElementwiseKind::multiply_add && kind != kcore::ElementwiseKind::clip &&
+      kind != kcore::ElementwiseKind::select)
+    throw py::value_error("elementwise3: kind must be multiply_add, clip or select");
   return ternary(kind, args[1], args[2], args[3]);
 }
 
@@ -310,6 +312,7 @@ void register_elementwise(py::module_& m) {
       .value("divide", kcore::ElementwiseKind::divide)
       .value("multiply_add", kcore::ElementwiseKind::multiply_add)
       .value("clip", kcore::ElementwiseKind::clip)
+      .value("select", kcore::ElementwiseKind::select)
       .value("maximum", kcore::ElementwiseKind::maximum)
       .value("minimum", kcore::ElementwiseKind::minimum)
       .value("exp", kcore::ElementwiseKind::exp)
@@ -355,7 +358,8 @@ void register_elementwise(py::module_& m) {
        "float dtype, broadcast as NumPy does; None otherwise (other dtypes, shapes that do not broadcast)."},
       {"elementwise3", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&fastcall<ternary_args, 4>)),
        METH_FASTCALL,
-       "elementwise3(kind, x, y, z): multiply_add (x * y + z, rounded after each) or clip (x within [y, z], NaN kept) "
+       "elementwise3(kind, x, y, z): multiply_add (x * y + z, rounded after each), clip (x within [y, z], NaN kept) "
+       "or select (y where x is nonzero or NaN, else z) "
        "of three plain ndarrays of one float dtype, broadcast together, in C order; None otherwise."},
       {"elementwise1", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&fastcall<unary_args, 2, 5>)),
        METH_FASTCALL,

@@ -11,14 +11,14 @@ namespace kcore {
 
 // What an elementwise kernel computes; bound to Python once (register_elementwise.cpp).
 // Binary: add .. divide, maximum and minimum (NaN wins). Ternary: multiply_add (x * y + z: two
-// roundings, as separate * and +, so every ISA level gives the same bits) and clip (x limited to
-// [y, z]; NaN stays NaN). Unary: exp .. relu, the activations (kernels/vmath.hpp: the same bits
+// roundings, as separate * and +, so every ISA level gives the same bits), clip (x limited to
+// [y, z]; NaN stays NaN) and select (y where x is nonzero or NaN, else z). Unary: exp .. relu, the activations (kernels/vmath.hpp: the same bits
 // on every ISA level), with parameters in Keras's order, NaN where absent: elu (alpha, default 1)
 // and relu (alpha, max_value (NaN: none), threshold); square .. negative are exact (one IEEE
 // rounding at most; sqrt of x < 0 is 0, as Keras's TensorFlow backend; round is half to even).
 // Comparisons: equal .. less_equal of two float operands, a bool result (NaN compares unequal).
 enum class ElementwiseKind : std::uint8_t {
-  copy, add, subtract, multiply, divide, multiply_add, clip, maximum, minimum,
+  copy, add, subtract, multiply, divide, multiply_add, clip, select, maximum, minimum,
   exp, log, tanh, sigmoid, hard_sigmoid, softplus, softsign, square, abs, sqrt, sign, round, negative, elu, relu,
   equal, not_equal, greater, greater_equal, less, less_equal
 };

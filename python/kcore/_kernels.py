@@ -159,6 +159,9 @@ class _Numpy:
             np.broadcast_shapes(x.shape, y.shape, z.shape)
         except ValueError:
             return None
+        shape = np.broadcast_shapes(x.shape, y.shape, z.shape)
+        if ElementwiseKind(kind) == ElementwiseKind.select:  # (the branches' values as they are)
+            return _rounded(np.broadcast_to(np.where(x.astype(bool), y, z), shape).copy(), x.dtype)
         a, b, c = (v.astype(np.float64) for v in (x, y, z))
         with np.errstate(all="ignore"):
             if ElementwiseKind(kind) == ElementwiseKind.multiply_add:
@@ -166,7 +169,7 @@ class _Numpy:
             else:
                 exact = np.where(a < b, b, a)
                 exact = np.where(exact > c, c, exact)
-        return _rounded(np.broadcast_to(exact, np.broadcast_shapes(x.shape, y.shape, z.shape)).copy(), x.dtype)
+        return _rounded(np.broadcast_to(exact, shape).copy(), x.dtype)
 
     @staticmethod
     def elementwise1(kind, x, *params):

@@ -194,6 +194,7 @@ void elementwise(const ElementwisePlan& p) {
       case ElementwiseKind::minimum: return run_lines(p, Binary<T, Minimum>{}, stream_result<T>(p));
       case ElementwiseKind::multiply_add: return run_lines(p, Ternary<T, MultiplyAdd>{}, stream_result<T>(p));
       case ElementwiseKind::clip: return clip_typed<T>(p);
+      case ElementwiseKind::select: return run_lines(p, Ternary<T, Select>{}, stream_result<T>(p));
       case ElementwiseKind::copy: break;
       default: return unary_typed<T>(p);
     }

@@ -109,6 +109,12 @@ struct Clip {
   }
 };
 
+// t where c is nonzero (NaN and infinities included: c - c is 0 only for finite c), else e: the
+// value of a branch unchanged.
+struct Select {
+  template <class V> static V apply(V c, V t, V e) { return c != c - c ? t : e; }
+};
+
 // clip with bounds that are one value each (relu6, K.clip with numbers): one input, the bounds
 // held in the functor (the engine would otherwise gather them, repeated, beside every chunk).
 template <class T>

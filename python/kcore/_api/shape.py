@@ -15,6 +15,7 @@ from kcore._api.config import data_format as data_format_of
 from kcore._api.config import normalize_data_format
 from kcore._api.elementwise import broadcast
 from kcore._api.grad import Builder, builder_for, gradient, no_gradient
+from kcore._kernels import ElementwiseKind as E
 from kcore._ops import REGISTRY, op
 from kcore._runtime import _core
 
@@ -255,8 +256,8 @@ def _copy(kern, view):
     return r if r is not None else view.copy()
 
 
-@op()
-def switch(condition, then_expression, else_expression):
+@op(kernels=True)
+def switch(kern, condition, then_expression, else_expression):
     """Elementwise (or scalar) choice between two tensors; a branch may be a callable that gives
     it (TensorFlow's backend: a decided scalar condition calls only the branch it picks)."""
     if callable(then_expression) or callable(else_expression):
@@ -269,6 +270,10 @@ def switch(condition, then_expression, else_expression):
     while c.ndim < t.ndim:
         c = c[..., None]
     broadcast("switch", c, t, e)
+    if t.dtype == e.dtype and t.dtype.kind == "f":  # one pass of the native select, c as 0/1 in t's dtype
+        r = kern.elementwise3(E.select, REGISTRY["cast"].eager(kern, c.view(np.uint8), t.dtype.name), t, e)
+        if r is not None:
+            return r
     return np.where(c, t, e)
 
 
