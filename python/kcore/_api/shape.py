@@ -256,6 +256,11 @@ def _copy(kern, view):
     return r if r is not None else view.copy()
 
 
+# Conditions of fewer elements take NumPy's where: it beats the cast and the select's two calls
+# while the mask is short (an RNN step's), and branch mispredictions cost it little there.
+_NATIVE_SELECT_MIN = 8192
+
+
 @op(kernels=True)
 def switch(kern, condition, then_expression, else_expression):
     """Elementwise (or scalar) choice between two tensors; a branch may be a callable that gives
@@ -270,8 +275,9 @@ def switch(kern, condition, then_expression, else_expression):
     while c.ndim < t.ndim:
         c = c[..., None]
     broadcast("switch", c, t, e)
-    if t.dtype == e.dtype and t.dtype.kind == "f":  # one pass of the native select, c as 0/1 in t's dtype
-        r = kern.elementwise3(E.select, REGISTRY["cast"].eager(kern, c.view(np.uint8), t.dtype.name), t, e)
+    if t.dtype == e.dtype and t.dtype.kind == "f" and c.size >= _NATIVE_SELECT_MIN:
+        # One pass of the native select, c as 0/1 in t's dtype.
+        r = kern.elementwise3(E.select, REGISTRY["cast"].eager(kern, c.view(np.uint8), t.dtype), t, e)
         if r is not None:
             return r
     return np.where(c, t, e)
