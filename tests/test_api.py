@@ -6,6 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+import kcore
 import kcore.numpy_backend as KN
 from kcore import backend as K
 from strategies import DTYPES, elements, views
@@ -423,8 +424,8 @@ X234 = np.ones((2, 3, 4), np.float32)
     (lambda: K.one_hot(np.array([0, 1]), 2 ** 63), ValueError, r"one_hot: num_classes must be in \[0, 2\*\*31\)"),
     (lambda: K.one_hot(np.array([0, 1]), "3"), TypeError, "one_hot: num_classes must be an int, got '3'"),
     (lambda: K.one_hot(np.array([0, 1]), True), TypeError, "one_hot: num_classes must be an int, got True"),
-    (lambda: K.concatenate([X234, X234], axis=-5), ValueError, "concatenate: axis -5 is out of bounds for an array "
-                                                              "of rank 3"),
+    (lambda: K.concatenate([X234, X234], axis=3), ValueError, "concatenate: axis 3 is out of bounds for an array "
+                                                             "of rank 3"),
     (lambda: K.concatenate([X234, X234], axis=2 ** 63), ValueError, "concatenate: axis 9223372036854775808 is out"),
     (lambda: K.concatenate([X234, X234[0]]), ValueError, r"concatenate: the tensors' ranks differ \(3, 2\)"),
     (lambda: K.concatenate([np.float32(1), np.float32(2)]), ValueError, "concatenate: cannot join rank-0 tensors"),
@@ -617,3 +618,41 @@ def test_batch_normalization_axis_must_be_an_int():
     for axis in (1.0, True):
         with pytest.raises(TypeError, match="batch_normalization: axis must be an int"):
             K.batch_normalization(x, 0.0, 1.0, 0.0, 1.0, axis=axis)
+
+
+def test_joins_follow_tensorflow_dtype_and_axis_rules():
+    with pytest.raises(TypeError, match=r"stack: the tensors' dtypes differ \(float16, float32\)"):
+        K.stack([np.zeros((2, 3), np.float16), np.zeros((2, 3), np.float32)])
+    for f in (lambda: K.concatenate([[[1.5, 2]], np.zeros((1, 2), np.int32)], axis=0),
+              lambda: K.stack([[1.5, 2], np.zeros(2, np.int32)]),
+              lambda: K.stack([[1, 0], np.zeros(2, bool)])):
+        with pytest.raises(TypeError, match=r"a Python list of \w+ values cannot join"):
+            f()
+    assert K.stack([[1, 2], np.zeros(2, np.float32)]).dtype == np.float32
+    a = np.arange(6.0).reshape(2, 3)
+    # Keras 2.3.1 (TensorFlow backend): a negative axis counts modulo the rank.
+    assert K.concatenate([a, a], axis=-3).tolist() == np.concatenate([a, a], axis=1).tolist()
+    assert K.concatenate([a, a], axis=-100).shape == (4, 3)
+    with pytest.raises(ValueError, match="concatenate: axis 2 is out of bounds"):
+        K.concatenate([a, a], axis=2)
+    assert K.slice(np.arange(12).reshape(3, 4), np.array([1, 1]), np.array([2, 2])).tolist() == [[5, 6], [9, 10]]
+
+
+def test_unary_ops_refuse_bool_and_unsigned_negation():
+    for f in (K.square, K.abs, K.sign, K.round, kcore.backend._negative):
+        with pytest.raises(TypeError, match=r"cannot compute on bool tensors"):
+            f(np.array([True, False]))
+    with pytest.raises(TypeError, match=r"negative: cannot compute on uint8 tensors"):
+        kcore.backend._negative(np.array([1, 2], np.uint8))
+    assert K.abs(np.array([3], np.uint8)).tolist() == [3] and K.sign(np.array([3, 0], np.uint8)).tolist() == [1, 0]
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_maximum_and_minimum_of_signed_zeros_give_the_second(dtype):
+    # As TensorFlow (and NumPy's float32/float64): equal operands give the second; NaN wins.
+    z, nz = np.zeros(37, dtype), -np.zeros(37, dtype)
+    assert np.signbit(K.maximum(z, nz)).all() and not np.signbit(K.maximum(nz, z)).any()
+    assert np.signbit(K.minimum(z, nz)).all() and not np.signbit(K.minimum(nz, z)).any()
+    nan = np.array([np.nan, 1, np.nan], dtype)
+    one = np.array([1, np.nan, np.nan], dtype)
+    assert np.isnan(K.maximum(nan, one)).all() and np.isnan(K.minimum(one, nan)).all()

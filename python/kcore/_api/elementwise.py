@@ -159,7 +159,11 @@ def exact_op(kind, ufunc, doc: str, name: str | None = None, to_float: bool = Fa
     def impl(kern, x):
         a = V.float_tensor(x, fn) if to_float else V.tensor(x, fn)
         r = kern.elementwise1(kind, a) if a.dtype.kind == "f" else None
-        return r if r is not None else ufunc(a)
+        if r is not None:
+            return r
+        if a.dtype.kind == "b" or (a.dtype.kind == "u" and fn == "negative"):  # (TensorFlow has no such kernels)
+            raise TypeError(f"{fn}: cannot compute on {a.dtype} tensors; cast to a float or signed integer dtype first")
+        return ufunc(a)
 
     impl.__name__ = impl.__qualname__ = fn
     impl.__doc__ = doc

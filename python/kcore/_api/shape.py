@@ -24,25 +24,43 @@ PUBLIC = ()
 
 @op(kernels=True, native=("concatenate",))
 def concatenate(kern, tensors, axis=-1):
-    """Joins tensors of one dtype along axis (mixed dtypes raise, as Keras on TensorFlow; Python
-    lists take the tensors' dtype)."""
-    tensors = V.tensors(tensors, "concatenate", "tensors")
-    dtypes = [np.dtype(t.dtype) for t in tensors if hasattr(t, "dtype")]
-    if builtins.any(d != dtypes[0] for d in dtypes):
-        raise TypeError(f"concatenate: the tensors' dtypes differ ({', '.join(sorted({d.name for d in dtypes}))}); "
-                        f"cast them to one first")
-    arrs = [V.tensor(t, "concatenate", "tensors") if hasattr(t, "dtype") or not dtypes
-            else np.asarray(V.tensor(t, "concatenate", "tensors"), dtype=dtypes[0]) for t in tensors]
+    """Joins tensors of one dtype along axis (see _of_one_dtype); a negative axis counts modulo the
+    rank, as Keras 2.3.1's TensorFlow backend does."""
+    arrs = _of_one_dtype(tensors, "concatenate", "tensors")
     rank = arrs[0].ndim
     if rank == 0:
         raise ValueError("concatenate: cannot join rank-0 tensors (scalars); stack them instead")
     if builtins.any(a.ndim != rank for a in arrs):
         raise ValueError(f"concatenate: the tensors' ranks differ ({', '.join(str(a.ndim) for a in arrs)})")
+    if type(axis) is int and axis < 0:
+        axis %= rank
     ax = _core.single_axis(axis, rank, "concatenate")
     if builtins.any(a.shape[:ax] + a.shape[ax + 1:] != arrs[0].shape[:ax] + arrs[0].shape[ax + 1:] for a in arrs):
         raise ValueError(f"concatenate: the tensors' shapes {', '.join(str(a.shape) for a in arrs)} differ off "
                          f"axis {ax}")
     return _joined(kern, arrs, ax)
+
+
+def _of_one_dtype(tensors, fn: str, what: str) -> list:
+    """The tensors as arrays of one dtype, as TensorFlow joins them: mixed dtypes are a TypeError;
+    Python lists take the tensors' dtype, but not floats into integer tensors or numbers into bool
+    ones (TensorFlow refuses to convert them)."""
+    tensors = V.tensors(tensors, fn, what)
+    dtypes = [np.dtype(t.dtype) for t in tensors if hasattr(t, "dtype")]
+    if builtins.any(d != dtypes[0] for d in dtypes):
+        raise TypeError(f"{fn}: the tensors' dtypes differ ({', '.join(sorted({d.name for d in dtypes}))}); "
+                        f"cast them to one first")
+    arrs = []
+    for t in tensors:
+        a = V.tensor(t, fn, what)
+        if dtypes and not hasattr(t, "dtype"):
+            kind = dtypes[0].kind
+            if (kind in "iu" and a.dtype.kind not in "iub") or (kind == "b" and a.dtype.kind != "b"):
+                raise TypeError(f"{fn}: a Python list of {a.dtype.name} values cannot join {dtypes[0].name} "
+                                f"tensors; cast them first")
+            a = np.asarray(a, dtype=dtypes[0])
+        arrs.append(a)
+    return arrs
 
 
 def _joined(kern, arrs, ax):
@@ -57,12 +75,11 @@ def _is_count(v) -> bool:
 
 @op(kernels=True)
 def stack(kern, x, axis=0):
-    arrs = [V.tensor(t, "stack", "x") for t in V.tensors(x, "stack", "x")]
+    """Tensors of one shape and one dtype (see _of_one_dtype) stacked along a new axis."""
+    arrs = _of_one_dtype(x, "stack", "x")
     if builtins.any(a.shape != arrs[0].shape for a in arrs):
         raise ValueError(f"stack: the tensors' shapes differ ({', '.join(str(a.shape) for a in arrs)})")
     ax = _core.single_axis(axis, arrs[0].ndim + 1, "stack")
-    if builtins.any(a.dtype != arrs[0].dtype for a in arrs):
-        return np.stack(arrs, axis=ax)
     return _joined(kern, [np.expand_dims(a, ax) for a in arrs], ax)
 
 
@@ -238,6 +255,9 @@ def reverse(kern, x, axes):
 @op("slice", kernels=True)
 def slice_(kern, x, start, size):
     a = V.tensor(x, "slice")
+    # (1-D integer arrays as lists, as tf.slice takes them)
+    start, size = (v.tolist() if isinstance(v, np.ndarray) and v.ndim == 1 and v.dtype.kind in "iu" else v
+                   for v in (start, size))
     start = list(V.dims(start, "slice", "start"))
     if not isinstance(size, (list, tuple)) or not all(_is_count(s) or (isinstance(s, int) and s == -1) for s in size):
         raise TypeError(f"slice: size must be a tuple of ints >= 0 (-1: to the end), got {size!r}")
