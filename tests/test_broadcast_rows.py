@@ -72,7 +72,6 @@ def test_comparisons_are_native_and_numpys(dtype, rng, threads):
         assert isinstance(f(special[0], special[1]), np.bool_)
 
 
-
 # Long lines with one operand constant along them (a scalar, a broadcast column) or read backwards
 # (a reversed view): laid out once per line, or read in reverse, in the engine's L1 buffer. The
 # 2200-wide rows cross the buffer's 256 elements; 1100 x 2048 float32 results (9 MB) are streamed.

@@ -1,5 +1,5 @@
 // The elementwise family on plain float16/32/64 arrays, Keras rules included (keras_args.hpp):
-// cast, transpose, permute_dimensions (copies) and binary arithmetic with broadcasting. Each
+// cast, transpose, permute_dimensions, concatenate (copies) and arithmetic with broadcasting. Each
 // returns None for inputs it does not take; the Python layer then converts or routes them.
 #include <pybind11/numpy.h>
 #include <pybind11/native_enum.h>
@@ -150,8 +150,8 @@ py::object concatenate(py::handle arrays, py::handle axis_arg) {
     slab.shape[axis] = src.shape[axis];
     slab.data += at * whole.strides[axis];
     at += src.shape[axis];
-    // The engine writes along a contiguous innermost dim: a slab whose innermost dim longer than
-    // one does not end the result's rows has none (NumPy's join takes it).
+    // The engine writes along a contiguous innermost dim: a slab whose innermost dim of more than
+    // one element is not the result's last one (after size-1 dims) has none; NumPy's join takes it.
     int k = nd - 1;
     while (k >= 0 && slab.shape[k] <= 1) --k;
     std::int64_t inside = 1;

@@ -14,8 +14,8 @@ namespace kcore {
 // roundings, as separate * and +, so every ISA level gives the same bits), clip (x limited to
 // [y, z]; NaN stays NaN) and select (y where x is nonzero or NaN, else z). Unary: exp .. relu, the activations (kernels/vmath.hpp: the same bits
 // on every ISA level), with parameters in Keras's order, NaN where absent: elu (alpha, default 1)
-// and relu (alpha, max_value (NaN: none), threshold); square .. negative are exact (one IEEE
-// rounding at most; sqrt of x < 0 is 0, as Keras's TensorFlow backend; round is half to even).
+// and relu (alpha, max_value (NaN: none), threshold). Among them square .. negative are exact: one
+// IEEE rounding at most (sqrt of x < 0 is 0, as Keras's TensorFlow backend; round: half to even).
 // Comparisons: equal .. less_equal of two float operands, a bool result (NaN compares unequal).
 enum class ElementwiseKind : std::uint8_t {
   copy, add, subtract, multiply, divide, multiply_add, clip, select, maximum, minimum,

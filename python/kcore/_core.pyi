@@ -57,7 +57,7 @@ class ElementwiseKind(enum.IntEnum):
     less = 29
     less_equal = 30
 
-# --- the native families: plain float16/32/64 ndarrays; None for any other input ---
+# --- the native families: plain float16/32/64 ndarrays (the copies: integer ones too); None for any other input ---
 
 def reduce(kind: ReduceKind | int, x: Any, axis: Any, keepdims: bool = False, /) -> Any: ...
 def scan(kind: ScanKind | int, x: Any, axis: Any, /) -> np.ndarray | None: ...

@@ -7,10 +7,14 @@ keras_args), and return None to decline any other input:
 
     reduce(kind, x, axis[, keepdims])  scan(kind, x, axis)          cast(x, dtype)
     transpose(x)                       permute_dimensions(x, pattern)
+    concatenate(arrays[, axis])        (a list or tuple of one dtype; NATIVE also takes the integer
+                                       dtypes its copies read)
     dot(x, y)                          batch_dot(x, y, axes)        elementwise(kind, x, y)
-    elementwise3(kind, x, y, z)        (multiply_add: x * y + z; clip: x within [y, z])
-    elementwise1(kind, x[, p0[, p1[, p2]]])  (exp, log and the activations; Keras's parameters as
-                                             Python numbers, None only for relu's max_value)
+    elementwise3(kind, x, y, z)        (multiply_add: x * y + z; clip: x within [y, z]; select: y
+                                       where x is nonzero or NaN, else z)
+    elementwise1(kind, x[, p0[, p1[, p2]]])  (exp, log, the activations and the exact square .. negative;
+                                             Keras's parameters as Python numbers, None only for
+                                             relu's max_value)
     softmax(x)                         (over the last axis of a C-contiguous x)
     conv(x, w, strides, dilation, pads, depthwise[, epilogue])
     conv_transpose(x, w, out_sp, strides, dilation, pads)
@@ -105,7 +109,8 @@ class _Numpy:
 
     @staticmethod
     def concatenate(arrays, axis=-1):
-        # As the native entry: None for anything but one dtype, one rank >= 1, matching shapes.
+        # As the native entry for floats (the copy dtypes it also takes join the same either way):
+        # None for anything but one dtype, one rank >= 1, matching shapes.
         if type(arrays) not in (list, tuple) or not arrays or type(axis) is not int:
             return None
         first = arrays[0]
@@ -156,10 +161,9 @@ class _Numpy:
         if not (_pair(x, y) and _pair(x, z)):
             return None
         try:
-            np.broadcast_shapes(x.shape, y.shape, z.shape)
+            shape = np.broadcast_shapes(x.shape, y.shape, z.shape)
         except ValueError:
             return None
-        shape = np.broadcast_shapes(x.shape, y.shape, z.shape)
         if ElementwiseKind(kind) == ElementwiseKind.select:  # (the branches' values as they are)
             return _rounded(np.broadcast_to(np.where(x.astype(bool), y, z), shape).copy(), x.dtype)
         a, b, c = (v.astype(np.float64) for v in (x, y, z))

@@ -50,7 +50,7 @@ def scan_exact(name: str, a: np.ndarray, axis: int) -> np.ndarray:
         return (np.cumsum if name == "cumsum" else np.cumprod)(a.astype(np.float64), axis=axis)
 
 
-_ONE_ROUNDING: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+ONE_ROUNDING: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "square": np.square, "abs": np.abs, "sign": np.sign, "round": np.round, "negative": np.negative,
     "sqrt": lambda a: np.sqrt(np.where(a > 0, a, np.where(np.isnan(a), a, a.dtype.type(0)))),
 }
@@ -60,9 +60,9 @@ def unary_exact(name: str, a: np.ndarray, alpha=None, max_value=None, threshold=
     """The activations and exp/log in extended precision (np.longdouble) with Keras 2.3.1's
     formulas (TensorFlow backend); parameters as Keras orders them (elu: alpha; relu: alpha,
     max_value, threshold), None for their defaults."""
-    if name in _ONE_ROUNDING:  # (in a's own dtype: IEEE rounds these once, exactly)
+    if name in ONE_ROUNDING:  # (in a's own dtype: IEEE rounds these once, exactly)
         with np.errstate(all="ignore"):
-            return _ONE_ROUNDING[name](a)
+            return ONE_ROUNDING[name](a)
     x = a.astype(np.longdouble)
     one, zero = np.longdouble(1), np.longdouble(0)
     with np.errstate(all="ignore"):

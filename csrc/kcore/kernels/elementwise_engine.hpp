@@ -114,7 +114,7 @@ void run_lines(const ElementwisePlan& p, const Op& op, bool stream) {
               pattern_of[k] = at[k];
               S v;
               std::memcpy(&v, at[k], sizeof v);
-              std::fill(pattern[k], pattern[k] + kBuf, v);
+              std::fill(pattern[k], pattern[k] + std::min(kBuf, chunk), v);  // (short lines: what they read)
             }
             s[k] = pattern[k];
             continue;

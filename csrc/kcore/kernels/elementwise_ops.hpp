@@ -44,18 +44,17 @@ struct Divide {
   template <class V> static V apply(V a, V b) { return a / b; }
 };
 
-// NaN from either operand wins, as NumPy's maximum and minimum; of equal operands (+0 and -0) the
-// second, as TensorFlow and NumPy's float32/float64 give.
+// NaN from either operand wins, as NumPy's maximum and minimum.
 struct Maximum {
   template <class V> static V apply(V a, V b) {
-    const V m = b < a ? a : b;
-    return a != a ? a : m;
+    const V m = a < b ? b : a;
+    return b != b ? b : m;
   }
 };
 struct Minimum {
   template <class V> static V apply(V a, V b) {
-    const V m = a < b ? a : b;
-    return a != a ? a : m;
+    const V m = b < a ? b : a;
+    return b != b ? b : m;
   }
 };
 

@@ -66,11 +66,11 @@ def tf_pads(in_sp, ksize, strides, dilation, mode) -> tuple:
     return tuple(pads)
 
 
-def _out_sizes(in_sp, ksize, strides, dilation, pads, fn: str | None = None) -> tuple:
-    """Outputs per spatial dim; with fn ('valid' padding), a ValueError where the window is longer
-    than the input (as TensorFlow's graph: "Negative dimension size caused by subtracting")."""
+def _out_sizes(in_sp, ksize, strides, dilation, pads, fn: str = "", valid: bool = False) -> tuple:
+    """Outputs per spatial dim; for 'valid' padding, a ValueError naming fn where the window is
+    longer than the input (as TensorFlow's graph: "Negative dimension size caused by subtracting")."""
     for j, (i, k, d, p) in enumerate(zip(in_sp, ksize, dilation, pads, strict=True)):
-        if fn is not None and i is not None and p is not None and i + p[0] + p[1] < (k - 1) * d + 1:
+        if valid and i is not None and p is not None and i + p[0] + p[1] < (k - 1) * d + 1:
             raise ValueError(f"{fn}: a window of {(k - 1) * d + 1} positions (size {k}, dilation {d}) does not fit the "
                              f"{i + p[0] + p[1]} positions of spatial dim {j}")
     return tuple(None if i is None or p is None else ref.conv_out_size(i + p[0] + p[1], k, s, d)
@@ -199,7 +199,7 @@ def _conv_plan(fn, nd, x, kernel, strides, padding, data_format, dilation_rate, 
             raise ValueError(f"{fn}: the pointwise kernel must have shape {(1,) * nd + (out_ch, 'filters')}, got {ps}")
         out_ch = ps[nd + 1]
     pads = tf_pads(xl[1:-1], ks[:nd], strides, dilation, mode)
-    out = (xl[0], *_out_sizes(xl[1:-1], ks[:nd], strides, dilation, pads, fn if mode == "valid" else None), out_ch)
+    out = (xl[0], *_out_sizes(xl[1:-1], ks[:nd], strides, dilation, pads, fn, mode == "valid"), out_ch)
     return ConvPlan(fmt, strides, dilation, pads, _in_format(out, fmt), dtype,
                     _taps_inside(xl[1:-1], ks[:nd], strides, dilation, pads, out[1:-1]))
 
@@ -447,7 +447,7 @@ def pool_plan(fn, nd, x, pool_size, strides, padding, data_format, pool_mode) ->
     xl = _last(xs, fmt)
     ones = (1,) * nd
     pads = tf_pads(xl[1:-1], size, strides, ones, mode)
-    out = (xl[0], *_out_sizes(xl[1:-1], size, strides, ones, pads, fn if mode == "valid" else None), xl[-1])
+    out = (xl[0], *_out_sizes(xl[1:-1], size, strides, ones, pads, fn, mode == "valid"), xl[-1])
     return ConvPlan(fmt, strides, size, pads, _in_format(out, fmt), dtype)  # dilation holds the pool size
 
 

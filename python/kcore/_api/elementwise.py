@@ -13,6 +13,7 @@ from kcore._api.common import binary_rule, broadcast_shapes, static_dtype, stati
 from kcore._api.grad import gradient, no_gradient
 from kcore._kernels import ElementwiseKind as E
 from kcore._ops import op
+from kcore._reference import ONE_ROUNDING
 
 PUBLIC = ()
 
@@ -41,7 +42,7 @@ def pair(x, y, fn):
 def broadcast(fn, *arrays) -> tuple:
     """The shape the operands broadcast to; ValueError naming fn when they do not."""
     shapes = [np.shape(a) for a in arrays]
-    if all(s == shapes[0] for s in shapes):  # (np.broadcast_shapes takes ~6 us)
+    if all(s == shapes[0] for s in shapes):  # (np.broadcast_shapes costs more than the ops it guards)
         return shapes[0]
     try:
         return np.broadcast_shapes(*shapes)
@@ -111,8 +112,6 @@ def power(x, y):
         return np.power(a, b)
 
 
-
-
 @op("_getitem")
 def getitem(x, key):
     return np.asarray(x)[key]
@@ -146,10 +145,6 @@ exp = unary_op(E.exp, "exp(x), within 1.5 ulps (float16 correctly rounded).")
 log = unary_op(E.log, "Natural logarithm: -inf at 0, NaN below.")
 
 
-def _sqrt_clipped(a):
-    return np.sqrt(np.maximum(a, a.dtype.type(0)))
-
-
 def exact_op(kind, ufunc, doc: str, name: str | None = None, to_float: bool = False):
     """Registers op `name` (kind's name by default): a one-operand function that rounds at most
     once, native for float16/32/64 (the same bits as NumPy's `ufunc` there); other dtypes keep
@@ -158,7 +153,7 @@ def exact_op(kind, ufunc, doc: str, name: str | None = None, to_float: bool = Fa
 
     def impl(kern, x):
         a = V.float_tensor(x, fn) if to_float else V.tensor(x, fn)
-        r = kern.elementwise1(kind, a) if a.dtype.kind == "f" else None
+        r = kern.elementwise1(kind, a) if a is not x and a.dtype.kind == "f" else None  # see _ops.py: entries
         if r is not None:
             return r
         if a.dtype.kind == "b" or (a.dtype.kind == "u" and fn == "negative"):  # (TensorFlow has no such kernels)
@@ -172,8 +167,8 @@ def exact_op(kind, ufunc, doc: str, name: str | None = None, to_float: bool = Fa
 
 square = exact_op(E.square, np.square, "x * x.")
 abs_ = exact_op(E.abs, np.abs, "|x|.")
-sqrt = exact_op(E.sqrt, _sqrt_clipped, "Square root; negative inputs are clipped to 0 first, as Keras on TensorFlow.",
-                to_float=True)
+sqrt = exact_op(E.sqrt, ONE_ROUNDING["sqrt"], "Square root; negative inputs are clipped to 0 first, as Keras on "
+                "TensorFlow.", to_float=True)
 round_ = exact_op(E.round, np.round, "Round half to even, as TensorFlow.")
 sign = exact_op(E.sign, np.sign, "-1, 0 or 1 by the sign of x (NaN stays NaN).")
 negative = exact_op(E.negative, np.negative, "-x.", name="_negative")

@@ -32,8 +32,8 @@ def concatenate(kern, tensors, axis=-1):
         raise ValueError("concatenate: cannot join rank-0 tensors (scalars); stack them instead")
     if builtins.any(a.ndim != rank for a in arrs):
         raise ValueError(f"concatenate: the tensors' ranks differ ({', '.join(str(a.ndim) for a in arrs)})")
-    if type(axis) is int and axis < 0:
-        axis %= rank
+    if isinstance(axis, numbers.Integral) and not isinstance(axis, (bool, np.bool_)) and axis < 0:
+        axis = int(axis) % rank
     ax = _core.single_axis(axis, rank, "concatenate")
     if builtins.any(a.shape[:ax] + a.shape[ax + 1:] != arrs[0].shape[:ax] + arrs[0].shape[ax + 1:] for a in arrs):
         raise ValueError(f"concatenate: the tensors' shapes {', '.join(str(a.shape) for a in arrs)} differ off "
@@ -55,7 +55,9 @@ def _of_one_dtype(tensors, fn: str, what: str) -> list:
         a = V.tensor(t, fn, what)
         if dtypes and not hasattr(t, "dtype"):
             kind = dtypes[0].kind
-            if (kind in "iu" and a.dtype.kind not in "iub") or (kind == "b" and a.dtype.kind != "b"):
+            wider = kind in "iu" and a.size > 0 and a.dtype.kind in "iu" and not (
+                np.iinfo(dtypes[0]).min <= a.min() and a.max() <= np.iinfo(dtypes[0]).max)
+            if (kind in "iu" and a.dtype.kind not in "iub") or (kind == "b" and a.dtype.kind != "b") or wider:
                 raise TypeError(f"{fn}: a Python list of {a.dtype.name} values cannot join {dtypes[0].name} "
                                 f"tensors; cast them first")
             a = np.asarray(a, dtype=dtypes[0])
@@ -276,8 +278,8 @@ def _copy(kern, view):
     return r if r is not None else view.copy()
 
 
-# Conditions of fewer elements take NumPy's where: it beats the cast and the select's two calls
-# while the mask is short (an RNN step's), and branch mispredictions cost it little there.
+# Conditions of fewer elements take NumPy's where: short masks (an RNN step's) cost it less than
+# the cast and the select's two calls (bench/NOTES.md, sixteenth session).
 _NATIVE_SELECT_MIN = 8192
 
 
