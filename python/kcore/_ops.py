@@ -73,6 +73,12 @@ class Op:
         return f"<kcore op {self.name}>"
 
 
+def run(name: str, kern, *args, **kwargs):
+    """Op `name` on concrete values with provider `kern`, its entry first: how one op's eager
+    function computes with others."""
+    return REGISTRY[name].eager(kern, *args, **kwargs)
+
+
 def op(name: str | None = None, *, kernels: bool = False, native: tuple | None = None, shape: Callable | None = None,
        side_effect: bool = False, tuple_valued: bool = False):
     """Registers the decorated eager function as an op (see the module docstring); returns it

@@ -7,7 +7,7 @@ import numpy as np
 from kcore import _validate as V
 from kcore._api.common import static_dtype
 from kcore._api.grad import gradient
-from kcore._ops import REGISTRY, op
+from kcore._ops import op, run
 from kcore._runtime import _core
 
 PUBLIC = ()
@@ -55,7 +55,7 @@ def cast(kern, x, dtype):
 @op("cast_to_floatx", kernels=True)
 def cast_to_floatx(kern, x):
     """x as a NumPy array of floatx (Keras returns NumPy values here)."""
-    return REGISTRY["cast"].eager(kern, V.tensor(x, "cast_to_floatx"), V.floatx())
+    return run("cast", kern, V.tensor(x, "cast_to_floatx"), V.floatx())
 
 
 # ---------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from kcore._api.state import learning_phase
 from kcore._api.values import rng, seeded_node
 from kcore._graph import Tensor
 from kcore._kernels import ElementwiseKind as E
-from kcore._ops import REGISTRY, op
+from kcore._ops import REGISTRY, op, run
 from kcore._runtime import _core
 from kcore._variables import Variable
 
@@ -133,11 +133,11 @@ def l2_normalize(kern, x, axis=None):
     sum of squares does not overflow)."""
     a = V.float_tensor(x, "l2_normalize")
     axes = _core.normalize_axes(axis, a.ndim, "l2_normalize")
-    w = a if a.dtype != np.float16 else REGISTRY["cast"].eager(kern, a, "float32")
-    ss = REGISTRY["sum"].eager(kern, REGISTRY["square"].eager(kern, w), axes, True)
-    norm = REGISTRY["sqrt"].eager(kern, REGISTRY["maximum"].eager(kern, ss, 1e-12))
-    r = REGISTRY["_divide"].eager(kern, w, norm)
-    return r if r.dtype == a.dtype else REGISTRY["cast"].eager(kern, r, a.dtype.name)
+    w = a if a.dtype != np.float16 else run("cast", kern, a, "float32")
+    ss = run("sum", kern, run("square", kern, w), axes, True)
+    norm = run("sqrt", kern, run("maximum", kern, ss, 1e-12))
+    r = run("_divide", kern, w, norm)
+    return r if r.dtype == a.dtype else run("cast", kern, r, a.dtype.name)
 
 
 @op(kernels=True)

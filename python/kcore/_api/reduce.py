@@ -13,7 +13,7 @@ from kcore import _validate as V
 from kcore._api.common import static_dtype
 from kcore._api.grad import gradient, no_gradient
 from kcore._kernels import ReduceKind as R
-from kcore._ops import REGISTRY, op
+from kcore._ops import op, run
 from kcore._runtime import _core
 
 PUBLIC = ()
@@ -120,13 +120,11 @@ def logsumexp(kern, x, axis=None, keepdims=False):
     ax = _core.normalize_axes(axis, a.ndim, "logsumexp")
     keepdims = V.flag(keepdims, "logsumexp", "keepdims")
 
-    def run(name, *args):
-        return REGISTRY[name].eager(kern, *args)
-
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        m = run("max", a, ax, True) if a.size else np.zeros((1,) * a.ndim, a.dtype)
+        m = run("max", kern, a, ax, True) if a.size else np.zeros((1,) * a.ndim, a.dtype)
         m = np.where(np.isfinite(m), m, 0).astype(a.dtype)
-        out = np.asarray(run("_add", run("log", run("sum", run("exp", run("_subtract", a, m)), ax, True)), m))
+        diff = run("_subtract", kern, a, m)
+        out = np.asarray(run("_add", kern, run("log", kern, run("sum", kern, run("exp", kern, diff), ax, True)), m))
     return (out if keepdims else np.squeeze(out, axis=ax if ax is not None else tuple(range(a.ndim)))).astype(a.dtype)
 
 

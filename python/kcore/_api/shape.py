@@ -16,7 +16,7 @@ from kcore._api.config import normalize_data_format
 from kcore._api.elementwise import broadcast
 from kcore._api.grad import Builder, builder_for, gradient, no_gradient
 from kcore._kernels import ElementwiseKind as E
-from kcore._ops import REGISTRY, op
+from kcore._ops import REGISTRY, op, run
 from kcore._runtime import _core
 
 PUBLIC = ()
@@ -299,7 +299,7 @@ def switch(kern, condition, then_expression, else_expression):
     broadcast("switch", c, t, e)
     if t.dtype == e.dtype and t.dtype.kind == "f" and c.size >= _NATIVE_SELECT_MIN:
         # One pass of the native select, c as 0/1 in t's dtype.
-        r = kern.elementwise3(E.select, REGISTRY["cast"].eager(kern, c.view(np.uint8), t.dtype), t, e)
+        r = kern.elementwise3(E.select, run("cast", kern, c.view(np.uint8), t.dtype), t, e)
         if r is not None:
             return r
     return np.where(c, t, e)
