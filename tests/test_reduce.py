@@ -247,6 +247,29 @@ def test_short_float32_sums_keep_float64_range(n):
     np.testing.assert_array_equal(_core.reduce(_core.ReduceKind.sum, x, 1, False, True), want)
 
 
+@pytest.mark.parametrize("width", [1, 3, 16, 37, 2048 + 5])
+def test_float32_column_sums_keep_float64_range(width):
+    # Down columns, runs of rows are added in float32 first; a run that overflows (big + big,
+    # then -big - big) is added again in float64, lane by lane: its neighbours keep their bits.
+    big = np.float32(0.75) * np.finfo(np.float32).max
+    rng = np.random.default_rng(width)
+    x = rng.standard_normal((21, width)).astype(np.float32)
+    cols = np.arange(0, width, 2)
+    x[:, cols] = 0
+    x[np.ix_([0, 1], cols)] = big
+    x[np.ix_([2, 3], cols)] = -big
+    got = K.sum(x, axis=0)
+    np.testing.assert_array_equal(got[cols], 0)
+    plain = np.delete(np.arange(width), cols)
+    calm = x.copy()
+    calm[:, cols] = 0
+    np.testing.assert_array_equal(got[plain], K.sum(calm, axis=0)[plain])
+    x[7, 0] = np.inf
+    x[9, 1 % width] = np.nan  # (column 1 is a plain one, where there is one)
+    got = K.sum(x, axis=0)
+    assert np.isnan(got[0]) if width == 1 else got[0] == np.inf and np.isnan(got[1])
+
+
 def test_very_short_float32_rows_reduced_together_keep_float64_range():
     # Rows of at most one vector are summed 16 (8) at a time; lanes 0 and 2 meet first, past
     # float32's range, and such a row is redone with float64 totals.

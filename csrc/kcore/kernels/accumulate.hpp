@@ -26,8 +26,8 @@ enum class Fold { add, mul };
 // What element type T computes in, by family:
 //   elem: its arithmetic type (float16 is storage only): max/min/arg, products, elementwise ops
 //   sum:  sums, means and running values (scans): float16 in float32 (blocked), float32 in float64
-//         (float32 sums add short runs in float32 first: sum_in_runs below along rows, passes of
-//         four rows down columns in SumOp::col_rows)
+//         (float32 sums add runs of tuning::kSumRun in float32 first: sum_in_runs below along
+//         rows, SumOp::col_rows down columns)
 //   prod: products (reductions): float16 in float64 too, where float32 would drift into the slow
 //         subnormal range over long products (running products avoid that range: exact_product.hpp)
 //   var:  variance and standard deviation: float64 always (two passes, Chan merge)

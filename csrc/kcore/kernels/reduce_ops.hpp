@@ -124,25 +124,43 @@ struct SumOp {
   void col_rows(state* st, const char* rows, std::int64_t row_stride, std::int64_t nrows,
                 std::int64_t w, std::int64_t) const {
     if constexpr (F == Fold::add && std::is_same_v<T, float>) {
-      // Each pass of four float32 rows is added in float32 (3 roundings per column), then meets
-      // the column's float64 total: one conversion per four elements instead of one each.
+      // Runs of kSumRun rows are added in float32 in a register (kSumRun - 1 roundings per
+      // column, as sum_in_runs along rows), then meet the column's float64 total: one
+      // conversion per run instead of one per element. A run that leaves float32's range (terms
+      // that cancel later) is added again in float64, so the result is float64's.
       constexpr int Lf = kLanes<float>, Ld = kLanes<double>;
+      constexpr std::int64_t R = tuning::kSumRun;
+      const auto run_in_double = [](const float* const* x, int m, std::int64_t j) {
+        double a = x[0][j];
+        for (int k = 1; k < m; ++k) a += static_cast<double>(x[k][j]);
+        return a;
+      };
       alignas(64) double tmp[kCols];
       for (std::int64_t j = 0; j < w; ++j) tmp[j] = kUnit;
-      fold_rows_by_four<T, Lf>(
-          rows, row_stride, nrows, w,
-          [&](const float* const* x, std::int64_t j) {
-            alignas(64) float f[Lf];
-            store(f, ((load(x[0] + j) + load(x[1] + j)) + load(x[2] + j)) + load(x[3] + j));
+      const std::int64_t wv = w / Lf * Lf;
+      for (std::int64_t r = 0; r < nrows; r += R) {
+        const int m = static_cast<int>(std::min(R, nrows - r));
+        const float* x[R];
+        for (int k = 0; k < m; ++k) x[k] = reinterpret_cast<const float*>(rows + (r + k) * row_stride);
+        std::int64_t j = 0;
+        for (; j < wv; j += Lf) {
+          vec<float> a = load(x[0] + j);
+          for (int k = 1; k < m; ++k) a = a + load(x[k] + j);
+          alignas(64) float f[Lf];
+          store(f, a);
+          if (any_lane(~(a - a == splat<float>(0)))) {  // inf or NaN: lane by lane, as the tail
+            for (int h = 0; h < Lf; ++h) tmp[j + h] += std::isfinite(f[h]) ? static_cast<double>(f[h]) : run_in_double(x, m, j + h);
+            continue;
+          }
 #pragma GCC unroll 4
-            for (int h = 0; h < Lf; h += Ld) store(tmp + j + h, load(tmp + j + h) + load_as<double>(f + h));
-          },
-          [&](const float* const* x, std::int64_t j) {
-            tmp[j] += static_cast<double>(((x[0][j] + x[1][j]) + x[2][j]) + x[3][j]);
-          },
-          [&](const float* x) {
-            for (std::int64_t j = 0; j < w; ++j) tmp[j] += static_cast<double>(x[j]);
-          });
+          for (int h = 0; h < Lf; h += Ld) store(tmp + j + h, load(tmp + j + h) + load_as<double>(f + h));
+        }
+        for (; j < w; ++j) {
+          float a = x[0][j];
+          for (int k = 1; k < m; ++k) a += x[k][j];
+          tmp[j] += std::isfinite(a) ? static_cast<double>(a) : run_in_double(x, m, j);
+        }
+      }
       for (std::int64_t j = 0; j < w; ++j) st[j] += tmp[j];
       return;
     }
