@@ -1,6 +1,7 @@
 // Portable SIMD through GCC/Clang vector extensions. The compiler lowers `vec<T>` to the native
 // registers of the level being compiled (xmm, ymm or zmm).
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
@@ -333,6 +334,18 @@ KCORE_INLINE vec<A> fmadd(vec<A> a, vec<A> b, vec<A> c) {
   }
 #endif
   return a * b + c;
+}
+
+// a * b + c rounded once on every level (vmath's fixed sequences): fmadd where the level has the
+// instruction, else the C library's exact fma (x86 CPUs without FMA predate AVX2).
+template <class A>
+KCORE_INLINE vec<A> fmadd_exact(vec<A> a, vec<A> b, vec<A> c) {
+#if defined(__FMA__)
+  if constexpr (kVecBytes >= 32) return fmadd<A>(a, b, c);
+#endif
+  vec<A> r;
+  for (int l = 0; l < kLanes<A>; ++l) r[l] = std::fma(a[l], b[l], c[l]);
+  return r;
 }
 
 }  // namespace KCORE_ISA

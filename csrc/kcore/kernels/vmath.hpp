@@ -1,8 +1,8 @@
 // Vector exp, expm1, log and log1p for float and double, written only with the vector
 // extensions' +, -, *, /, compares, selects, integer bit operations and explicit fused
-// multiply-adds (fmadd): each lane computes a fixed sequence of correctly rounded IEEE operations
-// (the build forbids FMA contraction; fmadd rounds once on every level), so every ISA level,
-// vector width and tail gives the same bits. Designs after fdlibm: Cody-Waite
+// multiply-adds (simd.hpp's fmadd_exact, one rounding on every level; the build forbids FMA
+// contraction): each lane computes a fixed sequence of correctly rounded IEEE operations, so
+// every ISA level, vector width and tail gives the same bits. Designs after fdlibm: Cody-Waite
 // reduction by ln 2 with a two-part constant, Taylor polynomials long enough that the truncation
 // stays far below half an ulp on the reduced interval, and log through s = f / (2 + f).
 #pragma once
@@ -72,37 +72,6 @@ inline vec<A> abs(vec<A> x) {
   return bits_as<vec<A>>(bits_as<ivec<A>>(x) & ~splat<I>(std::numeric_limits<I>::min()));
 }
 
-// a * b + c rounded once: the FMA instruction where the level has one, else the C library's fma
-// (exact in software; x86 CPUs without FMA predate AVX2), so every level gives the same bits.
-template <class A>
-inline vec<A> fmadd(vec<A> a, vec<A> b, vec<A> c) {
-#if defined(__AVX512F__)
-  if constexpr (kVecBytes == 64) {
-    if constexpr (std::is_same_v<A, float>)
-      return bits_as<vec<A>>(_mm512_fmadd_ps(bits_as<__m512>(a), bits_as<__m512>(b), bits_as<__m512>(c)));
-    else
-      return bits_as<vec<A>>(_mm512_fmadd_pd(bits_as<__m512d>(a), bits_as<__m512d>(b), bits_as<__m512d>(c)));
-  }
-#endif
-#if defined(__FMA__)
-  if constexpr (kVecBytes == 32) {
-    if constexpr (std::is_same_v<A, float>)
-      return bits_as<vec<A>>(_mm256_fmadd_ps(bits_as<__m256>(a), bits_as<__m256>(b), bits_as<__m256>(c)));
-    else
-      return bits_as<vec<A>>(_mm256_fmadd_pd(bits_as<__m256d>(a), bits_as<__m256d>(b), bits_as<__m256d>(c)));
-  }
-  if constexpr (kVecBytes == 16) {
-    if constexpr (std::is_same_v<A, float>)
-      return bits_as<vec<A>>(_mm_fmadd_ps(bits_as<__m128>(a), bits_as<__m128>(b), bits_as<__m128>(c)));
-    else
-      return bits_as<vec<A>>(_mm_fmadd_pd(bits_as<__m128d>(a), bits_as<__m128d>(b), bits_as<__m128d>(c)));
-  }
-#endif
-  vec<A> r;
-  for (int l = 0; l < kLanes<A>; ++l) r[l] = std::fma(a[l], b[l], c[l]);
-  return r;
-}
-
 // 2^n for integer n in the normal exponent range, built from its bits.
 template <class A>
 inline vec<A> pow2(ivec<A> n) {
@@ -126,10 +95,10 @@ inline vec<A> reduce_ln2(vec<A> x, ivec<A>& n) {
   using I = int_of<A>;
   constexpr A kLog2e = static_cast<A>(1.44269504088896340736);
   constexpr A kMagic = static_cast<A>(1.5) * static_cast<A>(I{1} << C::kMant);  // rounds to an integer
-  const vec<A> t = fmadd<A>(x, splat<A>(kLog2e), splat<A>(kMagic));
+  const vec<A> t = fmadd_exact<A>(x, splat<A>(kLog2e), splat<A>(kMagic));
   const vec<A> nf = t - splat<A>(kMagic);
   n = bits_as<ivec<A>>(t) - splat<I>(bits_as<I>(kMagic));  // the integer sits in t's low bits
-  return fmadd<A>(-nf, splat<A>(C::kLn2Lo), fmadd<A>(-nf, splat<A>(C::kLn2Hi), x));
+  return fmadd_exact<A>(-nf, splat<A>(C::kLn2Lo), fmadd_exact<A>(-nf, splat<A>(C::kLn2Hi), x));
 }
 
 // The polynomials' coefficients, each rounded once, as compile-time tables (a loop computing
@@ -171,8 +140,8 @@ inline vec<A> expm1_reduced(vec<A> r) {
   static constexpr std::array<A, N + 1> c = inv_factorials<A, N>();
   vec<A> q = splat<A>(c[N]);
 #pragma GCC unroll 16
-  for (int k = N - 1; k >= 2; --k) q = fmadd<A>(q, r, splat<A>(c[k]));
-  return fmadd<A>(r * r, q, r);
+  for (int k = N - 1; k >= 2; --k) q = fmadd_exact<A>(q, r, splat<A>(c[k]));
+  return fmadd_exact<A>(r * r, q, r);
 }
 
 // x limited to [lo, hi]; NaN passes (both comparisons are false).
@@ -229,11 +198,11 @@ inline vec<A> log_normal(ivec<A> b, ivec<A> e_lift) {
   static constexpr std::array<A, N + 1> c = two_over_odd<A, N>();
   vec<A> r = splat<A>(c[N]);
 #pragma GCC unroll 16
-  for (int k = N - 1; k >= 1; --k) r = fmadd<A>(r, z, splat<A>(c[k]));
+  for (int k = N - 1; k >= 1; --k) r = fmadd_exact<A>(r, z, splat<A>(c[k]));
   r = r * z;
   const vec<A> hfsq = splat<A>(static_cast<A>(0.5)) * f * f;
   const vec<A> ef = __builtin_convertvector(e, vec<A>);
-  return fmadd<A>(ef, splat<A>(C::kLn2Hi), f - (hfsq - fmadd<A>(s, hfsq + r, ef * splat<A>(C::kLn2Lo))));
+  return fmadd_exact<A>(ef, splat<A>(C::kLn2Hi), f - (hfsq - fmadd_exact<A>(s, hfsq + r, ef * splat<A>(C::kLn2Lo))));
 }
 
 // log: vectors of positive normal numbers (the usual input) take log_normal alone; others lift
@@ -286,11 +255,11 @@ inline vec<float> tanh_float(vec<float> x) {
   constexpr int N = tt::kIntervals;
   static_assert(tt::kDegree == 5, "the Horner steps below");
   vec<float> p = lookup<N>(tt::kTanhC5, i);
-  p = fmadd<float>(p, d, lookup<N>(tt::kTanhC4, i));
-  p = fmadd<float>(p, d, lookup<N>(tt::kTanhC3, i));
-  p = fmadd<float>(p, d, lookup<N>(tt::kTanhC2, i));
-  p = fmadd<float>(p, d, lookup<N>(tt::kTanhC1, i));
-  const vec<float> y = lookup<N>(tt::kTanhC0, i) + fmadd<float>(d, p, lookup<N>(tt::kTanhC0Lo, i));
+  p = fmadd_exact<float>(p, d, lookup<N>(tt::kTanhC4, i));
+  p = fmadd_exact<float>(p, d, lookup<N>(tt::kTanhC3, i));
+  p = fmadd_exact<float>(p, d, lookup<N>(tt::kTanhC2, i));
+  p = fmadd_exact<float>(p, d, lookup<N>(tt::kTanhC1, i));
+  const vec<float> y = lookup<N>(tt::kTanhC0, i) + fmadd_exact<float>(d, p, lookup<N>(tt::kTanhC0Lo, i));
   return copysign<float>(y, x);
 }
 
@@ -306,8 +275,8 @@ inline vec<A> tanh_series_exp(vec<A> x) {
   const vec<A> z = x * x;
   vec<A> q = splat<A>(c[C::kTanhTerms]);
 #pragma GCC unroll 16
-  for (int k = C::kTanhTerms - 1; k >= 1; --k) q = fmadd<A>(q, z, splat<A>(c[k]));
-  const vec<A> near = fmadd<A>(x, z * q, x);
+  for (int k = C::kTanhTerms - 1; k >= 1; --k) q = fmadd_exact<A>(q, z, splat<A>(c[k]));
+  const vec<A> near = fmadd_exact<A>(x, z * q, x);
   return copysign<A>(a < splat<A>(C::kTanhSeries) ? near : far, x);
 }
 
