@@ -247,8 +247,9 @@ def test_short_float32_sums_keep_float64_range(n):
     np.testing.assert_array_equal(_core.reduce(_core.ReduceKind.sum, x, 1, False, True), want)
 
 
-@pytest.mark.parametrize("width", [1, 3, 16, 37, 2048 + 5])
-def test_float32_column_sums_keep_float64_range(width):
+@pytest.mark.parametrize("first", [0, 9, 17])
+@pytest.mark.parametrize("width", [2, 3, 16, 37, 2048 + 5])
+def test_float32_column_sums_keep_float64_range(width, first):
     # Down columns, runs of rows are added in float32 first; a run that overflows (big + big,
     # then -big - big) is added again in float64, lane by lane: its neighbours keep their bits.
     big = np.float32(0.75) * np.finfo(np.float32).max
@@ -256,8 +257,8 @@ def test_float32_column_sums_keep_float64_range(width):
     x = rng.standard_normal((21, width)).astype(np.float32)
     cols = np.arange(0, width, 2)
     x[:, cols] = 0
-    x[np.ix_([0, 1], cols)] = big
-    x[np.ix_([2, 3], cols)] = -big
+    x[np.ix_([first, first + 1], cols)] = big
+    x[np.ix_([first + 2, first + 3], cols)] = -big
     got = K.sum(x, axis=0)
     np.testing.assert_array_equal(got[cols], 0)
     plain = np.delete(np.arange(width), cols)
@@ -265,9 +266,32 @@ def test_float32_column_sums_keep_float64_range(width):
     calm[:, cols] = 0
     np.testing.assert_array_equal(got[plain], K.sum(calm, axis=0)[plain])
     x[7, 0] = np.inf
-    x[9, 1 % width] = np.nan  # (column 1 is a plain one, where there is one)
+    x[9, 1] = np.nan  # (column 1 is a plain one)
     got = K.sum(x, axis=0)
-    assert np.isnan(got[0]) if width == 1 else got[0] == np.inf and np.isnan(got[1])
+    assert got[0] == np.inf and np.isnan(got[1])
+
+
+def test_float32_row_sums_keep_float64_range():
+    # Along a row, a lane's run that overflows float32 (big at 0 and 64, -big at 128 and 192:
+    # lane 0's run) is added again in float64.
+    big = np.float32(0.75) * np.finfo(np.float32).max
+    x = np.ones(1000, np.float32)
+    x[[0, 64]] = big
+    x[[128, 192]] = -big
+    assert K.sum(x) == 996.0
+    assert K.sum(x.reshape(1000, 1), axis=0)[0] == 996.0
+    assert K.sum(np.tile(x, (2, 1)), axis=1).tolist() == [996.0, 996.0]
+
+
+@pytest.mark.parametrize("n", [2, 5, 8, 16, 32, 100])
+def test_short_float32_columns_err_like_pairwise(n):
+    # One 1 and n - 1 halves of its ulp down a column: a run added one row after another rounds
+    # the 1 (and what it absorbed) once per row; a pairwise tree at most ceil(log2 n) times.
+    x = np.full((n, 2), 2.0**-24, np.float32)
+    x[0] = 1.0
+    exact = np.sum(x.astype(np.float64), axis=0)
+    err = np.abs(K.sum(x, axis=0).astype(np.float64) - exact)
+    assert np.all(err <= np.ceil(np.log2(n)) * 2.0**-24 * exact)
 
 
 def test_very_short_float32_rows_reduced_together_keep_float64_range():

@@ -201,13 +201,34 @@ inline double sum_in_runs(const float* q, std::int64_t n) {
   vec<double> lo[kBlockVecs], hi[kBlockVecs];  // float64 totals of lanes [0, B/2) and [B/2, B)
   fill_block(lo, -0.0);
   fill_block(hi, -0.0);
-  const auto flush = [&lo, &hi](const vec<float>(&t)[kBlockVecs]) {
+  // The run's lanes t (its elements from q + start, len of them, blocks of B) into the float64
+  // totals; a lane whose run left float32's range (terms that cancel later) is added again in
+  // float64, so the result is float64's.
+  const auto flush = [&lo, &hi, q](const vec<float>(&t)[kBlockVecs], std::int64_t start, std::int64_t len) {
     alignas(64) float lanes[B];
     std::memcpy(lanes, t, sizeof lanes);
+    bool finite = true;
 #pragma GCC unroll 16
+    for (int k = 0; k < kBlockVecs; ++k) finite = finite && !any_lane(~(t[k] - t[k] == splat<float>(0)));
+    if (finite) {
+#pragma GCC unroll 16
+      for (int k = 0; k < kBlockVecs; ++k) {
+        lo[k] += load_as<double>(lanes + k * Ld);
+        hi[k] += load_as<double>(lanes + B / 2 + k * Ld);
+      }
+      return;
+    }
+    alignas(64) double wide[B];
+    for (int l = 0; l < B; ++l) {
+      wide[l] = lanes[l];
+      if (std::isfinite(lanes[l])) continue;
+      double a = -0.0;
+      for (std::int64_t e = l; e < len; e += B) a += static_cast<double>(q[start + e]);
+      wide[l] = a;
+    }
     for (int k = 0; k < kBlockVecs; ++k) {
-      lo[k] += load_as<double>(lanes + k * Ld);
-      hi[k] += load_as<double>(lanes + B / 2 + k * Ld);
+      lo[k] += load(wide + k * Ld);
+      hi[k] += load(wide + B / 2 + k * Ld);
     }
   };
   std::int64_t i = 0;
@@ -224,14 +245,14 @@ inline double sum_in_runs(const float* q, std::int64_t n) {
 #pragma GCC unroll 16
       for (int k = 0; k < kBlockVecs; ++k) t[k] += load(x + k * L);
     }
-    flush(t);
+    flush(t, i, blocks * B);
     i += blocks * B;
   }
   if (i < n) {  // the partial block: a run of its own
     vec<float> t[kBlockVecs];
     fill_block(t, -0.0f);
     fold_partial_block<float>(q + i, n - i, -0.0f, [&t](int k, vec<float> x, std::int64_t) { t[k] += x; });
-    flush(t);
+    flush(t, i, n - i);
   }
   for (int k = 0; k < kBlockVecs; ++k) lo[k] += hi[k];
   return tree_block<double>(lo, FoldOp<Fold::add>{});
