@@ -8,6 +8,7 @@
 //                                              fold nrows rows of w contiguous columns into st
 #pragma once
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -124,19 +125,22 @@ struct SumOp {
   void col_rows(state* st, const char* rows, std::int64_t row_stride, std::int64_t nrows,
                 std::int64_t w, std::int64_t) const {
     if constexpr (F == Fold::add && std::is_same_v<T, float>) {
-      // Runs of kSumRun rows are added in float32 in registers as a pairwise tree (at most
-      // log2(kSumRun) roundings per term, whatever the run's length), then meet the column's
-      // float64 total: one conversion per run instead of one per element. A run that leaves
-      // float32's range (terms that cancel later) is added again in float64, lane by lane.
+      // Runs of kSumRun rows are added in float32 in registers as a pairwise tree (3 roundings
+      // per term at most), then meet the column's float64 total: one conversion per run instead
+      // of one per element. A short last run reads -0.0 rows in place of the missing ones (the
+      // identity: the same bits as a smaller tree). A run that leaves float32's range (terms that
+      // cancel later) is added again in float64, lane by lane.
       constexpr int Lf = kLanes<float>, Ld = kLanes<double>;
       constexpr int R = static_cast<int>(tuning::kSumRun);
-      static_assert(R == 8, "run_tree's three levels");
-      // ((x0 + x1) + (x2 + x3)) + ((x4 + x5) + (x6 + x7)), rows past m left out of the tree.
-      const auto run_tree = [](auto* v, int m) {
-        for (int width = 1; width < m; width *= 2)
-          for (int k = 0; k + width < m; k += 2 * width) v[k] = v[k] + v[k + width];
-        return v[0];
+      static_assert(R == 8, "tree8's three levels");
+      const auto tree8 = [](auto v0, auto v1, auto v2, auto v3, auto v4, auto v5, auto v6, auto v7) {
+        return ((v0 + v1) + (v2 + v3)) + ((v4 + v5) + (v6 + v7));
       };
+      alignas(64) static const std::array<float, kCols> kMissing = [] {
+        std::array<float, kCols> z;
+        z.fill(-0.0f);
+        return z;
+      }();
       const auto run_in_double = [](const float* const* x, int m, std::int64_t j) {
         double a = x[0][j];
         for (int k = 1; k < m; ++k) a += static_cast<double>(x[k][j]);
@@ -148,18 +152,12 @@ struct SumOp {
       for (std::int64_t r = 0; r < nrows; r += R) {
         const int m = static_cast<int>(std::min<std::int64_t>(R, nrows - r));
         const float* x[R];
-        for (int k = 0; k < m; ++k) x[k] = reinterpret_cast<const float*>(rows + (r + k) * row_stride);
+        for (int k = 0; k < R; ++k)
+          x[k] = k < m ? reinterpret_cast<const float*>(rows + (r + k) * row_stride) : kMissing.data();
         std::int64_t j = 0;
         for (; j < wv; j += Lf) {
-          vec<float> a;
-          if (m == R) {  // (run_tree's order, spelled out for registers)
-            a = ((load(x[0] + j) + load(x[1] + j)) + (load(x[2] + j) + load(x[3] + j))) +
-                ((load(x[4] + j) + load(x[5] + j)) + (load(x[6] + j) + load(x[7] + j)));
-          } else {
-            vec<float> v[R];
-            for (int k = 0; k < m; ++k) v[k] = load(x[k] + j);
-            a = run_tree(v, m);
-          }
+          const vec<float> a = tree8(load(x[0] + j), load(x[1] + j), load(x[2] + j), load(x[3] + j),
+                                     load(x[4] + j), load(x[5] + j), load(x[6] + j), load(x[7] + j));
           alignas(64) float f[Lf];
           store(f, a);
           if (any_lane(~(a - a == splat<float>(0)))) {  // inf or NaN: lane by lane, as the tail
@@ -170,9 +168,7 @@ struct SumOp {
           for (int h = 0; h < Lf; h += Ld) store(tmp + j + h, load(tmp + j + h) + load_as<double>(f + h));
         }
         for (; j < w; ++j) {
-          float v[R];
-          for (int k = 0; k < m; ++k) v[k] = x[k][j];
-          const float a = run_tree(v, m);
+          const float a = tree8(x[0][j], x[1][j], x[2][j], x[3][j], x[4][j], x[5][j], x[6][j], x[7][j]);
           tmp[j] += std::isfinite(a) ? static_cast<double>(a) : run_in_double(x, m, j);
         }
       }
