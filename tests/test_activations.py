@@ -164,12 +164,17 @@ def test_softmax_rows(shape, axis, dtype, rng):
         np.testing.assert_allclose(np.sum(got.astype(np.float64), axis=axis), 1.0, rtol=tol * x.shape[axis])
 
 
-def test_softmax_large_and_special_logits():
-    x = np.array([[1000.0, 1000.0, -np.inf], [1.0, np.nan, 2.0], [-1e30, 0.0, -1e30], [np.inf, 1.0, 2.0]], np.float32)
-    got = K.softmax(x)
-    assert got[0].tolist() == [0.5, 0.5, 0.0]
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("width", [3, 21, 40])
+def test_softmax_large_and_special_logits(dtype, width):
+    big = np.finfo(dtype).max / 2
+    x = np.full((4, width), -np.inf)
+    x[:, :3] = [[big, big, -np.inf], [1.0, np.nan, 2.0], [-big, 0.0, -big], [np.inf, 1.0, 2.0]]
+    got = K.softmax(x.astype(dtype))
+    assert got.dtype == dtype
+    assert got[0].tolist() == [0.5, 0.5] + [0.0] * (width - 2)
     assert np.isnan(got[1]).all()  # a NaN makes its row NaN, as the reference
-    assert got[2].tolist() == [0.0, 1.0, 0.0]
+    assert got[2].tolist() == [0.0, 1.0] + [0.0] * (width - 2)
     assert np.isnan(got[3]).all()
     with pytest.raises(ValueError, match="softmax: cannot apply softmax to a tensor of rank 1"):
         K.softmax(np.ones(3, np.float32))
@@ -198,6 +203,21 @@ def test_bitwise_identical_for_every_thread_count(name, threads, rng):
         threads.set_num_threads(n)
         results.append(getattr(K, name)(x).tobytes())
     assert all(r == results[0] for r in results)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("shape", [(30000, 10), (5000, 37), (64, 3000)])
+def test_softmax_rows_bitwise_identical_for_every_thread_count(dtype, shape, threads, rng):
+    # Short rows share a thread's range by the dozen; every row is still its own fixed computation.
+    x = rng.uniform(-30, 30, shape).astype(dtype)
+    results = []
+    for n in (1, 2, 3):
+        threads.set_num_threads(n)
+        results.append(K.softmax(x).tobytes())
+    assert all(r == results[0] for r in results)
+    exact = _reference.softmax_exact(x)
+    np.testing.assert_allclose(np.frombuffer(results[0], dtype).reshape(shape).astype(np.float64), exact,
+                               rtol=SOFTMAX_TOL[dtype] * 4, atol=SOFTMAX_TOL[dtype] * 1e-3)
 
 
 @pytest.mark.parametrize("dtype", FLOATS)

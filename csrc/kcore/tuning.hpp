@@ -16,6 +16,11 @@ constexpr std::int64_t kWarmWindowNs = 10000;
 // ...and then needs this much less work per extra thread.
 constexpr std::int64_t kWarmGrainDivisor = 16;
 
+// A softmax element costs about this many elements of kGrain's work (an exp, three passes)...
+constexpr std::int64_t kSoftmaxWork = 8;
+// ...and a row as many more as this many vectors (its horizontal max, sum and reciprocal).
+constexpr std::int64_t kSoftmaxRowVecs = 4;
+
 // --- memory traffic (kernels/stream.hpp) ---
 // Results from this size are written with streaming stores: the last-level cache one core sees,
 // within [4, 64] MiB (KCORE_STREAM_BYTES overrides it). A smaller result stays in that cache for

@@ -1,6 +1,7 @@
 // The elementwise family's entries, compiled once per ISA level (CMakeLists.txt).
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "kcore/kernels/accumulate.hpp"
 #include "kcore/kernels/elementwise_engine.hpp"
@@ -78,38 +79,58 @@ void unary_typed(const ElementwisePlan& p) {
 }
 
 // One row: the maximum, exp(x - max) into e (in A), their sum blocked as the reductions sum, and
-// each exp divided by it.
+// each exp divided by it. The division is a multiply by 1/sum corrected once with two fused
+// multiply-adds, which gives the quotient's correctly rounded bits (Markstein's theorem; a divide
+// instruction costs many times a multiply) on every level.
 template <class T>
 void softmax_row(const T* x, T* y, std::int64_t n, widen_t<T>* e) {
   using A = widen_t<T>;
   constexpr int L = kLanes<A>;
   const std::int64_t whole = n / L * L;
-  alignas(64) T pad[L];
-  auto load_at = [&](std::int64_t i) {
-    if (i < whole) return load_widened<A>(x + i);
-    std::fill(pad, pad + L, x[0]);  // (a copy of a row's element never changes its maximum)
-    std::copy(x + i, x + n, pad);
-    return load_widened<A>(pad);
-  };
-  vec<A> m = load_at(0);
-  for (std::int64_t i = L; i < n; i += L) {
-    const vec<A> v = load_at(i);
-    m = v > m ? v : m;
-  }
-  A lanes[L];
-  std::memcpy(lanes, &m, sizeof lanes);
-  A mx = lanes[0];
-  for (int l = 1; l < L; ++l) mx = lanes[l] > mx ? lanes[l] : mx;
-  // A NaN anywhere gives a NaN exp below, so the whole row is NaN (as the reference).
-  const vec<A> vmx = splat<A>(mx);
-  for (std::int64_t i = 0; i < n; i += L) store(e + i, vmath::exp<A>(load_at(i) - vmx));
-  const A s = static_cast<A>(fold_contig<sum_acc_t<T>, Fold::add>(e, n, sum_acc_t<T>(0)));
-  const vec<A> vs = splat<A>(s);
+  const int tail = static_cast<int>(n - whole);
+  // Tail lanes read as -inf here: they never change the maximum.
+  const A none = -std::numeric_limits<A>::infinity();
+  const auto vmax = [](vec<A> a, vec<A> b) { return a > b ? a : b; };
+  // Four chains of maxima (one chain waits on each max's latency), in registers.
+  vec<A> m0 = splat<A>(none), m1 = m0, m2 = m0, m3 = m0;
   std::int64_t i = 0;
-  for (; i < whole; i += L) store_narrowed<T, A>(y + i, load(e + i) / vs);
-  if (i < n) {
-    store_narrowed<T, A>(pad, load(e + i) / vs);
-    std::copy(pad, pad + (n - i), y + i);
+  for (; i + 4 * L <= whole; i += 4 * L) {
+    m0 = vmax(load_widened<A>(x + i), m0);
+    m1 = vmax(load_widened<A>(x + i + L), m1);
+    m2 = vmax(load_widened<A>(x + i + 2 * L), m2);
+    m3 = vmax(load_widened<A>(x + i + 3 * L), m3);
+  }
+  for (; i < whole; i += L) m0 = vmax(load_widened<A>(x + i), m0);
+  if (tail) m1 = vmax(load_widened_partial<A>(x + whole, tail, none), m1);
+  const A mx = tree_lanes<A, kVecBytes>(vmax(vmax(m0, m1), vmax(m2, m3)), [](auto a, auto b) { return a > b ? a : b; });
+  // A NaN anywhere gives a NaN exp below and sum, so the whole row is NaN (as the reference).
+  const vec<A> vmx = splat<A>(mx);
+  for (i = 0; i < whole; i += L) store(e + i, vmath::exp<A>(load_widened<A>(x + i) - vmx));
+  // (Tail lanes here read as the maximum: exp(-inf) would cost subnormal assists on Intel; only
+  // the row's n exps are summed.)
+  if (tail) store(e + whole, vmath::exp<A>(load_widened_partial<A>(x + whole, tail, mx) - vmx));
+  const A s = static_cast<A>(fold_contig<sum_acc_t<T>, Fold::add>(e, n, sum_acc_t<T>(0)));
+  if (std::isnan(s)) {  // one NaN for the row on every level (the fused steps pass NaN signs on differently)
+    const A nan = std::numeric_limits<A>::quiet_NaN();
+    T nan_t;
+    convert_run(&nan, &nan_t, 1);
+    std::fill(y, y + n, nan_t);
+    return;
+  }
+  const vec<A> vs = splat<A>(s), inv = splat<A>(A(1) / s);
+  const auto quotient = [&](vec<A> v) {
+    const vec<A> q = v * inv;
+    return fmadd_exact<A>(fmadd_exact<A>(-q, vs, v), inv, q);
+  };
+  for (i = 0; i < whole; i += L) store_narrowed<T, A>(y + i, quotient(load(e + i)));
+  if (tail) {
+    if constexpr (std::is_same_v<T, A> && kHasMaskedIo<T>) {
+      store_partial(y + whole, quotient(load(e + whole)), tail);
+    } else {
+      alignas(64) T part[L];
+      store_narrowed<T, A>(part, quotient(load(e + whole)));
+      std::copy(part, part + tail, y + whole);
+    }
   }
 }
 
@@ -209,7 +230,8 @@ void softmax(const SoftmaxPlan& p) {
     const T* x = reinterpret_cast<const T*>(p.in);
     T* y = reinterpret_cast<T*>(p.out);
     const std::int64_t n = p.n, padded = (n + kLanes<A> - 1) / kLanes<A> * kLanes<A>;
-    parallel_for(0, p.rows, std::max<std::int64_t>(1, tuning::kGrain / n), [&](std::int64_t b, std::int64_t e) {
+    const std::int64_t row_work = tuning::kSoftmaxWork * (padded + tuning::kSoftmaxRowVecs * kLanes<A>);
+    parallel_for(0, p.rows, std::max<std::int64_t>(1, tuning::kGrain / row_work), [&](std::int64_t b, std::int64_t e) {
       AlignedBuffer<A> buf(static_cast<std::size_t>(padded));
       for (std::int64_t r = b; r < e; ++r) softmax_row<T>(x + r * n, y + r * n, n, buf.get());
     });
