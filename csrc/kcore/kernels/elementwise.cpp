@@ -80,8 +80,9 @@ void unary_typed(const ElementwisePlan& p) {
 
 // One row: the maximum, exp(x - max) into e (in A), their sum blocked as the reductions sum, and
 // each exp divided by it. The division is a multiply by 1/sum corrected once with two fused
-// multiply-adds, which gives the quotient's correctly rounded bits (Markstein's theorem; a divide
-// instruction costs many times a multiply) on every level.
+// multiply-adds: the quotient's correctly rounded bits (Markstein's theorem; tiny results, whose
+// correction underflows, within an ulp of them) on every level, where a divide instruction cost
+// many times a multiply.
 template <class T>
 void softmax_row(const T* x, T* y, std::int64_t n, widen_t<T>* e) {
   using A = widen_t<T>;
