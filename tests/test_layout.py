@@ -225,6 +225,34 @@ def test_image_channel_permutes(dtype, threads):
                 assert got.flags.c_contiguous and np.array_equal(got.view(u), want.view(u))
 
 
+@pytest.mark.parametrize("dtype", FLOATS + ["uint8", "int8", "int32", "int64"])
+def test_pixels_reversed_or_strided_along_the_width(dtype, threads):
+    # Flips and strided crops of channels_last images move whole pixels (ElementwisePlan::
+    # item_bytes): every pixel size up to and past the 64-byte limit, the widths where the first
+    # and last pixels are the only ones, lines ending at the array's end, the same bits on every
+    # thread count.
+    rng = np.random.default_rng(11)
+    for c in (1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 16, 17, 33):
+        for w in (1, 2, 3, 4, 31):
+            x = rng.standard_normal((2, 5, w, c)) * 50
+            x = x.astype(dtype) if dtype in FLOATS else x.astype(np.int64).astype(dtype)
+            for v in (x[:, :, ::-1], x[:, ::-1, ::-1], x[:, :, ::2], x[:, :, ::-3], x[:, :, ::-1, 1:],
+                      x[::-1, :, ::-2, :2]):
+                want = np.ascontiguousarray(v)
+                for n in (1, 2):
+                    threads.set_num_threads(n)
+                    got = _core.permute_dimensions(v, tuple(range(v.ndim)))
+                    u = f"u{got.itemsize}"
+                    assert got.flags.c_contiguous and np.array_equal(got.view(u), want.view(u)), (c, w, v.strides)
+    # The Keras call, an image batch large enough to be threaded.
+    img = rng.integers(0, 256, (32, 224, 224, 3), dtype=np.uint8)
+    for n in (1, 2, 3):
+        threads.set_num_threads(n)
+        np.testing.assert_array_equal(K.reverse(img, 2), img[:, :, ::-1])
+    img = img[:4, :64]
+    np.testing.assert_array_equal(K.reverse(img.astype(np.float32), (1, 2)), img[:, ::-1, ::-1].astype(np.float32))
+
+
 def test_streaming_size_follows_the_cpu_unless_the_environment_sets_it():
     # The tests run with KCORE_STREAM_BYTES set (conftest.py); without it: 8 MiB on Intel, else
     # the last-level cache one core sees, within [4, 64] MiB.

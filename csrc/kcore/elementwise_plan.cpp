@@ -37,6 +37,23 @@ void merge_short_rows(ElementwisePlan& p) {
   }
 }
 
+// A same-type copy whose last dim is contiguous in both (a pixel's channels) but short, and whose
+// next dim is not contiguous with it in the source (pixels reversed or strided): the two dims
+// become one dim of items of the last dim's bytes (see ElementwisePlan::item_bytes), so lines run
+// the image's width rather than a few channels. Source items must lie at least an item apart
+// (the kernel's moves may read an item's neighbour bytes, never past the farthest item).
+void merge_items(ElementwisePlan& p) {
+  constexpr std::int64_t kMaxItemBytes = 64;
+  if (p.ndim < 2) return;
+  const LoopDim& last = p.dim[p.ndim - 1];
+  const LoopDim& outer = p.dim[p.ndim - 2];
+  const std::int64_t item = itemsize(p.dtype[kOut]), bytes = last.size * item;
+  if (last.size < 2 || bytes > kMaxItemBytes || last.stride[kIn] != item) return;
+  if (outer.stride[kOut] != bytes || std::llabs(outer.stride[kIn]) < bytes) return;
+  --p.ndim;  // (the outer dim, now last, keeps its strides: they step whole items)
+  p.item_bytes = bytes;
+}
+
 }  // namespace
 
 ElementwisePlan make_elementwise_plan(ElementwiseKind kind, const ArrayRef& out, const ArrayRef* in, int nin) {
@@ -75,7 +92,8 @@ ElementwisePlan make_elementwise_plan(ElementwiseKind kind, const ArrayRef& out,
   if (p.dim[last].stride[kOut] != itemsize(out.dtype))
     throw std::invalid_argument("elementwise: the output must be contiguous in its innermost dim");
   if (nin > 1) merge_short_rows(p);
-  if (nin == 1) {
+  if (kind == ElementwiseKind::copy && nin == 1 && p.dtype[kIn] == p.dtype[kOut]) merge_items(p);
+  if (nin == 1 && p.item_bytes == 0) {
     const std::int64_t unit = itemsize(p.dtype[kIn]);
     if (p.dim[last].stride[kIn] != unit)
       for (int k = 0; k < last; ++k)

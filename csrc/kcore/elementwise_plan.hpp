@@ -39,6 +39,11 @@ struct ElementwisePlan {
   // Copies that transpose: the dim whose source stride is one element (-1 if none, or if the
   // source is contiguous along the last dim too).
   int src_inner = -1;
+  // Same-type copies whose innermost dim is short and contiguous on both sides but whose next dim
+  // runs another way in the source (an image's pixels reversed or strided along its width): that
+  // dim's elements are moved as items of item_bytes (its dim merged into the last, whose strides
+  // are then in items; 0: elements).
+  std::int64_t item_bytes = 0;
   double param[kElementwiseParams] = {};  // the unary kinds' parameters
   // Short rows (a few channels, channels_last) are merged with the dim outside them, so runs stay
   // long; an input broadcast across that dim then repeats its row: period[op] is the row's

@@ -335,8 +335,52 @@ void transpose_tiles(const ElementwisePlan& p) {
   });
 }
 
+// One line of n items of B bytes (B <= P < 2B, or B == P): item j from s + j * stride to
+// d + j * B. Each item moves as P bytes, a few instructions, where a line of B-byte memcpys cost a
+// call each: the bytes past an item land in the next output item, written after it, and come
+// from the gap to the next source item (stride >= B) -- so the last output item and the source's
+// highest item move exactly B bytes, and no move reads past the source's last item.
+template <int P>
+void copy_item_line(char* d, const char* s, std::int64_t n, std::int64_t B, std::int64_t stride) {
+  if (n <= 2) {
+    for (std::int64_t j = 0; j < n; ++j) std::memcpy(d + j * B, s + j * stride, static_cast<std::size_t>(B));
+    return;
+  }
+  std::int64_t j = 0;
+  if (stride < 0) {  // (the source's highest item comes first)
+    std::memcpy(d, s, static_cast<std::size_t>(B));
+    j = 1;
+  }
+  for (; j < n - 1; ++j) std::memcpy(d + j * B, s + j * stride, P);
+  std::memcpy(d + j * B, s + j * stride, static_cast<std::size_t>(B));
+}
+
+template <int P>
+void copy_items_by(const ElementwisePlan& p) {
+  const int nd = p.ndim;
+  const LoopDim& last = p.dim[nd - 1];
+  const std::int64_t B = p.item_bytes, n = last.size, lines = p.size * itemsize(p.dtype[kOut]) / (n * B);
+  parallel_for(0, lines, std::max<std::int64_t>(1, tuning::kGrain * 4 / (n * B)), [&](std::int64_t b, std::int64_t e) {
+    for_each_offset<2>(p.dim, nd - 1, b, e, [&](const std::array<std::int64_t, 2> off) {
+      copy_item_line<P>(p.data[kOut] + off[kOut], p.data[kIn] + off[kIn], n, B, last.stride[kIn]);
+    });
+  });
+}
+
+// Same-type copies of items (ElementwisePlan::item_bytes), by the power of two that holds one.
+inline void copy_items(const ElementwisePlan& p) {
+  const std::int64_t B = p.item_bytes;
+  if (B <= 2) return copy_items_by<2>(p);
+  if (B <= 4) return copy_items_by<4>(p);
+  if (B <= 8) return copy_items_by<8>(p);
+  if (B <= 16) return copy_items_by<16>(p);
+  if (B <= 32) return copy_items_by<32>(p);
+  return copy_items_by<64>(p);
+}
+
 template <class S, class D>
 void copy_typed(const ElementwisePlan& p) {
+  if (p.item_bytes > 0) return copy_items(p);
   if (p.src_inner < 0) {
     // (A plain copy is memcpy, which picks its own stores.)
     const bool stream = !std::is_same_v<S, D> && p.size * static_cast<std::int64_t>(sizeof(D)) >= tuning::stream_bytes();
