@@ -244,6 +244,17 @@ def test_pixels_reversed_or_strided_along_the_width(dtype, threads):
                     got = _core.permute_dimensions(v, tuple(range(v.ndim)))
                     u = f"u{got.itemsize}"
                     assert got.flags.c_contiguous and np.array_equal(got.view(u), want.view(u)), (c, w, v.strides)
+    # One long line of pixels, shared out in chunks (each chunk ends on an exact move).
+    for shape in ((600_001, 3), (1_000_003, 5), (200_003, 8)):
+        x = (rng.standard_normal(shape) * 50).astype(dtype) if dtype in FLOATS else \
+            rng.integers(-100, 100, shape).astype(dtype)
+        for v in (x[::-1], x[::2], x[::-3, 1:]):
+            want = np.ascontiguousarray(v)
+            for n in (1, 2, 3):
+                threads.set_num_threads(n)
+                got = _core.permute_dimensions(v, (0, 1))
+                u = f"u{got.itemsize}"
+                assert np.array_equal(got.view(u), want.view(u)), (shape, v.strides)
     # The Keras call, an image batch large enough to be threaded.
     img = rng.integers(0, 256, (32, 224, 224, 3), dtype=np.uint8)
     for n in (1, 2, 3):

@@ -41,8 +41,8 @@ struct ElementwisePlan {
   int src_inner = -1;
   // Same-type copies whose innermost dim is short and contiguous on both sides but whose next dim
   // runs another way in the source (an image's pixels reversed or strided along its width): that
-  // dim's elements are moved as items of item_bytes (its dim merged into the last, whose strides
-  // are then in items; 0: elements).
+  // row is moved as one item of item_bytes: the innermost dim is dropped, and the next, now last,
+  // counts items and keeps its byte strides (0: elements, no items).
   std::int64_t item_bytes = 0;
   double param[kElementwiseParams] = {};  // the unary kinds' parameters
   // Short rows (a few channels, channels_last) are merged with the dim outside them, so runs stay

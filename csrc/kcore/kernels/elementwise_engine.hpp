@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
+#include <utility>
 
 #include "kcore/elementwise_plan.hpp"
 #include "kcore/kernels/convert.hpp"
@@ -335,13 +336,13 @@ void transpose_tiles(const ElementwisePlan& p) {
   });
 }
 
-// One line of n items of B bytes (B <= P < 2B, or B == P): item j from s + j * stride to
-// d + j * B. Each item moves as P bytes, a few instructions, where a line of B-byte memcpys cost a
-// call each: the bytes past an item land in the next output item, written after it, and come
-// from the gap to the next source item (stride >= B) -- so the last output item and the source's
-// highest item move exactly B bytes, and no move reads past the source's last item.
+// n items of B bytes (B <= P < 2B): item j from s + j * stride to d + j * B. Each item moves as
+// P bytes, a few instructions, where a B-byte memcpy cost a call: the bytes past an item land in
+// the next output item, written after it, and come from the gap or the item next to it in memory
+// (|stride| >= B) -- so the last output item and the source's highest item move exactly B bytes,
+// and nothing is read past the highest item or written past the last.
 template <int P>
-void copy_item_line(char* d, const char* s, std::int64_t n, std::int64_t B, std::int64_t stride) {
+void copy_item_run(char* d, const char* s, std::int64_t n, std::int64_t B, std::int64_t stride) {
   if (n <= 2) {
     for (std::int64_t j = 0; j < n; ++j) std::memcpy(d + j * B, s + j * stride, static_cast<std::size_t>(B));
     return;
@@ -355,15 +356,81 @@ void copy_item_line(char* d, const char* s, std::int64_t n, std::int64_t B, std:
   std::memcpy(d + j * B, s + j * stride, static_cast<std::size_t>(B));
 }
 
+#if defined(__SSSE3__)
+// Reversed runs of B-byte items (B <= 8; stride -B) 16 / B at a time: one 16-byte load of that many
+// adjacent source items, one constant byte shuffle (pshufb) that reverses their order, one store.
+// The bytes past a group (fewer than B) are read from the item before it in memory and land in the
+// next output item, as copy_item_run's: the first item (the highest) and the run's tail go there.
+template <int B>
+struct ReversedItems {
+  static constexpr int K = 16 / B;
+  using V = unsigned char __attribute__((vector_size(16)));
+  template <std::size_t... o>
+  static constexpr V mask(std::index_sequence<o...>) {
+    return V{static_cast<unsigned char>(o < K * B ? (K - 1 - o / B) * B + o % B : o)...};
+  }
+  static void run(char* d, const char* s, std::int64_t n) {
+    constexpr V m = mask(std::make_index_sequence<16>{});
+    if (n <= K + 1) return copy_item_run<(B <= 2 ? 2 : B <= 4 ? 4 : 8)>(d, s, n, B, -B);
+    std::memcpy(d, s, B);
+    std::int64_t j = 1;
+    for (; j + K < n; j += K) {  // (item j + K, written after, takes the spill)
+      V v;
+      std::memcpy(&v, s - (j + K - 1) * B, 16);
+      v = __builtin_shuffle(v, m);
+      std::memcpy(d + j * B, &v, 16);
+    }
+    copy_item_run<(B <= 2 ? 2 : B <= 4 ? 4 : 8)>(d + j * B, s - j * B, n - j, B, -B);
+  }
+};
+#endif
+
+// A chunk of a line's items: the shuffled groups where the items are small and reversed in
+// place, else copy_item_run.
+template <int P>
+void copy_item_chunk(char* d, const char* s, std::int64_t n, std::int64_t B, std::int64_t stride) {
+#if defined(__SSSE3__)
+  if constexpr (P <= 8) {
+    if (stride == -B) {
+      switch (B) {
+        case 2: return ReversedItems<2>::run(d, s, n);
+        case 3: return ReversedItems<3>::run(d, s, n);
+        case 4: return ReversedItems<4>::run(d, s, n);
+        case 5: return ReversedItems<5>::run(d, s, n);
+        case 6: return ReversedItems<6>::run(d, s, n);
+        case 7: return ReversedItems<7>::run(d, s, n);
+        case 8: return ReversedItems<8>::run(d, s, n);
+        default: break;
+      }
+    }
+  }
+#endif
+  copy_item_run<P>(d, s, n, B, stride);
+}
+
+// Lines of items, in chunks of about kCopyChunk float32s' bytes so that a few long lines still
+// spread over the threads; each chunk ends on an exact move, so chunks never write each other's.
 template <int P>
 void copy_items_by(const ElementwisePlan& p) {
   const int nd = p.ndim;
   const LoopDim& last = p.dim[nd - 1];
-  const std::int64_t B = p.item_bytes, n = last.size, lines = p.size * itemsize(p.dtype[kOut]) / (n * B);
-  parallel_for(0, lines, std::max<std::int64_t>(1, tuning::kGrain * 4 / (n * B)), [&](std::int64_t b, std::int64_t e) {
-    for_each_offset<2>(p.dim, nd - 1, b, e, [&](const std::array<std::int64_t, 2> off) {
-      copy_item_line<P>(p.data[kOut] + off[kOut], p.data[kIn] + off[kIn], n, B, last.stride[kIn]);
-    });
+  const std::int64_t B = p.item_bytes, n = last.size, stride = last.stride[kIn];
+  const std::int64_t lines = p.size * itemsize(p.dtype[kOut]) / (n * B);
+  const std::int64_t chunk = std::min(n, std::max<std::int64_t>(1, tuning::kCopyChunk * 4 / B));
+  const std::int64_t per_line = (n + chunk - 1) / chunk;
+  parallel_for(0, lines * per_line, std::max<std::int64_t>(1, tuning::kGrain * 4 / (chunk * B)), [&](std::int64_t b, std::int64_t e) {
+    if (per_line == 1) {
+      for_each_offset<2>(p.dim, nd - 1, b, e, [&](const std::array<std::int64_t, 2> off) {
+        copy_item_chunk<P>(p.data[kOut] + off[kOut], p.data[kIn] + off[kIn], n, B, stride);
+      });
+      return;
+    }
+    for (std::int64_t task = b; task < e; ++task) {
+      const std::int64_t i0 = task % per_line * chunk, m = std::min(chunk, n - i0);
+      std::int64_t off[2];
+      offsets_of(task / per_line, p.dim, nd - 1, off);
+      copy_item_chunk<P>(p.data[kOut] + off[kOut] + i0 * B, p.data[kIn] + off[kIn] + i0 * stride, m, B, stride);
+    }
   });
 }
 
