@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstring>
 #include <type_traits>
+#include <vector>
 
 #include "kcore/kernels/accumulate.hpp"
 #include "kcore/kernels/convert.hpp"
@@ -67,6 +68,10 @@ void resize_bilinear(const ResizePlan& p) {
     t = static_cast<A>(o % p.factor[d]) / static_cast<A>(p.factor[d]);
   };
   const auto lerp = [](A a, A b, A t) { return a * (A(1) - t) + b * t; };
+  // Each output position's sources along the last dim, worked out once (integer divisions).
+  std::vector<std::int64_t> w_of(static_cast<std::size_t>(2 * out_w));
+  std::vector<A> t_of(static_cast<std::size_t>(out_w));
+  for (std::int64_t ow = 0; ow < out_w; ++ow) source(2, ow, w_of[2 * ow], w_of[2 * ow + 1], t_of[ow]);
   const std::int64_t lines = p.batch * out_d * out_h;
   parallel_tasks(lines, std::max<std::int64_t>(line_out * 4, 1), [&](std::int64_t line) {
     const std::int64_t oh = line % out_h, od = line / out_h % out_d, n = line / (out_h * out_d);
@@ -74,21 +79,36 @@ void resize_bilinear(const ResizePlan& p) {
     A td, th;
     source(0, od, ds[0], ds[1], td);
     source(1, oh, hs[0], hs[1], th);
-    // The source lines blended along height (when a spatial dim), then along depth (when one).
+    // The source lines blended along height (when a spatial dim), then along depth (when one);
+    // lines in A are read where they lie, float16 ones converted into `r` first.
     const bool by_depth = p.ndim == 3, by_height = p.ndim >= 2;
     AlignedBuffer<A> rows(static_cast<std::size_t>(4 * line_in));
     A* const r = rows.get();
+    const auto line_of = [&](std::int64_t plane, std::int64_t h, A* buf) -> const A* {
+      const T* const src = x + (plane * p.in[1] + h) * line_in;
+      if constexpr (std::is_same_v<T, A>) {
+        return src;
+      } else {
+        convert_run(src, buf, line_in);
+        return buf;
+      }
+    };
+    const A* planes[2] = {};
     for (int a = 0; a < (by_depth ? 2 : 1); ++a) {
       A* const ra = r + 2 * a * line_in;
       const std::int64_t plane = n * p.in[0] + (by_depth ? ds[a] : od);
-      convert_run(x + (plane * p.in[1] + (by_height ? hs[0] : oh)) * line_in, ra, line_in);
+      const A* const top = line_of(plane, by_height ? hs[0] : oh, ra);
+      planes[a] = top;
       if (!by_height) continue;
-      convert_run(x + (plane * p.in[1] + hs[1]) * line_in, ra + line_in, line_in);
-      for (std::int64_t i = 0; i < line_in; ++i) ra[i] = lerp(ra[i], ra[line_in + i], th);
+      const A* const bottom = line_of(plane, hs[1], ra + line_in);
+      for (std::int64_t i = 0; i < line_in; ++i) ra[i] = lerp(top[i], bottom[i], th);
+      planes[a] = ra;
     }
-    A* const blend = r;
-    if (by_depth)
-      for (std::int64_t i = 0; i < line_in; ++i) blend[i] = lerp(r[i], r[2 * line_in + i], td);
+    const A* blend = planes[0];
+    if (by_depth) {
+      for (std::int64_t i = 0; i < line_in; ++i) r[i] = lerp(planes[0][i], planes[1][i], td);
+      blend = r;
+    }
     AlignedBuffer<A> out;
     A* o;
     if constexpr (std::is_same_v<T, A>) {
@@ -98,11 +118,9 @@ void resize_bilinear(const ResizePlan& p) {
       o = out.get();
     }
     for (std::int64_t ow = 0; ow < out_w; ++ow) {
-      std::int64_t w0, w1;
-      A tw;
-      source(2, ow, w0, w1, tw);
-      const A* const s0 = blend + w0 * C;
-      const A* const s1 = blend + w1 * C;
+      const A* const s0 = blend + w_of[2 * ow] * C;
+      const A* const s1 = blend + w_of[2 * ow + 1] * C;
+      const A tw = t_of[ow];
       A* const dst = o + ow * C;
       for (std::int64_t c = 0; c < C; ++c) dst[c] = lerp(s0[c], s1[c], tw);
     }
