@@ -106,7 +106,8 @@ def test_values_keras_users_rely_on():
 
 
 RELU_PARAMS = [{}, {"max_value": 6}, {"alpha": 0.3}, {"threshold": 1.5}, {"threshold": -1.0},
-               {"alpha": 0.1, "max_value": 2.5, "threshold": 0.5}, {"alpha": 0.2, "threshold": -0.5, "max_value": 1}]
+               {"alpha": 0.1, "max_value": 2.5, "threshold": 0.5}, {"alpha": 0.2, "threshold": -0.5, "max_value": 1},
+               {"max_value": -1.0}, {"alpha": 0.2, "max_value": -0.5}]
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
@@ -118,8 +119,8 @@ def test_relu_parameters_follow_keras(params, dtype, rng):
         a = x.astype(np.float64)
         t = params.get("threshold", 0.0)
         y = a * (a > t) if t != 0 else np.where(a < 0, 0.0, a)
-        if "max_value" in params:
-            y = np.clip(y, 0.0, params["max_value"])
+        if "max_value" in params:  # tf.clip_by_value: min with the maximum, then max with 0
+            y = np.maximum(np.minimum(y, params["max_value"]), 0.0)
         if params.get("alpha"):
             y = y - params["alpha"] * np.maximum(t - a, 0.0)
     got = K.relu(x, **params)
@@ -131,6 +132,7 @@ def test_relu_parameters_follow_keras(params, dtype, rng):
 def test_integer_and_list_inputs():
     assert K.relu(np.array([-2, 3], np.int32)).tolist() == [0, 3]
     assert K.relu(np.array([-2, 3, 9], np.int64), max_value=6).dtype == np.int64
+    assert K.relu(np.array([-2, 3, 9], np.int32), max_value=-1).tolist() == [0, 0, 0]
     out = K.exp([0.0, 1.0])
     assert out.dtype == np.float32  # a list converts as TensorFlow converts it: floatx
     assert K.sigmoid(np.array([0, 0], np.int32)).dtype == np.float32

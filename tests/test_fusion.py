@@ -49,6 +49,8 @@ def _chain(kind, x, w, dtype, rng, depthwise=False):
         return K.bias_add(conv, shift)
     if kind == "relu":
         return K.relu(conv)
+    if kind == "relu_negative_max":  # (tf.clip_by_value's order: every element 0, NaN kept)
+        return K.relu(conv, max_value=-0.5)
     if kind == "clip":
         return K.clip(conv, -0.5, 0.25)
     raise ValueError(kind)
@@ -75,7 +77,7 @@ def fused_calls(monkeypatch):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("kind", ["bias_relu", "bn_relu6", "bias_bn_relu", "bias_bn", "bias", "relu", "clip",
-                                  "bias_bn_add_relu", "add_first_relu", "bias_bn_add", "add_relu"])
+                                  "relu_negative_max", "bias_bn_add_relu", "add_first_relu", "bias_bn_add", "add_relu"])
 @pytest.mark.parametrize("depthwise,ksize", [(False, 3), (False, 1), (True, 3)])
 def test_fused_chains_give_the_unfused_bits(kind, dtype, depthwise, ksize, fused_calls, rng):
     x = K.placeholder((None, 9, 11, 6), dtype=dtype)

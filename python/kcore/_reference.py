@@ -87,7 +87,7 @@ def unary_exact(name: str, a: np.ndarray, alpha=None, max_value=None, threshold=
             t = np.longdouble(threshold or 0)
             y = x * (x > t) if t != 0 else np.where(x < 0, zero, x)
             if max_value is not None:
-                y = np.clip(y, zero, np.longdouble(max_value))
+                y = np.maximum(np.minimum(y, np.longdouble(max_value)), zero)  # (tf.clip_by_value's order)
             if alpha:
                 y = y - np.longdouble(alpha) * np.maximum(t - x, zero)
             return y

@@ -161,7 +161,10 @@ struct Relu {
   vec<A> apply(vec<A> x) const {
     const vec<A> t = splat<A>(threshold);
     vec<A> y = threshold != 0 ? x * (x > t ? splat<A>(1) : splat<A>(0)) : (x < splat<A>(0) ? splat<A>(0) : x);
-    if (has_max) y = vmath::clamp<A>(y, 0, max_value);
+    if (has_max) {  // as tf.clip_by_value: the maximum first, so a negative one gives 0
+      y = y > splat<A>(max_value) ? splat<A>(max_value) : y;
+      y = y < splat<A>(0) ? splat<A>(0) : y;
+    }
     if (alpha != 0) {
       const vec<A> d = t - x;
       y = y - splat<A>(alpha) * (d > splat<A>(0) ? d : splat<A>(0));
