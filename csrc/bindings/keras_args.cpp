@@ -88,6 +88,8 @@ void parse_axes(py::handle axis, int ndim, const char* fn, bool* mark) {
     }
   }
   if (!is_list_or_tuple(axis)) {
+    if (py::isinstance<py::array>(axis) && py::reinterpret_borrow<py::array>(axis).ndim() == 1)
+      return parse_axes(axis.attr("tolist")(), ndim, fn, mark);  // (a 1-D array of axes, as tf.reduce_* takes)
     mark[axis_int(axis, ndim, fn)] = true;
     return;
   }
