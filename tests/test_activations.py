@@ -178,8 +178,11 @@ def test_softmax_large_and_special_logits(dtype, width):
     assert np.isnan(got[1]).all()  # a NaN makes its row NaN, as the reference
     assert got[2].tolist() == [0.0, 1.0] + [0.0] * (width - 2)
     assert np.isnan(got[3]).all()
-    with pytest.raises(ValueError, match="softmax: cannot apply softmax to a tensor of rank 1"):
-        K.softmax(np.ones(3, np.float32))
+    with pytest.raises(ValueError, match="softmax: cannot apply softmax to a tensor of rank 0"):
+        K.softmax(np.float32(1))
+    # Rank 1 is one row, as tf.nn.softmax (Keras's softmax activation is what refuses it).
+    e = np.exp([1.0, 2.0, 3.0])
+    np.testing.assert_allclose(K.softmax(np.array([1.0, 2.0, 3.0], np.float32)), e / e.sum(), rtol=4e-7)
     with pytest.raises((ValueError, IndexError), match="softmax"):
         K.softmax(np.ones((2, 3), np.float32), axis=2)
 

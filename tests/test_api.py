@@ -295,8 +295,9 @@ def test_activations():
     s = K.softmax(X4, axis=2)
     np.testing.assert_allclose(np.sum(s, axis=2), 1, rtol=1e-5)
     np.testing.assert_allclose(K.softmax(X3, 1), KN.softmax(X3, 1), rtol=1e-6)
-    with pytest.raises(ValueError, match="softmax: cannot apply softmax to a tensor of rank 1"):
-        K.softmax(np.ones(3))
+    with pytest.raises(ValueError, match="softmax: cannot apply softmax to a tensor of rank 0"):
+        K.softmax(np.float64(1))
+    np.testing.assert_allclose(K.softmax(np.ones(4)), 0.25)  # rank 1: one row, as tf.nn.softmax
     np.testing.assert_allclose(K.sigmoid(np.array([0.0, 1000.0, -1000.0])), [0.5, 1.0, 0.0])
     assert K.hard_sigmoid(np.array([-10.0, 0.0, 10.0])).tolist() == [0.0, 0.5, 1.0]
 
@@ -526,7 +527,7 @@ def test_argument_errors_of_the_native_entries():
     with pytest.raises(ValueError, match="dot: the result would have 78 dimensions; NumPy arrays have at most 64"):
         K.dot(np.ones((1,) * 40, np.float32), np.ones((1,) * 40, np.float32))
     with pytest.raises(TypeError, match="sum: axis must be an int, a list/tuple of ints or None, got ndarray"):
-        K.sum(np.ones((2, 3)), axis=np.array([0, 1]))
+        K.sum(np.ones((2, 3)), axis=np.array([[0, 1]]))  # (a 1-D array of axes is taken, as tf.reduce_sum)
     with pytest.raises(ValueError, match="sum: axis 5 is out of bounds"):
         K.sum(np.ones((2, 3)), axis=[0, 0, 5])  # every axis is checked before repeats
     with pytest.raises(TypeError, match="cast: unsupported dtype <class 'float'>"):

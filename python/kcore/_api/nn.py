@@ -55,8 +55,8 @@ def softmax(kern, x, axis=-1):
     """exp(x - max) / sum(exp(x - max)) along `axis` (one native pass per row; other axes are
     moved last and back)."""
     a = np.asarray(V.float_tensor(x, "softmax"))
-    if a.ndim <= 1:
-        raise ValueError(f"softmax: cannot apply softmax to a tensor of rank {a.ndim} (shape {a.shape})")
+    if a.ndim == 0:  # (rank 1 is one row, as tf.nn.softmax: Keras's activation is what refuses it)
+        raise ValueError(f"softmax: cannot apply softmax to a tensor of rank 0 (shape {a.shape})")
     ax = _core.single_axis(-1 if axis is None else axis, a.ndim, "softmax")  # (None: the last axis, as tf.nn)
     rows = np.ascontiguousarray(np.moveaxis(a, ax, -1))
     r = kern.softmax(rows)
