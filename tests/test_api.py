@@ -272,8 +272,13 @@ def test_relu(alpha, max_value, threshold):
 def test_relu_keeps_integer_dtypes():
     out = K.relu(np.array([-3, 0, 4, 9], np.int32), max_value=6)
     assert out.dtype == np.int32 and out.tolist() == [0, 0, 4, 6]
-    with pytest.raises(TypeError, match="relu: alpha and threshold need a float tensor"):
-        K.relu(np.array([1, 2], np.int32), alpha=0.1)
+    # alpha alone is tf.nn.leaky_relu, which casts integers to float32 (Keras 2.3.1's relu calls it)
+    out = K.relu(np.array([-2, 3], np.int32), alpha=0.5)
+    assert out.dtype == np.float32 and out.tolist() == [-1.0, 3.0]
+    with pytest.raises(TypeError, match=r"relu: alpha \(with max_value or threshold\) and threshold need a float"):
+        K.relu(np.array([1, 2], np.int32), alpha=0.1, max_value=6)
+    with pytest.raises(TypeError, match=r"relu: .* need a float tensor, got int64"):
+        K.relu(np.array([1, 2], np.int64), threshold=1.0)
 
 
 def test_concatenate_refuses_mixed_dtypes():

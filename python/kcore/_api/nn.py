@@ -28,16 +28,20 @@ PUBLIC = ("in_train_phase", "in_test_phase", "dropout")
 def relu(kern, x, alpha=0.0, max_value=None, threshold=0.0):
     """As Keras 2.3.1 on TensorFlow: max(x, 0), or x * (x > threshold) for a nonzero threshold;
     clipped as tf.clip_by_value(x, 0, max_value) when max_value is given (a negative one gives
-    0); minus alpha * relu(threshold - x), in one native pass. Integer tensors keep their dtype
-    (alpha and threshold then need a float tensor)."""
+    0); minus alpha * relu(threshold - x), in one native pass. Integer tensors keep their dtype,
+    but for alpha alone (tf.nn.leaky_relu: float32); alpha with more, or a threshold, needs a
+    float tensor."""
     a = V.tensor(x, "relu")
     alpha, threshold = V.number(alpha, "relu", "alpha"), V.number(threshold, "relu", "threshold")
     max_value = None if max_value is None else V.number(max_value, "relu", "max_value")
     if a.dtype.kind != "f":
         if a.dtype.kind not in "iu":
             raise TypeError(f"relu: expects a numeric tensor, got {a.dtype}")
+        if alpha != 0 and max_value is None and threshold == 0:  # tf.nn.leaky_relu casts integers
+            return unary(kern, E.relu, a.astype(np.float32), "relu", alpha=alpha, max_value=None, threshold=0.0)
         if alpha != 0 or threshold != 0:
-            raise TypeError(f"relu: alpha and threshold need a float tensor, got {a.dtype}")
+            raise TypeError(f"relu: alpha (with max_value or threshold) and threshold need a float tensor, "
+                            f"got {a.dtype}")
         if max_value is None:
             return np.maximum(a, a.dtype.type(0))
         return np.maximum(np.minimum(a, np.asarray(max_value).astype(a.dtype)), a.dtype.type(0))
