@@ -113,18 +113,26 @@ def cumprod_oracles(x, axis):
         return np.cumprod(np.asarray(x, np.longdouble), axis=axis), np.cumprod(np.asarray(x, np.float64), axis=axis)
 
 
-def assert_cumprod_close(got, oracles, dtype):
+def assert_cumprod_close(got, oracles, dtype, x=None, axis=None):
     """A running product against each of cumprod_oracles, rounded to the dtype: within 8 eps or
-    the dtype's smallest subnormal of one of them, overflow compared by class."""
+    the dtype's smallest subnormal of one of them, or overflowed to an infinity of its sign. With
+    x and axis (a product computed in another order: blocks), not where the running product of
+    the non-zero magnitudes left float64's normal range (its rounding there is order-bound)."""
     got = np.asarray(got, np.float64)
     ok = np.zeros(got.shape, bool)
+    top = np.finfo(dtype).max
     for exact in oracles:
         exact = np.asarray(exact)
         with np.errstate(all="ignore"):
             rounded = exact.astype(dtype).astype(np.float64)
             ok |= (got == rounded) | (np.isnan(got) & np.isnan(exact)) | \
                 (np.abs(got - rounded) <= 8 * eps(dtype) * np.abs(exact) + np.finfo(dtype).smallest_subnormal) | \
-                (np.abs(exact) > np.finfo(dtype).max)
+                (np.isinf(got) & (np.sign(got) == np.sign(exact)) & (np.abs(exact) * (1 + 8 * eps(dtype)) >= top))
+    if x is not None:
+        with np.errstate(all="ignore"):
+            x64 = np.abs(np.asarray(x, np.float64))
+            smallest = np.cumprod(np.where(x64 == 0, 1.0, np.minimum(x64, 1.0)), axis=axis)
+            ok |= smallest < np.finfo(np.float64).tiny
     assert ok.all(), f"mismatch:\n got={got[~ok][:5]}\n oracles={[np.asarray(e)[~ok][:5] for e in oracles]}"
 
 

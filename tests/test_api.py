@@ -258,13 +258,13 @@ RELU_CASES = [(0.0, None, 0.0), (0.1, None, 0.0), (0.0, 6.0, 0.0), (0.1, 6.0, 0.
 
 @pytest.mark.parametrize("alpha,max_value,threshold", RELU_CASES)
 def test_relu(alpha, max_value, threshold):
-    # Keras 2.3.1 on TensorFlow: x * (x > threshold), clipped to [0, max_value] when max_value is
-    # given (so a negative threshold lets negative values through only without max_value), minus
-    # alpha * relu(threshold - x).
+    # Keras 2.3.1 on TensorFlow: x * (x > threshold), clipped by tf.clip_by_value(., 0, max_value)
+    # when max_value is given (so a negative threshold lets negative values through only without
+    # max_value), minus alpha * relu(threshold - x).
     x = np.linspace(-4, 8, 49).astype(np.float32).reshape(-1, 1)
     expected = np.where(x > threshold, x, 0.0)
     if max_value is not None:
-        expected = np.clip(expected, 0, max_value)
+        expected = np.maximum(np.minimum(expected, max_value), 0)
     expected = expected - alpha * np.maximum(threshold - x, 0)
     np.testing.assert_allclose(K.relu(x, alpha, max_value, threshold), expected, rtol=1e-6, atol=1e-6)
 
@@ -272,6 +272,11 @@ def test_relu(alpha, max_value, threshold):
 def test_relu_keeps_integer_dtypes():
     out = K.relu(np.array([-3, 0, 4, 9], np.int32), max_value=6)
     assert out.dtype == np.int32 and out.tolist() == [0, 0, 4, 6]
+    # Bounds outside the dtype's range clip to it (never wrap); NaN is no maximum, as the kernel's.
+    assert K.relu(np.array([0, 5, 100], np.uint8), max_value=-1).tolist() == [0, 0, 0]
+    assert K.relu(np.array([0, 5, 100], np.int8), max_value=300).tolist() == [0, 5, 100]
+    assert K.relu(np.array([-1, 5], np.int32), max_value=float("nan")).tolist() == [0, 5]
+    assert K.relu(np.array([3, 5], np.int32), max_value=2.7).tolist() == [2, 2]
     # alpha alone is tf.nn.leaky_relu, which casts integers to float32 (Keras 2.3.1's relu calls it)
     out = K.relu(np.array([-2, 3], np.int32), alpha=0.5)
     assert out.dtype == np.float32 and out.tolist() == [-1.0, 3.0]

@@ -1,4 +1,4 @@
-"""cumsum and cumprod against the float64 oracle."""
+"""cumsum and cumprod against float64 and long-double oracles."""
 import numpy as np
 import pytest
 from hypothesis import given

@@ -88,8 +88,11 @@ void parse_axes(py::handle axis, int ndim, const char* fn, bool* mark) {
     }
   }
   if (!is_list_or_tuple(axis)) {
-    if (py::isinstance<py::array>(axis) && py::reinterpret_borrow<py::array>(axis).ndim() == 1)
-      return parse_axes(axis.attr("tolist")(), ndim, fn, mark);  // (a 1-D array of axes, as tf.reduce_* takes)
+    if (py::isinstance<py::array>(axis)) {  // a 1-D integer array of axes, as tf.reduce_* takes
+      const auto a = py::reinterpret_borrow<py::array>(axis);
+      const char kind = a.dtype().kind();
+      if (a.ndim() == 1 && (kind == 'i' || kind == 'u')) return parse_axes(axis.attr("tolist")(), ndim, fn, mark);
+    }
     mark[axis_int(axis, ndim, fn)] = true;
     return;
   }

@@ -84,8 +84,9 @@ def _clip_bounds(node):
             return None
         if max_value is None:
             return 0.0, float("inf")
-        # (a negative max_value gives 0, as tf.clip_by_value takes the maximum first)
-        return (0.0, max(float(max_value), 0.0)) if _number(max_value) and not np.isnan(max_value) else None
+        # (a negative max_value is not fused: relu then takes the maximum first, as
+        # tf.clip_by_value, giving +0 where the epilogue's order would keep a -0)
+        return (0.0, float(max_value)) if _number(max_value) and not np.isnan(max_value) and max_value >= 0 else None
     lo, hi = args["min_value"], args["max_value"]
     if not all(v is None or (_number(v) and not np.isnan(v)) for v in (lo, hi)):
         return None

@@ -152,8 +152,8 @@ struct Elu {
   vec<A> apply(vec<A> x) const { return x > splat<A>(0) ? x : splat<A>(alpha) * vmath::expm1<A>(x); }
 };
 // Keras 2.3.1's relu(x, alpha, max_value, threshold) step by step, as its TensorFlow backend:
-// max(x, 0) (NaN kept), or x * (x > threshold) for a threshold; clipped to [0, max_value] when a
-// maximum is given; minus alpha * max(threshold - x, 0).
+// max(x, 0) (NaN kept), or x * (x > threshold) for a threshold; clipped as
+// tf.clip_by_value(., 0, max_value) when a maximum is given; minus alpha * max(threshold - x, 0).
 template <class A>
 struct Relu {
   A alpha, max_value, threshold;

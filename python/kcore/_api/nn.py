@@ -4,6 +4,8 @@ cross-entropies, l2_normalize, bias_add (native addition), dropout, the learning
 stop_gradient and print_tensor (Keras 2.3 formulas)."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from kcore import _graph
@@ -42,9 +44,11 @@ def relu(kern, x, alpha=0.0, max_value=None, threshold=0.0):
         if alpha != 0 or threshold != 0:
             raise TypeError(f"relu: alpha (with max_value or threshold) and threshold need a float tensor, "
                             f"got {a.dtype}")
-        if max_value is None:
+        if max_value is None or math.isnan(max_value):  # (NaN: no maximum, as the native kernel)
             return np.maximum(a, a.dtype.type(0))
-        return np.maximum(np.minimum(a, np.asarray(max_value).astype(a.dtype)), a.dtype.type(0))
+        info = np.iinfo(a.dtype)  # the bound in range, truncated as tf.cast truncates it
+        hi = info.max if max_value >= info.max else info.min if max_value <= info.min else int(max_value)
+        return np.maximum(np.minimum(a, a.dtype.type(hi)), a.dtype.type(0))
     return unary(kern, E.relu, a, "relu", alpha=alpha, max_value=max_value, threshold=threshold)
 
 
