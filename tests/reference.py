@@ -115,9 +115,10 @@ def cumprod_oracles(x, axis):
 
 def assert_cumprod_close(got, oracles, dtype, x=None, axis=None):
     """A running product against each of cumprod_oracles, rounded to the dtype: within 8 eps or
-    the dtype's smallest subnormal of one of them, or overflowed to an infinity of its sign. With
-    x and axis (a product computed in another order: blocks), not where the running product of
-    the non-zero magnitudes left float64's normal range (its rounding there is order-bound)."""
+    the dtype's smallest subnormal of one of them, or at the overflow boundary (an infinity or
+    the largest finite value) with its sign. With x and axis (a product computed in another
+    order: blocks), not where the running product of the non-zero magnitudes fell below float64's
+    normal range (its rounding there is order-bound; callers keep products from overflowing)."""
     got = np.asarray(got, np.float64)
     ok = np.zeros(got.shape, bool)
     top = np.finfo(dtype).max
@@ -127,7 +128,8 @@ def assert_cumprod_close(got, oracles, dtype, x=None, axis=None):
             rounded = exact.astype(dtype).astype(np.float64)
             ok |= (got == rounded) | (np.isnan(got) & np.isnan(exact)) | \
                 (np.abs(got - rounded) <= 8 * eps(dtype) * np.abs(exact) + np.finfo(dtype).smallest_subnormal) | \
-                (np.isinf(got) & (np.sign(got) == np.sign(exact)) & (np.abs(exact) * (1 + 8 * eps(dtype)) >= top))
+                ((np.isinf(got) | (np.abs(got) == top)) & (np.sign(got) == np.sign(exact)) &
+                 (np.abs(exact) * (1 + 8 * eps(dtype)) >= top))
     if x is not None:
         with np.errstate(all="ignore"):
             x64 = np.abs(np.asarray(x, np.float64))

@@ -85,6 +85,9 @@ CASES = {
     "tanh": (K.tanh, (3, 4)),
     "softmax": (K.softmax, (3, 4)),
     "softmax_axis": (lambda x: K.softmax(x, axis=0), (3, 4)),
+    "softmax_axis_none": (lambda x: K.softmax(x, axis=None), (3, 4)),  # (None: the last axis)
+    "softmax_rank1": (K.softmax, (5,)),
+    "relu_leaky": (lambda x: K.relu(x, alpha=0.2), (4, 5)),
     "softplus": (K.softplus, (3, 4)),
     "softsign": (K.softsign, (3, 4)),
     "elu": (lambda x: K.elu(x, 0.7), (3, 4)),
@@ -175,6 +178,15 @@ def test_sparse_categorical_crossentropy_renormalises_probabilities():
     # TensorFlow takes log(clip(output)) as logits.
     got = K.sparse_categorical_crossentropy(np.array([0, 1]), np.array([[0.2, 0.2, 0.2], [0.5, 0.25, 0.25]]))
     np.testing.assert_allclose(got, [np.log(3.0), np.log(4.0)], rtol=1e-12)
+
+
+def test_leaky_relu_gradient_is_alpha_where_x_is_not_positive():
+    # tf.nn.leaky_relu's gradient (Keras 2.3.1's relu with alpha alone): alpha at 0 and NaN too.
+    x = K.variable(np.array([-1.0, 0.0, 1.0, np.nan], np.float32))
+    (g,) = K.gradients(K.sum(K.relu(x, alpha=0.2)), [x])
+    np.testing.assert_array_equal(K.eval(g), np.array([0.2, 0.2, 1.0, 0.2], np.float32))
+    (g,) = K.gradients(K.sum(K.relu(x)), [x])  # (plain relu: 0 at 0, as tf.nn.relu's)
+    np.testing.assert_array_equal(K.eval(g), [0.0, 0.0, 1.0, 0.0])
 
 
 def test_cumprod_gradient_where_the_input_has_zeros():

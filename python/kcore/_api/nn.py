@@ -255,8 +255,11 @@ def _float_name(x):
 @op("_relu_grad", shape=lambda g, x, *rest: (static_shape(x), static_dtype(g)))
 def relu_grad(g, x, alpha=0.0, max_value=None, threshold=0.0):
     """d relu / dx times g: 1 where x passes the threshold (and lies inside (0, max_value) when
-    clipped), plus alpha below the threshold."""
+    clipped), plus alpha below the threshold; alpha alone is tf.nn.leaky_relu, whose gradient is
+    alpha wherever x > 0 fails (0 and NaN included)."""
     a, gr = np.asarray(x), np.asarray(g)
+    if alpha != 0 and max_value is None and threshold == 0:
+        return gr * np.where(a > 0, gr.dtype.type(1), gr.dtype.type(alpha))
     passes = a > threshold
     if max_value is not None or threshold == 0:
         passes &= a > 0
@@ -285,6 +288,7 @@ def _tanh_grad(B, out, g, x):
 
 @gradient("softmax")
 def _softmax_grad(B, out, g, x, axis=-1):
+    axis = -1 if axis is None else axis  # (None is the last axis, as the forward pass reads it)
     return B._multiply(out, B._subtract(g, B.sum(B._multiply(g, out), axis, True))), None
 
 
