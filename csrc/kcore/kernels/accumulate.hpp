@@ -209,7 +209,7 @@ inline double sum_in_runs(const float* q, std::int64_t n) {
     std::memcpy(lanes, t, sizeof lanes);
     bool finite = true;
 #pragma GCC unroll 16
-    for (int k = 0; k < kBlockVecs; ++k) finite = finite && !any_lane(~(t[k] - t[k] == splat<float>(0)));
+    for (int k = 0; k < kBlockVecs; ++k) finite = finite && !any_nonfinite(t[k]);
     if (finite) {
 #pragma GCC unroll 16
       for (int k = 0; k < kBlockVecs; ++k) {

@@ -91,7 +91,7 @@ void softmax_row(const T* x, T* y, std::int64_t n, widen_t<T>* e) {
   const int tail = static_cast<int>(n - whole);
   // Tail lanes read as -inf here: they never change the maximum.
   const A none = -std::numeric_limits<A>::infinity();
-  const auto vmax = [](vec<A> a, vec<A> b) { return a > b ? a : b; };
+  const auto vmax = [](auto a, auto b) { return a > b ? a : b; };
   // Four chains of maxima (one chain waits on each max's latency), in registers.
   vec<A> m0 = splat<A>(none), m1 = m0, m2 = m0, m3 = m0;
   std::int64_t i = 0;
@@ -103,7 +103,7 @@ void softmax_row(const T* x, T* y, std::int64_t n, widen_t<T>* e) {
   }
   for (; i < whole; i += L) m0 = vmax(load_widened<A>(x + i), m0);
   if (tail) m1 = vmax(load_widened_partial<A>(x + whole, tail, none), m1);
-  const A mx = tree_lanes<A, kVecBytes>(vmax(vmax(m0, m1), vmax(m2, m3)), [](auto a, auto b) { return a > b ? a : b; });
+  const A mx = tree_lanes<A, kVecBytes>(vmax(vmax(m0, m1), vmax(m2, m3)), vmax);
   // A NaN anywhere gives a NaN exp below and sum, so the whole row is NaN (as the reference).
   const vec<A> vmx = splat<A>(mx);
   for (i = 0; i < whole; i += L) store(e + i, vmath::exp<A>(load_widened<A>(x + i) - vmx));

@@ -356,11 +356,15 @@ void copy_item_run(char* d, const char* s, std::int64_t n, std::int64_t B, std::
   std::memcpy(d + j * B, s + j * stride, static_cast<std::size_t>(B));
 }
 
+// The power of two that holds an item of B bytes (B <= 8): the size each one moves as.
+constexpr int item_move_bytes(int B) { return B <= 2 ? 2 : B <= 4 ? 4 : 8; }
+
 #if defined(__SSSE3__)
 // Reversed runs of B-byte items (B <= 8; stride -B) 16 / B at a time: one 16-byte load of that many
 // adjacent source items, one constant byte shuffle (pshufb) that reverses their order, one store.
-// The bytes past a group (fewer than B) are read from the item before it in memory and land in the
-// next output item, as copy_item_run's: the first item (the highest) and the run's tail go there.
+// The bytes past a group (fewer than B) are read from item j - 1 (the next higher address) and
+// land in the next output item, as copy_item_run's: the first item (the highest) and the run's
+// tail go there.
 template <int B>
 struct ReversedItems {
   static constexpr int K = 16 / B;
@@ -371,7 +375,7 @@ struct ReversedItems {
   }
   static void run(char* d, const char* s, std::int64_t n) {
     constexpr V m = mask(std::make_index_sequence<16>{});
-    if (n <= K + 1) return copy_item_run<(B <= 2 ? 2 : B <= 4 ? 4 : 8)>(d, s, n, B, -B);
+    if (n <= K + 1) return copy_item_run<item_move_bytes(B)>(d, s, n, B, -B);
     std::memcpy(d, s, B);
     std::int64_t j = 1;
     for (; j + K < n; j += K) {  // (item j + K, written after, takes the spill)
@@ -380,7 +384,7 @@ struct ReversedItems {
       v = __builtin_shuffle(v, m);
       std::memcpy(d + j * B, &v, 16);
     }
-    copy_item_run<(B <= 2 ? 2 : B <= 4 ? 4 : 8)>(d + j * B, s - j * B, n - j, B, -B);
+    copy_item_run<item_move_bytes(B)>(d + j * B, s - j * B, n - j, B, -B);
   }
 };
 #endif

@@ -160,7 +160,7 @@ struct SumOp {
                                      load(x[4] + j), load(x[5] + j), load(x[6] + j), load(x[7] + j));
           alignas(64) float f[Lf];
           store(f, a);
-          if (any_lane(~(a - a == splat<float>(0)))) {  // inf or NaN: lane by lane, as the tail
+          if (any_nonfinite(a)) {  // lane by lane, as the tail
             for (int h = 0; h < Lf; ++h) tmp[j + h] += std::isfinite(f[h]) ? static_cast<double>(f[h]) : run_in_double(x, m, j + h);
             continue;
           }

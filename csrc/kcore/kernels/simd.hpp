@@ -162,6 +162,12 @@ inline bool any_lane(Mask m) {
   return r != 0;
 }
 
+// Whether a lane of v is inf or NaN (x - x is 0 exactly for the finite ones).
+template <class V>
+inline bool any_nonfinite(V v) {
+  return any_lane(~(v - v == V{}));
+}
+
 // Index of the first set lane of a comparison mask whose lanes are sizeof(I) wide, or -1.
 template <class I, class Mask>
 inline int first_set_lane(Mask m) {
