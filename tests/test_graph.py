@@ -455,6 +455,61 @@ def test_shape_queries_while_building_evaluate_each_layer_once_per_probe(monkeyp
     assert got.shape == (3, 6, 6, 4)
 
 
+def test_shape_queries_while_building_run_no_convolution(monkeypatch):
+    # BatchNormalization's training branch asks K.shape(x)[axis] of a convolution's output; the
+    # probe takes the output's shape from the convolution's shape rule on its input's shape under
+    # the probe, and reductions and activations have rules of their own: building runs no
+    # convolution (NASNetLarge took 36 s to build when every query ran the layers before it).
+    from kcore._ops import REGISTRY
+
+    calls = []
+    op = REGISTRY["conv2d"]
+    impl = op.impl
+    monkeypatch.setattr(op, "native", None)
+    monkeypatch.setattr(op, "impl", lambda *a, **k: calls.append(1) or impl(*a, **k))
+    x = K.placeholder((None, 9, 9, 4))
+    h = x
+    for strides in (1, 2, 1, 2):
+        h = K.relu(K.conv2d(h, np.full((3, 3, 4, 4), 0.01, np.float32), strides=strides, padding="same"))
+        mean, var = K.mean(h, axis=[0, 1, 2]), K.var(h, axis=[0, 1, 2])
+        size = K.prod(K.cast(K.stack([K.shape(h)[i] for i in (0, 1, 2)]), "float32"))
+        h = (h - mean) / K.sqrt(var * size / (size - 1.0) + 1e-3)
+        flat = K.reshape(h, (K.shape(h)[0], K.shape(h)[1] * K.shape(h)[2] * 4))
+    assert calls == []
+    assert K.int_shape(h) == (None, 3, 3, 4) and K.int_shape(flat) == (None, 36)
+    assert K.int_shape(size) == () and K.int_shape(mean) == (4,)
+    got = K.function([x], [flat])([np.random.default_rng(0).random((2, 9, 9, 4), np.float32)])[0]
+    assert got.shape == (2, 36) and np.isfinite(got).all()
+
+
+def test_shape_rules_of_reductions_match_their_results():
+    x = K.placeholder((None, 3, 4, 5))
+    value = np.random.default_rng(1).random((2, 3, 4, 5)).astype(np.float32)
+    for fn in (K.sum, K.mean, K.max, K.var, K.any):
+        for axis in (None, 0, -1, [1, 3], (0, -2), []):
+            for keepdims in (False, True):
+                node = fn(x, axis=axis, keepdims=keepdims)
+                got = K.function([x], [node])([value])[0]
+                assert len(K.int_shape(node)) == got.ndim and K.dtype(node) == got.dtype.name, (fn, axis, keepdims)
+                for static, actual in zip(K.int_shape(node), got.shape, strict=True):
+                    assert static is None or static == actual, (fn, axis, keepdims)
+                batch_kept = axis is not None and 0 not in [a % 4 for a in np.atleast_1d(np.asarray(axis, int))]
+                assert K.int_shape(node).count(None) == int(batch_kept), (fn, axis, keepdims)
+    assert K.int_shape(K.sum(x, axis=[0, 1])) == (4, 5)
+    assert K.int_shape(K.mean(x, axis=1, keepdims=True)) == (None, 1, 4, 5)
+    assert K.int_shape(K.argmax(x)) == (None, 3, 4) and K.int_shape(K.argmin(x, axis=0)) == (3, 4, 5)
+    i = K.placeholder((None, 3), dtype="int32")
+    assert K.dtype(K.mean(i)) == "int32" and K.dtype(K.var(i)) == "float32" and K.dtype(K.max(i, 1)) == "int32"
+    assert K.dtype(K.sum(K.placeholder((2, 3), dtype="bool"))) == "float32"
+    assert K.dtype(K.relu(i, alpha=0.1)) == "float32" and K.dtype(K.relu(i)) == "int32"
+    with pytest.raises(ValueError, match="sum"):
+        K.sum(x, axis=4)
+    with pytest.raises(ValueError, match="argmax"):
+        K.argmax(x, axis=-5)
+    with pytest.raises(ValueError, match="softmax"):
+        K.softmax(K.placeholder(()))
+
+
 @pytest.mark.parametrize("seed", [None, 7])
 def test_seeded_random_nodes_draw_anew_at_every_run(seed):
     # As TensorFlow's graph: a random op's seed fixes the sequence of its runs, not one draw; so a

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import math
 import threading
 import weakref
 
@@ -41,6 +42,7 @@ _building = threading.local()  # whether a K.symbolic function runs in this thre
 # {node: {probe: its value (small ones, which may carry shapes) or shape (larger ones) when
 # placeholders had the probe for unknown dims}}
 _probed: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_probe_shapes: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # {node: {probe: shape or None}}
 _PROBED_VALUE_SIZE = 64
 
 
@@ -277,6 +279,11 @@ def _symbolic_args(args, kwargs=None) -> list:
     return found
 
 
+def _quiet(op, kern, args, kwargs, concrete):
+    with np.errstate(all="ignore"):
+        return np.asarray(op.eager(kern, *_substitute(args, concrete), **_substitute(kwargs, concrete)))
+
+
 def make_node(op, kern, args, kwargs) -> Tensor:
     if op.build is not None:
         rewritten = op.build(kern, *args, **kwargs)
@@ -284,13 +291,13 @@ def make_node(op, kern, args, kwargs) -> Tensor:
             return rewritten
     inputs = _symbolic_args(args, kwargs)
     deps = current_control_deps()
-    if op.shape is not None:
-        shape, dtype = op.shape(*args, **kwargs)
-        return Tensor(shape, dtype, op, kern, args, kwargs, deps=deps)
+    ruled = op.shape(*args, **kwargs) if op.shape is not None else None
+    if ruled is not None:
+        return Tensor(ruled[0], ruled[1], op, kern, args, kwargs, deps=deps)
     if any(t.shape is None for t in inputs):  # unknown rank: nothing to infer statically
         return Tensor(None, inputs[0].dtype, op, kern, args, kwargs, deps=deps)
 
-    def run(probe, hints=None):
+    def run(probe, hints=None, zero_stride=True):
         def concrete(t):
             n = len(t.shape)
             dims = tuple(d if d is not None else (hints or {}).get(n - i, probe) for i, d in enumerate(t.shape))
@@ -300,10 +307,16 @@ def make_node(op, kern, args, kwargs) -> Tensor:
                     return np.asarray(_under_probe(t, probe))
                 except (ValueError, IndexError, TypeError):
                     pass  # its graph needs more than zero inputs: zeros, as for other tensors
+            if zero_stride:  # (no memory to fill for a value read only for its result's shape)
+                return np.broadcast_to(np.zeros((), t.dtype), dims)
             return np.zeros(dims, dtype=t.dtype)
 
-        with np.errstate(all="ignore"):
-            return np.asarray(op.eager(kern, *_substitute(args, concrete), **_substitute(kwargs, concrete)))
+        if zero_stride:
+            try:
+                return _quiet(op, kern, args, kwargs, concrete)
+            except Exception:  # (an op that writes into its input, say): the same on ordinary zeros
+                return run(probe, hints, zero_stride=False)
+        return _quiet(op, kern, args, kwargs, concrete)
 
     def node(shape, a):
         return Tensor(shape, a.dtype.name, op, kern, args, kwargs, deps=deps)
@@ -398,6 +411,8 @@ def _under_probe(t, probe):
             continue
         seen.add(id(n))
         known = _probed.get(n, {}).get(probe) if n is not t and isinstance(n, Tensor) else None
+        if known is None and isinstance(n, Tensor) and n.op is not None and n.op.name == "shape":
+            known = _shape_under_probe(n.args[0], probe)  # (x's shape, not x's values)
         if known is not None:
             seeded[id(n)] = known if isinstance(known, np.ndarray) else np.zeros(known, n.dtype)
         elif isinstance(n, Placeholder):
@@ -411,6 +426,81 @@ def _under_probe(t, probe):
             _probed.setdefault(node, {})[probe] = v.copy() if v.size <= _PROBED_VALUE_SIZE else v.shape
 
     return evaluate([t], feed, seeded=seeded, record=record)[0]
+
+
+class _NeedsValue(Exception):
+    pass
+
+
+def _shape_under_probe(x, probe):
+    """K.shape(x)'s value under the probe without running x's graph on zeros from the
+    placeholders: from x's static shape or a shape an earlier probe recorded, else x's op on
+    stand-ins for its inputs under the probe (placeholders, variables and constants as
+    _under_probe sees them; computed values as zero-stride zeros of their shapes, found the same
+    way and cached per node): its shape rule, or the op itself. None where a small integer value
+    is read (it may be a shape: _under_probe computes those) or an op declines the stand-ins."""
+    stack = [x]
+    while stack:
+        n = stack[-1]
+        if _probe_shape(n, probe) is not _PENDING:
+            stack.pop()
+            continue
+        waiting = [a for a in _symbolic_args(n.args, n.kwargs) if _probe_shape(a, probe) is _PENDING]
+        if waiting:
+            stack.extend(waiting)
+            continue
+        stack.pop()
+
+        def stand_in(a):
+            if isinstance(a, Placeholder):  # the value _under_probe gives it
+                return np.zeros(_probe_shape(a, probe), a.dtype) if a.default is None else a.default
+            if not isinstance(a, Tensor) or a.op is None:  # a variable or a constant
+                return a._value
+            shape = _probe_shape(a, probe)
+            if shape is None or (math.prod(shape) <= _PROBED_VALUE_SIZE and np.dtype(a.dtype).kind in "biu"):
+                raise _NeedsValue  # (a small integer value may be a shape)
+            return np.broadcast_to(np.zeros((), a.dtype), shape)
+
+        try:
+            args, kwargs = _substitute(n.args, stand_in), _substitute(n.kwargs, stand_in)
+            static = n.op.shape(*args, **kwargs) if n.op.shape is not None else None
+            if static is not None:
+                shape = static[0]
+            else:
+                with np.errstate(all="ignore"):
+                    shape = np.shape(n.op.eager(n._kern, *args, **kwargs))
+            found = tuple(int(d) for d in shape)
+        except Exception:  # (_under_probe's own walk then computes it, and raises what is real)
+            found = None
+        _probe_shapes.setdefault(n, {})[probe] = found
+    shape = _probe_shape(x, probe)
+    return None if shape is None else np.asarray(shape, np.int32)
+
+
+_PENDING = object()
+
+
+def _probe_shape(n, probe):
+    """n's shape under the probe where it is known without running n's op (a tuple), None where
+    it cannot be had that way, _PENDING where n's op must run on stand-ins of its inputs."""
+    dims = getattr(n, "shape", None)
+    if dims is None:
+        return None
+    if None not in dims:
+        return tuple(dims)
+    if isinstance(n, Placeholder):
+        return tuple(probe if d is None else d for d in dims) if n.default is None else None
+    if not isinstance(n, Tensor) or n.op is None:
+        return None
+    known = _probed.get(n, {}).get(probe)
+    if known is not None:
+        return tuple(known.shape) if isinstance(known, np.ndarray) else tuple(known)
+    cached = _probe_shapes.get(n, {})
+    if probe in cached:
+        return cached[probe]
+    if n.deps or n.op.side_effect or n.op.tuple_valued:
+        return None
+    return _PENDING
 
 
 def _aligned_dims(tensors) -> dict:
@@ -501,7 +591,7 @@ def evaluate(items, feed: dict, apply_updates: bool = False, fusion: dict | None
         if seeded is None and record is None:
             schedule, steps = fusion.get(("schedule", key)), []
     else:
-        uses = _uses(roots, chains)
+        uses = _uses(roots, chains, seeded or {})
     reads, left = uses[0], dict(uses[1])  # (what each node may read; readers not yet computed)
     keep = {id(t) for t in roots}
     done: set = set()
@@ -683,17 +773,21 @@ def _call(op, kern, args, kwargs):
     return run
 
 
-def _uses(roots, chains) -> tuple:
+def _uses(roots, chains, seeded=()) -> tuple:
     """({id(node): the nodes it may read}, {id(value): how many nodes may read it}) over every node
     an evaluation of roots may compute: a switch may read both branches, a fused chain the inputs
     of its inner nodes too (computed op by op when the fused call declines). Counting a reader
-    that never runs (the branch not taken) only keeps a value longer."""
+    that never runs (the branch not taken) only keeps a value longer. A seeded node (its value
+    given) reads nothing: the walk stops there, as a shape probe's walk does."""
     reads: dict = {}
     left: dict = {}
     stack = [t for t in roots if isinstance(t, (Tensor, Update))]
     while stack:
         t = stack.pop()
         if id(t) in reads:
+            continue
+        if id(t) in seeded:
+            reads[id(t)] = []
             continue
         chain = chains.get(id(t))
         if chain is None:

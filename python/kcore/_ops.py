@@ -13,7 +13,8 @@ An `Op` holds what the rest of kcore needs to know about an operation:
   declined those arguments (the backends' functions and `Op.eager` see to it).
 - `shape`: a static shape rule, `shape(*args, **kwargs) -> (shape, dtype)` with symbolic
   arguments as they are, for ops where inferring shapes by running `impl` on probe arrays is
-  wrong or has effects; None to probe (kcore/_graph.py).
+  wrong, has effects or costs a pass over them; it may return None to probe that call; None to
+  probe every call (kcore/_graph.py).
 - `side_effect`: the op does something besides computing its result (print_tensor); it never
   runs while shapes are inferred, so it needs a `shape` rule.
 - `gradient`: the slot for its gradient rule (reverse mode), filled where gradients are defined.

@@ -6,7 +6,9 @@ import numbers
 import numpy as np
 
 from kcore import _validate as V
-from kcore._graph import Tensor
+from kcore._graph import Tensor, contains_symbolic
+from kcore._kernels import NUMPY
+from kcore._ops import run
 
 
 def static_shape(v):
@@ -20,6 +22,23 @@ def static_dtype(v, fn: str = "shape inference") -> str:
     if isinstance(v, Tensor):
         return v.dtype
     return V.as_array(v, fn).dtype.name
+
+
+def pointwise_rule(name: str):
+    """Shape rule of op `name` whose result has x's shape (one value per element): the dtype, and
+    the check of the other arguments, from the op on a one-element array of x's rank and dtype.
+    None (probe) where another argument is symbolic or x is not one tensor."""
+    def rule(x, *args, **kwargs):
+        if type(x) in (list, tuple) or contains_symbolic(args) or contains_symbolic(list(kwargs.values())):
+            return None
+        shape = static_shape(x)
+        if shape is None:
+            return None
+        one = np.zeros((1,) * len(shape), static_dtype(x, name))
+        with np.errstate(all="ignore"):
+            return shape, np.asarray(run(name, NUMPY, one, *args, **kwargs)).dtype.name
+
+    return rule
 
 
 def same_as_first(x, *args, **kwargs):

@@ -9,7 +9,7 @@ import numbers
 import numpy as np
 
 from kcore import _validate as V
-from kcore._api.common import binary_rule, broadcast_shapes, static_dtype, static_shape
+from kcore._api.common import binary_rule, broadcast_shapes, pointwise_rule, static_dtype, static_shape
 from kcore._api.grad import gradient, no_gradient
 from kcore._kernels import ElementwiseKind as E
 from kcore._ops import op
@@ -138,7 +138,7 @@ def unary_op(kind, doc: str):
 
     impl.__name__ = impl.__qualname__ = name
     impl.__doc__ = doc
-    return op(name, kernels=True, native=("elementwise1", kind))(impl)
+    return op(name, kernels=True, native=("elementwise1", kind), shape=pointwise_rule(name))(impl)
 
 
 exp = unary_op(E.exp, "exp(x), within 1.5 ulps (float16 correctly rounded).")
@@ -162,7 +162,7 @@ def exact_op(kind, ufunc, doc: str, name: str | None = None, to_float: bool = Fa
 
     impl.__name__ = impl.__qualname__ = fn
     impl.__doc__ = doc
-    return op(name or fn, kernels=True, native=("elementwise1", kind))(impl)
+    return op(name or fn, kernels=True, native=("elementwise1", kind), shape=pointwise_rule(name or fn))(impl)
 
 
 square = exact_op(E.square, np.square, "x * x.")

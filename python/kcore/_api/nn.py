@@ -10,7 +10,7 @@ import numpy as np
 
 from kcore import _graph
 from kcore import _validate as V
-from kcore._api.common import same_as_first, static_dtype, static_shape
+from kcore._api.common import pointwise_rule, same_as_first, static_dtype, static_shape
 from kcore._api.config import data_format as config_data_format
 from kcore._api.config import epsilon, floatx, normalize_data_format
 from kcore._api.elementwise import add, broadcast, unary, unary_op
@@ -26,7 +26,7 @@ from kcore._variables import Variable
 PUBLIC = ("in_train_phase", "in_test_phase", "dropout")
 
 
-@op(kernels=True, native=("elementwise1", E.relu))
+@op(kernels=True, native=("elementwise1", E.relu), shape=pointwise_rule("relu"))
 def relu(kern, x, alpha=0.0, max_value=None, threshold=0.0):
     """As Keras 2.3.1 on TensorFlow: max(x, 0), or x * (x > threshold) for a nonzero threshold;
     clipped as tf.clip_by_value(x, 0, max_value) when max_value is given (a negative one gives
@@ -52,13 +52,13 @@ def relu(kern, x, alpha=0.0, max_value=None, threshold=0.0):
     return unary(kern, E.relu, a, "relu", alpha=alpha, max_value=max_value, threshold=threshold)
 
 
-@op(kernels=True, native=("elementwise1", E.elu))
+@op(kernels=True, native=("elementwise1", E.elu), shape=pointwise_rule("elu"))
 def elu(kern, x, alpha=1.0):
     """x where x > 0, else alpha * (exp(x) - 1)."""
     return unary(kern, E.elu, x, "elu", alpha=alpha)
 
 
-@op(kernels=True)
+@op(kernels=True, shape=pointwise_rule("softmax"))
 def softmax(kern, x, axis=-1):
     """exp(x - max) / sum(exp(x - max)) along `axis` (one native pass per row; other axes are
     moved last and back)."""

@@ -10,8 +10,10 @@ from __future__ import annotations
 import numpy as np
 
 from kcore import _validate as V
-from kcore._api.common import static_dtype
+from kcore._api.common import static_dtype, static_shape
 from kcore._api.grad import gradient, no_gradient
+from kcore._graph import contains_symbolic
+from kcore._kernels import NUMPY
 from kcore._kernels import ReduceKind as R
 from kcore._ops import op, run
 from kcore._runtime import _core
@@ -90,12 +92,37 @@ def _index_reduction(kind):
     return impl
 
 
+def _shape_rule(kind):
+    """The reduction's static shape: the dims left by its axes; its dtype (and the check of its
+    arguments) from the reduction of a one-element array of x's rank. None (probe) where an
+    argument is symbolic."""
+    fn = kind.name
+
+    def rule(x, axis=-1 if kind in (R.argmax, R.argmin) else None, keepdims=False):
+        if type(x) in (list, tuple) or contains_symbolic(axis) or contains_symbolic(keepdims):
+            return None  # (a list of tensors: stacked when it runs)
+        shape = static_shape(x)
+        if shape is None:
+            return None
+        one = np.zeros((1,) * len(shape), static_dtype(x, fn))
+        dtype = np.asarray(reduce(NUMPY, kind, one, axis, keepdims)).dtype.name
+        if kind in (R.argmax, R.argmin):
+            ax = _core.arg_axis(axis, one.shape, fn)
+            return tuple(n for i, n in enumerate(shape) if i != ax), dtype
+        axes = _core.normalize_axes(axis, len(shape), fn)
+        if V.flag(keepdims, fn, "keepdims"):
+            return _keepdims_shape(shape, axes), dtype
+        return tuple(n for i, n in enumerate(shape) if axes is not None and i not in axes), dtype
+
+    return rule
+
+
 def _register(kind, doc):
     """Registers the reduction `kind` as an op with Keras's signature."""
     impl = (_index_reduction if kind in (R.argmax, R.argmin) else _value_reduction)(kind)
     impl.__name__ = impl.__qualname__ = kind.name
     impl.__doc__ = doc
-    return op(kind.name, kernels=True, native=("reduce", kind))(impl)
+    return op(kind.name, kernels=True, native=("reduce", kind), shape=_shape_rule(kind))(impl)
 
 
 for _kind, _doc in (
