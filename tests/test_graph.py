@@ -510,6 +510,42 @@ def test_shape_rules_of_reductions_match_their_results():
         K.softmax(K.placeholder(()))
 
 
+def test_shape_queries_read_values_where_shapes_depend_on_them():
+    # The shape of K.shape(x) under a probe comes from shapes alone only where no value decides
+    # it: a scalar switch's condition, a boolean mask, the reps of a tile held in a constant or a
+    # variable are read.
+    x = K.placeholder((None, 6))
+    s = K.switch(K.cast(K.learning_phase(), "float32") + 1.0, K.exp(x), K.exp(x[:, :3]))
+    r = K.reshape(s, (K.shape(s)[0], K.shape(s)[1]))
+    assert K.int_shape(r) == (None, 6)
+    value = np.arange(30, dtype=np.float32).reshape(5, 6) - 10
+    assert K.function([x], [r])([value])[0].shape == (5, 6)
+    m = x[K.greater_equal(x, 0.0)]
+    col = K.reshape(m, (K.shape(m)[0], 1))
+    assert K.int_shape(m) == (None,) and K.int_shape(col) == (None, 1)
+    assert K.function([x], [col])([value])[0].shape == (20, 1)
+    for reps in (K.constant([2, 3], dtype="int32"), K.variable(np.array([2, 3]), dtype="int32")):
+        t = K.tile(x, reps)
+        assert K.int_shape(t) == (None, 18)
+        flat = K.reshape(t, (K.shape(t)[0], -1))
+        assert K.function([x], [flat])([value])[0].shape == (10, 18)
+
+
+def test_rules_keep_the_dtypes_and_errors_of_the_ops():
+    for dtype in ("float16", "float64"):
+        x = K.placeholder((None, 4), dtype=dtype)
+        for node in (K.std(x, axis=0), K.var(x), K.mean(x, 1), K.relu(x), K.softmax(x), K.exp(x)):
+            assert K.dtype(node) == dtype
+        K.dot(K.expand_dims(K.std(x, axis=0), 0), K.placeholder((4, 2), dtype=dtype))  # builds
+    with pytest.raises(ValueError, match="argmin"):
+        K.argmin(K.placeholder((0, 3)), axis=0)
+    with pytest.raises(ValueError, match="relu: max_value"):
+        K.relu(np.ones(3, np.float32), max_value=10**400)
+    x = K.placeholder((None, 3))
+    f = K.function([x], [K.relu(x, max_value=10**30)])  # fused with the clip: a bound past float32
+    np.testing.assert_array_equal(f([np.array([[1e31, -1, 2]], np.float32)])[0], np.float32([[1e30, 0, 2]]))
+
+
 @pytest.mark.parametrize("seed", [None, 7])
 def test_seeded_random_nodes_draw_anew_at_every_run(seed):
     # As TensorFlow's graph: a random op's seed fixes the sequence of its runs, not one draw; so a

@@ -75,6 +75,14 @@ def _per_channel(v, channels) -> bool:
             and all(d == 1 for d in shape[:-1]))
 
 
+def _as_float(v) -> float:
+    """A number bound as a float; an integer past float's range as the infinity of its sign."""
+    try:
+        return float(v)
+    except OverflowError:
+        return float("inf") if v > 0 else -float("inf")
+
+
 def _clip_bounds(node):
     """(lo, hi) of a relu without alpha/threshold or a clip with number bounds, else None."""
     args = _bound(node)
@@ -86,12 +94,14 @@ def _clip_bounds(node):
             return 0.0, float("inf")
         # (a negative max_value is not fused: relu then takes the maximum first, as
         # tf.clip_by_value, giving +0 where the epilogue's order would keep a -0)
-        return (0.0, float(max_value)) if _number(max_value) and not np.isnan(max_value) and max_value >= 0 else None
+        if not _number(max_value) or max_value != max_value or max_value < 0:  # (NaN: no maximum, as unfused)
+            return None
+        return 0.0, _as_float(max_value)
     lo, hi = args["min_value"], args["max_value"]
-    if not all(v is None or (_number(v) and not np.isnan(v)) for v in (lo, hi)):
+    if not all(v is None or (_number(v) and v == v) for v in (lo, hi)):
         return None
-    lo = -float("inf") if lo is None else float(lo)
-    hi = float("inf") if hi is None else float(hi)
+    lo = -float("inf") if lo is None else _as_float(lo)
+    hi = float("inf") if hi is None else _as_float(hi)
     return lo, max(hi, lo)
 
 

@@ -20,11 +20,14 @@ mode): there it gives an Update as well, applied whenever the function that runs
 A node's static shape and dtype come from the op's shape rule when it has one; otherwise from
 running the op's eager function on zero arrays in which every unknown dim is replaced by a probe
 size, twice with two different probes: dims that agree are static, dims that follow the probe are
-None. A shape-like integer input (K.shape(x)[0]) is evaluated under the probe; what that
-evaluation computes is kept (small values themselves, for larger ones their shape) and later
-evaluations start from those values or zeros of those shapes, so building a deep model (each
-BatchNormalization asks for its input's shape) runs each layer once per probe, not once per later
-layer. Graphs are walked iteratively, so their depth is not bounded by Python's recursion limit.
+None; variables and constants take their values. A shape-like integer input (K.shape(x)[0]) is
+evaluated under the probe; what that evaluation computes is kept (small values themselves, for
+larger ones their shape) and later evaluations start from those values or zeros of those shapes.
+K.shape(x) itself comes without computing x where x's shape under the probe follows from shapes
+alone: x's op (its shape rule, or the op on zero-stride stand-ins) on its inputs' shapes under the
+probe, back to the placeholders. So building a deep model (each BatchNormalization asks for its
+input's shape) runs no convolution. Graphs are walked iteratively, so their depth is not bounded
+by Python's recursion limit.
 """
 from __future__ import annotations
 
@@ -299,6 +302,8 @@ def make_node(op, kern, args, kwargs) -> Tensor:
 
     def run(probe, hints=None, zero_stride=True):
         def concrete(t):
+            if not isinstance(t, Tensor) or (t.op is None and not isinstance(t, Placeholder)):
+                return t._value  # a variable or a constant: its value (K.tile(x, K.constant(reps)))
             n = len(t.shape)
             dims = tuple(d if d is not None else (hints or {}).get(n - i, probe) for i, d in enumerate(t.shape))
             if isinstance(t, Tensor) and t.op is not None and n <= 1 and np.dtype(t.dtype).kind in "iu":
@@ -457,8 +462,11 @@ def _shape_under_probe(x, probe):
             if not isinstance(a, Tensor) or a.op is None:  # a variable or a constant
                 return a._value
             shape = _probe_shape(a, probe)
-            if shape is None or (math.prod(shape) <= _PROBED_VALUE_SIZE and np.dtype(a.dtype).kind in "biu"):
-                raise _NeedsValue  # (a small integer value may be a shape)
+            kind = np.dtype(a.dtype).kind
+            if shape is None or shape == () or kind == "b" or (kind in "iu" and math.prod(shape) <= _PROBED_VALUE_SIZE):
+                # (a small integer value may be a shape, a scalar a switch's condition, a mask
+                # the length of a selection)
+                raise _NeedsValue
             return np.broadcast_to(np.zeros((), a.dtype), shape)
 
         try:

@@ -65,7 +65,10 @@ class Op:
                 bound = self.signature.bind(*args, **kwargs)
                 bound.apply_defaults()
                 args, kwargs = tuple(bound.arguments.values()), {}
-            r = getattr(kern, self.native[0])(*self.native[1:], *args)
+            try:
+                r = getattr(kern, self.native[0])(*self.native[1:], *args)
+            except OverflowError:  # (a number past a C double's range: `impl` names it; backends.bind too)
+                r = None
             if r is not None:
                 return r
         return self.impl(kern, *args, **kwargs) if self.kernels else self.impl(*args, **kwargs)

@@ -55,7 +55,10 @@ def bind(op: Op, kern) -> Callable:
         env["_entry"] = getattr(kern, op.native[0])
         consts = "".join(f"_c{i}, " for i in range(len(op.native) - 1))
         env.update({f"_c{i}": c for i, c in enumerate(op.native[1:])})
-        lines += [f"    r = _entry({consts}{call})", "    if r is not None:", "        return r"]
+        # (OverflowError: a number past a C double's range; the eager function names it, as in
+        # Op.eager)
+        lines += ["    try:", f"        r = _entry({consts}{call})", "    except OverflowError:", "        r = None",
+                  "    if r is not None:", "        return r"]
     check = " or ".join(f"(type({n}) not in _PLAIN and _sym({n}))" for n in names) or "False"
     lines += [f"    if {check}:", f"        return _node(_op, _kern, ({call}{',' if len(names) == 1 else ''}), {{}})",
               f"    return _impl({'_kern, ' if op.kernels else ''}{call})"]

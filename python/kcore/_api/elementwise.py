@@ -11,6 +11,7 @@ import numpy as np
 from kcore import _validate as V
 from kcore._api.common import binary_rule, broadcast_shapes, pointwise_rule, static_dtype, static_shape
 from kcore._api.grad import gradient, no_gradient
+from kcore._graph import Tensor
 from kcore._kernels import ElementwiseKind as E
 from kcore._ops import op
 from kcore._reference import ONE_ROUNDING
@@ -112,7 +113,17 @@ def power(x, y):
         return np.power(a, b)
 
 
-@op("_getitem")
+def _getitem_rule(x, key):
+    """A boolean mask's selection has as many rows as the mask has true values, known only when
+    it runs: (None, *x's dims after the mask's). Other keys: None (probe)."""
+    if isinstance(key, Tensor) and np.dtype(key.dtype) == np.bool_ and key.shape is not None:
+        shape = static_shape(x)
+        if shape is not None and len(key.shape) <= len(shape):
+            return (None, *shape[len(key.shape):]), static_dtype(x)
+    return None
+
+
+@op("_getitem", shape=_getitem_rule)
 def getitem(x, key):
     return np.asarray(x)[key]
 

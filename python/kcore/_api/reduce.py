@@ -104,8 +104,10 @@ def _shape_rule(kind):
         shape = static_shape(x)
         if shape is None:
             return None
-        one = np.zeros((1,) * len(shape), static_dtype(x, fn))
-        dtype = np.asarray(reduce(NUMPY, kind, one, axis, keepdims)).dtype.name
+        # (dims known to be 0 kept: argmax over an empty axis raises here, when the graph is built)
+        one = np.zeros(tuple(0 if d == 0 else 1 for d in shape), static_dtype(x, fn))
+        dtype = np.asarray(run(fn, NUMPY, one, axis, keepdims) if kind not in (R.argmax, R.argmin)
+                           else run(fn, NUMPY, one, axis)).dtype.name
         if kind in (R.argmax, R.argmin):
             ax = _core.arg_axis(axis, one.shape, fn)
             return tuple(n for i, n in enumerate(shape) if i != ax), dtype
