@@ -249,3 +249,93 @@ CONV_CASES = {
 def test_convolution_and_pooling_gradients(name):
     fn, *shapes = CONV_CASES[name]
     check_gradient(fn, *shapes)
+
+
+KERNEL_GRAD_CASES = [  # (conv, x shape, kernel shape, strides, padding, data_format, dilation)
+    (K.conv1d, (2, 9, 3), (3, 3, 4), 1, "causal", "channels_last", 2),
+    (K.conv1d, (3, 2, 10), (4, 2, 3), 3, "valid", "channels_first", 1),
+    (K.conv2d, (2, 7, 6, 3), (3, 3, 3, 5), (2, 2), "same", "channels_last", (1, 1)),
+    (K.conv2d, (2, 8, 7, 3), (3, 2, 3, 4), (1, 1), "same", "channels_last", (2, 3)),
+    (K.conv2d, (1, 3, 9, 8), (2, 3, 3, 2), (2, 3), "valid", "channels_first", (1, 1)),
+    (K.conv2d, (3, 5, 5, 4), (1, 1, 4, 6), (1, 1), "valid", "channels_last", (1, 1)),
+    (K.conv2d, (2, 4, 4, 2), (5, 5, 2, 3), (1, 1), "same", "channels_last", (1, 1)),  # kernel larger than x
+    (K.conv2d, (0, 6, 6, 2), (3, 3, 2, 3), (1, 1), "same", "channels_last", (1, 1)),  # empty batch
+    (K.conv3d, (2, 4, 5, 3, 2), (2, 3, 2, 2, 3), (1, 2, 1), "same", "channels_last", (1, 1, 1)),
+]
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("case", range(len(KERNEL_GRAD_CASES)))
+def test_kernel_gradients_match_an_independent_float64_reference(case, dtype):
+    # The kernel's gradient runs as a convolution with x's batch and channels swapped; the oracle
+    # is the float64 sum over windows, tap by tap (kcore/_reference.py's conv_grads_exact).
+    from kcore import _reference as ref
+    from kcore._api.conv import conv_plan
+
+    conv, xs, ks, strides, padding, fmt, dilation = KERNEL_GRAD_CASES[case]
+    r = np.random.default_rng(case)
+    x, k = r.standard_normal(xs).astype(dtype), r.standard_normal(ks).astype(dtype)
+    xv, kv = K.variable(x, dtype=dtype), K.variable(k, dtype=dtype)
+    out = conv(xv, kv, strides, padding, fmt, dilation)
+    g = r.standard_normal(K.int_shape(out)).astype(dtype)
+    (got,) = K.function([], K.gradients(K.sum(out * K.constant(g, dtype=dtype)), [kv]))([])
+    nd = len(ks) - 2
+    p = conv_plan("test", nd, x, k, strides, padding, fmt, dilation, causal=padding == "causal")
+    last = (lambda a: np.moveaxis(a, 1, -1)) if fmt == "channels_first" else (lambda a: a)
+    _, want = ref.conv_grads_exact(last(x), k, last(g), p.strides, p.dilation, p.pads)
+    assert got.dtype == np.dtype(dtype) and got.shape == k.shape
+    scale = np.abs(last(x)).astype(np.float64).max(initial=1) * np.abs(g).astype(np.float64).sum(axis=tuple(
+        range(g.ndim - 1))).max(initial=1)
+    tol = {"float16": 2e-3, "float32": 1e-6, "float64": 1e-14}[dtype]
+    np.testing.assert_allclose(got.astype(np.float64), want, rtol=0, atol=tol * scale)
+
+
+def _pool_grad_case(seed):
+    r = np.random.default_rng(seed)
+    nd = int(r.integers(1, 4))
+    spatial = tuple(int(v) for v in r.integers(1, 7, nd))
+    size, strides = tuple(int(v) for v in r.integers(1, 4, nd)), tuple(int(v) for v in r.integers(1, 4, nd))
+    pads = [(int(r.integers(0, s)), int(r.integers(0, s))) for s in size]
+    channels = int(r.choice([1, 3, 64, 70]))
+    x = r.standard_normal((int(r.integers(0, 3)), *spatial, channels))
+    if seed % 3 == 0:
+        x[r.random(x.shape) < 0.1] = np.nan
+    if seed % 4 == 0:
+        x[r.random(x.shape) < 0.3] = -np.inf
+    if seed % 5 == 0:
+        x = np.round(x)  # ties: the first maximum takes it
+    return r, x, size, strides, pads
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("mode", ["max", "avg"])
+@pytest.mark.parametrize("seed", range(40))
+def test_native_pool_gradients_match_the_float64_reference(seed, mode, dtype, threads):
+    # Overlapping and padded windows in 1-3 dims, channel counts across a task's block of 64,
+    # NaN (which wins the forward pass), all -inf windows and ties; bitwise the same on 1-3 threads.
+    from kcore import _kernels
+    from kcore import _reference as ref
+
+    r, x64, size, strides, pads = _pool_grad_case(seed)
+    x = x64.astype(dtype)
+    g = r.standard_normal(ref.pool_exact(x, size, strides, pads, mode).shape).astype(dtype)
+    want = ref.pool_grad_exact(x, g, size, strides, pads, mode)
+    got = {}
+    for n in (1, 2, 3):
+        threads.set_num_threads(n)
+        got[n] = _kernels.NATIVE.pool_grad(x, g, size, strides, pads, mode)
+    assert got[1].tobytes() == got[2].tobytes() == got[3].tobytes()
+    assert got[1].dtype == x.dtype and got[1].shape == x.shape
+    tol = {"float16": 2e-3, "float32": 2e-6, "float64": 1e-14}[dtype] * (1 + np.abs(want).max(initial=0))
+    np.testing.assert_allclose(got[1].astype(np.float64), want, rtol=0, atol=tol)
+
+
+def test_max_pool_gradient_routes_to_the_first_maximum_inside_x():
+    x = K.variable(np.array([[[[1.0], [3.0], [3.0]], [[np.nan], [2.0], [np.nan]], [[-np.inf], [-np.inf], [0.0]]]]))
+    (g,) = K.function([], K.gradients(K.sum(K.pool2d(x, (2, 2), (1, 1), "same")), [x]))([])
+    # Windows (2x2, 'same' pads after): NaN wins its windows at its first position (the NaN at
+    # (1, 2) takes four); the window of -inf alone keeps its gradient in x, at its first one.
+    np.testing.assert_array_equal(g[0, ..., 0], [[0, 0, 0], [2, 0, 4], [1, 0, 2]])
+    t = K.variable(np.array([[[[1.0], [3.0], [3.0]], [[3.0], [0.0], [3.0]]]]))
+    (g,) = K.function([], K.gradients(K.sum(K.pool2d(t, (2, 2), (1, 1), "valid")), [t]))([])
+    np.testing.assert_array_equal(g[0, ..., 0], [[0, 2, 0], [0, 0, 0]])  # ties: the first in row-major order

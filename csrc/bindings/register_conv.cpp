@@ -160,6 +160,30 @@ py::object conv_transpose_nd(py::handle xh, py::handle wh, const std::vector<std
   return std::move(out);
 }
 
+// The gradient of pool_nd(x, ...) with respect to x, given gy (the gradient of its result).
+py::object pool_grad_nd(py::handle xh, py::handle gyh, const std::vector<std::int64_t>& size,
+                        const std::vector<std::int64_t>& strides, const std::vector<std::int64_t>& pads,
+                        const std::string& mode) {
+  if (!takes(xh) || !takes(gyh) || !same_dtype(xh, gyh)) return py::none();
+  if (mode != "max" && mode != "avg") throw py::value_error("pool: mode must be 'max' or 'avg', got '" + mode + "'");
+  const auto x = py::reinterpret_borrow<py::array>(xh), gy = py::reinterpret_borrow<py::array>(gyh);
+  const int nd = static_cast<int>(x.ndim()) - 2;
+  kcore::PoolPlan p;
+  p.g = geometry(x, size, strides, std::vector<std::int64_t>(static_cast<std::size_t>(std::max(nd, 0)), 1), pads,
+                 "pool");
+  p.dtype = native_float_dtype(x, "pool");
+  p.mode = mode == "max" ? kcore::PoolMode::max : kcore::PoolMode::avg;
+  bool fits = gy.ndim() == x.ndim() && gy.shape(0) == p.g.batch && gy.shape(nd + 1) == p.g.channels;
+  for (int i = 0; fits && i < nd; ++i) fits = gy.shape(1 + i) == p.g.out[3 - nd + i];
+  if (!fits) throw py::value_error("pool: the gradient's shape is not the pooled result's");
+  py::array out = empty_c_shape(x.dtype(), static_cast<int>(x.ndim()), x.shape());
+  p.x = static_cast<const char*>(x.data());
+  p.gy = static_cast<const char*>(gy.data());
+  p.y = static_cast<char*>(out.mutable_data());
+  without_gil([&] { kcore::kernels().pool(p); });
+  return std::move(out);
+}
+
 py::object pool_nd(py::handle xh, const std::vector<std::int64_t>& size, const std::vector<std::int64_t>& strides,
                    const std::vector<std::int64_t>& pads, const std::string& mode) {
   if (!takes(xh)) return py::none();
@@ -259,6 +283,9 @@ void register_conv(py::module_& m) {
         "from x (batch, *spatial, F) and w (*k, C, F), where conv_nd of y's shape padded by pads (before, after per "
         "dim, flattened) has x's spatial shape; None unless x and w are C-contiguous aligned float16/32/64 arrays of "
         "one dtype.");
+  m.def("pool_grad_nd", &pool_grad_nd, py::arg("x"), py::arg("gy"), py::arg("size"), py::arg("strides"), py::arg("pads"),
+        py::arg("mode"), "pool_grad_nd(x, gy, size, strides, pads, mode): the gradient of pool_nd(x, ...) with respect "
+        "to x, given gy (its result's gradient, x's dtype, C-contiguous); None when it declines the operands.");
   m.def("pool_nd", &pool_nd, py::arg("x"), py::arg("size"), py::arg("strides"), py::arg("pads"), py::arg("mode"),
         "pool_nd(x, size, strides, pads, mode): max or average ('max', 'avg') pooling of x (batch, *spatial, C); padded "
         "positions never count. None unless x is a C-contiguous aligned float16/32/64 array.");

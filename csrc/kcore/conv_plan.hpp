@@ -43,12 +43,14 @@ struct ConvPlan {
 enum class PoolMode : std::uint8_t { max, avg };
 
 // y (batch, *out, C): the max, or the average over the positions inside x, of each window of
-// k positions (dil: 1).
+// k positions (dil: 1). With gy (the gradient of a result of that shape, C-contiguous): y is
+// instead the gradient with respect to x, of x's shape.
 struct PoolPlan {
   DType dtype = DType::f32;
   ConvGeometry g;
   PoolMode mode = PoolMode::max;
   const char* x = nullptr;
+  const char* gy = nullptr;
   char* y = nullptr;
 };
 

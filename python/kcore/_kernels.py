@@ -46,7 +46,7 @@ FLOAT_CHARS = "efd"  # float16, float32, float64: what the native kernels take
 NATIVE = types.SimpleNamespace(name="kcore", **{name: getattr(_core, name) for name in (
     "reduce", "scan", "cast", "transpose", "permute_dimensions", "concatenate", "dot", "batch_dot", "elementwise",
     "elementwise3", "elementwise1", "softmax")})
-CONV_FAMILY = ("conv", "conv_transpose", "pool", "local_conv", "resize", "pad")
+CONV_FAMILY = ("conv", "conv_transpose", "pool", "pool_grad", "local_conv", "resize", "pad")
 
 
 def _plain(x) -> bool:
@@ -224,6 +224,10 @@ class _Numpy:
         return _rounded(ref.pool_exact(x, size, strides, pads, mode), x.dtype) if _plain(x) else None
 
     @staticmethod
+    def pool_grad(x, g, size, strides, pads, mode):
+        return _rounded(ref.pool_grad_exact(x, g, size, strides, pads, mode), x.dtype) if _pair(x, g) else None
+
+    @staticmethod
     def local_conv(x, w, ksize, strides, out_sp):
         if not _pair(x, w):
             return None
@@ -263,6 +267,12 @@ def _native_pool(x, size, strides, pads, mode):
     return _core.pool_nd(_c_array(x), size, strides, [p for pair in pads for p in pair], mode)
 
 
+def _native_pool_grad(x, g, size, strides, pads, mode):
+    if not _pair(x, g):
+        return None
+    return _core.pool_grad_nd(_c_array(x), _c_array(g), size, strides, [p for pair in pads for p in pair], mode)
+
+
 def _native_conv_transpose(x, w, out_sp, strides, dilation, pads):
     if not _pair(x, w):
         return None
@@ -279,6 +289,6 @@ def _native_pad(x, pads):
     return _core.pad_nd(x, [p for pair in pads for p in pair]) if _plain(x) and x.flags.c_contiguous else None
 
 
-NATIVE.conv, NATIVE.conv_transpose, NATIVE.pool, NATIVE.resize, NATIVE.pad = (
-    _native_conv, _native_conv_transpose, _native_pool, _native_resize, _native_pad)
+NATIVE.conv, NATIVE.conv_transpose, NATIVE.pool, NATIVE.pool_grad, NATIVE.resize, NATIVE.pad = (
+    _native_conv, _native_conv_transpose, _native_pool, _native_pool_grad, _native_resize, _native_pad)
 NATIVE.local_conv = NUMPY.local_conv  # the reference until its native kernel lands

@@ -251,7 +251,8 @@ def conv_grads_exact(x, w, g, strides, dilation, pads, depthwise=False):
 
 def pool_grad_exact(x, g, size, strides, pads, mode):
     """The gradient of sum(pool_exact(x, ...) * g) with respect to x: max routes each window's
-    gradient to the window's first maximum; average spreads it over the window's positions in x."""
+    gradient to the first of its positions in x holding the window's maximum (a NaN maximum: the
+    first NaN); average spreads it over the window's positions in x."""
     nd = len(strides)
     x64, g64 = x.astype(np.float64), g.astype(np.float64)
     fill = -np.inf if mode == "max" else 0.0
@@ -276,7 +277,8 @@ def pool_grad_exact(x, g, size, strides, pads, mode):
                 best = np.maximum(best, xp[(slice(None), *_windows(out_sp, k, ones, strides), slice(None))])
             for k in np.ndindex(*size):  # its first position takes the gradient
                 win = (slice(None), *_windows(out_sp, k, ones, strides), slice(None))
-                hit = (xp[win] == best) & ~taken
+                at = inside[_windows(out_sp, k, ones, strides)][None, ..., None] > 0
+                hit = ((xp[win] == best) | (np.isnan(xp[win]) & np.isnan(best))) & at & ~taken
                 taken |= hit
                 gxp[win] += np.where(hit, g64, 0.0)
     crop = (slice(None), *(slice(b, b + n) for (b, _), n in zip(pads, x.shape[1:1 + nd], strict=True)), slice(None))

@@ -1159,6 +1159,73 @@ void pool_typed(const PoolPlan& p) {
     pool_lines<T, widen_t<T>>(p, window);
 }
 
+// The gradient of pool_lines with respect to x: max routes each window's gradient to the first
+// of its positions inside x that holds the window's maximum (NaN, which wins the forward pass:
+// its first NaN); average spreads it evenly over them. A task owns a batch item's block of
+// channels and visits the windows in order, so each element's sum has one order whatever the
+// threads; sums are in widen_t<T>, rounded once.
+template <class T>
+void pool_backward(const PoolPlan& p) {
+  using A = widen_t<T>;
+  constexpr std::int64_t kBlock = 64;  // channels per task: a window's state fits in L1
+  const ConvGeometry& g = p.g;
+  const std::int64_t C = g.channels, in_pos = g.in[0] * g.in[1] * g.in[2], out_pos = g.out[0] * g.out[1] * g.out[2];
+  if (g.batch * in_pos * C == 0) return;
+  const T* const x = reinterpret_cast<const T*>(p.x);
+  const T* const gy = reinterpret_cast<const T*>(p.gy);
+  T* const gx = reinterpret_cast<T*>(p.y);
+  const bool is_max = p.mode == PoolMode::max;
+  std::int64_t window = 1;
+  for (int d = 0; d < 3; ++d) window *= std::min(g.k[d], g.in[d]);
+  const std::int64_t blocks = (C + kBlock - 1) / kBlock;
+  parallel_tasks(g.batch * blocks, std::max<std::int64_t>(out_pos * std::min(C, kBlock) * window, 1), [&](std::int64_t task) {
+    const std::int64_t n = task / blocks, c0 = task % blocks * kBlock, cb = std::min(kBlock, C - c0);
+    AlignedBuffer<A> acc(static_cast<std::size_t>(in_pos * cb));
+    std::fill(acc.get(), acc.get() + in_pos * cb, A(0));
+    A best[kBlock], share[kBlock];
+    std::int64_t at[kBlock];
+    const T* const xn = x + n * in_pos * C + c0;
+    for (std::int64_t od = 0; od < g.out[0]; ++od)
+      for (std::int64_t oh = 0; oh < g.out[1]; ++oh)
+        for (std::int64_t ow = 0; ow < g.out[2]; ++ow) {
+          const T* const gv = gy + (((n * g.out[0] + od) * g.out[1] + oh) * g.out[2] + ow) * C + c0;
+          const TapRange w = taps_inside(g, 2, ow);
+          const std::int64_t w0 = ow * g.stride[2] - g.pad[2];
+          if (is_max) {
+            std::fill(at, at + cb, std::int64_t(-1));
+            for_each_input_line(g, od, oh, [&](std::int64_t, std::int64_t, std::int64_t id, std::int64_t ih) {
+              for (std::int64_t kw = w.lo; kw < w.hi; ++kw) {
+                const std::int64_t pos = (id * g.in[1] + ih) * g.in[2] + w0 + kw;
+                const T* const v = xn + pos * C;
+                for (std::int64_t c = 0; c < cb; ++c) {
+                  const A a = convert_one<A>(v[c]);
+                  if (at[c] < 0 || a > best[c] || (a != a && best[c] == best[c])) {
+                    best[c] = a;
+                    at[c] = pos;
+                  }
+                }
+              }
+            });
+            for (std::int64_t c = 0; c < cb; ++c)
+              if (at[c] >= 0) acc.get()[at[c] * cb + c] += convert_one<A>(gv[c]);
+          } else {
+            std::int64_t rows_inside = 0;
+            for_each_input_line(g, od, oh, [&](std::int64_t, std::int64_t, std::int64_t, std::int64_t) { ++rows_inside; });
+            const std::int64_t count = rows_inside * (w.hi - w.lo);
+            if (count == 0) continue;
+            for (std::int64_t c = 0; c < cb; ++c) share[c] = convert_one<A>(gv[c]) / A(count);
+            for_each_input_line(g, od, oh, [&](std::int64_t, std::int64_t, std::int64_t id, std::int64_t ih) {
+              for (std::int64_t kw = w.lo; kw < w.hi; ++kw) {
+                A* const a = acc.get() + ((id * g.in[1] + ih) * g.in[2] + w0 + kw) * cb;
+                for (std::int64_t c = 0; c < cb; ++c) a[c] += share[c];
+              }
+            });
+          }
+        }
+    for (std::int64_t pos = 0; pos < in_pos; ++pos) convert_run(acc.get() + pos * cb, gx + (n * in_pos + pos) * C + c0, cb);
+  });
+}
+
 }  // namespace
 
 void conv(const ConvPlan& p) {
@@ -1171,7 +1238,10 @@ void conv(const ConvPlan& p) {
 }
 
 void pool(const PoolPlan& p) {
-  visit_float(p.dtype, "pool", [&](auto t) { pool_typed<decltype(t)>(p); });
+  visit_float(p.dtype, "pool", [&](auto t) {
+    if (p.gy != nullptr) pool_backward<decltype(t)>(p);
+    else pool_typed<decltype(t)>(p);
+  });
 }
 
 }  // namespace KCORE_ISA

@@ -23,7 +23,7 @@ from kcore._api.config import data_format as data_format_of
 from kcore._api.config import image_data_format
 from kcore._api.grad import builder_for, gradient, no_gradient
 from kcore._graph import Operators
-from kcore._ops import op
+from kcore._ops import op, run
 from kcore._runtime import _core
 
 PUBLIC = ("batch_normalization", "normalize_batch_in_training")
@@ -714,9 +714,26 @@ def conv_grad(kern, g, x, kernel, which, nd, strides, padding, data_format, dila
         xl = _to_last(a, p.fmt)
         out = kern.conv_transpose(_to_last(gr, p.fmt), w, xl.shape[1:-1], p.strides, p.dilation, p.pads)
         return _from_last(_provided(out, fn), p.fmt)
+    if which == "kernel" and not depthwise and gr.dtype == a.dtype == w.dtype:
+        return _kernel_grad(kern, _to_last(a, p.fmt), w, _to_last(gr, p.fmt), p, fn)
     gx, gw = ref.conv_grads_exact(_to_last(a, p.fmt), w, _to_last(gr, p.fmt), p.strides, p.dilation, p.pads,
                                   depthwise)
     return _from_last(gx.astype(a.dtype), p.fmt) if which == "x" else gw.astype(w.dtype)
+
+
+def _kernel_grad(kern, x, w, g, p, fn):
+    """d sum(conv(x, w) * g) / d w as a convolution with the roles swapped: x's channels as its
+    batch, its batch as the channels, g as the kernel; the forward's dilation as the stride and its
+    stride as the dilation: w[k, c, f] = sum over n and positions o of xpad[n, o * stride + k *
+    dilation, c] * g[n, o, f]. Its positions past the kernel's (slack of x's padding) are dropped."""
+    nd = x.ndim - 2
+    if g.size == 0 or x.size == 0:
+        return np.zeros(w.shape, w.dtype)
+    xt = run("permute_dimensions", kern, x, (nd + 1, *range(1, nd + 1), 0))  # (C, *spatial, N)
+    gk = run("permute_dimensions", kern, g, (*range(1, nd + 1), 0, nd + 1))  # (*out, N, F)
+    out = _provided(kern.conv(xt, gk, p.dilation, p.strides, p.pads, False), fn)  # (C, *at least the kernel, F)
+    out = out[(slice(None), *(slice(0, k) for k in w.shape[:nd]), slice(None))]
+    return np.ascontiguousarray(np.moveaxis(out, 0, -2))
 
 
 def _conv_rule(nd, depthwise=False, causal=False):
@@ -733,13 +750,17 @@ gradient("conv3d")(_conv_rule(3))
 gradient("depthwise_conv2d")(_conv_rule(2, depthwise=True))
 
 
-@op("_pool_grad", shape=lambda g, x, *rest: (static_shape(x), static_dtype(g)))
-def pool_grad(g, x, nd, pool_size, strides, padding, data_format, pool_mode):
+@op("_pool_grad", kernels=True, shape=lambda g, x, *rest: (static_shape(x), static_dtype(g)))
+def pool_grad(kern, g, x, nd, pool_size, strides, padding, data_format, pool_mode):
     """d sum(pool(x) * g) / d x: max pooling routes to each window's first maximum."""
     a, gr = _array(x, "gradients"), _array(g, "gradients")
     p = pool_plan("gradients", nd, a, pool_size, strides, padding, data_format, pool_mode)
-    gx = ref.pool_grad_exact(_to_last(a, p.fmt), _to_last(gr, p.fmt), p.dilation, p.strides, p.pads, pool_mode)
-    return _from_last(gx.astype(a.dtype), p.fmt)
+    xl, gl = _to_last(a, p.fmt), _to_last(gr, p.fmt)
+    if gr.dtype == a.dtype:
+        gx = _provided(kern.pool_grad(xl, gl, p.dilation, p.strides, p.pads, pool_mode), "gradients")
+    else:
+        gx = ref.pool_grad_exact(xl, gl, p.dilation, p.strides, p.pads, pool_mode).astype(a.dtype)
+    return _from_last(gx, p.fmt)
 
 
 def _pool_rule(nd):

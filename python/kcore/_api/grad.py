@@ -14,7 +14,7 @@ import numpy as np
 from kcore import _graph
 from kcore._api.common import static_dtype, static_shape
 from kcore._graph import Operators, Tensor
-from kcore._ops import REGISTRY, op
+from kcore._ops import REGISTRY, op, run
 
 PUBLIC = ("gradients",)
 
@@ -56,15 +56,15 @@ def _like_rule(g, like, *args):
     return static_shape(like), static_dtype(g)
 
 
-@op("_sum_to", shape=_like_rule)
-def sum_to(g, like):
-    """g summed down to like's shape: the gradient of broadcasting like up to g's shape."""
+@op("_sum_to", kernels=True, shape=_like_rule)
+def sum_to(kern, g, like):
+    """g summed down to like's shape: the gradient of broadcasting like up to g's shape (a bias's
+    gradient: a sum over the batch and positions, with the reductions' accuracy)."""
     a, shape = np.asarray(g), np.shape(like)
     lead = a.ndim - len(shape)
-    if lead:
-        a = a.sum(axis=tuple(range(lead)))
-    axes = tuple(i for i, (n, m) in enumerate(zip(shape, a.shape, strict=True)) if n == 1 and m != 1)
-    return a.sum(axis=axes, keepdims=True) if axes else a
+    axes = [*range(lead), *(lead + i for i, (n, m) in enumerate(zip(shape, a.shape[lead:], strict=True))
+                            if n == 1 and m != 1)]
+    return np.reshape(run("sum", kern, a, axes, True), shape) if axes else a
 
 
 @op("_expand_to", shape=_like_rule)
