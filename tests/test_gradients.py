@@ -339,3 +339,21 @@ def test_max_pool_gradient_routes_to_the_first_maximum_inside_x():
     t = K.variable(np.array([[[[1.0], [3.0], [3.0]], [[3.0], [0.0], [3.0]]]]))
     (g,) = K.function([], K.gradients(K.sum(K.pool2d(t, (2, 2), (1, 1), "valid")), [t]))([])
     np.testing.assert_array_equal(g[0, ..., 0], [[0, 2, 0], [0, 0, 0]])  # ties: the first in row-major order
+
+
+GETITEM_CASES = {
+    "slices": lambda x: x[1:, ::-2],
+    "int_and_ellipsis": lambda x: x[..., 1][None],
+    "negative_index": lambda x: x[-1, 1:3],
+    "mask": lambda x: x[np.array([True, False, True])],
+    "repeated_rows": lambda x: x[np.array([0, 2, 0, 0])],
+    "rows_and_slice": lambda x: x[np.array([1, 1]), 1:],
+    "two_arrays": lambda x: x[np.array([0, 0]), np.array([3, 3])],
+}
+
+
+@pytest.mark.parametrize("name", sorted(GETITEM_CASES))
+def test_indexing_gradients(name):
+    # Basic indexing writes the gradient back once per element; integer arrays add it where an
+    # index repeats.
+    check_gradient(GETITEM_CASES[name], (3, 4))
