@@ -524,11 +524,17 @@ def test_shape_queries_read_values_where_shapes_depend_on_them():
     col = K.reshape(m, (K.shape(m)[0], 1))
     assert K.int_shape(m) == (None,) and K.int_shape(col) == (None, 1)
     assert K.function([x], [col])([value])[0].shape == (20, 1)
-    for reps in (K.constant([2, 3], dtype="int32"), K.variable(np.array([2, 3]), dtype="int32")):
-        t = K.tile(x, reps)
-        assert K.int_shape(t) == (None, 18)
-        flat = K.reshape(t, (K.shape(t)[0], -1))
-        assert K.function([x], [flat])([value])[0].shape == (10, 18)
+    t = K.tile(x, K.constant([2, 3], dtype="int32"))
+    assert K.int_shape(t) == (None, 18)
+    flat = K.reshape(t, (K.shape(t)[0], -1))
+    assert K.function([x], [flat])([value])[0].shape == (10, 18)
+    # Indices held in constants, past the probe's sizes for the unknown dim: they build.
+    big = np.arange(400, dtype=np.float32).reshape(100, 4)
+    y = K.placeholder((None, 4))
+    for node, want in ((K.gather(y, K.constant([20, 50], dtype="int32")), (2, 4)),
+                       (y[K.variable(np.array([20, 50]), dtype="int32")], (2, 4)),
+                       (K.slice(y, K.constant([20, 0], "int32"), K.constant([3, 4], "int32")), (3, 4))):
+        np.testing.assert_array_equal(K.function([y], [node])([big])[0].shape, want)
 
 
 def test_rules_keep_the_dtypes_and_errors_of_the_ops():
@@ -539,8 +545,15 @@ def test_rules_keep_the_dtypes_and_errors_of_the_ops():
         K.dot(K.expand_dims(K.std(x, axis=0), 0), K.placeholder((4, 2), dtype=dtype))  # builds
     with pytest.raises(ValueError, match="argmin"):
         K.argmin(K.placeholder((0, 3)), axis=0)
-    with pytest.raises(ValueError, match="relu: max_value"):
-        K.relu(np.ones(3, np.float32), max_value=10**400)
+    for operand in (np.ones(3, np.float32), K.placeholder((None, 3))):  # eager, and when built
+        with pytest.raises(ValueError, match="relu: max_value"):
+            K.relu(operand, max_value=10**400)
+    # A gradient has its variable's dtype where g's differs (a float16 variable times float32).
+    for pool in (True, False):
+        v = K.variable(np.ones((1, 4, 4, 2)), dtype="float16")
+        h = K.pool2d(v, (2, 2)) if pool else K.conv2d(v, K.variable(np.ones((2, 2, 2, 1)), dtype="float16"))
+        (g,) = K.gradients(K.sum(K.cast(h, "float32") * K.constant(2.0)), [v])
+        assert K.dtype(g) == "float16" and K.function([], [g])([])[0].dtype == np.float16
     x = K.placeholder((None, 3))
     f = K.function([x], [K.relu(x, max_value=10**30)])  # fused with the clip: a bound past float32
     np.testing.assert_array_equal(f([np.array([[1e31, -1, 2]], np.float32)])[0], np.float32([[1e30, 0, 2]]))

@@ -165,17 +165,17 @@ py::object pool_grad_nd(py::handle xh, py::handle gyh, const std::vector<std::in
                         const std::vector<std::int64_t>& strides, const std::vector<std::int64_t>& pads,
                         const std::string& mode) {
   if (!takes(xh) || !takes(gyh) || !same_dtype(xh, gyh)) return py::none();
-  if (mode != "max" && mode != "avg") throw py::value_error("pool: mode must be 'max' or 'avg', got '" + mode + "'");
+  if (mode != "max" && mode != "avg") throw py::value_error("pool_grad: mode must be 'max' or 'avg', got '" + mode + "'");
   const auto x = py::reinterpret_borrow<py::array>(xh), gy = py::reinterpret_borrow<py::array>(gyh);
   const int nd = static_cast<int>(x.ndim()) - 2;
   kcore::PoolPlan p;
   p.g = geometry(x, size, strides, std::vector<std::int64_t>(static_cast<std::size_t>(std::max(nd, 0)), 1), pads,
-                 "pool");
-  p.dtype = native_float_dtype(x, "pool");
+                 "pool_grad");
+  p.dtype = native_float_dtype(x, "pool_grad");
   p.mode = mode == "max" ? kcore::PoolMode::max : kcore::PoolMode::avg;
   bool fits = gy.ndim() == x.ndim() && gy.shape(0) == p.g.batch && gy.shape(nd + 1) == p.g.channels;
   for (int i = 0; fits && i < nd; ++i) fits = gy.shape(1 + i) == p.g.out[3 - nd + i];
-  if (!fits) throw py::value_error("pool: the gradient's shape is not the pooled result's");
+  if (!fits) throw py::value_error("pool_grad: the gradient's shape is not the pooled result's");
   py::array out = empty_c_shape(x.dtype(), static_cast<int>(x.ndim()), x.shape());
   p.x = static_cast<const char*>(x.data());
   p.gy = static_cast<const char*>(gy.data());

@@ -20,7 +20,7 @@ mode): there it gives an Update as well, applied whenever the function that runs
 A node's static shape and dtype come from the op's shape rule when it has one; otherwise from
 running the op's eager function on zero arrays in which every unknown dim is replaced by a probe
 size, twice with two different probes: dims that agree are static, dims that follow the probe are
-None; variables and constants take their values. A shape-like integer input (K.shape(x)[0]) is
+None; constants take their values. A shape-like integer input (K.shape(x)[0]) is
 evaluated under the probe; what that evaluation computes is kept (small values themselves, for
 larger ones their shape) and later evaluations start from those values or zeros of those shapes.
 K.shape(x) itself comes without computing x where x's shape under the probe follows from shapes
@@ -300,28 +300,33 @@ def make_node(op, kern, args, kwargs) -> Tensor:
     if any(t.shape is None for t in inputs):  # unknown rank: nothing to infer statically
         return Tensor(None, inputs[0].dtype, op, kern, args, kwargs, deps=deps)
 
-    def run(probe, hints=None, zero_stride=True):
-        def concrete(t):
-            if not isinstance(t, Tensor) or (t.op is None and not isinstance(t, Placeholder)):
-                return t._value  # a variable or a constant: its value (K.tile(x, K.constant(reps)))
-            n = len(t.shape)
-            dims = tuple(d if d is not None else (hints or {}).get(n - i, probe) for i, d in enumerate(t.shape))
-            if isinstance(t, Tensor) and t.op is not None and n <= 1 and np.dtype(t.dtype).kind in "iu":
-                # A shape-like integer tensor (K.shape(x)[0]): its value under the probe, not zeros.
-                try:
-                    return np.asarray(_under_probe(t, probe))
-                except (ValueError, IndexError, TypeError):
-                    pass  # its graph needs more than zero inputs: zeros, as for other tensors
-            if zero_stride:  # (no memory to fill for a value read only for its result's shape)
-                return np.broadcast_to(np.zeros((), t.dtype), dims)
-            return np.zeros(dims, dtype=t.dtype)
+    def run(probe, hints=None):
+        def attempt(zero_stride, constants):
+            def concrete(t):
+                if constants and isinstance(t, Constant):
+                    return t._value  # (K.tile(x, K.constant(reps)); a variable's value may change: zeros)
+                n = len(t.shape)
+                dims = tuple(d if d is not None else (hints or {}).get(n - i, probe) for i, d in enumerate(t.shape))
+                if isinstance(t, Tensor) and t.op is not None and n <= 1 and np.dtype(t.dtype).kind in "iu":
+                    # A shape-like integer tensor (K.shape(x)[0]): its value under the probe, not zeros.
+                    try:
+                        return np.asarray(_under_probe(t, probe))
+                    except (ValueError, IndexError, TypeError):
+                        pass  # its graph needs more than zero inputs: zeros, as for other tensors
+                if zero_stride:  # (no memory to fill for a value read only for its result's shape)
+                    return np.broadcast_to(np.zeros((), t.dtype), dims)
+                return np.zeros(dims, dtype=t.dtype)
 
-        if zero_stride:
-            try:
-                return _quiet(op, kern, args, kwargs, concrete)
-            except Exception:  # (an op that writes into its input, say): the same on ordinary zeros
-                return run(probe, hints, zero_stride=False)
-        return _quiet(op, kern, args, kwargs, concrete)
+            return _quiet(op, kern, args, kwargs, concrete)
+
+        try:
+            return attempt(True, True)
+        except Exception:  # (an op that declines read-only or zero-stride inputs): ordinary zeros
+            pass
+        try:
+            return attempt(False, True)
+        except (ValueError, IndexError):  # a constant's values past the probe's sizes (indices): zeros
+            return attempt(False, False)
 
     def node(shape, a):
         return Tensor(shape, a.dtype.name, op, kern, args, kwargs, deps=deps)

@@ -7,7 +7,7 @@ import numpy as np
 
 from kcore import _validate as V
 from kcore._graph import Tensor, contains_symbolic
-from kcore._kernels import NUMPY
+from kcore._kernels import NATIVE
 from kcore._ops import run
 
 
@@ -36,7 +36,7 @@ def pointwise_rule(name: str):
             return None
         one = np.zeros((1,) * len(shape), static_dtype(x, name))
         with np.errstate(all="ignore"):
-            return shape, np.asarray(run(name, NUMPY, one, *args, **kwargs)).dtype.name
+            return shape, np.asarray(run(name, NATIVE, one, *args, **kwargs)).dtype.name
 
     return rule
 

@@ -703,8 +703,12 @@ def in_top_k(predictions, targets, k):
 # Gradient rules (kcore/_api/grad.py): the reference's gradients, on the canonical arguments.
 
 
-@op("_conv_grad", kernels=True, shape=lambda g, x, kernel, which, *rest: (static_shape(x if which == "x" else kernel),
-                                                                             static_dtype(g)))
+def _conv_grad_rule(g, x, kernel, which, *rest):
+    wrt = x if which == "x" else kernel
+    return static_shape(wrt), static_dtype(wrt)
+
+
+@op("_conv_grad", kernels=True, shape=_conv_grad_rule)
 def conv_grad(kern, g, x, kernel, which, nd, strides, padding, data_format, dilation_rate, depthwise, causal):
     """d sum(conv(x, kernel) * g) / d x (which == "x") or / d kernel."""
     fn = "gradients"
@@ -750,7 +754,7 @@ gradient("conv3d")(_conv_rule(3))
 gradient("depthwise_conv2d")(_conv_rule(2, depthwise=True))
 
 
-@op("_pool_grad", kernels=True, shape=lambda g, x, *rest: (static_shape(x), static_dtype(g)))
+@op("_pool_grad", kernels=True, shape=lambda g, x, *rest: (static_shape(x), static_dtype(x)))
 def pool_grad(kern, g, x, nd, pool_size, strides, padding, data_format, pool_mode):
     """d sum(pool(x) * g) / d x: max pooling routes to each window's first maximum."""
     a, gr = _array(x, "gradients"), _array(g, "gradients")

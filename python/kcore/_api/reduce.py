@@ -13,7 +13,7 @@ from kcore import _validate as V
 from kcore._api.common import static_dtype, static_shape
 from kcore._api.grad import gradient, no_gradient
 from kcore._graph import contains_symbolic
-from kcore._kernels import NUMPY
+from kcore._kernels import NATIVE
 from kcore._kernels import ReduceKind as R
 from kcore._ops import op, run
 from kcore._runtime import _core
@@ -106,8 +106,8 @@ def _shape_rule(kind):
             return None
         # (dims known to be 0 kept: argmax over an empty axis raises here, when the graph is built)
         one = np.zeros(tuple(0 if d == 0 else 1 for d in shape), static_dtype(x, fn))
-        dtype = np.asarray(run(fn, NUMPY, one, axis, keepdims) if kind not in (R.argmax, R.argmin)
-                           else run(fn, NUMPY, one, axis)).dtype.name
+        dtype = np.asarray(run(fn, NATIVE, one, axis, keepdims) if kind not in (R.argmax, R.argmin)
+                           else run(fn, NATIVE, one, axis)).dtype.name
         if kind in (R.argmax, R.argmin):
             ax = _core.arg_axis(axis, one.shape, fn)
             return tuple(n for i, n in enumerate(shape) if i != ax), dtype

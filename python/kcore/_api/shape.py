@@ -327,7 +327,27 @@ REGISTRY["switch"].build = lambda kern, c, t, e: (
     _switch_of_callables(kern, c, t, e) if callable(t) or callable(e) else None)
 
 
-@op()
+def _gather_rule(reference, indices):
+    """indices' shape, then reference's after its first dim (known without the values: the
+    indices may lie past the probe's size for an unknown first dim). None (probe) for an unknown
+    rank."""
+    if type(indices) in (list, tuple) and _graph.contains_symbolic(indices):
+        return None
+    rs, ids = static_shape(reference), static_shape(indices)
+    if rs is None or ids is None:
+        return None
+    if len(rs) == 0:
+        raise ValueError("gather: reference must have at least one axis")
+    if np.dtype(static_dtype(indices, "gather")).kind not in "iu":
+        raise TypeError(f"gather: indices must be integers, got {static_dtype(indices, 'gather')}")
+    if not isinstance(indices, _graph.Operators) and rs[0] is not None:  # known values and size: check them now
+        idx = np.asarray(indices)
+        if idx.size and (idx.min() < 0 or idx.max() >= rs[0]):
+            raise ValueError(f"gather: indices must be in [0, {rs[0]}), got range [{idx.min()}, {idx.max()}]")
+    return (*ids, *rs[1:]), static_dtype(reference, "gather")
+
+
+@op(shape=_gather_rule)
 def gather(reference, indices):
     """reference[indices] along axis 0; out-of-range indices raise as in TensorFlow."""
     ref = V.tensor(reference, "gather", "reference")
