@@ -128,3 +128,20 @@ def test_switch_selects_branch_values_unchanged(dtype, rng, threads):
     assert K.switch(np.array([True, False]), np.float32([1, 2]), np.float64([3, 4])).dtype == np.float64
     c = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-300], np.float64)
     assert _core.elementwise3(E.select, c, np.ones(6), np.zeros(6)).tolist() == [1, 1, 1, 0, 0, 1]
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_python_numbers_convert_to_the_tensors_dtype_once(dtype, rng):
+    # A Python number meets a float tensor as float(v) rounded to its dtype (the fast path where
+    # v lies in range; scalar_as's checks beyond it); the oracle: NumPy on that 0-d array.
+    x = rng.standard_normal(37).astype(dtype)
+    top = float(np.finfo(dtype).max)
+    numbers = [0.5, -0.0, 3, -7, 0.1, 1 / 3, top, -top, top * 1.5, 2**53 + 1, float("inf"), float("nan"), 10**20]
+    for v in numbers:
+        with np.errstate(all="ignore"):
+            s = np.asarray(float(v), dtype)
+            wants = (x * s, s - x, x + s, s / x)
+        for got, want in zip((K._multiply(x, v), K._subtract(v, x), K._add(x, v), K._divide(v, x)), wants,
+                             strict=True):
+            assert got.dtype == dtype
+            np.testing.assert_array_equal(got, want, err_msg=f"{v!r}")

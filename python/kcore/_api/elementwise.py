@@ -57,7 +57,33 @@ def _keep(result, like):
     return r.astype(like.dtype, copy=False) if r.dtype != like.dtype and r.dtype.kind == like.dtype.kind == "f" else r
 
 
+# The largest finite value of each float dtype: a Python number within it converts without
+# overflow, so the common tensor-and-number call skips pair's checks (scalar_as's conversion).
+_FLOAT_MAX = {np.dtype(t): float(np.finfo(t).max) for t in (np.float16, np.float32, np.float64)}
+
+
+def _number_as(v, a):
+    """v (a Python int or float) as a 0-d array of a's dtype, as scalar_as converts it, where a is a
+    float array and v lies in its dtype's range; else None."""
+    if type(v) in (float, int) and type(a) is np.ndarray:
+        top = _FLOAT_MAX.get(a.dtype)
+        if top is not None and -top <= v <= top:
+            return np.asarray(float(v), a.dtype)
+    return None
+
+
 def _arithmetic(kern, kind, ufunc, x, y):
+    n = _number_as(y, x)
+    if n is not None:
+        r = kern.elementwise(kind, x, n)
+        if r is not None:
+            return r
+    else:
+        n = _number_as(x, y)
+        if n is not None:
+            r = kern.elementwise(kind, n, y)
+            if r is not None:
+                return r
     a, b = pair(x, y, kind.name)
     r = kern.elementwise(kind, a, b) if a is not x or b is not y else None  # see _ops.py: entries
     if r is not None:
