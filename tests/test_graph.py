@@ -578,3 +578,17 @@ def test_seeded_random_nodes_draw_anew_at_every_run(seed):
             got = again([ones])
             assert np.array_equal(got[0], run[0]) and np.array_equal(got[1], run[1])
     assert np.array_equal(K.random_uniform((4,), seed=3), K.random_uniform((4,), seed=3))  # eager: one draw
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_zero_d_values_meeting_python_numbers_keep_their_dtype(dtype):
+    # A graph's 0-d values are NumPy scalars; a Python number meeting one takes its dtype, as it
+    # does a tensor's (K.mean(x) + 1 evaluated to float64 for float32 x).
+    x = K.placeholder((None, 3), dtype=dtype)
+    value = np.ones((2, 3), dtype)
+    for node in (K.mean(x) + 1, K.sum(x) * 2, 1 - K.max(x), K.mean(x) + 0.5, K.mean(x) / 3, K.maximum(K.mean(x), 1)):
+        assert K.dtype(node) == dtype and K.function([x], [node])([value])[0].dtype == dtype
+    v = K.variable(np.ones((4, 5)), dtype=dtype)
+    for fn in (K.var, K.std, K.mean, K.sum):
+        (g,) = K.gradients(K.sum(fn(v, axis=0) * 1.7), [v])
+        assert K.dtype(g) == dtype and K.function([], [g])([])[0].dtype == dtype

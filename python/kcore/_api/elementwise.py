@@ -24,9 +24,14 @@ def _is_number(v) -> bool:
 
 
 def pair(x, y, fn):
-    """Two operands with Keras/TF dtype rules: a Python number takes the other's dtype."""
-    xa = V.as_array(x, fn) if not _is_number(x) else None
-    ya = V.as_array(y, fn) if not _is_number(y) else None
+    """Two operands with Keras/TF dtype rules: a Python number takes the other's dtype; a NumPy
+    scalar meeting a Python number is the tensor (a graph's 0-d values are NumPy scalars: K.mean(x)
+    + 1 stays float32)."""
+    xn, yn = _is_number(x), _is_number(y)
+    if xn and yn and isinstance(x, np.generic) != isinstance(y, np.generic):
+        xn, yn = not isinstance(x, np.generic), not isinstance(y, np.generic)
+    xa = V.as_array(x, fn) if not xn else None
+    ya = V.as_array(y, fn) if not yn else None
     if xa is None and ya is None:
         xa, ya = V.as_array(x, fn), V.as_array(y, fn)
     elif xa is None:
