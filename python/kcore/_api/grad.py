@@ -67,15 +67,40 @@ def sum_to(kern, g, like):
     return np.reshape(run("sum", kern, a, axes, True), shape) if axes else a
 
 
+def _kept_shape(gshape, ndim, axis, keepdims) -> tuple:
+    """The shape of g (a reduction over axis of an array of rank ndim) with the reduced axes back
+    as 1s."""
+    out = list(gshape)
+    if not keepdims:
+        axes = range(ndim) if axis is None else [axis] if np.ndim(axis) == 0 else list(axis)
+        for ax in sorted(int(x) % max(ndim, 1) for x in axes):
+            out.insert(ax, 1)
+    return tuple(out)
+
+
+def _kept(g, shape, axis, keepdims):
+    a = np.asarray(g)
+    return a.reshape(_kept_shape(a.shape, len(shape), axis, keepdims))
+
+
 @op("_expand_to", shape=_like_rule)
 def expand_to(g, like, axis=None, keepdims=False):
     """g (a reduction of like over axis) broadcast back to like's shape."""
-    a, shape = np.asarray(g), np.shape(like)
-    if not keepdims:
-        axes = range(len(shape)) if axis is None else [axis] if np.ndim(axis) == 0 else list(axis)
-        for ax in sorted(int(x) % max(len(shape), 1) for x in axes):
-            a = np.expand_dims(a, ax)
-    return np.broadcast_to(a, shape).copy()
+    return np.broadcast_to(_kept(g, np.shape(like), axis, keepdims), np.shape(like)).copy()
+
+
+def _keep_dims_rule(g, like, axis=None, keepdims=False):
+    shape, gs = static_shape(like), static_shape(g)
+    if shape is None or gs is None:
+        return None
+    return _kept_shape(gs, len(shape), axis, keepdims), static_dtype(g)
+
+
+@op("_keep_dims", shape=_keep_dims_rule)
+def keep_dims(g, like, axis=None, keepdims=False):
+    """g (a reduction of like over axis) with the reduced axes back as 1s: it broadcasts against
+    like without a copy of like's size."""
+    return _kept(g, np.shape(like), axis, keepdims)
 
 
 @op("_reshape_like", shape=_like_rule)

@@ -166,9 +166,13 @@ def _sum_grad(B, out, g, x, axis=None, keepdims=False):
     return B._expand_to(g, x, axis, keepdims), None, None
 
 
+# (Scales are computed on g, the reduction's size, and meet x's size once: the same operations
+# in the same order per element as on g broadcast first, without its copies.)
+
+
 @gradient("mean")
 def _mean_grad(B, out, g, x, axis=None, keepdims=False):
-    return B._divide(B._expand_to(g, x, axis, keepdims), B._reduction_count(x, out)), None, None
+    return B._expand_to(B._divide(g, B._reduction_count(x, out)), x, axis, keepdims), None, None
 
 
 def _extreme_grad(B, out, g, x, axis=None, keepdims=False):
@@ -191,16 +195,15 @@ def _prod_grad(B, out, g, x, axis=None, keepdims=False):
 @gradient("var")
 def _var_grad(B, out, g, x, axis=None, keepdims=False):
     centred = B._subtract(x, B.mean(x, axis, True))
-    scale = B._divide(B._multiply(B._expand_to(g, x, axis, keepdims), 2.0), B._reduction_count(x, out))
-    return B._multiply(scale, centred), None, None
+    scale = B._divide(B._multiply(g, 2.0), B._reduction_count(x, out))
+    return B._multiply(B._keep_dims(scale, x, axis, keepdims), centred), None, None
 
 
 @gradient("std")
 def _std_grad(B, out, g, x, axis=None, keepdims=False):
     centred = B._subtract(x, B.mean(x, axis, True))
-    scale = B._divide(B._expand_to(g, x, axis, keepdims),
-                      B._multiply(B._expand_to(out, x, axis, keepdims), B._reduction_count(x, out)))
-    return B._multiply(scale, centred), None, None
+    scale = B._divide(g, B._multiply(out, B._reduction_count(x, out)))
+    return B._multiply(B._keep_dims(scale, x, axis, keepdims), centred), None, None
 
 
 @gradient("logsumexp")
