@@ -524,10 +524,11 @@ def test_shape_queries_read_values_where_shapes_depend_on_them():
     col = K.reshape(m, (K.shape(m)[0], 1))
     assert K.int_shape(m) == (None,) and K.int_shape(col) == (None, 1)
     assert K.function([x], [col])([value])[0].shape == (20, 1)
-    t = K.tile(x, K.constant([2, 3], dtype="int32"))
-    assert K.int_shape(t) == (None, 18)
-    flat = K.reshape(t, (K.shape(t)[0], -1))
-    assert K.function([x], [flat])([value])[0].shape == (10, 18)
+    for reps in (K.constant([2, 3], dtype="int32"), K.variable(np.array([2, 3]), dtype="int32")):
+        t = K.tile(x, reps)  # (a variable: its value when the graph is built)
+        assert K.int_shape(t) == (None, 18)
+        flat = K.reshape(t, (K.shape(t)[0], -1))
+        assert K.function([x], [flat])([value])[0].shape == (10, 18)
     # Indices held in constants, past the probe's sizes for the unknown dim: they build.
     big = np.arange(400, dtype=np.float32).reshape(100, 4)
     y = K.placeholder((None, 4))
@@ -535,6 +536,9 @@ def test_shape_queries_read_values_where_shapes_depend_on_them():
                        (y[K.variable(np.array([20, 50]), dtype="int32")], (2, 4)),
                        (K.slice(y, K.constant([20, 0], "int32"), K.constant([3, 4], "int32")), (3, 4))):
         np.testing.assert_array_equal(K.function([y], [node])([big])[0].shape, want)
+        assert K.int_shape(node) in (want, (None,) * len(want))  # (never a wrong known dim)
+    a, b = K.placeholder((3,)), K.placeholder((3,))
+    assert K.int_shape(K.gather([a, b], 1)) == (3,)  # a list of tensors, stacked
 
 
 def test_rules_keep_the_dtypes_and_errors_of_the_ops():

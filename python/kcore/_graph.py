@@ -20,7 +20,8 @@ mode): there it gives an Update as well, applied whenever the function that runs
 A node's static shape and dtype come from the op's shape rule when it has one; otherwise from
 running the op's eager function on zero arrays in which every unknown dim is replaced by a probe
 size, twice with two different probes: dims that agree are static, dims that follow the probe are
-None; constants take their values. A shape-like integer input (K.shape(x)[0]) is
+None; constants and variables take their values (a variable's current one), or zeros where those
+fail (every dim then unknown). A shape-like integer input (K.shape(x)[0]) is
 evaluated under the probe; what that evaluation computes is kept (small values themselves, for
 larger ones their shape) and later evaluations start from those values or zeros of those shapes.
 K.shape(x) itself comes without computing x where x's shape under the probe follows from shapes
@@ -300,11 +301,13 @@ def make_node(op, kern, args, kwargs) -> Tensor:
     if any(t.shape is None for t in inputs):  # unknown rank: nothing to infer statically
         return Tensor(None, inputs[0].dtype, op, kern, args, kwargs, deps=deps)
 
+    unsure = []  # set when a probe ran with graph leaves' values replaced by zeros: its dims are unknown
+
     def run(probe, hints=None):
-        def attempt(zero_stride, constants):
+        def attempt(zero_stride, values):
             def concrete(t):
-                if constants and isinstance(t, Constant):
-                    return t._value  # (K.tile(x, K.constant(reps)); a variable's value may change: zeros)
+                if values and (not isinstance(t, Tensor) or (t.op is None and not isinstance(t, Placeholder))):
+                    return t._value  # a constant's or a variable's value (K.tile(x, K.constant(reps)))
                 n = len(t.shape)
                 dims = tuple(d if d is not None else (hints or {}).get(n - i, probe) for i, d in enumerate(t.shape))
                 if isinstance(t, Tensor) and t.op is not None and n <= 1 and np.dtype(t.dtype).kind in "iu":
@@ -325,10 +328,14 @@ def make_node(op, kern, args, kwargs) -> Tensor:
             pass
         try:
             return attempt(False, True)
-        except (ValueError, IndexError):  # a constant's values past the probe's sizes (indices): zeros
-            return attempt(False, False)
+        except (ValueError, IndexError):  # values past the probe's sizes (indices, a slice's start)
+            a = attempt(False, False)  # zeros instead: the rank holds, the dims may not
+            unsure.append(True)
+            return a
 
     def node(shape, a):
+        if unsure:
+            shape = None if shape is None else (None,) * len(shape)
         return Tensor(shape, a.dtype.name, op, kern, args, kwargs, deps=deps)
 
     def static(a, b):

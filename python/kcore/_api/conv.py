@@ -778,7 +778,7 @@ gradient("pool2d")(_pool_rule(2))
 gradient("pool3d")(_pool_rule(3))
 
 
-@op("_resize_grad", shape=lambda g, x, *rest: (static_shape(x), static_dtype(g)))
+@op("_resize_grad", shape=lambda g, x, *rest: (static_shape(x), static_dtype(x)))
 def resize_grad(g, x, factors, data_format, interpolation):
     """The adjoint of resize_exact: each output's gradient goes back to the inputs it read."""
     fmt = data_format_of(data_format, "gradients")
@@ -813,7 +813,7 @@ def _resize_volumes_grad(B, out, g, x, depth_factor, height_factor, width_factor
 
 
 @op("_conv_transpose_grad", kernels=True,
-    shape=lambda g, x, kernel, which, *rest: (static_shape(x if which == "x" else kernel), static_dtype(g)))
+    shape=_conv_grad_rule)
 def conv_transpose_grad(kern, g, x, kernel, which, nd, output_shape, strides, padding, data_format, dilation_rate):
     """A transposed convolution is the adjoint of a convolution: its input gradient is that
     convolution of g, its kernel gradient the convolution's kernel gradient with roles swapped."""
@@ -873,8 +873,7 @@ gradient("separable_conv2d")(_separable_rule(2))
 
 
 
-@op("_local_conv_grad", shape=lambda g, inputs, kernel, which, *rest: (static_shape(inputs if which == "x" else kernel),
-                                                                         static_dtype(g)))
+@op("_local_conv_grad", shape=_conv_grad_rule)
 def local_conv_grad(g, inputs, kernel, which, nd, kernel_size, strides, output_shape, data_format):
     """d sum(local_conv(inputs, kernel) * g) / d inputs (which == "x") or / d kernel."""
     fmt, a, xl, w, ksize, strides, out_sp = _local_plan("gradients", nd, inputs, kernel, kernel_size, strides,

@@ -331,8 +331,8 @@ def _gather_rule(reference, indices):
     """indices' shape, then reference's after its first dim (known without the values: the
     indices may lie past the probe's size for an unknown first dim). None (probe) for an unknown
     rank."""
-    if type(indices) in (list, tuple) and _graph.contains_symbolic(indices):
-        return None
+    if any(type(a) in (list, tuple) and _graph.contains_symbolic(a) for a in (reference, indices)):
+        return None  # (stacked when it runs)
     rs, ids = static_shape(reference), static_shape(indices)
     if rs is None or ids is None:
         return None
