@@ -431,11 +431,9 @@ def test_symbolic_tensors_refuse_truth_and_numbers():
         np.asarray(x + 1)
 
 
-def test_shape_queries_while_building_evaluate_each_layer_once_per_probe(monkeypatch):
-    # Keras layers ask for their input's shape (BatchNormalization: K.shape(x)[axis]; Reshape:
-    # K.shape(x)[0]) as the model is built: each query runs the graph under a probe size. What
-    # earlier queries computed is kept, so a deep model costs each layer once per probe, not once
-    # per later layer (ResNet50 once took 90 s to build).
+@pytest.fixture
+def conv2d_calls(monkeypatch):
+    """A list that grows by one at each run of K.conv2d's eager function."""
     from kcore._ops import REGISTRY
 
     calls = []
@@ -443,6 +441,15 @@ def test_shape_queries_while_building_evaluate_each_layer_once_per_probe(monkeyp
     impl = op.impl
     monkeypatch.setattr(op, "native", None)
     monkeypatch.setattr(op, "impl", lambda *a, **k: calls.append(1) or impl(*a, **k))
+    return calls
+
+
+def test_shape_queries_while_building_evaluate_each_layer_once_per_probe(conv2d_calls):
+    # Keras layers ask for their input's shape (BatchNormalization: K.shape(x)[axis]; Reshape:
+    # K.shape(x)[0]) as the model is built: each query runs the graph under a probe size. What
+    # earlier queries computed is kept, so a deep model costs each layer once per probe, not once
+    # per later layer (ResNet50 once took 90 s to build).
+    calls = conv2d_calls
     x = K.placeholder((None, 6, 6, 4))
     h, layers = x, 12
     for _ in range(layers):
@@ -455,18 +462,12 @@ def test_shape_queries_while_building_evaluate_each_layer_once_per_probe(monkeyp
     assert got.shape == (3, 6, 6, 4)
 
 
-def test_shape_queries_while_building_run_no_convolution(monkeypatch):
+def test_shape_queries_while_building_run_no_convolution(conv2d_calls):
     # BatchNormalization's training branch asks K.shape(x)[axis] of a convolution's output; the
     # probe takes the output's shape from the convolution's shape rule on its input's shape under
     # the probe, and reductions and activations have rules of their own: building runs no
     # convolution (NASNetLarge took 36 s to build when every query ran the layers before it).
-    from kcore._ops import REGISTRY
-
-    calls = []
-    op = REGISTRY["conv2d"]
-    impl = op.impl
-    monkeypatch.setattr(op, "native", None)
-    monkeypatch.setattr(op, "impl", lambda *a, **k: calls.append(1) or impl(*a, **k))
+    calls = conv2d_calls
     x = K.placeholder((None, 9, 9, 4))
     h = x
     for strides in (1, 2, 1, 2):

@@ -160,19 +160,28 @@ py::object conv_transpose_nd(py::handle xh, py::handle wh, const std::vector<std
   return std::move(out);
 }
 
+// The plan of pool_nd / pool_grad_nd on x (fn names the entry in messages); its x, gy and y unset.
+kcore::PoolPlan pool_plan(const py::array& x, const std::vector<std::int64_t>& size,
+                          const std::vector<std::int64_t>& strides, const std::vector<std::int64_t>& pads,
+                          const std::string& mode, const char* fn) {
+  if (mode != "max" && mode != "avg")
+    throw py::value_error(std::string(fn) + ": mode must be 'max' or 'avg', got '" + mode + "'");
+  const int nd = static_cast<int>(x.ndim()) - 2;
+  kcore::PoolPlan p;
+  p.g = geometry(x, size, strides, std::vector<std::int64_t>(static_cast<std::size_t>(std::max(nd, 0)), 1), pads, fn);
+  p.dtype = native_float_dtype(x, fn);
+  p.mode = mode == "max" ? kcore::PoolMode::max : kcore::PoolMode::avg;
+  return p;
+}
+
 // The gradient of pool_nd(x, ...) with respect to x, given gy (the gradient of its result).
 py::object pool_grad_nd(py::handle xh, py::handle gyh, const std::vector<std::int64_t>& size,
                         const std::vector<std::int64_t>& strides, const std::vector<std::int64_t>& pads,
                         const std::string& mode) {
   if (!takes(xh) || !takes(gyh) || !same_dtype(xh, gyh)) return py::none();
-  if (mode != "max" && mode != "avg") throw py::value_error("pool_grad: mode must be 'max' or 'avg', got '" + mode + "'");
   const auto x = py::reinterpret_borrow<py::array>(xh), gy = py::reinterpret_borrow<py::array>(gyh);
   const int nd = static_cast<int>(x.ndim()) - 2;
-  kcore::PoolPlan p;
-  p.g = geometry(x, size, strides, std::vector<std::int64_t>(static_cast<std::size_t>(std::max(nd, 0)), 1), pads,
-                 "pool_grad");
-  p.dtype = native_float_dtype(x, "pool_grad");
-  p.mode = mode == "max" ? kcore::PoolMode::max : kcore::PoolMode::avg;
+  kcore::PoolPlan p = pool_plan(x, size, strides, pads, mode, "pool_grad");
   bool fits = gy.ndim() == x.ndim() && gy.shape(0) == p.g.batch && gy.shape(nd + 1) == p.g.channels;
   for (int i = 0; fits && i < nd; ++i) fits = gy.shape(1 + i) == p.g.out[3 - nd + i];
   if (!fits) throw py::value_error("pool_grad: the gradient's shape is not the pooled result's");
@@ -187,14 +196,9 @@ py::object pool_grad_nd(py::handle xh, py::handle gyh, const std::vector<std::in
 py::object pool_nd(py::handle xh, const std::vector<std::int64_t>& size, const std::vector<std::int64_t>& strides,
                    const std::vector<std::int64_t>& pads, const std::string& mode) {
   if (!takes(xh)) return py::none();
-  if (mode != "max" && mode != "avg") throw py::value_error("pool: mode must be 'max' or 'avg', got '" + mode + "'");
   const auto x = py::reinterpret_borrow<py::array>(xh);
   const int nd = static_cast<int>(x.ndim()) - 2;
-  kcore::PoolPlan p;
-  p.g = geometry(x, size, strides, std::vector<std::int64_t>(static_cast<std::size_t>(std::max(nd, 0)), 1), pads,
-                 "pool");
-  p.dtype = native_float_dtype(x, "pool");
-  p.mode = mode == "max" ? kcore::PoolMode::max : kcore::PoolMode::avg;
+  kcore::PoolPlan p = pool_plan(x, size, strides, pads, mode, "pool");
   py::array out = result(x, p.g, nd, p.g.channels);
   p.x = static_cast<const char*>(x.data());
   p.y = static_cast<char*>(out.mutable_data());
