@@ -349,6 +349,11 @@ GETITEM_CASES = {
     "repeated_rows": lambda x: x[np.array([0, 2, 0, 0])],
     "rows_and_slice": lambda x: x[np.array([1, 1]), 1:],
     "two_arrays": lambda x: x[np.array([0, 0]), np.array([3, 3])],
+    # x read several times (an rnn's time steps): the reads' gradients go into one array.
+    "several_reads": lambda x: K.concatenate([x[:, 0], x[:, 1] * 2.0, x[1:, 3], x[np.array([0, 0, 2]), 1],
+                                              x[0, ::-1]]),
+    # The gradient of those placements (second order).
+    "placed_gradients": lambda x: K.gradients(K.sum(x[:, 0] ** 3) + K.sum(x[1:, 1] * x[:-1, 2]), [x])[0],
 }
 
 
@@ -357,3 +362,16 @@ def test_indexing_gradients(name):
     # Basic indexing writes the gradient back once per element; integer arrays add it where an
     # index repeats.
     check_gradient(GETITEM_CASES[name], (3, 4))
+
+
+def test_reads_of_one_tensor_sum_their_gradients_in_one_array():
+    x = K.placeholder((4, 50, 3))
+    (g,) = K.gradients(K.sum(K.stack([x[:, t] * float(t) for t in range(50)])), [x])
+    assert g.op.name == "_getitem_grad" and len(g.args[0]) == 50
+    value = np.random.default_rng(3).standard_normal((4, 50, 3)).astype(np.float32)
+    (got,) = K.function([x], [g])([value])
+    np.testing.assert_array_equal(got, np.broadcast_to(np.arange(50, dtype=np.float32)[:, None], (4, 50, 3)))
+    # Reads whose gradients differ in dtype are added instead.
+    h = K.placeholder((4, 3), dtype="float16")
+    (gh,) = K.gradients(K.sum(h[0]) + K.sum(K.cast(h[1], "float32")), [h])
+    assert gh.op.name != "_getitem_grad"

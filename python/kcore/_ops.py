@@ -23,6 +23,9 @@ An `Op` holds what the rest of kcore needs to know about an operation:
   softmax), or None for the op's own node.
 - `tuple_valued`: the op's value is a tuple of arrays (a loop's outputs), read through item ops;
   its gradient is a tuple too, summed item by item.
+- `merge`: for ops that gradient rules build, `merge(B, a, b) -> node or None`: one node for the
+  sum of two of its nodes (gradients placed into zeros of one shape), tried where K.gradients
+  sums the gradients reaching a tensor; None: they are added.
 
 kcore/backends.py builds each backend's namespace from this registry over a kernel provider.
 """
@@ -46,6 +49,7 @@ class Op:
     gradient: Callable | None = None
     tuple_valued: bool = False
     build: Callable | None = None
+    merge: Callable | None = None
     signature: inspect.Signature = dataclasses.field(init=False, repr=False)
 
     def __post_init__(self):
@@ -84,7 +88,7 @@ def run(name: str, kern, *args, **kwargs):
 
 
 def op(name: str | None = None, *, kernels: bool = False, native: tuple | None = None, shape: Callable | None = None,
-       side_effect: bool = False, tuple_valued: bool = False):
+       side_effect: bool = False, tuple_valued: bool = False, merge: Callable | None = None):
     """Registers the decorated eager function as an op (see the module docstring); returns it
     unchanged, so family modules can call each other's eager functions directly."""
     def register(fn):
@@ -92,7 +96,7 @@ def op(name: str | None = None, *, kernels: bool = False, native: tuple | None =
         if key in REGISTRY:
             raise ValueError(f"op {key} is registered twice")
         REGISTRY[key] = Op(key, fn, kernels=kernels, native=native, shape=shape, side_effect=side_effect,
-                            tuple_valued=tuple_valued)
+                            tuple_valued=tuple_valued, merge=merge)
         return fn
 
     return register

@@ -414,20 +414,42 @@ def _reads_each_once(key) -> bool:
     return masks <= 1
 
 
-@op("_getitem_grad", shape=lambda g, x, key: (static_shape(x), static_dtype(g)))
-def getitem_grad(g, x, key):
-    """x[key]'s gradient g placed back where x[key] was read (added where an index repeats)."""
-    out = np.zeros(np.shape(x), dtype=np.asarray(g).dtype)
-    if _reads_each_once(key):
-        out[key] = g  # (one write per element: np.add.at, unbuffered, is ~20x slower)
-    else:
-        np.add.at(out, key, np.asarray(g))
+def _getitem_grad_rule(gs, x, keys):
+    return static_shape(x), static_dtype(gs[0])
+
+
+def _merge_getitem_grads(B, a, b):
+    """Two placements into the same x (a tensor sliced once per time step): one node, so the sum
+    of the reads' gradients costs one array of x's size rather than one per read."""
+    (ga, xa, ka), (gb, xb, kb) = a.args, b.args
+    if xa is not xb or static_dtype(a) != static_dtype(b):
+        return None
+    return B._getitem_grad([*ga, *gb], xa, [*ka, *kb])
+
+
+@op("_getitem_grad", shape=_getitem_grad_rule, merge=_merge_getitem_grads)
+def getitem_grad(gs, x, keys):
+    """The gradients gs of the reads x[key] (one per key) placed back where each was read, in
+    order, and summed (added where an index repeats)."""
+    out = np.zeros(np.shape(x), dtype=np.asarray(gs[0]).dtype)
+    for i, (g, key) in enumerate(zip(gs, keys, strict=True)):
+        if not _reads_each_once(key):
+            np.add.at(out, key, np.asarray(g))  # (unbuffered: ~20x slower than one write per element)
+        elif i == 0:
+            out[key] = g
+        else:
+            out[key] += g
     return out
 
 
 @gradient("_getitem")
 def _getitem_gradient(B, out, g, x, key):
-    return B._getitem_grad(g, x, key), None
+    return B._getitem_grad([g], x, [key]), None
+
+
+@gradient("_getitem_grad")
+def _getitem_grad_gradient(B, out, g, gs, x, keys):
+    return [B._getitem(g, key) for key in keys], None, None
 
 
 @gradient("_multiply_add")

@@ -129,8 +129,15 @@ def gradients(loss, variables):
         if g is None or not _is_graph(target):
             return
         if id(target) in grads:
-            tuples = isinstance(target, Tensor) and target.op is not None and target.op.tuple_valued
-            g = (B._tuple_add if tuples else B._add)(grads[id(target)], g)
+            prev = grads[id(target)]
+            same = isinstance(prev, Tensor) and isinstance(g, Tensor) and prev.op is not None and prev.op is g.op
+            merge = prev.op.merge if same else None
+            merged = merge(B, prev, g) if merge is not None else None
+            if merged is not None:
+                g = merged
+            else:
+                tuples = isinstance(target, Tensor) and target.op is not None and target.op.tuple_valued
+                g = (B._tuple_add if tuples else B._add)(prev, g)
         grads[id(target)] = g
 
     for node in reversed(_graph._order([loss])):
