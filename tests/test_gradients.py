@@ -375,3 +375,32 @@ def test_reads_of_one_tensor_sum_their_gradients_in_one_array():
     h = K.placeholder((4, 3), dtype="float16")
     (gh,) = K.gradients(K.sum(h[0]) + K.sum(K.cast(h[1], "float32")), [h])
     assert gh.op.name != "_getitem_grad"
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("params", [{}, {"alpha": 0.2}, {"max_value": 6.0}, {"alpha": 0.1, "max_value": 6.0},
+                                    {"threshold": 0.5}])
+def test_relu_gradient_against_its_definition(dtype, params):
+    # Reversed views, zeros, NaN and inf in x, NaN in g (it stays NaN where the slope is 0, as
+    # TensorFlow's g * (x > 0)).
+    r = np.random.default_rng(5)
+    xs = (r.standard_normal((4, 33, 70)) * 4).astype(dtype)
+    for start, step, v in ((0, 11, 0.0), (1, 13, np.nan), (2, 17, 6.0), (3, 19, np.inf), (4, 29, -np.inf)):
+        xs.flat[start::step] = v
+    gs = r.standard_normal(xs.shape).astype(dtype)
+    gs.flat[5::23] = np.nan
+    xv, gv = xs[:, ::-1], gs[:, :, ::-1]
+    x, g = K.placeholder(xv.shape, dtype=dtype), K.placeholder(xv.shape, dtype=dtype)
+    (d,) = K.gradients(K.sum(K.relu(x, **params) * g), [x])
+    (got,) = K.function([x, g], [d])([xv, gv])
+    alpha, top, thr = params.get("alpha", 0.0), params.get("max_value"), params.get("threshold", 0.0)
+    a = xv.astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        passes = (a > thr) & (a > 0 if thr == 0 or top is not None else True) & (a < top if top is not None else True)
+        slope = np.where(passes, 1.0, 0.0)
+        if alpha:
+            below = (a <= 0) | np.isnan(a) if top is None else a < thr
+            slope = slope + np.where(below, float(np.asarray(alpha, dtype)), 0.0)
+        want = (gv.astype(np.float64) * slope).astype(dtype)
+    assert got.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(got, want)

@@ -85,8 +85,9 @@ def _kept(g, shape, axis, keepdims):
 
 @op("_expand_to", shape=_like_rule)
 def expand_to(g, like, axis=None, keepdims=False):
-    """g (a reduction of like over axis) broadcast back to like's shape."""
-    return np.broadcast_to(_kept(g, np.shape(like), axis, keepdims), np.shape(like)).copy()
+    """g (a reduction of like over axis) broadcast back to like's shape: a read-only view, which
+    the kernels read as a broadcast operand (K.function copies views it returns)."""
+    return np.broadcast_to(_kept(g, np.shape(like), axis, keepdims), np.shape(like))
 
 
 def _keep_dims_rule(g, like, axis=None, keepdims=False):
@@ -183,7 +184,7 @@ def reduction_count(x, out):
 
 @op("_broadcast_like", shape=_like_rule)
 def broadcast_like(g, like):
-    return np.broadcast_to(np.asarray(g), np.shape(like)).copy()
+    return np.broadcast_to(np.asarray(g), np.shape(like))  # (a view, as _expand_to's)
 
 
 @gradient("_sum_to")

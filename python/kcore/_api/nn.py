@@ -252,12 +252,38 @@ def _float_name(x):
 # Gradient rules (kcore/_api/grad.py)
 
 
-@op("_relu_grad", shape=lambda g, x, *rest: (static_shape(x), static_dtype(g)))
-def relu_grad(g, x, alpha=0.0, max_value=None, threshold=0.0):
+def _relu_slope(kern, a, alpha, max_value):
+    """d relu / dx at a (threshold 0) in a's dtype: 1 where a > 0 (and a < max_value), else alpha,
+    from the provider's comparisons and select (each one pass, threaded); None where the provider
+    declines, or for alpha with a maximum (the NumPy route)."""
+    if a.ndim == 0 or (alpha != 0 and max_value is not None):
+        return None
+    passes = kern.elementwise(E.greater, a, np.zeros((), a.dtype))
+    if passes is None:
+        return None
+    if max_value is not None:
+        with np.errstate(over="ignore"):  # (compared in a's dtype, as NumPy compares with a Python number)
+            below = kern.elementwise(E.less, a, np.asarray(float(max_value), a.dtype))
+        if below is None:
+            return None
+        np.logical_and(passes, below, out=passes)
+    d = run("cast", kern, passes.view(np.uint8), a.dtype)
+    if alpha != 0:
+        d = kern.elementwise3(E.select, d, np.ones((), a.dtype), np.asarray(alpha, a.dtype))
+    return d
+
+
+@op("_relu_grad", kernels=True, shape=lambda g, x, *rest: (static_shape(x), static_dtype(g)))
+def relu_grad(kern, g, x, alpha=0.0, max_value=None, threshold=0.0):
     """d relu / dx times g: 1 where x passes the threshold (and lies inside (0, max_value) when
     clipped), plus alpha below the threshold; alpha alone is tf.nn.leaky_relu, whose gradient is
     alpha wherever x > 0 fails (0 and NaN included)."""
     a, gr = np.asarray(x), np.asarray(g)
+    if threshold == 0 and a.dtype == gr.dtype and a.dtype.kind == "f" and a.shape == gr.shape:
+        d = _relu_slope(kern, a, alpha, max_value)
+        r = None if d is None else kern.elementwise(E.multiply, gr, d)
+        if r is not None:
+            return r
     if alpha != 0 and max_value is None and threshold == 0:
         return gr * np.where(a > 0, gr.dtype.type(1), gr.dtype.type(alpha))
     passes = a > threshold
@@ -314,13 +340,13 @@ def _hard_sigmoid_grad(B, out, g, x):
     return (B._multiply(g, B._multiply(inside, 0.2)),)
 
 
-@op("_bias_grad", shape=lambda g, bias, data_format=None: (static_shape(bias), static_dtype(g)))
-def bias_grad(g, bias, data_format=None):
+@op("_bias_grad", kernels=True, shape=lambda g, bias, data_format=None: (static_shape(bias), static_dtype(g)))
+def bias_grad(kern, g, bias, data_format=None):
     """bias_add's gradient for the bias: g summed over every axis but the bias's."""
     gr, b = np.asarray(g), np.asarray(bias)
     if normalize_data_format(data_format) == "channels_first" and gr.ndim > 2:
         gr = np.moveaxis(gr, 1, -1)
-    return gr.reshape((-1,) + b.shape).sum(axis=0)
+    return np.reshape(run("sum", kern, gr.reshape((-1,) + b.shape), 0, False), b.shape)
 
 
 @gradient("bias_add")
