@@ -1,4 +1,6 @@
 """K.gradients against central finite differences in float64, op by op."""
+import math
+
 import numpy as np
 import pytest
 
@@ -239,6 +241,13 @@ CONV_CASES = {
                                    (2, 3, 4), (4,), (4,), (4,)),
     "normalize_batch_in_training": (lambda x, g, b: K.normalize_batch_in_training(x, g, b, (0, 2))[0],
                                     (4, 3, 2), (3,), (3,)),
+    "normalize_batch_in_training_plain": (lambda x: K.normalize_batch_in_training(x, None, None, [0, 1, 2])[0],
+                                          (2, 3, 2, 3)),
+    # The statistics returned beside the normalised x take their own gradients.
+    "normalize_batch_in_training_all": (lambda x, g: K.concatenate([
+        K.flatten(K.normalize_batch_in_training(x, g, None, [0, 1])[0]),
+        K.flatten(K.normalize_batch_in_training(x, g, None, [0, 1])[1]),
+        K.flatten(K.normalize_batch_in_training(x, g, None, [0, 1])[2])]), (3, 2, 2), (2,)),
     "avg_pool": (lambda x: K.pool2d(x, (3, 3), (2, 2), "same", pool_mode="avg"), (2, 5, 4, 2)),
     "max_pool3d_channels_first": (lambda x: K.pool3d(x, (2, 2, 2), (1, 1, 1), "valid", "channels_first"),
                                   (1, 2, 3, 3, 3)),
@@ -404,3 +413,38 @@ def test_relu_gradient_against_its_definition(dtype, params):
         want = (gv.astype(np.float64) * slope).astype(dtype)
     assert got.dtype == np.dtype(dtype)
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("dtype, offset, tol", [("float32", 1000.0, 2e-4), ("float64", 1e6, 1e-9),
+                                                ("float16", 0.0, 3e-2)])
+def test_normalize_batch_in_training_gradient_against_float64(dtype, offset, tol):
+    # Large means cost no accuracy (x is centred before it meets g); float16 keeps float16.
+    r = np.random.default_rng(8)
+    xv = (offset + r.standard_normal((64, 5, 5, 8))).astype(dtype)
+    gv = r.standard_normal(xv.shape).astype(dtype)
+    gamma_v, beta_v = r.uniform(0.5, 2, 8).astype(dtype), r.standard_normal(8).astype(dtype)
+    x, gamma, beta = K.placeholder(xv.shape, dtype=dtype), K.variable(gamma_v, dtype), K.variable(beta_v, dtype)
+    normed = K.normalize_batch_in_training(x, gamma, beta, [0, 1, 2], epsilon=1e-3)[0]
+    grads = K.gradients(K.sum(normed * K.constant(gv, dtype)), [x, gamma, beta])
+    got = K.function([x], grads)([xv])
+    a, g = xv.astype(np.float64), gv.astype(np.float64)
+    c = a - np.array([math.fsum(col) for col in a.reshape(-1, 8).T]) / (a.size // 8)  # (NumPy's mean: 8x the error)
+    rs = 1 / np.sqrt(c.var(axis=(0, 1, 2)) + 1e-3)
+    want = [gamma_v * rs * (g - g.mean(axis=(0, 1, 2)) - c * rs**2 * (g * c).mean(axis=(0, 1, 2))),
+            rs * (g * c).sum(axis=(0, 1, 2)), g.sum(axis=(0, 1, 2))]
+    for got_i, want_i in zip(got, want, strict=True):
+        assert got_i.dtype == np.dtype(dtype)
+        np.testing.assert_allclose(got_i.astype(np.float64), want_i, rtol=0, atol=tol * np.abs(want_i).max())
+
+
+def test_float16_reduction_gradients_past_65504_elements():
+    # The 1/n of mean, var and std in float64 before rounding: as float16, n itself is inf.
+    x = K.placeholder((70000,), dtype="float16")
+    v = np.random.default_rng(2).uniform(0, 1, 70000).astype(np.float16)
+    a = v.astype(np.float64)
+    for f, want in ((K.mean, np.full(a.shape, 1 / a.size)), (K.var, 2 * (a - a.mean()) / a.size),
+                    (K.std, (a - a.mean()) / (a.size * a.std()))):
+        (got,) = K.function([x], K.gradients(f(x), [x]))([v])
+        assert got.dtype == np.float16
+        # (1/n lies among float16's subnormals: steps of 2**-24)
+        np.testing.assert_allclose(got.astype(np.float64), want, rtol=2e-3, atol=2.0**-24)

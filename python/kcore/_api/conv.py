@@ -21,7 +21,7 @@ from kcore import _validate as V
 from kcore._api.common import broadcast_shapes, static_dtype, static_shape
 from kcore._api.config import data_format as data_format_of
 from kcore._api.config import image_data_format
-from kcore._api.grad import builder_for, gradient, no_gradient
+from kcore._api.grad import Builder, builder_for, gradient, no_gradient
 from kcore._graph import Operators
 from kcore._ops import op, run
 from kcore._runtime import _core
@@ -669,10 +669,34 @@ def normalize_batch_in_training(x, gamma, beta, reduction_axes, epsilon=1e-3):
                              f"statistics {tuple(kept)}")
         return B._reshape_like(p if static_dtype(p) == static_dtype(x) else B.cast(p, static_dtype(x)), mean)
 
-    normed = _normalize(B, x, mean, var, shaped(beta, "beta"), shaped(gamma, "gamma"), epsilon)
+    normed = B._normalize_batch(x, mean, var, shaped(beta, "beta"), shaped(gamma, "gamma"), axes, float(epsilon))
     for ax in reversed(axes):
         mean, var = B.squeeze(mean, ax), B.squeeze(var, ax)
     return normed, mean, var
+
+
+@op("_normalize_batch", kernels=True, shape=lambda x, *rest: (static_shape(x), static_dtype(x)))
+def normalize_batch(kern, x, mean, var, beta, gamma, axes, epsilon):
+    """x normalised by its own statistics over axes (mean and var: x's, with kept dims), the ops of
+    _normalize on concrete values; one node, so that its gradient takes the statistics' dependence
+    on x in one formula."""
+    return _normalize(Builder(kern), x, mean, var, beta, gamma, epsilon)
+
+
+@gradient("_normalize_batch")
+def _normalize_batch_grad(B, out, g, x, mean, var, beta, gamma, axes, epsilon):
+    # With c = x - mean, r = 1 / sqrt(var + epsilon), s = gamma * r: dx = s * (g - mean(g) - c * r**2 *
+    # mean(g * c)) (the paths through mean and var included: their own rules and multiply_add's
+    # would take ~3x the passes over x), d gamma = r * sum(g * c), d beta = sum(g).
+    r = B._divide(1.0, B.sqrt(B._add(var, epsilon)))
+    s = r if gamma is None else B._multiply(r, gamma)
+    c = B._subtract(x, mean)
+    sum_g, sum_gc = B.sum(g, axes, True), B.sum(B._multiply(g, c), axes, True)
+    k1 = B._negative(B._multiply(B._multiply(s, B.square(r)), B._share(sum_gc, x, mean)))
+    k0 = B._negative(B._multiply(s, B._share(sum_g, x, mean)))
+    dx = B._multiply_add(g, s, B._multiply_add(c, k1, k0))
+    d_gamma = None if gamma is None else B._multiply(sum_gc, r)
+    return dx, None, None, None if beta is None else sum_g, d_gamma, None, None
 
 
 # ---------------------------------------------------------------------------------------------

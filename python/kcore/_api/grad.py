@@ -172,11 +172,15 @@ def tuple_add(a, b):
     return tuple(y if x is None else x if y is None else np.add(x, y) for x, y in zip(a, b, strict=True))
 
 
-@op("_reduction_count", shape=lambda x, out: ((), static_dtype(x)))
-def reduction_count(x, out):
-    """How many elements of x each element of out (a reduction of x) stands for."""
-    a, o = np.asarray(x), np.asarray(out)
-    return (a.dtype.type if a.dtype.kind == "f" else np.float32)(a.size / max(o.size, 1))
+@op("_share", shape=lambda g, x, out, factor=1.0: (static_shape(g), static_dtype(g)))
+def share(g, x, out, factor=1.0):
+    """g * factor / n, n the number of elements of x each element of out (a reduction of x) stands
+    for: in float64 and rounded once to g's dtype (as float16, a count past 65504 is inf)."""
+    a = np.asarray(g)
+    n = np.size(x) / max(np.size(out), 1)
+    dt = a.dtype if a.dtype.kind == "f" else np.dtype(np.float32)
+    with np.errstate(all="ignore"):
+        return np.asarray(a.astype(np.float64) * float(factor) / n).astype(dt)
 
 
 # The helpers' own gradients (they also appear in forward graphs, e.g. batch normalization's).
@@ -207,6 +211,6 @@ def _reshape_like_grad(B, out, g, x, like):
     return B._reshape_like(g, x), None
 
 
-@gradient("_reduction_count")
-def _reduction_count_grad(B, out, g, x, o):
-    return None, None
+@gradient("_share")
+def _share_grad(B, out, g, value, x, o, factor=1.0):
+    return B._share(g, x, o, factor), None, None, None

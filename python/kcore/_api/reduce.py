@@ -172,7 +172,7 @@ def _sum_grad(B, out, g, x, axis=None, keepdims=False):
 
 @gradient("mean")
 def _mean_grad(B, out, g, x, axis=None, keepdims=False):
-    return B._expand_to(B._divide(g, B._reduction_count(x, out)), x, axis, keepdims), None, None
+    return B._expand_to(B._share(g, x, out), x, axis, keepdims), None, None
 
 
 def _extreme_grad(B, out, g, x, axis=None, keepdims=False):
@@ -195,14 +195,14 @@ def _prod_grad(B, out, g, x, axis=None, keepdims=False):
 @gradient("var")
 def _var_grad(B, out, g, x, axis=None, keepdims=False):
     centred = B._subtract(x, B.mean(x, axis, True))
-    scale = B._divide(B._multiply(g, 2.0), B._reduction_count(x, out))
+    scale = B._share(g, x, out, 2.0)
     return B._multiply(B._keep_dims(scale, x, axis, keepdims), centred), None, None
 
 
 @gradient("std")
 def _std_grad(B, out, g, x, axis=None, keepdims=False):
     centred = B._subtract(x, B.mean(x, axis, True))
-    scale = B._divide(g, B._multiply(out, B._reduction_count(x, out)))
+    scale = B._share(B._divide(g, out), x, out)
     return B._multiply(B._keep_dims(scale, x, axis, keepdims), centred), None, None
 
 
