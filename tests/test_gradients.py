@@ -448,3 +448,22 @@ def test_float16_reduction_gradients_past_65504_elements():
         assert got.dtype == np.float16
         # (1/n lies among float16's subnormals: steps of 2**-24)
         np.testing.assert_allclose(got.astype(np.float64), want, rtol=2e-3, atol=2.0**-24)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_gather_gradient_sums_each_rows_gradients_accurately(dtype):
+    # An embedding's gradient: rows gathered ~100 times each; their sums within a few roundings of
+    # the exact ones (a pairwise sum's bound; float16 sums in float32).
+    r = np.random.default_rng(4)
+    idx = r.integers(0, 20, (64, 150))
+    gv = (r.standard_normal((64, 150, 5)) * 100).astype(dtype)
+    ref = K.placeholder((20, 5), dtype=dtype)
+    (d,) = K.gradients(K.sum(K.gather(ref, idx) * K.constant(gv, dtype)), [ref])
+    (got,) = K.function([ref], [d])([np.zeros((20, 5), dtype)])
+    rows = gv.reshape(-1, 5).astype(np.float64)
+    exact = np.array([[math.fsum(rows[idx.ravel() == i, c]) for c in range(5)] for i in range(20)])
+    size = np.array([[np.abs(rows[idx.ravel() == i, c]).sum() for c in range(5)] for i in range(20)])
+    assert got.dtype == np.dtype(dtype)
+    eps = np.finfo(np.float32 if dtype == "float16" else dtype).eps
+    bound = 8 * eps * size + np.abs(exact) * np.finfo(dtype).eps
+    assert np.all(np.abs(got.astype(np.float64) - exact) <= bound)

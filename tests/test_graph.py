@@ -353,20 +353,29 @@ def test_later_calls_replay_the_first_calls_schedule_with_fresh_values(capsys, m
 
     K.clear_session()
     alive = []
-    original_exp = REGISTRY["exp"].eager
+    original_exp, original_multiply = REGISTRY["exp"].on, REGISTRY["_multiply"].on
 
-    def exp_eager(kern, *args, **kwargs):  # is `shared` (x * 2) still held when exp runs?
-        alive.append(held[-1]() is not None)
-        return original_exp(kern, *args, **kwargs)
+    def exp_on(kern):  # (Op.on gives the call that Op.eager and recorded schedules make)
+        call = original_exp(kern)
+
+        def exp_eager(*args, **kwargs):  # is `shared` (x * 2) still held when exp runs?
+            alive.append(held[-1]() is not None)
+            return call(*args, **kwargs)
+
+        return exp_eager
 
     held = []
-    original_multiply = REGISTRY["_multiply"].eager
 
-    def multiply_eager(kern, *args, **kwargs):
-        out = original_multiply(kern, *args, **kwargs)
-        if isinstance(args[1], float) and args[1] == 2.0:
-            held.append(weakref.ref(out))
-        return out
+    def multiply_on(kern):
+        call = original_multiply(kern)
+
+        def multiply_eager(*args, **kwargs):
+            out = call(*args, **kwargs)
+            if isinstance(args[1], float) and args[1] == 2.0:
+                held.append(weakref.ref(out))
+            return out
+
+        return multiply_eager
 
     x = K.placeholder((None, 4))
     v = K.variable(1.0)
@@ -375,8 +384,8 @@ def test_later_calls_replay_the_first_calls_schedule_with_fresh_values(capsys, m
     y = K.in_train_phase(train, shared - v)
     out = K.exp(y) * 3.0
     f = K.function([x, K.learning_phase()], [out])
-    monkeypatch.setattr(REGISTRY["exp"], "eager", exp_eager)  # (after the graph's shape probes)
-    monkeypatch.setattr(REGISTRY["_multiply"], "eager", multiply_eager)
+    monkeypatch.setattr(REGISTRY["exp"], "on", exp_on)  # (after the graph's shape probes)
+    monkeypatch.setattr(REGISTRY["_multiply"], "on", multiply_on)
     ones = np.ones((2, 4), np.float32)
     for phase, value in [(0, 1.0), (0, 0.5), (1, 0.5), (1, 0.5), (0, -1.0)]:
         K.set_value(v, value)

@@ -620,9 +620,12 @@ def evaluate(items, feed: dict, apply_updates: bool = False, fusion: dict | None
         done.update(seeded)
 
     def value(obj):
-        if isinstance(obj, (Tensor, Update)):
+        try:
             return memo[id(obj)]
-        return obj._value  # a variable: read now
+        except KeyError:
+            if isinstance(obj, (Tensor, Update)):
+                raise
+            return obj._value  # a variable: read now
 
     def apply_update(u):
         if id(u) not in applied:
@@ -777,10 +780,21 @@ def _call(op, kern, args, kwargs):
         bound = op.signature.bind(*args, **kwargs)
         bound.apply_defaults()
         args, kwargs = tuple(bound.arguments.values()), {}
-    template = list(args)
+    call = op.on(kern)
     direct = [(i, a) for i, a in enumerate(args) if isinstance(a, Operators)]
     nested = [(i, a) for i, a in enumerate(args) if type(a) in (list, tuple) and contains_symbolic(a)]
-    eager = op.eager
+    if not kwargs and not nested and len(direct) == len(args) and len(args) <= 3:
+        # (most nodes: one to three graph items, nothing else; no argument list to fill)
+        if len(args) == 1:
+            (a0,) = args
+            return lambda value: call(value(a0))
+        if len(args) == 2:
+            a0, a1 = args
+            return lambda value: call(value(a0), value(a1))
+        if len(args) == 3:
+            a0, a1, a2 = args
+            return lambda value: call(value(a0), value(a1), value(a2))
+    template = list(args)
 
     def run(value):
         a = template.copy()
@@ -788,7 +802,7 @@ def _call(op, kern, args, kwargs):
             a[i] = value(item)
         for i, item in nested:
             a[i] = _substitute(item, value)
-        return eager(kern, *a, **kwargs)
+        return call(*a, **kwargs)
 
     return run
 

@@ -32,6 +32,7 @@ kcore/backends.py builds each backend's namespace from this registry over a kern
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 from collections.abc import Callable
 
@@ -51,6 +52,7 @@ class Op:
     build: Callable | None = None
     merge: Callable | None = None
     signature: inspect.Signature = dataclasses.field(init=False, repr=False)
+    _calls: dict = dataclasses.field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self):
         if self.side_effect and self.shape is None:
@@ -64,18 +66,38 @@ class Op:
 
     def eager(self, kern, *args, **kwargs):
         """The op on concrete values: the provider's entry, then the eager function."""
-        if self.native is not None:
-            if kwargs:  # the entries take their arguments by position
-                bound = self.signature.bind(*args, **kwargs)
-                bound.apply_defaults()
-                args, kwargs = tuple(bound.arguments.values()), {}
+        if kwargs:
+            if self.native is None:
+                return self.impl(kern, *args, **kwargs) if self.kernels else self.impl(*args, **kwargs)
+            bound = self.signature.bind(*args, **kwargs)  # (the entries take their arguments by position)
+            bound.apply_defaults()
+            args = tuple(bound.arguments.values())
+        return self.on(kern)(*args)
+
+    def on(self, kern) -> Callable:
+        """eager(kern, ...) for positional arguments, with the provider's entry looked up once per
+        provider: what a recorded schedule calls for each node."""
+        call = self._calls.get(id(kern))
+        if call is None:
+            call = self._calls.setdefault(id(kern), self._call_on(kern))
+        return call
+
+    def _call_on(self, kern) -> Callable:
+        impl = self.impl
+        if self.native is None:
+            return functools.partial(impl, kern) if self.kernels else impl
+        entry, lead, kernels = getattr(kern, self.native[0]), self.native[1:], self.kernels
+
+        def call(*args):
             try:
-                r = getattr(kern, self.native[0])(*self.native[1:], *args)
+                r = entry(*lead, *args)
             except OverflowError:  # (a number past a C double's range: `impl` names it; backends.bind too)
                 r = None
             if r is not None:
                 return r
-        return self.impl(kern, *args, **kwargs) if self.kernels else self.impl(*args, **kwargs)
+            return impl(kern, *args) if kernels else impl(*args)
+
+        return call
 
     def __repr__(self):
         return f"<kcore op {self.name}>"

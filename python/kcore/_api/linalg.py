@@ -85,6 +85,22 @@ def batch_dot(kern, x, y, axes=None):
 # Gradient rules (kcore/_api/grad.py). dot(x, y) = tensordot(x, y, (x's last, y's second-to-last)).
 
 
+def _transposed_rule(x):
+    shape = static_shape(x)
+    return (None if shape is None else tuple(reversed(shape))), static_dtype(x)
+
+
+@op("_transposed", shape=_transposed_rule)
+def transposed(x):
+    """x.T as a view: the products read it in place (a transposed operand), no copy is made."""
+    return np.asarray(x).T
+
+
+@gradient("_transposed")
+def _transposed_grad(B, out, g, x):
+    return (B._transposed(g),)
+
+
 @op("_dot_grad_x", shape=lambda g, x, y: (static_shape(x), static_dtype(g)))
 def dot_grad_x(g, x, y):
     a, b, gr = np.asarray(x), np.asarray(y), np.asarray(g)
@@ -104,10 +120,10 @@ def dot_grad_y(g, x, y):
 def _dot_grad(B, out, g, x, y):
     xs, ys = static_shape(x), static_shape(y)
     if xs is not None and ys is not None and len(ys) == 2 and len(xs) >= 2:  # Dense: products on the kernels
-        gx = B.dot(g, B.transpose(y))
+        gx = B.dot(g, B._transposed(y))
         x2 = x if len(xs) == 2 else B.reshape(x, (-1, xs[-1]))
         g2 = g if len(xs) == 2 else B.reshape(g, (-1, ys[-1]))
-        return gx, B.dot(B.transpose(x2), g2)
+        return gx, B.dot(B._transposed(x2), g2)
     return B._dot_grad_x(g, x, y), B._dot_grad_y(g, x, y)
 
 

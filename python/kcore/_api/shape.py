@@ -476,9 +476,18 @@ def _spatial_3d_padding_grad(B, out, g, x, padding=((1, 1), (1, 1), (1, 1)), dat
 
 @op("_gather_grad", shape=lambda g, reference, indices: (static_shape(reference), static_dtype(g)))
 def gather_grad(g, reference, indices):
-    """gather's gradient: each gathered row's gradient added back to its row of reference."""
-    out = np.zeros(np.shape(reference), dtype=np.asarray(g).dtype)
-    np.add.at(out, np.asarray(indices), np.asarray(g))
+    """gather's gradient: each gathered row's gradient added back to its row of reference, in the
+    order of indices (np.add.at's sums, by one sort and a sum per row: add.at is ~20x slower)."""
+    gr, shape = np.asarray(g), np.shape(reference)
+    out = np.zeros(shape, dtype=gr.dtype)
+    idx = np.asarray(indices).ravel()
+    if gr.size == 0 or idx.size == 0:
+        return out
+    order = np.argsort(idx, kind="stable")
+    rows = idx[order]
+    firsts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+    with np.errstate(all="ignore"):
+        out.reshape(shape[0], -1)[rows[firsts]] += np.add.reduceat(gr.reshape(idx.size, -1)[order], firsts, axis=0)
     return out
 
 
