@@ -467,3 +467,25 @@ def test_gather_gradient_sums_each_rows_gradients_accurately(dtype):
     eps = np.finfo(np.float32 if dtype == "float16" else dtype).eps
     bound = 8 * eps * size + np.abs(exact) * np.finfo(dtype).eps
     assert np.all(np.abs(got.astype(np.float64) - exact) <= bound)
+
+
+def test_float16_normalization_and_std_gradients_for_small_variances():
+    # Factors past float16's range in between (gamma / sqrt(var + eps)**3, g / std) stay finite.
+    r = np.random.default_rng(6)
+    x = K.placeholder((64, 2), dtype="float16")
+    gv = r.standard_normal((64, 2)).astype(np.float16)
+    normed = K.normalize_batch_in_training(x, None, None, [0], epsilon=1e-4)[0]
+    (d,) = K.gradients(K.sum(normed * K.constant(gv, "float16")), [x])
+    xv = (r.standard_normal((64, 2)) * 0.01).astype(np.float16)
+    (got,) = K.function([x], [d])([xv])
+    a, g = xv.astype(np.float64), gv.astype(np.float64)
+    c = a - a.mean(axis=0)
+    rs = 1 / np.sqrt(c.var(axis=0) + 1e-4)
+    want = rs * (g - g.mean(axis=0) - c * rs**2 * (g * c).mean(axis=0))
+    np.testing.assert_allclose(got.astype(np.float64), want, rtol=0, atol=2e-3 * np.abs(want).max())
+    y = K.placeholder((1000,), dtype="float16")
+    yv = (r.standard_normal(1000) * 1e-5).astype(np.float16)
+    (got,) = K.function([y], K.gradients(K.std(y), [y]))([yv])
+    b = yv.astype(np.float64)
+    want = (b - b.mean()) / (b.size * b.std())  # (x itself lies among float16's subnormals: ~3 digits)
+    np.testing.assert_allclose(got.astype(np.float64), want, rtol=0, atol=2e-2 * np.abs(want).max())

@@ -64,6 +64,11 @@ class Op:
         # The signature the backends give the op (without `kern`).
         self.signature = signature.replace(parameters=params[1:] if self.kernels else params)
 
+    def __setattr__(self, name, value):
+        object.__setattr__(self, name, value)
+        if name in ("impl", "native", "kernels") and "_calls" in self.__dict__:
+            self._calls.clear()  # (Op.on's calls hold the old ones)
+
     def eager(self, kern, *args, **kwargs):
         """The op on concrete values: the provider's entry, then the eager function."""
         if kwargs:

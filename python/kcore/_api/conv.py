@@ -687,15 +687,25 @@ def normalize_batch(kern, x, mean, var, beta, gamma, axes, epsilon):
 def _normalize_batch_grad(B, out, g, x, mean, var, beta, gamma, axes, epsilon):
     # With c = x - mean, r = 1 / sqrt(var + epsilon), s = gamma * r: dx = s * (g - mean(g) - c * r**2 *
     # mean(g * c)) (the paths through mean and var included: their own rules and multiply_add's
-    # would take ~3x the passes over x), d gamma = r * sum(g * c), d beta = sum(g).
-    r = B._divide(1.0, B.sqrt(B._add(var, epsilon)))
-    s = r if gamma is None else B._multiply(r, gamma)
+    # would take ~3x the passes over x), d gamma = r * sum(g * c), d beta = sum(g). The per-channel
+    # factors of float16 in float32 (gamma * r**3 passes 65504 for a small variance).
+    dt = static_dtype(x)
+    wide = "float32" if dt == "float16" else dt
+
+    def widened(t):
+        return t if wide == dt else B.cast(t, wide)
+
+    def narrowed(t):
+        return t if wide == dt else B.cast(t, dt)
+
+    r = B._divide(1.0, B.sqrt(B._add(widened(var), epsilon)))
+    s = r if gamma is None else B._multiply(r, widened(gamma))
     c = B._subtract(x, mean)
     sum_g, sum_gc = B.sum(g, axes, True), B.sum(B._multiply(g, c), axes, True)
-    k1 = B._negative(B._multiply(B._multiply(s, B.square(r)), B._share(sum_gc, x, mean)))
-    k0 = B._negative(B._multiply(s, B._share(sum_g, x, mean)))
-    dx = B._multiply_add(g, s, B._multiply_add(c, k1, k0))
-    d_gamma = None if gamma is None else B._multiply(sum_gc, r)
+    k1 = B._negative(B._multiply(B._multiply(s, B.square(r)), B._share(widened(sum_gc), x, mean)))
+    k0 = B._negative(B._multiply(s, B._share(widened(sum_g), x, mean)))
+    dx = B._multiply_add(g, narrowed(s), B._multiply_add(c, narrowed(k1), narrowed(k0)))
+    d_gamma = None if gamma is None else narrowed(B._multiply(widened(sum_gc), r))
     return dx, None, None, None if beta is None else sum_g, d_gamma, None, None
 
 

@@ -202,7 +202,7 @@ def _var_grad(B, out, g, x, axis=None, keepdims=False):
 @gradient("std")
 def _std_grad(B, out, g, x, axis=None, keepdims=False):
     centred = B._subtract(x, B.mean(x, axis, True))
-    scale = B._share(B._divide(g, out), x, out)
+    scale = B._divide(B._share(g, x, out), out)  # (g / out first would overflow float16 for a small std)
     return B._multiply(B._keep_dims(scale, x, axis, keepdims), centred), None, None
 
 
