@@ -124,6 +124,12 @@ def test_variables():
         assert K.dtype(K.variable(1, dtype=d)) == d
     with pytest.raises(TypeError, match="variable: unsupported dtype 'complex64'"):
         K.variable(1, dtype="complex64")
+    # Python floats go straight to the dtype asked for (as tf.Variable(0.9, dtype=tf.float64)), not
+    # through floatx first.
+    assert K.get_value(K.variable(0.9, dtype="float64")) == 0.9
+    np.testing.assert_array_equal(K.eval(K.constant([0.1, 1 / 3], dtype="float64")), [0.1, 1 / 3])
+    assert K.eval(K.constant(1 / 3, dtype="float16")) == np.float16(1 / 3)
+    assert K.get_value(K.variable(0.9)) == np.float32(0.9)
     np.testing.assert_array_equal(np.asarray(v), [[1, 2], [3, 4]])
     np.testing.assert_array_equal(v + 1, [[2, 3], [4, 5]])
     np.testing.assert_array_equal(2 * v, [[2, 4], [6, 8]])

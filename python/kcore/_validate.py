@@ -48,10 +48,11 @@ def _past_int64(fn: str, what: str | None) -> ValueError:
                       f"to int32 or int64)")
 
 
-def as_array(x, fn: str, what: str | None = None) -> np.ndarray:
+def as_array(x, fn: str, what: str | None = None, floats=None) -> np.ndarray:
     """x as an ndarray in native byte order, never one of Python objects. Python scalars and lists
-    convert as TensorFlow converts them (floats to floatx, ints to int32, or int64 where a value
-    needs it; past int64, an error); NumPy inputs keep their dtype."""
+    convert as TensorFlow converts them (floats to floatx, or to `floats` when a float dtype is
+    asked for, as tf.constant(0.1, tf.float64) does; ints to int32, or int64 where a value needs
+    it; past int64, an error); NumPy inputs keep their dtype."""
     if type(x) is np.ndarray:
         a = x
     elif type(x) is int:  # (the common scalar: no list walk, no min/max)
@@ -69,7 +70,7 @@ def as_array(x, fn: str, what: str | None = None) -> np.ndarray:
             raise TypeError(f"{fn}: cannot make an array{_of(what)} from the {type(x).__name__} given ({e})") from None
         if from_python:
             if a.dtype == np.float64:
-                a = a.astype(floatx())
+                a = a.astype(floatx() if floats is None else floats)
             elif a.dtype == np.int64:
                 if a.size == 0 or (_INT32.min <= a.min() and a.max() <= _INT32.max):
                     a = a.astype(np.int32)
@@ -90,9 +91,9 @@ def check_numeric(a: np.ndarray, fn: str, what: str | None = None) -> None:
         raise TypeError(f"{fn}: unsupported dtype {a.dtype}{_of(what)}; accepted dtypes: {NUMERIC_NAMES}")
 
 
-def tensor(x, fn: str, what: str | None = None) -> np.ndarray:
+def tensor(x, fn: str, what: str | None = None, floats=None) -> np.ndarray:
     """x as a numeric ndarray (as_array, then one of the accepted dtypes)."""
-    a = as_array(x, fn, what)
+    a = as_array(x, fn, what, floats)
     check_numeric(a, fn, what)
     return a
 

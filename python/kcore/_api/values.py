@@ -34,7 +34,7 @@ def variable(value, dtype=None, name=None, constraint=None):
         value = value.toarray()
     if value is None:
         raise TypeError("variable: the initial value is None; give an array, a number or a nested list")
-    a = V.as_array(value, "variable", "value")
+    a = V.as_array(value, "variable", "value", floats=dt if np.dtype(dt).kind == "f" else None)
     if a.dtype.kind == "c":
         raise TypeError(f"variable: complex values are not supported (a {dt} variable would drop the imaginary part)")
     V.check_numeric(a, "variable", "value")
@@ -52,7 +52,8 @@ def constant(value, dtype=None, shape=None, name=None):
     V.name(name, "constant")
     if isinstance(value, (Tensor, Variable)):
         value = _graph.value_of(value) if isinstance(value, Tensor) else value._value
-    arr = np.array(V.tensor(value, "constant", "value"), dtype=dt, copy=True)
+    arr = np.array(V.tensor(value, "constant", "value", floats=dt if np.dtype(dt).kind == "f" else None), dtype=dt,
+                   copy=True)
     if shape is not None:
         shape = V.dims(shape, "constant")
         if arr.size == 1:
