@@ -392,3 +392,143 @@ def test_relu_parameters_as_keras_layers_keep_them(bounds, fuses, fused_calls, r
     got = K.function([x], [y])([xv])[0]
     assert fused_calls == ([True] if fuses else [])
     assert got.tobytes() == _unfused([y], {x: xv})[0].tobytes()
+
+
+# ---------------------------------------------------------------------------------------------
+# Elementwise chains (an optimizer's update, an activation's arithmetic) in one native pass.
+
+
+@pytest.fixture
+def chain_calls(monkeypatch):
+    """The native elementwise_chain calls a test's functions make: True where it computed one."""
+    calls = []
+    original = _core.elementwise_chain
+
+    def spy(steps, operands):
+        out = original(steps, operands)
+        calls.append(out is not None)
+        return out
+
+    monkeypatch.setattr(_core, "elementwise_chain", spy)
+    return calls
+
+
+def _adam(dtype, shape):
+    p, m, v, g = (K.placeholder(shape, dtype=dtype) for _ in range(4))
+    beta_1, lr = K.variable(0.9, dtype=dtype), K.variable(1e-3, dtype=dtype)
+    m_t = beta_1 * m + (1.0 - beta_1) * g
+    v_t = 0.999 * v + (1.0 - 0.999) * K.square(g)
+    p_t = p - lr * m_t / (K.sqrt(v_t) + 1e-7)
+    return [p, m, v, g], [m_t, v_t, p_t]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape", [(3, 5), (257,), (64, 300), (2, 0), (1000, 130)])
+def test_an_optimizer_update_runs_as_chains_with_the_ops_bits(dtype, shape, chain_calls, rng):
+    # m_t and v_t are read twice (outputs and p_t): each chain stops there, and p_t's reads them.
+    inputs, outputs = _adam(dtype, shape)
+    values = [rng.standard_normal(shape).astype(dtype) for _ in range(4)]
+    values[2] = np.abs(values[2])
+    values[3].flat[::7] = np.nan if values[3].size else 0
+    f = K.function(inputs, outputs)
+    first = f(values)  # (records the schedule, op by op)
+    assert chain_calls == []
+    again = f(values)
+    assert chain_calls == [True] * 3
+    for a, b in zip(first, again, strict=True):
+        np.testing.assert_array_equal(a, b)
+        assert b.dtype == np.dtype(dtype) and b.shape == shape and b.flags.c_contiguous
+    # Against NumPy's float ops, one rounding each (these ops are exact in IEEE arithmetic).
+    t = np.dtype(dtype).type
+    p, m, v, g = values
+    with np.errstate(all="ignore"):
+        m_t = t(0.9) * m + (t(1) - t(0.9)) * g
+        v_t = t(0.999) * v + t(1.0 - 0.999) * (g * g)
+        want = p - t(1e-3) * m_t / (np.sqrt(v_t) + t(1e-7))
+    np.testing.assert_array_equal(again[0], m_t)
+    np.testing.assert_array_equal(again[2], want)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_chains_of_functions_give_the_ops_bits(dtype, chain_calls, threads, rng):
+    x, y = K.placeholder((None, 37), dtype=dtype), K.placeholder((None, 37), dtype=dtype)
+    out = K.log(K.sigmoid(x) + K.exp(-K.abs(y))) * K.tanh(x - y) / K.softplus(y) - K.maximum(K.minimum(x, y), 0.25)
+    out = K.round(K.sign(out) * K.softsign(out) * 10.0) + K.hard_sigmoid(x) * K.sqrt(K.abs(y))
+    xv = (rng.standard_normal((4099, 37)) * 3).astype(dtype)
+    yv = (rng.standard_normal((4099, 37)) * 3).astype(dtype)
+    xv.flat[::97], yv.flat[5::89], xv.flat[3::101] = np.nan, np.inf, -np.inf
+    f = K.function([x, y], [out])
+    (first,) = f([xv, yv])
+    for n in (1, 2, 3):
+        threads.set_num_threads(n)
+        (got,) = f([xv, yv])
+        np.testing.assert_array_equal(got, first)
+    assert chain_calls == [True] * 6  # (two chains: the first line's value is read twice)
+
+
+def test_chains_whose_operands_do_not_allow_one_pass_run_op_by_op(chain_calls, rng):
+    x = K.placeholder((None, 8))
+    fs = {"broadcast": lambda: K.exp(x * K.constant(rng.standard_normal(8))) + 1.0,
+          "float16": lambda: K.exp(K.cast(x, "float16") * 2.0) + 1.0,
+          "float64 scalar": lambda: K.exp(x * 2.0) + np.float64(1.5)}
+    xv = rng.standard_normal((5, 8)).astype(np.float32)
+    for name, make in fs.items():
+        out = make()
+        f = K.function([x], [out])
+        first, again = f([xv])[0], f([xv])[0]
+        alone = _unfused([out], {x: xv})[0]
+        np.testing.assert_array_equal(again, first, err_msg=name)
+        np.testing.assert_array_equal(again, alone, err_msg=name)
+        assert again.dtype == alone.dtype, name
+    assert chain_calls == [False, False, True]  # (a NumPy float64 meets float32 as a Python number does)
+    # A transposed view fed in: op by op too.
+    f = K.function([x], [K.exp(x) * 3.0])
+    f([xv])
+    chain_calls.clear()
+    np.testing.assert_array_equal(f([xv.T.copy().T])[0], f([xv])[0])
+    assert chain_calls[0] is False and chain_calls[1] is True
+
+
+def test_intermediates_read_elsewhere_stay_nodes(chain_calls, rng):
+    x = K.placeholder((None, 16))
+    a = K.exp(x) * 2.0
+    b = K.sqrt(K.abs(a - 1.0))
+    f = K.function([x], [a, b, b * b + a])
+    xv = rng.standard_normal((9, 16)).astype(np.float32)
+    first = f([xv])
+    again = f([xv])
+    for u, w in zip(first, again, strict=True):
+        np.testing.assert_array_equal(u, w)
+    np.testing.assert_array_equal(again[2], again[1] * again[1] + again[0])
+    assert chain_calls == [True] * 3  # (exp(x) * 2, sqrt(abs(a - 1)), b * b + a: the outputs are read)
+
+
+def test_elementwise_chain_declines_what_it_does_not_take():
+    E = _core.ElementwiseKind
+    x = np.ones((4, 3), np.float32)
+    add = (int(E.add), 0, 1)
+    assert _core.elementwise_chain(add, (x, x)) is not None
+    declined = [((int(E.add), 0, 2), (x, x)), ((int(E.add) + 256, 0, 1), (x, x)), ((-1, 0, 1), (x, x)), ((int(E.relu), 0, 0), (x,)), ((int(E.equal), 0, 1), (x, x)),
+                (add, (x, x.astype(np.float64))), (add, (x, np.ones((3, 4), np.float32))), (add, (x, x.T)),
+                (add, (x, 1e300)), (add, (x, float("nan"))), (add, (x, True)), (add, (x, np.float16(1))),
+                (add, (x.astype(np.float16), x.astype(np.float16))), (add, (1.0, 2.0)), (add, (x, "1")),
+                ((), (x,)), ((int(E.add), 0), (x, x)), (add, [x, x])]
+    for steps, operands in declined:
+        assert _core.elementwise_chain(steps, operands) is None, (steps, operands)
+    for two in (np.asarray(np.float32(2)), np.float32(2), 2, 2.0, np.float64(2)):
+        np.testing.assert_array_equal(_core.elementwise_chain(add, (x, two)), x + 2)
+
+
+def test_a_chain_of_many_operands_splits(chain_calls, rng):
+    # 24 inputs summed in turn: one pass takes at most 16 operands; the rest of the chain is
+    # another pass (every node still computed once, in order).
+    xs = [K.placeholder((3, 70)) for _ in range(24)]
+    total = xs[0]
+    for i, x in enumerate(xs[1:]):
+        total = K.exp(total * 0.5) + x if i % 5 == 0 else total + x
+    values = [rng.standard_normal((3, 70)).astype(np.float32) for _ in xs]
+    f = K.function(xs, [total])
+    (first,) = f(values)
+    (again,) = f(values)
+    np.testing.assert_array_equal(again, first)
+    assert chain_calls == [True, True]

@@ -293,6 +293,92 @@ py::object unary_args(PyObject* const* args, Py_ssize_t n) {
   return unary(kind, args[1], params);
 }
 py::object softmax_args(PyObject* const* args, Py_ssize_t) { return softmax(args[0]); }
+
+// elementwise_chain(steps, operands): steps a tuple of ints, (kind, a, b) per step (kcore/
+// elementwise_plan.hpp's ChainPlan); operands a tuple of C-contiguous aligned float32/float64
+// ndarrays of one dtype and shape, single values of that dtype (0-d arrays, NumPy scalars) and
+// Python numbers within its finite range (converted to it, as kcore's arithmetic converts them).
+// None for anything else, for the caller to compute op by op.
+py::object chain_args(PyObject* const* args, Py_ssize_t) {
+  if (!PyTuple_Check(args[0]) || !PyTuple_Check(args[1])) return py::none();
+  const Py_ssize_t ncode = PyTuple_GET_SIZE(args[0]), nin = PyTuple_GET_SIZE(args[1]);
+  if (ncode == 0 || ncode % 3 != 0 || ncode / 3 > kcore::kChainMaxSteps || nin == 0 || nin > kcore::kChainMaxOperands)
+    return py::none();
+  kcore::ChainPlan plan;
+  plan.nin = static_cast<int>(nin);
+  plan.nsteps = static_cast<int>(ncode / 3);
+  for (int s = 0; s < plan.nsteps; ++s) {
+    long v[3];
+    for (int k = 0; k < 3; ++k) {
+      PyObject* o = PyTuple_GET_ITEM(args[0], 3 * s + k);
+      if (!PyLong_Check(o)) return py::none();
+      v[k] = PyLong_AsLong(o);
+      if (v[k] == -1 && PyErr_Occurred()) throw py::error_already_set();
+    }
+    if (v[0] < 0 || v[0] > static_cast<long>(kcore::ElementwiseKind::less_equal)) return py::none();
+    const auto kind = static_cast<kcore::ElementwiseKind>(v[0]);
+    const long slots = plan.nin + s;  // a step reads the operands and the steps before it
+    const bool unary = kcore::is_unary(kind);
+    if (!kcore::chain_kind(kind) || v[1] < 0 || v[1] >= slots || (!unary && (v[2] < 0 || v[2] >= slots)))
+      return py::none();
+    plan.step[s] = {kind, static_cast<std::int16_t>(v[1]), static_cast<std::int16_t>(unary ? v[1] : v[2])};
+  }
+  // The dtype and shape: the first array of more than zero dims.
+  py::array shaped;  // (a default py::array is an empty one, not null: `found` says)
+  bool found = false;
+  for (Py_ssize_t i = 0; i < nin && !found; ++i) {
+    PyObject* o = PyTuple_GET_ITEM(args[1], i);
+    if (py::isinstance<py::array>(o) && py::reinterpret_borrow<py::array>(o).ndim() > 0) {
+      shaped = py::reinterpret_borrow<py::array>(o);
+      found = true;
+    }
+  }
+  if (!found || !is_plain_float_array(shaped)) return py::none();
+  plan.dtype = native_float_dtype(shaped, "elementwise_chain");
+  if (plan.dtype != kcore::DType::f32 && plan.dtype != kcore::DType::f64) return py::none();
+  const bool f32 = plan.dtype == kcore::DType::f32;
+  const double top = f32 ? double(std::numeric_limits<float>::max()) : std::numeric_limits<double>::max();
+  double singles[kcore::kChainMaxOperands];
+  float singles32[kcore::kChainMaxOperands];
+  std::vector<py::array> held;  // (the arrays stay referenced while the kernel reads them)
+  for (Py_ssize_t i = 0; i < nin; ++i) {
+    PyObject* o = PyTuple_GET_ITEM(args[1], i);
+    if (PyFloat_Check(o) || (PyLong_Check(o) && !PyBool_Check(o))) {  // (np.float64 is a float)
+      const double v = PyFloat_Check(o) ? PyFloat_AS_DOUBLE(o) : PyLong_AsDouble(o);
+      if (v == -1.0 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return py::none();
+      }
+      if (!(v >= -top && v <= top)) return py::none();  // (past the dtype, NaN: the ops' own checks)
+      singles[i] = v;
+      singles32[i] = static_cast<float>(v);
+      plan.single[i] = true;
+      plan.in[i] = f32 ? reinterpret_cast<const char*>(&singles32[i]) : reinterpret_cast<const char*>(&singles[i]);
+      continue;
+    }
+    py::array a = py::isinstance<py::array>(o) ? py::reinterpret_borrow<py::array>(o) : py::array::ensure(o);
+    if (!a) {  // (not convertible)
+      PyErr_Clear();
+      return py::none();
+    }
+    if (!is_plain_float_array(a) || !same_dtype(a, shaped) || (!py::isinstance<py::array>(o) && a.ndim() != 0))
+      return py::none();
+    if (a.ndim() == 0) {
+      plan.single[i] = true;
+    } else {
+      if (a.ndim() != shaped.ndim() || !std::equal(a.shape(), a.shape() + a.ndim(), shaped.shape())) return py::none();
+      if (!(a.flags() & py::array::c_style) || reinterpret_cast<std::uintptr_t>(a.data()) % a.itemsize() != 0)
+        return py::none();
+    }
+    plan.in[i] = static_cast<const char*>(a.data());
+    held.push_back(std::move(a));
+  }
+  plan.size = shaped.size();
+  py::array out = empty_c_shape(shaped.dtype(), static_cast<int>(shaped.ndim()), to_ref(shaped, "elementwise_chain").shape);
+  plan.out = static_cast<char*>(out.mutable_data());
+  without_gil([&] { kcore::kernels().chain(plan); });
+  return std::move(out);
+}
 py::object ternary_args(PyObject* const* args, Py_ssize_t) {
   const auto kind = enum_arg<kcore::ElementwiseKind>(args[0], kcore::ElementwiseKind::select, "elementwise3");
   if (kind != kcore::ElementwiseKind::multiply_add && kind != kcore::ElementwiseKind::clip &&
@@ -367,6 +453,13 @@ void register_elementwise(py::module_& m) {
        "sqrt (of x clipped at 0)/sign/round (half to even)/negative/elu (alpha)/"
        "relu (alpha, max_value or None, threshold) of a plain float ndarray, in x's memory order, the same bits on "
        "every ISA level; None for any other x or parameters that are not Python numbers (or relu's max_value None)."},
+      {"elementwise_chain", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&fastcall<chain_args, 2>)),
+       METH_FASTCALL,
+       "elementwise_chain(steps, operands): ops of the elementwise family (add .. divide, maximum, minimum, the "
+       "parameterless functions exp .. negative) in one pass: steps a tuple of ints, (kind, a, b) per step, a and b "
+       "slots (the operands, then the steps before); operands a tuple of C-contiguous float32/float64 ndarrays of one "
+       "dtype and shape (0-d: one value) and Python floats. The last step's value, with the bits of the ops one at "
+       "a time; None for anything else."},
       {"softmax", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&fastcall<softmax_args, 1>)),
        METH_FASTCALL,
        "softmax(x): softmax over the last axis of a C-contiguous plain float ndarray (float16 in float32, float32 "

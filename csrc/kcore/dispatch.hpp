@@ -24,6 +24,7 @@ struct KernelTable {
   void (*pool)(const PoolPlan&);
   void (*resize)(const ResizePlan&);
   void (*pad)(const PadPlan&);
+  void (*chain)(const ChainPlan&);
 };
 
 // The benchmark's memory-bandwidth probes, compiled per level like the kernels they measure.

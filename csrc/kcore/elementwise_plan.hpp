@@ -69,6 +69,31 @@ struct SoftmaxPlan {
   std::int64_t rows = 0, n = 0;
 };
 
+// A chain of elementwise ops computed in one pass (kcore/_fusion.py fuses them in K.function's
+// recorded schedules): operands are C-contiguous float32/float64 arrays of `size` elements or
+// single values (broadcast), all of one dtype; step s computes slot nin + s = kind(slot a, slot b)
+// (b unused by the unary kinds) with the functors of the op-by-op kernels, so each value has their
+// bits; the last step's value is the result, C-contiguous at `out`.
+constexpr int kChainMaxOperands = 16, kChainMaxSteps = 32;
+struct ChainStep {
+  ElementwiseKind kind = ElementwiseKind::copy;
+  std::int16_t a = 0, b = 0;
+};
+struct ChainPlan {
+  DType dtype = DType::f32;
+  std::int64_t size = 0;
+  int nin = 0, nsteps = 0;
+  const char* in[kChainMaxOperands] = {};
+  bool single[kChainMaxOperands] = {};
+  ChainStep step[kChainMaxSteps] = {};
+  char* out = nullptr;
+};
+// The kinds a chain's steps may take: binary arithmetic and the parameterless unary functions.
+constexpr bool chain_kind(ElementwiseKind k) {
+  return (k >= ElementwiseKind::add && k <= ElementwiseKind::divide) || k == ElementwiseKind::maximum ||
+         k == ElementwiseKind::minimum || (k >= ElementwiseKind::exp && k <= ElementwiseKind::negative);
+}
+
 // `out` (any layout whose innermost dim is contiguous) and `nin` inputs of out's shape.
 ElementwisePlan make_elementwise_plan(ElementwiseKind kind, const ArrayRef& out, const ArrayRef* in, int nin);
 

@@ -334,3 +334,141 @@ def runner(chain: Chain):
         return fused_conv(op, kern, concrete, kwargs, (*epilogue, chain.lo, chain.hi, residual), pads)
 
     return run
+
+
+# ---------------------------------------------------------------------------------------------
+# Elementwise chains: an optimizer's update (Adam: m * beta_1 + g * (1 - beta_1), then p - lr * m
+# / (sqrt(v) + epsilon)), a normalization's arithmetic, an activation's gradient. Where the
+# intermediate values of such a chain (add .. divide, maximum, minimum and the parameterless
+# functions of the native elementwise family) are read by nothing but the chain's next node, the
+# recorded schedule computes its last node by one pass (the native elementwise_chain: the same
+# functors, so the same bits as op by op, float32/float64 operands of one shape or single values);
+# where its operands do not allow that (broadcast rows, other dtypes or layouts), op by op.
+
+_CHAIN_STEPS, _CHAIN_OPERANDS = 32, 16  # (kcore/elementwise_plan.hpp's kChainMaxSteps, kChainMaxOperands)
+
+
+def _chain_kinds() -> tuple:
+    from kcore._kernels import ElementwiseKind as E
+
+    binary = {E.add, E.subtract, E.multiply, E.divide, E.maximum, E.minimum}
+    unary = {E.exp, E.log, E.tanh, E.sigmoid, E.hard_sigmoid, E.softplus, E.softsign, E.square, E.abs, E.sqrt,
+             E.sign, E.round, E.negative}
+    return binary, unary
+
+
+def _link_kind(t, binary, unary, native) -> int | None:
+    """The elementwise kind node t computes as a link of a chain (on kcore's kernels, no keyword
+    arguments or control dependencies), or None."""
+    op = getattr(t, "op", None)
+    if op is None or op.native is None or len(op.native) != 2 or t.kwargs or t.deps or t._kern is not native:
+        return None
+    entry, kind = op.native
+    if entry == "elementwise" and kind in binary and len(t.args) == 2:
+        return int(kind)
+    if entry == "elementwise1" and kind in unary and len(t.args) == 1:
+        return int(kind)
+    return None
+
+
+def fuse_elementwise(schedule: list, readers: dict, keep: set) -> list:
+    """The recorded schedule [(node, run, dropped ids)] with each elementwise chain's nodes
+    replaced by one entry for its last node (kcore/_graph.py evaluate). `readers`: how many nodes
+    may read each value; `keep`: the evaluation's roots (never folded into a later node)."""
+    from kcore._graph import Tensor
+    from kcore._kernels import NATIVE
+
+    binary, unary = _chain_kinds()
+    index = {id(t): i for i, (t, _, _) in enumerate(schedule)}
+    kinds = {}
+    for t, run, _ in schedule:
+        if run is not None and isinstance(t, Tensor):
+            k = _link_kind(t, binary, unary, NATIVE)
+            if k is not None:
+                kinds[id(t)] = k
+    absorbed: dict = {}  # id(node) -> id(the last node of its chain)
+    chains: dict = {}  # id(last node) -> the chain's nodes in schedule order
+    for t, _, _ in reversed(schedule):
+        if id(t) not in kinds or id(t) in absorbed:
+            continue
+        members, stack = [t], [t]
+        while stack:
+            for a in stack.pop().args:
+                if (isinstance(a, Tensor) and id(a) in kinds and id(a) not in absorbed and readers.get(id(a)) == 1
+                        and id(a) not in keep and index[id(a)] < index[id(t)] and len(members) < _CHAIN_STEPS
+                        and len(_chain_operands([*members, a])) <= _CHAIN_OPERANDS):
+                    members.append(a)
+                    absorbed[id(a)] = id(t)
+                    stack.append(a)
+        if len(members) > 1:  # (at most _CHAIN_OPERANDS operands: checked as it grew)
+            chains[id(t)] = sorted(members, key=lambda n: index[id(n)])
+    out: list = []
+    drops: dict = {}
+    for t, run, dropped in schedule:
+        if id(t) in absorbed:  # (its reads are dropped after the chain's last node)
+            drops.setdefault(absorbed[id(t)], []).extend(dropped)
+        elif id(t) in chains:
+            out.append((t, _chain_runner(chains[id(t)], kinds), (*drops.pop(id(t), ()), *dropped)))
+        else:
+            out.append((t, run, dropped))
+    return out
+
+
+def _chain_operands(members) -> list:
+    """The values a chain reads besides its own nodes' (each graph item once, each other argument
+    as it stands), in the order the runner gives them slots."""
+    from kcore._graph import Operators
+
+    inside = {id(m) for m in members if isinstance(m, Operators)}
+    seen, found = set(), []
+    for m in members:
+        for a in m.args:
+            if isinstance(a, Operators):
+                if id(a) in inside or id(a) in seen:
+                    continue
+                seen.add(id(a))
+            found.append(a)
+    return found
+
+
+def _chain_runner(members: list, kinds: dict):
+    """`run(value)` for a chain's last node: one native pass over its operands, or its nodes op by
+    op where the native call declines them (or where the chain has too many operands)."""
+    from kcore import _core
+    from kcore._graph import Operators, _call
+
+    inside = {id(m): s for s, m in enumerate(members)}
+    operands = _chain_operands(members)  # (at most _CHAIN_OPERANDS: fuse_elementwise sees to it)
+    nin = len(operands)
+    graph_slot = {id(a): i for i, a in enumerate(operands) if isinstance(a, Operators)}
+    others = iter(i for i, a in enumerate(operands) if not isinstance(a, Operators))
+    steps: list = []
+    for m in members:
+        read = [(nin + inside[id(a)] if id(a) in inside else graph_slot[id(a)]) if isinstance(a, Operators)
+                else next(others) for a in m.args]
+        steps.extend((kinds[id(m)], read[0], read[-1]))
+    code = tuple(steps)
+    graph_items = [(i, a) for i, a in enumerate(operands) if isinstance(a, Operators)]
+    calls = [(id(m), _call(m.op, m._kern, m.args, m.kwargs)) for m in members]
+    last = id(members[-1])
+
+    chain = _core.elementwise_chain
+
+    def run(value):
+        given = list(operands)
+        for i, a in graph_items:
+            given[i] = value(a)
+        r = chain(code, tuple(given))
+        if r is not None:
+            return r
+        local: dict = {}
+
+        def read(item):
+            key = id(item)
+            return local[key] if key in local else value(item)
+
+        for key, call in calls:
+            local[key] = call(read)
+        return local[last]
+
+    return run

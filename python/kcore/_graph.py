@@ -578,7 +578,8 @@ def evaluate(items, feed: dict, apply_updates: bool = False, fusion: dict | None
 
     With `fusion`, the first evaluation for a set of decisions also records its schedule (each
     node computed, in order, with a precompiled call, and the values dropped after it); later
-    ones replay it, which is the same computation without walking the graph again. Only
+    ones replay it, which is the same computation without walking the graph again (and with the
+    elementwise chains whose intermediates nothing else reads in one pass each: _fusion). Only
     evaluations whose switches all had decided (or constant) conditions record one: any other
     path through the graph depends on the values computed."""
     from kcore import _fusion
@@ -723,7 +724,8 @@ def evaluate(items, feed: dict, apply_updates: bool = False, fusion: dict | None
             if steps is not None:
                 steps.append((t, dropped))
         if steps is not None and fusion is not None:
-            fusion.setdefault(("schedule", key), [(t, _runner(t, chains, decisions), d) for t, d in steps])
+            recorded = [(t, _runner(t, chains, decisions), d) for t, d in steps]
+            fusion.setdefault(("schedule", key), _fusion.fuse_elementwise(recorded, uses[1], keep))
     if apply_updates:
         for u in roots:
             if isinstance(u, Update):

@@ -2,6 +2,8 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <stdexcept>
+#include <type_traits>
 
 #include "kcore/kernels/accumulate.hpp"
 #include "kcore/kernels/elementwise_engine.hpp"
@@ -221,6 +223,96 @@ void elementwise(const ElementwisePlan& p) {
       default: return unary_typed<T>(p);
     }
   });
+}
+
+namespace {
+
+// A chain's blocks: every slot's block of kChainBlock values stays in L1 between its steps.
+constexpr std::int64_t kChainBlock = 256;
+
+template <class F, class A>
+void chain_binary(A* d, const A* a, const A* b, std::int64_t n) {
+  for (std::int64_t j = 0; j < n; j += kLanes<A>) store(d + j, F::apply(load(a + j), load(b + j)));
+}
+template <auto F, class A>
+void chain_unary(A* d, const A* a, std::int64_t n) {
+  for (std::int64_t j = 0; j < n; j += kLanes<A>) store(d + j, F(load(a + j)));
+}
+
+// Step st on n values (a whole number of vectors) of slots a, b into d: the op-by-op kernels'
+// functors (Binary<T, Add>, unary_fn's VectorFn) on the same values.
+template <class A>
+void chain_step(ElementwiseKind kind, A* d, const A* a, const A* b, std::int64_t n) {
+  switch (kind) {
+    case ElementwiseKind::add: return chain_binary<Add>(d, a, b, n);
+    case ElementwiseKind::subtract: return chain_binary<Subtract>(d, a, b, n);
+    case ElementwiseKind::multiply: return chain_binary<Multiply>(d, a, b, n);
+    case ElementwiseKind::divide: return chain_binary<Divide>(d, a, b, n);
+    case ElementwiseKind::maximum: return chain_binary<Maximum>(d, a, b, n);
+    case ElementwiseKind::minimum: return chain_binary<Minimum>(d, a, b, n);
+    case ElementwiseKind::exp: return chain_unary<vmath::exp<A>>(d, a, n);
+    case ElementwiseKind::log: return chain_unary<vmath::log<A>>(d, a, n);
+    case ElementwiseKind::tanh: return chain_unary<vmath::tanh<A>>(d, a, n);
+    case ElementwiseKind::sigmoid: return chain_unary<vmath::sigmoid<A>>(d, a, n);
+    case ElementwiseKind::hard_sigmoid: return chain_unary<vmath::hard_sigmoid<A>>(d, a, n);
+    case ElementwiseKind::softplus: return chain_unary<vmath::softplus<A>>(d, a, n);
+    case ElementwiseKind::softsign: return chain_unary<vmath::softsign<A>>(d, a, n);
+    case ElementwiseKind::square: return chain_unary<vmath::square<A>>(d, a, n);
+    case ElementwiseKind::abs: return chain_unary<vmath::abs<A>>(d, a, n);
+    case ElementwiseKind::sqrt: return chain_unary<vmath::sqrt<A>>(d, a, n);
+    case ElementwiseKind::sign: return chain_unary<vmath::sign<A>>(d, a, n);
+    case ElementwiseKind::round: return chain_unary<vmath::round<A>>(d, a, n);
+    case ElementwiseKind::negative: return chain_unary<vmath::negative<A>>(d, a, n);
+    default: throw std::invalid_argument("elementwise_chain: a step's kind must be arithmetic or a parameterless function");
+  }
+}
+
+template <class T>
+void chain_typed(const ChainPlan& p) {
+  static_assert(std::is_same_v<T, widen_t<T>>, "chains compute float32/float64 in their own type");
+  constexpr std::int64_t B = kChainBlock;
+  const int nin = p.nin, ns = p.nsteps;
+  const std::int64_t blocks = (p.size + B - 1) / B;
+  const std::int64_t work = B * (nin + 2 * ns);  // (a step of a transcendental ~ two of arithmetic)
+  parallel_for(0, blocks, std::max<std::int64_t>(1, tuning::kGrain / work), [&](std::int64_t b0, std::int64_t b1) {
+    // Slots: the inputs' blocks (a single value filled once; the last, short block copied and
+    // padded), then the steps'.
+    AlignedBuffer<T> buf(static_cast<std::size_t>((nin + ns) * B));
+    T* const slots = buf.get();
+    for (int i = 0; i < nin; ++i)
+      if (p.single[i]) std::fill(slots + i * B, slots + (i + 1) * B, *reinterpret_cast<const T*>(p.in[i]));
+    const T* src[kChainMaxOperands + kChainMaxSteps];
+    for (std::int64_t blk = b0; blk < b1; ++blk) {
+      const std::int64_t at = blk * B, n = std::min(B, p.size - at);
+      for (int i = 0; i < nin; ++i) {
+        const T* const x = reinterpret_cast<const T*>(p.in[i]);
+        if (p.single[i]) {
+          src[i] = slots + i * B;
+        } else if (n == B) {
+          src[i] = x + at;
+        } else {
+          std::copy(x + at, x + at + n, slots + i * B);
+          std::fill(slots + i * B + n, slots + (i + 1) * B, T(0));
+          src[i] = slots + i * B;
+        }
+      }
+      for (int s = 0; s < ns; ++s) {
+        T* const d = slots + (nin + s) * B;
+        chain_step<T>(p.step[s].kind, d, src[p.step[s].a], src[p.step[s].b], B);
+        src[nin + s] = d;
+      }
+      std::copy(src[nin + ns - 1], src[nin + ns - 1] + n, reinterpret_cast<T*>(p.out) + at);
+    }
+  });
+}
+
+}  // namespace
+
+void chain(const ChainPlan& p) {
+  if (p.size == 0 || p.nsteps == 0) return;
+  if (p.dtype == DType::f32) return chain_typed<float>(p);
+  if (p.dtype == DType::f64) return chain_typed<double>(p);
+  throw std::invalid_argument("elementwise_chain: float32 or float64 operands");
 }
 
 void softmax(const SoftmaxPlan& p) {

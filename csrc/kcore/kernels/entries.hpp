@@ -16,6 +16,7 @@ namespace KCORE_ISA {
 
 void reduce(const ReducePlan& p);
 void elementwise(const ElementwisePlan& p);
+void chain(const ChainPlan& p);
 void concat(const ConcatPlan& p);
 void softmax(const SoftmaxPlan& p);
 void scan(const ScanPlan& p);

@@ -8,7 +8,7 @@ namespace kcore {
 namespace KCORE_ISA {
 
 const KernelTable& kernel_table() {
-  static const KernelTable table{KCORE_ISA_NAME, &reduce, &elementwise, &concat, &softmax, &scan, &gemm, &conv, &pool, &resize, &pad};
+  static const KernelTable table{KCORE_ISA_NAME, &reduce, &elementwise, &concat, &softmax, &scan, &gemm, &conv, &pool, &resize, &pad, &chain};
   return table;
 }
 
