@@ -480,7 +480,7 @@ def test_chains_whose_operands_do_not_allow_one_pass_run_op_by_op(chain_calls, r
         np.testing.assert_array_equal(again, first, err_msg=name)
         np.testing.assert_array_equal(again, alone, err_msg=name)
         assert again.dtype == alone.dtype, name
-    assert chain_calls == [False, False, True]  # (a NumPy float64 meets float32 as a Python number does)
+    assert chain_calls == [False] * 3  # (a NumPy float64 is a value of its own dtype, not a Python number)
     # A transposed view fed in: op by op too.
     f = K.function([x], [K.exp(x) * 3.0])
     f([xv])
@@ -508,14 +508,17 @@ def test_elementwise_chain_declines_what_it_does_not_take():
     x = np.ones((4, 3), np.float32)
     add = (int(E.add), 0, 1)
     assert _core.elementwise_chain(add, (x, x)) is not None
-    declined = [((int(E.add), 0, 2), (x, x)), ((int(E.add) + 256, 0, 1), (x, x)), ((-1, 0, 1), (x, x)), ((int(E.relu), 0, 0), (x,)), ((int(E.equal), 0, 1), (x, x)),
+    declined = [((int(E.add), 0, 2), (x, x)), ((int(E.add) + 256, 0, 1), (x, x)), ((-1, 0, 1), (x, x)),
+                ((int(E.relu), 0, 0), (x,)), ((int(E.equal), 0, 1), (x, x)),
                 (add, (x, x.astype(np.float64))), (add, (x, np.ones((3, 4), np.float32))), (add, (x, x.T)),
                 (add, (x, 1e300)), (add, (x, float("nan"))), (add, (x, True)), (add, (x, np.float16(1))),
                 (add, (x.astype(np.float16), x.astype(np.float16))), (add, (1.0, 2.0)), (add, (x, "1")),
                 ((), (x,)), ((int(E.add), 0), (x, x)), (add, [x, x])]
     for steps, operands in declined:
         assert _core.elementwise_chain(steps, operands) is None, (steps, operands)
-    for two in (np.asarray(np.float32(2)), np.float32(2), 2, 2.0, np.float64(2)):
+    assert _core.elementwise_chain(add, (x, np.float64(2))) is None
+    assert _core.elementwise_chain(add, (x.astype(np.float64), np.float64(2))) is not None
+    for two in (np.asarray(np.float32(2)), np.float32(2), 2, 2.0):
         np.testing.assert_array_equal(_core.elementwise_chain(add, (x, two)), x + 2)
 
 
@@ -532,3 +535,45 @@ def test_a_chain_of_many_operands_splits(chain_calls, rng):
     (again,) = f(values)
     np.testing.assert_array_equal(again, first)
     assert chain_calls == [True, True]
+
+
+def _twice(f, values, reset=None):
+    """f's first call (op by op, recording) and second (replayed, chains fused)."""
+    if reset:
+        reset()
+    first = f(values)
+    if reset:
+        reset()
+    return first, f(values)
+
+
+def test_replayed_chains_match_the_recording_where_values_are_read_around_them(rng):
+    # A chain's nodes run where its last node does: the values they read stay until then (the
+    # mean and std read x between the chain's steps), convolution chains are not links, a NumPy
+    # float64 value meeting float32 keeps its own arithmetic, and a step reading a variable does
+    # not move past an update made by a control dependency.
+    x = K.placeholder((None, 6))
+    xv = rng.standard_normal((5, 6)).astype(np.float32)
+    cases = [(K.function([x], [(x - K.mean(x)) / (K.std(x) + 1e-7)]), [xv], None),
+             (K.function([x], [x * 2.0 + K.sum(x)]), [xv], None)]
+    img, res = K.placeholder((1, 5, 5, 2)), K.placeholder((1, 5, 5, 3))
+    conv = K.conv2d(img, K.variable(rng.random((3, 3, 2, 3))), padding="same")
+    conv_values = [rng.random((1, 5, 5, 2)).astype(np.float32), rng.random((1, 5, 5, 3)).astype(np.float32)]
+    cases += [(K.function([img, res], [(conv + res) * 2.0]), conv_values, None),
+              (K.function([img, res], [conv + res * 2.0]), conv_values, None)]
+    x64, y = K.placeholder((2,), dtype="float64"), K.placeholder((3,))
+    scalar_values = [np.array([0.6066357757671799, 0.2]), np.array([1, 2, 3], np.float32)]
+    cases += [(K.function([x64, y], [K.exp(x64[0]) * y]), scalar_values, None),
+              (K.function([x64, y], [(x64[0] * 3.0) * y]), scalar_values, None)]
+    v = K.variable([1.0, 2.0, 3.0])
+    twice_v = v * 2.0
+    with K.control_dependencies([K.update_add(v, y)]):
+        after = y * 3.0
+    cases.append((K.function([y], [twice_v + after]), [np.ones(3, np.float32)],
+                  lambda: K.set_value(v, np.array([1.0, 2.0, 3.0], np.float32))))
+    for f, values, reset in cases:
+        first, again = _twice(f, values, reset)
+        for a, b in zip(first, again, strict=True):
+            np.testing.assert_array_equal(a, b)
+            assert a.dtype == b.dtype
+    np.testing.assert_array_equal(_twice(*cases[-1])[1][0], [5.0, 7.0, 9.0])

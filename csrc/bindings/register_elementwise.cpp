@@ -6,6 +6,7 @@
 #include <pybind11/pybind11.h>
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <vector>
@@ -343,8 +344,9 @@ py::object chain_args(PyObject* const* args, Py_ssize_t) {
   std::vector<py::array> held;  // (the arrays stay referenced while the kernel reads them)
   for (Py_ssize_t i = 0; i < nin; ++i) {
     PyObject* o = PyTuple_GET_ITEM(args[1], i);
-    if (PyFloat_Check(o) || (PyLong_Check(o) && !PyBool_Check(o))) {  // (np.float64 is a float)
-      const double v = PyFloat_Check(o) ? PyFloat_AS_DOUBLE(o) : PyLong_AsDouble(o);
+    // Python numbers (not NumPy's float64, a float subclass: a single value of its own dtype).
+    if (PyFloat_CheckExact(o) || PyLong_CheckExact(o)) {
+      const double v = PyFloat_CheckExact(o) ? PyFloat_AS_DOUBLE(o) : PyLong_AsDouble(o);
       if (v == -1.0 && PyErr_Occurred()) {
         PyErr_Clear();
         return py::none();
@@ -356,20 +358,24 @@ py::object chain_args(PyObject* const* args, Py_ssize_t) {
       plan.in[i] = f32 ? reinterpret_cast<const char*>(&singles32[i]) : reinterpret_cast<const char*>(&singles[i]);
       continue;
     }
-    py::array a = py::isinstance<py::array>(o) ? py::reinterpret_borrow<py::array>(o) : py::array::ensure(o);
+    const bool array = py::isinstance<py::array>(o);
+    if (!array && !PyFloat_Check(o) && !PyObject_HasAttrString(o, "dtype")) return py::none();  // (NumPy scalars only)
+    py::array a = array ? py::reinterpret_borrow<py::array>(o) : py::array::ensure(o);
     if (!a) {  // (not convertible)
       PyErr_Clear();
       return py::none();
     }
-    if (!is_plain_float_array(a) || !same_dtype(a, shaped) || (!py::isinstance<py::array>(o) && a.ndim() != 0))
-      return py::none();
-    if (a.ndim() == 0) {
+    if (!is_plain_float_array(a) || !same_dtype(a, shaped) || (!array && a.ndim() != 0)) return py::none();
+    if (a.ndim() == 0) {  // one value, copied (a 0-d array's data need not be aligned)
+      if (f32) std::memcpy(&singles32[i], a.data(), sizeof(float));
+      else std::memcpy(&singles[i], a.data(), sizeof(double));
       plan.single[i] = true;
-    } else {
-      if (a.ndim() != shaped.ndim() || !std::equal(a.shape(), a.shape() + a.ndim(), shaped.shape())) return py::none();
-      if (!(a.flags() & py::array::c_style) || reinterpret_cast<std::uintptr_t>(a.data()) % a.itemsize() != 0)
-        return py::none();
+      plan.in[i] = f32 ? reinterpret_cast<const char*>(&singles32[i]) : reinterpret_cast<const char*>(&singles[i]);
+      continue;
     }
+    if (a.ndim() != shaped.ndim() || !std::equal(a.shape(), a.shape() + a.ndim(), shaped.shape())) return py::none();
+    if (!(a.flags() & py::array::c_style) || reinterpret_cast<std::uintptr_t>(a.data()) % a.itemsize() != 0)
+      return py::none();
     plan.in[i] = static_cast<const char*>(a.data());
     held.push_back(std::move(a));
   }

@@ -358,11 +358,15 @@ def _chain_kinds() -> tuple:
 
 
 def _link_kind(t, binary, unary, native) -> int | None:
-    """The elementwise kind node t computes as a link of a chain (on kcore's kernels, no keyword
-    arguments or control dependencies), or None."""
+    """The elementwise kind node t computes as a link of a chain (on kcore's kernels, its arguments
+    graph items, numbers or arrays, no keyword arguments or control dependencies), or None."""
+    from kcore._graph import Operators
+
     op = getattr(t, "op", None)
     if op is None or op.native is None or len(op.native) != 2 or t.kwargs or t.deps or t._kern is not native:
         return None
+    if not all(isinstance(a, (Operators, np.ndarray, np.generic)) or type(a) in (int, float) for a in t.args):
+        return None  # (a list would be converted at each call, its tensors evaluated again)
     entry, kind = op.native
     if entry == "elementwise" and kind in binary and len(t.args) == 2:
         return int(kind)
@@ -371,21 +375,33 @@ def _link_kind(t, binary, unary, native) -> int | None:
     return None
 
 
-def fuse_elementwise(schedule: list, readers: dict, keep: set) -> list:
+def fuse_elementwise(schedule: list, readers: dict, keep: set, fused: dict) -> list:
     """The recorded schedule [(node, run, dropped ids)] with each elementwise chain's nodes
     replaced by one entry for its last node (kcore/_graph.py evaluate). `readers`: how many nodes
-    may read each value; `keep`: the evaluation's roots (never folded into a later node)."""
-    from kcore._graph import Tensor
+    may read each value; `keep`: the evaluation's roots (never folded into a later node); `fused`:
+    the convolution chains (their last nodes run as one convolution, never a link).
+
+    A chain's nodes then run where its last node does: the values they read are dropped after it
+    (not after a node between them that read them last), and a node that reads a variable is not
+    moved past a node with control dependencies (an update of that variable may come first)."""
+    from kcore._graph import Operators, Tensor
     from kcore._kernels import NATIVE
 
     binary, unary = _chain_kinds()
     index = {id(t): i for i, (t, _, _) in enumerate(schedule)}
     kinds = {}
     for t, run, _ in schedule:
-        if run is not None and isinstance(t, Tensor):
+        if run is not None and isinstance(t, Tensor) and id(t) not in fused:
             k = _link_kind(t, binary, unary, NATIVE)
             if k is not None:
                 kinds[id(t)] = k
+    ordered = [i for i, (t, _, _) in enumerate(schedule) if isinstance(t, Tensor) and t.deps]
+
+    def movable(a, to):  # a may run at position `to` (no control dependencies in between when it reads a variable)
+        if not any(isinstance(v, Operators) and not isinstance(v, Tensor) for v in a.args):
+            return True
+        return not any(index[id(a)] < i < to for i in ordered)
+
     absorbed: dict = {}  # id(node) -> id(the last node of its chain)
     chains: dict = {}  # id(last node) -> the chain's nodes in schedule order
     for t, _, _ in reversed(schedule):
@@ -396,21 +412,29 @@ def fuse_elementwise(schedule: list, readers: dict, keep: set) -> list:
             for a in stack.pop().args:
                 if (isinstance(a, Tensor) and id(a) in kinds and id(a) not in absorbed and readers.get(id(a)) == 1
                         and id(a) not in keep and index[id(a)] < index[id(t)] and len(members) < _CHAIN_STEPS
-                        and len(_chain_operands([*members, a])) <= _CHAIN_OPERANDS):
+                        and movable(a, index[id(t)]) and len(_chain_operands([*members, a])) <= _CHAIN_OPERANDS):
                     members.append(a)
                     absorbed[id(a)] = id(t)
                     stack.append(a)
         if len(members) > 1:  # (at most _CHAIN_OPERANDS operands: checked as it grew)
             chains[id(t)] = sorted(members, key=lambda n: index[id(n)])
+    # Where each value read by a chain is read last now: at the chain's last node at the earliest.
+    read_until: dict = {}
+    for sink, members in chains.items():
+        for a in _chain_operands(members):
+            if isinstance(a, Operators):
+                read_until[id(a)] = max(read_until.get(id(a), -1), index[sink])
+    moved: dict = {}  # schedule position -> the ids dropped there instead of earlier
+    for i, (t, _, dropped) in enumerate(schedule):
+        at = index[absorbed[id(t)]] if id(t) in absorbed else i
+        for d in dropped:
+            moved.setdefault(max(at, read_until.get(d, -1)), []).append(d)
     out: list = []
-    drops: dict = {}
-    for t, run, dropped in schedule:
-        if id(t) in absorbed:  # (its reads are dropped after the chain's last node)
-            drops.setdefault(absorbed[id(t)], []).extend(dropped)
-        elif id(t) in chains:
-            out.append((t, _chain_runner(chains[id(t)], kinds), (*drops.pop(id(t), ()), *dropped)))
-        else:
-            out.append((t, run, dropped))
+    for i, (t, run, _) in enumerate(schedule):
+        if id(t) in absorbed:
+            continue
+        entry_run = _chain_runner(chains[id(t)], kinds) if id(t) in chains else run
+        out.append((t, entry_run, tuple(moved.get(i, ()))))
     return out
 
 

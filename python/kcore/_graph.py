@@ -725,7 +725,7 @@ def evaluate(items, feed: dict, apply_updates: bool = False, fusion: dict | None
                 steps.append((t, dropped))
         if steps is not None and fusion is not None:
             recorded = [(t, _runner(t, chains, decisions), d) for t, d in steps]
-            fusion.setdefault(("schedule", key), _fusion.fuse_elementwise(recorded, uses[1], keep))
+            fusion.setdefault(("schedule", key), _fusion.fuse_elementwise(recorded, uses[1], keep, chains))
     if apply_updates:
         for u in roots:
             if isinstance(u, Update):
