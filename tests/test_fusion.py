@@ -577,3 +577,36 @@ def test_replayed_chains_match_the_recording_where_values_are_read_around_them(r
             np.testing.assert_array_equal(a, b)
             assert a.dtype == b.dtype
     np.testing.assert_array_equal(_twice(*cases[-1])[1][0], [5.0, 7.0, 9.0])
+
+
+def test_steps_do_not_move_past_control_dependencies_through_views(rng):
+    # The update writes into v's memory: a view of v (reshape, slice) read by a chain step must be
+    # read where the recording read it.
+    y = K.placeholder((3,))
+    v = K.variable([1.0, 2.0, 3.0])
+    for view in (K.reshape(v, (3,)), v[0:3], K.stop_gradient(v)):
+        twice = view * 2.0
+        with K.control_dependencies([K.update_add(v, y)]):
+            after = y * 3.0
+        f = K.function([y], [twice + after])
+        first, again = _twice(f, [np.ones(3, np.float32)], lambda: K.set_value(v, np.array([1.0, 2.0, 3.0])))
+        np.testing.assert_array_equal(first[0], [5.0, 7.0, 9.0])
+        np.testing.assert_array_equal(again[0], [5.0, 7.0, 9.0])
+
+
+def test_a_declined_chain_keeps_one_intermediate_at_a_time(rng):
+    import tracemalloc
+
+    x, g = K.placeholder((400, 1000)), K.placeholder((1000,))
+    t = x
+    for _ in range(12):
+        t = K.tanh(t * g + 0.5)  # (a broadcast row: op by op)
+    f = K.function([x, g], [t])
+    values = [rng.standard_normal((400, 1000)).astype(np.float32), rng.standard_normal(1000).astype(np.float32)]
+    peaks = []
+    for _ in range(2):
+        tracemalloc.start()
+        f(values)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    assert peaks[1] <= 2 * peaks[0], peaks

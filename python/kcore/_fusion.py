@@ -382,8 +382,8 @@ def fuse_elementwise(schedule: list, readers: dict, keep: set, fused: dict) -> l
     the convolution chains (their last nodes run as one convolution, never a link).
 
     A chain's nodes then run where its last node does: the values they read are dropped after it
-    (not after a node between them that read them last), and a node that reads a variable is not
-    moved past a node with control dependencies (an update of that variable may come first)."""
+    (not after a node between them that read them last), and no node moves past a node with
+    control dependencies (an update there may change a variable it reads, or a view of one)."""
     from kcore._graph import Operators, Tensor
     from kcore._kernels import NATIVE
 
@@ -397,10 +397,8 @@ def fuse_elementwise(schedule: list, readers: dict, keep: set, fused: dict) -> l
                 kinds[id(t)] = k
     ordered = [i for i, (t, _, _) in enumerate(schedule) if isinstance(t, Tensor) and t.deps]
 
-    def movable(a, to):  # a may run at position `to` (no control dependencies in between when it reads a variable)
-        if not any(isinstance(v, Operators) and not isinstance(v, Tensor) for v in a.args):
-            return True
-        return not any(index[id(a)] < i < to for i in ordered)
+    def movable(a, to):  # a may run at position `to`: no control dependencies in between (an update of a
+        return not any(index[id(a)] < i < to for i in ordered)  # variable a reads, or of memory a view of it shares)
 
     absorbed: dict = {}  # id(node) -> id(the last node of its chain)
     chains: dict = {}  # id(last node) -> the chain's nodes in schedule order
@@ -473,7 +471,9 @@ def _chain_runner(members: list, kinds: dict):
         steps.extend((kinds[id(m)], read[0], read[-1]))
     code = tuple(steps)
     graph_items = [(i, a) for i, a in enumerate(operands) if isinstance(a, Operators)]
-    calls = [(id(m), _call(m.op, m._kern, m.args, m.kwargs)) for m in members]
+    # Op by op: each node's value dropped once its one reader (the chain's next node) has run.
+    calls = [(id(m), _call(m.op, m._kern, m.args, m.kwargs), {id(a) for a in m.args if id(a) in inside})
+             for m in members]
     last = id(members[-1])
 
     chain = _core.elementwise_chain
@@ -491,8 +491,10 @@ def _chain_runner(members: list, kinds: dict):
             key = id(item)
             return local[key] if key in local else value(item)
 
-        for key, call in calls:
+        for key, call, done in calls:
             local[key] = call(read)
+            for d in done:
+                del local[d]
         return local[last]
 
     return run
