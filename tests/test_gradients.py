@@ -299,6 +299,66 @@ def test_kernel_gradients_match_an_independent_float64_reference(case, dtype):
     np.testing.assert_allclose(got.astype(np.float64), want, rtol=0, atol=tol * scale)
 
 
+DEPTHWISE_GRAD_CASES = [  # (x shape, kernel shape, strides, padding, data_format, dilation)
+    ((2, 7, 9, 5), (3, 3, 5, 1), (1, 1), "same", "channels_last", (1, 1)),  # the reversed-kernel path
+    ((2, 8, 8, 16), (3, 3, 16, 1), (2, 2), "same", "channels_last", (1, 1)),
+    ((1, 6, 11, 3), (3, 2, 3, 2), (2, 1), "valid", "channels_last", (1, 1)),  # multiplier 2
+    ((3, 5, 5, 33), (1, 1, 33, 1), (1, 1), "valid", "channels_last", (1, 1)),
+    ((1, 9, 9, 40), (5, 5, 40, 3), (1, 1), "same", "channels_last", (2, 2)),
+    ((2, 4, 7, 17), (3, 3, 17, 1), (3, 3), "valid", "channels_last", (1, 1)),  # strides past the kernel
+    ((2, 3, 6, 5), (3, 3, 3, 1), (1, 2), "same", "channels_first", (1, 1)),
+    ((1, 2, 2, 4), (3, 3, 4, 1), (1, 1), "same", "channels_last", (1, 1)),  # kernel larger than x
+    ((0, 5, 5, 4), (3, 3, 4, 1), (1, 1), "same", "channels_last", (1, 1)),  # empty batch
+]
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("case", range(len(DEPTHWISE_GRAD_CASES)))
+def test_depthwise_gradients_match_the_float64_reference_every_thread_count(threads, case, dtype):
+    # Both gradients run natively (the input's as a depthwise transposed convolution, the kernel's
+    # as sums along output lines in float64 chunks); the oracle is conv_grads_exact's tap loop.
+    from kcore import _reference as ref
+    from kcore._api.conv import conv_plan
+
+    xs, ks, strides, padding, fmt, dilation = DEPTHWISE_GRAD_CASES[case]
+    r = np.random.default_rng(100 + case)
+    x, k = r.standard_normal(xs).astype(dtype), r.standard_normal(ks).astype(dtype)
+    xp, kv = K.placeholder(shape=xs, dtype=dtype), K.variable(k, dtype=dtype)
+    out = K.depthwise_conv2d(xp, kv, strides, padding, fmt, dilation)
+    g = r.standard_normal(K.int_shape(out)).astype(dtype)
+    f = K.function([xp], K.gradients(K.sum(out * K.constant(g, dtype=dtype)), [xp, kv]))
+    runs = []
+    for n in (1, 2, 3):
+        threads.set_num_threads(n)
+        runs.append(f([x]))
+    for gx, gk in runs[1:]:
+        assert gx.tobytes() == runs[0][0].tobytes() and gk.tobytes() == runs[0][1].tobytes()
+    gx, gk = runs[0]
+    p = conv_plan("test", 2, x, k, strides, padding, fmt, dilation, depthwise=True)
+    last = (lambda a: np.moveaxis(a, 1, -1)) if fmt == "channels_first" else (lambda a: a)
+    want_x, want_k = ref.conv_grads_exact(last(x), k, last(g), p.strides, p.dilation, p.pads, depthwise=True)
+    if fmt == "channels_first":
+        want_x = np.moveaxis(want_x, -1, 1)
+    assert gx.dtype == gk.dtype == np.dtype(dtype) and gx.shape == x.shape and gk.shape == k.shape
+    tol = {"float16": 2e-3, "float32": 1e-6, "float64": 1e-14}[dtype]
+    g_scale = np.abs(g).astype(np.float64)
+    x_scale = np.abs(x).astype(np.float64).max(initial=1) * g_scale.sum(axis=tuple(range(g.ndim - 1))).max(initial=1)
+    np.testing.assert_allclose(gk.astype(np.float64), want_k, rtol=0, atol=tol * x_scale)
+    k_scale = np.abs(k).astype(np.float64).sum() * g_scale.max(initial=1)
+    np.testing.assert_allclose(gx.astype(np.float64), want_x, rtol=0, atol=tol * k_scale)
+
+
+def test_depthwise_gradients_carry_nan_and_inf_to_what_they_reach():
+    x = np.ones((1, 6, 6, 2), np.float32)
+    x[0, 2, 3, 1] = np.nan
+    k = np.ones((3, 3, 2, 1), np.float32)
+    k[1, 1, 0, 0] = np.inf
+    xp, kv = K.placeholder(shape=x.shape), K.variable(k)
+    gx, gk = K.function([xp], K.gradients(K.sum(K.depthwise_conv2d(xp, kv, padding="same")), [xp, kv]))([x])
+    assert np.isnan(gk[:, :, 1]).all() and np.isfinite(gk[:, :, 0]).all()  # every tap of channel 1 read the NaN
+    assert np.isinf(gx[..., 0]).all() and np.isfinite(gx[..., 1]).all()  # the centre tap reaches every input
+
+
 def _pool_grad_case(seed):
     r = np.random.default_rng(seed)
     nd = int(r.integers(1, 4))

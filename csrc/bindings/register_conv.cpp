@@ -118,12 +118,12 @@ py::object conv_nd(py::handle xh, py::handle wh, const std::vector<std::int64_t>
   return std::move(out);
 }
 
-// The transpose of conv_nd (without depthwise): y (batch, *out_sp, C) from x (batch, *in, F) and
-// w (*k, C, F), where the convolution of a (batch, *out_sp, C) array zero-padded by pads gives
-// x's spatial shape.
+// The transpose of conv_nd: y (batch, *out_sp, C) from x (batch, *in, F) and w (*k, C, F)
+// (depthwise: F = C * multiplier, w (*k, C, multiplier)), where the convolution of a (batch,
+// *out_sp, C) array zero-padded by pads gives x's spatial shape.
 py::object conv_transpose_nd(py::handle xh, py::handle wh, const std::vector<std::int64_t>& out_sp,
                              const std::vector<std::int64_t>& strides, const std::vector<std::int64_t>& dilation,
-                             const std::vector<std::int64_t>& pads) {
+                             const std::vector<std::int64_t>& pads, bool depthwise) {
   if (!takes(xh) || !takes(wh) || !same_dtype(xh, wh)) return py::none();
   const auto x = py::reinterpret_borrow<py::array>(xh), w = py::reinterpret_borrow<py::array>(wh);
   const int nd = static_cast<int>(x.ndim()) - 2;
@@ -138,8 +138,9 @@ py::object conv_transpose_nd(py::handle xh, py::handle wh, const std::vector<std
     shape[1 + i] = out_sp[i];
   }
   shape[nd + 1] = w.shape(nd);
-  if (w.shape(nd + 1) != x.shape(nd + 1))
-    throw py::value_error("conv_transpose: the kernel takes " + std::to_string(w.shape(nd + 1)) + " input channels, x has " +
+  const std::int64_t takes_channels = depthwise ? w.shape(nd) * w.shape(nd + 1) : w.shape(nd + 1);
+  if (takes_channels != x.shape(nd + 1))
+    throw py::value_error("conv_transpose: the kernel takes " + std::to_string(takes_channels) + " input channels, x has " +
                           std::to_string(x.shape(nd + 1)));
   // The forward convolution's geometry: from the result's shape to x's.
   py::array out = empty_c_shape(x.dtype(), nd + 2, shape.data());
@@ -151,10 +152,41 @@ py::object conv_transpose_nd(py::handle xh, py::handle wh, const std::vector<std
                             std::to_string(p.g.out[3 - nd + i]) + " in dim " + std::to_string(i) + ", x has " +
                             std::to_string(x.shape(1 + i)));
   p.dtype = native_float_dtype(x, "conv_transpose");
-  p.filters = x.shape(nd + 1);
+  p.filters = depthwise ? w.shape(nd + 1) : x.shape(nd + 1);
+  p.depthwise = depthwise;
   p.adjoint = true;
   p.x = static_cast<const char*>(x.data());
   p.w = static_cast<const char*>(w.data());
+  p.y = static_cast<char*>(out.mutable_data());
+  without_gil([&] { kcore::kernels().conv(p); });
+  return std::move(out);
+}
+
+// The gradient of conv_nd(x, w, strides, dilation, pads, depthwise=True) with respect to w, of
+// shape (*k, C, multiplier), given gy (the gradient of its result, (batch, *out, C * multiplier)).
+py::object depthwise_kernel_grad_nd(py::handle xh, py::handle gyh, const std::vector<std::int64_t>& k,
+                                    const std::vector<std::int64_t>& strides, const std::vector<std::int64_t>& dilation,
+                                    const std::vector<std::int64_t>& pads) {
+  if (!takes(xh) || !takes(gyh) || !same_dtype(xh, gyh)) return py::none();
+  const auto x = py::reinterpret_borrow<py::array>(xh), gy = py::reinterpret_borrow<py::array>(gyh);
+  const int nd = static_cast<int>(x.ndim()) - 2;
+  kcore::ConvPlan p;
+  p.g = geometry(x, k, strides, dilation, pads, "depthwise_kernel_grad");
+  const std::int64_t C = p.g.channels;
+  bool fits = gy.ndim() == x.ndim() && gy.shape(0) == p.g.batch && (C == 0 || gy.shape(nd + 1) % C == 0);
+  for (int i = 0; fits && i < nd; ++i) fits = gy.shape(1 + i) == p.g.out[3 - nd + i];
+  if (!fits || (C == 0 && gy.shape(nd + 1) != 0))
+    throw py::value_error("depthwise_kernel_grad: the gradient's shape is not the convolution's result's");
+  p.dtype = native_float_dtype(x, "depthwise_kernel_grad");
+  p.filters = C == 0 ? 0 : gy.shape(nd + 1) / C;
+  p.depthwise = true;
+  std::int64_t shape[5];
+  for (int i = 0; i < nd; ++i) shape[i] = k[i];
+  shape[nd] = C;
+  shape[nd + 1] = p.filters;
+  py::array out = empty_c_shape(x.dtype(), nd + 2, shape);
+  p.x = static_cast<const char*>(x.data());
+  p.gy = static_cast<const char*>(gy.data());
   p.y = static_cast<char*>(out.mutable_data());
   without_gil([&] { kcore::kernels().conv(p); });
   return std::move(out);
@@ -282,11 +314,17 @@ void register_conv(py::module_& m) {
         "and limited to [lo, hi] (NaN kept) before it is stored; None unless x and w are C-contiguous aligned "
         "float16/32/64 arrays of one dtype.");
   m.def("conv_transpose_nd", &conv_transpose_nd, py::arg("x"), py::arg("w"), py::arg("out_sp"), py::arg("strides"),
-        py::arg("dilation"), py::arg("pads"),
-        "conv_transpose_nd(x, w, out_sp, strides, dilation, pads): the transpose of conv_nd: y (batch, *out_sp, C) "
-        "from x (batch, *spatial, F) and w (*k, C, F), where conv_nd of y's shape padded by pads (before, after per "
-        "dim, flattened) has x's spatial shape; None unless x and w are C-contiguous aligned float16/32/64 arrays of "
-        "one dtype.");
+        py::arg("dilation"), py::arg("pads"), py::arg("depthwise") = false,
+        "conv_transpose_nd(x, w, out_sp, strides, dilation, pads, depthwise=False): the transpose of conv_nd: y "
+        "(batch, *out_sp, C) from x (batch, *spatial, F) and w (*k, C, F) (depthwise: F = C * multiplier, w (*k, C, "
+        "multiplier)), where conv_nd of y's shape padded by pads (before, after per dim, flattened) has x's spatial "
+        "shape; None unless x and w are C-contiguous aligned float16/32/64 arrays of one dtype.");
+  m.def("depthwise_kernel_grad_nd", &depthwise_kernel_grad_nd, py::arg("x"), py::arg("gy"), py::arg("k"),
+        py::arg("strides"), py::arg("dilation"), py::arg("pads"),
+        "depthwise_kernel_grad_nd(x, gy, k, strides, dilation, pads): the gradient of conv_nd(x, w, strides, "
+        "dilation, pads, depthwise=True) with respect to w (*k, C, multiplier), given gy (its result's gradient, "
+        "(batch, *out, C * multiplier)); float16 sums in float32 along an output line, the lines' sums in float64; "
+        "None unless x and gy are C-contiguous aligned float16/32/64 arrays of one dtype.");
   m.def("pool_grad_nd", &pool_grad_nd, py::arg("x"), py::arg("gy"), py::arg("size"), py::arg("strides"), py::arg("pads"),
         py::arg("mode"), "pool_grad_nd(x, gy, size, strides, pads, mode): the gradient of pool_nd(x, ...) with respect "
         "to x, given gy (its result's gradient, x's dtype, C-contiguous); None when it declines the operands.");

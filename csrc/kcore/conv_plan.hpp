@@ -23,11 +23,15 @@ struct ConvPlan {
   std::int64_t filters = 0;
   bool depthwise = false;
   // The correlation's adjoint instead (a transposed convolution): x holds (batch, *out,
-  // filters), y gets (batch, *in, C), each input position the sum of what its taps receive.
+  // filters), y gets (batch, *in, C), each input position the sum of what its taps receive
+  // (depthwise: x holds (batch, *out, C * multiplier), each input channel summing its outputs').
   bool adjoint = false;
   const char* x = nullptr;
   const char* w = nullptr;
   char* y = nullptr;
+  // Depthwise only: with gy (batch, *out, C * multiplier), y gets instead the gradient of
+  // sum(conv(x, w) * gy) with respect to w, of w's shape (*k, C, multiplier); w is not read.
+  const char* gy = nullptr;
   // The epilogue applied to each output before it is stored (what Keras chains after a
   // convolution: bias_add, batch normalization in inference, a residual add, relu/relu6/clip):
   // (y + bias[c]) * scale[c] + shift[c] + residual (rounded after each, as separate ops), then

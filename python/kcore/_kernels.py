@@ -17,7 +17,9 @@ keras_args), and return None to decline any other input:
                                              relu's max_value)
     softmax(x)                         (over the last axis of a C-contiguous x)
     conv(x, w, strides, dilation, pads, depthwise[, epilogue])
-    conv_transpose(x, w, out_sp, strides, dilation, pads)
+    conv_transpose(x, w, out_sp, strides, dilation, pads[, depthwise])
+    depthwise_kernel_grad(x, g, ksize, strides, dilation, pads)  (d sum(conv(x, w) * g) / d w of a
+                                       depthwise conv: (*ksize, C, multiplier))
     pool(x, size, strides, pads, mode)  local_conv(x, w, ksize, strides, out_sp)  resize(x, factors, mode)
     pad(x, pads)                       (zeros around each dim: (before, after) per dim)
 
@@ -26,7 +28,7 @@ scale + shift, plus the residual's element (an array of the result's shape), Non
 them, then limited to [lo, hi] (kcore/_fusion.py). The convolution family's calls are
 channels_last with explicit (before, after) zero padding per spatial dim (kcore/_api/conv.py
 makes them from Keras's arguments). NATIVE runs conv (regular
-and depthwise), conv_transpose and pool on kcore's kernels (kernels/conv.cpp), resize on
+and depthwise), conv_transpose, depthwise_kernel_grad and pool on kcore's kernels (kernels/conv.cpp), resize on
 kernels/resize.cpp, pad on kernels/pad.cpp, and local_conv on the NumPy reference until its native kernel lands.
 
 Kinds are the native enums (ReduceKind, ScanKind, ElementwiseKind), bound once from C++.
@@ -46,7 +48,8 @@ FLOAT_CHARS = "efd"  # float16, float32, float64: what the native kernels take
 NATIVE = types.SimpleNamespace(name="kcore", **{name: getattr(_core, name) for name in (
     "reduce", "scan", "cast", "transpose", "permute_dimensions", "concatenate", "dot", "batch_dot", "elementwise",
     "elementwise3", "elementwise1", "softmax")})
-CONV_FAMILY = ("conv", "conv_transpose", "pool", "pool_grad", "local_conv", "resize", "pad")
+CONV_FAMILY = ("conv", "conv_transpose", "depthwise_kernel_grad", "pool", "pool_grad", "local_conv", "resize",
+               "pad")
 
 
 def _plain(x) -> bool:
@@ -214,10 +217,16 @@ class _Numpy:
         return np.where(v < lo, np.asarray(lo, x.dtype), np.where(v > hi, np.asarray(hi, x.dtype), v))
 
     @staticmethod
-    def conv_transpose(x, w, out_sp, strides, dilation, pads):
+    def conv_transpose(x, w, out_sp, strides, dilation, pads, depthwise=False):
         if not _pair(x, w):
             return None
-        return _rounded(ref.conv_transpose_exact(x, w, out_sp, strides, dilation, pads), x.dtype)
+        return _rounded(ref.conv_transpose_exact(x, w, out_sp, strides, dilation, pads, depthwise), x.dtype)
+
+    @staticmethod
+    def depthwise_kernel_grad(x, g, ksize, strides, dilation, pads):
+        if not _pair(x, g):
+            return None
+        return _rounded(ref.depthwise_kernel_grad_exact(x, g, ksize, strides, dilation, pads), x.dtype)
 
     @staticmethod
     def pool(x, size, strides, pads, mode):
@@ -273,11 +282,18 @@ def _native_pool_grad(x, g, size, strides, pads, mode):
     return _core.pool_grad_nd(_c_array(x), _c_array(g), size, strides, [p for pair in pads for p in pair], mode)
 
 
-def _native_conv_transpose(x, w, out_sp, strides, dilation, pads):
+def _native_conv_transpose(x, w, out_sp, strides, dilation, pads, depthwise=False):
     if not _pair(x, w):
         return None
     flat = [p for pair in pads for p in pair]
-    return _core.conv_transpose_nd(_c_array(x), _c_array(w), out_sp, strides, dilation, flat)
+    return _core.conv_transpose_nd(_c_array(x), _c_array(w), out_sp, strides, dilation, flat, depthwise)
+
+
+def _native_depthwise_kernel_grad(x, g, ksize, strides, dilation, pads):
+    if not _pair(x, g):
+        return None
+    flat = [p for pair in pads for p in pair]
+    return _core.depthwise_kernel_grad_nd(_c_array(x), _c_array(g), ksize, strides, dilation, flat)
 
 
 def _native_resize(x, factors, mode):
@@ -291,4 +307,5 @@ def _native_pad(x, pads):
 
 NATIVE.conv, NATIVE.conv_transpose, NATIVE.pool, NATIVE.pool_grad, NATIVE.resize, NATIVE.pad = (
     _native_conv, _native_conv_transpose, _native_pool, _native_pool_grad, _native_resize, _native_pad)
+NATIVE.depthwise_kernel_grad = _native_depthwise_kernel_grad
 NATIVE.local_conv = NUMPY.local_conv  # the reference until its native kernel lands

@@ -157,20 +157,41 @@ def conv_exact(x, w, strides, dilation, pads, depthwise=False):
     return out
 
 
-def conv_transpose_exact(x, w, out_sp, strides, dilation, pads):
+def conv_transpose_exact(x, w, out_sp, strides, dilation, pads, depthwise=False):
     """The transpose (gradient) of conv_exact: x (batch, *in, in_channels), w (*kernel,
     out_channels, in_channels), for an output of spatial shape out_sp with pads ((before, after)
-    per dim) cut from the full result."""
+    per dim) cut from the full result. Depthwise: w (*kernel, C, multiplier), x's channels C *
+    multiplier, each of the output's C channels summing its multiplier's."""
     nd = len(strides)
     ksize = w.shape[:nd]
     in_sp = x.shape[1:1 + nd]
     full = tuple(o + b + a for o, (b, a) in zip(out_sp, pads, strict=True))
     out = np.zeros((x.shape[0], *full, w.shape[-2]))
     x64, w64 = x.astype(np.float64), w.astype(np.float64)
+    if depthwise:
+        x64 = x64.reshape(*x.shape[:-1], *w.shape[-2:])
     if x.size and w.size:
         for k in np.ndindex(*ksize):
-            out[(slice(None), *_windows(in_sp, k, dilation, strides), slice(None))] += x64 @ w64[k].T
+            sent = (x64 * w64[k]).sum(axis=-1) if depthwise else x64 @ w64[k].T
+            out[(slice(None), *_windows(in_sp, k, dilation, strides), slice(None))] += sent
     return out[(slice(None), *(slice(b, b + o) for o, (b, _) in zip(out_sp, pads, strict=True)), slice(None))]
+
+
+def depthwise_kernel_grad_exact(x, g, ksize, strides, dilation, pads):
+    """The gradient of sum(conv_exact(x, w, ..., depthwise=True) * g) with respect to w (*ksize,
+    C, multiplier), in float64: tap k's is the sum over the batch and output positions of x at
+    the tap times g, per input channel and multiplier."""
+    nd = len(strides)
+    c = x.shape[-1]
+    m = g.shape[-1] // c if c else 0
+    xp = np.pad(x.astype(np.float64), [(0, 0), *pads, (0, 0)])
+    g64 = g.astype(np.float64).reshape(*g.shape[:-1], c, m)
+    gw = np.zeros((*ksize, c, m))
+    if g.size:
+        for k in np.ndindex(*ksize):
+            patch = xp[(slice(None), *_windows(g.shape[1:1 + nd], k, dilation, strides), slice(None))]
+            gw[k] = np.einsum("ic,icm->cm", patch.reshape(-1, c), g64.reshape(-1, c, m))
+    return gw
 
 
 def pool_exact(x, size, strides, pads, mode):

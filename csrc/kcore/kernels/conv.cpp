@@ -152,6 +152,22 @@ KCORE_INLINE TapRange taps_inside(const ConvGeometry& g, int d, std::int64_t o) 
   return {lo, std::max(lo, hi)};
 }
 
+// The output index along dim d whose kernel offset k reads input index i, or -1 (none: i is
+// between its stride's positions, or the output is past the end).
+KCORE_INLINE std::int64_t output_at(const ConvGeometry& g, int d, std::int64_t i, std::int64_t k) {
+  const std::int64_t t = i + g.pad[d] - k * g.dil[d];
+  if (t < 0 || t % g.stride[d] != 0) return -1;
+  return t / g.stride[d] < g.out[d] ? t / g.stride[d] : -1;
+}
+
+// The outputs [lo, hi) along dim d whose kernel offset k reads inside x.
+KCORE_INLINE TapRange outputs_inside(const ConvGeometry& g, int d, std::int64_t k) {
+  const std::int64_t base = k * g.dil[d] - g.pad[d], s = g.stride[d];
+  const std::int64_t lo = base >= 0 ? 0 : (s - 1 - base) / s;
+  const std::int64_t hi = g.in[d] - 1 - base < 0 ? 0 : std::min(g.out[d], (g.in[d] - 1 - base) / s + 1);
+  return {lo, std::max(lo, hi)};
+}
+
 // f(kd, kh, id, ih) for each kernel row (kd, kh) of output line (od, oh) that lies inside x, in
 // (kd, kh) order.
 template <class F>
@@ -947,6 +963,37 @@ KCORE_INLINE void dw_positions(const A* const* rows, const A* const* wrows, int 
   for (; c0 < OCP; c0 += L) dw_tile<A, 1, P>(rows, wrows, nrows, xs, OCP, kw_n, iw, c0, out);
 }
 
+// w's kv taps of OC values as A, each tap's row padded with zeros to OCP (whole vectors: the
+// depthwise loops' tail tiles read whole vectors).
+template <class T, class A = widen_t<T>>
+AlignedBuffer<A> padded_taps(const char* w, std::int64_t kv, std::int64_t OC, std::int64_t OCP) {
+  AlignedBuffer<A> wide(static_cast<std::size_t>(kv * OCP));
+  for (std::int64_t t = 0; t < kv; ++t) {
+    convert_run(reinterpret_cast<const T*>(w) + t * OC, wide.get() + t * OCP, OC);
+    std::fill(wide.get() + t * OCP + OC, wide.get() + (t + 1) * OCP, A(0));
+  }
+  return wide;
+}
+
+// n positions of C channels from src as A, each channel repeated `mult` times (a depthwise
+// output channel's input), each position padded with zeros to `stride` values.
+template <class T, class A>
+void widen_positions(const T* src, std::int64_t n, std::int64_t C, std::int64_t mult, std::int64_t stride, A* dst) {
+  for (std::int64_t i = 0; i < n; ++i) {
+    A* d = dst + i * stride;
+    if (mult == 1) {
+      convert_run(src + i * C, d, C);
+    } else {
+      for (std::int64_t c = 0; c < C; ++c) {
+        A v;
+        convert_run(src + i * C + c, &v, 1);
+        std::fill(d + c * mult, d + (c + 1) * mult, v);
+      }
+    }
+    std::fill(d + C * mult, d + stride, A(0));
+  }
+}
+
 template <class T>
 void conv_depthwise(const ConvPlan& p) {
   using A = widen_t<T>;
@@ -959,13 +1006,8 @@ void conv_depthwise(const ConvPlan& p) {
   T* const y = reinterpret_cast<T*>(p.y);
   const std::int64_t kv = kernel_volume(g), kw_n = g.k[2];
   const Epilogue<T> epi(p, OC);
-  // Weights in A, with OC padded to whole vectors (zeros): the tail tile reads whole vectors.
   const std::int64_t OCP = (OC + L - 1) / L * L;
-  AlignedBuffer<A> wide_w(static_cast<std::size_t>(kv * OCP));
-  for (std::int64_t t = 0; t < kv; ++t) {
-    convert_run(reinterpret_cast<const T*>(p.w) + t * OC, wide_w.get() + t * OCP, OC);
-    std::fill(wide_w.get() + t * OCP + OC, wide_w.get() + (t + 1) * OCP, A(0));
-  }
+  const AlignedBuffer<A> wide_w = padded_taps<T>(p.w, kv, OC, OCP);
   // Input positions XS elements apart: whole vectors; lines of positions a multiple of 256 bytes
   // and at least kDwPadMinBytes apart, read at unit stride, are copied a vector apart (read in
   // place they share L1 sets: 512 float32 channels ran at ~0.7x; smaller positions, and stride 2,
@@ -1008,19 +1050,7 @@ void conv_depthwise(const ConvPlan& p) {
       A* dst = in.get() + slot * iw_n * XS;
       if (!filled.get()[slot]) {
         filled.get()[slot] = 1;
-        for (std::int64_t i = 0; i < iw_n; ++i) {
-          A* d = dst + i * XS;
-          if (mult == 1) {
-            convert_run(src + i * C, d, C);
-          } else {
-            for (std::int64_t c = 0; c < C; ++c) {
-              A v;
-              convert_run(src + i * C + c, &v, 1);
-              std::fill(d + c * mult, d + (c + 1) * mult, v);
-            }
-          }
-          std::fill(d + OC, d + XS, A(0));
-        }
+        widen_positions(src, iw_n, C, mult, XS, dst);
       }
       return dst;
     };
@@ -1092,6 +1122,203 @@ void conv_depthwise(const ConvPlan& p) {
     }
     if (stream) stream_fence();
   });
+}
+
+// The adjoint of a depthwise convolution of unit strides and multiplier 1 is one itself: gy
+// correlated with the kernel reversed, padded by the kernel's span less the forward's padding.
+// False (nothing done) for other strides and multipliers, and for pads past the span.
+template <class T>
+bool conv_depthwise_adjoint_unit(const ConvPlan& p) {
+  const ConvGeometry& g = p.g;
+  if (p.filters != 1) return false;
+  ConvPlan q;
+  q.dtype = p.dtype;
+  q.depthwise = true;
+  q.filters = 1;
+  q.g.batch = g.batch;
+  q.g.channels = g.channels;
+  for (int d = 0; d < 3; ++d) {
+    const std::int64_t span = (g.k[d] - 1) * g.dil[d];
+    if (g.stride[d] != 1 || g.pad[d] > span) return false;
+    q.g.in[d] = g.out[d];
+    q.g.out[d] = g.in[d];
+    q.g.k[d] = g.k[d];
+    q.g.dil[d] = g.dil[d];
+    q.g.pad[d] = span - g.pad[d];
+  }
+  const std::int64_t kv = kernel_volume(g), C = g.channels;
+  AlignedBuffer<T> reversed(static_cast<std::size_t>(kv * C));  // tap t at kv - 1 - t: each dim reversed
+  for (std::int64_t t = 0; t < kv; ++t)
+    std::memcpy(reversed.get() + (kv - 1 - t) * C, reinterpret_cast<const T*>(p.w) + t * C, C * sizeof(T));
+  q.x = p.x;
+  q.w = reinterpret_cast<const char*>(reversed.get());
+  q.y = p.y;
+  conv_depthwise<T>(q);
+  return true;
+}
+
+// The depthwise convolution's adjoint (its input gradient): each input line (n, id, ih) gathers
+// what the output lines its taps reach send back, gy[o] * w[k] per output channel, in (kd, kh,
+// kw) order, then sums each input channel's `mult` outputs in order. One task per input line:
+// every element has one order of operations whatever the threads.
+template <class T>
+void conv_depthwise_adjoint(const ConvPlan& p) {
+  using A = widen_t<T>;
+  constexpr int L = kLanes<A>;
+  const ConvGeometry& g = p.g;
+  const std::int64_t C = g.channels, mult = p.filters, OC = C * mult, OCP = (OC + L - 1) / L * L;
+  const std::int64_t lines = g.batch * g.in[0] * g.in[1], iw_n = g.in[2], ow_n = g.out[2], kw_n = g.k[2];
+  const std::int64_t kv = kernel_volume(g);
+  T* const gx = reinterpret_cast<T*>(p.y);
+  if (lines == 0 || iw_n == 0 || C == 0) return;
+  if (OC == 0 || positions(g) == 0) {
+    std::fill(gx, gx + lines * iw_n * C, T{});
+    return;
+  }
+  if (conv_depthwise_adjoint_unit<T>(p)) return;
+  const T* const gy = reinterpret_cast<const T*>(p.x);
+  const AlignedBuffer<A> wide_w = padded_taps<T>(p.w, kv, OC, OCP);
+  const bool in_place = std::is_same_v<T, A> && OCP == OC, direct = in_place && mult == 1;
+  parallel_tasks(lines, std::max<std::int64_t>(iw_n * OC * kv, 1), [&](std::int64_t line) {
+    const std::int64_t ih = line % g.in[1], id = line / g.in[1] % g.in[0], n = line / (g.in[1] * g.in[0]);
+    // The sums go straight into gx where it holds whole vectors of A, one per output channel.
+    AlignedBuffer<A> own(direct ? 0 : static_cast<std::size_t>(iw_n * OCP));
+    A* const acc = direct ? reinterpret_cast<A*>(gx + line * iw_n * C) : own.get();
+    AlignedBuffer<A> wide(in_place ? 0 : static_cast<std::size_t>(ow_n * OCP));
+    std::fill(acc, acc + iw_n * OCP, A(0));
+    for (std::int64_t kd = 0; kd < g.k[0]; ++kd) {
+      const std::int64_t od = output_at(g, 0, id, kd);
+      if (od < 0) continue;
+      for (std::int64_t kh = 0; kh < g.k[1]; ++kh) {
+        const std::int64_t oh = output_at(g, 1, ih, kh);
+        if (oh < 0) continue;
+        const T* const src = gy + ((n * g.out[0] + od) * g.out[1] + oh) * ow_n * OC;
+        const A* gl = reinterpret_cast<const A*>(src);
+        if (!in_place) {
+          widen_positions(src, ow_n, OC, 1, OCP, wide.get());
+          gl = wide.get();
+        }
+        const A* const wr = wide_w.get() + (kd * g.k[1] + kh) * kw_n * OCP;
+        for (std::int64_t kw = 0; kw < kw_n; ++kw) {
+          const TapRange o = outputs_inside(g, 2, kw);
+          A* const a0 = acc + (o.lo * g.stride[2] + kw * g.dil[2] - g.pad[2]) * OCP;
+          const std::int64_t step = g.stride[2] * OCP;
+          for (std::int64_t c0 = 0; c0 < OCP; c0 += L) {
+            const vec<A> wv = load(wr + kw * OCP + c0);
+            for (std::int64_t ow = o.lo; ow < o.hi; ++ow) {
+              A* const a = a0 + (ow - o.lo) * step + c0;
+              store(a, fmadd<A>(load(gl + ow * OCP + c0), wv, load(a)));
+            }
+          }
+        }
+      }
+    }
+    for (std::int64_t i = 0; !direct && i < iw_n; ++i) {
+      A* const v = acc + i * OCP;
+      for (std::int64_t c = 0; mult > 1 && c < C; ++c) {  // (c <= c * mult: read before overwritten)
+        A sum = v[c * mult];
+        for (std::int64_t j = 1; j < mult; ++j) sum += v[c * mult + j];
+        v[c] = sum;
+      }
+      convert_run(v, gx + (line * iw_n + i) * C, C);
+    }
+  });
+}
+
+// V vectors of channels from c0, summed over outputs [lo, hi) of x's value at the tap times gy's,
+// in U interleaved chains per vector (added in order at the end).
+template <class A, int V, int U>
+KCORE_INLINE void tap_sums(const A* x, std::int64_t xstep, const A* gy, std::int64_t gstep, std::int64_t n,
+                           std::int64_t c0, A* out) {
+  constexpr int L = kLanes<A>;
+  vec<A> acc[U][V];
+  for (int u = 0; u < U; ++u)
+    for (int v = 0; v < V; ++v) acc[u][v] = splat(A(0));
+  std::int64_t i = 0;
+  for (; i + U <= n; i += U)
+    for (int u = 0; u < U; ++u)
+      for (int v = 0; v < V; ++v)
+        acc[u][v] = fmadd<A>(load(x + (i + u) * xstep + c0 + v * L), load(gy + (i + u) * gstep + c0 + v * L), acc[u][v]);
+  for (; i < n; ++i)
+    for (int v = 0; v < V; ++v)
+      acc[0][v] = fmadd<A>(load(x + i * xstep + c0 + v * L), load(gy + i * gstep + c0 + v * L), acc[0][v]);
+  for (int v = 0; v < V; ++v) {
+    for (int u = 1; u < U; ++u) acc[0][v] = acc[0][v] + acc[u][v];
+    store(out + c0 + v * L, acc[0][v]);
+  }
+}
+
+// The depthwise convolution's kernel gradient: w[k, c * mult + j] = the sum over n and output
+// positions o of x[n, o * stride + k * dil - pad, c] * gy[n, o, c * mult + j]. Along each output
+// line a tap's products add up in A; the lines' sums in float64, over chunks of lines fixed by the
+// shape alone, and the chunks' in order: the same bits for every thread count.
+// Chunks of output lines of a kernel gradient: enough tasks for the threads, few float64 partials.
+constexpr std::int64_t kWeightChunks = 32;
+
+template <class T>
+void conv_depthwise_weights(const ConvPlan& p) {
+  using A = widen_t<T>;
+  constexpr int L = kLanes<A>;
+  const ConvGeometry& g = p.g;
+  const std::int64_t C = g.channels, mult = p.filters, OC = C * mult, OCP = (OC + L - 1) / L * L;
+  const std::int64_t kv = kernel_volume(g), kw_n = g.k[2], iw_n = g.in[2], ow_n = g.out[2];
+  const std::int64_t lines = g.batch * g.out[0] * g.out[1];
+  T* const gw = reinterpret_cast<T*>(p.y);
+  if (kv * OC == 0) return;
+  AlignedBuffer<double> total(static_cast<std::size_t>(kv * OC));
+  std::fill(total.get(), total.get() + kv * OC, 0.0);
+  if (lines > 0 && ow_n > 0) {
+    const T* const x = reinterpret_cast<const T*>(p.x);
+    const T* const gy = reinterpret_cast<const T*>(p.gy);
+    const std::int64_t per_chunk = (lines + kWeightChunks - 1) / kWeightChunks;
+    const std::int64_t chunks = (lines + per_chunk - 1) / per_chunk;
+    AlignedBuffer<double> part(static_cast<std::size_t>(chunks * kv * OCP));
+    const bool in_place = std::is_same_v<T, A> && mult == 1 && OCP == OC;
+    parallel_tasks(chunks, std::max<std::int64_t>(per_chunk * ow_n * OC * kv, 1), [&](std::int64_t chunk) {
+      double* const sum = part.get() + chunk * kv * OCP;
+      std::fill(sum, sum + kv * OCP, 0.0);
+      AlignedBuffer<A> xw(in_place ? 0 : static_cast<std::size_t>(iw_n * OCP));
+      AlignedBuffer<A> gw_line(in_place ? 0 : static_cast<std::size_t>(ow_n * OCP));
+      AlignedBuffer<A> line_sum(static_cast<std::size_t>(OCP));
+      for (std::int64_t line = chunk * per_chunk; line < std::min(lines, (chunk + 1) * per_chunk); ++line) {
+        const std::int64_t oh = line % g.out[1], od = line / g.out[1] % g.out[0], n = line / (g.out[1] * g.out[0]);
+        const T* const gsrc = gy + line * ow_n * OC;
+        const A* gl = reinterpret_cast<const A*>(gsrc);
+        if (!in_place) {
+          widen_positions(gsrc, ow_n, OC, 1, OCP, gw_line.get());
+          gl = gw_line.get();
+        }
+        for_each_input_line(g, od, oh, [&](std::int64_t kd, std::int64_t kh, std::int64_t id, std::int64_t ih) {
+          const T* const xsrc = x + ((n * g.in[0] + id) * g.in[1] + ih) * iw_n * C;
+          const A* xl = reinterpret_cast<const A*>(xsrc);
+          if (!in_place) {
+            widen_positions(xsrc, iw_n, C, mult, OCP, xw.get());
+            xl = xw.get();
+          }
+          for (std::int64_t kw = 0; kw < kw_n; ++kw) {
+            const TapRange o = outputs_inside(g, 2, kw);
+            const std::int64_t m = o.hi - o.lo;
+            const A* const xs = xl + (o.lo * g.stride[2] + kw * g.dil[2] - g.pad[2]) * OCP;
+            const A* const gs = gl + o.lo * OCP;
+            const std::int64_t xstep = g.stride[2] * OCP;
+            std::int64_t c0 = 0;
+            for (; c0 + 4 * L <= OCP; c0 += 4 * L) tap_sums<A, 4, 1>(xs, xstep, gs, OCP, m, c0, line_sum.get());
+            for (; c0 + 2 * L <= OCP; c0 += 2 * L) tap_sums<A, 2, 2>(xs, xstep, gs, OCP, m, c0, line_sum.get());
+            for (; c0 < OCP; c0 += L) tap_sums<A, 1, 4>(xs, xstep, gs, OCP, m, c0, line_sum.get());
+            double* const s = sum + ((kd * g.k[1] + kh) * kw_n + kw) * OCP;
+            for (std::int64_t c = 0; c < OCP; ++c) s[c] += static_cast<double>(line_sum.get()[c]);
+          }
+        });
+      }
+    });
+    for (std::int64_t chunk = 0; chunk < chunks; ++chunk)
+      for (std::int64_t t = 0; t < kv; ++t) {
+        const double* const s = part.get() + (chunk * kv + t) * OCP;
+        double* const d = total.get() + t * OC;
+        for (std::int64_t c = 0; c < OC; ++c) d[c] += s[c];
+      }
+  }
+  convert_run(total.get(), gw, kv * OC);
 }
 
 // Max (NaN wins, as np.maximum) or the average over the window's positions inside x, summed in S:
@@ -1231,7 +1458,9 @@ void pool_backward(const PoolPlan& p) {
 void conv(const ConvPlan& p) {
   visit_float(p.dtype, "conv", [&](auto t) {
     using T = decltype(t);
-    if (p.adjoint) conv_adjoint<T>(p);
+    if (p.gy != nullptr) conv_depthwise_weights<T>(p);
+    else if (p.adjoint && p.depthwise) conv_depthwise_adjoint<T>(p);
+    else if (p.adjoint) conv_adjoint<T>(p);
     else if (p.depthwise) conv_depthwise<T>(p);
     else conv_regular<T>(p);
   });

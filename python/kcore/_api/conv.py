@@ -748,12 +748,17 @@ def conv_grad(kern, g, x, kernel, which, nd, strides, padding, data_format, dila
     fn = "gradients"
     a, w, gr = _array(x, fn), _array(kernel, fn), _array(g, fn)
     p = conv_plan(fn, nd, a, w, strides, padding, data_format, dilation_rate, depthwise=depthwise, causal=causal)
-    if which == "x" and not depthwise and gr.dtype == a.dtype == w.dtype:  # the transposed convolution of g
+    if which == "x" and gr.dtype == a.dtype == w.dtype:  # the transposed convolution of g
         xl = _to_last(a, p.fmt)
-        out = kern.conv_transpose(_to_last(gr, p.fmt), w, xl.shape[1:-1], p.strides, p.dilation, p.pads)
+        out = kern.conv_transpose(_to_last(gr, p.fmt), w, xl.shape[1:-1], p.strides, p.dilation, p.pads, depthwise)
         return _from_last(_provided(out, fn), p.fmt)
-    if which == "kernel" and not depthwise and gr.dtype == a.dtype == w.dtype:
-        return _kernel_grad(kern, _to_last(a, p.fmt), w, _to_last(gr, p.fmt), p, fn)
+    if which == "kernel" and gr.dtype == a.dtype == w.dtype:
+        xl, gl = _to_last(a, p.fmt), _to_last(gr, p.fmt)
+        if not depthwise:
+            return _kernel_grad(kern, xl, w, gl, p, fn)
+        if gr.size == 0 or a.size == 0:
+            return np.zeros(w.shape, w.dtype)
+        return _provided(kern.depthwise_kernel_grad(xl, gl, w.shape[:nd], p.strides, p.dilation, p.pads), fn)
     gx, gw = ref.conv_grads_exact(_to_last(a, p.fmt), w, _to_last(gr, p.fmt), p.strides, p.dilation, p.pads,
                                   depthwise)
     return _from_last(gx.astype(a.dtype), p.fmt) if which == "x" else gw.astype(w.dtype)
