@@ -448,13 +448,17 @@ def test_reads_of_one_tensor_sum_their_gradients_in_one_array():
 
 @pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
 @pytest.mark.parametrize("params", [{}, {"alpha": 0.2}, {"max_value": 6.0}, {"alpha": 0.1, "max_value": 6.0},
-                                    {"threshold": 0.5}])
+                                    {"threshold": 0.5}, {"max_value": 1.0}, {"alpha": 0.2, "max_value": 1.0},
+                                    {"max_value": 1.0, "threshold": -1.0}, {"alpha": 0.3, "threshold": -1.0}])
 def test_relu_gradient_against_its_definition(dtype, params):
     # Reversed views, zeros, NaN and inf in x, NaN in g (it stays NaN where the slope is 0, as
-    # TensorFlow's g * (x > 0)).
+    # TensorFlow's g * (x > 0)). Keras 2.3.1 on TensorFlow: relu6 (max_value 6, no threshold) is
+    # strict at 6; other maxima go through tf.clip_by_value (minimum, then maximum with 0), whose
+    # gradient passes at the bounds; alpha adds -alpha relu(threshold - x).
     r = np.random.default_rng(5)
     xs = (r.standard_normal((4, 33, 70)) * 4).astype(dtype)
-    for start, step, v in ((0, 11, 0.0), (1, 13, np.nan), (2, 17, 6.0), (3, 19, np.inf), (4, 29, -np.inf)):
+    for start, step, v in ((0, 11, 0.0), (1, 13, np.nan), (2, 17, 6.0), (3, 19, np.inf), (4, 29, -np.inf),
+                           (5, 31, 1.0), (6, 37, -1.0)):
         xs.flat[start::step] = v
     gs = r.standard_normal(xs.shape).astype(dtype)
     gs.flat[5::23] = np.nan
@@ -465,10 +469,12 @@ def test_relu_gradient_against_its_definition(dtype, params):
     alpha, top, thr = params.get("alpha", 0.0), params.get("max_value"), params.get("threshold", 0.0)
     a = xv.astype(np.float64)
     with np.errstate(invalid="ignore"):
-        passes = (a > thr) & (a > 0 if thr == 0 or top is not None else True) & (a < top if top is not None else True)
+        passes = a > thr
+        if top is not None:
+            passes &= (a >= 0) & ((a < top) if thr == 0 and top == 6 else (a <= top))
         slope = np.where(passes, 1.0, 0.0)
         if alpha:
-            below = (a <= 0) | np.isnan(a) if top is None else a < thr
+            below = (a <= 0) | np.isnan(a) if top is None and thr == 0 else a < thr  # (leaky_relu: where x > 0 fails)
             slope = slope + np.where(below, float(np.asarray(alpha, dtype)), 0.0)
         want = (gv.astype(np.float64) * slope).astype(dtype)
     assert got.dtype == np.dtype(dtype)
@@ -549,3 +555,83 @@ def test_float16_normalization_and_std_gradients_for_small_variances():
     b = yv.astype(np.float64)
     want = (b - b.mean()) / (b.size * b.std())  # (x itself lies among float16's subnormals: ~3 digits)
     np.testing.assert_allclose(got.astype(np.float64), want, rtol=0, atol=2e-2 * np.abs(want).max())
+
+
+def test_gradient_with_respect_to_an_intermediate_tensor():
+    # (Grad-CAM and saliency read the gradient at a layer's output: it was zeros once passed on.)
+    x = K.placeholder((2, 3))
+    w = K.variable(np.arange(9, dtype=np.float32).reshape(3, 3) / 10)
+    h = K.dot(x, w)
+    loss = K.sum(K.square(h))
+    gh, gx = K.function([x], K.gradients(loss, [h, x]))([np.ones((2, 3), np.float32)])
+    hv = np.ones((2, 3)) @ (np.arange(9).reshape(3, 3) / 10)
+    np.testing.assert_allclose(gh, 2 * hv, rtol=1e-6)
+    np.testing.assert_allclose(gx, 2 * hv @ (np.arange(9).reshape(3, 3) / 10).T, rtol=1e-6)
+    (gl,) = K.function([x], K.gradients(loss, [loss]))([np.ones((2, 3), np.float32)])
+    assert gl == 1
+
+
+def test_power_gradient_for_the_exponent_is_zero_where_x_is_not_positive():
+    # d x**p / dp = x**p log x, taken as 0 where x <= 0 (TensorFlow's Pow gradient): at x = 0 the
+    # term x**p log x tends to 0 for p > 0, and 0 * -inf would make the whole sum NaN.
+    x = K.constant(np.array([0.0, 1.0, 2.0, 4.0], np.float32))
+    p = K.variable(3.0)
+    for f in (lambda: K.pow(x, p), lambda: x ** p):
+        (gp,) = K.function([], K.gradients(K.sum(f()), [p]))([])
+        np.testing.assert_allclose(gp, 8 * np.log(2) + 64 * np.log(4), rtol=1e-6)
+    (gx,) = K.function([], K.gradients(K.sum(K.pow(x, p)), [x]))([])
+    np.testing.assert_allclose(gx, 3 * np.array([0.0, 1.0, 2.0, 4.0]) ** 2, rtol=1e-6)
+
+
+@pytest.mark.parametrize("axis, keepdims", [(None, False), (1, False), (-1, True), ((0, 2), False)])
+def test_prod_gradient_is_the_product_of_the_others_with_zeros_in_x(axis, keepdims):
+    r = np.random.default_rng(11)
+    xv = r.uniform(0.5, 1.5, (3, 4, 5))
+    xv[0, 1, 2] = 0.0
+    xv[1, 2, :2] = 0.0  # two zeros in one row: the others' products are 0 there
+    xv[2, 0, 3] = -0.0
+    x = K.variable(xv, dtype="float64")
+    gv = r.standard_normal(np.prod(xv, axis=axis, keepdims=keepdims).shape)
+    (got,) = K.function([], K.gradients(K.sum(K.prod(x, axis, keepdims) * K.constant(gv, "float64")), [x]))([])
+    axes = tuple(range(3)) if axis is None else tuple(a % 3 for a in np.atleast_1d(axis))
+    want = np.empty_like(xv)
+    g_full = np.broadcast_to(np.expand_dims(gv, axes) if not keepdims else gv, xv.shape)
+    for i in np.ndindex(*xv.shape):  # each element's derivative: the product of the others it meets
+        sel = tuple(slice(None) if d in axes else i[d] for d in range(3))
+        block = xv[sel].copy()
+        pos = tuple(i[d] for d in range(3) if d in axes)
+        block[pos] = 1.0
+        want[i] = g_full[i] * np.prod(block)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-300)
+
+
+def test_sqrt_gradient_is_zero_below_zero():
+    # Keras 2 clips x to [0, inf) before the root: the gradient is 0 below 0 (not g / 0 = inf).
+    x = K.constant(np.array([-1.0, -1e-8, 0.25, 4.0, np.nan], np.float32))
+    (g,) = K.function([], K.gradients(K.sum(K.sqrt(x)), [x]))([])
+    np.testing.assert_array_equal(g, [0.0, 0.0, 1.0, 0.25, 0.0])
+
+
+def test_clip_gradient_with_open_bounds_and_at_the_bounds():
+    x = K.constant(np.array([[-1.0, 0.3, 0.5, 2.0]], np.float32))
+    for lo, hi, want in ((None, 0.3, [1, 1, 0, 0]), (-0.5, None, [0, 1, 1, 1]), (None, None, [1, 1, 1, 1]),
+                         (0.3, 0.5, [0, 1, 1, 0]), (0.5, 0.3, [0, 0, 1, 0])):  # (max < min: max = min)
+        (g,) = K.function([], K.gradients(K.sum(K.clip(x, lo, hi)), [x]))([])
+        np.testing.assert_array_equal(g[0], want)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_hard_sigmoid_gradient_at_its_bounds(dtype):
+    # clip(0.2 x + 0.5, 0, 1) passes g * 0.2 wherever 0.2 x + 0.5 lies in [0, 1], bounds included
+    # (tf.clip_by_value's minimum and maximum), computed as the forward pass computes it.
+    t = np.dtype(dtype).type
+    near = [t(-2.5), t(2.5), np.nextafter(t(2.5), t(3)), np.nextafter(t(-2.5), t(-3)), t(2.6), t(-2.6), t(0)]
+    x = np.array(near, dtype)
+    xv = K.constant(x, dtype)
+    (g,) = K.function([], K.gradients(K.sum(K.hard_sigmoid(xv)), [xv]))([])
+    (y,) = K.function([], [K.hard_sigmoid(xv)])([])
+    wide = np.float64 if dtype == "float64" else np.float32
+    u = (x.astype(wide) * wide(0.2)).astype(wide) + wide(0.5)
+    want = np.where((u >= 0) & (u <= 1), np.asarray(0.2, dtype), np.asarray(0.0, dtype))
+    np.testing.assert_array_equal(g, want)
+    np.testing.assert_array_equal(y, np.clip(u, 0, 1).astype(dtype))

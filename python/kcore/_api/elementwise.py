@@ -11,7 +11,7 @@ import numpy as np
 from kcore import _validate as V
 from kcore._api.common import binary_rule, broadcast_shapes, pointwise_rule, static_dtype, static_shape
 from kcore._api.grad import gradient, no_gradient
-from kcore._graph import Tensor
+from kcore._graph import Operators, Tensor
 from kcore._kernels import ElementwiseKind as E
 from kcore._ops import op
 from kcore._reference import ONE_ROUNDING
@@ -323,16 +323,23 @@ def _divide_grad(B, out, g, x, y):
     return B._sum_to(B._divide(g, y), x), B._sum_to(B._negative(B._divide(B._multiply(g, out), y)), y)
 
 
+def _exponent_grad(B, out, g, x, y):
+    """d x**y / dy times g: out * log x where x > 0, else 0 (TensorFlow's Pow gradient: no false
+    singularity at x = 0)."""
+    log_x = B.switch(B.greater(x, 0.0), B.log(x), B.zeros_like(x))
+    return B._sum_to(B._multiply(g, B._multiply(out, log_x)), y)
+
+
 @gradient("_power")
 def _power_grad(B, out, g, x, y):
     gx = B._multiply(g, B._multiply(y, B._power(x, B._subtract(y, 1))))
-    gy = B._multiply(g, B._multiply(out, B.log(x)))
-    return B._sum_to(gx, x), B._sum_to(gy, y)
+    return B._sum_to(gx, x), _exponent_grad(B, out, g, x, y)
 
 
 @gradient("pow")
 def _pow_grad(B, out, g, x, a):
-    return B._multiply(g, B._multiply(a, B.pow(x, a - 1))), None
+    ga = _exponent_grad(B, out, g, x, a) if isinstance(a, Operators) else None
+    return B._sum_to(B._multiply(g, B._multiply(a, B.pow(x, a - 1))), x), ga
 
 
 @gradient("_negative")
@@ -347,7 +354,8 @@ def _square_grad(B, out, g, x):
 
 @gradient("sqrt")
 def _sqrt_grad(B, out, g, x):
-    return (B._divide(B._multiply(g, 0.5), out),)
+    # x is clipped to [0, inf) first (Keras 2): below 0 (and NaN) the gradient is 0, not g / 0
+    return (B.switch(B.greater_equal(x, 0.0), B._divide(B._multiply(g, 0.5), out), B.zeros_like(x)),)
 
 
 @gradient("exp")
@@ -377,8 +385,14 @@ def _cos_grad(B, out, g, x):
 
 @gradient("clip")
 def _clip_grad(B, out, g, x, min_value, max_value):
+    # g where x lies in [min_value, max_value] (inclusive, as tf.clip_by_value's minimum and
+    # maximum pass it), the bounds as the forward pass takes them
     dt = static_dtype(x)
-    inside = B._multiply(B.cast(B.greater_equal(x, min_value), dt), B.cast(B.less_equal(x, max_value), dt))
+    lo = -np.inf if min_value is None else min_value
+    hi = np.inf if max_value is None else max_value
+    if _is_number(lo) and _is_number(hi) and hi < lo:
+        hi = lo
+    inside = B._multiply(B.cast(B.greater_equal(x, lo), dt), B.cast(B.less_equal(x, hi), dt))
     return B._multiply(g, inside), None, None
 
 

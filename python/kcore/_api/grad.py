@@ -143,6 +143,7 @@ def gradients(loss, variables):
                 g = (B._tuple_add if tuples else B._add)(prev, g)
         grads[id(target)] = g
 
+    wanted = {id(v) for v in targets}  # (a target's gradient stays once passed on: an intermediate's is asked for)
     for node in reversed(_graph._order([loss])):
         if not isinstance(node, Tensor) or node.op is None or id(node) not in grads:
             continue
@@ -150,7 +151,7 @@ def gradients(loss, variables):
         if rule is None:
             raise TypeError(f"gradients: op {node.op.name!r} has no gradient rule (on the path from "
                             f"{loss.name} to the variables)")
-        g = grads.pop(id(node)) if node is not loss else grads[id(node)]
+        g = grads[id(node)] if node is loss or id(node) in wanted else grads.pop(id(node))
         per_arg = rule(Builder(node._kern), node, g, *node.args, **node.kwargs)
         for arg, ga in zip(node.args, per_arg, strict=False):
             if type(arg) in (list, tuple):

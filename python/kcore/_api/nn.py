@@ -4,6 +4,7 @@ cross-entropies, l2_normalize, bias_add (native addition), dropout, the learning
 stop_gradient and print_tensor (Keras 2.3 formulas)."""
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -252,49 +253,53 @@ def _float_name(x):
 # Gradient rules (kcore/_api/grad.py)
 
 
-def _relu_slope(kern, a, alpha, max_value):
-    """d relu / dx at a (threshold 0) in a's dtype: 1 where a > 0 (and a < max_value), else alpha,
-    from the provider's comparisons and select (each one pass, threaded); None where the provider
-    declines, or for alpha with a maximum (the NumPy route)."""
-    if a.ndim == 0 or (alpha != 0 and max_value is not None):
-        return None
-    passes = kern.elementwise(E.greater, a, np.zeros((), a.dtype))
-    if passes is None:
-        return None
+def _relu_tests(max_value, threshold) -> list:
+    """The comparisons (kind, bound) of x whose conjunction is where relu's slope is 1, as Keras
+    2.3.1's TensorFlow graph differentiates it: x > threshold, and with max_value, relu6 (threshold
+    0, max_value 6) strict below 6, else tf.clip_by_value's minimum and maximum, inclusive of their
+    bounds (x >= 0 once a threshold has kept x, x <= max_value)."""
+    tests = [(E.greater, threshold)]
     if max_value is not None:
+        if threshold != 0:
+            tests.append((E.greater_equal, 0.0))
+        tests.append((E.less, max_value) if threshold == 0 and max_value == 6 else (E.less_equal, max_value))
+    return tests
+
+
+_COMPARE = {E.greater: np.greater, E.greater_equal: np.greater_equal, E.less: np.less, E.less_equal: np.less_equal}
+
+
+def _relu_slope(kern, a, dt, alpha, max_value, threshold):
+    """d relu / dx at a, in dt: 1 where the tests pass; elsewhere alpha where x < threshold (the
+    negative part, -alpha relu(threshold - x)), or alpha wherever x > 0 fails for tf.nn.leaky_relu
+    (alpha alone: 0 and NaN included). The provider's comparisons, cast and select (each one
+    threaded pass) where it takes a, else NumPy's."""
+    native = a.dtype == dt and a.dtype.kind == "f" and a.ndim > 0
+    passes = None
+    for kind, bound in _relu_tests(max_value, threshold):
         with np.errstate(over="ignore"):  # (compared in a's dtype, as NumPy compares with a Python number)
-            below = kern.elementwise(E.less, a, np.asarray(float(max_value), a.dtype))
-        if below is None:
-            return None
-        np.logical_and(passes, below, out=passes)
-    d = run("cast", kern, passes.view(np.uint8), a.dtype)
-    if alpha != 0:
-        d = kern.elementwise3(E.select, d, np.ones((), a.dtype), np.asarray(alpha, a.dtype))
-    return d
+            b = np.asarray(float(bound), a.dtype) if a.dtype.kind == "f" else bound
+            t = kern.elementwise(kind, a, b) if native else None
+            if t is None:
+                native, t = False, _COMPARE[kind](a, b)
+        passes = t if passes is None else np.logical_and(passes, t, out=passes)
+    d = run("cast", kern, passes.view(np.uint8), dt) if native else passes.astype(dt)
+    if alpha == 0:
+        return d
+    if max_value is None and threshold == 0:  # leaky_relu
+        return kern.elementwise3(E.select, d, np.ones((), dt), np.asarray(alpha, dt)) if native else \
+            np.where(passes, dt.type(1), dt.type(alpha))
+    below = np.less(a, threshold)
+    return d + dt.type(alpha) * below.astype(dt)
 
 
 @op("_relu_grad", kernels=True, shape=lambda g, x, *rest: (static_shape(x), static_dtype(g)))
 def relu_grad(kern, g, x, alpha=0.0, max_value=None, threshold=0.0):
-    """d relu / dx times g: 1 where x passes the threshold (and lies inside (0, max_value) when
-    clipped), plus alpha below the threshold; alpha alone is tf.nn.leaky_relu, whose gradient is
-    alpha wherever x > 0 fails (0 and NaN included)."""
+    """d relu / dx times g (_relu_slope)."""
     a, gr = np.asarray(x), np.asarray(g)
-    if threshold == 0 and a.dtype == gr.dtype and a.dtype.kind == "f" and a.shape == gr.shape:
-        d = _relu_slope(kern, a, alpha, max_value)
-        r = None if d is None else kern.elementwise(E.multiply, gr, d)
-        if r is not None:
-            return r
-    if alpha != 0 and max_value is None and threshold == 0:
-        return gr * np.where(a > 0, gr.dtype.type(1), gr.dtype.type(alpha))
-    passes = a > threshold
-    if max_value is not None or threshold == 0:
-        passes &= a > 0
-    if max_value is not None:
-        passes &= a < max_value
-    d = passes.astype(gr.dtype)
-    if alpha != 0:
-        d = d + gr.dtype.type(alpha) * (a < threshold)
-    return gr * d
+    d = _relu_slope(kern, a, gr.dtype, alpha, max_value, threshold)
+    r = kern.elementwise(E.multiply, gr, d) if d.dtype == gr.dtype and d.shape == gr.shape else None
+    return gr * d if r is None else r
 
 
 @gradient("relu")
@@ -333,10 +338,36 @@ def _elu_grad(B, out, g, x, alpha=1.0):
     return B._multiply(g, B.switch(B.greater(x, 0.0), B.ones_like(x), B._add(out, alpha))), None
 
 
+@functools.cache
+def _hard_sigmoid_bounds(dtype: str) -> tuple:
+    """The least and the greatest x of dtype whose 0.2 x + 0.5 (as the native kernel computes it:
+    in float32 for float16, rounded after each step) lies in [0, 1]: where tf.clip_by_value's
+    gradient passes in Keras 2.3.1's hard_sigmoid (at x = 2.5000002 in float32, 1.0 exactly)."""
+    dt = np.dtype(dtype)
+    wide = np.float64 if dt == np.float64 else np.float32
+
+    def f(x):
+        return wide(wide(x) * wide(0.2)) + wide(0.5)
+
+    up, down = dt.type(np.inf), dt.type(-np.inf)
+    hi = dt.type(2.5)
+    while f(np.nextafter(hi, up)) <= 1:
+        hi = np.nextafter(hi, up)
+    while f(hi) > 1:
+        hi = np.nextafter(hi, down)
+    lo = dt.type(-2.5)
+    while f(np.nextafter(lo, down)) >= 0:
+        lo = np.nextafter(lo, down)
+    while f(lo) < 0:
+        lo = np.nextafter(lo, up)
+    return float(lo), float(hi)
+
+
 @gradient("hard_sigmoid")
 def _hard_sigmoid_grad(B, out, g, x):
     dt = static_dtype(x)
-    inside = B._multiply(B.cast(B.greater(x, -2.5), dt), B.cast(B.less(x, 2.5), dt))
+    lo, hi = _hard_sigmoid_bounds(dt if dt in ("float16", "float32", "float64") else floatx())
+    inside = B._multiply(B.cast(B.greater_equal(x, lo), dt), B.cast(B.less_equal(x, hi), dt))
     return (B._multiply(g, B._multiply(inside, 0.2)),)
 
 

@@ -186,10 +186,30 @@ gradient("max")(_extreme_grad)
 gradient("min")(_extreme_grad)
 
 
+@op("_prod_of_others", shape=lambda x, axis=None: (static_shape(x), static_dtype(x)))
+def prod_of_others(x, axis=None):
+    """Each element's product of the other elements of its reduction over axis (d prod / dx):
+    the exclusive products from both ends multiplied, so zeros in x give the products of the rest
+    (out / x would be 0 / 0). In float64, rounded once (float16 products overflow early)."""
+    a = np.asarray(x)
+    axes = tuple(range(a.ndim)) if axis is None else tuple(
+        sorted({int(v) % max(a.ndim, 1) for v in ([axis] if np.ndim(axis) == 0 else axis)}))
+    rest = a.ndim - len(axes)
+    moved = np.moveaxis(a.astype(np.float64), axes, range(rest, a.ndim))
+    flat = moved.reshape(*moved.shape[:rest], -1)
+    before, after = np.ones_like(flat), np.ones_like(flat)
+    if flat.shape[-1] > 1:
+        np.cumprod(flat[..., :-1], axis=-1, out=before[..., 1:])
+        np.cumprod(flat[..., :0:-1], axis=-1, out=after[..., -2::-1])
+    with np.errstate(all="ignore"):
+        others = (before * after).reshape(moved.shape)
+    dt = a.dtype if a.dtype.kind == "f" else np.dtype(np.float32)
+    return np.moveaxis(others, range(rest, a.ndim), axes).astype(dt)
+
+
 @gradient("prod")
 def _prod_grad(B, out, g, x, axis=None, keepdims=False):
-    scaled = B._multiply(B._expand_to(g, x, axis, keepdims), B._expand_to(out, x, axis, keepdims))
-    return B._divide(scaled, x), None, None
+    return B._multiply(B._expand_to(g, x, axis, keepdims), B._prod_of_others(x, axis)), None, None
 
 
 @gradient("var")
