@@ -211,6 +211,41 @@ def test_updates_read_values_from_before_any_update():
     assert out == 2.0 and K.get_value(v) == 2.0 and K.get_value(w) == 10.0  # w from the old v
 
 
+def test_updates_whose_values_are_variables_read_them_before_any_update():
+    # A swap, an update to another variable's old value (directly, through stop_gradient, or a
+    # view): the values the updates were given, not what an earlier update wrote.
+    a, c = K.variable(np.array([1.0, 2.0])), K.variable(np.array([10.0, 20.0]))
+    K.function([], [], updates=[(a, c), (c, a)])([])
+    np.testing.assert_array_equal(K.get_value(a), [10, 20])
+    np.testing.assert_array_equal(K.get_value(c), [1, 2])
+    w = K.variable(np.array([1.0, 2.0]))
+    olds = [K.variable(np.zeros(2)) for _ in range(3)]
+    K.function([], [], updates=[K.update(w, w - 0.5), K.update(olds[0], w), K.update(olds[1], K.stop_gradient(w)),
+                                K.update(olds[2], K.reshape(w, (2,)))])([])
+    np.testing.assert_array_equal(K.get_value(w), [0.5, 1.5])
+    for old in olds:
+        np.testing.assert_array_equal(K.get_value(old), [1, 2])
+
+
+def test_function_outputs_holding_a_variable_are_its_value_before_the_updates_and_stay():
+    v = K.variable(np.array([1.0, 2.0, 3.0]))
+    z = K.placeholder(shape=(3,))
+    f = K.function([z], [v, K.reshape(v, (3,)), K.stop_gradient(v), v * 1, z],
+                   updates=[K.update_add(v, K.ones_like(v))])
+    first = f([np.zeros(3)])
+    for out in first[:4]:
+        np.testing.assert_array_equal(out, [1, 2, 3])
+    second = f([np.zeros(3)])
+    for out in second[:4]:
+        np.testing.assert_array_equal(out, [2, 3, 4])
+    for out in first[:4]:  # the arrays handed back earlier do not change under the caller
+        np.testing.assert_array_equal(out, [1, 2, 3])
+    np.testing.assert_array_equal(K.eval(v), [3, 4, 5])
+    held = K.eval(v)
+    K.set_value(v, np.zeros(3))
+    np.testing.assert_array_equal(held, [3, 4, 5])
+
+
 def test_control_dependencies_apply_updates_first_and_once():
     p = K.placeholder(())
     total = K.variable(0.0)

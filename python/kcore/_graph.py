@@ -620,13 +620,17 @@ def evaluate(items, feed: dict, apply_updates: bool = False, fusion: dict | None
         memo.update(seeded)
         done.update(seeded)
 
+    variables_read: dict = {}  # id -> the array of each variable read (what results must not alias)
+
     def value(obj):
         try:
             return memo[id(obj)]
         except KeyError:
             if isinstance(obj, (Tensor, Update)):
                 raise
-            return obj._value  # a variable: read now
+            a = obj._value  # a variable: read now
+            variables_read[id(a)] = a
+            return a
 
     def apply_update(u):
         if id(u) not in applied:
@@ -726,11 +730,38 @@ def evaluate(items, feed: dict, apply_updates: bool = False, fusion: dict | None
         if steps is not None and fusion is not None:
             recorded = [(t, _runner(t, chains, decisions), d) for t, d in steps]
             fusion.setdefault(("schedule", key), _fusion.fuse_elementwise(recorded, uses[1], keep, chains))
+    results = [_substitute(t, value) if not isinstance(t, Update) else None for t in items]
+    if variables_read:  # a result holding a variable's memory (the variable, a view, stop_gradient) is copied
+        owned = {id(_memory_of(a)) for a in variables_read.values()}
+        results = _copied_where(results, owned)
     if apply_updates:
-        for u in roots:
-            if isinstance(u, Update):
-                apply_update(u)
-    return [_substitute(t, value) if not isinstance(t, Update) else None for t in items]
+        final = [u for u in roots if isinstance(u, Update) and id(u) not in applied]
+        # Each from the values read before any was applied (as Theano's updates): a value holding
+        # the memory of a variable an update writes (a swap, an update to another's old value) is
+        # copied first.
+        written = {id(_memory_of(u.variable._value)) for u in final}
+        for u in final:
+            if id(_memory_of(memo[id(u)])) in written:
+                memo[id(u)] = np.array(memo[id(u)], copy=True)
+        for u in final:
+            apply_update(u)
+    return results
+
+
+def _memory_of(a):
+    """The array owning a's memory (a itself when it owns it)."""
+    while isinstance(a, np.ndarray) and a.base is not None:
+        a = a.base
+    return a
+
+
+def _copied_where(values, owned: set):
+    """values (nested lists and tuples) with each array whose memory is in `owned` copied."""
+    if type(values) in (list, tuple):
+        return type(values)(_copied_where(v, owned) for v in values)
+    if isinstance(values, np.ndarray) and id(_memory_of(values)) in owned:
+        return np.array(values, copy=True)
+    return values
 
 
 def _runner(t, chains: dict, decisions: dict):

@@ -331,12 +331,12 @@ class Function:
                 raise ValueError(f"function: placeholder '{p.name}' has shape {p.shape}, fed a value of "
                                  f"shape {arr.shape}")
             feed[p] = arr
-        # Outputs first, then the updates (each from values read before any was applied).
+        # Outputs first, then the updates (each from values read before any was applied); outputs
+        # holding a variable's memory come back as copies taken before the updates.
         values = _graph.evaluate(self.outputs + self.updates, feed, apply_updates=True, fusion=self._fusion)
-        # Copies where an output is (a view of) a variable's data, which later updates change.
-        outputs = [np.array(v, copy=True)
-                   if isinstance(o, Variable) or (isinstance(v, np.ndarray) and v.base is not None) else np.asarray(v)
-                   for o, v in zip(self.outputs, values, strict=False)]
+        # Copies of views (of a fed array, a broadcast): an output owns its memory.
+        outputs = [np.array(v, copy=True) if isinstance(v, np.ndarray) and v.base is not None else np.asarray(v)
+                   for v in values[:len(self.outputs)]]
         # Scalars come back as NumPy scalars, as TensorFlow's session returns them.
         outputs = [o[()] if isinstance(o, np.ndarray) and o.ndim == 0 else o for o in outputs]
         return outputs[0] if self._single_output else outputs
