@@ -641,3 +641,15 @@ def test_zero_d_values_meeting_python_numbers_keep_their_dtype(dtype):
     for fn in (K.var, K.std, K.mean, K.sum):
         (g,) = K.gradients(K.sum(fn(v, axis=0) * 1.7), [v])
         assert K.dtype(g) == dtype and K.function([], [g])([])[0].dtype == dtype
+
+
+def test_dot_of_unknown_contracted_size_builds_and_checks_when_fed():
+    x, y = K.placeholder((None, 5)), K.placeholder((None, 2))
+    d = K.dot(x, y)  # y's rows are unknown until fed: no error at build
+    assert K.int_shape(d) == (None, 2)
+    np.testing.assert_array_equal(K.function([x, y], [d])([np.ones((3, 5)), np.ones((5, 2))])[0], np.full((3, 2), 5))
+    with pytest.raises(ValueError, match="dot: cannot contract"):
+        K.function([x, y], [d])([np.ones((3, 5)), np.ones((4, 2))])
+    with pytest.raises(ValueError, match="dot: cannot contract"):
+        K.dot(x, K.placeholder((4, 2)))
+    assert K.int_shape(K.dot(K.placeholder((3, None, 5)), K.placeholder((6, 5, 7)))) == (3, None, 6, 7)

@@ -37,7 +37,21 @@ def _int_matmul(a3: np.ndarray, b3: np.ndarray) -> np.ndarray:
     return np.matmul(a3, b3).astype(a3.dtype, copy=False)
 
 
-@op("dot", kernels=True, native=("dot",))
+def _dot_rule(x, y):
+    """dot's static shape: x's dims but the last, then y's but the second-to-last (nothing of a
+    rank-1 y). An unknown contracted size is taken to match (it is checked when fed); None (the
+    operands probed, which raises what they reject) for known sizes that differ, rank 0, or dtypes
+    that differ."""
+    xs, ys = static_shape(x), static_shape(y)
+    if xs is None or ys is None or not xs or not ys or static_dtype(x) != static_dtype(y):
+        return None
+    k = ys[-2] if len(ys) >= 2 else ys[0]
+    if xs[-1] is not None and k is not None and xs[-1] != k:
+        return None
+    return xs[:-1] + (ys[:-2] + ys[-1:] if len(ys) >= 2 else ()), static_dtype(x)
+
+
+@op("dot", kernels=True, native=("dot",), shape=_dot_rule)
 def dot(kern, x, y):
     """Keras's dot: rank > 2 contracts x's last axis with y's second-to-last (Theano/NumPy
     behaviour): (2, 3).(4, 3, 5) -> (2, 4, 5). Rank-1 operands behave as in NumPy's dot."""
