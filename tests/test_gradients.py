@@ -210,6 +210,9 @@ CONV_CASES = {
     "conv2d_channels_first": (lambda x, k: K.conv2d(x, k, (1, 1), "valid", "channels_first", (2, 1)),
                               (1, 2, 6, 5), (2, 3, 2, 2)),
     "conv3d": (lambda x, k: K.conv3d(x, k, (1, 2, 1), "same"), (1, 3, 4, 3, 2), (2, 2, 2, 2, 2)),
+    "conv2d_pointwise_channels_first": (lambda x, k: K.conv2d(x, k, (1, 1), "same", "channels_first"), (2, 3, 4, 5),
+                                        (1, 1, 3, 2)),
+    "conv1d_pointwise": (lambda x, k: K.conv1d(x, k, 1, "valid"), (2, 5, 3), (1, 3, 4)),
     "depthwise_conv2d": (lambda x, k: K.depthwise_conv2d(x, k, (1, 1), "same"), (2, 4, 4, 2), (3, 3, 2, 2)),
     "separable_conv2d": (lambda x, d, p: K.separable_conv2d(x, d, p, (2, 1), "same"), (1, 5, 4, 2), (3, 3, 2, 2),
                          (1, 1, 4, 3)),
@@ -266,7 +269,10 @@ KERNEL_GRAD_CASES = [  # (conv, x shape, kernel shape, strides, padding, data_fo
     (K.conv2d, (2, 7, 6, 3), (3, 3, 3, 5), (2, 2), "same", "channels_last", (1, 1)),
     (K.conv2d, (2, 8, 7, 3), (3, 2, 3, 4), (1, 1), "same", "channels_last", (2, 3)),
     (K.conv2d, (1, 3, 9, 8), (2, 3, 3, 2), (2, 3), "valid", "channels_first", (1, 1)),
-    (K.conv2d, (3, 5, 5, 4), (1, 1, 4, 6), (1, 1), "valid", "channels_last", (1, 1)),
+    (K.conv2d, (3, 5, 5, 4), (1, 1, 4, 6), (1, 1), "valid", "channels_last", (1, 1)),  # pointwise: products
+    (K.conv2d, (2, 5, 3, 4), (1, 1, 5, 3), (1, 1), "same", "channels_first", (1, 1)),
+    (K.conv3d, (2, 3, 2, 4, 3), (1, 1, 1, 3, 2), (1, 1, 1), "valid", "channels_last", (1, 1, 1)),
+    (K.conv2d, (2, 6, 5, 3), (1, 1, 3, 4), (2, 2), "valid", "channels_last", (1, 1)),  # strided: not pointwise
     (K.conv2d, (2, 4, 4, 2), (5, 5, 2, 3), (1, 1), "same", "channels_last", (1, 1)),  # kernel larger than x
     (K.conv2d, (0, 6, 6, 2), (3, 3, 2, 3), (1, 1), "same", "channels_last", (1, 1)),  # empty batch
     (K.conv3d, (2, 4, 5, 3, 2), (2, 3, 2, 2, 3), (1, 2, 1), "same", "channels_last", (1, 1, 1)),

@@ -754,14 +754,24 @@ def conv_grad(kern, g, x, kernel, which, nd, strides, padding, data_format, dila
         return _from_last(_provided(out, fn), p.fmt)
     if which == "kernel" and gr.dtype == a.dtype == w.dtype:
         xl, gl = _to_last(a, p.fmt), _to_last(gr, p.fmt)
-        if not depthwise:
-            return _kernel_grad(kern, xl, w, gl, p, fn)
         if gr.size == 0 or a.size == 0:
             return np.zeros(w.shape, w.dtype)
+        if not depthwise and _pointwise(w, p):  # X^T G: one product, x and g read in place
+            c, f = w.shape[-2:]
+            return run("dot", kern, xl.reshape(-1, c).T, gl.reshape(-1, f)).reshape(w.shape)
+        if not depthwise:
+            return _kernel_grad(kern, xl, w, gl, p, fn)
         return _provided(kern.depthwise_kernel_grad(xl, gl, w.shape[:nd], p.strides, p.dilation, p.pads), fn)
     gx, gw = ref.conv_grads_exact(_to_last(a, p.fmt), w, _to_last(gr, p.fmt), p.strides, p.dilation, p.pads,
                                   depthwise)
     return _from_last(gx.astype(a.dtype), p.fmt) if which == "x" else gw.astype(w.dtype)
+
+
+def _pointwise(w, p) -> bool:
+    """A 1x1 convolution of unit strides without padding: a product of x's positions (rows) and w."""
+    nd = w.ndim - 2
+    return all(k == 1 for k in w.shape[:nd]) and all(s == 1 for s in p.strides) and not any(
+        b or e for b, e in p.pads)
 
 
 def _kernel_grad(kern, x, w, g, p, fn):
