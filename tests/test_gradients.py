@@ -509,6 +509,45 @@ def test_normalize_batch_in_training_gradient_against_float64(dtype, offset, tol
         np.testing.assert_allclose(got_i.astype(np.float64), want_i, rtol=0, atol=tol * np.abs(want_i).max())
 
 
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("shape, axes", [((6, 4, 5, 3), [0, 1, 2]), ((3, 4, 5, 6), [0, 2, 3]), ((5, 7, 3), [0, 1]),
+                                         ((4, 3, 5), [0]), ((4, 3, 5), [1]), ((2, 3, 4), [0, 1, 2])])
+def test_normalize_batch_in_training_gradient_layouts_every_thread_count(threads, dtype, shape, axes):
+    # Channels last and first, several kept dims, kept dims apart ((4, 3, 5) over axis 1: the
+    # reference path), everything reduced; gamma and beta there or not; the same bits for every
+    # thread count. The oracle: the float64 formula written from the definition, per kept element.
+    r = np.random.default_rng(len(shape) + sum(axes))
+    xv = (3 + 2 * r.standard_normal(shape)).astype(dtype)
+    gv = r.standard_normal(shape).astype(dtype)
+    kept = tuple(1 if d in axes else n for d, n in enumerate(shape))
+    gamma_v = r.uniform(0.5, 2, kept).astype(dtype)
+    for with_params in (True, False):
+        x = K.placeholder(shape, dtype=dtype)
+        gamma = K.variable(gamma_v, dtype) if with_params else None
+        beta = K.variable(np.zeros(kept, dtype), dtype) if with_params else None
+        normed = K.normalize_batch_in_training(x, gamma, beta, axes, epsilon=1e-3)[0]
+        targets = [x, gamma, beta] if with_params else [x]
+        f = K.function([x], K.gradients(K.sum(normed * K.constant(gv, dtype)), targets))
+        runs = []
+        for n in (1, 2, 3):
+            threads.set_num_threads(n)
+            runs.append(f([xv]))
+        for run in runs[1:]:
+            assert all(a.tobytes() == b.tobytes() for a, b in zip(run, runs[0], strict=True))
+        a, g = xv.astype(np.float64), gv.astype(np.float64)
+        ax = tuple(axes)
+        c = a - a.mean(axis=ax, keepdims=True)
+        rs = 1 / np.sqrt((c * c).mean(axis=ax, keepdims=True) + 1e-3)
+        s = rs * gamma_v.astype(np.float64) if with_params else rs
+        want = [s * (g - g.mean(axis=ax, keepdims=True) - c * rs**2 * (g * c).mean(axis=ax, keepdims=True))]
+        if with_params:
+            want += [rs * (g * c).sum(axis=ax, keepdims=True), g.sum(axis=ax, keepdims=True)]
+        tol = {"float16": 4e-3, "float32": 2e-6, "float64": 1e-12}[dtype]
+        for got_i, want_i in zip(runs[0], want, strict=True):
+            assert got_i.dtype == np.dtype(dtype) and got_i.shape == want_i.shape
+            np.testing.assert_allclose(got_i.astype(np.float64), want_i, rtol=0, atol=tol * np.abs(want_i).max())
+
+
 def test_float16_reduction_gradients_past_65504_elements():
     # The 1/n of mean, var and std in float64 before rounding: as float16, n itself is inf.
     x = K.placeholder((70000,), dtype="float16")

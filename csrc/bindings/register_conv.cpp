@@ -192,6 +192,48 @@ py::object depthwise_kernel_grad_nd(py::handle xh, py::handle gyh, const std::ve
   return std::move(out);
 }
 
+// C float64 values from a 1-D float64 array (what the Python layer passes), or a ValueError.
+const double* channel_values(py::handle v, std::int64_t channels, const char* what) {
+  const auto a = py::reinterpret_borrow<py::array>(v);
+  if (!py::isinstance<py::array_t<double>>(v) || a.ndim() != 1 || a.shape(0) != channels ||
+      !(a.flags() & py::array::c_style))
+    throw py::value_error(std::string("batch_norm_grad: ") + what + " must be " + std::to_string(channels) +
+                          " contiguous float64 values");
+  return static_cast<const double*>(a.data());
+}
+
+// The gradient of normalize_batch_in_training for x (C-contiguous) whose statistics keep dims
+// [axis, axis_end) (kcore/conv_plan.hpp's NormGradPlan): (dx, sum(gy), sum(gy * (x - mean))) per
+// kept element, the sums float64. mean, var and gamma (or None): float64, one per kept element.
+py::object batch_norm_grad_nd(py::handle xh, py::handle gyh, py::handle mean, py::handle var, py::handle gamma,
+                              double epsilon, int axis, int axis_end) {
+  if (!takes(xh) || !takes(gyh) || !same_dtype(xh, gyh)) return py::none();
+  const auto x = py::reinterpret_borrow<py::array>(xh), gy = py::reinterpret_borrow<py::array>(gyh);
+  const int nd = static_cast<int>(x.ndim());
+  bool same = gy.ndim() == nd;
+  for (int d = 0; same && d < nd; ++d) same = gy.shape(d) == x.shape(d);
+  if (!same) throw py::value_error("batch_norm_grad: gy must have x's shape");
+  if (axis < 0 || axis > axis_end || axis_end > nd)
+    throw py::value_error("batch_norm_grad: the kept dims must be a range [axis, axis_end) of x's dims");
+  kcore::NormGradPlan p;
+  p.dtype = native_float_dtype(x, "batch_norm_grad");
+  p.outer = p.channels = p.inner = 1;
+  for (int d = 0; d < nd; ++d) (d < axis ? p.outer : d < axis_end ? p.channels : p.inner) *= x.shape(d);
+  p.mean = channel_values(mean, p.channels, "mean");
+  p.var = channel_values(var, p.channels, "var");
+  p.gamma = gamma.is_none() ? nullptr : channel_values(gamma, p.channels, "gamma");
+  p.epsilon = epsilon;
+  py::array dx = empty_c_shape(x.dtype(), nd, x.shape());
+  py::array_t<double> sum_g(p.channels), sum_gc(p.channels);
+  p.x = static_cast<const char*>(x.data());
+  p.gy = static_cast<const char*>(gy.data());
+  p.dx = static_cast<char*>(dx.mutable_data());
+  p.sum_g = sum_g.mutable_data();
+  p.sum_gc = sum_gc.mutable_data();
+  without_gil([&] { kcore::kernels().norm_grad(p); });
+  return py::make_tuple(std::move(dx), std::move(sum_g), std::move(sum_gc));
+}
+
 // The plan of pool_nd / pool_grad_nd on x (fn names the entry in messages); its x, gy and y unset.
 kcore::PoolPlan pool_plan(const py::array& x, const std::vector<std::int64_t>& size,
                           const std::vector<std::int64_t>& strides, const std::vector<std::int64_t>& pads,
@@ -325,6 +367,12 @@ void register_conv(py::module_& m) {
         "dilation, pads, depthwise=True) with respect to w (*k, C, multiplier), given gy (its result's gradient, "
         "(batch, *out, C * multiplier)); float16 sums in float32 along an output line, the lines' sums in float64; "
         "None unless x and gy are C-contiguous aligned float16/32/64 arrays of one dtype.");
+  m.def("batch_norm_grad_nd", &batch_norm_grad_nd, py::arg("x"), py::arg("gy"), py::arg("mean"), py::arg("var"),
+        py::arg("gamma"), py::arg("epsilon"), py::arg("axis"), py::arg("axis_end"),
+        "batch_norm_grad_nd(x, gy, mean, var, gamma, epsilon, axis, axis_end): the gradient of x normalised by "
+        "its own statistics, kept along dims [axis, axis_end) of x (C-contiguous, float16/32/64; gy of x's shape and "
+        "dtype): (dx, sum(gy), sum(gy * (x - mean))), the sums float64 per kept element; mean, var and gamma (or "
+        "None) float64, one per kept element. None unless x and gy are C-contiguous aligned arrays of one float dtype.");
   m.def("pool_grad_nd", &pool_grad_nd, py::arg("x"), py::arg("gy"), py::arg("size"), py::arg("strides"), py::arg("pads"),
         py::arg("mode"), "pool_grad_nd(x, gy, size, strides, pads, mode): the gradient of pool_nd(x, ...) with respect "
         "to x, given gy (its result's gradient, x's dtype, C-contiguous); None when it declines the operands.");

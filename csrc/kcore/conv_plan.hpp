@@ -69,6 +69,27 @@ struct PadPlan {
   char* y = nullptr;
 };
 
+// The gradient of batch normalization in training (normalize_batch_in_training: x normalised by
+// its own statistics), for x and gy C-contiguous of shape (outer, channels, inner), the statistics
+// per channel over outer and inner (n = outer * inner values each). With c = x - mean,
+// r = 1 / sqrt(var + epsilon) and s = gamma * r (r without gamma):
+//   sum_g = sum(gy), sum_gc = sum(gy * c)     per channel, in float64
+//   dx = gy * s + (c * k1 + k0),  k1 = -s r^2 sum_gc / n,  k0 = -s sum_g / n
+// mean, var and gamma (or null): channels float64 values; dx: x's shape and dtype.
+struct NormGradPlan {
+  DType dtype = DType::f32;
+  std::int64_t outer = 0, channels = 0, inner = 1;
+  const char* x = nullptr;
+  const char* gy = nullptr;
+  const double* mean = nullptr;
+  const double* var = nullptr;
+  const double* gamma = nullptr;
+  double epsilon = 1e-3;
+  char* dx = nullptr;
+  double* sum_g = nullptr;
+  double* sum_gc = nullptr;
+};
+
 enum class ResizeMode : std::uint8_t { nearest, bilinear };
 
 // y (batch, *in * factor, C): x (batch, *in, C) with each spatial dim scaled by its integer

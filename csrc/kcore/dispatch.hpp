@@ -25,6 +25,7 @@ struct KernelTable {
   void (*resize)(const ResizePlan&);
   void (*pad)(const PadPlan&);
   void (*chain)(const ChainPlan&);
+  void (*norm_grad)(const NormGradPlan&);
 };
 
 // The benchmark's memory-bandwidth probes, compiled per level like the kernels they measure.

@@ -20,6 +20,9 @@ keras_args), and return None to decline any other input:
     conv_transpose(x, w, out_sp, strides, dilation, pads[, depthwise])
     depthwise_kernel_grad(x, g, ksize, strides, dilation, pads)  (d sum(conv(x, w) * g) / d w of a
                                        depthwise conv: (*ksize, C, multiplier))
+    norm_grad(x, g, mean, var, gamma, epsilon, axis, axis_end)  (the gradient of x normalised by its
+                                       own statistics kept along dims [axis, axis_end): dx, and the
+                                       float64 sums of g and g * (x - mean) per kept element)
     pool(x, size, strides, pads, mode)  local_conv(x, w, ksize, strides, out_sp)  resize(x, factors, mode)
     pad(x, pads)                       (zeros around each dim: (before, after) per dim)
 
@@ -27,9 +30,10 @@ conv's epilogue (bias, scale, shift, lo, hi, residual) follows each output: per 
 scale + shift, plus the residual's element (an array of the result's shape), None skipping any of
 them, then limited to [lo, hi] (kcore/_fusion.py). The convolution family's calls are
 channels_last with explicit (before, after) zero padding per spatial dim (kcore/_api/conv.py
-makes them from Keras's arguments). NATIVE runs conv (regular
-and depthwise), conv_transpose, depthwise_kernel_grad and pool on kcore's kernels (kernels/conv.cpp), resize on
-kernels/resize.cpp, pad on kernels/pad.cpp, and local_conv on the NumPy reference until its native kernel lands.
+makes them from Keras's arguments). NATIVE runs conv (regular and depthwise), conv_transpose,
+depthwise_kernel_grad and pool on kcore's kernels (kernels/conv.cpp), norm_grad on kernels/norm.cpp,
+resize on kernels/resize.cpp, pad on kernels/pad.cpp, and local_conv on the NumPy reference until
+its native kernel lands.
 
 Kinds are the native enums (ReduceKind, ScanKind, ElementwiseKind), bound once from C++.
 """
@@ -48,8 +52,8 @@ FLOAT_CHARS = "efd"  # float16, float32, float64: what the native kernels take
 NATIVE = types.SimpleNamespace(name="kcore", **{name: getattr(_core, name) for name in (
     "reduce", "scan", "cast", "transpose", "permute_dimensions", "concatenate", "dot", "batch_dot", "elementwise",
     "elementwise3", "elementwise1", "softmax")})
-CONV_FAMILY = ("conv", "conv_transpose", "depthwise_kernel_grad", "pool", "pool_grad", "local_conv", "resize",
-               "pad")
+CONV_FAMILY = ("conv", "conv_transpose", "depthwise_kernel_grad", "norm_grad", "pool", "pool_grad", "local_conv",
+               "resize", "pad")
 
 
 def _plain(x) -> bool:
@@ -229,6 +233,13 @@ class _Numpy:
         return _rounded(ref.depthwise_kernel_grad_exact(x, g, ksize, strides, dilation, pads), x.dtype)
 
     @staticmethod
+    def norm_grad(x, g, mean, var, gamma, epsilon, axis, axis_end):
+        if not _pair(x, g):
+            return None
+        dx, sum_g, sum_gc = ref.norm_grad_exact(x, g, mean, var, gamma, epsilon, axis, axis_end)
+        return _rounded(dx, x.dtype), sum_g, sum_gc
+
+    @staticmethod
     def pool(x, size, strides, pads, mode):
         return _rounded(ref.pool_exact(x, size, strides, pads, mode), x.dtype) if _plain(x) else None
 
@@ -296,6 +307,12 @@ def _native_depthwise_kernel_grad(x, g, ksize, strides, dilation, pads):
     return _core.depthwise_kernel_grad_nd(_c_array(x), _c_array(g), ksize, strides, dilation, flat)
 
 
+def _native_norm_grad(x, g, mean, var, gamma, epsilon, axis, axis_end):
+    if not _pair(x, g):
+        return None
+    return _core.batch_norm_grad_nd(_c_array(x), _c_array(g), mean, var, gamma, epsilon, axis, axis_end)
+
+
 def _native_resize(x, factors, mode):
     return _core.resize_nd(_c_array(x), factors, mode) if _plain(x) else None
 
@@ -308,4 +325,5 @@ def _native_pad(x, pads):
 NATIVE.conv, NATIVE.conv_transpose, NATIVE.pool, NATIVE.pool_grad, NATIVE.resize, NATIVE.pad = (
     _native_conv, _native_conv_transpose, _native_pool, _native_pool_grad, _native_resize, _native_pad)
 NATIVE.depthwise_kernel_grad = _native_depthwise_kernel_grad
+NATIVE.norm_grad = _native_norm_grad
 NATIVE.local_conv = NUMPY.local_conv  # the reference until its native kernel lands

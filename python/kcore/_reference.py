@@ -270,6 +270,24 @@ def conv_grads_exact(x, w, g, strides, dilation, pads, depthwise=False):
     return gxp[crop], gw
 
 
+def norm_grad_exact(x, g, mean, var, gamma, epsilon, axis, axis_end):
+    """The gradient of x normalised by its own statistics, kept along dims [axis, axis_end) (one
+    value per kept element in mean, var, gamma; gamma may be None), in float64: (dx, sum(g),
+    sum(g * (x - mean))), the sums one per kept element."""
+    kept = x.shape[axis:axis_end]
+    shape = (int(np.prod(x.shape[:axis])), int(np.prod(kept)), int(np.prod(x.shape[axis_end:])))
+    x64, g64 = x.astype(np.float64).reshape(shape), g.astype(np.float64).reshape(shape)
+    m, v = (np.asarray(t, np.float64).reshape(1, -1, 1) for t in (mean, var))
+    c = x64 - m
+    sum_g, sum_gc = g64.sum(axis=(0, 2)), (g64 * c).sum(axis=(0, 2))
+    n = shape[0] * shape[2]
+    r = 1.0 / np.sqrt(v + epsilon)
+    s = r if gamma is None else r * np.asarray(gamma, np.float64).reshape(1, -1, 1)
+    with np.errstate(all="ignore"):
+        dx = g64 * s - c * s * r * r * sum_gc.reshape(1, -1, 1) / n - s * sum_g.reshape(1, -1, 1) / n
+    return dx.reshape(x.shape), sum_g, sum_gc
+
+
 def pool_grad_exact(x, g, size, strides, pads, mode):
     """The gradient of sum(pool_exact(x, ...) * g) with respect to x: max routes each window's
     gradient to the first of its positions in x holding the window's maximum (a NaN maximum: the

@@ -1,6 +1,6 @@
 // The kernel families' entries of one ISA level: each is defined in its own translation unit
-// (reduce.cpp, elementwise.cpp, scan.cpp, gemm.cpp, conv.cpp, resize.cpp, pad.cpp, probe.cpp) and
-// collected into the level's tables by kernels.cpp.
+// (reduce.cpp, elementwise.cpp, scan.cpp, gemm.cpp, conv.cpp, resize.cpp, pad.cpp, norm.cpp,
+// probe.cpp) and collected into the level's tables by kernels.cpp.
 #pragma once
 #include <cstdint>
 
@@ -25,6 +25,7 @@ void conv(const ConvPlan& p);
 void pool(const PoolPlan& p);
 void resize(const ResizePlan& p);
 void pad(const PadPlan& p);
+void norm_grad(const NormGradPlan& p);
 // The benchmark's bandwidth probes: the XOR of n 64-bit words read with the kernels' threads,
 // and a copy of n bytes written as the kernels write large results.
 std::uint64_t stream_read(const std::uint64_t* p, std::int64_t n);

@@ -8,7 +8,8 @@ namespace kcore {
 namespace KCORE_ISA {
 
 const KernelTable& kernel_table() {
-  static const KernelTable table{KCORE_ISA_NAME, &reduce, &elementwise, &concat, &softmax, &scan, &gemm, &conv, &pool, &resize, &pad, &chain};
+  static const KernelTable table{KCORE_ISA_NAME, &reduce, &elementwise, &concat, &softmax, &scan, &gemm, &conv, &pool, &resize, &pad, &chain,
+                                 &norm_grad};
   return table;
 }
 

@@ -683,30 +683,46 @@ def normalize_batch(kern, x, mean, var, beta, gamma, axes, epsilon):
     return _normalize(Builder(kern), x, mean, var, beta, gamma, epsilon)
 
 
+def _kept_span(ndim, axes):
+    """[axis, axis_end): the dims statistics over `axes` keep, when they are consecutive; None when
+    they are not."""
+    kept = [d for d in range(ndim) if d not in axes]
+    if not kept:
+        return 0, 0
+    return (kept[0], kept[-1] + 1) if kept == list(range(kept[0], kept[-1] + 1)) else None
+
+
+@op("_normalize_batch_grad", kernels=True, tuple_valued=True, shape=lambda *args, **kwargs: (None, "float32"))
+def normalize_batch_grad(kern, g, x, mean, var, gamma, axes, epsilon):
+    """(dx, d beta, d gamma) of _normalize_batch, the statistics' paths included: with c = x - mean,
+    r = 1 / sqrt(var + epsilon), s = gamma * r: dx = s (g - mean(g) - c r**2 mean(g c)), d gamma =
+    r sum(g c), d beta = sum(g). Two passes over x and g (kernels/norm.cpp: the sums in float64,
+    the per-channel factors in float64 rounded once), where the op-by-op formula took six."""
+    a, gr = np.asarray(x), np.asarray(g)
+    m, v = np.asarray(mean), np.asarray(var)
+    stats = (m.astype(np.float64).ravel(), v.astype(np.float64).ravel(),
+             None if gamma is None else np.asarray(gamma).astype(np.float64).ravel(), float(epsilon))
+    span = _kept_span(a.ndim, axes)
+    out = kern.norm_grad(a, gr, *stats, *span) if span is not None and a.dtype == gr.dtype else None
+    if out is None:  # kept dims apart, or dtypes that differ: the float64 reference, the kept dims moved last
+        order = [d for d in range(a.ndim) if d in axes] + [d for d in range(a.ndim) if d not in axes]
+        dx, sum_g, sum_gc = ref.norm_grad_exact(a.transpose(order), gr.transpose(order), *stats,
+                                                len(axes), a.ndim)
+        out = (dx.transpose(np.argsort(order)).astype(a.dtype), sum_g, sum_gc)
+    dx, sum_g, sum_gc = out
+    with np.errstate(all="ignore"):
+        d_gamma = (sum_gc / np.sqrt(stats[1] + stats[3])).astype(a.dtype).reshape(m.shape)
+    return dx, sum_g.astype(a.dtype).reshape(m.shape), d_gamma
+
+
 @gradient("_normalize_batch")
 def _normalize_batch_grad(B, out, g, x, mean, var, beta, gamma, axes, epsilon):
-    # With c = x - mean, r = 1 / sqrt(var + epsilon), s = gamma * r: dx = s * (g - mean(g) - c * r**2 *
-    # mean(g * c)) (the paths through mean and var included: their own rules and multiply_add's
-    # would take ~3x the passes over x), d gamma = r * sum(g * c), d beta = sum(g). The per-channel
-    # factors of float16 in float32 (gamma * r**3 passes 65504 for a small variance).
-    dt = static_dtype(x)
-    wide = "float32" if dt == "float16" else dt
-
-    def widened(t):
-        return t if wide == dt else B.cast(t, wide)
-
-    def narrowed(t):
-        return t if wide == dt else B.cast(t, dt)
-
-    r = B._divide(1.0, B.sqrt(B._add(widened(var), epsilon)))
-    s = r if gamma is None else B._multiply(r, widened(gamma))
-    c = B._subtract(x, mean)
-    sum_g, sum_gc = B.sum(g, axes, True), B.sum(B._multiply(g, c), axes, True)
-    k1 = B._negative(B._multiply(B._multiply(s, B.square(r)), B._share(widened(sum_gc), x, mean)))
-    k0 = B._negative(B._multiply(s, B._share(widened(sum_g), x, mean)))
-    dx = B._multiply_add(g, narrowed(s), B._multiply_add(c, narrowed(k1), narrowed(k0)))
-    d_gamma = None if gamma is None else narrowed(B._multiply(widened(sum_gc), r))
-    return dx, None, None, None if beta is None else sum_g, d_gamma, None, None
+    grads = B._normalize_batch_grad(g, x, mean, var, gamma, axes, epsilon)
+    dt, kept = static_dtype(x), static_shape(mean)
+    dx = B._loop_item(grads, 0, static_shape(x), dt)
+    d_beta = None if beta is None else B._loop_item(grads, 1, kept, dt)
+    d_gamma = None if gamma is None else B._loop_item(grads, 2, kept, dt)
+    return dx, None, None, d_beta, d_gamma, None, None
 
 
 # ---------------------------------------------------------------------------------------------
