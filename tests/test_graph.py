@@ -653,3 +653,20 @@ def test_dot_of_unknown_contracted_size_builds_and_checks_when_fed():
     with pytest.raises(ValueError, match="dot: cannot contract"):
         K.dot(x, K.placeholder((4, 2)))
     assert K.int_shape(K.dot(K.placeholder((3, None, 5)), K.placeholder((6, 5, 7)))) == (3, None, 6, 7)
+
+
+def test_a_variables_constraint_is_held_not_applied_on_assignment():
+    # Keras's optimizers apply p.constraint to each new value once a step; TensorFlow's variable
+    # only holds it, so set_weights, load_model and the updates themselves write values as given.
+    def halve(t):
+        return t * 0.5
+
+    v = K.variable(np.array([2.0, 4.0]), constraint=halve)
+    assert v.constraint is halve
+    np.testing.assert_array_equal(K.get_value(v), [2, 4])
+    K.set_value(v, np.array([6.0, 8.0]))
+    np.testing.assert_array_equal(K.get_value(v), [6, 8])
+    K.batch_set_value([(v, np.array([1.0, 3.0]))])
+    np.testing.assert_array_equal(K.get_value(v), [1, 3])
+    K.function([], [], updates=[K.update_add(v, K.constant(np.ones(2)))])([])
+    np.testing.assert_array_equal(K.get_value(v), [2, 4])

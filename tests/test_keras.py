@@ -434,6 +434,34 @@ def test_hinge_losses_train_as_their_formulas(tmp_path):
         assert err < 1e-5 and last < first, (loss, err, first, last)
 
 
+def test_weight_constraints_apply_once_a_step_and_never_on_set_or_load(tmp_path):
+    # Keras 2.3.1's optimizers apply p.constraint to each new value; set_weights and load_model
+    # write the values as given (TensorFlow's variables hold a constraint, they do not apply it).
+    code = """
+    import json
+    from keras.models import Sequential, load_model
+    from keras.layers import Dense
+    from keras.constraints import MinMaxNorm
+    from keras.optimizers import SGD
+    x = rng.standard_normal((8, 4)).astype("float32")
+    y = rng.standard_normal((8, 4)).astype("float32")
+    m = Sequential([Dense(4, input_shape=(4,), kernel_constraint=MinMaxNorm(0.0, 0.5, rate=0.5))])
+    m.compile(SGD(0.0), "mse")
+    w = rng.standard_normal((4, 4)).astype("float32")
+    m.set_weights([w, np.zeros(4, "float32")])
+    set_err = float(np.abs(m.get_weights()[0] - w).max())
+    m.train_on_batch(x, y)  # lr 0: the step's new value is w, constrained once
+    norms = np.sqrt(np.sum(w.astype(np.float64) ** 2, axis=0))
+    once = w * ((0.5 * np.clip(norms, 0.0, 0.5) + 0.5 * norms) / (1e-7 + norms))
+    step_err = float(np.abs(m.get_weights()[0] - once).max())
+    m.save("c.h5")
+    load_err = float(np.abs(load_model("c.h5").get_weights()[0] - m.get_weights()[0]).max())
+    print(json.dumps({"set": set_err, "step": step_err, "load": load_err}))
+    """
+    out = run_keras(code, tmp_path)
+    assert out["set"] == 0 and out["load"] == 0 and out["step"] < 1e-6, out
+
+
 @pytest.mark.parametrize("first", ["keras", "kcore"])
 def test_adam_steps_count_their_iterations(tmp_path, first):
     # The optimizers build `K.update_add(self.iterations, 1)` with a plain 1 under K.symbolic:

@@ -52,9 +52,7 @@ class Variable(Operators):
                                  f"of shape {self._value.shape}") from None
         with np.errstate(all="ignore"):
             self._value[...] = value
-        if self.constraint is not None:
-            self._value[...] = np.asarray(self.constraint(self._value.copy()))
-        return self
+        return self  # (the constraint is the optimizer's to apply, once a step, as on TensorFlow)
 
     def __repr__(self):
         return f"<kcore.Variable '{self.name}' shape={self.shape} dtype={self.dtype}>"
