@@ -670,3 +670,20 @@ def test_a_variables_constraint_is_held_not_applied_on_assignment():
     np.testing.assert_array_equal(K.get_value(v), [1, 3])
     K.function([], [], updates=[K.update_add(v, K.constant(np.ones(2)))])([])
     np.testing.assert_array_equal(K.get_value(v), [2, 4])
+
+
+def test_an_elementwise_switch_is_replayed_from_the_recorded_schedule():
+    # A condition of known rank >= 1 (an RNN's mask) selects elementwise: both branches run, so
+    # the evaluation records its schedule and later calls replay it (a masked LSTM walked the
+    # whole graph at every step).
+    x, m = K.placeholder((2, 3)), K.placeholder((2, 3))
+    f = K.function([x, m], [K.switch(m, x * 2, x - 1)])
+    xv = np.arange(6, dtype=np.float32).reshape(2, 3)
+    for mask in (np.eye(2, 3), np.ones((2, 3)), np.zeros((2, 3))):
+        (got,) = f([xv, mask.astype(np.float32)])
+        np.testing.assert_array_equal(got, np.where(mask != 0, xv * 2, xv - 1))
+    assert any(type(k) is tuple and k[0] == "schedule" for k in f._fusion)
+    c = K.placeholder(())  # a scalar condition still runs only the branch it picks
+    g = K.function([x, c], [K.switch(c, x * 2, K.log(x - 100))])
+    with np.errstate(invalid="raise"):
+        np.testing.assert_array_equal(g([xv, np.float32(1)])[0], xv * 2)

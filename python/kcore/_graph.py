@@ -562,8 +562,14 @@ def _order(roots) -> list:
 
 def _scalar_switch(t) -> bool:
     """A switch node (K.switch, K.in_train_phase on the learning phase): when its condition turns
-    out to be a scalar, only the chosen branch is evaluated, as tf.cond runs one branch."""
-    return t.op.name == "switch" and len(t.args) == 3 and not t.kwargs
+    out to be a scalar, only the chosen branch is evaluated, as tf.cond runs one branch. A
+    condition whose rank is known to be 1 or more (an RNN's mask) is an elementwise select: an
+    ordinary node, which a recorded schedule replays."""
+    if t.op.name != "switch" or len(t.args) != 3 or t.kwargs:
+        return False
+    cond = t.args[0]
+    shape = cond.shape if isinstance(cond, Operators) else np.shape(cond)
+    return shape is None or len(shape) == 0
 
 
 def evaluate(items, feed: dict, apply_updates: bool = False, fusion: dict | None = None, seeded: dict | None = None,
