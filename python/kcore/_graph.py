@@ -568,7 +568,7 @@ def _scalar_switch(t) -> bool:
     if t.op.name != "switch" or len(t.args) != 3 or t.kwargs:
         return False
     cond = t.args[0]
-    shape = cond.shape if isinstance(cond, Operators) else np.shape(cond)
+    shape = getattr(cond, "shape", None) if isinstance(cond, Operators) else np.shape(cond)
     return shape is None or len(shape) == 0
 
 
