@@ -184,7 +184,7 @@ bool broadcast(const kcore::ArrayRef& x, const kcore::ArrayRef& y, kcore::ArrayR
   return true;
 }
 
-py::object binary(kcore::ElementwiseKind kind, py::handle x, py::handle y) {
+py::object binary(kcore::ElementwiseKind kind, py::handle x, py::handle y, const double* params = nullptr) {
   if (!is_plain_float_array(x) || !is_plain_float_array(y) || !same_dtype(x, y)) return py::none();
   const py::array xa = aligned_array(x), ya = aligned_array(y);
   const kcore::ArrayRef xr = to_ref(xa, "elementwise"), yr = to_ref(ya, "elementwise");
@@ -205,9 +205,27 @@ py::object binary(kcore::ElementwiseKind kind, py::handle x, py::handle y) {
   } else {
     dst = to_ref(out, "elementwise");
   }
-  const kcore::ElementwisePlan plan = kcore::make_elementwise_plan(kind, dst, in, 2);
+  kcore::ElementwisePlan plan = kcore::make_elementwise_plan(kind, dst, in, 2);
+  if (params != nullptr) std::copy(params, params + kcore::kElementwiseParams, plan.param);
   without_gil([&] { kcore::kernels().elementwise(plan); });
   return scalar_if_0d(std::move(out));
+}
+
+// Keras's parameters from args[0, n) into params (NaN where absent; None allowed only at
+// none_at, -1 for none): false for anything else (a tensor), which the caller declines.
+bool parameters(PyObject* const* args, Py_ssize_t n, int none_at, double* params) {
+  for (int i = 0; i < kcore::kElementwiseParams; ++i) {
+    params[i] = std::numeric_limits<double>::quiet_NaN();
+    if (i >= n) continue;
+    if (args[i] == Py_None) {
+      if (i == none_at) continue;
+      return false;
+    }
+    if (!PyFloat_Check(args[i]) && !PyLong_Check(args[i])) return false;
+    params[i] = PyFloat_AsDouble(args[i]);
+    if (params[i] == -1.0 && PyErr_Occurred()) throw py::error_already_set();
+  }
+  return true;
 }
 
 // Three operands broadcast together (NumPy's rules), the result in C order.
@@ -263,7 +281,9 @@ py::object concatenate_args(PyObject* const* args, Py_ssize_t n) {
   static const py::handle last = py::int_(-1).release();  // Keras's default axis (never released)
   return concatenate(args[0], n > 1 ? py::handle(args[1]) : last);
 }
-py::object binary_args(PyObject* const* args, Py_ssize_t) {
+// elementwise(kind, x, y[, p0[, p1[, p2]]]): relu_grad (g, x) takes relu's parameters as
+// elementwise1 does; the other kinds none.
+py::object binary_args(PyObject* const* args, Py_ssize_t n) {
   const auto kind = enum_arg<kcore::ElementwiseKind>(args[0], kcore::ElementwiseKind::less_equal, "elementwise");
   if (kind == kcore::ElementwiseKind::copy) throw py::value_error("elementwise: copy is not a binary op");
   if (kcore::is_unary(kind))
@@ -271,7 +291,13 @@ py::object binary_args(PyObject* const* args, Py_ssize_t) {
   if (kind == kcore::ElementwiseKind::multiply_add || kind == kcore::ElementwiseKind::clip ||
       kind == kcore::ElementwiseKind::select)
     throw py::value_error("elementwise: multiply_add, clip and select take three operands (elementwise3)");
-  return binary(kind, args[1], args[2]);
+  if (kind != kcore::ElementwiseKind::relu_grad) {
+    if (n > 3) throw py::value_error("elementwise: only relu_grad takes parameters");
+    return binary(kind, args[1], args[2]);
+  }
+  double params[kcore::kElementwiseParams];
+  if (!parameters(args + 3, n - 3, 1, params)) return py::none();  // tensors: the Python route
+  return binary(kind, args[1], args[2], params);
 }
 // elementwise1(kind, x[, p0[, p1[, p2]]]): parameters in Keras's order (elu: alpha; relu: alpha,
 // max_value, threshold); a missing one is NaN, as is relu's max_value None (no maximum). Any other
@@ -280,17 +306,7 @@ py::object unary_args(PyObject* const* args, Py_ssize_t n) {
   const auto kind = enum_arg<kcore::ElementwiseKind>(args[0], kcore::ElementwiseKind::less_equal, "elementwise1");
   if (!kcore::is_unary(kind)) throw py::value_error("elementwise1: kind must be one of exp .. relu");
   double params[kcore::kElementwiseParams];
-  for (int i = 0; i < kcore::kElementwiseParams; ++i) {
-    params[i] = std::numeric_limits<double>::quiet_NaN();
-    if (2 + i >= n) continue;
-    if (args[2 + i] == Py_None) {
-      if (kind == kcore::ElementwiseKind::relu && i == 1) continue;
-      return py::none();
-    }
-    if (!PyFloat_Check(args[2 + i]) && !PyLong_Check(args[2 + i])) return py::none();  // tensors: the Python route
-    params[i] = PyFloat_AsDouble(args[2 + i]);
-    if (params[i] == -1.0 && PyErr_Occurred()) throw py::error_already_set();
-  }
+  if (!parameters(args + 2, n - 2, kind == kcore::ElementwiseKind::relu ? 1 : -1, params)) return py::none();
   return unary(kind, args[1], params);
 }
 py::object softmax_args(PyObject* const* args, Py_ssize_t) { return softmax(args[0]); }
@@ -407,6 +423,7 @@ void register_elementwise(py::module_& m) {
       .value("select", kcore::ElementwiseKind::select)
       .value("maximum", kcore::ElementwiseKind::maximum)
       .value("minimum", kcore::ElementwiseKind::minimum)
+      .value("relu_grad", kcore::ElementwiseKind::relu_grad)
       .value("exp", kcore::ElementwiseKind::exp)
       .value("log", kcore::ElementwiseKind::log)
       .value("tanh", kcore::ElementwiseKind::tanh)
@@ -443,11 +460,12 @@ void register_elementwise(py::module_& m) {
        "concatenate(arrays, axis=-1): a list or tuple of plain ndarrays of one dtype (float16/32/64, uint8, int8, "
        "int32, int64) and one rank, the same shape off axis (an int in [-rank, rank)), joined along axis as a new "
        "C-contiguous array; None otherwise."},
-      {"elementwise", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&fastcall<binary_args, 3>)),
+      {"elementwise", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&fastcall<binary_args, 3, 6>)),
        METH_FASTCALL,
-       "elementwise(kind, x, y): add/subtract/multiply/divide/maximum/minimum, or a comparison (equal .. less_equal: "
-       "a bool result), an ElementwiseKind, of two plain ndarrays of one "
-       "float dtype, broadcast as NumPy does; None otherwise (other dtypes, shapes that do not broadcast)."},
+       "elementwise(kind, x, y[, alpha, max_value, threshold]): add/subtract/multiply/divide/maximum/minimum, a "
+       "comparison (equal .. less_equal: a bool result), or relu_grad (x: the gradient g, y: relu's input; relu's "
+       "parameters, max_value None for none: g times relu's slope at y), an ElementwiseKind, of two plain ndarrays "
+       "of one float dtype, broadcast as NumPy does; None otherwise (other dtypes, shapes that do not broadcast)."},
       {"elementwise3", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&fastcall<ternary_args, 4>)),
        METH_FASTCALL,
        "elementwise3(kind, x, y, z): multiply_add (x * y + z, rounded after each), clip (x within [y, z], NaN kept) "

@@ -17,8 +17,9 @@ namespace kcore {
 // and relu (alpha, max_value (NaN: none), threshold). Among them square .. negative are exact: one
 // IEEE rounding at most (sqrt of x < 0 is 0, as Keras's TensorFlow backend; round: half to even).
 // Comparisons: equal .. less_equal of two float operands, a bool result (NaN compares unequal).
+// relu_grad (g, x) with relu's parameters: g times d relu / dx at x (elementwise_ops.hpp's ReluGrad).
 enum class ElementwiseKind : std::uint8_t {
-  copy, add, subtract, multiply, divide, multiply_add, clip, select, maximum, minimum,
+  copy, add, subtract, multiply, divide, multiply_add, clip, select, maximum, minimum, relu_grad,
   exp, log, tanh, sigmoid, hard_sigmoid, softplus, softsign, square, abs, sqrt, sign, round, negative, elu, relu,
   equal, not_equal, greater, greater_equal, less, less_equal
 };

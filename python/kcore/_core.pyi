@@ -35,27 +35,28 @@ class ElementwiseKind(enum.IntEnum):
     select = 7
     maximum = 8
     minimum = 9
-    exp = 10
-    log = 11
-    tanh = 12
-    sigmoid = 13
-    hard_sigmoid = 14
-    softplus = 15
-    softsign = 16
-    square = 17
-    abs = 18
-    sqrt = 19
-    sign = 20
-    round = 21
-    negative = 22
-    elu = 23
-    relu = 24
-    equal = 25
-    not_equal = 26
-    greater = 27
-    greater_equal = 28
-    less = 29
-    less_equal = 30
+    relu_grad = 10
+    exp = 11
+    log = 12
+    tanh = 13
+    sigmoid = 14
+    hard_sigmoid = 15
+    softplus = 16
+    softsign = 17
+    square = 18
+    abs = 19
+    sqrt = 20
+    sign = 21
+    round = 22
+    negative = 23
+    elu = 24
+    relu = 25
+    equal = 26
+    not_equal = 27
+    greater = 28
+    greater_equal = 29
+    less = 30
+    less_equal = 31
 
 # --- the native families: plain float16/32/64 ndarrays (the copies: integer ones too); None for any other input ---
 
@@ -65,7 +66,8 @@ def cast(x: Any, dtype: Any, /) -> np.ndarray | None: ...
 def transpose(x: Any, /) -> np.ndarray | None: ...
 def permute_dimensions(x: Any, pattern: Any, /) -> np.ndarray | None: ...
 def concatenate(arrays: Any, axis: Any = -1, /) -> np.ndarray | None: ...
-def elementwise(kind: ElementwiseKind | int, x: Any, y: Any, /) -> Any: ...
+def elementwise(kind: ElementwiseKind | int, x: Any, y: Any, alpha: float = ..., max_value: float | None = ...,
+                threshold: float = ..., /) -> Any: ...
 def elementwise3(kind: ElementwiseKind | int, x: Any, y: Any, z: Any, /) -> Any: ...
 def elementwise_chain(steps: tuple[int, ...], operands: tuple[Any, ...], /) -> np.ndarray | None: ...
 def elementwise1(kind: ElementwiseKind | int, x: Any, p0: float, p1: float, p2: float, /) -> Any: ...

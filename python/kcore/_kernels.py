@@ -9,7 +9,7 @@ keras_args), and return None to decline any other input:
     transpose(x)                       permute_dimensions(x, pattern)
     concatenate(arrays[, axis])        (a list or tuple of one dtype; NATIVE also takes the integer
                                        dtypes its copies read)
-    dot(x, y)                          batch_dot(x, y, axes)        elementwise(kind, x, y)
+    dot(x, y)                          batch_dot(x, y, axes)        elementwise(kind, x, y[, params])
     elementwise3(kind, x, y, z)        (multiply_add: x * y + z; clip: x within [y, z]; select: y
                                        where x is nonzero or NaN, else z)
     elementwise1(kind, x[, p0[, p1[, p2]]])  (exp, log, the activations and the exact square .. negative;
@@ -146,9 +146,15 @@ class _Numpy:
         return out.reshape(-1, 1) if out.ndim == 1 else out
 
     @staticmethod
-    def elementwise(kind, x, y):
+    def elementwise(kind, x, y, *params):
         if not _pair(x, y):
             return None
+        if ElementwiseKind(kind) == ElementwiseKind.relu_grad:  # (x: the gradient, y: relu's input)
+            if x.shape != y.shape:
+                return None
+            slope = ref.relu_slope_exact(y, x.dtype, *params)
+            with np.errstate(all="ignore"):
+                return _rounded(x.astype(np.float64) * slope.astype(np.float64), x.dtype)
         f = {ElementwiseKind.add: np.add, ElementwiseKind.subtract: np.subtract,
              ElementwiseKind.multiply: np.multiply, ElementwiseKind.divide: np.divide,
              ElementwiseKind.maximum: np.maximum, ElementwiseKind.minimum: np.minimum,

@@ -270,6 +270,31 @@ def conv_grads_exact(x, w, g, strides, dilation, pads, depthwise=False):
     return gxp[crop], gw
 
 
+def relu_slope_exact(x, dtype, alpha, max_value, threshold):
+    """d relu / dx at x in dtype, as TensorFlow differentiates Keras 2.3.1's relu graph: 1 where x
+    passes (x > threshold; with max_value: relu6 (threshold 0, max_value 6) strictly below 6,
+    otherwise tf.clip_by_value's minimum and maximum, inclusive: x >= 0 after a threshold, x <=
+    max_value), else alpha where x < threshold (-alpha relu(threshold - x)); alpha alone is
+    tf.nn.leaky_relu, alpha wherever x > 0 fails (NaN included). Bounds in x's dtype."""
+    a, dt = np.asarray(x), np.dtype(dtype)
+
+    def bound(b):
+        return np.asarray(b, a.dtype) if a.dtype.kind == "f" else b
+
+    with np.errstate(invalid="ignore", over="ignore"):
+        if alpha != 0 and max_value is None and threshold == 0:
+            return np.where(a > 0, dt.type(1), dt.type(alpha))
+        passes = a > bound(threshold)
+        if max_value is not None:
+            if threshold != 0:
+                passes &= a >= 0
+            passes &= (a < bound(max_value)) if threshold == 0 and max_value == 6 else (a <= bound(max_value))
+        slope = passes.astype(dt)
+        if alpha != 0:
+            slope = np.where(a < bound(threshold), dt.type(alpha), slope)
+    return slope
+
+
 def norm_grad_exact(x, g, mean, var, gamma, epsilon, axis, axis_end):
     """The gradient of x normalised by its own statistics, kept along dims [axis, axis_end) (one
     value per kept element in mean, var, gamma; gamma may be None), in float64: (dx, sum(g),

@@ -216,6 +216,13 @@ void elementwise(const ElementwisePlan& p) {
       case ElementwiseKind::divide: return run_lines(p, Binary<T, Divide>{}, stream_result<T>(p));
       case ElementwiseKind::maximum: return run_lines(p, Binary<T, Maximum>{}, stream_result<T>(p));
       case ElementwiseKind::minimum: return run_lines(p, Binary<T, Minimum>{}, stream_result<T>(p));
+      case ElementwiseKind::relu_grad: {  // (the parameters in x's dtype, as TensorFlow converts them)
+        using A = widen_t<T>;
+        const auto in_t = [](double v) { return convert_one<A>(convert_one<T>(v)); };
+        const ReluGrad<A> f{std::isnan(p.param[0]) ? A(0) : in_t(p.param[0]), in_t(p.param[1]),
+                            std::isnan(p.param[2]) ? A(0) : in_t(p.param[2]), !std::isnan(p.param[1])};
+        return run_lines(p, Binary<T, ReluGrad<A>>{f}, stream_result<T>(p));
+      }
       case ElementwiseKind::multiply_add: return run_lines(p, Ternary<T, MultiplyAdd>{}, stream_result<T>(p));
       case ElementwiseKind::clip: return clip_typed<T>(p);
       case ElementwiseKind::select: return run_lines(p, Ternary<T, Select>{}, stream_result<T>(p));

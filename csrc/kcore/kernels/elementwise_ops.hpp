@@ -173,6 +173,30 @@ struct Relu {
   }
 };
 
+// g times the slope of Relu at x, as TensorFlow differentiates Keras 2.3.1's relu graph: 1 where x
+// passes (x > threshold; with a maximum, x >= 0 after a threshold and x <= max_value, below it
+// for relu6: no threshold, max_value 6), else alpha where x < threshold (the negative part), else
+// 0; leaky_relu (alpha alone) takes alpha wherever x > 0 fails (NaN included). g * 0 stays NaN for
+// a NaN or infinite g, as g * cast(mask) does.
+template <class A>
+struct ReluGrad {
+  A alpha, max_value, threshold;
+  bool has_max;
+  vec<A> apply(vec<A> g, vec<A> x) const {
+    const vec<A> one = splat<A>(1), zero = splat<A>(0), t = splat<A>(threshold);
+    if (alpha != 0 && !has_max && threshold == 0) return g * (x > zero ? one : splat<A>(alpha));
+    auto pass = x > t;
+    if (has_max) {
+      const vec<A> top = splat<A>(max_value);
+      if (threshold != 0) pass = pass & (x >= zero);
+      pass = pass & (threshold == 0 && max_value == 6 ? x < top : x <= top);
+    }
+    vec<A> slope = pass ? one : zero;
+    if (alpha != 0) slope = x < t ? splat<A>(alpha) : slope;
+    return g * slope;
+  }
+};
+
 // out = f(in0, ..., in(K-1)) for K operands of one float type, computed in vectors of its
 // arithmetic type A (float16 in float32, rounded once). A tail shorter than a vector goes through
 // the same vector code (padded), so where a run is cut never changes a bit.

@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from kcore import _graph
+from kcore import _reference as ref
 from kcore import _validate as V
 from kcore._api.common import pointwise_rule, same_as_first, static_dtype, static_shape
 from kcore._api.config import data_format as config_data_format
@@ -253,53 +254,17 @@ def _float_name(x):
 # Gradient rules (kcore/_api/grad.py)
 
 
-def _relu_tests(max_value, threshold) -> list:
-    """The comparisons (kind, bound) of x whose conjunction is where relu's slope is 1, as Keras
-    2.3.1's TensorFlow graph differentiates it: x > threshold, and with max_value, relu6 (threshold
-    0, max_value 6) strict below 6, else tf.clip_by_value's minimum and maximum, inclusive of their
-    bounds (x >= 0 once a threshold has kept x, x <= max_value)."""
-    tests = [(E.greater, threshold)]
-    if max_value is not None:
-        if threshold != 0:
-            tests.append((E.greater_equal, 0.0))
-        tests.append((E.less, max_value) if threshold == 0 and max_value == 6 else (E.less_equal, max_value))
-    return tests
-
-
-_COMPARE = {E.greater: np.greater, E.greater_equal: np.greater_equal, E.less: np.less, E.less_equal: np.less_equal}
-
-
-def _relu_slope(kern, a, dt, alpha, max_value, threshold):
-    """d relu / dx at a, in dt: 1 where the tests pass; elsewhere alpha where x < threshold (the
-    negative part, -alpha relu(threshold - x)), or alpha wherever x > 0 fails for tf.nn.leaky_relu
-    (alpha alone: 0 and NaN included). The provider's comparisons, cast and select (each one
-    threaded pass) where it takes a, else NumPy's."""
-    native = a.dtype == dt and a.dtype.kind == "f" and a.ndim > 0
-    passes = None
-    for kind, bound in _relu_tests(max_value, threshold):
-        with np.errstate(over="ignore"):  # (compared in a's dtype, as NumPy compares with a Python number)
-            b = np.asarray(float(bound), a.dtype) if a.dtype.kind == "f" else bound
-            t = kern.elementwise(kind, a, b) if native else None
-            if t is None:
-                native, t = False, _COMPARE[kind](a, b)
-        passes = t if passes is None else np.logical_and(passes, t, out=passes)
-    d = run("cast", kern, passes.view(np.uint8), dt) if native else passes.astype(dt)
-    if alpha == 0:
-        return d
-    if max_value is None and threshold == 0:  # leaky_relu
-        return kern.elementwise3(E.select, d, np.ones((), dt), np.asarray(alpha, dt)) if native else \
-            np.where(passes, dt.type(1), dt.type(alpha))
-    below = np.less(a, threshold)
-    return d + dt.type(alpha) * below.astype(dt)
-
-
 @op("_relu_grad", kernels=True, shape=lambda g, x, *rest: (static_shape(x), static_dtype(g)))
 def relu_grad(kern, g, x, alpha=0.0, max_value=None, threshold=0.0):
-    """d relu / dx times g (_relu_slope)."""
+    """d relu / dx times g (kcore/_reference.py's relu_slope_exact): one pass of the provider's
+    relu_grad kind over g and x, or g times NumPy's slope where it declines them."""
     a, gr = np.asarray(x), np.asarray(g)
-    d = _relu_slope(kern, a, gr.dtype, alpha, max_value, threshold)
-    r = kern.elementwise(E.multiply, gr, d) if d.dtype == gr.dtype and d.shape == gr.shape else None
-    return gr * d if r is None else r
+    if a.dtype == gr.dtype and a.dtype.kind == "f" and a.shape == gr.shape:
+        top = None if max_value is None else float(max_value)
+        r = kern.elementwise(E.relu_grad, gr, a, float(alpha), top, float(threshold))
+        if r is not None:
+            return r
+    return gr * ref.relu_slope_exact(a, gr.dtype, alpha, max_value, threshold)
 
 
 @gradient("relu")
