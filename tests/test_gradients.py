@@ -680,3 +680,14 @@ def test_hard_sigmoid_gradient_at_its_bounds(dtype):
     want = np.where((u >= 0) & (u <= 1), np.asarray(0.2, dtype), np.asarray(0.0, dtype))
     np.testing.assert_array_equal(g, want)
     np.testing.assert_array_equal(y, np.clip(u, 0, 1).astype(dtype))
+
+
+def test_relu_and_prod_gradients_of_scalars_and_empty_arrays():
+    x = K.variable(np.float32(1.0))
+    for params in ({"max_value": 5.0}, {"max_value": 6.0}, {"alpha": 0.1, "threshold": 0.5, "max_value": 5.0}):
+        (g,) = K.function([], K.gradients(K.relu(x, **params), [x]))([])
+        assert float(g) == 1.0, params
+    for shape, axis in (((0, 3), 1), ((2, 0), 0), ((0, 3), None)):
+        p = K.placeholder((None, None))
+        (g,) = K.function([p], K.gradients(K.sum(K.prod(p, axis=axis)), [p]))([np.zeros(shape, np.float32)])
+        assert g.shape == shape

@@ -1201,6 +1201,7 @@ void conv_depthwise_adjoint(const ConvPlan& p) {
         const A* const wr = wide_w.get() + (kd * g.k[1] + kh) * kw_n * OCP;
         for (std::int64_t kw = 0; kw < kw_n; ++kw) {
           const TapRange o = outputs_inside(g, 2, kw);
+          if (o.lo >= o.hi) continue;  // (no pointer formed outside acc)
           A* const a0 = acc + (o.lo * g.stride[2] + kw * g.dil[2] - g.pad[2]) * OCP;
           const std::int64_t step = g.stride[2] * OCP;
           for (std::int64_t c0 = 0; c0 < OCP; c0 += L) {
@@ -1298,6 +1299,7 @@ void conv_depthwise_weights(const ConvPlan& p) {
           for (std::int64_t kw = 0; kw < kw_n; ++kw) {
             const TapRange o = outputs_inside(g, 2, kw);
             const std::int64_t m = o.hi - o.lo;
+            if (m == 0) continue;  // (nothing to add; no pointer formed outside the line)
             const A* const xs = xl + (o.lo * g.stride[2] + kw * g.dil[2] - g.pad[2]) * OCP;
             const A* const gs = gl + o.lo * OCP;
             const std::int64_t xstep = g.stride[2] * OCP;

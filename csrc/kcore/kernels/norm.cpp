@@ -36,33 +36,37 @@ void norm_grad_typed(const NormGradPlan& p) {
   const double* const mean = p.mean;
   const std::int64_t per = (O + kChunks - 1) / kChunks, chunks = (O + per - 1) / per;
   AlignedBuffer<double> part(static_cast<std::size_t>(chunks * 2 * C));
-  parallel_tasks(chunks, std::max<std::int64_t>(per * row * 2, 1), [&](std::int64_t k) {
+  // Tasks: a chunk of rows, all channels (channels_last: a row holds one value per channel); or,
+  // with runs of I values per channel (channels_first), a chunk's rows of one channel, so a small
+  // batch still spreads over the threads.
+  const std::int64_t per_task = I == 1 ? C : 1;
+  parallel_tasks(chunks * (C / per_task), std::max<std::int64_t>(per * per_task * I * 2, 1), [&](std::int64_t task) {
+    const std::int64_t k = task / (C / per_task), c0 = task % (C / per_task) * per_task;
     double* const sg = part.get() + k * 2 * C;
     double* const sgc = sg + C;
-    std::fill(sg, sg + 2 * C, 0.0);
+    std::fill(sg + c0, sg + c0 + per_task, 0.0);
+    std::fill(sgc + c0, sgc + c0 + per_task, 0.0);
     for (std::int64_t o = k * per; o < std::min(O, (k + 1) * per); ++o) {
       const T* const xr = x + o * row;
       const T* const gr = gy + o * row;
-      if (I == 1) {  // channels_last: a row holds one value per channel
+      if (I == 1) {
         for (std::int64_t c = 0; c < C; ++c) {
           const double g = convert_one<double>(gr[c]);
           sg[c] += g;
           sgc[c] += g * (convert_one<double>(xr[c]) - mean[c]);
         }
       } else {
-        for (std::int64_t c = 0; c < C; ++c) {
-          const T* const xc = xr + c * I;
-          const T* const gc = gr + c * I;
-          const double m = mean[c];
-          double a = 0, b = 0;
-          for (std::int64_t i = 0; i < I; ++i) {
-            const double g = convert_one<double>(gc[i]);
-            a += g;
-            b += g * (convert_one<double>(xc[i]) - m);
-          }
-          sg[c] += a;
-          sgc[c] += b;
+        const T* const xc = xr + c0 * I;
+        const T* const gc = gr + c0 * I;
+        const double m = mean[c0];
+        double a = 0, b = 0;
+        for (std::int64_t i = 0; i < I; ++i) {
+          const double g = convert_one<double>(gc[i]);
+          a += g;
+          b += g * (convert_one<double>(xc[i]) - m);
         }
+        sg[c0] += a;
+        sgc[c0] += b;
       }
     }
   });
@@ -86,23 +90,25 @@ void norm_grad_typed(const NormGradPlan& p) {
     m[c] = static_cast<A>(mean[c]);
   }
   T* const dx = reinterpret_cast<T*>(p.dx);
-  parallel_for(0, O, std::max<std::int64_t>(1, tuning::kGrain / std::max<std::int64_t>(row, 1)),
+  // Runs of one channel's values: a row (channels_last, C channels) or one channel's I values.
+  const std::int64_t runs = I == 1 ? O : O * C, run = I == 1 ? C : I;
+  parallel_for(0, runs, std::max<std::int64_t>(1, tuning::kGrain / std::max<std::int64_t>(run, 1)),
                [&](std::int64_t b, std::int64_t e) {
-    for (std::int64_t o = b; o < e; ++o) {
-      const T* const xr = x + o * row;
-      const T* const gr = gy + o * row;
-      T* const dr = dx + o * row;
+    for (std::int64_t r = b; r < e; ++r) {
+      const T* const xr = x + r * run;
+      const T* const gr = gy + r * run;
+      T* const dr = dx + r * run;
       if (I == 1) {
         for (std::int64_t c = 0; c < C; ++c) {
           const A t = (convert_one<A>(xr[c]) - m[c]) * k1[c] + k0[c];
           dr[c] = convert_one<T>(convert_one<A>(gr[c]) * s[c] + t);
         }
       } else {
-        for (std::int64_t c = 0; c < C; ++c)
-          for (std::int64_t i = c * I; i < (c + 1) * I; ++i) {
-            const A t = (convert_one<A>(xr[i]) - m[c]) * k1[c] + k0[c];
-            dr[i] = convert_one<T>(convert_one<A>(gr[i]) * s[c] + t);
-          }
+        const std::int64_t c = r % C;
+        for (std::int64_t i = 0; i < I; ++i) {
+          const A t = (convert_one<A>(xr[i]) - m[c]) * k1[c] + k0[c];
+          dr[i] = convert_one<T>(convert_one<A>(gr[i]) * s[c] + t);
+        }
       }
     }
   });

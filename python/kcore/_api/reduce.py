@@ -196,7 +196,7 @@ def prod_of_others(x, axis=None):
         sorted({int(v) % max(a.ndim, 1) for v in ([axis] if np.ndim(axis) == 0 else axis)}))
     rest = a.ndim - len(axes)
     moved = np.moveaxis(a.astype(np.float64), axes, range(rest, a.ndim))
-    flat = moved.reshape(*moved.shape[:rest], -1)
+    flat = moved.reshape(*moved.shape[:rest], int(np.prod(moved.shape[rest:])))  # (-1 is ambiguous when empty)
     before, after = np.ones_like(flat), np.ones_like(flat)
     if flat.shape[-1] > 1:
         np.cumprod(flat[..., :-1], axis=-1, out=before[..., 1:])
