@@ -273,6 +273,7 @@ KERNEL_GRAD_CASES = [  # (conv, x shape, kernel shape, strides, padding, data_fo
     (K.conv2d, (2, 5, 3, 4), (1, 1, 5, 3), (1, 1), "same", "channels_first", (1, 1)),
     (K.conv3d, (2, 3, 2, 4, 3), (1, 1, 1, 3, 2), (1, 1, 1), "valid", "channels_last", (1, 1, 1)),
     (K.conv2d, (2, 6, 5, 3), (1, 1, 3, 4), (2, 2), "valid", "channels_last", (1, 1)),  # strided: not pointwise
+    (K.conv2d, (4, 32, 32, 4), (1, 1, 4, 3), (1, 1), "same", "channels_last", (1, 1)),  # positions in 4 chunks
     (K.conv2d, (2, 4, 4, 2), (5, 5, 2, 3), (1, 1), "same", "channels_last", (1, 1)),  # kernel larger than x
     (K.conv2d, (0, 6, 6, 2), (3, 3, 2, 3), (1, 1), "same", "channels_last", (1, 1)),  # empty batch
     (K.conv3d, (2, 4, 5, 3, 2), (2, 3, 2, 2, 3), (1, 2, 1), "same", "channels_last", (1, 1, 1)),

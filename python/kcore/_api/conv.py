@@ -772,9 +772,9 @@ def conv_grad(kern, g, x, kernel, which, nd, strides, padding, data_format, dila
         xl, gl = _to_last(a, p.fmt), _to_last(gr, p.fmt)
         if gr.size == 0 or a.size == 0:
             return np.zeros(w.shape, w.dtype)
-        if not depthwise and _pointwise(w, p):  # X^T G: one product, x and g read in place
+        if not depthwise and _pointwise(w, p):  # X^T G: x and g read in place
             c, f = w.shape[-2:]
-            return run("dot", kern, xl.reshape(-1, c).T, gl.reshape(-1, f)).reshape(w.shape)
+            return _transposed_product(kern, xl.reshape(-1, c), gl.reshape(-1, f)).reshape(w.shape)
         if not depthwise:
             return _kernel_grad(kern, xl, w, gl, p, fn)
         return _provided(kern.depthwise_kernel_grad(xl, gl, w.shape[:nd], p.strides, p.dilation, p.pads), fn)
@@ -788,6 +788,21 @@ def _pointwise(w, p) -> bool:
     nd = w.ndim - 2
     return all(k == 1 for k in w.shape[:nd]) and all(s == 1 for s in p.strides) and not any(
         b or e for b, e in p.pads)
+
+
+def _transposed_product(kern, a, b):
+    """a^T b for a (k, m) and b (k, n). A k long beside m x n (a pointwise convolution's kernel
+    gradient: k positions, m x n channels) goes in equal chunks fixed by its length, their products
+    side by side (batch_dot's item tasks; one product splits its threads over m and n only),
+    summed in order."""
+    k, m = a.shape
+    n = b.shape[1]
+    chunks = next((c for c in (16, 8, 4, 2) if k % c == 0 and k // c >= 1024), 1) if k >= m * n else 1
+    if chunks == 1:
+        return run("dot", kern, a.T, b)
+    parts = run("batch_dot", kern, a.reshape(chunks, k // chunks, m).transpose(0, 2, 1),
+                b.reshape(chunks, k // chunks, n), (2, 1))
+    return run("sum", kern, parts, 0)
 
 
 def _kernel_grad(kern, x, w, g, p, fn):
