@@ -692,3 +692,31 @@ def test_relu_and_prod_gradients_of_scalars_and_empty_arrays():
         p = K.placeholder((None, None))
         (g,) = K.function([p], K.gradients(K.sum(K.prod(p, axis=axis)), [p]))([np.zeros(shape, np.float32)])
         assert g.shape == shape
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32"])
+def test_relu_gradient_rules_follow_the_parameters_as_given(dtype):
+    # Which rule applies (leaky_relu, relu6, a threshold) is decided on Keras's parameters before
+    # they meet x's dtype: 6.0000001 rounds to 6 in float32 but is not relu6 (inclusive at its
+    # maximum); a tiny threshold is a threshold, not leaky_relu; NaN parameters compare as NaN.
+    x = K.constant(np.array([6.0, 0.0, 1.0], dtype), dtype)
+    cases = [({"max_value": 6.0000001 if dtype == "float32" else 6.001}, [1, 0, 1]),
+             ({"alpha": 0.1, "threshold": 1e-50}, [1, 0, 1]), ({"max_value": 6.0, "threshold": 1e-50}, [1, 0, 1]),
+             ({"max_value": float("nan")}, [0, 0, 0])]
+    for params, want in cases:
+        (g,) = K.function([], K.gradients(K.sum(K.relu(x, **params)), [x]))([])
+        np.testing.assert_array_equal(g, np.asarray(want, dtype), err_msg=str(params))
+    from kcore._kernels import NUMPY, ElementwiseKind
+    with pytest.raises(ValueError, match="only relu_grad takes parameters"):
+        NUMPY.elementwise(ElementwiseKind.add, np.ones(2), np.ones(2), 1.0)
+    slope = NUMPY.elementwise(ElementwiseKind.relu_grad, np.ones(2), np.array([-1.0, 1.0]))  # (relu's defaults)
+    np.testing.assert_array_equal(slope, [0, 1])
+
+
+def test_float16_pointwise_kernel_gradient_sums_once():
+    # Partial products rounded to float16 could overflow (+inf, -inf: NaN) where the whole sum is 0.
+    xv = np.ones((2, 32, 32, 1), np.float16)
+    gv = np.concatenate([np.full((1, 32, 32, 1), 64, np.float16), np.full((1, 32, 32, 1), -64, np.float16)])
+    x, k = K.placeholder(xv.shape, dtype="float16"), K.variable(np.ones((1, 1, 1, 1)), dtype="float16")
+    (gk,) = K.function([x], K.gradients(K.sum(K.conv2d(x, k) * K.constant(gv, "float16")), [k]))([xv])
+    assert gk.ravel().tolist() == [0.0]

@@ -147,12 +147,16 @@ class _Numpy:
 
     @staticmethod
     def elementwise(kind, x, y, *params):
+        if params and ElementwiseKind(kind) != ElementwiseKind.relu_grad:
+            raise ValueError("elementwise: only relu_grad takes parameters")
         if not _pair(x, y):
             return None
         if ElementwiseKind(kind) == ElementwiseKind.relu_grad:  # (x: the gradient, y: relu's input)
             if x.shape != y.shape:
                 return None
-            slope = ref.relu_slope_exact(y, x.dtype, *params)
+            given: tuple = (*params, *(0.0, None, 0.0)[len(params):])  # (relu's defaults)
+            alpha, max_value, threshold = given
+            slope = ref.relu_slope_exact(y, x.dtype, alpha, max_value, threshold)
             with np.errstate(all="ignore"):
                 return _rounded(x.astype(np.float64) * slope.astype(np.float64), x.dtype)
         f = {ElementwiseKind.add: np.add, ElementwiseKind.subtract: np.subtract,

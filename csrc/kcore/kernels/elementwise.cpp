@@ -219,8 +219,11 @@ void elementwise(const ElementwisePlan& p) {
       case ElementwiseKind::relu_grad: {  // (the parameters in x's dtype, as TensorFlow converts them)
         using A = widen_t<T>;
         const auto in_t = [](double v) { return convert_one<A>(convert_one<T>(v)); };
-        const ReluGrad<A> f{std::isnan(p.param[0]) ? A(0) : in_t(p.param[0]), in_t(p.param[1]),
-                            std::isnan(p.param[2]) ? A(0) : in_t(p.param[2]), !std::isnan(p.param[1])};
+        const double alpha = std::isnan(p.param[0]) ? 0 : p.param[0], threshold = std::isnan(p.param[2]) ? 0 : p.param[2];
+        const bool has_max = !std::isnan(p.param[1]);
+        const ReluGrad<A> f{in_t(alpha), in_t(p.param[1]), in_t(threshold), has_max,
+                            alpha != 0 && !has_max && threshold == 0, has_max && threshold == 0 && p.param[1] == 6,
+                            threshold != 0};
         return run_lines(p, Binary<T, ReluGrad<A>>{f}, stream_result<T>(p));
       }
       case ElementwiseKind::multiply_add: return run_lines(p, Ternary<T, MultiplyAdd>{}, stream_result<T>(p));

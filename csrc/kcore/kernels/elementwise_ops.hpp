@@ -178,18 +178,20 @@ struct Relu {
 // for relu6: no threshold, max_value 6), else alpha where x < threshold (the negative part), else
 // 0; leaky_relu (alpha alone) takes alpha wherever x > 0 fails (NaN included). g * 0 stays NaN for
 // a NaN or infinite g, as g * cast(mask) does.
+// The rule's choices (leaky_relu, relu6, a threshold) are made on Keras's parameters as given,
+// before they are converted to x's dtype: the flags.
 template <class A>
 struct ReluGrad {
   A alpha, max_value, threshold;
-  bool has_max;
+  bool has_max, leaky, relu6, thresholded;
   vec<A> apply(vec<A> g, vec<A> x) const {
     const vec<A> one = splat<A>(1), zero = splat<A>(0), t = splat<A>(threshold);
-    if (alpha != 0 && !has_max && threshold == 0) return g * (x > zero ? one : splat<A>(alpha));
+    if (leaky) return g * (x > zero ? one : splat<A>(alpha));
     auto pass = x > t;
     if (has_max) {
       const vec<A> top = splat<A>(max_value);
-      if (threshold != 0) pass = pass & (x >= zero);
-      pass = pass & (threshold == 0 && max_value == 6 ? x < top : x <= top);
+      if (thresholded) pass = pass & (x >= zero);
+      pass = pass & (relu6 ? x < top : x <= top);
     }
     vec<A> slope = pass ? one : zero;
     if (alpha != 0) slope = x < t ? splat<A>(alpha) : slope;

@@ -794,10 +794,13 @@ def _transposed_product(kern, a, b):
     """a^T b for a (k, m) and b (k, n). A k long beside m x n (a pointwise convolution's kernel
     gradient: k positions, m x n channels) goes in equal chunks fixed by its length, their products
     side by side (batch_dot's item tasks; one product splits its threads over m and n only),
-    summed in order."""
+    summed in order; float32 and float64."""
     k, m = a.shape
     n = b.shape[1]
+    # (float16 would round each chunk's product: one product keeps its float32 sums to the end)
     chunks = next((c for c in (16, 8, 4, 2) if k % c == 0 and k // c >= 1024), 1) if k >= m * n else 1
+    if a.dtype == np.float16:
+        chunks = 1
     if chunks == 1:
         return run("dot", kern, a.T, b)
     parts = run("batch_dot", kern, a.reshape(chunks, k // chunks, m).transpose(0, 2, 1),

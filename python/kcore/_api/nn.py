@@ -259,7 +259,9 @@ def relu_grad(kern, g, x, alpha=0.0, max_value=None, threshold=0.0):
     """d relu / dx times g (kcore/_reference.py's relu_slope_exact): one pass of the provider's
     relu_grad kind over g and x, or g times NumPy's slope where it declines them."""
     a, gr = np.asarray(x), np.asarray(g)
-    if a.dtype == gr.dtype and a.dtype.kind == "f" and a.shape == gr.shape:
+    params = (alpha, threshold) if max_value is None else (alpha, threshold, max_value)
+    # (the native kind reads NaN as a parameter left out: NaN ones take the reference's comparisons)
+    if a.dtype == gr.dtype and a.dtype.kind == "f" and a.shape == gr.shape and not np.isnan(params).any():
         top = None if max_value is None else float(max_value)
         r = kern.elementwise(E.relu_grad, gr, a, float(alpha), top, float(threshold))
         if r is not None:
