@@ -518,7 +518,7 @@ template <class T, int NB>
 inline void small_item(const GemmPlan& g, const char* a, const char* b, T* c, widen_t<T>* bw) {
   using A = widen_t<T>;
   constexpr int L = kLanes<A>;
-  constexpr int R = kAccRegs / NB >= 16 ? 16 : (kAccRegs / NB >= 8 ? 8 : (kAccRegs / NB >= 4 ? 4 : 2));
+  constexpr int R = kAccRegs / NB >= 16 ? 16 : (kAccRegs / NB >= 8 ? 8 : (kAccRegs / NB >= 4 ? 4 : (kAccRegs / NB >= 2 ? 2 : 1)));
   const std::int64_t N = g.N, K = g.K;
   if constexpr (!std::is_same_v<T, half>) {
     // B's rows are contiguous: read them in place (the last vector masked where the level can).
@@ -666,16 +666,32 @@ void gemm_small(const GemmPlan& g) {
         case 2: small_item<T, 2>(g, a, b, c, bw); break;
         case 3: small_item<T, 3>(g, a, b, c, bw); break;
         case 4: small_item<T, 4>(g, a, b, c, bw); break;
+        // Up to 8 vectors of columns: one row of accumulators still fits 16 registers (AVX2).
+        case 5: small_item<T, 5>(g, a, b, c, bw); break;
+        case 6: small_item<T, 6>(g, a, b, c, bw); break;
+        case 7: small_item<T, 7>(g, a, b, c, bw); break;
+        case 8: small_item<T, 8>(g, a, b, c, bw); break;
         default: {
-          // Wide and short: accumulate C rows in memory, a column block at a time.
-          std::unique_ptr<A[]> acc(new A[static_cast<std::size_t>(g.N)]);
+          // Wide and short: accumulate C rows in memory (padded to whole vectors).
+          std::unique_ptr<A[]> acc(new A[static_cast<std::size_t>(nb * L)]);
           for (std::int64_t m = 0; m < g.M; ++m) {
-            std::fill(acc.get(), acc.get() + g.N, A(0));
+            std::fill(acc.get(), acc.get() + nb * L, A(0));
             for (std::int64_t k = 0; k < g.K; ++k) {
               T x;
               std::memcpy(&x, a + m * g.a.row + k * g.a.col, sizeof x);
               const A av = convert_one<A>(x);
               const char* row = b + k * g.b.row;
+              if constexpr (!std::is_same_v<T, half>) {
+                if (g.b.col == item && g.b.row % item == 0) {  // B's rows in place, a vector at a time
+                  const A* br = reinterpret_cast<const A*>(row);
+                  const vec<A> avv = splat<A>(av);
+                  std::int64_t n = 0;
+                  for (; n + L <= g.N; n += L) store(acc.get() + n, fmadd<A>(avv, load(br + n), load(acc.get() + n)));
+                  if (n < g.N)
+                    store(acc.get() + n, fmadd<A>(avv, load_partial(br + n, static_cast<int>(g.N - n)), load(acc.get() + n)));
+                  continue;
+                }
+              }
               for (std::int64_t n = 0; n < g.N; ++n) {
                 T y;
                 std::memcpy(&y, row + n * g.b.col, sizeof y);

@@ -234,15 +234,15 @@ inline vec<T> load_partial(const T* p, int n) {
   }
 #elif defined(__AVX2__)
   if constexpr (kVecBytes == 32 && (std::is_same_v<T, float> || std::is_same_v<T, double>)) {
-    alignas(32) std::int64_t m64[4];
-    alignas(32) std::int32_t m32[8];
+    // The mask from a compare (hoisted out of loops with a fixed n): lanes stored to memory and
+    // read back as a vector stalled every load on store forwarding.
     if constexpr (std::is_same_v<T, float>) {
-      for (int l = 0; l < 8; ++l) m32[l] = l < n ? -1 : 0;
-      const __m256 r = _mm256_maskload_ps(p, _mm256_load_si256(reinterpret_cast<const __m256i*>(m32)));
+      const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+      const __m256 r = _mm256_maskload_ps(p, mask);
       std::memcpy(&v, &r, sizeof v);
     } else {
-      for (int l = 0; l < 4; ++l) m64[l] = l < n ? -1 : 0;
-      const __m256d r = _mm256_maskload_pd(p, _mm256_load_si256(reinterpret_cast<const __m256i*>(m64)));
+      const __m256i mask = _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3));
+      const __m256d r = _mm256_maskload_pd(p, mask);
       std::memcpy(&v, &r, sizeof v);
     }
     return v;
