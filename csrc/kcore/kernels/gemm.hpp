@@ -431,13 +431,13 @@ inline void store_rows(const vec<widen_t<T>> (&acc)[R][NB], T* c, std::int64_t N
   for (int r = 0; r < R; ++r) {
     if constexpr (!std::is_same_v<T, half>) {
       T* crow = c + r * N;
-#pragma GCC unroll 4
+#pragma GCC unroll 8
       for (int j = 0; j < NB - 1; ++j) store(crow + j * L, acc[r][j]);
       if (tail == L) store(crow + (NB - 1) * L, acc[r][NB - 1]);
       else store_partial(crow + (NB - 1) * L, acc[r][NB - 1], tail);
     } else {
       alignas(64) A row[NB * L];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
       for (int j = 0; j < NB; ++j) store(row + j * L, acc[r][j]);
       convert_run(row, c + r * N, N);
     }
@@ -465,17 +465,28 @@ template <class T, int NB, int R>
   // The accumulators' address is never taken (stores go through by-value helpers), so they
   // stay in registers for the whole k loop.
   vec<A> acc[S][R][NB];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
   for (int s = 0; s < S; ++s)
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
+#pragma GCC unroll 8
       for (int j = 0; j < NB; ++j) acc[s][r][j] = splat<A>(A(0));
   const char* arow = a + m0 * g.a.row;
   const A* brow = bw;
   auto step = [&](vec<A>(&ac)[R][NB]) __attribute__((always_inline)) {
+    if constexpr (R == 1) {  // each B vector read once, straight into its multiply-add (an array of 8 spilled)
+      T x;
+      std::memcpy(&x, arow, sizeof x);
+      const vec<A> av = splat<A>(convert_one<A>(x));
+#pragma GCC unroll 8
+      for (int j = 0; j < NB - 1; ++j) ac[0][j] = fmadd<A>(av, load(brow + j * L), ac[0][j]);
+      ac[0][NB - 1] = fmadd<A>(av, tail == L ? load(brow + (NB - 1) * L) : load_partial(brow + (NB - 1) * L, tail), ac[0][NB - 1]);
+      arow += g.a.col;
+      brow += ldb;
+      return;
+    }
     vec<A> b[NB];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int j = 0; j < NB - 1; ++j) b[j] = load(brow + j * L);
     b[NB - 1] = tail == L ? load(brow + (NB - 1) * L) : load_partial(brow + (NB - 1) * L, tail);
 #pragma GCC unroll 16
@@ -483,7 +494,7 @@ template <class T, int NB, int R>
       T x;
       std::memcpy(&x, arow + r * g.a.row, sizeof x);
       const vec<A> av = splat<A>(convert_one<A>(x));
-#pragma GCC unroll 4
+#pragma GCC unroll 8
       for (int j = 0; j < NB; ++j) ac[r][j] = fmadd<A>(av, b[j], ac[r][j]);
     }
     arow += g.a.col;
@@ -491,13 +502,13 @@ template <class T, int NB, int R>
   };
   std::int64_t k = 0;
   for (; k + S <= K; k += S)
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int s = 0; s < S; ++s) step(acc[s]);
   for (; k < K; ++k) step(acc[0]);
   if constexpr (S > 1) {
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
+#pragma GCC unroll 8
       for (int j = 0; j < NB; ++j) {
         if constexpr (S == 4) acc[0][r][j] = (acc[0][r][j] + acc[1][r][j]) + (acc[2][r][j] + acc[3][r][j]);
         else acc[0][r][j] = acc[0][r][j] + acc[1][r][j];
