@@ -374,7 +374,7 @@ void gemm_typed(const GemmPlan& g) {
   // Few rows per task would use a packed panel of B too little to pay for packing it: whole
   // panels of a B with contiguous rows are then read where they lie (same bits).
   const bool b_in_place = !kHalf && g.b.col == std::int64_t(sizeof(T)) && g.b.row % std::int64_t(sizeof(T)) == 0 &&
-                          tasks.rows <= tuning::kGemmBInPlaceRows;
+                          tasks.rows <= tuning::kGemmBInPlaceRows && g.b.row % tuning::kGemmBInPlaceAliasBytes != 0;
   parallel_tasks(g.batch * per_item, task_work, [&](std::int64_t task) {
     const std::int64_t bi = task / per_item, rb = task % per_item / tasks.col_blocks, cb = task % tasks.col_blocks;
     const std::int64_t m_end = std::min(M, (rb + 1) * tasks.rows);
