@@ -119,6 +119,10 @@ def test_cast_special_values():
         expected = x.astype(np.float16)
     np.testing.assert_array_equal(K.cast(x, "float16").view(np.uint16), expected.view(np.uint16))
     assert np.signbit(K.cast(np.array([-0.0], np.float32), "float16")[0])
+    # Blocks of infinities without a NaN (attention masks) take the vector path.
+    infs = np.array([np.inf, -np.inf, 1e300, -7e4, 65520.0, -0.0, 2.0**-26, 1.0] * 8)
+    with np.errstate(over="ignore"):
+        np.testing.assert_array_equal(K.cast(infs, "float16").view(np.uint16), infs.astype(np.float16).view(np.uint16))
 
 
 def test_cast_keeps_memory_order_like_astype():

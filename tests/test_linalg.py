@@ -83,15 +83,17 @@ def test_batch_dot_any_layout(data, dtype):
 @pytest.mark.parametrize("m", [1, 2, 3, 7])
 def test_small_products_every_column_width(dtype, m, rng):
     # Tiny batched products take register tiles by the number of column vectors (1 to 8) and
-    # rows accumulated in memory past that: every width up to 9 vectors of 16, with tails,
-    # B's rows read in place and (through a reversed view) copied.
+    # rows accumulated in memory past that: widths past 8 vectors on every level, with tails;
+    # B's rows read in place and (through a reversed view) copied, to the same bits.
     for n in [*range(1, 40), 47, 48, 57, 63, 64, 65, 96, 127, 128, 129, 144]:
         x = rng.standard_normal((3, m, 5)).astype(dtype)
         y = rng.standard_normal((3, 5, n)).astype(dtype)
         ref, bound = _ref_batch_dot(x, y, 2, 1)
         _check(K.batch_dot(x, y, axes=(2, 1)), ref, dtype, bound)
+        got = K.batch_dot(x, y, axes=(2, 1))
+        _check(got, ref, dtype, bound)
         yr = np.ascontiguousarray(y[:, :, ::-1])[:, :, ::-1]
-        _check(K.batch_dot(x, yr, axes=(2, 1)), ref, dtype, bound)
+        assert K.batch_dot(x, yr, axes=(2, 1)).tobytes() == got.tobytes(), n
 
 
 @pytest.mark.parametrize("xs,ys", [((2, 3), (3, 4)), ((2, 3), (4, 3, 5)), ((32, 28, 3), (3, 4)), ((3,), (3,)),

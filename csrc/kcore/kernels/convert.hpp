@@ -412,7 +412,7 @@ inline void convert_run(const S* s, D* d, std::int64_t n) {
       }
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(d + i), _mm512_cvtps_ph(f, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
     }
-#elif defined(__F16C__)
+#elif defined(__F16C__) && defined(__AVX2__)
     for (; i + 8 <= n; i += 8) {
       __m256 f;
       if constexpr (std::is_same_v<S, float>) {
@@ -432,10 +432,15 @@ inline void convert_run(const S* s, D* d, std::int64_t n) {
         const __m256i up = _mm256_castps_si256(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1)));
         const __m256i down = _mm256_castps_si256(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0)));
         const __m256i mag = _mm256_and_si256(up, _mm256_set1_epi32(0x7fffffff));
-        const __m256i special = _mm256_cmpgt_epi32(mag, _mm256_set1_epi32(0x7fefffff));  // inf, NaN
+        // NaNs take the scalar path; infinities (found by the same first test) clamp to float16's.
+        const __m256i special = _mm256_cmpgt_epi32(mag, _mm256_set1_epi32(0x7fefffff));
         if (!_mm256_testz_si256(special, special)) {
-          for (int l = 0; l < 8; ++l) d[i + l] = convert_one<half>(s[i + l]);
-          continue;
+          const __m256i low_bit = _mm256_min_epu32(down, _mm256_set1_epi32(1));
+          const __m256i nan = _mm256_cmpgt_epi32(_mm256_or_si256(mag, low_bit), _mm256_set1_epi32(0x7ff00000));
+          if (!_mm256_testz_si256(nan, nan)) {
+            for (int l = 0; l < 8; ++l) d[i + l] = convert_one<half>(s[i + l]);
+            continue;
+          }
         }
         __m256i e = _mm256_sub_epi32(mag, _mm256_set1_epi32((1023 - 127) << 20));
         e = _mm256_min_epi32(_mm256_max_epi32(e, _mm256_set1_epi32(27 << 20)), _mm256_set1_epi32((127 + 17) << 20));

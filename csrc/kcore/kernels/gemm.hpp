@@ -677,37 +677,38 @@ void gemm_small(const GemmPlan& g) {
         case 2: small_item<T, 2>(g, a, b, c, bw); break;
         case 3: small_item<T, 3>(g, a, b, c, bw); break;
         case 4: small_item<T, 4>(g, a, b, c, bw); break;
-        // Up to 8 vectors of columns: one row of accumulators still fits 16 registers (AVX2).
+        // Up to 8 vectors of columns: a row of accumulators still fits AVX2's 16 registers.
         case 5: small_item<T, 5>(g, a, b, c, bw); break;
         case 6: small_item<T, 6>(g, a, b, c, bw); break;
         case 7: small_item<T, 7>(g, a, b, c, bw); break;
         case 8: small_item<T, 8>(g, a, b, c, bw); break;
         default: {
-          // Wide and short: accumulate C rows in memory (padded to whole vectors).
-          std::unique_ptr<A[]> acc(new A[static_cast<std::size_t>(nb * L)]);
+          // Wide and short: accumulate C rows in memory (padded to whole vectors), a vector of a
+          // B row at a time: read in place where its elements are contiguous, else first widened
+          // into `wide` (the same multiply-adds whatever B's layout).
+          const std::size_t padded = static_cast<std::size_t>(nb * L);
+          std::unique_ptr<A[]> acc(new A[padded]), wide(new A[padded]());
+          const bool in_place = !std::is_same_v<T, half> && g.b.col == item && g.b.row % item == 0;
           for (std::int64_t m = 0; m < g.M; ++m) {
-            std::fill(acc.get(), acc.get() + nb * L, A(0));
+            std::fill(acc.get(), acc.get() + padded, A(0));
             for (std::int64_t k = 0; k < g.K; ++k) {
               T x;
               std::memcpy(&x, a + m * g.a.row + k * g.a.col, sizeof x);
-              const A av = convert_one<A>(x);
+              const vec<A> av = splat<A>(convert_one<A>(x));
               const char* row = b + k * g.b.row;
-              if constexpr (!std::is_same_v<T, half>) {
-                if (g.b.col == item && g.b.row % item == 0) {  // B's rows in place, a vector at a time
-                  const A* br = reinterpret_cast<const A*>(row);
-                  const vec<A> avv = splat<A>(av);
-                  std::int64_t n = 0;
-                  for (; n + L <= g.N; n += L) store(acc.get() + n, fmadd<A>(avv, load(br + n), load(acc.get() + n)));
-                  if (n < g.N)
-                    store(acc.get() + n, fmadd<A>(avv, load_partial(br + n, static_cast<int>(g.N - n)), load(acc.get() + n)));
-                  continue;
+              const A* br = wide.get();
+              if (in_place) {
+                br = reinterpret_cast<const A*>(row);
+              } else {
+                for (std::int64_t n = 0; n < g.N; ++n) {
+                  T y;
+                  std::memcpy(&y, row + n * g.b.col, sizeof y);
+                  wide[n] = convert_one<A>(y);
                 }
               }
-              for (std::int64_t n = 0; n < g.N; ++n) {
-                T y;
-                std::memcpy(&y, row + n * g.b.col, sizeof y);
-                acc[n] += av * convert_one<A>(y);
-              }
+              std::int64_t n = 0;
+              for (; n + L <= g.N; n += L) store(acc.get() + n, fmadd<A>(av, load(br + n), load(acc.get() + n)));
+              if (n < g.N) store(acc.get() + n, fmadd<A>(av, load_partial(br + n, static_cast<int>(g.N - n)), load(acc.get() + n)));
             }
             if constexpr (std::is_same_v<T, half>) convert_run(acc.get(), c + m * g.N, g.N);
             else std::memcpy(c + m * g.N, acc.get(), static_cast<std::size_t>(g.N) * sizeof(T));
