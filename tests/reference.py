@@ -10,9 +10,10 @@ FLOATS = (np.float16, np.float32, np.float64)
 # is allowed separately): float16 accumulates in float32, float32 and float64 in float64.
 ACC_REL = {np.float16: 2.0**-18, np.float32: 2.0**-40, np.float64: 2.0**-40}
 # float32 sums and means add runs of a few terms in float32 before float64 (along a row, runs of
-# 8 blocks; down columns, pairwise trees of 8 rows): at most 7 float32 roundings, each within 2**-24
-# of the terms it covers, so the error stays below 8 * 2**-24 of sum(|x|) (SPEC "Numerics": at
-# least as accurate as pairwise summation, whose bound grows with log2(n)).
+# 8 blocks whose two halves then meet; down columns, pairwise trees of 8 rows): at most 8 float32
+# roundings, each within 2**-24 of the terms it covers, so the error stays within 8 * 2**-24 of
+# sum(|x|) to first order (SPEC "Numerics": at least as accurate as pairwise summation, whose
+# bound grows with log2(n)).
 SUM_REL = {**ACC_REL, np.float32: 8 * 2.0**-24}
 
 

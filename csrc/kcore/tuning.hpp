@@ -43,8 +43,8 @@ extern const bool prefetch_reads;
 // gathered into a copy of this many elements, which stays in L1-L2.
 constexpr std::int64_t kLeaf = 8192;
 // What a float32 sum adds in float32 before it meets its float64 totals: runs of 256-byte blocks
-// along rows (7 float32 roundings at most per lane), of rows down columns (a pairwise tree: 3);
-// shorter runs cost more conversions.
+// along rows (8 float32 roundings at most per term: 7 in its lane, 1 pairing the block's two
+// halves), of rows down columns (a pairwise tree: 3); shorter runs cost more conversions.
 constexpr std::int64_t kSumRun = 8;
 // Most columns one vertical block holds (the ops' shared row buffers).
 constexpr std::int64_t kColBlock = 2048;

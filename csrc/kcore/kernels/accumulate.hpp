@@ -182,54 +182,44 @@ inline A fold_contig(const W* q, std::int64_t n, A unit) {
   return tree_block<A>(acc, FoldOp<F>{});
 }
 
-// Sum of float32 q[0, n) in float64, at float32 speed: widening every element cost a conversion
-// each, the bound of the loop. Logical lane j of the 256-byte block adds its elements of a run
-// of tuning::kSumRun blocks in float32, then the run meets the lane's float64 total; lane j
-// absorbs lane j + B/2, then tree_block's order. A leaf of one run (n <= kSumRun * B, the last
-// block partial) stays in float32 to the end, tree included, unless that overflows: at most
-// kSumRun - 1 roundings per lane and a tree of log2(B) levels, as accurate as pairwise
-// summation, and the conversions that cost a short row as much as its loads are gone. The run's
-// loop stays rolled: unrolled, GCC ordered its adds column by column, a chain of dependent adds
-// 256 bytes apart (20-30% slower).
-inline double sum_in_runs(const float* q, std::int64_t n) {
-  constexpr int L = kLanes<float>, Ld = kLanes<double>;
+namespace detail {
+// The runs of sum_in_runs into tot, the float64 totals of logical lanes [0, B/2). Checked: a
+// lane whose run left float32's range (terms that cancel later), or that holds inf or NaN, is
+// added again in float64, so the result is float64's. Unchecked, such a lane leaves its total
+// inf or NaN, which nothing after it makes finite again.
+template <bool Checked>
+inline void sum_runs(const float* q, std::int64_t n, vec<double> (&tot)[kBlockVecs]) {
+  constexpr int L = kLanes<float>;
   constexpr int B = kBlockLanes<float>;
-  if (n <= tuning::kSumRun * B) {
-    const float s = fold_contig<float, Fold::add>(q, n, -0.0f);
-    if (std::isfinite(s)) return s;  // else an overflow the float64 totals below may not meet, or NaN
-  }
-  vec<double> lo[kBlockVecs], hi[kBlockVecs];  // float64 totals of lanes [0, B/2) and [B/2, B)
-  fill_block(lo, -0.0);
-  fill_block(hi, -0.0);
-  // The run's lanes t (its elements from q + start, len of them, blocks of B) into the float64
-  // totals; a lane whose run left float32's range (terms that cancel later) is added again in
-  // float64, so the result is float64's.
-  const auto flush = [&lo, &hi, q](const vec<float>(&t)[kBlockVecs], std::int64_t start, std::int64_t len) {
-    alignas(64) float lanes[B];
-    std::memcpy(lanes, t, sizeof lanes);
-    bool finite = true;
+  constexpr int H = kBlockVecs / 2;  // vectors of a block's first half
+  fill_block(tot, -0.0);
+  // The run t of len elements from q + start: lanes j and j + B/2 meet in float32, and the pair
+  // meets total j (lane j of tot[k] is lane j of the block's vector k / 2, half k % 2).
+  const auto flush = [&tot, q](vec<float>(&t)[kBlockVecs], std::int64_t start, std::int64_t len) {
 #pragma GCC unroll 16
-    for (int k = 0; k < kBlockVecs; ++k) finite = finite && !any_nonfinite(t[k]);
-    if (finite) {
+    for (int k = 0; k < H; ++k) t[k] += t[k + H];
+    if constexpr (Checked) {
+      vec<float> any = t[0] - t[0];  // (0 where finite, NaN where not)
 #pragma GCC unroll 16
-      for (int k = 0; k < kBlockVecs; ++k) {
-        lo[k] += load_as<double>(lanes + k * Ld);
-        hi[k] += load_as<double>(lanes + B / 2 + k * Ld);
+      for (int k = 1; k < H; ++k) any += t[k] - t[k];
+      if (any_nonfinite(any)) {
+        alignas(64) float lanes[B / 2];
+        std::memcpy(lanes, t, sizeof lanes);
+        alignas(64) double wide[B / 2];
+        for (int l = 0; l < B / 2; ++l) {
+          wide[l] = lanes[l];
+          if (std::isfinite(lanes[l])) continue;
+          double a[2] = {-0.0, -0.0};  // (lanes l and l + B/2 apart, then together: the fast path's order)
+          for (int h = 0; h < 2; ++h)
+            for (std::int64_t e = l + h * (B / 2); e < len; e += B) a[h] += static_cast<double>(q[start + e]);
+          wide[l] = a[0] + a[1];
+        }
+        for (int k = 0; k < kBlockVecs; ++k) tot[k] += load(wide + k * kLanes<double>);
+        return;
       }
-      return;
     }
-    alignas(64) double wide[B];
-    for (int l = 0; l < B; ++l) {
-      wide[l] = lanes[l];
-      if (std::isfinite(lanes[l])) continue;
-      double a = -0.0;
-      for (std::int64_t e = l; e < len; e += B) a += static_cast<double>(q[start + e]);
-      wide[l] = a;
-    }
-    for (int k = 0; k < kBlockVecs; ++k) {
-      lo[k] += load(wide + k * Ld);
-      hi[k] += load(wide + B / 2 + k * Ld);
-    }
+#pragma GCC unroll 16
+    for (int k = 0; k < kBlockVecs; ++k) tot[k] += widen_half(t[k / 2], k % 2);
   };
   std::int64_t i = 0;
   while (i + B <= n) {
@@ -254,8 +244,31 @@ inline double sum_in_runs(const float* q, std::int64_t n) {
     fold_partial_block<float>(q + i, n - i, -0.0f, [&t](int k, vec<float> x, std::int64_t) { t[k] += x; });
     flush(t, i, n - i);
   }
-  for (int k = 0; k < kBlockVecs; ++k) lo[k] += hi[k];
-  return tree_block<double>(lo, FoldOp<Fold::add>{});
+}
+}  // namespace detail
+
+// Sum of float32 q[0, n) in float64, at float32 speed: widening every element cost a conversion
+// each, the bound of the loop. Logical lane j of the 256-byte block adds its elements of a run
+// of tuning::kSumRun blocks in float32; lanes j and j + B/2 then meet in float32 too (the tree's
+// first pairing), and their sum meets lane j's float64 total; then tree_block's order. At most
+// kSumRun float32 roundings per term, so as accurate as pairwise summation, with a quarter of a
+// conversion per block. Runs are added unchecked, all in registers; a non-finite result (a run
+// that overflowed float32, or inf or NaN in x) is redone checked, the same bits wherever it is
+// finite. A leaf of one run (n <= kSumRun * B, the last block partial) stays in float32 to the
+// end, tree included, unless that overflows: the conversions that cost a short row as much as
+// its loads are gone. The run's loop stays rolled: unrolled, GCC ordered its adds column by
+// column, a chain of dependent adds 256 bytes apart (20-30% slower).
+inline double sum_in_runs(const float* q, std::int64_t n) {
+  if (n <= tuning::kSumRun * kBlockLanes<float>) {
+    const float s = fold_contig<float, Fold::add>(q, n, -0.0f);
+    if (std::isfinite(s)) return s;  // else an overflow the float64 totals below may not meet, or NaN
+  }
+  vec<double> tot[kBlockVecs];
+  detail::sum_runs<false>(q, n, tot);
+  const double s = tree_block<double>(tot, FoldOp<Fold::add>{});
+  if (std::isfinite(s)) return s;
+  detail::sum_runs<true>(q, n, tot);
+  return tree_block<double>(tot, FoldOp<Fold::add>{});
 }
 
 }  // namespace KCORE_ISA

@@ -111,6 +111,35 @@ inline vec<A> load_as(const W* p) {
   }
 }
 
+// Lanes [h * L/2, (h + 1) * L/2) of a float vector (h = 0 or 1) as one vector of doubles: an
+// extract and one conversion (GCC's generic conversion of the half splits in two on AVX-512).
+KCORE_INLINE vec<double> widen_half(vec<float> v, int h) {
+#if defined(__AVX512F__)
+  if constexpr (kVecBytes == 64) {
+    __m512 x;
+    std::memcpy(&x, &v, sizeof x);
+    const __m512d r = _mm512_cvtps_pd(h == 0 ? _mm512_castps512_ps256(x) : _mm512_extractf32x8_ps(x, 1));
+    vec<double> out;
+    std::memcpy(&out, &r, sizeof out);
+    return out;
+  }
+#endif
+#if defined(__AVX__)
+  if constexpr (kVecBytes == 32) {
+    __m256 x;
+    std::memcpy(&x, &v, sizeof x);
+    const __m256d r = _mm256_cvtps_pd(h == 0 ? _mm256_castps256_ps128(x) : _mm256_extractf128_ps(x, 1));
+    vec<double> out;
+    std::memcpy(&out, &r, sizeof out);
+    return out;
+  }
+#endif
+  typedef float half_vec __attribute__((vector_size(kVecBytes / 2)));
+  half_vec x;
+  std::memcpy(&x, reinterpret_cast<const char*>(&v) + h * (kVecBytes / 2), sizeof x);
+  return __builtin_convertvector(x, vec<double>);
+}
+
 // t[i mod N] for each lane's index i (N a power of two): one or two two-register permutes where N
 // fits (vpermt2ps on AVX-512, vpermps on AVX2), a load per lane otherwise; the same values by any.
 template <int N, class T>
