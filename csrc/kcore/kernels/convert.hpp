@@ -298,6 +298,36 @@ inline bool any_half_nan(const half* s) {
 }  // namespace detail
 
 namespace detail {
+// kLanes<A> int32 lanes w as A: one vcvtdq2pd for doubles, where GCC's generic conversion
+// splits into two half conversions and an insert.
+template <class A, class V>
+KCORE_INLINE vec<A> int32_lanes_as(V w) {
+  static_assert(sizeof(V) == kLanes<A> * 4, "one int32 per lane of A");
+  if constexpr (std::is_same_v<A, double>) {
+#if defined(__AVX512F__)
+    if constexpr (kVecBytes == 64) {
+      __m256i x;
+      std::memcpy(&x, &w, sizeof x);
+      const __m512d r = _mm512_cvtepi32_pd(x);
+      vec<A> out;
+      std::memcpy(&out, &r, sizeof out);
+      return out;
+    }
+#endif
+#if defined(__AVX__)
+    if constexpr (kVecBytes == 32) {
+      __m128i x;
+      std::memcpy(&x, &w, sizeof x);
+      const __m256d r = _mm256_cvtepi32_pd(x);
+      vec<A> out;
+      std::memcpy(&out, &r, sizeof out);
+      return out;
+    }
+#endif
+  }
+  return __builtin_convertvector(w, vec<A>);
+}
+
 // kLanes<A> integers from p as A. Bytes go through int32 by vpmovsxbd/vpmovzxbd (GCC's generic
 // conversion of a byte vector goes lane by lane).
 template <class A, class S>
@@ -311,7 +341,7 @@ inline vec<A> int_lanes_as(const S* p) {
       const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
       const __m512i r = std::is_signed_v<S> ? _mm512_cvtepi8_epi32(b) : _mm512_cvtepu8_epi32(b);
       std::memcpy(&w, &r, sizeof w);
-      return __builtin_convertvector(w, vec<A>);
+      return int32_lanes_as<A>(w);
     }
 #endif
 #if defined(__AVX2__)
@@ -319,18 +349,27 @@ inline vec<A> int_lanes_as(const S* p) {
       const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
       const __m256i r = std::is_signed_v<S> ? _mm256_cvtepi8_epi32(b) : _mm256_cvtepu8_epi32(b);
       std::memcpy(&w, &r, sizeof w);
-      return __builtin_convertvector(w, vec<A>);
+      return int32_lanes_as<A>(w);
+    }
+    if constexpr (L == 4) {  // (float64 on AVX2)
+      std::int32_t four;
+      std::memcpy(&four, p, sizeof four);
+      const __m128i b = _mm_cvtsi32_si128(four);
+      const __m128i r = std::is_signed_v<S> ? _mm_cvtepi8_epi32(b) : _mm_cvtepu8_epi32(b);
+      std::memcpy(&w, &r, sizeof w);
+      return int32_lanes_as<A>(w);
     }
 #endif
     std::int32_t lanes[L];
     for (int l = 0; l < L; ++l) lanes[l] = p[l];
     std::memcpy(&w, lanes, sizeof w);
-    return __builtin_convertvector(w, vec<A>);
+    return int32_lanes_as<A>(w);
   } else {
     typedef S sv __attribute__((vector_size(L * sizeof(S))));
     sv x;
     std::memcpy(&x, p, sizeof x);
-    return __builtin_convertvector(x, vec<A>);
+    if constexpr (std::is_same_v<S, std::int32_t>) return int32_lanes_as<A>(x);
+    else return __builtin_convertvector(x, vec<A>);
   }
 }
 }  // namespace detail
@@ -453,15 +492,20 @@ inline void convert_run(const S* s, D* d, std::int64_t n) {
     }
 #endif
   } else {
-    // float32 <-> float64: the vector conversion is what the C cast (and NumPy) does.
+    // float32 <-> float64: the vector conversion is what the C cast (and NumPy) does. Widening
+    // goes through load_as: GCC splits the generic one into two half conversions and an insert.
     constexpr int L = kLanes<double>;
-    typedef S sv __attribute__((vector_size(L * sizeof(S))));
-    typedef D dv __attribute__((vector_size(L * sizeof(D))));
-    for (; i + L <= n; i += L) {
-      sv x;
-      std::memcpy(&x, s + i, sizeof x);
-      const dv y = __builtin_convertvector(x, dv);
-      std::memcpy(d + i, &y, sizeof y);
+    if constexpr (std::is_same_v<D, double>) {
+      for (; i + L <= n; i += L) store(d + i, load_as<double>(s + i));
+    } else {
+      typedef S sv __attribute__((vector_size(L * sizeof(S))));
+      typedef D dv __attribute__((vector_size(L * sizeof(D))));
+      for (; i + L <= n; i += L) {
+        sv x;
+        std::memcpy(&x, s + i, sizeof x);
+        const dv y = __builtin_convertvector(x, dv);
+        std::memcpy(d + i, &y, sizeof y);
+      }
     }
   }
   for (; i < n; ++i) d[i] = convert_one<D>(s[i]);
