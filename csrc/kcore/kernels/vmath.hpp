@@ -238,8 +238,66 @@ inline vec<A> log1p_nonneg(vec<A> u) {
   return log<A>(w) + c;
 }
 
+#if defined(__AVX2__) && !defined(__AVX512F__)
+// float tanh's coefficients by interval, one 32-byte row each: C5, C4, C3, C2, C1, C0, C0Lo, 0.
+alignas(32) inline constexpr std::array<float, 8 * tanh_table::kIntervals> kTanhRows = [] {
+  namespace tt = tanh_table;
+  std::array<float, 8 * tt::kIntervals> r{};
+  for (int i = 0; i < tt::kIntervals; ++i) {
+    const float c[8] = {tt::kTanhC5[i], tt::kTanhC4[i], tt::kTanhC3[i], tt::kTanhC2[i],
+                        tt::kTanhC1[i], tt::kTanhC0[i], tt::kTanhC0Lo[i], 0.0f};
+    for (int k = 0; k < 8; ++k) r[static_cast<std::size_t>(8 * i + k)] = c[k];
+  }
+  return r;
+}();
+#endif
+
+// float tanh's coefficients of interval i (taken modulo 32) in each lane: C5, C4, C3, C2, C1,
+// C0, C0Lo. AVX-512: vpermt2ps from each table. AVX2: vpermps takes 8 entries (4 permutes and 3
+// blends a coefficient, and slow on Zen 3), so each lane's row is loaded and the 8 rows
+// transposed. The same values either way, so the same bits.
+inline void tanh_coefficients(ivec<float> i, vec<float> (&c)[7]) {
+  namespace tt = tanh_table;
+  constexpr int N = tt::kIntervals;
+  static_assert(N == 32, "the index mask below");
+#if defined(__AVX2__) && !defined(__AVX512F__)
+  __m256i iv;
+  const ivec<float> at = (i & splat<std::int32_t>(N - 1)) * 8;
+  std::memcpy(&iv, &at, sizeof iv);
+  const __m128i lo = _mm256_castsi256_si128(iv), hi = _mm256_extracti128_si256(iv, 1);
+  const float* t = kTanhRows.data();
+  // (extracts, not a store and 8 loads: those stalled on store forwarding)
+  const __m256 r0 = _mm256_load_ps(t + _mm_cvtsi128_si32(lo)), r1 = _mm256_load_ps(t + _mm_extract_epi32(lo, 1));
+  const __m256 r2 = _mm256_load_ps(t + _mm_extract_epi32(lo, 2)), r3 = _mm256_load_ps(t + _mm_extract_epi32(lo, 3));
+  const __m256 r4 = _mm256_load_ps(t + _mm_cvtsi128_si32(hi)), r5 = _mm256_load_ps(t + _mm_extract_epi32(hi, 1));
+  const __m256 r6 = _mm256_load_ps(t + _mm_extract_epi32(hi, 2)), r7 = _mm256_load_ps(t + _mm_extract_epi32(hi, 3));
+  const __m256 a0 = _mm256_unpacklo_ps(r0, r1), a1 = _mm256_unpackhi_ps(r0, r1);
+  const __m256 a2 = _mm256_unpacklo_ps(r2, r3), a3 = _mm256_unpackhi_ps(r2, r3);
+  const __m256 a4 = _mm256_unpacklo_ps(r4, r5), a5 = _mm256_unpackhi_ps(r4, r5);
+  const __m256 a6 = _mm256_unpacklo_ps(r6, r7), a7 = _mm256_unpackhi_ps(r6, r7);
+  const __m256 b0 = _mm256_shuffle_ps(a0, a2, 0x44), b1 = _mm256_shuffle_ps(a0, a2, 0xee);
+  const __m256 b2 = _mm256_shuffle_ps(a1, a3, 0x44), b3 = _mm256_shuffle_ps(a1, a3, 0xee);
+  const __m256 b4 = _mm256_shuffle_ps(a4, a6, 0x44), b5 = _mm256_shuffle_ps(a4, a6, 0xee);
+  const __m256 b6 = _mm256_shuffle_ps(a5, a7, 0x44), b7 = _mm256_shuffle_ps(a5, a7, 0xee);
+  const __m256 col[7] = {_mm256_permute2f128_ps(b0, b4, 0x20), _mm256_permute2f128_ps(b1, b5, 0x20),
+                         _mm256_permute2f128_ps(b2, b6, 0x20), _mm256_permute2f128_ps(b3, b7, 0x20),
+                         _mm256_permute2f128_ps(b0, b4, 0x31), _mm256_permute2f128_ps(b1, b5, 0x31),
+                         _mm256_permute2f128_ps(b2, b6, 0x31)};
+  std::memcpy(c, col, sizeof c);
+#else
+  c[0] = lookup<N>(tt::kTanhC5, i);
+  c[1] = lookup<N>(tt::kTanhC4, i);
+  c[2] = lookup<N>(tt::kTanhC3, i);
+  c[3] = lookup<N>(tt::kTanhC2, i);
+  c[4] = lookup<N>(tt::kTanhC1, i);
+  c[5] = lookup<N>(tt::kTanhC0, i);
+  c[6] = lookup<N>(tt::kTanhC0Lo, i);
+#endif
+}
+
 // float tanh: a degree-5 polynomial per quarter binade of |x| (tanh_table.hpp, from
-// tools/gen_tanh_table.py), its coefficients picked per lane by permutes: no exp, no division.
+// tools/gen_tanh_table.py), its coefficients picked per lane (tanh_coefficients): no exp, no
+// division.
 inline vec<float> tanh_float(vec<float> x) {
   namespace tt = tanh_table;
   using I = std::int32_t;
@@ -247,19 +305,20 @@ inline vec<float> tanh_float(vec<float> x) {
   a = a > splat<float>(tt::kOne) ? splat<float>(tt::kOne) : a;  // NaN stays NaN
   const ivec<float> bits = bits_as<ivec<float>>(a);
   const auto first = a < splat<float>(tt::kFirstEnd);
-  // The interval (NaN's is out of range: lookup wraps it, and NaN - start stays NaN) and its start,
-  // |x| with the bits below the interval index cleared.
+  // The interval (NaN's is out of range: the lookup wraps it, and NaN - start stays NaN) and its
+  // start, |x| with the bits below the interval index cleared.
   const ivec<float> i = first ? splat<I>(0) : (bits >> tt::kShift) - splat<I>(tt::kBase);
   const ivec<float> start = first ? splat<I>(0) : bits & splat<I>(-(I{1} << tt::kShift));
   const vec<float> d = a - bits_as<vec<float>>(start);  // exact
-  constexpr int N = tt::kIntervals;
   static_assert(tt::kDegree == 5, "the Horner steps below");
-  vec<float> p = lookup<N>(tt::kTanhC5, i);
-  p = fmadd_exact<float>(p, d, lookup<N>(tt::kTanhC4, i));
-  p = fmadd_exact<float>(p, d, lookup<N>(tt::kTanhC3, i));
-  p = fmadd_exact<float>(p, d, lookup<N>(tt::kTanhC2, i));
-  p = fmadd_exact<float>(p, d, lookup<N>(tt::kTanhC1, i));
-  const vec<float> y = lookup<N>(tt::kTanhC0, i) + fmadd_exact<float>(d, p, lookup<N>(tt::kTanhC0Lo, i));
+  vec<float> c[7];
+  tanh_coefficients(i, c);
+  vec<float> p = c[0];
+  p = fmadd_exact<float>(p, d, c[1]);
+  p = fmadd_exact<float>(p, d, c[2]);
+  p = fmadd_exact<float>(p, d, c[3]);
+  p = fmadd_exact<float>(p, d, c[4]);
+  const vec<float> y = c[5] + fmadd_exact<float>(d, p, c[6]);
   return copysign<float>(y, x);
 }
 
