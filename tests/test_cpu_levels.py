@@ -30,11 +30,12 @@ SCRIPT = textwrap.dedent("""
             for op in ("cumsum", "cumprod"):
                 for ax in (0, 1):
                     out[f"{dt.__name__}-{view_name}-{op}-{ax}"] = getattr(K, op)(v, axis=ax)
-        # Long rows: float32 sums add runs in float32; row 1's first run overflows float32 and
-        # cancels, so it is redone in float64.
+        # Long rows: float32 sums add runs in float32, then pair each block's halves; row 1's first
+        # run overflows float32 in one lane, row 2's only where lanes 0 and 32 pair, and both cancel
+        # (redone in float64).
         w = rng.standard_normal((3, 5000)).astype(dt)
-        w[1, [0, 64]] = np.finfo(dt).max * 0.75
-        w[1, [128, 192]] = -np.finfo(dt).max * 0.75
+        w[1, [0, 64]] = w[2, [0, 32]] = np.finfo(dt).max * 0.75
+        w[1, [128, 192]] = w[2, [1, 33]] = -np.finfo(dt).max * 0.75
         for ax in (None, 1):
             out[f"{dt.__name__}-long-sum-{ax}"] = np.asarray(K.sum(w, axis=ax))
         # The activations (vmath.hpp) and softmax, tails and odd lengths included.

@@ -186,9 +186,9 @@ namespace detail {
 // The runs of sum_in_runs into tot, the float64 totals of logical lanes [0, B/2). Checked: a
 // lane whose run left float32's range (terms that cancel later), or that holds inf or NaN, is
 // added again in float64, so the result is float64's. Unchecked, such a lane leaves its total
-// inf or NaN, which nothing after it makes finite again.
+// inf or NaN, which nothing after it makes finite again. (Inlined: tot stays in registers.)
 template <bool Checked>
-inline void sum_runs(const float* q, std::int64_t n, vec<double> (&tot)[kBlockVecs]) {
+KCORE_INLINE void sum_runs(const float* q, std::int64_t n, vec<double> (&tot)[kBlockVecs]) {
   constexpr int L = kLanes<float>;
   constexpr int B = kBlockLanes<float>;
   constexpr int H = kBlockVecs / 2;  // vectors of a block's first half
@@ -219,7 +219,7 @@ inline void sum_runs(const float* q, std::int64_t n, vec<double> (&tot)[kBlockVe
       }
     }
 #pragma GCC unroll 16
-    for (int k = 0; k < kBlockVecs; ++k) tot[k] += widen_half(t[k / 2], k % 2);
+    for (int k = 0; k < kBlockVecs; ++k) tot[k] += widen_vector_half(t[k / 2], k % 2);
   };
   std::int64_t i = 0;
   while (i + B <= n) {
@@ -251,8 +251,8 @@ inline void sum_runs(const float* q, std::int64_t n, vec<double> (&tot)[kBlockVe
 // each, the bound of the loop. Logical lane j of the 256-byte block adds its elements of a run
 // of tuning::kSumRun blocks in float32; lanes j and j + B/2 then meet in float32 too (the tree's
 // first pairing), and their sum meets lane j's float64 total; then tree_block's order. At most
-// kSumRun float32 roundings per term, so as accurate as pairwise summation, with a quarter of a
-// conversion per block. Runs are added unchecked, all in registers; a non-finite result (a run
+// kSumRun float32 roundings per term, so as accurate as pairwise summation, with one float64
+// conversion per 16 elements. Runs are added unchecked, all in registers; a non-finite result (a run
 // that overflowed float32, or inf or NaN in x) is redone checked, the same bits wherever it is
 // finite. A leaf of one run (n <= kSumRun * B, the last block partial) stays in float32 to the
 // end, tree included, unless that overflows: the conversions that cost a short row as much as

@@ -440,24 +440,51 @@ struct VarOp {
     const double v = s.m2 / s.n;  // empty: 0/0 = NaN
     return narrow<T>(Sqrt ? std::sqrt(v) : v);
   }
+  // Each column's mean, then its squared deviations, adds the rows one at a time in row order,
+  // four rows a pass (fold_rows_by_four: the column's total loaded and stored once per four).
   void col_rows(state* st, const char* rows, std::int64_t row_stride, std::int64_t nrows,
                 std::int64_t w, std::int64_t) const {
-    RowWidener<T> widen;
-    double mean[kCols], m2[kCols];
+    constexpr int L = kLanes<double>;
+    alignas(64) double mean[kCols], m2[kCols];
     for (std::int64_t j = 0; j < w; ++j) mean[j] = m2[j] = 0;
-    for (std::int64_t r = 0; r < nrows; ++r) {
-      const W* x = widen(rows + r * row_stride, w);
-      for (std::int64_t j = 0; j < w; ++j) mean[j] += static_cast<double>(x[j]);
-    }
+    fold_rows_by_four<T, L>(
+        rows, row_stride, nrows, w,
+        [&](const T* const* x, std::int64_t j) {
+          vec<double> t = load(mean + j);
+          for (int k = 0; k < 4; ++k) t += load_widened<double>(x[k] + j);
+          store(mean + j, t);
+        },
+        [&](const T* const* x, std::int64_t j) {
+          for (int k = 0; k < 4; ++k) mean[j] += convert_one<double>(x[k][j]);
+        },
+        [&](const T* x) {
+          for (std::int64_t j = 0; j < w; ++j) mean[j] += convert_one<double>(x[j]);
+        });
     const double inv = 1.0 / static_cast<double>(nrows);
     for (std::int64_t j = 0; j < w; ++j) mean[j] *= inv;
-    for (std::int64_t r = 0; r < nrows; ++r) {
-      const W* x = widen(rows + r * row_stride, w);
-      for (std::int64_t j = 0; j < w; ++j) {
-        const double d = static_cast<double>(x[j]) - mean[j];
-        m2[j] += d * d;
-      }
-    }
+    fold_rows_by_four<T, L>(
+        rows, row_stride, nrows, w,
+        [&](const T* const* x, std::int64_t j) {
+          const vec<double> mv = load(mean + j);
+          vec<double> t = load(m2 + j);
+          for (int k = 0; k < 4; ++k) {
+            const vec<double> d = load_widened<double>(x[k] + j) - mv;
+            t += d * d;
+          }
+          store(m2 + j, t);
+        },
+        [&](const T* const* x, std::int64_t j) {
+          for (int k = 0; k < 4; ++k) {
+            const double d = convert_one<double>(x[k][j]) - mean[j];
+            m2[j] += d * d;
+          }
+        },
+        [&](const T* x) {
+          for (std::int64_t j = 0; j < w; ++j) {
+            const double d = convert_one<double>(x[j]) - mean[j];
+            m2[j] += d * d;
+          }
+        });
     for (std::int64_t j = 0; j < w; ++j) merge(st[j], static_cast<double>(nrows), mean[j], m2[j]);
   }
 };

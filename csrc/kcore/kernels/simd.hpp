@@ -113,7 +113,7 @@ inline vec<A> load_as(const W* p) {
 
 // Lanes [h * L/2, (h + 1) * L/2) of a float vector (h = 0 or 1) as one vector of doubles: an
 // extract and one conversion (GCC's generic conversion of the half splits in two on AVX-512).
-KCORE_INLINE vec<double> widen_half(vec<float> v, int h) {
+KCORE_INLINE vec<double> widen_vector_half(vec<float> v, int h) {
 #if defined(__AVX512F__)
   if constexpr (kVecBytes == 64) {
     __m512 x;
