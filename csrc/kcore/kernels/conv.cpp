@@ -896,9 +896,12 @@ KCORE_INLINE void dw_tile(const A* const* rows, const A* const* wrows, int nrows
 // lie inside the line, from input position i0 on: each input vector is loaded once per kernel row
 // and feeds every position and tap that reads it (the general tile loads it once per tap, through
 // the tap's index). One vector of channels (from c0); taps in the general tile's order.
-// Positions per 3-tap tile: P accumulators and the (P - 1) * S + 3 input vectors they read fit
-// the register file (32 vectors with AVX-512, 16 below).
-constexpr int kDw3Positions = kVecBytes == 64 ? 8 : 4;
+// Positions per 3-tap tile, P independent chains to cover the multiply-adds' latency. Below
+// AVX-512 (16 registers), stride 1's 8 positions read some inputs twice and still ran faster than
+// 4; at stride 2, whose 8 positions read 17 input vectors, 8 ran slower (bench/NOTES.md).
+template <int S>
+constexpr int kDw3Positions = kVecBytes == 64 || S == 1 ? 8 : 4;
+constexpr int kDw3MaxPositions = std::max(kDw3Positions<1>, kDw3Positions<2>);
 
 template <class A, int S, int P>
 KCORE_INLINE void dw3_tile(const A* const* rows, const A* const* wrows, int nrows, std::int64_t xs, std::int64_t OC,
@@ -942,11 +945,11 @@ KCORE_INLINE void dw3_positions(const A* const* rows, const A* const* wrows, int
     dw3_tile<A, S, P>(rows, wrows, nrows, xs, OCP, i0, c0, out, ahead, ahead_stride);
 }
 
-// np (a power of two up to kDw3Positions) positions from input position i0 on.
+// np (a power of two up to kDw3Positions<S>) positions from input position i0 on.
 template <class A, int S>
 void dw3_any(std::int64_t np, const A* const* rows, const A* const* wrows, int nrows, std::int64_t xs, std::int64_t OCP,
              std::int64_t i0, A* out, const A* ahead, std::int64_t ahead_stride) {
-  constexpr int P = kDw3Positions;
+  constexpr int P = kDw3Positions<S>;
   if (np == P) return dw3_positions<A, S, P>(rows, wrows, nrows, xs, OCP, i0, out, ahead, ahead_stride);
   if (np == P / 2) return dw3_positions<A, S, P / 2>(rows, wrows, nrows, xs, OCP, i0, out, ahead, ahead_stride);
   if (np == P / 4) return dw3_positions<A, S, P / 4>(rows, wrows, nrows, xs, OCP, i0, out, ahead, ahead_stride);
@@ -1055,9 +1058,9 @@ void conv_depthwise(const ConvPlan& p) {
       return dst;
     };
     const std::int64_t max_rows = g.k[0] * g.k[1];
-    AlignedBuffer<A> out(static_cast<std::size_t>(std::max(4, kDw3Positions) * OCP));
+    AlignedBuffer<A> out(static_cast<std::size_t>(std::max(4, kDw3MaxPositions) * OCP));
     const bool narrowed = stream && !(std::is_same_v<T, A> && OCP == OC);
-    AlignedBuffer<T> narrow(narrowed ? static_cast<std::size_t>(std::max(4, kDw3Positions) * OC) : 0);
+    AlignedBuffer<T> narrow(narrowed ? static_cast<std::size_t>(std::max(4, kDw3MaxPositions) * OC) : 0);
     Scratch<const A*, 64> rows(max_rows);
     Scratch<const A*, 64> wrow(max_rows);
     constexpr int P = 4;
@@ -1083,7 +1086,7 @@ void conv_depthwise(const ConvPlan& p) {
         const std::int64_t stop = dw3 && ow < dw3_first ? std::min(ow_n, dw3_first) : ow_n;
         std::int64_t np = std::min<std::int64_t>(P, stop - ow);
         if (tile3) {  // the largest power of two that fits, down to 1
-          np = kDw3Positions;
+          np = sw == 1 ? kDw3Positions<1> : kDw3Positions<2>;
           while (ow + np > dw3_end) np /= 2;
         }
         // Straight into y when it takes whole vectors of A and ordinary stores; else through `out`.
