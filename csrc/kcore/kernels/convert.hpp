@@ -461,32 +461,45 @@ inline void convert_run(const S* s, D* d, std::int64_t n) {
           continue;
         }
       } else {
-        // Rounded to odd in 32-bit integer lanes, on each double's high and low words side by side
-        // (lanes in the order 0 1 4 5 2 3 6 7 until the last permute): the exponent rebiased and
-        // clamped to [2^-100, 2^17] (float16 0 and inf either way), the low 29 bits folded into
-        // bit 29 so that the shift keeps "inexact" as the last bit. Converting to float and back
-        // to find the direction took twice the time on Zen 3.
-        const __m256 lo = _mm256_loadu_ps(reinterpret_cast<const float*>(s + i));
-        const __m256 hi = _mm256_loadu_ps(reinterpret_cast<const float*>(s + i + 4));
-        const __m256i up = _mm256_castps_si256(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1)));
-        const __m256i down = _mm256_castps_si256(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0)));
-        const __m256i mag = _mm256_and_si256(up, _mm256_set1_epi32(0x7fffffff));
-        // NaNs take the scalar path; infinities (found by the same first test) clamp to float16's.
-        const __m256i special = _mm256_cmpgt_epi32(mag, _mm256_set1_epi32(0x7fefffff));
-        if (!_mm256_testz_si256(special, special)) {
-          const __m256i low_bit = _mm256_min_epu32(down, _mm256_set1_epi32(1));
-          const __m256i nan = _mm256_cmpgt_epi32(_mm256_or_si256(mag, low_bit), _mm256_set1_epi32(0x7ff00000));
-          if (!_mm256_testz_si256(nan, nan)) {
-            for (int l = 0; l < 8; ++l) d[i + l] = convert_one<half>(s[i + l]);
-            continue;
+        // Rounded to the nearest float32 first: float16 then rounds that once more, which gives the
+        // nearest float16 of the double unless the float32 landed exactly on a midpoint between two
+        // float16 values. Blocks with such a lane, a float32 below float16's normal range (where
+        // the midpoints move) or a NaN take the exact path below.
+        f = _mm256_set_m128(_mm256_cvtpd_ps(_mm256_loadu_pd(s + i + 4)), _mm256_cvtpd_ps(_mm256_loadu_pd(s + i)));
+        const __m256i bits = _mm256_and_si256(_mm256_castps_si256(f), _mm256_set1_epi32(0x7fffffff));
+        const __m256i less_one = _mm256_sub_epi32(bits, _mm256_set1_epi32(1));
+        const __m256i risky = _mm256_or_si256(
+            _mm256_or_si256(_mm256_cmpeq_epi32(_mm256_and_si256(bits, _mm256_set1_epi32(0x1fff)), _mm256_set1_epi32(0x1000)),
+                            _mm256_cmpeq_epi32(_mm256_min_epu32(less_one, _mm256_set1_epi32(0x387ffffe)), less_one)),
+            _mm256_cmpgt_epi32(bits, _mm256_set1_epi32(0x7f800000)));
+        if (!_mm256_testz_si256(risky, risky)) {
+          // Rounded to odd in 32-bit integer lanes, on each double's high and low words side by side
+          // (lanes in the order 0 1 4 5 2 3 6 7 until the last permute): the exponent rebiased and
+          // clamped to [2^-100, 2^17] (float16 0 and inf either way), the low 29 bits folded into
+          // bit 29 so that the shift keeps "inexact" as the last bit. Converting to float and back
+          // to find the direction took twice the time on Zen 3.
+          const __m256 lo = _mm256_loadu_ps(reinterpret_cast<const float*>(s + i));
+          const __m256 hi = _mm256_loadu_ps(reinterpret_cast<const float*>(s + i + 4));
+          const __m256i up = _mm256_castps_si256(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1)));
+          const __m256i down = _mm256_castps_si256(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0)));
+          const __m256i mag = _mm256_and_si256(up, _mm256_set1_epi32(0x7fffffff));
+          // NaNs take the scalar path; infinities (found by the same first test) clamp to float16's.
+          const __m256i special = _mm256_cmpgt_epi32(mag, _mm256_set1_epi32(0x7fefffff));
+          if (!_mm256_testz_si256(special, special)) {
+            const __m256i low_bit = _mm256_min_epu32(down, _mm256_set1_epi32(1));
+            const __m256i nan = _mm256_cmpgt_epi32(_mm256_or_si256(mag, low_bit), _mm256_set1_epi32(0x7ff00000));
+            if (!_mm256_testz_si256(nan, nan)) {
+              for (int l = 0; l < 8; ++l) d[i + l] = convert_one<half>(s[i + l]);
+              continue;
+            }
           }
+          __m256i e = _mm256_sub_epi32(mag, _mm256_set1_epi32((1023 - 127) << 20));
+          e = _mm256_min_epi32(_mm256_max_epi32(e, _mm256_set1_epi32(27 << 20)), _mm256_set1_epi32((127 + 17) << 20));
+          const __m256i m = _mm256_set1_epi32((1 << 29) - 1);
+          const __m256i last = _mm256_srli_epi32(_mm256_or_si256(down, _mm256_add_epi32(_mm256_and_si256(down, m), m)), 29);
+          const __m256i t = _mm256_or_si256(_mm256_or_si256(_mm256_slli_epi32(e, 3), last), _mm256_andnot_si256(mag, up));
+          f = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castsi256_pd(t), _MM_SHUFFLE(3, 1, 2, 0)));
         }
-        __m256i e = _mm256_sub_epi32(mag, _mm256_set1_epi32((1023 - 127) << 20));
-        e = _mm256_min_epi32(_mm256_max_epi32(e, _mm256_set1_epi32(27 << 20)), _mm256_set1_epi32((127 + 17) << 20));
-        const __m256i m = _mm256_set1_epi32((1 << 29) - 1);
-        const __m256i last = _mm256_srli_epi32(_mm256_or_si256(down, _mm256_add_epi32(_mm256_and_si256(down, m), m)), 29);
-        const __m256i t = _mm256_or_si256(_mm256_or_si256(_mm256_slli_epi32(e, 3), last), _mm256_andnot_si256(mag, up));
-        f = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castsi256_pd(t), _MM_SHUFFLE(3, 1, 2, 0)));
       }
       _mm_storeu_si128(reinterpret_cast<__m128i*>(d + i), _mm256_cvtps_ph(f, _MM_FROUND_TO_NEAREST_INT));
     }
