@@ -333,6 +333,19 @@ def test_var_with_a_large_mean(dtype):
     assert K.var(np.tile(x, (3, 1)).T, axis=0)[1] == pytest.approx(22.5, rel=1e-6)
 
 
+@pytest.mark.parametrize("n", [2, 3, 5, 17, 1000, 5000])
+def test_var_of_values_whose_sum_overflows(n):
+    # The float64 total passes the largest double; the mean must not (NaN from inf - inf), and
+    # neither may a variance along rows or down columns. Only NaN or inf in the data give NaN.
+    x = np.full(n, 0.6 * np.finfo(np.float64).max)
+    x[::2] = np.finfo(np.float64).max
+    for got in (K.var(x), K.std(x), K.var(np.tile(x, (3, 1)), axis=1)[1], K.var(np.tile(x, (3, 1)).T, axis=0)[2]):
+        assert not np.isnan(got), got
+    with np.errstate(all="ignore"):
+        assert np.isnan(K.var(np.append(x, np.inf))) == np.isnan(np.var(np.append(x, np.inf)))
+    assert np.isnan(K.var(np.append(x, np.nan)))
+
+
 def test_nan_rules():
     x = np.array([[1.0, np.nan, 3.0], [np.nan, np.nan, np.nan], [-np.inf, np.nan, -np.inf]], np.float32)
     for name in ("sum", "prod", "mean", "max", "min", "var", "std"):

@@ -423,7 +423,13 @@ struct VarOp {
 
   state identity() const { return {0, 0, 0}; }
   state leaf(const T* p, std::int64_t n, std::int64_t) const {
-    const double mean = fold_contig<double, Fold::add>(p, n, -0.0) / static_cast<double>(n);
+    double mean = fold_contig<double, Fold::add>(p, n, -0.0) / static_cast<double>(n);
+    if (!std::isfinite(mean)) {
+      // A float64 total past the largest double (finite terms): each term over n first, so that
+      // the padding below stays at a finite mean (inf - inf would make it NaN).
+      mean = -0.0;
+      for (std::int64_t i = 0; i < n; ++i) mean += convert_one<double>(p[i]) / static_cast<double>(n);
+    }
     vec<double> acc[kBlockVecs];
     fill_block(acc, 0.0);
     const vec<double> mv = splat<double>(mean);
