@@ -84,9 +84,14 @@ for wide in ("float32", "float64"):
     ok &= np.array_equal(K.cast(h, wide).view(u[wide]), exp.view(u[wide]))
     ok &= np.array_equal(K.cast(exp, "float16").view(np.uint16), exp.astype(np.float16).view(np.uint16))
     # halfway points and neighbours between consecutive halves: the rounding cases (float64s
-    # within half a float32 ulp of a halfway point round to it in float32: double rounding's trap)
+    # within half a float32 ulp of a halfway point round to it in float32: double rounding's trap;
+    # 2^-23 away, float32 keeps them off it); the largest half's upper midpoint and its
+    # neighbours; tiny values beside normal ones in one block.
     mid = (exp[:-1].astype(np.float64) + exp[1:].astype(np.float64)) / 2
-    for v in (mid, np.nextafter(mid, np.inf), np.nextafter(mid, -np.inf), mid * (1 + 2.0**-27), mid * (1 - 2.0**-27)):
+    top = np.array([65520.0, np.nextafter(65520.0, 0), np.nextafter(65520.0, np.inf), 65520 * (1 - 2.0**-27)])
+    tiny = np.tile([3 * 2.0**-25, 1.0, -(2.0**-14 - 2.0**-25), 0.5, 2.0**-24 * (1 + 2.0**-26), 3.0, -0.0, 7.0], 4)
+    for v in (mid, np.nextafter(mid, np.inf), np.nextafter(mid, -np.inf), mid * (1 + 2.0**-27), mid * (1 - 2.0**-27),
+              mid * (1 + 2.0**-23), mid * (1 - 2.0**-23), np.concatenate([top, -top] * 4), tiny):
         v = v.astype(wide)
         ok &= np.array_equal(K.cast(v, "float16").view(np.uint16), v.astype(np.float16).view(np.uint16))
 rng = np.random.default_rng(5)

@@ -896,11 +896,12 @@ KCORE_INLINE void dw_tile(const A* const* rows, const A* const* wrows, int nrows
 // lie inside the line, from input position i0 on: each input vector is loaded once per kernel row
 // and feeds every position and tap that reads it (the general tile loads it once per tap, through
 // the tap's index). One vector of channels (from c0); taps in the general tile's order.
-// Positions per 3-tap tile, P independent chains to cover the multiply-adds' latency. Below
-// AVX-512 (16 registers), stride 1's 8 positions read some inputs twice and still ran faster than
-// 4; at stride 2, whose 8 positions read 17 input vectors, 8 ran slower (bench/NOTES.md).
+// Positions per 3-tap tile, P independent chains to cover the multiply-adds' latency. With AVX2
+// (16 registers), stride 1's 8 positions read some inputs twice and still ran faster than 4; at
+// stride 2, whose 8 positions read 17 input vectors, and on the baseline level, 8 ran slower
+// (bench/NOTES.md).
 template <int S>
-constexpr int kDw3Positions = kVecBytes == 64 || S == 1 ? 8 : 4;
+constexpr int kDw3Positions = kVecBytes == 64 || (kVecBytes == 32 && S == 1) ? 8 : 4;
 constexpr int kDw3MaxPositions = std::max(kDw3Positions<1>, kDw3Positions<2>);
 
 template <class A, int S, int P>

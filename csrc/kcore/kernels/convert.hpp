@@ -19,14 +19,6 @@
 namespace kcore {
 namespace KCORE_ISA {
 
-template <class To, class From>
-inline To bit_cast(From x) {
-  static_assert(sizeof(To) == sizeof(From), "size mismatch");
-  To y;
-  std::memcpy(&y, &x, sizeof y);
-  return y;
-}
-
 KCORE_INLINE float half_to_float(half h) {
   // Move exponent and mantissa into float position, rebias, then fix up Inf/NaN and subnormals.
   std::uint32_t o = static_cast<std::uint32_t>(h.bits & 0x7fffu) << 13;
@@ -306,22 +298,12 @@ KCORE_INLINE vec<A> int32_lanes_as(V w) {
   if constexpr (std::is_same_v<A, double>) {
 #if defined(__AVX512F__)
     if constexpr (kVecBytes == 64) {
-      __m256i x;
-      std::memcpy(&x, &w, sizeof x);
-      const __m512d r = _mm512_cvtepi32_pd(x);
-      vec<A> out;
-      std::memcpy(&out, &r, sizeof out);
-      return out;
+      return bit_cast<vec<A>>(_mm512_cvtepi32_pd(bit_cast<__m256i>(w)));
     }
 #endif
 #if defined(__AVX__)
     if constexpr (kVecBytes == 32) {
-      __m128i x;
-      std::memcpy(&x, &w, sizeof x);
-      const __m256d r = _mm256_cvtepi32_pd(x);
-      vec<A> out;
-      std::memcpy(&out, &r, sizeof out);
-      return out;
+      return bit_cast<vec<A>>(_mm256_cvtepi32_pd(bit_cast<__m128i>(w)));
     }
 #endif
   }
@@ -422,8 +404,9 @@ inline void convert_run(const S* s, D* d, std::int64_t n) {
   } else if constexpr (std::is_same_v<D, half>) {
     // float32 -> float16 rounds to nearest even in hardware. float64 -> float16 goes through
     // float32 rounded to odd (truncate, then set the last bit if inexact): with 13 spare bits the
-    // second rounding is then exact, so there is no double rounding. Blocks holding a NaN take
-    // the software path, which keeps NaN payloads as NumPy does (hardware quiets them).
+    // second rounding is then exact, so there is no double rounding (on AVX2 only for the blocks
+    // where rounding to nearest could round twice). Blocks holding a NaN take the software path,
+    // which keeps NaN payloads as NumPy does (hardware quiets them).
 #if defined(__AVX512F__)
     for (; i + 16 <= n; i += 16) {
       __m512 f;
@@ -463,14 +446,17 @@ inline void convert_run(const S* s, D* d, std::int64_t n) {
       } else {
         // Rounded to the nearest float32 first: float16 then rounds that once more, which gives the
         // nearest float16 of the double unless the float32 landed exactly on a midpoint between two
-        // float16 values. Blocks with such a lane, a float32 below float16's normal range (where
-        // the midpoints move) or a NaN take the exact path below.
+        // float16 values (all of which float32 holds). Blocks with such a lane or a NaN take the
+        // exact path below. A midpoint of normal float16s has 0x1000 as its low 13 bits; one of
+        // subnormals (an odd multiple of 2^-25) shows the same bits once 2^-14 is added, exactly.
+        // Other lanes that match only cost a block on the exact path.
         f = _mm256_set_m128(_mm256_cvtpd_ps(_mm256_loadu_pd(s + i + 4)), _mm256_cvtpd_ps(_mm256_loadu_pd(s + i)));
         const __m256i bits = _mm256_and_si256(_mm256_castps_si256(f), _mm256_set1_epi32(0x7fffffff));
-        const __m256i less_one = _mm256_sub_epi32(bits, _mm256_set1_epi32(1));
+        const __m256i shifted = _mm256_castps_si256(_mm256_add_ps(_mm256_castsi256_ps(bits), _mm256_set1_ps(0x1p-14f)));
+        const __m256i low = _mm256_set1_epi32(0x1fff), mid = _mm256_set1_epi32(0x1000);
         const __m256i risky = _mm256_or_si256(
-            _mm256_or_si256(_mm256_cmpeq_epi32(_mm256_and_si256(bits, _mm256_set1_epi32(0x1fff)), _mm256_set1_epi32(0x1000)),
-                            _mm256_cmpeq_epi32(_mm256_min_epu32(less_one, _mm256_set1_epi32(0x387ffffe)), less_one)),
+            _mm256_or_si256(_mm256_cmpeq_epi32(_mm256_and_si256(bits, low), mid),
+                            _mm256_cmpeq_epi32(_mm256_and_si256(shifted, low), mid)),
             _mm256_cmpgt_epi32(bits, _mm256_set1_epi32(0x7f800000)));
         if (!_mm256_testz_si256(risky, risky)) {
           // Rounded to odd in 32-bit integer lanes, on each double's high and low words side by side

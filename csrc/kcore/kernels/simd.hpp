@@ -36,6 +36,16 @@ template <class T>
 using uint_of = std::conditional_t<sizeof(T) == 2, std::uint16_t,
                                    std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>>;
 
+// x's bits as a To of the same size (what std::bit_cast does in C++20; the memcpy compiles to a
+// register move or nothing).
+template <class To, class From>
+KCORE_INLINE To bit_cast(const From& x) {
+  static_assert(sizeof(To) == sizeof(From), "size mismatch");
+  To y;
+  std::memcpy(&y, &x, sizeof y);
+  return y;
+}
+
 template <class T>
 inline vec<T> load(const T* p) {
   vec<T> v;
@@ -91,17 +101,11 @@ inline vec<A> load_as(const W* p) {
 #if defined(__AVX512F__)
   } else if constexpr (std::is_same_v<A, double> && std::is_same_v<W, float> && kVecBytes == 64) {
     // GCC splits the generic conversion into two halves; one vcvtps2pd does it.
-    const __m512d v = _mm512_cvtps_pd(_mm256_loadu_ps(p));
-    vec<A> r;
-    std::memcpy(&r, &v, sizeof r);
-    return r;
+    return bit_cast<vec<A>>(_mm512_cvtps_pd(_mm256_loadu_ps(p)));
 #endif
 #if defined(__AVX__)
   } else if constexpr (std::is_same_v<A, double> && std::is_same_v<W, float> && kVecBytes == 32) {
-    const __m256d v = _mm256_cvtps_pd(_mm_loadu_ps(p));
-    vec<A> r;
-    std::memcpy(&r, &v, sizeof r);
-    return r;
+    return bit_cast<vec<A>>(_mm256_cvtps_pd(_mm_loadu_ps(p)));
 #endif
   } else {
     typedef W narrow __attribute__((vector_size(kLanes<A> * sizeof(W))));
@@ -116,22 +120,14 @@ inline vec<A> load_as(const W* p) {
 KCORE_INLINE vec<double> widen_vector_half(vec<float> v, int h) {
 #if defined(__AVX512F__)
   if constexpr (kVecBytes == 64) {
-    __m512 x;
-    std::memcpy(&x, &v, sizeof x);
-    const __m512d r = _mm512_cvtps_pd(h == 0 ? _mm512_castps512_ps256(x) : _mm512_extractf32x8_ps(x, 1));
-    vec<double> out;
-    std::memcpy(&out, &r, sizeof out);
-    return out;
+    const __m512 x = bit_cast<__m512>(v);
+    return bit_cast<vec<double>>(_mm512_cvtps_pd(h == 0 ? _mm512_castps512_ps256(x) : _mm512_extractf32x8_ps(x, 1)));
   }
 #endif
 #if defined(__AVX__)
   if constexpr (kVecBytes == 32) {
-    __m256 x;
-    std::memcpy(&x, &v, sizeof x);
-    const __m256d r = _mm256_cvtps_pd(h == 0 ? _mm256_castps256_ps128(x) : _mm256_extractf128_ps(x, 1));
-    vec<double> out;
-    std::memcpy(&out, &r, sizeof out);
-    return out;
+    const __m256 x = bit_cast<__m256>(v);
+    return bit_cast<vec<double>>(_mm256_cvtps_pd(h == 0 ? _mm256_castps256_ps128(x) : _mm256_extractf128_ps(x, 1)));
   }
 #endif
   typedef float half_vec __attribute__((vector_size(kVecBytes / 2)));
