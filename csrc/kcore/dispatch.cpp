@@ -109,6 +109,11 @@ std::int64_t stream_bytes() {
   }();
   return bytes;
 }
+
+bool stream_writes(std::int64_t read, std::int64_t written) {
+  static const bool intel = std::string(cpu_vendor()) == "intel";
+  return (intel ? written : read + written) >= stream_bytes();
+}
 }  // namespace tuning
 
 }  // namespace kcore

@@ -22,13 +22,19 @@ constexpr std::int64_t kSoftmaxWork = 8;
 constexpr std::int64_t kSoftmaxRowVecs = 4;
 
 // --- memory traffic (kernels/stream.hpp) ---
-// Results from this size are written with streaming stores: the last-level cache one core sees,
-// within [4, 64] MiB (KCORE_STREAM_BYTES overrides it). A smaller result stays in that cache for
-// whatever reads it next, so ordinary stores serve it better (dispatch.cpp)...
+// The streaming-store threshold: the last-level cache one core sees, within [4, 64] MiB
+// (KCORE_STREAM_BYTES overrides it), against what a kernel reads and writes in full
+// (stream_writes below, elementwise.cpp). Below it the result stays in that cache for whatever
+// reads it next, so ordinary stores serve it better (dispatch.cpp)...
 std::int64_t stream_bytes();
 // ...but on Intel, this: a VM there reports the package's whole L3 (300 MiB), and results of
 // 16-32 MiB written with ordinary stores ran 1.2-5x slower than streamed ones (bench/NOTES.md).
 constexpr std::int64_t kStreamBytesIntel = std::int64_t(8) << 20;
+// Whether a scan or transpose that reads `read` bytes and writes `written` streams its result:
+// where the threshold is the LLC, once input and result together fill it (the result cannot stay
+// there, and ordinary stores read each line first, evicting input still to be read); on Intel,
+// results from kStreamBytesIntel, as measured there (dispatch.cpp). Casts go by the result alone.
+bool stream_writes(std::int64_t read, std::int64_t written);
 // The last-level cache one core sees (sysfs), 0 where the OS does not say.
 std::int64_t last_level_cache_bytes();
 // Software prefetch distance for streaming reads: on Intel the hardware prefetchers alone kept
