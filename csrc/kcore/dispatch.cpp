@@ -75,6 +75,13 @@ std::string supported_levels() {
 }
 
 namespace tuning {
+namespace {
+bool on_intel() {
+  static const bool intel = std::string(cpu_vendor()) == "intel";
+  return intel;
+}
+}  // namespace
+
 // From sysfs: sysconf reports a whole EPYC package's L3, ten times what one core's CCD has.
 std::int64_t last_level_cache_bytes() {
   std::int64_t best = 0;
@@ -104,16 +111,15 @@ std::int64_t stream_bytes() {
       const long long v = std::strtoll(e, &end, 10);
       if (end != e && *end == '\0' && v > 0) return static_cast<std::int64_t>(v);
     }
-    if (std::string(cpu_vendor()) == "intel") return kStreamBytesIntel;
+    if (on_intel()) return kStreamBytesIntel;
     return std::clamp<std::int64_t>(last_level_cache_bytes(), std::int64_t(4) << 20, std::int64_t(64) << 20);
   }();
   return bytes;
 }
 
-bool stream_writes(std::int64_t read, std::int64_t written) {
-  static const bool intel = std::string(cpu_vendor()) == "intel";
-  return (intel ? written : read + written) >= stream_bytes();
-}
+bool stream_writes(std::int64_t bytes) { return (on_intel() ? bytes : 2 * bytes) >= stream_bytes(); }
+
+bool stream_cast(std::int64_t written) { return written >= stream_bytes(); }
 }  // namespace tuning
 
 }  // namespace kcore

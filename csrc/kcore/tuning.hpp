@@ -30,11 +30,14 @@ std::int64_t stream_bytes();
 // ...but on Intel, this: a VM there reports the package's whole L3 (300 MiB), and results of
 // 16-32 MiB written with ordinary stores ran 1.2-5x slower than streamed ones (bench/NOTES.md).
 constexpr std::int64_t kStreamBytesIntel = std::int64_t(8) << 20;
-// Whether a scan or transpose that reads `read` bytes and writes `written` streams its result:
-// where the threshold is the LLC, once input and result together fill it (the result cannot stay
-// there, and ordinary stores read each line first, evicting input still to be read); on Intel,
-// results from kStreamBytesIntel, as measured there (dispatch.cpp). Casts go by the result alone.
-bool stream_writes(std::int64_t read, std::int64_t written);
+// Whether a scan or transpose, which reads `bytes` and writes as many, streams its result: where
+// the threshold is the LLC, once input and result together fill it (the result cannot stay there,
+// and ordinary stores read each line first, evicting input still to be read); on Intel, results
+// from kStreamBytesIntel, as measured there (dispatch.cpp)...
+bool stream_writes(std::int64_t bytes);
+// ...while a cast goes by its result alone (`written` bytes) everywhere: it writes in sequence, and
+// int32 -> float32 of 19 MiB each way ran slower streamed on AMD.
+bool stream_cast(std::int64_t written);
 // The last-level cache one core sees (sysfs), 0 where the OS does not say.
 std::int64_t last_level_cache_bytes();
 // Software prefetch distance for streaming reads: on Intel the hardware prefetchers alone kept

@@ -160,7 +160,7 @@ void transpose_blocks(const ElementwisePlan& p) {
   const int n_outer = dims_but(p, t, outer_dims);
   const std::int64_t outer = p.size / (nt * inner);
   const std::int64_t jblocks = (inner + JB - 1) / JB, spans = (nt + kSpan - 1) / kSpan;
-  const bool stream = tuning::stream_writes(p.size * E, p.size * E) && ds_t % kLine == 0 &&
+  const bool stream = tuning::stream_writes(p.size * E) && ds_t % kLine == 0 &&
                       reinterpret_cast<std::uintptr_t>(p.data[kOut]) % kLine == 0;
   parallel_for(0, outer * jblocks * spans, std::max<std::int64_t>(1, tuning::kGrain / (JB * kSpan)),
                [&](std::int64_t b, std::int64_t e) {
@@ -453,9 +453,8 @@ template <class S, class D>
 void copy_typed(const ElementwisePlan& p) {
   if (p.item_bytes > 0) return copy_items(p);
   if (p.src_inner < 0) {
-    // (A plain copy is memcpy, which picks its own stores. A cast streams by its result alone: it
-    // writes in sequence, and int32 -> float32 of 19 MiB each way ran slower streamed.)
-    const bool stream = !std::is_same_v<S, D> && p.size * static_cast<std::int64_t>(sizeof(D)) >= tuning::stream_bytes();
+    // (A plain copy is memcpy, which picks its own stores.)
+    const bool stream = !std::is_same_v<S, D> && tuning::stream_cast(p.size * static_cast<std::int64_t>(sizeof(D)));
     return run_lines(p, Convert<S, D>{}, stream);
   }
 #ifdef KCORE_REGISTER_TRANSPOSE

@@ -222,7 +222,7 @@ void scan_lines(const ScanPlan& p) {
   };
   const std::int64_t grain = std::max<std::int64_t>(1, tuning::kGrain / std::min(p.n, tuning::kSegment));
   const std::int64_t bytes = p.size * static_cast<std::int64_t>(sizeof(T));
-  const bool stream = tuning::stream_writes(bytes, bytes);
+  const bool stream = tuning::stream_writes(bytes);
   if (p.n <= tuning::kShortLine) {
     // Short lines (axis -1 of an (n, 3) array): the grouped paths' per-line set-up costs more
     // than the scan. One plain sequential scan per line: the same operations.
@@ -389,7 +389,7 @@ void scan_tiles(const ScanPlan& p) {
                                                       : tuning::kScanNarrowCols;
   const std::int64_t nblocks = (R + width - 1) / width;
   const std::int64_t grain = std::max<std::int64_t>(1, tuning::kGrain / (p.n * std::min(R, width)));
-  const bool stream = tuning::stream_writes(p.size * item, p.size * item);
+  const bool stream = tuning::stream_writes(p.size * item);
   parallel_for(0, nouter * nblocks, grain, [&](std::int64_t b, std::int64_t e) {
     alignas(64) A acc[tuning::kScanCols];
     alignas(64) W buf[tuning::kScanCols];

@@ -16,7 +16,7 @@ namespace KCORE_ISA {
 // write. Only for results much larger than the caches (they are not in cache afterwards), and
 // only of whole lines: a line written in parts costs a read at the memory. A thread calls
 // stream_fence() after its streaming stores, before another thread may read the data.
-// Which results are written this way: tuning::stream_writes, and elementwise.cpp's rule.
+// Which results are written this way: tuning::stream_writes and stream_cast, and elementwise.cpp's rule.
 constexpr std::int64_t kLineBytes = 64;
 
 template <class V>
