@@ -126,12 +126,15 @@ def test_gradient_matches_finite_differences(name):
     check_gradient(fn, *shapes, positive=positive)
 
 
-def test_stop_gradient_stops_it_and_unrelated_variables_get_zeros():
-    x, y = K.variable(np.ones((2, 2))), K.variable(np.ones(3))
-    loss = K.sum(K.stop_gradient(x) * x)
-    gx, gy = K.function([], K.gradients(loss, [x, y]))([])
-    np.testing.assert_array_equal(gx, np.ones((2, 2)))  # only the direct path: d(c * x)/dx = c
-    np.testing.assert_array_equal(gy, np.zeros(3))
+def test_stop_gradient_stops_it_and_unrelated_variables_get_none():
+    x, y, z = K.variable(np.ones((2, 2))), K.variable(np.ones(3)), K.variable(np.arange(3.0))
+    loss = K.sum(K.stop_gradient(x) * x) + K.sum(K.stop_gradient(y)) + K.cast(K.argmax(z), "float32")
+    gx, gy, gz = K.gradients(loss, [x, y, z])
+    np.testing.assert_array_equal(K.function([], [gx])([])[0], np.ones((2, 2)))  # only d(c * x)/dx = c
+    # As TensorFlow's: no gradient for what loss does not depend on, or reaches only through
+    # stop_gradient or argmax.
+    assert gy is None and gz is None
+    assert K.gradients(K.sum(x), y) is None
 
 
 def test_dropout_gradient_is_its_mask():

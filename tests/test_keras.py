@@ -395,6 +395,32 @@ def test_noise_layers_and_time_distributed_build_train_and_predict(tmp_path):
         assert got["predict_err"] < 1e-5, (name, got)
 
 
+@pytest.mark.parametrize("backend", ["kcore.backend", "kcore.numpy_backend"])
+def test_a_weight_the_loss_does_not_reach_stops_training_as_on_tensorflow(tmp_path, backend):
+    # K.gradients gives None for it, and Keras's optimizer names the problem (not trained on zeros).
+    code = """
+    import json
+    from keras.models import Sequential
+    from keras.layers import Dense, Layer
+    class Unused(Layer):
+        def build(self, input_shape):
+            self.w = self.add_weight(name="w", shape=(1,), initializer="ones")
+            super().build(input_shape)
+        def call(self, x):
+            return x
+    m = Sequential([Dense(2, input_shape=(3,)), Unused()])
+    m.compile("sgd", "mse")
+    try:
+        m.fit(np.ones((4, 3), "float32"), np.ones((4, 2), "float32"), verbose=0)
+        err = None
+    except ValueError as e:
+        err = str(e)
+    print(json.dumps({"err": err}))
+    """
+    out = run_keras(code, tmp_path, backend=backend)
+    assert out["err"] is not None and "`None` for gradient" in out["err"], out
+
+
 def test_layer_names_holding_a_slash_build(tmp_path):
     # Keras's DenseNets name layers 'conv1/conv' (K.name_scope of it nests scopes, as on TensorFlow).
     code = """

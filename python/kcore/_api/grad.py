@@ -116,8 +116,11 @@ def _is_graph(v) -> bool:
 
 
 def gradients(loss, variables):
-    """d loss / d v for each v in variables (graph tensors; zeros for a v loss does not depend on).
-    The loss's own gradient is 1 everywhere (a non-scalar loss is summed, as on TensorFlow)."""
+    """d loss / d v for each v in variables (graph tensors). None for a v that loss does not depend
+    on, or reaches only through stop_gradient or ops without a gradient (argmax, round), as
+    TensorFlow's gradients give it: Keras's optimizers then stop with their "An operation has
+    `None` for gradient" error rather than train such a weight on zeros. The loss's own gradient
+    is 1 everywhere (a non-scalar loss is summed, as on TensorFlow)."""
     single = not isinstance(variables, (list, tuple))
     targets = [variables] if single else list(variables)
     if not isinstance(loss, Tensor) or loss.op is None:
@@ -159,7 +162,7 @@ def gradients(loss, variables):
                     add(a, gi)
             else:
                 add(arg, ga)
-    out = [grads.get(id(v)) if id(v) in grads else B.zeros_like(v) for v in targets]
+    out = [grads.get(id(v)) for v in targets]
     return out[0] if single else out
 
 

@@ -69,7 +69,8 @@ class _StepGraph:
             for t in terms[1:]:
                 loss = B._add(loss, t)
             wrt = [p for p in self.placeholders if _is_float(p)]
-            self._vjp = ([c for c in cts if c is not None], wrt, gradients(loss, wrt) if wrt else [])
+            reached = [(p, g) for p, g in zip(wrt, gradients(loss, wrt) if wrt else [], strict=True) if g is not None]
+            self._vjp = ([c for c in cts if c is not None], [p for p, _ in reached], [g for _, g in reached])
         cts, wrt, grads = self._vjp
         feed = dict(zip(self.placeholders, [*values, *captured], strict=True))
         feed.update(zip(cts, [c for c, o in zip(cotangents, self.outputs, strict=True) if _is_float(o)],
