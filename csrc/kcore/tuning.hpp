@@ -20,6 +20,9 @@ constexpr std::int64_t kWarmGrainDivisor = 16;
 constexpr std::int64_t kSoftmaxWork = 8;
 // ...and a row as many more as this many vectors (its horizontal max, sum and reciprocal).
 constexpr std::int64_t kSoftmaxRowVecs = 4;
+// Sums over a batch (batch-norm and depthwise kernel gradients) go in this many chunks of rows,
+// fixed by the shape: enough tasks for the threads, few float64 partials to add in order.
+constexpr std::int64_t kSumChunks = 32;
 
 // --- memory traffic (kernels/stream.hpp) ---
 // The streaming-store threshold: the last-level cache one core sees, within [4, 64] MiB

@@ -1256,10 +1256,7 @@ KCORE_INLINE void tap_sums(const A* x, std::int64_t xstep, const A* gy, std::int
 // The depthwise convolution's kernel gradient: w[k, c * mult + j] = the sum over n and output
 // positions o of x[n, o * stride + k * dil - pad, c] * gy[n, o, c * mult + j]. Along each output
 // line a tap's products add up in A; the lines' sums in float64, over chunks of lines fixed by the
-// shape alone, and the chunks' in order: the same bits for every thread count.
-// Chunks of output lines of a kernel gradient: enough tasks for the threads, few float64 partials.
-constexpr std::int64_t kWeightChunks = 32;
-
+// shape alone (tuning::kSumChunks), and the chunks' in order: the same bits for every thread count.
 template <class T>
 void conv_depthwise_weights(const ConvPlan& p) {
   using A = widen_t<T>;
@@ -1275,7 +1272,7 @@ void conv_depthwise_weights(const ConvPlan& p) {
   if (lines > 0 && ow_n > 0) {
     const T* const x = reinterpret_cast<const T*>(p.x);
     const T* const gy = reinterpret_cast<const T*>(p.gy);
-    const std::int64_t per_chunk = (lines + kWeightChunks - 1) / kWeightChunks;
+    const std::int64_t per_chunk = (lines + tuning::kSumChunks - 1) / tuning::kSumChunks;
     const std::int64_t chunks = (lines + per_chunk - 1) / per_chunk;
     AlignedBuffer<double> part(static_cast<std::size_t>(chunks * kv * OCP));
     const bool in_place = std::is_same_v<T, A> && mult == 1 && OCP == OC;

@@ -18,7 +18,8 @@ namespace {
 // Results go out with streaming stores when the operands the op reads and writes in full exceed
 // the last-level cache (tuning::stream_bytes()): they cannot all stay in it, and an ordinary
 // store first reads each line it writes. When they fit, the result stays there for what reads it
-// next (and repeated calls find their operands there).
+// next (and repeated calls find their operands there). Strictly over, unlike the scans' rule
+// (tuning::stream_writes): a unary op that exactly fills the LLC ran no faster streamed.
 template <class T>
 bool stream_result(const ElementwisePlan& p) {
   const std::int64_t bytes = p.size * static_cast<std::int64_t>(sizeof(T));

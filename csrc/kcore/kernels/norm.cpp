@@ -21,9 +21,6 @@ namespace kcore {
 namespace KCORE_ISA {
 namespace {
 
-// Chunks of rows of the sums: enough tasks for the threads, few float64 partials.
-constexpr std::int64_t kChunks = 32;
-
 template <class T>
 void norm_grad_typed(const NormGradPlan& p) {
   using A = widen_t<T>;
@@ -34,7 +31,7 @@ void norm_grad_typed(const NormGradPlan& p) {
   const T* const x = reinterpret_cast<const T*>(p.x);
   const T* const gy = reinterpret_cast<const T*>(p.gy);
   const double* const mean = p.mean;
-  const std::int64_t per = (O + kChunks - 1) / kChunks, chunks = (O + per - 1) / per;
+  const std::int64_t per = (O + tuning::kSumChunks - 1) / tuning::kSumChunks, chunks = (O + per - 1) / per;
   AlignedBuffer<double> part(static_cast<std::size_t>(chunks * 2 * C));
   // Tasks: a chunk of rows, all channels (channels_last: a row holds one value per channel); or,
   // with runs of I values per channel (channels_first), a chunk's rows of one channel, so a small
