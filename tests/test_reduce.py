@@ -306,14 +306,26 @@ def test_very_short_float32_rows_reduced_together_keep_float64_range():
     np.testing.assert_array_equal(K.sum(x[:, :3], axis=1)[:2], [big, big])
 
 
+def test_short_float32_rows_of_two_blocks_reduced_together_keep_float64_range():
+    # Rows of 65-127 are summed 16 at a time in float32; a row whose lanes meet past float32's
+    # range is redone with float64 totals, as when it is summed alone (the ones added to a big
+    # lane in float32 are lost: within the float32 bound, 2**-24 per term of sum|x|).
+    big = np.float32(0.75) * np.finfo(np.float32).max
+    x = np.ones((40, 100), np.float32)
+    x[7, [0, 32, 16, 48]] = [big, big, -big, -big]  # (lanes 0 and 32 meet first, then 16 and 48)
+    rows = K.sum(x, axis=1)
+    np.testing.assert_array_equal(np.delete(rows, 7), 100.0)
+    assert rows[7] == K.sum(x[7]) and abs(float(rows[7]) - 96.0) <= 4
+
+
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 @pytest.mark.parametrize("op", ["sum", "mean", "prod", "max", "min", "var"])
 def test_a_row_gives_the_same_bits_by_every_path(dtype, op, rng):
     # One leaf definition (a tail is a partial block) whichever way the engine reaches a row:
-    # one row of many contiguous ones (very short ones reduced 8 or 16 at a time, the rest one
-    # by one), a row alone, a strided row gathered first.
+    # one row of many contiguous ones (rows of one block, or of two ending in a partial one,
+    # reduced 8 or 16 at a time; the rest one by one), a row alone, a strided row gathered first.
     f = getattr(K, op)
-    for n in (1, 2, 5, 7, 8, 9, 16, 17, 63, 64, 65, 100, 511, 512, 513, 1000, 8193):
+    for n in (1, 2, 5, 7, 8, 9, 16, 17, 33, 40, 63, 64, 65, 100, 127, 128, 129, 511, 512, 513, 1000, 8193):
         x = (rng.standard_normal((37, n)) * 0.05 + 1).astype(dtype)
         x[2, n // 2] = -0.0 if op != "prod" else x[2, n // 2]
         x[3, 0] = np.nan

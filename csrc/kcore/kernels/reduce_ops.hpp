@@ -84,12 +84,17 @@ struct SumOp {
     if constexpr (F == Fold::add && std::is_same_v<T, float>) return sum_in_runs(p, n);
     return fold_contig<A, F>(p, n, kUnit);
   }
-  // Rows of at most one block, kRows at once: each row's block as leaf() forms it (a partial
-  // block, lanes past the end the unit) and its vector steps, then the in-vector steps of all of
-  // them in one shuffle network (tree_lanes_rows): leaf()'s bits.
+  // Rows of at most one block, or of a few ending in a partial one, kRows at once: each row's
+  // blocks as leaf() folds them (the last one partial, lanes past the end the unit) and its
+  // vector steps, then the in-vector steps of all of them in one shuffle network
+  // (tree_lanes_rows): leaf()'s bits. (A float32 sum's leaf of so few blocks is fold_contig.)
   using RowLane = std::conditional_t<F == Fold::add && std::is_same_v<T, float>, float, A>;
   static constexpr int kRows = kLanes<RowLane>;
-  static bool rows_at_once(std::int64_t n) { return n <= kBlockLanes<RowLane>; }
+  static_assert(tuning::kRowsAtOnceBlocks <= tuning::kSumRun, "a float32 sum's leaf of one run");
+  static bool rows_at_once(std::int64_t n) {
+    constexpr std::int64_t B = kBlockLanes<RowLane>;
+    return n <= B || (n <= tuning::kRowsAtOnceBlocks * B && n % B != 0);
+  }
   void leaf_rows(const T* const* rows, std::int64_t n, state* out) const {
     const RowLane unit = static_cast<RowLane>(kUnit);
     vec<RowLane> v[kRows];
@@ -97,11 +102,21 @@ struct SumOp {
 #pragma GCC unroll 16
       for (int r = 0; r < kRows; ++r)
         v[r] = n == kRows ? load_widened<RowLane>(rows[r]) : load_widened_partial<RowLane>(rows[r], static_cast<int>(n), unit);
-    } else {
+    } else if (n <= kBlockLanes<RowLane>) {
       for (int r = 0; r < kRows; ++r) {
         vec<RowLane> acc[kBlockVecs];  // (the unit, then the row loaded in: unit op x is x)
         fill_block(acc, unit);
         fold_partial_block<RowLane>(rows[r], n, unit, [&acc](int k, vec<RowLane> x, std::int64_t) { acc[k] = x; });
+        v[r] = tree_vectors(acc, FoldOp<F>{});
+      }
+    } else {
+#pragma GCC unroll 16
+      for (int r = 0; r < kRows; ++r) {
+        vec<RowLane> acc[kBlockVecs];
+        fill_block(acc, unit);
+        const auto step = [&acc](int k, vec<RowLane> x, std::int64_t) { acc[k] = FoldOp<F>{}(acc[k], x); };
+        const std::int64_t i = fold_blocks<RowLane>(rows[r], n, step);
+        fold_partial_block<RowLane>(rows[r] + i, n - i, unit, step);
         v[r] = tree_vectors(acc, FoldOp<F>{});
       }
     }
