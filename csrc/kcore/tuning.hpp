@@ -59,8 +59,8 @@ constexpr std::int64_t kLeaf = 8192;
 // halves), of rows down columns (a pairwise tree: 3); shorter runs cost more conversions.
 constexpr std::int64_t kSumRun = 8;
 // Rows of at most this many 256-byte blocks, the last one partial, are reduced many at once
-// (the lanes' last steps of 8 or 16 rows in one shuffle network): rows of 60-100 elements ran
-// ~1.3x faster that way on Zen 4, while rows of whole blocks (128, 256) ran slower.
+// (the lanes' last steps of 8 or 16 rows in one shuffle network): it paid for rows ending in a
+// partial block and cost rows of whole blocks (Zen 4, bench/NOTES.md).
 constexpr std::int64_t kRowsAtOnceBlocks = 2;
 // Most columns one vertical block holds (the ops' shared row buffers).
 constexpr std::int64_t kColBlock = 2048;
